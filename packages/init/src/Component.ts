@@ -80,8 +80,12 @@ export interface Component<ROut = unknown, E = unknown, RIn = never> {
  *
  * @since 0.1.0
  */
-// biome-ignore lint/suspicious/noExplicitAny: the registry erases each component's service types.
-export type AnyComponent = Component<any, any, any>
+// biome-ignore lint/suspicious/noExplicitAny: a registry erases each component's service types.
+export interface AnyComponent extends Omit<Component<any, any, any>, "layer" | "fallback"> {
+  // The union admits layers that provide nothing (`Layer<never>`), which `Layer<any>` does not.
+  readonly layer: Layer.Layer<any, any, any> | Layer.Layer<never, any, any>
+  readonly fallback?: Layer.Layer<any, unknown, any> | Layer.Layer<never, unknown, any> | undefined
+}
 
 /**
  * Declares a component. Defaults: no dependencies.

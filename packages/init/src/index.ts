@@ -4,5 +4,23 @@
  * @packageDocumentation
  */
 
+/** Boots components in four phases; shutdown, rollback, health. */
+export * as Boot from "./Boot.js"
+/** Errors of boot and shutdown. */
+export * from "./BootError.js"
+/** The boot metrics, as Effect metrics. */
+export * as BootMetrics from "./BootMetrics.js"
+/** The boot report: blame, critical chain. */
+export * as BootReport from "./BootReport.js"
+/** A component's view of the others' status. */
+export * from "./BootStatus.js"
+/** Durable checkpoints and what the previous boot left. */
+export * as Checkpoint from "./Checkpoint.js"
 /** Component descriptors: a name, a phase, a criticality, dependencies and a Layer. */
 export * as Component from "./Component.js"
+/** Graph validation, Kahn order, levels, critical path. */
+export * as Graph from "./Graph.js"
+/** Aggregated health. */
+export * as Health from "./Health.js"
+/** Prometheus text exposition of Effect metrics. */
+export * as Prometheus from "./Prometheus.js"

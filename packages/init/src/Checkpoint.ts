@@ -1,0 +1,114 @@
+/**
+ * Durable boot checkpoints: the boot record is rewritten atomically (temporary file, fsync,
+ * rename, fsync of the directory) at each checkpoint, on failure and on shutdown, so that after
+ * a crash the next boot can say what happened.
+ *
+ * @since 0.1.0
+ */
+import { mkdir, readFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Data, Effect, Option } from "effect"
+import type { BootReport, PreviousBoot } from "./BootReport.js"
+import { writeFileAtomic } from "./internal/atomicFile.js"
+
+/**
+ * Reading or writing the record failed.
+ *
+ * @since 0.1.0
+ */
+export class CheckpointError extends Data.TaggedError("CheckpointError")<{
+  readonly path: string
+  readonly operation: "read" | "write"
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    return `cannot ${this.operation} boot record ${this.path}: ${String((this.cause as Error)?.message ?? this.cause)}`
+  }
+}
+
+/**
+ * Where boot records live.
+ *
+ * @since 0.1.0
+ */
+export interface CheckpointStore {
+  readonly path: string
+  readonly write: (report: BootReport) => Effect.Effect<void, CheckpointError>
+  readonly read: Effect.Effect<Option.Option<BootReport>, CheckpointError>
+}
+
+/**
+ * File name of the boot record inside the checkpoint directory.
+ *
+ * @since 0.1.0
+ */
+export const recordFile = "boot-record.json"
+
+/**
+ * A store keeping `boot-record.json` in `dir` (created if missing).
+ *
+ * @since 0.1.0
+ */
+export const fileStore = (dir: string): CheckpointStore => {
+  const path = join(dir, recordFile)
+  return {
+    path,
+    write: (report) =>
+      Effect.tryPromise({
+        try: async () => {
+          await mkdir(dir, { recursive: true })
+          await writeFileAtomic(path, `${JSON.stringify(report, null, 2)}\n`)
+        },
+        catch: (cause) => new CheckpointError({ path, operation: "write", cause }),
+      }),
+    read: Effect.tryPromise({
+      try: async () => {
+        try {
+          return Option.some(JSON.parse(await readFile(path, "utf8")) as BootReport)
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "ENOENT") return Option.none()
+          throw e
+        }
+      },
+      catch: (cause) => new CheckpointError({ path, operation: "read", cause }),
+    }),
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * What the previous record says, or nothing when it ended cleanly. A record still `starting` or
+ * `running` whose process is gone was left by a crash.
+ *
+ * @since 0.1.0
+ */
+export const previousBoot = (
+  record: BootReport,
+  isAlive: (pid: number) => boolean = alive,
+): PreviousBoot | undefined => {
+  const last = record.checkpoints.at(-1)?.name
+  const base = { bootId: record.bootId, pid: record.pid, startedAt: record.startedAt, lastCheckpoint: last }
+  const unfinished = record.components.filter((c) => c.status === "starting").map((c) => c.name)
+  if (record.outcome === "stopped") return undefined
+  if (record.outcome === "failed")
+    return {
+      ...base,
+      outcome: "failed",
+      summary: `previous boot ${record.bootId} failed${record.failure?.component ? ` in component ${record.failure.component}` : ""}: ${record.failure?.message ?? "unknown cause"}; last valid checkpoint ${last ?? "none"}`,
+    }
+  if (isAlive(record.pid) && record.pid !== process.pid)
+    return { ...base, outcome: record.outcome, summary: `boot ${record.bootId} (pid ${record.pid}) is still running` }
+  const where =
+    record.outcome === "running"
+      ? "after reaching READY"
+      : `during boot, after checkpoint ${last ?? "none"}${unfinished.length > 0 ? ` while starting ${unfinished.join(", ")}` : ""}`
+  return { ...base, outcome: "crashed", summary: `previous boot ${record.bootId} (pid ${record.pid}) crashed ${where}` }
+}

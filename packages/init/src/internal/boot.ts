@@ -1,0 +1,522 @@
+import { randomUUID } from "node:crypto"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Layer,
+  Metric,
+  Option,
+  Schedule,
+  Scope,
+  SubscriptionRef,
+} from "effect"
+import { ComponentFailed, PhaseTimeout, ShutdownTimeout } from "../BootError.js"
+import * as BootMetrics from "../BootMetrics.js"
+import type { BootReport, CheckpointName, ComponentRecord, PhaseRecord } from "../BootReport.js"
+import { BootStatus } from "../BootStatus.js"
+import type { CheckpointStore } from "../Checkpoint.js"
+import { previousBoot } from "../Checkpoint.js"
+import type { AnyComponent, Phase } from "../Component.js"
+import { phases } from "../Component.js"
+import * as Graph from "../Graph.js"
+import type { ComponentHealth, HealthReport, Lifecycle } from "../Health.js"
+import { aggregate } from "../Health.js"
+
+export interface BootOptions {
+  readonly maxConcurrency?: number | undefined
+  readonly phaseTimeouts?: Partial<Record<Phase, Duration.DurationInput>> | undefined
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  readonly healthCheckTimeout?: Duration.DurationInput | undefined
+  readonly checkpoints?: CheckpointStore | undefined
+  readonly strategy?: "eager" | "levels" | undefined
+  readonly context?: Context.Context<never> | undefined
+  readonly onEvent?: ((event: BootEvent) => void) | undefined
+}
+
+export type BootEvent =
+  | { readonly _tag: "PhaseStarted"; readonly phase: Phase }
+  | { readonly _tag: "PhaseFinished"; readonly phase: Phase; readonly millis: number }
+  | { readonly _tag: "ComponentStarting"; readonly name: string; readonly attempt: number }
+  | { readonly _tag: "ComponentFinished"; readonly record: ComponentRecord }
+  | { readonly _tag: "ComponentStopped"; readonly record: ComponentRecord }
+  | { readonly _tag: "Checkpoint"; readonly name: CheckpointName }
+
+export interface BootHandle {
+  readonly context: Context.Context<unknown>
+  readonly report: BootReport
+  readonly lifecycle: SubscriptionRef.SubscriptionRef<Lifecycle>
+  readonly health: Effect.Effect<HealthReport>
+  readonly shutdown: Effect.Effect<void, ShutdownTimeout>
+}
+
+export const defaultPhaseTimeouts: Record<Phase, Duration.DurationInput> = {
+  "pre-init": "10 seconds",
+  core: "20 seconds",
+  services: "20 seconds",
+  "post-init": "10 seconds",
+}
+
+/** DEGRADED default: 3 retries after 1 s, 2 s and 4 s. */
+export const defaultDegradedRetry = Schedule.intersect(Schedule.exponential("1 second"), Schedule.recurs(3))
+
+const phaseCheckpoint: Record<Phase, CheckpointName> = {
+  "pre-init": "pre_init_complete",
+  core: "core_init_complete",
+  services: "service_init_complete",
+  "post-init": "init_complete",
+}
+
+interface Started {
+  readonly record: ComponentRecord
+  readonly scope: Scope.CloseableScope
+}
+
+const render = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.squash(cause)
+  if (Cause.isInterruptedOnly(cause)) return "interrupted"
+  if (failure instanceof Error) return failure.message || failure.name
+  return String(failure)
+}
+
+class DependencyUnavailable {
+  readonly _tag = "DependencyUnavailable"
+  constructor(readonly dependencies: ReadonlyArray<string>) {}
+  get message() {
+    return `dependency unavailable: ${this.dependencies.join(", ")}`
+  }
+  toString() {
+    return this.message
+  }
+}
+
+export const boot = (
+  components: Iterable<AnyComponent>,
+  options: BootOptions = {},
+): Effect.Effect<
+  BootHandle,
+  Graph.GraphError | ComponentFailed | PhaseTimeout | import("../Checkpoint.js").CheckpointError,
+  Scope.Scope
+> =>
+  Effect.gen(function* () {
+    const graph = yield* Graph.validate(components)
+    const outer = yield* Effect.scope
+    const t0 = yield* Clock.currentTimeNanos
+    const now = Effect.map(Clock.currentTimeNanos, (t) => Number(t - t0) / 1e6)
+    const emit = options.onEvent ?? (() => undefined)
+    const store = options.checkpoints
+    const hostContext = (options.context ?? Context.empty()) as Context.Context<unknown>
+
+    const records = new Map<string, ComponentRecord>()
+    for (const name of graph.order) {
+      const c = graph.components.get(name)!
+      records.set(name, {
+        name,
+        phase: c.phase,
+        criticality: c.criticality,
+        dependencies: c.dependencies,
+        status: "pending",
+        attempts: 0,
+      })
+    }
+    const phaseRecords: Array<PhaseRecord> = phases.map((phase) => ({ phase, status: "pending" }))
+    const report: BootReport = {
+      bootId: randomUUID(),
+      pid: process.pid,
+      startedAt: new Date(Number(yield* Clock.currentTimeMillis)).toISOString(),
+      outcome: "starting",
+      checkpoints: [],
+      phases: phaseRecords,
+      components: [...records.values()],
+    }
+    const lifecycle = yield* SubscriptionRef.make<Lifecycle>("booting")
+
+    if (store !== undefined) {
+      const before = yield* store.read.pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(`previous boot record unreadable: ${e.message}`).pipe(Effect.as(Option.none())),
+        ),
+      )
+      if (Option.isSome(before)) {
+        const prev = previousBoot(before.value)
+        if (prev !== undefined) {
+          report.previous = prev
+          yield* Effect.logWarning(prev.summary).pipe(Effect.annotateLogs({ name: "boot.previous" }))
+        }
+      }
+    }
+    const persist = store === undefined ? Effect.void : Effect.suspend(() => store.write(report))
+    const checkpoint = (name: CheckpointName) =>
+      Effect.gen(function* () {
+        report.checkpoints.push({ name, at: yield* now })
+        yield* persist
+        emit({ _tag: "Checkpoint", name })
+        yield* Effect.logDebug(`checkpoint ${name}`).pipe(Effect.annotateLogs({ name: "boot.checkpoint" }))
+      })
+
+    // Started components, oldest first; shutdown and rollback walk it backwards.
+    const started: Array<Started> = []
+    const outputs = new Map<string, Context.Context<unknown>>()
+    const done = new Map<string, Deferred.Deferred<void>>()
+    for (const name of graph.order) done.set(name, yield* Deferred.make<void>())
+    const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.maxConcurrency ?? Number.MAX_SAFE_INTEGER))
+
+    const bootStatus = BootStatus.of({
+      status: (name) => records.get(name)?.status,
+      isDegraded: (name) => {
+        const r = records.get(name)
+        return r !== undefined && (r.status === "degraded" || r.status === "failed" || r.status === "skipped")
+      },
+    })
+
+    // One attempt: build the layer in a scope of its own; a failed or interrupted attempt releases
+    // whatever it had acquired before the error surfaces.
+    const buildOnce = (
+      layer: Layer.Layer<unknown, unknown, unknown>,
+      input: Context.Context<unknown>,
+      c: AnyComponent,
+    ) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          let build = Layer.buildWithScope(layer, scope).pipe(Effect.provide(input))
+          if (c.timeout !== undefined) {
+            const timeout = Duration.decode(c.timeout)
+            build = build.pipe(
+              Effect.timeoutFail({
+                duration: timeout,
+                onTimeout: () => new Error(`start timed out after ${Duration.toMillis(timeout)} ms`),
+              }),
+            )
+          }
+          const exit = yield* Effect.exit(restore(build))
+          if (Exit.isFailure(exit)) {
+            yield* Scope.close(scope, exit)
+            return yield* Effect.failCause(exit.cause as Cause.Cause<unknown>)
+          }
+          return { scope, context: exit.value }
+        }),
+      )
+
+    const finish = (record: ComponentRecord, c: AnyComponent) =>
+      Effect.gen(function* () {
+        record.finishedAt = yield* now
+        const millis = record.finishedAt - (record.startedAt ?? record.finishedAt)
+        const ok = record.status === "running" || record.status === "degraded"
+        if (ok) {
+          yield* Metric.set(Metric.tagged(BootMetrics.componentInitDuration, "component", c.name), millis / 1000)
+          yield* Metric.increment(Metric.tagged(BootMetrics.componentInitSuccess, "component", c.name))
+        }
+        emit({ _tag: "ComponentFinished", record })
+        const log =
+          record.status === "running"
+            ? Effect.logInfo(`${c.name} started`)
+            : record.status === "degraded"
+              ? Effect.logWarning(`${c.name} degraded${record.fallback ? " (fallback in place)" : ""}: ${record.error}`)
+              : record.status === "failed" && c.criticality === "WARNING"
+                ? Effect.logWarning(`${c.name} failed, continuing: ${record.error}`)
+                : Effect.logError(`${c.name} ${record.status}: ${record.error}`)
+        yield* log.pipe(
+          Effect.annotateLogs({
+            name: `component.${record.status}`,
+            duration: Math.round(millis * 1000) / 1000,
+            attempts: record.attempts,
+          }),
+        )
+      })
+
+    const giveUp = (
+      c: AnyComponent,
+      record: ComponentRecord,
+      cause: Cause.Cause<unknown>,
+      input: Context.Context<unknown>,
+    ) =>
+      Effect.gen(function* () {
+        record.error = render(cause)
+        if (c.criticality === "CRITICAL") {
+          record.status = "failed"
+          yield* finish(record, c)
+          return yield* Effect.fail(
+            new ComponentFailed({
+              component: c.name,
+              phase: c.phase,
+              attempts: record.attempts,
+              reason: record.error,
+              cause: Cause.squash(cause),
+            }),
+          )
+        }
+        if (c.criticality === "DEGRADED" && c.fallback !== undefined) {
+          const fallback = yield* Effect.exit(buildOnce(c.fallback as Layer.Layer<unknown, unknown, unknown>, input, c))
+          if (Exit.isSuccess(fallback)) {
+            record.fallback = true
+            record.status = "degraded"
+            outputs.set(c.name, fallback.value.context)
+            started.push({ record, scope: fallback.value.scope })
+            return yield* finish(record, c)
+          }
+          record.error = `${record.error}; fallback failed: ${render(fallback.cause)}`
+        }
+        record.status = c.criticality === "DEGRADED" ? "degraded" : record.status === "skipped" ? "skipped" : "failed"
+        yield* finish(record, c)
+      })
+
+    const startComponent = (name: string) =>
+      Effect.gen(function* () {
+        const c = graph.components.get(name)!
+        const record = records.get(name)!
+        for (const d of c.dependencies) yield* Deferred.await(done.get(d)!)
+        let input = Context.add(hostContext, BootStatus, bootStatus) as Context.Context<unknown>
+        const missing: Array<string> = []
+        for (const d of c.dependencies) {
+          const out = outputs.get(d)
+          if (out === undefined) missing.push(d)
+          else input = Context.merge(input, out)
+        }
+        record.readyAt = yield* now
+        if (missing.length > 0) {
+          record.status = "skipped"
+          record.startedAt = record.readyAt
+          return yield* giveUp(c, record, Cause.fail(new DependencyUnavailable(missing)), input)
+        }
+        yield* semaphore.withPermits(1)(
+          Effect.gen(function* () {
+            record.status = "starting"
+            record.startedAt = yield* now
+            const attempt = Effect.suspend(() => {
+              record.attempts++
+              emit({ _tag: "ComponentStarting", name, attempt: record.attempts })
+              return buildOnce(c.layer as Layer.Layer<unknown, unknown, unknown>, input, c)
+            }).pipe(
+              Effect.tapErrorCause((cause) =>
+                Cause.isInterruptedOnly(cause)
+                  ? Effect.void
+                  : Effect.zipRight(
+                      Metric.increment(Metric.tagged(BootMetrics.componentInitFailure, "component", name)),
+                      Effect.logDebug(`${name} attempt ${record.attempts} failed: ${render(cause)}`),
+                    ),
+              ),
+            )
+            const policy = c.retry ?? (c.criticality === "DEGRADED" ? defaultDegradedRetry : undefined)
+            const result = yield* Effect.exit(policy === undefined ? attempt : Effect.retry(attempt, policy))
+            if (Exit.isSuccess(result)) {
+              record.status = "running"
+              outputs.set(name, result.value.context)
+              started.push({ record, scope: result.value.scope })
+              return yield* finish(record, c)
+            }
+            if (Cause.isInterruptedOnly(result.cause))
+              return yield* Effect.failCause(result.cause as Cause.Cause<never>)
+            return yield* giveUp(c, record, result.cause, input)
+          }),
+        )
+      }).pipe(
+        Effect.annotateLogs({ component: name, dependencies: graph.components.get(name)!.dependencies.join(",") }),
+        Effect.withSpan(`init.component ${name}`, { attributes: { component: name } }),
+        Effect.ensuring(Deferred.done(done.get(name)!, Exit.void)),
+      )
+
+    // Shutdown: newest first, each component's scope closed in turn, all within one deadline.
+    const stopAll = (exit: Exit.Exit<unknown, unknown>, deadline: Duration.DurationInput) =>
+      Effect.gen(function* () {
+        const finished: Array<{ name: string; millis: number }> = []
+        let current: string | undefined
+        const loop = Effect.gen(function* () {
+          while (started.length > 0) {
+            const s = started.pop()!
+            current = s.record.name
+            const from = yield* now
+            yield* Scope.close(s.scope, exit)
+            s.record.stopMillis = (yield* now) - from
+            s.record.status = "stopped"
+            finished.push({ name: s.record.name, millis: s.record.stopMillis })
+            current = undefined
+            emit({ _tag: "ComponentStopped", record: s.record })
+            yield* Effect.logInfo(`${s.record.name} stopped`).pipe(
+              Effect.annotateLogs({
+                component: s.record.name,
+                name: "component.stopped",
+                duration: s.record.stopMillis,
+              }),
+            )
+          }
+        })
+        const timeout = Duration.decode(deadline)
+        // Finalizers run uninterruptibly: disconnect so the deadline can return while one hangs.
+        yield* Effect.disconnect(loop).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new ShutdownTimeout({
+                timeoutMillis: Duration.toMillis(timeout),
+                stuck: current,
+                abandoned: started
+                  .map((s) => s.record.name)
+                  .filter((n) => n !== current)
+                  .reverse(),
+                finished,
+              }),
+          }),
+        )
+      })
+
+    const shutdownTimeout = options.shutdownTimeout ?? "30 seconds"
+    const strategy = options.strategy ?? "eager"
+
+    const runPhases = Effect.gen(function* () {
+      yield* checkpoint("init_start")
+      for (let p = 0; p < phases.length; p++) {
+        const phase = phases[p]!
+        const members = graph.order.filter((n) => graph.components.get(n)!.phase === phase)
+        const rec = phaseRecords[p]!
+        rec.status = "running"
+        rec.startedAt = yield* now
+        emit({ _tag: "PhaseStarted", phase })
+        const run =
+          strategy === "eager"
+            ? Effect.forEach(members, startComponent, { concurrency: "unbounded", discard: true })
+            : Effect.forEach(
+                groupByLevel(members, graph),
+                (level) => Effect.forEach(level, startComponent, { concurrency: "unbounded", discard: true }),
+                { discard: true },
+              )
+        const timeout = Duration.decode(options.phaseTimeouts?.[phase] ?? defaultPhaseTimeouts[phase])
+        yield* run.pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () =>
+              new PhaseTimeout({
+                phase,
+                timeoutMillis: Duration.toMillis(timeout),
+                stuck: members.filter((n) => {
+                  const s = records.get(n)!.status
+                  return s === "starting" || s === "pending"
+                }),
+                finished: report.components
+                  .filter((c) => c.finishedAt !== undefined && c.startedAt !== undefined)
+                  .map((c) => ({ name: c.name, millis: c.finishedAt! - c.startedAt! })),
+              }),
+          }),
+          Effect.withSpan(`init.phase ${phase}`, { attributes: { phase } }),
+          Effect.tapError(() =>
+            Effect.sync(() => {
+              rec.status = "failed"
+            }),
+          ),
+        )
+        rec.finishedAt = yield* now
+        rec.status = "complete"
+        yield* Metric.set(
+          Metric.tagged(BootMetrics.phaseDuration, "phase", phase),
+          (rec.finishedAt - rec.startedAt) / 1000,
+        )
+        emit({ _tag: "PhaseFinished", phase, millis: rec.finishedAt - rec.startedAt })
+        yield* checkpoint(phaseCheckpoint[phase])
+      }
+    })
+
+    const bootExit = yield* Effect.exit(runPhases)
+    if (Exit.isFailure(bootExit)) {
+      const error = Cause.failureOption(bootExit.cause)
+      report.outcome = "failed"
+      report.totalMillis = yield* now
+      const failed = Option.isSome(error) && error.value._tag === "ComponentFailed" ? error.value : undefined
+      for (const r of report.components) if (r.status === "starting") r.status = "stopped"
+      report.failure = {
+        message: Option.isSome(error) ? error.value.message : Cause.pretty(bootExit.cause),
+        ...(failed ? { component: failed.component, phase: failed.phase } : {}),
+      }
+      yield* SubscriptionRef.set(lifecycle, "failed")
+      yield* Effect.logError(`boot failed: ${report.failure.message}; rolling back`).pipe(
+        Effect.annotateLogs({ name: "boot.failed", checkpoint: report.checkpoints.at(-1)?.name ?? "none" }),
+      )
+      const rollback = yield* Effect.exit(stopAll(bootExit, shutdownTimeout))
+      if (Exit.isFailure(rollback)) yield* Effect.logError(`rollback incomplete: ${Cause.pretty(rollback.cause)}`)
+      yield* persist.pipe(Effect.catchAll((e) => Effect.logError(e.message)))
+      return yield* Effect.failCause(bootExit.cause)
+    }
+
+    report.outcome = "running"
+    report.totalMillis = yield* now
+    let sum = 0
+    for (const r of report.components)
+      if (r.startedAt !== undefined && r.finishedAt !== undefined) sum += r.finishedAt - r.startedAt
+    report.parallelEfficiency = report.totalMillis > 0 ? sum / report.totalMillis : 0
+    yield* Metric.set(BootMetrics.totalBootTime, report.totalMillis / 1000)
+    yield* Metric.set(BootMetrics.parallelEfficiency, report.parallelEfficiency)
+    yield* persist
+
+    let context = Context.add(hostContext, BootStatus, bootStatus) as Context.Context<unknown>
+    for (const s of started) context = Context.merge(context, outputs.get(s.record.name)!)
+
+    const shutdown = yield* Effect.cached(
+      Effect.gen(function* () {
+        yield* SubscriptionRef.set(lifecycle, "shutting-down")
+        yield* Effect.logInfo("shutting down").pipe(Effect.annotateLogs({ name: "shutdown.started" }))
+        const result = yield* Effect.exit(stopAll(Exit.void, shutdownTimeout))
+        report.outcome = "stopped"
+        yield* SubscriptionRef.set(lifecycle, "stopped")
+        yield* persist.pipe(Effect.catchAll((e) => Effect.logError(e.message)))
+        return yield* result
+      }),
+    )
+    yield* Scope.addFinalizer(outer, shutdown.pipe(Effect.catchAll((e) => Effect.logError(e.message))))
+
+    const checkTimeout = Duration.decode(options.healthCheckTimeout ?? "5 seconds")
+    const health = Effect.gen(function* () {
+      const life = yield* SubscriptionRef.get(lifecycle)
+      const list = yield* Effect.forEach(
+        report.components,
+        (r): Effect.Effect<ComponentHealth> => {
+          const c = graph.components.get(r.name)!
+          const out = outputs.get(r.name)
+          const base = { name: r.name, criticality: r.criticality, status: r.status }
+          if (c.healthCheck === undefined || out === undefined || (r.status !== "running" && r.status !== "degraded"))
+            return Effect.succeed({
+              ...base,
+              health: r.status === "running" ? "healthy" : r.status === "degraded" ? "degraded" : "unknown",
+              message: r.error,
+            })
+          return c.healthCheck.pipe(
+            Effect.provide(Context.merge(Context.add(hostContext, BootStatus, bootStatus), out)),
+            Effect.timeoutFail({ duration: checkTimeout, onTimeout: () => new Error("health check timed out") }),
+            Effect.map((h) => ({
+              ...base,
+              health: h?.status ?? (r.status === "degraded" ? "degraded" : "healthy"),
+              message: h?.message ?? r.error,
+              details: h?.details,
+            })),
+            Effect.catchAllCause((cause) =>
+              Effect.succeed({ ...base, health: "unhealthy" as const, message: render(cause) }),
+            ),
+          ) as Effect.Effect<ComponentHealth>
+        },
+        { concurrency: "unbounded" },
+      )
+      return { status: aggregate(list), ready: life === "ready", lifecycle: life, components: list }
+    })
+
+    yield* SubscriptionRef.set(lifecycle, "ready")
+    yield* Effect.logInfo(`READY in ${report.totalMillis.toFixed(1)} ms`).pipe(
+      Effect.annotateLogs({
+        name: "boot.ready",
+        duration: report.totalMillis,
+        parallel_efficiency: report.parallelEfficiency,
+      }),
+    )
+    return { context, report, lifecycle, health, shutdown } satisfies BootHandle
+  }).pipe(Effect.withSpan("init.boot"))
+
+const groupByLevel = (members: ReadonlyArray<string>, graph: Graph.Graph): Array<Array<string>> => {
+  const groups = new Map<number, Array<string>>()
+  for (const n of members) {
+    const lv = graph.level.get(n)!
+    const g = groups.get(lv)
+    if (g === undefined) groups.set(lv, [n])
+    else g.push(n)
+  }
+  return [...groups.entries()].sort(([a], [b]) => a - b).map(([, g]) => g)
+}
