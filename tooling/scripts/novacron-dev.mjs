@@ -60,10 +60,20 @@ switch (command) {
     process.exit(run("pnpm", ["exec", "turbo", "run", "bench", "--concurrency=1", ...rest]))
     break
   }
+  case "lint": {
+    setup()
+    process.exit(run("pnpm", ["exec", "biome", "ci", "."]))
+    break
+  }
+  case "typecheck": {
+    setup()
+    process.exit(run("pnpm", ["exec", "turbo", "run", "typecheck", "--output-logs=errors-only"]))
+    break
+  }
   case "setup":
     setup()
     break
   default:
-    console.error(`usage: novacron-dev.mjs start|test|bench|setup [args]`)
+    console.error(`usage: novacron-dev.mjs start|test|bench|lint|typecheck|setup [args]`)
     process.exit(2)
 }

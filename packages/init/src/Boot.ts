@@ -46,6 +46,7 @@ export interface BootOptions {
  * @since 0.1.0
  */
 export type BootEvent =
+  | { readonly _tag: "BootStarted"; readonly report: BootReport }
   | { readonly _tag: "PhaseStarted"; readonly phase: Phase }
   | { readonly _tag: "PhaseFinished"; readonly phase: Phase; readonly millis: number }
   | { readonly _tag: "ComponentStarting"; readonly name: string; readonly attempt: number }

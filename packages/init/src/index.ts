@@ -6,6 +6,8 @@
 
 /** Boots components in four phases; shutdown, rollback, health. */
 export * as Boot from "./Boot.js"
+/** Boot chart as SVG, like systemd-analyze plot. */
+export * as BootChart from "./BootChart.js"
 /** Errors of boot and shutdown. */
 export * from "./BootError.js"
 /** The boot metrics, as Effect metrics. */

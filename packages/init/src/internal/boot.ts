@@ -38,6 +38,7 @@ export interface BootOptions {
 }
 
 export type BootEvent =
+  | { readonly _tag: "BootStarted"; readonly report: BootReport }
   | { readonly _tag: "PhaseStarted"; readonly phase: Phase }
   | { readonly _tag: "PhaseFinished"; readonly phase: Phase; readonly millis: number }
   | { readonly _tag: "ComponentStarting"; readonly name: string; readonly attempt: number }
@@ -133,6 +134,7 @@ export const boot = (
       components: [...records.values()],
     }
     const lifecycle = yield* SubscriptionRef.make<Lifecycle>("booting")
+    emit({ _tag: "BootStarted", report })
 
     if (store !== undefined) {
       const before = yield* store.read.pipe(
