@@ -1,0 +1,176 @@
+/**
+ * The predictive bandwidth allocation service: per-link histories, a predictor (the LSTM,
+ * loaded in the background, or a baseline) and allocation of the predicted capacity.
+ *
+ * @since 0.1.0
+ */
+import { Context, Deferred, Effect, Layer, Ref, Schema, type Scope } from "effect"
+import * as Allocation from "./Allocation.js"
+import * as History from "./History.js"
+import * as Lstm from "./Lstm.js"
+import * as Predictor from "./Predictor.js"
+
+const Baseline = Schema.Literal("last-value", "ewma", "harmonic-mean")
+
+/**
+ * Settings, decoded with `Schema` (`Schema.decodeUnknown(PbaSettings)(raw)`); every field has
+ * a default.
+ *
+ * @since 0.1.0
+ */
+export const PbaSettings = Schema.Struct({
+  /** `dwcp.enable_v3_prediction`: when false, the `fallback` baseline predicts and no model loads. */
+  enableV3Prediction: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** Samples kept per link. */
+  window: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 60 }),
+  /** Sample period in milliseconds; the LSTM needs 1000 and falls back otherwise. */
+  periodMs: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 1000 }),
+  /** Baseline used when the LSTM is disabled, loading or unusable. */
+  fallback: Schema.optionalWith(Baseline, { default: () => "harmonic-mean" as const }),
+  harmonicN: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 5 }),
+  ewmaAlpha: Schema.optionalWith(Schema.Number.pipe(Schema.between(0.001, 1)), { default: () => 0.3 }),
+  /** Model file; defaults to the one shipped in the package. */
+  modelPath: Schema.optional(Schema.String),
+  /** Allocate the predicted mean or the lower end of the 80 % interval. */
+  capacityBasis: Schema.optionalWith(Schema.Literal("mean", "lower"), { default: () => "mean" as const }),
+})
+
+/**
+ * @since 0.1.0
+ */
+export type PbaSettings = typeof PbaSettings.Type
+
+/**
+ * State of the LSTM model.
+ *
+ * @since 0.1.0
+ */
+export type ModelStatus =
+  | { readonly _tag: "Disabled" }
+  | { readonly _tag: "Loading" }
+  | { readonly _tag: "Ready"; readonly path: string }
+  | { readonly _tag: "Unavailable"; readonly reason: string }
+
+/**
+ * Result of allocating a link.
+ *
+ * @since 0.1.0
+ */
+export interface LinkAllocation {
+  readonly prediction: Predictor.Prediction
+  readonly capacity: number
+  readonly grants: ReadonlyArray<Allocation.Grant>
+}
+
+/**
+ * The service.
+ *
+ * @since 0.1.0
+ */
+export interface PbaService {
+  /** Records bytes delivered on a link at a monotonic time in milliseconds. */
+  readonly record: (link: string, bytes: number, atMs: number) => Effect.Effect<void>
+  /** Appends a finished throughput sample (bytes per second) to a link's history. */
+  readonly push: (link: string, bytesPerSecond: number) => Effect.Effect<void>
+  /** Closes idle periods of every link up to `nowMs`. */
+  readonly advance: (nowMs: number) => Effect.Effect<void>
+  /** Forecasts a link's throughput (degraded with no history). */
+  readonly predict: (link: string) => Effect.Effect<Predictor.Prediction>
+  /** Predicts the link and shares the predicted capacity among `transfers`; call again to re-allocate. */
+  readonly allocate: (link: string, transfers: ReadonlyArray<Allocation.Transfer>) => Effect.Effect<LinkAllocation>
+  /** Current model state. */
+  readonly modelStatus: Effect.Effect<ModelStatus>
+  /** Waits until the model has loaded or failed to (immediate when disabled). */
+  readonly awaitModel: Effect.Effect<ModelStatus>
+}
+
+/**
+ * Tag of the service.
+ *
+ * @since 0.1.0
+ */
+export class Pba extends Context.Tag("@novacron/dwcp-pba/Pba")<Pba, PbaService>() {}
+
+/**
+ * Builds the service in a scope. The LSTM loads in a background fiber; until it is ready (or if
+ * it never is) predictions come from the fallback baseline, marked degraded.
+ *
+ * @since 0.1.0
+ */
+export const make = (settings: PbaSettings): Effect.Effect<PbaService, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const fallback = Predictor.baseline(settings.fallback, settings)
+    const histories = new Map<string, History.History>()
+    const historyOf = (link: string) => {
+      let h = histories.get(link)
+      if (h === undefined) {
+        h = History.make({ window: settings.window, periodMs: settings.periodMs })
+        histories.set(link, h)
+      }
+      return h
+    }
+    const status = yield* Ref.make<ModelStatus>(
+      settings.enableV3Prediction ? { _tag: "Loading" } : { _tag: "Disabled" },
+    )
+    const lstm = yield* Ref.make<Predictor.Predictor | undefined>(undefined)
+    const loaded = yield* Deferred.make<ModelStatus>()
+    if (settings.enableV3Prediction) {
+      yield* Effect.forkScoped(
+        Lstm.loadOrFallback(settings.modelPath ?? Lstm.defaultModelPath, fallback).pipe(
+          Effect.flatMap(({ predictor, error }) => {
+            const s: ModelStatus =
+              error === undefined
+                ? { _tag: "Ready", path: settings.modelPath ?? Lstm.defaultModelPath }
+                : { _tag: "Unavailable", reason: error.reason }
+            return Ref.set(lstm, error === undefined ? predictor : undefined).pipe(
+              Effect.zipRight(Ref.set(status, s)),
+              Effect.zipRight(Deferred.succeed(loaded, s)),
+            )
+          }),
+        ),
+      )
+    } else {
+      yield* Deferred.succeed(loaded, { _tag: "Disabled" })
+    }
+    const predict = (link: string) =>
+      Effect.gen(function* () {
+        const xs = histories.get(link)?.samples() ?? new Float64Array(0)
+        const s = yield* Ref.get(status)
+        if (s._tag === "Disabled") return fallback.predictSync(xs)
+        if (settings.periodMs !== 1000) {
+          return Predictor.degrade(fallback.predictSync(xs), "lstm needs a 1000 ms sample period")
+        }
+        const model = yield* Ref.get(lstm)
+        if (model === undefined) {
+          const reason =
+            s._tag === "Loading"
+              ? "lstm model loading"
+              : `lstm model unavailable: ${s._tag === "Unavailable" ? s.reason : ""}`
+          return Predictor.degrade(fallback.predictSync(xs), reason)
+        }
+        return yield* model.predict(xs)
+      })
+    return {
+      record: (link, bytes, atMs) => Effect.sync(() => historyOf(link).record(bytes, atMs)),
+      push: (link, v) => Effect.sync(() => historyOf(link).push(v)),
+      advance: (nowMs) =>
+        Effect.sync(() => {
+          for (const h of histories.values()) h.advance(nowMs)
+        }),
+      predict,
+      allocate: (link, transfers) =>
+        Effect.map(predict(link), (prediction) => {
+          const capacity = Allocation.capacityOf(prediction, settings.capacityBasis)
+          return { prediction, capacity, grants: Allocation.allocate(capacity, transfers) }
+        }),
+      modelStatus: Ref.get(status),
+      awaitModel: Deferred.await(loaded),
+    }
+  })
+
+/**
+ * Layer of the service; the model's onnxruntime session is released with the layer.
+ *
+ * @since 0.1.0
+ */
+export const layer = (settings: PbaSettings): Layer.Layer<Pba> => Layer.scoped(Pba, make(settings))
