@@ -1,0 +1,88 @@
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Boot } from "@novacron/init"
+import { type Context, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { Lstm, Pba, PbaComponent, Predictor } from "../src/index.js"
+import reference from "./fixtures/lstm-reference.json" with { type: "json" }
+
+const settings = (raw: unknown = {}) => Schema.decodeUnknownSync(Pba.PbaSettings)(raw)
+
+describe("Pba service", () => {
+  it.scoped("loads the model in the background, then predicts and allocates with the LSTM", () =>
+    Effect.gen(function* () {
+      const pba = yield* Pba.make(settings())
+      expect((yield* pba.awaitModel)._tag).toBe("Ready")
+      for (const x of reference.samples[2]!) yield* pba.push("wan0", x)
+      const pred = yield* pba.predict("wan0")
+      expect(pred).toMatchObject({ predictor: "lstm", status: "ok" })
+      const { capacity, grants } = yield* pba.allocate("wan0", [{ id: "vm-1", weight: 2 }, { id: "vm-2" }])
+      expect(capacity).toBe(pred.oneSecond.mean)
+      expect(grants[0]!.rate).toBeCloseTo(2 * grants[1]!.rate, 3)
+      expect(grants[0]!.rate + grants[1]!.rate).toBeCloseTo(capacity, 3)
+    }),
+  )
+
+  it.scoped("with v3 prediction disabled uses the fallback baseline, not degraded", () =>
+    Effect.gen(function* () {
+      const pba = yield* Pba.make(settings({ enableV3Prediction: false, fallback: "last-value" }))
+      yield* pba.record("l", 1000, 0)
+      yield* pba.record("l", 3000, 500)
+      yield* pba.advance(1000)
+      const pred = yield* pba.predict("l")
+      expect(pred).toMatchObject({ predictor: "last-value", status: "ok" })
+      expect(pred.oneSecond.mean).toBe(4000)
+      expect((yield* pba.modelStatus)._tag).toBe("Disabled")
+    }),
+  )
+
+  it.scoped("an unusable model leaves the service up on the fallback, degraded", () =>
+    Effect.gen(function* () {
+      const pba = yield* Pba.make(settings({ modelPath: join(import.meta.dirname, "no-such-model.onnx") }))
+      expect((yield* pba.awaitModel)._tag).toBe("Unavailable")
+      for (const x of reference.samples[2]!) yield* pba.push("wan0", x)
+      const pred = yield* pba.predict("wan0")
+      expect(pred.status).toBe("degraded")
+      expect(pred.oneSecond).toEqual(Predictor.harmonicMean(5).predictSync(reference.samples[2]!).oneSecond)
+    }),
+  )
+
+  it.effect("the layer builds, serves and releases the model session with its scope", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const ctx = yield* Layer.buildWithScope(Pba.layer(settings()), scope)
+      const pba = yield* Effect.provide(Pba.Pba, ctx)
+      expect((yield* pba.awaitModel)._tag).toBe("Ready")
+      expect(yield* Effect.provide(PbaComponent.healthCheck, ctx)).toMatchObject({ status: "healthy" })
+      yield* Scope.close(scope, Exit.void)
+    }),
+  )
+
+  it("rejects invalid settings", () => {
+    expect(() => settings({ window: 0 })).toThrow()
+    expect(() => settings({ fallback: "oracle" })).toThrow()
+    expect(Lstm.defaultModelPath.endsWith("model/pba-lstm.onnx")).toBe(true)
+  })
+})
+
+describe("as an @novacron/init component", () => {
+  const bootWith = (raw: unknown) =>
+    Effect.gen(function* () {
+      const node = yield* Boot.boot([PbaComponent.component(settings(raw))])
+      const pba = yield* Effect.provide(Pba.Pba, node.context as Context.Context<Pba.Pba>)
+      yield* pba.awaitModel
+      const health = yield* node.health
+      yield* node.shutdown
+      return health.components.find((c) => c.name === "dwcp-pba")
+    })
+
+  it.live("boots under the kernel: healthy with the shipped model, degraded without a usable one", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        expect(yield* bootWith({})).toMatchObject({ status: "running", health: "healthy" })
+        const bad = yield* bootWith({ modelPath: "/nonexistent/m.onnx" })
+        expect(bad).toMatchObject({ status: "running", health: "degraded" })
+        expect(bad?.message).toMatch(/unavailable/)
+      }),
+    ),
+  )
+})
