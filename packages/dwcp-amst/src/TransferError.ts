@@ -1,0 +1,45 @@
+/**
+ * Typed failures of a transfer.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+/**
+ * A transfer that did not complete.
+ *
+ * - `connect`: no stream could be opened (after the reconnect attempts).
+ * - `gave-up`: the transfer was cut off more often than `maxReconnects` allows.
+ * - `hash-mismatch`: the receiver's SHA-256 differs from the sender's.
+ * - `remote`: the receiver refused the transfer.
+ * - `source`: the source could not be read.
+ * - `aborted`: interrupted by the caller.
+ *
+ * @since 0.1.0
+ */
+export class TransferError extends Data.TaggedError("TransferError")<{
+  readonly reason: "connect" | "gave-up" | "hash-mismatch" | "remote" | "source" | "aborted"
+  readonly message: string
+  /** Bytes acknowledged by the receiver when it failed. */
+  readonly acknowledged: number
+}> {}
+
+/**
+ * A peer broke the protocol (a well-formed frame that makes no sense where it arrived). The
+ * connection is closed; `offset` is where the frame starts in that connection's byte stream.
+ *
+ * @since 0.1.0
+ */
+export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+  readonly offset: number
+  readonly message: string
+}> {}
+
+/**
+ * The receiver could not listen.
+ *
+ * @since 0.1.0
+ */
+export class ListenError extends Data.TaggedError("ListenError")<{
+  readonly message: string
+}> {}

@@ -1,0 +1,53 @@
+// Control-frame payloads, validated with Schema so a hostile peer gets a typed error, not a crash.
+import { Either, Schema } from "effect"
+import { type Frame, FrameError, FrameType, parseJson } from "../Frame.js"
+
+const NonNegInt = Schema.Int.pipe(Schema.nonNegative())
+
+export const Hello = Schema.Struct({
+  name: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255)),
+  size: NonNegInt,
+  chunkSize: Schema.Int.pipe(Schema.between(1, 64 * 1024 * 1024)),
+  stream: NonNegInt,
+})
+export type Hello = typeof Hello.Type
+
+export const Welcome = Schema.Struct({
+  offset: NonNegInt,
+  window: Schema.Int.pipe(Schema.positive()),
+  done: Schema.optional(Schema.Boolean),
+  sha256: Schema.optional(Schema.String),
+})
+export type Welcome = typeof Welcome.Type
+
+export const Fin = Schema.Struct({ sha256: Schema.String })
+export const Done = Schema.Struct({ sha256: Schema.String })
+export const Failure = Schema.Struct({ code: Schema.String, message: Schema.String })
+
+/** Decodes a control payload or throws a FrameError naming the frame's offset. */
+export const decodeControl = <A, I>(schema: Schema.Schema<A, I>, frame: Frame): A => {
+  const at = frame.at ?? 0
+  const r = Schema.decodeUnknownEither(schema)(parseJson(frame, at))
+  if (Either.isLeft(r)) {
+    throw new FrameError({ offset: at, reason: "bad-payload", message: `invalid control payload at offset ${at}` })
+  }
+  return r.right
+}
+
+export const control = (type: FrameType, transferId: Buffer, body: unknown): Frame => ({
+  type,
+  transferId,
+  seq: 0,
+  offset: 0,
+  payload: Buffer.from(JSON.stringify(body)),
+})
+
+export const bare = (type: FrameType, transferId: Buffer, seq: number, offset: number): Frame => ({
+  type,
+  transferId,
+  seq,
+  offset,
+  payload: Buffer.alloc(0),
+})
+
+export { FrameType }

@@ -1,0 +1,615 @@
+// Sender engine: stripes chunks over N connections within the receiver's window, re-sends a dead
+// stream's unacked chunks on the others, reconnects and resumes after a full disconnect, adapts N.
+import { createHash } from "node:crypto"
+import * as net from "node:net"
+import * as tls from "node:tls"
+import { Decoder, encode, type Frame, FrameType } from "../Frame.js"
+import type { Source } from "../Source.js"
+import * as Controller from "../StreamController.js"
+import { TransferError } from "../TransferError.js"
+import { bare, control, Done, decodeControl, Failure, Hello, Welcome } from "./messages.js"
+
+export interface SenderConfig {
+  readonly host: string
+  readonly port: number
+  readonly tls?: tls.ConnectionOptions | undefined
+  readonly source: Source
+  readonly transferId: Buffer
+  readonly chunkSize: number
+  readonly minStreams: number
+  readonly maxStreams: number
+  readonly initialStreams: number
+  readonly adaptive: boolean
+  readonly controlIntervalMs: number
+  readonly stallTimeoutMs: number
+  readonly connectTimeoutMs: number
+  readonly maxReconnects: number
+  readonly reconnectDelayMs: number
+  readonly maxFrameSize: number
+  readonly predictedBandwidth?: (() => number | undefined) | undefined
+  readonly onProgress?: ((p: Progress) => void) | undefined
+  readonly onEvent?: ((e: SenderEvent) => void) | undefined
+}
+
+export interface Progress {
+  readonly bytes: number
+  readonly total: number
+  /** Goodput over the last second or so, bytes/s. */
+  readonly rate: number
+  /** Seconds left at `rate`; `Infinity` before a rate is known. */
+  readonly eta: number
+  readonly streams: number
+}
+
+export type SenderEvent =
+  | { readonly _tag: "StreamDied"; readonly stream: number; readonly unacked: number; readonly cause: string }
+  | { readonly _tag: "Reconnecting"; readonly attempt: number; readonly acknowledged: number }
+  | { readonly _tag: "Resumed"; readonly offset: number }
+  | { readonly _tag: "Streams"; readonly n: number; readonly goodput: number; readonly reason: string }
+
+export interface SendResult {
+  readonly transferId: string
+  readonly size: number
+  readonly sha256: string
+  readonly durationMs: number
+  /** Bytes/s over the whole call. */
+  readonly goodput: number
+  readonly resumedFrom: number
+  readonly sessions: number
+  readonly deadStreams: number
+  readonly resentChunks: number
+  readonly maxStreamsUsed: number
+  /** Stream count after each control epoch. */
+  readonly streamHistory: ReadonlyArray<number>
+}
+
+interface Chunk {
+  readonly seq: number
+  readonly offset: number
+  readonly length: number
+  data: Buffer | undefined
+  stream: Stream | undefined
+  sentAt: number
+  queued: boolean
+}
+
+interface Stream {
+  readonly index: number
+  readonly socket: net.Socket
+  readonly decoder: Decoder
+  readonly unacked: Map<number, Chunk>
+  dead: boolean
+  draining: boolean
+  welcome: ((w: Welcome) => void) | undefined
+}
+
+type Outcome = { readonly _tag: "done"; readonly sha256: string } | { readonly _tag: "cut"; readonly cause: string }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+export class SenderEngine {
+  private aborted = false
+  private readonly hash = createHash("sha256")
+  private hashedUpTo = 0
+  private readonly unhashed = new Map<number, Buffer>()
+  private sha256: string | undefined
+  private deadStreams = 0
+  private resentChunks = 0
+  private maxStreamsUsed = 0
+  private nextStreamIndex = 0
+  private readonly history: Array<number> = []
+  private controller: Controller.State
+  private acknowledged = 0
+  private session: Session | undefined
+
+  constructor(readonly config: SenderConfig) {
+    this.controller = Controller.initial({ min: config.minStreams, max: config.maxStreams }, config.initialStreams)
+  }
+
+  abort() {
+    this.aborted = true
+    this.session?.stop("aborted")
+  }
+
+  async run(): Promise<SendResult> {
+    const started = performance.now()
+    let resumedFrom: number | undefined
+    let sessions = 0
+    let lastCause = ""
+    for (let attempt = 0; ; attempt++) {
+      if (this.aborted) throw this.fail("aborted", "aborted")
+      if (attempt > 0) {
+        if (attempt > this.config.maxReconnects) {
+          throw this.fail(sessions === 0 ? "connect" : "gave-up", `gave up after ${attempt - 1} reconnects: ${lastCause}`)
+        }
+        this.config.onEvent?.({ _tag: "Reconnecting", attempt, acknowledged: this.acknowledged })
+        await sleep(Math.min(5000, this.config.reconnectDelayMs * 2 ** (attempt - 1)))
+      }
+      const session = new Session(this)
+      this.session = session
+      const outcome = await session.run((offset) => {
+        sessions++
+        resumedFrom ??= offset
+        if (offset > 0) this.config.onEvent?.({ _tag: "Resumed", offset })
+      })
+      if (outcome._tag === "done") {
+        const durationMs = performance.now() - started
+        return {
+          transferId: this.config.transferId.toString("hex"),
+          size: this.config.source.size,
+          sha256: outcome.sha256,
+          durationMs,
+          goodput: ((this.config.source.size - (resumedFrom ?? 0)) * 1000) / Math.max(durationMs, 1),
+          resumedFrom: resumedFrom ?? 0,
+          sessions,
+          deadStreams: this.deadStreams,
+          resentChunks: this.resentChunks,
+          maxStreamsUsed: this.maxStreamsUsed,
+          streamHistory: this.history,
+        }
+      }
+      lastCause = outcome.cause
+    }
+  }
+
+  fail(reason: TransferError["reason"], message: string) {
+    return new TransferError({ reason, message, acknowledged: this.acknowledged })
+  }
+
+  // --- hashing, in offset order whatever order the reads complete in ---
+  hashChunk(offset: number, data: Buffer) {
+    if (offset < this.hashedUpTo) return
+    this.unhashed.set(offset, data)
+    for (let d = this.unhashed.get(this.hashedUpTo); d; d = this.unhashed.get(this.hashedUpTo)) {
+      this.unhashed.delete(this.hashedUpTo)
+      this.hash.update(d)
+      this.hashedUpTo += d.length
+    }
+  }
+
+  async hashThrough(upTo: number) {
+    const step = this.config.chunkSize
+    while (this.hashedUpTo < upTo) {
+      const at = this.hashedUpTo
+      const data = this.unhashed.get(at) ?? (await this.config.source.read(at, Math.min(step, this.config.source.size - at)))
+      this.hashChunk(at, data)
+    }
+    for (const k of this.unhashed.keys()) if (k < this.hashedUpTo) this.unhashed.delete(k)
+  }
+
+  digest(): string {
+    this.sha256 ??= this.hash.digest("hex")
+    return this.sha256
+  }
+
+  // --- bookkeeping shared with sessions ---
+  streamDied(s: Stream, cause: string) {
+    this.deadStreams++
+    this.config.onEvent?.({ _tag: "StreamDied", stream: s.index, unacked: s.unacked.size, cause })
+  }
+  resent(n: number) {
+    this.resentChunks += n
+  }
+  newStreamIndex() {
+    return this.nextStreamIndex++
+  }
+  setAcknowledged(n: number) {
+    this.acknowledged = n
+  }
+  usedStreams(n: number) {
+    this.maxStreamsUsed = Math.max(this.maxStreamsUsed, n)
+  }
+  control(goodput: number): number {
+    const c = this.config
+    if (!c.adaptive) return this.controller.n
+    const predicted = c.predictedBandwidth?.()
+    const before = this.controller.n
+    this.controller = Controller.step({ min: c.minStreams, max: c.maxStreams }, this.controller, goodput, predicted)
+    this.history.push(this.controller.n)
+    if (this.controller.n !== before) {
+      c.onEvent?.({ _tag: "Streams", n: this.controller.n, goodput, reason: this.controller.reason })
+    }
+    return this.controller.n
+  }
+  get targetStreams() {
+    return this.controller.n
+  }
+}
+
+class Session {
+  private readonly streams = new Set<Stream>()
+  private readonly inflight = new Map<number, Chunk>()
+  private readonly resend: Array<Chunk> = []
+  private inflightBytes = 0
+  private window = 0
+  private cursor = 0
+  private totalChunks = 0
+  private acked = 0
+  private startOffset = 0
+  private waiters: Array<() => void> = []
+  private finish: ((o: Outcome) => void) | undefined
+  private finSent = false
+  private finStream: Stream | undefined
+  private stopped = false
+  private timers: Array<NodeJS.Timeout> = []
+  private rateSamples: Array<[number, number]> = []
+  private lastProgress = 0
+  private lastControl = { at: 0, bytes: 0 }
+
+  constructor(private readonly e: SenderEngine) {}
+
+  private get c() {
+    return this.e.config
+  }
+
+  async run(onStart: (offset: number) => void): Promise<Outcome> {
+    const done = new Promise<Outcome>((resolve) => {
+      this.finish = resolve
+    })
+    try {
+      const first = await this.open()
+      const w = first.welcome
+      if (w.done) {
+        await this.e.hashThrough(this.c.source.size)
+        const mine = this.e.digest()
+        this.stop("done")
+        if (w.sha256 !== mine) throw this.e.fail("hash-mismatch", `receiver has ${w.sha256}, sender ${mine}`)
+        onStart(this.c.source.size)
+        return { _tag: "done", sha256: mine }
+      }
+      onStart(w.offset)
+      this.startOffset = w.offset
+      this.window = Math.max(w.window, this.c.chunkSize)
+      this.cursor = Math.floor(w.offset / this.c.chunkSize)
+      this.totalChunks = Math.ceil(this.c.source.size / this.c.chunkSize)
+      this.e.setAcknowledged(w.offset)
+      // Chunks before the resume point are hashed from the source, as the receiver does from disk.
+      await this.e.hashThrough(w.offset)
+      this.lastControl = { at: performance.now(), bytes: w.offset }
+      this.adopt(first.stream)
+      this.ensureStreams(this.e.targetStreams)
+      this.timers.push(setInterval(() => this.tick(), this.c.controlIntervalMs))
+      this.timers.push(setInterval(() => this.checkStall(), Math.max(50, this.c.stallTimeoutMs / 4)))
+      for (const t of this.timers) t.unref()
+      this.maybeFin()
+    } catch (err) {
+      this.stop("failed")
+      if (err instanceof TransferError) throw err
+      return { _tag: "cut", cause: (err as Error).message }
+    }
+    const outcome = await done
+    this.stop("ended")
+    if (outcome._tag === "cut" && outcome.cause.startsWith("source:")) throw this.e.fail("source", outcome.cause)
+    if (outcome._tag === "cut" && outcome.cause.startsWith("remote:")) {
+      throw this.e.fail(outcome.cause.includes("hash-mismatch") ? "hash-mismatch" : "remote", outcome.cause)
+    }
+    return outcome
+  }
+
+  stop(_why: string) {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers) clearInterval(t)
+    for (const s of this.streams) s.socket.destroy()
+    this.finish?.({ _tag: "cut", cause: _why })
+    this.wake()
+  }
+
+  // --- connections ---
+  private connect(): Promise<{ stream: Stream; welcome: Welcome }> {
+    const c = this.c
+    return new Promise((resolve, reject) => {
+      const socket = c.tls
+        ? tls.connect({ ...c.tls, host: c.host, port: c.port })
+        : net.connect({ host: c.host, port: c.port })
+      socket.setNoDelay(true)
+      const s: Stream = {
+        index: this.e.newStreamIndex(),
+        socket,
+        decoder: new Decoder(c.maxFrameSize),
+        unacked: new Map(),
+        dead: false,
+        draining: false,
+        welcome: undefined,
+      }
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new Error(`stream ${s.index}: no WELCOME within ${c.connectTimeoutMs} ms`))
+      }, c.connectTimeoutMs)
+      s.welcome = (w) => {
+        clearTimeout(timer)
+        resolve({ stream: s, welcome: w })
+      }
+      socket.once(c.tls ? "secureConnect" : "connect", () => {
+        const hello = { name: c.source.name, size: c.source.size, chunkSize: c.chunkSize, stream: s.index }
+        this.write(s, control(FrameType.HELLO, c.transferId, hello satisfies Hello))
+      })
+      socket.on("data", (chunk: Buffer) => {
+        if (s.dead) return
+        try {
+          for (const f of s.decoder.push(chunk)) this.handle(s, f)
+        } catch (err) {
+          socket.destroy()
+          this.died(s, (err as Error).message)
+        }
+      })
+      socket.on("error", (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+      socket.on("close", () => {
+        clearTimeout(timer)
+        reject(new Error(`stream ${s.index} closed before WELCOME`))
+        this.died(s, "connection closed")
+      })
+    })
+  }
+
+  private async open() {
+    return this.connect()
+  }
+
+  private adopt(s: Stream) {
+    if (this.stopped || s.dead) {
+      s.socket.destroy()
+      return
+    }
+    this.streams.add(s)
+    this.e.usedStreams(this.liveCount())
+    void this.pump(s)
+  }
+
+  private liveCount() {
+    let n = 0
+    for (const s of this.streams) if (!s.dead && !s.draining) n++
+    return n
+  }
+
+  private opening = 0
+  private ensureStreams(n: number) {
+    const live = this.liveCount()
+    if (live + this.opening < n) {
+      for (let i = live + this.opening; i < n; i++) {
+        this.opening++
+        this.connect().then(
+          ({ stream }) => {
+            this.opening--
+            this.adopt(stream)
+          },
+          () => {
+            this.opening--
+          },
+        )
+      }
+    } else if (live > n) {
+      // Drain the newest streams: they take no new chunks and close once their chunks are acked.
+      const order = [...this.streams].filter((s) => !s.dead && !s.draining).sort((a, b) => b.index - a.index)
+      for (const s of order.slice(0, live - n)) s.draining = true
+      this.wake()
+    }
+  }
+
+  private died(s: Stream, cause: string) {
+    if (s.dead) return
+    s.dead = true
+    const wasMember = this.streams.delete(s)
+    if (!wasMember) return
+    const orphans = [...s.unacked.values()]
+    s.unacked.clear()
+    if (!s.draining || orphans.length > 0) this.e.streamDied(s, cause)
+    for (const ch of orphans) this.requeue(ch)
+    if (orphans.length) this.e.resent(orphans.length)
+    if (this.stopped) return
+    if (this.streams.size === 0 && this.opening === 0) {
+      this.finish?.({ _tag: "cut", cause: `all streams lost (${cause})` })
+      return
+    }
+    if (this.finStream === s) {
+      // The FIN may have died with its stream: send it again on another.
+      this.finSent = false
+      this.maybeFin()
+    }
+    this.wake()
+  }
+
+  private requeue(ch: Chunk) {
+    ch.stream = undefined
+    if (ch.queued || !this.inflight.has(ch.seq)) return
+    ch.queued = true
+    let i = this.resend.length
+    while (i > 0 && this.resend[i - 1]!.seq > ch.seq) i--
+    this.resend.splice(i, 0, ch)
+  }
+
+  // --- sending ---
+  private wake() {
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+
+  private wait() {
+    return new Promise<void>((r) => this.waiters.push(r))
+  }
+
+  private write(s: Stream, f: Frame): boolean {
+    if (s.dead || s.socket.destroyed) return true
+    const [h, p] = encode(f)
+    if (p.length === 0) return s.socket.write(h)
+    s.socket.cork()
+    s.socket.write(h)
+    const ok = s.socket.write(p)
+    s.socket.uncork()
+    return ok
+  }
+
+  private take(s: Stream): Chunk | undefined {
+    if (s.draining) return undefined
+    while (this.resend.length) {
+      const ch = this.resend.shift()!
+      ch.queued = false
+      if (this.inflight.has(ch.seq)) return ch
+    }
+    if (this.cursor >= this.totalChunks) return undefined
+    const offset = this.cursor * this.c.chunkSize
+    const length = Math.min(this.c.chunkSize, this.c.source.size - offset)
+    if (this.inflightBytes + length > this.window && this.inflightBytes > 0) return undefined
+    const ch: Chunk = { seq: this.cursor++, offset, length, data: undefined, stream: undefined, sentAt: 0, queued: false }
+    this.inflight.set(ch.seq, ch)
+    this.inflightBytes += length
+    return ch
+  }
+
+  private async pump(s: Stream) {
+    while (!s.dead && !this.stopped) {
+      const ch = this.take(s)
+      if (!ch) {
+        if (s.draining && s.unacked.size === 0) {
+          this.write(s, bare(FrameType.BYE, this.c.transferId, 0, 0))
+          s.socket.end()
+          this.streams.delete(s)
+          s.dead = true
+          return
+        }
+        await this.wait()
+        continue
+      }
+      ch.stream = s
+      s.unacked.set(ch.seq, ch)
+      if (!ch.data) {
+        try {
+          const data = await this.c.source.read(ch.offset, ch.length)
+          ch.data = data
+          this.e.hashChunk(ch.offset, data)
+        } catch (err) {
+          this.finish?.({ _tag: "cut", cause: `source: ${(err as Error).message}` })
+          return
+        }
+      }
+      // The stream may have died during the read; its chunks were requeued already.
+      if (s.dead || ch.stream !== s || !this.inflight.has(ch.seq)) continue
+      ch.sentAt = performance.now()
+      const ok = this.write(s, { type: FrameType.DATA, transferId: this.c.transferId, seq: ch.seq, offset: ch.offset, payload: ch.data! })
+      if (!ok) await this.drained(s)
+    }
+  }
+
+  private drained(s: Stream) {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        s.socket.off("drain", done)
+        s.socket.off("close", done)
+        resolve()
+      }
+      s.socket.on("drain", done)
+      s.socket.on("close", done)
+    })
+  }
+
+  // --- receiving ---
+  private handle(s: Stream, f: Frame) {
+    switch (f.type) {
+      case FrameType.WELCOME: {
+        const w = decodeControl(Welcome, f)
+        const cb = s.welcome
+        s.welcome = undefined
+        cb?.(w)
+        return
+      }
+      case FrameType.ACK:
+        return this.ack(f.seq)
+      case FrameType.DONE: {
+        const d = decodeControl(Done, f)
+        const mine = this.e.digest()
+        if (d.sha256 !== mine) this.finish?.({ _tag: "cut", cause: `remote: hash-mismatch: receiver ${d.sha256}, sender ${mine}` })
+        else this.finish?.({ _tag: "done", sha256: mine })
+        return
+      }
+      case FrameType.ERROR: {
+        const m = decodeControl(Failure, f)
+        this.finish?.({ _tag: "cut", cause: `remote: ${m.code}: ${m.message}` })
+        return
+      }
+      default:
+        throw new Error(`unexpected frame type ${f.type} at the sender (offset ${f.at})`)
+    }
+  }
+
+  private ack(seq: number) {
+    const ch = this.inflight.get(seq)
+    if (!ch) return
+    this.inflight.delete(seq)
+    this.inflightBytes -= ch.length
+    ch.stream?.unacked.delete(seq)
+    ch.data = undefined
+    this.acked += ch.length
+    const bytes = this.startOffset + this.acked
+    this.e.setAcknowledged(bytes)
+    this.progress(false)
+    this.maybeFin()
+    this.wake()
+  }
+
+  private isComplete() {
+    return this.startOffset + this.acked >= this.c.source.size
+  }
+
+  private maybeFin() {
+    if (this.finSent || !this.isComplete()) return
+    const s = [...this.streams].find((x) => !x.dead)
+    if (!s) return
+    this.finSent = true
+    this.finStream = s
+    this.progress(true)
+    void this.e.hashThrough(this.c.source.size).then(
+      () => this.write(s, control(FrameType.FIN, this.c.transferId, { sha256: this.e.digest() })),
+      (err: Error) => this.finish?.({ _tag: "cut", cause: `source: ${err.message}` }),
+    )
+  }
+
+  private progress(force: boolean) {
+    const now = performance.now()
+    if (!force && now - this.lastProgress < 100) return
+    this.lastProgress = now
+    const bytes = this.startOffset + this.acked
+    this.rateSamples.push([now, bytes])
+    while (this.rateSamples.length > 2 && now - this.rateSamples[0]![0] > 1500) this.rateSamples.shift()
+    const [t0, b0] = this.rateSamples[0]!
+    const rate = now > t0 ? ((bytes - b0) * 1000) / (now - t0) : 0
+    const left = this.c.source.size - bytes
+    this.c.onProgress?.({
+      bytes,
+      total: this.c.source.size,
+      rate,
+      eta: left === 0 ? 0 : rate > 0 ? left / rate : Number.POSITIVE_INFINITY,
+      streams: this.liveCount(),
+    })
+  }
+
+  private tick() {
+    if (this.stopped) return
+    const now = performance.now()
+    const bytes = this.startOffset + this.acked
+    const goodput = ((bytes - this.lastControl.bytes) * 1000) / Math.max(1, now - this.lastControl.at)
+    this.lastControl = { at: now, bytes }
+    const n = this.isComplete() ? this.liveCount() : this.e.control(goodput)
+    if (!this.isComplete()) this.ensureStreams(n)
+    this.progress(true)
+  }
+
+  private checkStall() {
+    if (this.stopped) return
+    // The oldest unacked chunk holds everything behind it (acks follow in-order delivery), so only
+    // the stream carrying it is suspect.
+    let oldest: Chunk | undefined
+    for (const ch of this.inflight.values()) {
+      if (ch.stream && !ch.queued && (!oldest || ch.seq < oldest.seq)) oldest = ch
+    }
+    if (!oldest?.stream || oldest.sentAt === 0) return
+    if (performance.now() - oldest.sentAt > this.c.stallTimeoutMs) {
+      const s = oldest.stream
+      s.socket.destroy()
+      this.died(s, `stalled: chunk ${oldest.seq} unacked for ${this.c.stallTimeoutMs} ms`)
+    }
+  }
+}
