@@ -183,9 +183,9 @@ export class SenderEngine {
   }
 
   // --- bookkeeping shared with sessions ---
-  streamDied(s: Stream, cause: string) {
+  streamDied(s: Stream, unacked: number, cause: string) {
     this.deadStreams++
-    this.config.onEvent?.({ _tag: "StreamDied", stream: s.index, unacked: s.unacked.size, cause })
+    this.config.onEvent?.({ _tag: "StreamDied", stream: s.index, unacked, cause })
   }
   resent(n: number) {
     this.resentChunks += n
@@ -266,8 +266,10 @@ class Session {
       // Chunks before the resume point are hashed from the source, as the receiver does from disk.
       await this.e.hashThrough(w.offset)
       this.lastControl = { at: performance.now(), bytes: w.offset }
+      // Open the initial streams before pumping so the first one does not take every chunk.
+      const rest = await Promise.allSettled(Array.from({ length: this.e.targetStreams - 1 }, () => this.connect()))
       this.adopt(first.stream)
-      this.ensureStreams(this.e.targetStreams)
+      for (const r of rest) if (r.status === "fulfilled") this.adopt(r.value.stream)
       this.timers.push(setInterval(() => this.tick(), this.c.controlIntervalMs))
       this.timers.push(setInterval(() => this.checkStall(), Math.max(50, this.c.stallTimeoutMs / 4)))
       for (const t of this.timers) t.unref()
@@ -396,7 +398,7 @@ class Session {
     if (!wasMember) return
     const orphans = [...s.unacked.values()]
     s.unacked.clear()
-    if (!s.draining || orphans.length > 0) this.e.streamDied(s, cause)
+    if (!s.draining || orphans.length > 0) this.e.streamDied(s, orphans.length, cause)
     for (const ch of orphans) this.requeue(ch)
     if (orphans.length) this.e.resent(orphans.length)
     if (this.stopped) return
