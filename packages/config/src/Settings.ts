@@ -1,0 +1,277 @@
+/**
+ * The whole `novacron.yaml` as an Effect `Schema`, with its defaults. Decoding `{}` yields the
+ * embedded defaults; encoding gives back the file form (durations as `"30s"`).
+ *
+ * Every leaf carries a `message` annotation saying what is allowed, which the loader puts in
+ * its issues.
+ *
+ * @since 0.1.0
+ */
+import { hostname } from "node:os"
+import { Duration as D, ParseResult, Schema } from "effect"
+
+const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
+
+const renderDuration = (d: D.Duration): string => {
+  const ms = D.toMillis(d)
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
+  }
+  return `${ms}ms`
+}
+
+/**
+ * A duration written `500ms`, `30s`, `5m` or `1h`, decoded to an effect `Duration`.
+ *
+ * @since 0.1.0
+ */
+export const Duration: Schema.Schema<D.Duration, string> = Schema.transformOrFail(
+  Schema.String,
+  Schema.DurationFromSelf,
+  {
+    strict: true,
+    decode: (s, _, ast) => {
+      const m = durationPattern.exec(s.trim())
+      return m
+        ? ParseResult.succeed(D.millis(Number(m[1]) * units[m[2]!]!))
+        : ParseResult.fail(new ParseResult.Type(ast, s))
+    },
+    encode: (d) => ParseResult.succeed(renderDuration(d)),
+  },
+).annotations(allowed('expected a duration such as "500ms", "30s", "5m" or "1h"'))
+
+const int = (min: number, max: number) =>
+  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
+const bool = Schema.Boolean.annotations(allowed("expected true or false"))
+const str = Schema.String.annotations(allowed("expected a string"))
+const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
+  Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
+const port = int(0, 65535).annotations(allowed("expected a port 0..65535 (0 = any free port)"))
+const hostPort = Schema.String.pipe(Schema.pattern(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/)).annotations(
+  allowed('expected "host:port"'),
+)
+const bytes = (min: number) =>
+  Schema.Int.pipe(Schema.greaterThanOrEqualTo(min)).annotations(allowed(`expected a byte count >= ${min}`))
+
+const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+/** A section whose every field has a default, so `{}` decodes and the section itself may be omitted. */
+const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
+  Schema.optionalWith(schema, { default: () => Schema.decodeUnknownSync(schema)({}), exact: true })
+
+/**
+ * Minimum CPU / memory / disk a node needs. `production` is the design's 4 CPU, 8 GiB, 100 GiB;
+ * `minimal` (the default) lets the agent run on a 2-core laptop.
+ *
+ * @since 0.1.0
+ */
+export const ResourceProfile = oneOf("production", "minimal")
+
+/**
+ * @since 0.1.0
+ */
+export const PhaseTimeouts = Schema.Struct({
+  pre_init: opt(Duration, () => D.seconds(10)),
+  core: opt(Duration, () => D.seconds(20)),
+  services: opt(Duration, () => D.seconds(20)),
+  post_init: opt(Duration, () => D.seconds(10)),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const System = Schema.Struct({
+  node_id: opt(Schema.NonEmptyString.annotations(allowed("expected a non-empty string")), () => hostname()),
+  data_dir: opt(Schema.NonEmptyString.annotations(allowed("expected a non-empty path")), () => "./.novacron"),
+  log_level: opt(oneOf("debug", "info", "warn", "error"), () => "info" as const),
+  max_concurrency: opt(int(1, 1024), () => 8),
+  health_check_port: opt(port, () => 7780),
+  shutdown_timeout: opt(Duration, () => D.seconds(30)),
+  phase_timeouts: section(PhaseTimeouts),
+  resource_profile: opt(ResourceProfile, () => "minimal" as const),
+  /** Overrides of the profile's minimums; 0 keeps the profile's value. */
+  min_cpus: opt(int(0, 4096), () => 0),
+  min_memory: opt(bytes(0), () => 0),
+  min_disk: opt(bytes(0), () => 0),
+})
+
+/**
+ * Where logs go besides stdout. `file` is relative to `system.data_dir`; empty = stdout only.
+ *
+ * @since 0.1.0
+ */
+export const Logging = Schema.Struct({
+  format: opt(oneOf("auto", "json", "pretty"), () => "auto" as const),
+  file: opt(str, () => ""),
+  max_size: opt(bytes(4096), () => 10 * 1024 * 1024),
+  max_files: opt(int(1, 100), () => 5),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const Network = Schema.Struct({
+  listen_address: opt(Schema.NonEmptyString.annotations(allowed("expected an address")), () => "127.0.0.1"),
+  bind_port: opt(port, () => 7700),
+  enable_tls: opt(bool, () => true),
+  max_connections: opt(int(1, 1_000_000), () => 1000),
+  conn_timeout: opt(Duration, () => D.seconds(10)),
+  idle_timeout: opt(Duration, () => D.minutes(5)),
+  max_frame_size: opt(bytes(1024), () => 16_777_216),
+  peers: opt(Schema.Array(hostPort), () => []),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const Storage = Schema.Struct({
+  backend: opt(oneOf("sqlite", "postgres", "redis"), () => "sqlite" as const),
+  sqlite_path: opt(str, () => ""),
+  postgres_url: opt(str, () => ""),
+  redis_url: opt(str, () => ""),
+  max_connections: opt(int(1, 10_000), () => 10),
+  cache_ttl: opt(Duration, () => D.minutes(5)),
+  cache_max_entries: opt(int(0, 1_000_000_000), () => 10_000),
+  cache_redis_url: opt(str, () => ""),
+})
+
+/**
+ * An API token: only the SHA-256 of the secret is stored.
+ *
+ * @since 0.1.0
+ */
+export const Token = Schema.Struct({
+  name: Schema.NonEmptyString.annotations(allowed("expected a non-empty name")),
+  role: oneOf("admin", "operator", "reader", "node"),
+  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)).annotations(
+    allowed("expected 64 lowercase hex digits (the SHA-256 of the token)"),
+  ),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const Security = Schema.Struct({
+  auth_method: opt(oneOf("mtls", "token", "none"), () => "mtls" as const),
+  cert_file: opt(str, () => ""),
+  key_file: opt(str, () => ""),
+  ca_file: opt(str, () => ""),
+  trusted_nodes: opt(Schema.Array(str), () => []),
+  tokens: opt(Schema.Array(Token), () => []),
+  master_key_file: opt(str, () => ""),
+  master_key_env: opt(str, () => "NOVACRON_MASTER_KEY"),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const Monitoring = Schema.Struct({
+  enabled: opt(bool, () => true),
+  metrics_port: opt(port, () => 7781),
+  tracing: opt(bool, () => false),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const Transport = Schema.Struct({
+  min_streams: opt(int(1, 1024), () => 4),
+  max_streams: opt(int(1, 1024), () => 256),
+  initial_streams: opt(int(1, 1024), () => 8),
+  congestion_algorithm: opt(oneOf("auto", "bbr", "cubic", "dctcp", "reno"), () => "auto" as const),
+  enable_rdma: opt(bool, () => true),
+  chunk_size: opt(bytes(1024), () => 1_048_576),
+})
+
+/**
+ * `level` is checked against the algorithm: zstd and adaptive 1..22, lz4 1..12.
+ *
+ * @since 0.1.0
+ */
+export const Compression = Schema.Struct({
+  algorithm: opt(oneOf("adaptive", "zstd", "lz4", "none"), () => "adaptive" as const),
+  level: opt(int(0, 22), () => 3),
+  enable_delta: opt(bool, () => true),
+  delta_cache_size: opt(bytes(0), () => 268_435_456),
+  chunk_size: opt(bytes(1024), () => 1_048_576),
+  workers: opt(int(0, 1024), () => 0),
+})
+
+/**
+ * @since 0.1.0
+ */
+export const Consensus = Schema.Struct({
+  algorithm: opt(oneOf("raft", "pbft"), () => "raft" as const),
+  election_timeout: opt(Duration, () => D.seconds(1)),
+  heartbeat_interval: opt(Duration, () => D.millis(100)),
+})
+
+/**
+ * The three network environments DWCP adapts to; `""` = auto-detect.
+ *
+ * @since 0.1.0
+ */
+export const Mode = oneOf("", "datacenter", "internet", "hybrid")
+
+/**
+ * @since 0.1.0
+ */
+export const Dwcp = Schema.Struct({
+  enable_auto_detection: opt(bool, () => true),
+  forced_mode: opt(Mode, () => "" as const),
+  detection_interval: opt(Duration, () => D.seconds(30)),
+  v3_rollout_percentage: opt(int(0, 100), () => 0),
+  enable_v3_transport: opt(bool, () => false),
+  enable_v3_compression: opt(bool, () => false),
+  enable_v3_prediction: opt(bool, () => false),
+  enable_v3_state_sync: opt(bool, () => false),
+  enable_v3_consensus: opt(bool, () => false),
+  enable_v3_placement: opt(bool, () => false),
+  transport: section(Transport),
+  compression: section(Compression),
+  consensus: section(Consensus),
+})
+
+/**
+ * The whole configuration file.
+ *
+ * @since 0.1.0
+ */
+export const Settings = Schema.Struct({
+  system: section(System),
+  logging: section(Logging),
+  network: section(Network),
+  storage: section(Storage),
+  security: section(Security),
+  monitoring: section(Monitoring),
+  dwcp: section(Dwcp),
+})
+
+/**
+ * The decoded configuration.
+ *
+ * @since 0.1.0
+ */
+export type Settings = typeof Settings.Type
+
+/**
+ * The configuration as written in a file (durations as strings, every key present).
+ *
+ * @since 0.1.0
+ */
+export type Encoded = typeof Settings.Encoded
+
+/**
+ * The embedded defaults. `system.node_id` is the host name.
+ *
+ * @since 0.1.0
+ */
+export const defaults = (): Settings => Schema.decodeUnknownSync(Settings)({})
