@@ -20,7 +20,9 @@ export interface Service {
   readonly settings: TransportSettings
   /** The RDMA probe made when the service started. */
   readonly rdma: Rdma.Probe
-  readonly send: (options: Omit<Sender.Options, "settings" | "rdmaProbe">) => Effect.Effect<Sender.Result, TransferError>
+  readonly send: (
+    options: Omit<Sender.Options, "settings" | "rdmaProbe">,
+  ) => Effect.Effect<Sender.Result, TransferError>
   readonly listen: (options: Receiver.Options) => Effect.Effect<Receiver.Receiver, ListenError, Scope.Scope>
 }
 
@@ -36,7 +38,9 @@ export class Amst extends Context.Tag("@novacron/dwcp-amst/Amst")<Amst, Service>
  */
 export const make = (settings: TransportSettings): Effect.Effect<Service> =>
   Effect.gen(function* () {
-    const rdma = settings.enable_rdma ? Rdma.probe() : ({ loaded: false, compiled: false, devices: [], error: "disabled" } as const)
+    const rdma = settings.enable_rdma
+      ? Rdma.probe()
+      : ({ loaded: false, compiled: false, devices: [], error: "disabled" } as const)
     if (settings.enable_rdma && rdma.devices.length === 0) {
       yield* Effect.logInfo(`AMST: no RDMA device (${rdma.error ?? "none listed"}); transfers use TCP`)
     }

@@ -101,7 +101,8 @@ export const select = (options: {
 }): Selection => {
   const tcp = (reason: string): Selection => ({ transport: "tcp", dataPath: "tcp", reason })
   if (!options.enableRdma) return tcp("RDMA disabled (enable_rdma = false)")
-  if (options.mode !== "datacenter") return tcp(`RDMA is used in datacenter mode only (mode: ${options.mode ?? "unset"})`)
+  if (options.mode !== "datacenter")
+    return tcp(`RDMA is used in datacenter mode only (mode: ${options.mode ?? "unset"})`)
   const p = options.probe
   if (!p.loaded) return tcp(`RDMA addon unavailable: ${p.error ?? "not built"}`)
   if (!p.compiled) return tcp("RDMA addon built without rdma-core")

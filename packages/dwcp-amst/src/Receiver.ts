@@ -110,7 +110,8 @@ export const listen = (options: Options): Effect.Effect<Receiver, ListenError, S
     const port = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => engine.listen(),
-        catch: (e) => new ListenError({ message: `cannot listen on ${host}:${options.port ?? 0}: ${(e as Error).message}` }),
+        catch: (e) =>
+          new ListenError({ message: `cannot listen on ${host}:${options.port ?? 0}: ${(e as Error).message}` }),
       }),
       () => Effect.promise(() => engine.close()),
     )

@@ -14,7 +14,7 @@
 import { createHash, randomBytes } from "node:crypto"
 import type * as tls from "node:tls"
 import { Effect } from "effect"
-import { type Progress, type SendResult, type SenderEvent, SenderEngine } from "./internal/sender.js"
+import { type Progress, SenderEngine, type SenderEvent, type SendResult } from "./internal/sender.js"
 import * as Rdma from "./Rdma.js"
 import type { Source } from "./Source.js"
 import { TransferError } from "./TransferError.js"

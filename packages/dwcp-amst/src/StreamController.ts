@@ -83,7 +83,8 @@ const hold = (s: State, n: number, reason: string): State => ({
 
 const move = (c: Config, s: State, goodput: number, dir: "up" | "down", reason: string): State => {
   const n = dir === "up" ? upFrom(c, s.n) : downFrom(c, s.n)
-  if (n === s.n) return { ...hold(s, s.n, `${reason}; at the ${dir === "up" ? "max" : "min"} bound`), reference: goodput }
+  if (n === s.n)
+    return { ...hold(s, s.n, `${reason}; at the ${dir === "up" ? "max" : "min"} bound`), reference: goodput }
   return { ...s, n, phase: dir, prevN: s.n, prevGoodput: goodput, reference: undefined, heldEpochs: 0, reason }
 }
 
@@ -106,7 +107,8 @@ export const step = (config: Config, state: State, goodput: number, predicted?: 
       if (goodput > state.prevGoodput * (1 + gain) && !saturated) {
         return move(config, state, goodput, "up", "more streams raised goodput")
       }
-      if (goodput > state.prevGoodput * (1 + gain)) return { ...hold(state, state.n, "prediction reached"), reference: goodput }
+      if (goodput > state.prevGoodput * (1 + gain))
+        return { ...hold(state, state.n, "prediction reached"), reference: goodput }
       return hold(state, state.prevN, "more streams did not raise goodput: back")
     case "down":
       if (goodput >= state.prevGoodput * (1 - gain)) {
@@ -114,7 +116,8 @@ export const step = (config: Config, state: State, goodput: number, predicted?: 
       }
       return hold(state, state.prevN, "fewer streams lost goodput: back")
     case "hold": {
-      if (state.reference === undefined) return { ...state, reference: goodput, heldEpochs: 0, reason: "hold: measured" }
+      if (state.reference === undefined)
+        return { ...state, reference: goodput, heldEpochs: 0, reason: "hold: measured" }
       if (goodput < state.reference * (1 - change)) return move(config, state, goodput, "down", "path got worse")
       if (goodput > state.reference * (1 + change) && !saturated) {
         return move(config, state, goodput, "up", "path got better")

@@ -25,7 +25,9 @@ export const TransportSettings = Schema.Struct({
   }),
 }).pipe(
   Schema.filter((s) =>
-    s.min_streams <= s.max_streams ? undefined : `min_streams (${s.min_streams}) exceeds max_streams (${s.max_streams})`,
+    s.min_streams <= s.max_streams
+      ? undefined
+      : `min_streams (${s.min_streams}) exceeds max_streams (${s.max_streams})`,
   ),
 )
 

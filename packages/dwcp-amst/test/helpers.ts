@@ -23,7 +23,9 @@ export const tmp = Effect.acquireRelease(
 )
 
 /** Small chunks so a few MiB make hundreds of frames. */
-export const settings = (over: Partial<TransportSettings.TransportSettings> = {}): TransportSettings.TransportSettings => ({
+export const settings = (
+  over: Partial<TransportSettings.TransportSettings> = {},
+): TransportSettings.TransportSettings => ({
   ...TransportSettings.defaults,
   chunk_size: 64 * 1024,
   min_streams: 2,

@@ -39,7 +39,6 @@ export const startProxy = async (options: ProxyOptions): Promise<Proxy> => {
   let refusing = false
   let nextId = 0
   const sockets = new Set<net.Socket>()
-  // biome-ignore lint/style/useConst: assigned after the server listens
   let proxy: Proxy
   const server = net.createServer((client) => {
     sockets.add(client)

@@ -270,10 +270,29 @@ describe("transfer", () => {
       const certs = yield* tmp
       const key = join(certs, "key.pem")
       const cert = join(certs, "cert.pem")
-      execFileSync("openssl", [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert,
-      ], { stdio: "ignore" })
+      execFileSync(
+        "openssl",
+        [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:prime256v1",
+          "-nodes",
+          "-days",
+          "1",
+          "-subj",
+          "/CN=localhost",
+          "-addext",
+          "subjectAltName=DNS:localhost,IP:127.0.0.1",
+          "-keyout",
+          key,
+          "-out",
+          cert,
+        ],
+        { stdio: "ignore" },
+      )
       const pem = (p: string) => Effect.promise(() => readFile(p))
       const [k, c] = [yield* pem(key), yield* pem(cert)]
       const dir = yield* tmp

@@ -15,6 +15,7 @@ export type Hello = typeof Hello.Type
 export const Welcome = Schema.Struct({
   offset: NonNegInt,
   window: Schema.Int.pipe(Schema.positive()),
+  maxFrameSize: Schema.optional(Schema.Int.pipe(Schema.positive())),
   done: Schema.optional(Schema.Boolean),
   sha256: Schema.optional(Schema.String),
 })

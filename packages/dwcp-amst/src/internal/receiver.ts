@@ -1,8 +1,8 @@
 // Receiver engine: accepts streams, reassembles chunks in order into <dir>/<name>.amst-part,
 // acks each chunk once it is written, persists progress for resume, verifies SHA-256 on FIN.
 import { createHash, type Hash } from "node:crypto"
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import type { FileHandle } from "node:fs/promises"
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import * as net from "node:net"
 import { basename, join } from "node:path"
 import * as tls from "node:tls"
@@ -168,7 +168,7 @@ export class ReceiverEngine {
     conn.socket.destroy()
   }
 
-  private protocol(conn: Conn, f: Frame, message: string): never {
+  private protocol(_conn: Conn, f: Frame, message: string): never {
     throw new ProtocolError({ offset: f.at ?? 0, message: `${message} (frame at offset ${f.at ?? 0})` })
   }
 
@@ -188,7 +188,10 @@ export class ReceiverEngine {
       const key = f.transferId.toString("hex")
       const sha = this.completed.get(key)
       if (sha !== undefined) {
-        this.send(conn, control(FrameType.WELCOME, f.transferId, { offset: hello.size, window: 1, done: true, sha256: sha }))
+        this.send(
+          conn,
+          control(FrameType.WELCOME, f.transferId, { offset: hello.size, window: 1, done: true, sha256: sha }),
+        )
         return
       }
       conn.pending = true
@@ -203,11 +206,21 @@ export class ReceiverEngine {
           conn.pending = false
           if (conn.closed) return
           if (t.size !== hello.size || t.chunkSize !== hello.chunkSize || t.name !== name) {
-            return this.fault(conn, new ProtocolError({ offset: f.at ?? 0, message: "HELLO disagrees with the transfer" }))
+            return this.fault(
+              conn,
+              new ProtocolError({ offset: f.at ?? 0, message: "HELLO disagrees with the transfer" }),
+            )
           }
           conn.transfer = t
           t.conns.add(conn)
-          this.send(conn, control(FrameType.WELCOME, t.id, { offset: t.delivered, window: this.config.window }))
+          this.send(
+            conn,
+            control(FrameType.WELCOME, t.id, {
+              offset: t.delivered,
+              window: this.config.window,
+              maxFrameSize: this.config.maxFrameSize,
+            }),
+          )
         },
         (e: Error) => this.fault(conn, e),
       )
@@ -245,7 +258,8 @@ export class ReceiverEngine {
       this.protocol(conn, f, `DATA seq ${f.seq} has offset ${f.offset}, expected ${expectedOffset} < ${t.size}`)
     }
     const len = Math.min(t.chunkSize, t.size - f.offset)
-    if (f.payload.length !== len) this.protocol(conn, f, `DATA at ${f.offset} has ${f.payload.length} bytes, expected ${len}`)
+    if (f.payload.length !== len)
+      this.protocol(conn, f, `DATA at ${f.offset} has ${f.payload.length} bytes, expected ${len}`)
     if (f.seq < t.nextSeq) {
       // Already written (a re-send after a stream died): ack again so the sender can forget it.
       this.send(conn, bare(FrameType.ACK, t.id, f.seq, f.offset))
@@ -353,7 +367,13 @@ export class ReceiverEngine {
     t.persisted = Math.max(t.persisted, offset)
   }
 
-  private async openTransfer(id: Buffer, key: string, name: string, size: number, chunkSize: number): Promise<Transfer> {
+  private async openTransfer(
+    id: Buffer,
+    key: string,
+    name: string,
+    size: number,
+    chunkSize: number,
+  ): Promise<Transfer> {
     const path = join(this.config.dir, name)
     const partPath = `${path}.amst-part`
     const progressPath = join(this.config.dir, `.${name}.amst-progress.json`)

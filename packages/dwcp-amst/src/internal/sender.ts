@@ -7,7 +7,7 @@ import { Decoder, encode, type Frame, FrameType } from "../Frame.js"
 import type { Source } from "../Source.js"
 import * as Controller from "../StreamController.js"
 import { TransferError } from "../TransferError.js"
-import { bare, control, Done, decodeControl, Failure, Hello, Welcome } from "./messages.js"
+import { bare, control, Done, decodeControl, Failure, type Hello, Welcome } from "./messages.js"
 
 export interface SenderConfig {
   readonly host: string
@@ -120,7 +120,10 @@ export class SenderEngine {
       if (this.aborted) throw this.fail("aborted", "aborted")
       if (attempt > 0) {
         if (attempt > this.config.maxReconnects) {
-          throw this.fail(sessions === 0 ? "connect" : "gave-up", `gave up after ${attempt - 1} reconnects: ${lastCause}`)
+          throw this.fail(
+            sessions === 0 ? "connect" : "gave-up",
+            `gave up after ${attempt - 1} reconnects: ${lastCause}`,
+          )
         }
         this.config.onEvent?.({ _tag: "Reconnecting", attempt, acknowledged: this.acknowledged })
         await sleep(Math.min(5000, this.config.reconnectDelayMs * 2 ** (attempt - 1)))
@@ -171,7 +174,8 @@ export class SenderEngine {
     const step = this.config.chunkSize
     while (this.hashedUpTo < upTo) {
       const at = this.hashedUpTo
-      const data = this.unhashed.get(at) ?? (await this.config.source.read(at, Math.min(step, this.config.source.size - at)))
+      const data =
+        this.unhashed.get(at) ?? (await this.config.source.read(at, Math.min(step, this.config.source.size - at)))
       this.hashChunk(at, data)
     }
     for (const k of this.unhashed.keys()) if (k < this.hashedUpTo) this.unhashed.delete(k)
@@ -256,6 +260,12 @@ class Session {
         if (w.sha256 !== mine) throw this.e.fail("hash-mismatch", `receiver has ${w.sha256}, sender ${mine}`)
         onStart(this.c.source.size)
         return { _tag: "done", sha256: mine }
+      }
+      if (w.maxFrameSize !== undefined && this.c.chunkSize > w.maxFrameSize) {
+        throw this.e.fail(
+          "remote",
+          `chunk size ${this.c.chunkSize} exceeds the receiver's frame limit ${w.maxFrameSize}`,
+        )
       }
       onStart(w.offset)
       this.startOffset = w.offset
@@ -456,7 +466,15 @@ class Session {
     const offset = this.cursor * this.c.chunkSize
     const length = Math.min(this.c.chunkSize, this.c.source.size - offset)
     if (this.inflightBytes + length > this.window && this.inflightBytes > 0) return undefined
-    const ch: Chunk = { seq: this.cursor++, offset, length, data: undefined, stream: undefined, sentAt: 0, queued: false }
+    const ch: Chunk = {
+      seq: this.cursor++,
+      offset,
+      length,
+      data: undefined,
+      stream: undefined,
+      sentAt: 0,
+      queued: false,
+    }
     this.inflight.set(ch.seq, ch)
     this.inflightBytes += length
     return ch
@@ -491,7 +509,13 @@ class Session {
       // The stream may have died during the read; its chunks were requeued already.
       if (s.dead || ch.stream !== s || !this.inflight.has(ch.seq)) continue
       ch.sentAt = performance.now()
-      const ok = this.write(s, { type: FrameType.DATA, transferId: this.c.transferId, seq: ch.seq, offset: ch.offset, payload: ch.data! })
+      const ok = this.write(s, {
+        type: FrameType.DATA,
+        transferId: this.c.transferId,
+        seq: ch.seq,
+        offset: ch.offset,
+        payload: ch.data!,
+      })
       if (!ok) await this.drained(s)
     }
   }
@@ -523,7 +547,8 @@ class Session {
       case FrameType.DONE: {
         const d = decodeControl(Done, f)
         const mine = this.e.digest()
-        if (d.sha256 !== mine) this.finish?.({ _tag: "cut", cause: `remote: hash-mismatch: receiver ${d.sha256}, sender ${mine}` })
+        if (d.sha256 !== mine)
+          this.finish?.({ _tag: "cut", cause: `remote: hash-mismatch: receiver ${d.sha256}, sender ${mine}` })
         else this.finish?.({ _tag: "done", sha256: mine })
         return
       }

@@ -1,0 +1,185 @@
+import * as net from "node:net"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Queue } from "effect"
+import fc from "fast-check"
+import { Frame, Receiver, Sender, Source } from "../src/index.js"
+import { payload, settings, sha, tmp } from "./helpers.js"
+
+const frameArb = fc.record({
+  type: fc.constantFrom(...Object.values(Frame.FrameType)),
+  transferId: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((a) => Buffer.from(a)),
+  seq: fc.nat({ max: 2 ** 32 - 1 }),
+  offset: fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+  payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+})
+
+/** Splits a buffer at the given cut points (as a socket might deliver it). */
+const split = (b: Buffer, cuts: Array<number>) => {
+  const points = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y)
+  const out: Array<Buffer> = []
+  let last = 0
+  for (const p of points) {
+    out.push(b.subarray(last, p))
+    last = p
+  }
+  out.push(b.subarray(last))
+  return out
+}
+
+describe("Frame", () => {
+  it("round-trips any frames however the bytes are split", () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, cuts) => {
+        const wire = Buffer.concat(frames.map(Frame.encodeToBuffer))
+        const d = new Frame.Decoder(1024)
+        const got = split(wire, cuts).flatMap((piece) => d.push(piece))
+        expect(
+          got.map(({ at: _, ...f }) => ({
+            ...f,
+            transferId: Buffer.from(f.transferId),
+            payload: Buffer.from(f.payload),
+          })),
+        ).toEqual(frames)
+        expect(d.buffered).toBe(0)
+      }),
+    )
+  })
+
+  it("reports any corrupted byte as a FrameError at the corrupted frame's offset, never another exception", () => {
+    fc.assert(
+      fc.property(
+        fc.array(frameArb, { minLength: 1, maxLength: 5 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (frames, where, xor) => {
+          const encoded = frames.map(Frame.encodeToBuffer)
+          const wire = Buffer.concat(encoded)
+          const pos = where % wire.length
+          wire[pos] = wire[pos]! ^ xor
+          // Start of the frame holding the corrupted byte.
+          let start = 0
+          for (const e of encoded) {
+            if (pos < start + e.length) break
+            start += e.length
+          }
+          const d = new Frame.Decoder(1024)
+          try {
+            d.push(wire)
+          } catch (e) {
+            expect(e).toBeInstanceOf(Frame.FrameError)
+            expect((e as Frame.FrameError).offset).toBe(start)
+            return
+          }
+          // A flipped length byte can make the decoder wait for more bytes; it never yields a bad frame.
+          expect(d.buffered).toBeGreaterThan(0)
+        },
+      ),
+    )
+  })
+
+  it("never throws anything but FrameError on arbitrary bytes", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+        const d = new Frame.Decoder(64)
+        try {
+          d.push(Buffer.from(bytes))
+        } catch (e) {
+          expect(e).toBeInstanceOf(Frame.FrameError)
+        }
+      }),
+    )
+  })
+
+  it("refuses a frame larger than the limit before reading its payload", () => {
+    const f = Frame.encodeToBuffer({
+      type: 3,
+      transferId: Buffer.alloc(16),
+      seq: 0,
+      offset: 0,
+      payload: Buffer.alloc(100),
+    })
+    const d = new Frame.Decoder(99)
+    expect(() => d.push(f.subarray(0, Frame.HEADER_SIZE))).toThrow(/claims 100 bytes, limit 99/)
+  })
+})
+
+const rawSend = (port: number, bytes: Buffer) =>
+  Effect.async<boolean>((resume) => {
+    const s = net.connect({ host: "127.0.0.1", port }, () => s.write(bytes))
+    s.on("error", () => {})
+    s.on("close", () => resume(Effect.succeed(true)))
+    const t = setTimeout(() => {
+      s.destroy()
+      resume(Effect.succeed(false))
+    }, 3000)
+    s.on("close", () => clearTimeout(t))
+  })
+
+const hello = (over: Record<string, unknown> = {}) =>
+  Frame.encodeToBuffer({
+    type: Frame.FrameType.HELLO,
+    transferId: Buffer.alloc(16, 7),
+    seq: 0,
+    offset: 0,
+    payload: Buffer.from(JSON.stringify({ name: "x.bin", size: 10, chunkSize: 4, stream: 0, ...over })),
+  })
+
+describe("Receiver against malformed input", () => {
+  it.live("closes the connection with a typed error naming the offset, and keeps serving", () =>
+    Effect.gen(function* () {
+      const dir = yield* tmp
+      const rx = yield* Receiver.listen({ dir, maxFrameSize: 4096 })
+      const cases = fc.sample(
+        fc.oneof(
+          // garbage
+          fc.uint8Array({ minLength: 40, maxLength: 200 }).map((a) => ({ bytes: Buffer.from(a), at: 0 })),
+          // a good HELLO then a corrupted frame
+          fc
+            .uint8Array({ minLength: 40, maxLength: 100 })
+            .map((a) => ({ bytes: Buffer.concat([hello(), Buffer.from(a)]), at: hello().length })),
+          // schema-invalid control payloads
+          fc.constantFrom(
+            { bytes: hello({ size: -1 }), at: 0 },
+            { bytes: hello({ name: "../../etc/passwd" }), at: 0 },
+            { bytes: hello({ chunkSize: "big" }), at: 0 },
+          ),
+        ),
+        { numRuns: 12, seed: 7 },
+      )
+      for (const c of cases) {
+        const closed = yield* rawSend(rx.port, c.bytes)
+        expect(closed).toBe(true)
+        const f = yield* Queue.take(rx.faults)
+        expect(["FrameError", "ProtocolError"]).toContain((f.error as { _tag?: string })._tag)
+        expect((f.error as Frame.FrameError).offset).toBe(c.at)
+        expect(f.error.message).toMatch(/offset/)
+      }
+      // DATA with a wrong offset for its sequence number after a valid HELLO.
+      const bad = Frame.encodeToBuffer({
+        type: Frame.FrameType.DATA,
+        transferId: Buffer.alloc(16, 7),
+        seq: 1,
+        offset: 0,
+        payload: Buffer.alloc(4),
+      })
+      yield* rawSend(rx.port, Buffer.concat([hello({ name: "y.bin" }), bad]))
+      const f = yield* Queue.take(rx.faults)
+      expect((f.error as { _tag?: string })._tag).toBe("ProtocolError")
+      expect((f.error as Frame.FrameError).offset).toBe(hello({ name: "y.bin" }).length)
+      // Still serving real transfers.
+      const data = payload(200_000, 11)
+      const r = yield* Sender.send({
+        host: rx.host,
+        port: rx.port,
+        source: Source.fromBuffer(data, "ok.bin"),
+        settings: settings({ chunk_size: 4096 }),
+      })
+      // A sender whose chunks exceed the receiver's frame limit is told so, not cut off in a loop.
+      const big = yield* Effect.either(
+        Sender.send({ host: rx.host, port: rx.port, source: Source.fromBuffer(data, "big.bin"), settings: settings() }),
+      )
+      expect(big._tag === "Left" && big.left.reason === "remote" && /frame limit/.test(big.left.message)).toBe(true)
+      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+    }).pipe(Effect.scoped),
+  )
+})
