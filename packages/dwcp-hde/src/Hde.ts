@@ -1,0 +1,194 @@
+/**
+ * The hybrid data encoder: what goes on the wire when VM memory pages and disk images move
+ * between hosts. One service encodes (on a pool of worker threads) and decodes (inline, it is
+ * several times faster than encoding) framed, checksummed HDE streams.
+ *
+ * @since 0.1.0
+ */
+import { availableParallelism } from "node:os"
+import { Chunk, Context, Effect, Layer, type Scope, Stream } from "effect"
+import { EncodeError, FrameError } from "./HdeError.js"
+import type { CompressionSettings } from "./HdeSettings.js"
+import { type Estimates, initialEstimates } from "./internal/adaptive.js"
+import { Decoder } from "./internal/decoder.js"
+import { DeltaCache, type DeltaCacheStats } from "./internal/deltaCache.js"
+import { FrameFault } from "./internal/format.js"
+import type { PageStats } from "./internal/pages.js"
+import * as Pool from "./internal/pool.js"
+import { type Counters, type Shared, emptyCounters, encodeStream } from "./internal/transfer.js"
+
+/**
+ * Options beyond the settings file: mostly for tests, benchmarks and receivers with tight memory.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Page size for zero/duplicate/delta elimination, a power of two (default 4096). */
+  readonly pageSize?: number
+  /** How far back (bytes) a duplicate page may point; the decoder keeps this much (default 64 MiB). */
+  readonly dedupWindow?: number
+  /** Zero, duplicate and delta page elimination (default true). */
+  readonly pages?: boolean
+  /** Link speed in bytes per second for adaptive mode until `setLinkSpeed` (default 125e6, 1 Gbit/s). */
+  readonly linkBps?: number
+  /** Chunks in flight per transfer (default 2 per worker): bounds memory and applies back-pressure. */
+  readonly inflight?: number
+  /** Largest chunk and dedup window a decoder accepts from a peer. */
+  readonly maxChunkSize?: number
+  readonly maxDedupWindow?: number
+  /** Worker entry override (defaults to the sibling worker file; see README). */
+  readonly worker?: Pool.WorkerSpec
+}
+
+/**
+ * Per-transfer options. `objectId` names the object (e.g. a VM's memory) so that its next
+ * transfer can be delta-encoded against this one; both ends must use the same id.
+ *
+ * @since 0.1.0
+ */
+export interface TransferOptions {
+  readonly objectId?: string
+}
+
+/**
+ * Counters since the service started.
+ *
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly transfers: number
+  readonly chunks: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  /** Pages by how they were sent: zero, duplicate, same as base, XBZRLE delta, literal. */
+  readonly pages: PageStats
+  /** Chunks per codec ("none", "lz4", "zstd3", ...). */
+  readonly codecs: Readonly<Record<string, number>>
+  /** Sender-side cache of last versions (hits/misses are base lookups per transfer). */
+  readonly deltaCache: DeltaCacheStats
+  /** Receiver-side cache of last decoded versions. */
+  readonly receiveCache: DeltaCacheStats
+  readonly workers: number
+  readonly linkBps: number
+  /** Adaptive mode's learned per-codec speed (bytes/s per worker) and gain over lz4. */
+  readonly estimates: Estimates
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Hde {
+  /** Encodes a whole object into one HDE stream. */
+  readonly encode: (data: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, EncodeError>
+  /** Decodes a whole HDE stream; fails with the offset of the first bad byte. */
+  readonly decode: (stream: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, FrameError>
+  /** Encodes a byte stream (any chunking) into HDE frames, in order, with bounded memory. */
+  readonly encodeStream: (
+    options?: TransferOptions,
+  ) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E | EncodeError, R>
+  /** Decodes an HDE byte stream (any chunking) back to the original bytes, chunk by chunk. */
+  readonly decodeStream: (
+    options?: TransferOptions,
+  ) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E | FrameError, R>
+  /** Current link speed for adaptive mode (from the transport's measurements). */
+  readonly setLinkSpeed: (bytesPerSecond: number) => Effect.Effect<void>
+  readonly stats: Effect.Effect<Stats>
+}
+
+/**
+ * @since 0.1.0
+ */
+export const Hde = Context.GenericTag<Hde>("@novacron/dwcp-hde/Hde")
+
+const MiB = 1024 * 1024
+
+const toFrameError = (e: unknown): FrameError =>
+  e instanceof FrameFault
+    ? new FrameError({ offset: e.offset, reason: e.reason })
+    : new FrameError({ offset: -1, reason: `decoder failure: ${e instanceof Error ? e.message : String(e)}` })
+
+/**
+ * Builds the service in the current scope (its worker threads end with the scope).
+ *
+ * @since 0.1.0
+ */
+export const make = (settings: CompressionSettings, options: Options = {}): Effect.Effect<Hde, EncodeError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const pageSize = options.pageSize ?? 4096
+    const pageShift = Math.log2(pageSize)
+    if (!Number.isInteger(pageShift) || pageShift < 9 || pageShift > 16)
+      return yield* new EncodeError({ reason: `page size ${pageSize} is not a power of two in 512..65536` })
+    const workers = settings.workers === 0 ? availableParallelism() : settings.workers
+    const pool = yield* Pool.make(workers, options.worker)
+    const counters: Counters = emptyCounters()
+    const shared: Shared = {
+      pool,
+      config: {
+        algorithm: settings.algorithm,
+        level: settings.level,
+        chunkSize: settings.chunk_size,
+        pageShift,
+        pages: options.pages ?? true,
+        delta: settings.enable_delta,
+        dedupWindowPages: Math.floor((options.dedupWindow ?? 64 * MiB) / pageSize),
+        inflight: Math.max(1, options.inflight ?? 2 * workers),
+      },
+      cache: new DeltaCache(settings.enable_delta ? settings.delta_cache_size : 0),
+      estimates: initialEstimates(settings.level),
+      linkBps: options.linkBps ?? 125e6,
+      counters,
+    }
+    const receiveCache = new DeltaCache(settings.enable_delta ? settings.delta_cache_size : 0)
+    const limits = {
+      maxChunkSize: options.maxChunkSize ?? 64 * MiB,
+      maxDedupWindowPages: Math.floor((options.maxDedupWindow ?? 256 * MiB) / pageSize),
+      maxTotalSize: Number.MAX_SAFE_INTEGER,
+    }
+
+    const encodeStreamFn: Hde["encodeStream"] = (o) => encodeStream(shared, o?.objectId)
+    const decodeStreamFn: Hde["decodeStream"] =
+      (o) =>
+      <E, R>(self: Stream.Stream<Uint8Array, E, R>) =>
+        Stream.suspend(() => {
+          const d = new Decoder({ limits, objectId: o?.objectId, cache: receiveCache })
+          return self.pipe(
+            Stream.mapConcatEffect((bytes) => Effect.try({ try: () => d.push(bytes) as Array<Uint8Array>, catch: toFrameError })),
+            Stream.concat(Stream.fromEffect(Effect.try({ try: () => d.finish(), catch: toFrameError })).pipe(Stream.drain)),
+          )
+        })
+
+    const collect = <E>(s: Stream.Stream<Uint8Array, E>) =>
+      Stream.runCollect(s).pipe(Effect.map((c) => Buffer.concat(Chunk.toReadonlyArray(c))))
+
+    return Hde.of({
+      encode: (data, o) => collect(encodeStreamFn(o)(Stream.make(data))),
+      decode: (data, o) => collect(decodeStreamFn(o)(Stream.make(data))),
+      encodeStream: encodeStreamFn,
+      decodeStream: decodeStreamFn,
+      setLinkSpeed: (bps) =>
+        Effect.sync(() => {
+          if (Number.isFinite(bps) && bps > 0) shared.linkBps = bps
+        }),
+      stats: Effect.sync(() => ({
+        transfers: counters.transfers,
+        chunks: counters.chunks,
+        bytesIn: counters.bytesIn,
+        bytesOut: counters.bytesOut,
+        pages: { ...counters.pages },
+        codecs: { ...counters.codecs },
+        deltaCache: shared.cache.stats(),
+        receiveCache: receiveCache.stats(),
+        workers,
+        linkBps: shared.linkBps,
+        estimates: structuredClone(shared.estimates),
+      })),
+    })
+  })
+
+/**
+ * The service as a layer; its worker threads stop when the layer is released.
+ *
+ * @since 0.1.0
+ */
+export const layer = (settings: CompressionSettings, options?: Options): Layer.Layer<Hde, EncodeError> =>
+  Layer.scoped(Hde, make(settings, options))

@@ -1,0 +1,95 @@
+// The per-chunk work, run on worker threads (or inline): analysis (digest, page fingerprints)
+// and encoding (page stream, codec choice, compression, framing).
+import { hash } from "node:crypto"
+import { type Estimates, choose, sampleRatio } from "./adaptive.js"
+import { compress } from "./codec.js"
+import { CHUNK_FLAG_DELTA, CHUNK_FLAG_PAGED, CHUNK_HEADER_SIZE, Codec, writeChunkHeader } from "./format.js"
+import { type PageStats, emptyStats, encodePages } from "./pages.js"
+
+export interface Analysis {
+  /** sha256 of the chunk. */
+  readonly digest: Uint8Array
+  /** Per page: a fingerprint (sha256, base64) of a full non-zero page, or "" (zero or partial). */
+  readonly fingerprints: ReadonlyArray<string>
+}
+
+export const analyse = (chunk: Uint8Array, pageSize: number, dedup: boolean): Analysis => {
+  const pages = Math.ceil(chunk.length / pageSize)
+  const fingerprints: Array<string> = new Array(pages).fill("")
+  if (dedup) {
+    const zero = new Uint8Array(pageSize)
+    for (let p = 0; p < pages; p++) {
+      const page = chunk.subarray(p * pageSize, (p + 1) * pageSize)
+      if (page.length === pageSize && Buffer.compare(page, zero) !== 0) fingerprints[p] = hash("sha256", page, "base64")
+    }
+  }
+  return { digest: hash("sha256", chunk, "buffer"), fingerprints }
+}
+
+export interface EncodeRequest {
+  readonly seq: number
+  readonly chunk: Uint8Array
+  readonly pageSize: number
+  readonly pages: boolean
+  readonly dupRefs: Int32Array
+  readonly base: Uint8Array | undefined
+  readonly algorithm: "adaptive" | "zstd" | "lz4" | "none"
+  readonly level: number
+  readonly linkBps: number
+  readonly workers: number
+  readonly estimates: Estimates
+}
+
+export interface EncodeResult {
+  /** Chunk header plus payload, ready for the wire. */
+  readonly frame: Buffer
+  readonly codec: number
+  readonly level: number
+  readonly innerSize: number
+  readonly nanos: number
+  readonly sampleRatio: number
+  readonly stats: PageStats
+  readonly usedBase: boolean
+}
+
+export const encodeChunk = (req: EncodeRequest): EncodeResult => {
+  const stats = emptyStats()
+  const paged = req.pages ? encodePages(req, stats) : undefined
+  if (!req.pages) stats.literal += Math.ceil(req.chunk.length / req.pageSize)
+  const inner = paged?.inner ?? req.chunk
+  let codec: number = Codec[req.algorithm === "adaptive" ? "none" : req.algorithm]
+  let level = req.algorithm === "zstd" ? req.level : req.algorithm === "lz4" ? 1 : 0
+  let ratio = 0
+  if (req.algorithm === "adaptive") {
+    ratio = sampleRatio(inner)
+    const c = choose({ linkBps: req.linkBps, workers: req.workers, estimates: req.estimates }, ratio)
+    codec = c.codec
+    level = c.level
+  }
+  const t0 = process.hrtime.bigint()
+  let payload = codec === Codec.none ? inner : compress(codec, level, inner)
+  const nanos = Number(process.hrtime.bigint() - t0)
+  // Never expand: a chunk the codec cannot shrink goes as it is.
+  if (payload.length >= inner.length) {
+    codec = Codec.none
+    level = 0
+    payload = inner
+  }
+  const flags = (paged ? CHUNK_FLAG_PAGED : 0) | (paged?.usedBase ? CHUNK_FLAG_DELTA : 0)
+  const header = writeChunkHeader(
+    {
+      codec,
+      flags,
+      level,
+      seq: req.seq,
+      originalSize: req.chunk.length,
+      innerSize: inner.length,
+      encodedSize: payload.length,
+    },
+    payload,
+  )
+  const frame = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + payload.length)
+  frame.set(header, 0)
+  frame.set(payload, CHUNK_HEADER_SIZE)
+  return { frame, codec, level, innerSize: inner.length, nanos, sampleRatio: ratio, stats, usedBase: paged?.usedBase ?? false }
+}

@@ -1,0 +1,51 @@
+// Block codecs over whole chunks. zstd through zstd-napi's low-level binding so the decoder writes
+// into a buffer of exactly the declared size (a forged size cannot make it allocate more);
+// lz4 through lz4-napi's block API, whose 4-byte size prefix is checked against the header first.
+import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from "lz4-napi"
+import * as zstd from "zstd-napi/binding.js"
+import { Codec, FrameFault } from "./format.js"
+
+// One context per thread (each worker loads its own copy of this module).
+let cctx: zstd.CCtx | undefined
+let dctx: zstd.DCtx | undefined
+let scratch: Buffer = Buffer.alloc(0)
+
+export const zstdLevelRange = { min: 1, max: 22 } as const
+
+/** Compresses `input`; returns a fresh buffer holding only the encoded bytes. */
+export const compress = (codec: number, level: number, input: Uint8Array): Buffer => {
+  if (codec === Codec.zstd) {
+    cctx ??= new zstd.CCtx()
+    const bound = zstd.compressBound(input.length)
+    if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound)
+    const n = cctx.compress(scratch, input, level)
+    return Buffer.from(scratch.subarray(0, n))
+  }
+  if (codec === Codec.lz4) return lz4Compress(Buffer.from(input.buffer, input.byteOffset, input.length))
+  return Buffer.from(input)
+}
+
+/** Decodes a payload known (from the checked header) to expand to exactly `size` bytes. */
+export const decompress = (codec: number, payload: Uint8Array, size: number, at: number): Buffer => {
+  if (codec === Codec.none) return Buffer.from(payload)
+  try {
+    if (codec === Codec.zstd) {
+      const declared = zstd.getFrameContentSize(payload)
+      if (declared !== size) throw new FrameFault(at, `zstd frame declares ${declared} bytes, header says ${size}`)
+      dctx ??= new zstd.DCtx()
+      const out = Buffer.allocUnsafe(size)
+      const n = dctx.decompress(out, payload)
+      if (n !== size) throw new FrameFault(at, `zstd produced ${n} bytes, header says ${size}`)
+      return out
+    }
+    if (payload.length < 5) throw new FrameFault(at, "lz4 payload too short")
+    const declared = Buffer.from(payload.buffer, payload.byteOffset, 4).readUInt32LE(0)
+    if (declared !== size) throw new FrameFault(at, `lz4 block declares ${declared} bytes, header says ${size}`)
+    const out = lz4Uncompress(Buffer.from(payload.buffer, payload.byteOffset, payload.length))
+    if (out.length !== size) throw new FrameFault(at, `lz4 produced ${out.length} bytes, header says ${size}`)
+    return out
+  } catch (e) {
+    if (e instanceof FrameFault) throw e
+    throw new FrameFault(at, `${codec === Codec.zstd ? "zstd" : "lz4"} payload corrupt: ${(e as Error).message}`)
+  }
+}

@@ -1,0 +1,93 @@
+// Last transferred version of each object, kept to delta-encode (sender) or delta-decode
+// (receiver) its next version. Least recently used objects go first once `capacity` bytes are
+// held; a version larger than the whole cache is not kept (and drops its predecessor, so
+// both ends agree there is no base).
+
+export interface Version {
+  readonly digest: Uint8Array
+  readonly chunks: ReadonlyArray<Buffer>
+  readonly size: number
+}
+
+export interface DeltaCacheStats {
+  readonly hits: number
+  readonly misses: number
+  readonly evictions: number
+  readonly entries: number
+  readonly bytes: number
+  readonly capacity: number
+}
+
+export class DeltaCache {
+  private readonly entries = new Map<string, Version>()
+  private bytes = 0
+  private hits = 0
+  private misses = 0
+  private evictions = 0
+
+  constructor(readonly capacity: number) {}
+
+  /** Looks up the base for a new transfer of `objectId`, counting a hit or a miss. */
+  lookup(objectId: string): Version | undefined {
+    const v = this.entries.get(objectId)
+    if (v === undefined) {
+      this.misses++
+      return undefined
+    }
+    this.hits++
+    this.entries.delete(objectId)
+    this.entries.set(objectId, v)
+    return v
+  }
+
+  /** Same as `lookup`, without touching the counters (the decoder side). */
+  peek(objectId: string): Version | undefined {
+    return this.entries.get(objectId)
+  }
+
+  put(objectId: string, v: Version): void {
+    this.remove(objectId)
+    if (v.size > this.capacity) return
+    while (this.bytes + v.size > this.capacity) {
+      const oldest = this.entries.keys().next()
+      if (oldest.done) break
+      this.remove(oldest.value)
+      this.evictions++
+    }
+    this.entries.set(objectId, v)
+    this.bytes += v.size
+  }
+
+  remove(objectId: string): void {
+    const v = this.entries.get(objectId)
+    if (v === undefined) return
+    this.entries.delete(objectId)
+    this.bytes -= v.size
+  }
+
+  stats(): DeltaCacheStats {
+    return {
+      hits: this.hits,
+      misses: this.misses,
+      evictions: this.evictions,
+      entries: this.entries.size,
+      bytes: this.bytes,
+      capacity: this.capacity,
+    }
+  }
+}
+
+/** Bytes [offset, offset+length) of a version (clipped to its size), copied only if they span chunks. */
+export const sliceVersion = (v: Version, offset: number, length: number): Buffer | undefined => {
+  if (offset >= v.size) return undefined
+  const end = Math.min(v.size, offset + length)
+  const parts: Array<Buffer> = []
+  let at = 0
+  for (const c of v.chunks) {
+    const cEnd = at + c.length
+    if (cEnd > offset && at < end) parts.push(c.subarray(Math.max(0, offset - at), Math.min(c.length, end - at)))
+    if (cEnd >= end) break
+    at = cEnd
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts)
+}

@@ -1,0 +1,236 @@
+// Page stream: the chunk after zero-page, duplicate-page and delta elimination, before the codec.
+//   [tag u8 × pages][aux u32 × (DUP + DELTA pages)][data: LITERAL page bytes / DELTA bytes]
+// DUP's aux is the global index (in this transfer) of an earlier identical page; DELTA's is the
+// length of its XBZRLE bytes. Sections are separate so the codec sees long runs of alike bytes.
+import { FrameFault } from "./format.js"
+
+export const Tag = { literal: 0, zero: 1, dup: 2, same: 3, delta: 4 } as const
+
+export interface PageStats {
+  zero: number
+  dup: number
+  same: number
+  delta: number
+  literal: number
+}
+
+export const emptyStats = (): PageStats => ({ zero: 0, dup: 0, same: 0, delta: 0, literal: 0 })
+
+const isZero = (page: Uint8Array, zeroPage: Uint8Array): boolean =>
+  Buffer.compare(page, zeroPage.subarray(0, page.length)) === 0
+
+// A run of differing bytes ends only where this many equal bytes follow, since every new run
+// costs two varints.
+const RESYNC = 4
+
+const writeVarint = (out: Uint8Array, at: number, v: number): number => {
+  let n = v
+  let i = at
+  while (n >= 0x80) {
+    out[i++] = (n & 0x7f) | 0x80
+    n >>>= 7
+  }
+  out[i++] = n
+  return i
+}
+
+/**
+ * XBZRLE as in QEMU's migration: pairs of (varint equal-run, varint differ-run, new bytes).
+ * Writes into `out` and returns the length, or -1 once it would reach `limit` (then the page is
+ * cheaper sent whole).
+ */
+export const xbzrleEncode = (oldPage: Uint8Array, newPage: Uint8Array, out: Uint8Array, limit: number): number => {
+  const len = newPage.length
+  let i = 0
+  let o = 0
+  while (i < len) {
+    const start = i
+    while (i < len && oldPage[i] === newPage[i]) i++
+    if (i === len) break
+    const diffStart = i
+    let eq = 0
+    while (i < len && eq < RESYNC) {
+      if (oldPage[i] === newPage[i]) eq++
+      else eq = 0
+      i++
+    }
+    const diffEnd = i - eq
+    i = diffEnd
+    const nz = diffEnd - diffStart
+    if (o + 6 + nz >= limit) return -1
+    o = writeVarint(out, o, diffStart - start)
+    o = writeVarint(out, o, nz)
+    out.set(newPage.subarray(diffStart, diffEnd), o)
+    o += nz
+  }
+  return o
+}
+
+/** Applies XBZRLE bytes onto `target` (already a copy of the old page). Throws on any overrun. */
+export const xbzrleDecode = (delta: Uint8Array, target: Uint8Array, at: number): void => {
+  let i = 0
+  let pos = 0
+  const readVarint = (): number => {
+    let v = 0
+    for (let shift = 0; shift < 28; shift += 7) {
+      if (i >= delta.length) throw new FrameFault(at, "delta varint truncated")
+      const b = delta[i++] ?? 0
+      v |= (b & 0x7f) << shift
+      if (b < 0x80) return v
+    }
+    throw new FrameFault(at, "delta varint too long")
+  }
+  while (i < delta.length) {
+    pos += readVarint()
+    const nz = readVarint()
+    if (nz === 0 || pos + nz > target.length || i + nz > delta.length)
+      throw new FrameFault(at, `delta run ${pos}+${nz} outside the page`)
+    target.set(delta.subarray(i, i + nz), pos)
+    i += nz
+    pos += nz
+  }
+}
+
+export interface EncodePagesInput {
+  readonly chunk: Uint8Array
+  readonly pageSize: number
+  /** Per page: global index of an identical earlier page, or -1. */
+  readonly dupRefs: Int32Array
+  /** Previous version of the same byte range, if a delta base exists. */
+  readonly base: Uint8Array | undefined
+}
+
+/**
+ * Builds the page stream. Returns undefined when no page was eliminated and no delta applied,
+ * in which case the chunk goes to the codec as it is.
+ */
+export const encodePages = (
+  input: EncodePagesInput,
+  stats: PageStats,
+): { readonly inner: Buffer; readonly usedBase: boolean } | undefined => {
+  const { chunk, pageSize, dupRefs, base } = input
+  const pages = Math.ceil(chunk.length / pageSize)
+  const zeroPage = new Uint8Array(pageSize)
+  const tags = new Uint8Array(pages)
+  const aux = new Uint32Array(pages)
+  let auxCount = 0
+  const data = Buffer.allocUnsafe(chunk.length)
+  let dataLen = 0
+  let eliminated = 0
+  let usedBase = false
+  const local = emptyStats()
+  for (let p = 0; p < pages; p++) {
+    const page = chunk.subarray(p * pageSize, Math.min(chunk.length, (p + 1) * pageSize))
+    const old = base?.subarray(p * pageSize, p * pageSize + page.length)
+    // Delta only between pages of the same length; a longer or shorter new version just has
+    // pages without a base.
+    const oldPage = old !== undefined && old.length === page.length ? old : undefined
+    if (isZero(page, zeroPage)) {
+      tags[p] = Tag.zero
+      local.zero++
+    } else if (oldPage !== undefined && Buffer.compare(oldPage, page) === 0) {
+      tags[p] = Tag.same
+      local.same++
+      usedBase = true
+    } else if ((dupRefs[p] ?? -1) >= 0) {
+      tags[p] = Tag.dup
+      aux[auxCount++] = dupRefs[p] ?? 0
+      local.dup++
+    } else {
+      let n = -1
+      if (oldPage !== undefined) n = xbzrleEncode(oldPage, page, data.subarray(dataLen), (page.length * 3) >>> 2)
+      if (n >= 0) {
+        tags[p] = Tag.delta
+        aux[auxCount++] = n
+        dataLen += n
+        local.delta++
+        usedBase = true
+      } else {
+        tags[p] = Tag.literal
+        data.set(page, dataLen)
+        dataLen += page.length
+        local.literal++
+        continue
+      }
+    }
+    eliminated++
+  }
+  if (eliminated === 0) {
+    stats.literal += local.literal
+    return undefined
+  }
+  stats.zero += local.zero
+  stats.same += local.same
+  stats.dup += local.dup
+  stats.delta += local.delta
+  stats.literal += local.literal
+  const inner = Buffer.allocUnsafe(pages + auxCount * 4 + dataLen)
+  inner.set(tags, 0)
+  for (let i = 0; i < auxCount; i++) inner.writeUInt32LE(aux[i] ?? 0, pages + i * 4)
+  inner.set(data.subarray(0, dataLen), pages + auxCount * 4)
+  return { inner, usedBase }
+}
+
+export interface DecodePagesInput {
+  readonly inner: Uint8Array
+  readonly originalSize: number
+  readonly pageSize: number
+  /** Global index of this chunk's first page. */
+  readonly firstPage: number
+  readonly dedupWindowPages: number
+  /** An earlier page of the transfer still inside the dedup window. */
+  readonly lookup: (globalPage: number) => Uint8Array | undefined
+  readonly base: Uint8Array | undefined
+  /** Byte offset of the chunk payload in the stream, for errors. */
+  readonly at: number
+}
+
+export const decodePages = (input: DecodePagesInput): Buffer => {
+  const { inner, originalSize, pageSize, firstPage, base, at } = input
+  const pages = Math.ceil(originalSize / pageSize)
+  if (inner.length < pages) throw new FrameFault(at, "page stream shorter than its tag table")
+  const out = Buffer.alloc(originalSize)
+  let auxCount = 0
+  for (let p = 0; p < pages; p++) {
+    const t = inner[p]
+    if (t === Tag.dup || t === Tag.delta) auxCount++
+    else if (t !== Tag.literal && t !== Tag.zero && t !== Tag.same) throw new FrameFault(at, `page ${p}: unknown tag ${t}`)
+  }
+  const auxStart = pages
+  let dataAt = pages + auxCount * 4
+  if (dataAt > inner.length) throw new FrameFault(at, "page stream shorter than its aux table")
+  const view = Buffer.from(inner.buffer, inner.byteOffset, inner.length)
+  let a = 0
+  for (let p = 0; p < pages; p++) {
+    const start = p * pageSize
+    const len = Math.min(pageSize, originalSize - start)
+    const target = out.subarray(start, start + len)
+    const t = inner[p]
+    if (t === Tag.zero) continue
+    if (t === Tag.literal) {
+      if (dataAt + len > inner.length) throw new FrameFault(at, `page ${p}: literal runs past the page stream`)
+      target.set(inner.subarray(dataAt, dataAt + len))
+      dataAt += len
+    } else if (t === Tag.same || t === Tag.delta) {
+      const old = base?.subarray(start, start + len)
+      if (old === undefined || old.length !== len) throw new FrameFault(at, `page ${p}: delta without a base page`)
+      target.set(old)
+      if (t === Tag.delta) {
+        const n = view.readUInt32LE(auxStart + 4 * a++)
+        if (n === 0 || dataAt + n > inner.length) throw new FrameFault(at, `page ${p}: delta length ${n} out of range`)
+        xbzrleDecode(inner.subarray(dataAt, dataAt + n), target, at)
+        dataAt += n
+      }
+    } else {
+      const ref = view.readUInt32LE(auxStart + 4 * a++)
+      const self = firstPage + p
+      if (ref >= self || self - ref > input.dedupWindowPages)
+        throw new FrameFault(at, `page ${p}: duplicate reference ${ref} outside the window`)
+      const src = ref >= firstPage ? out.subarray((ref - firstPage) * pageSize, (ref - firstPage + 1) * pageSize) : input.lookup(ref)
+      if (src === undefined || src.length !== len) throw new FrameFault(at, `page ${p}: duplicate of unknown page ${ref}`)
+      target.set(src)
+    }
+  }
+  if (dataAt !== inner.length) throw new FrameFault(at, `page stream has ${inner.length - dataAt} trailing bytes`)
+  return out
+}
