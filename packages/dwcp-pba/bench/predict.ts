@@ -54,7 +54,8 @@ const main = Effect.gen(function* () {
     Predictor.lastValue(),
     Predictor.ewma(0.3),
     Predictor.harmonicMean(5),
-    Lstm.predictor(model, Predictor.harmonicMean(5)),
+    Predictor.baseline("best"),
+    Lstm.predictor(model),
   ]
   const names = predictors.map((p) => p.name)
   const pooled = new Map(names.map((n) => [n, [acc(), acc()] as const]))
@@ -64,6 +65,7 @@ const main = Effect.gen(function* () {
   for (const trace of TEST) {
     const x = series(trace)
     const local = new Map(names.map((n) => [n, acc()]))
+    // Every predictor starts once the LSTM has a full window, so all answer the same questions.
     for (let t = window - 1; t + 5 < x.length; t++) {
       const hist = x.subarray(Math.max(0, t + 1 - HISTORY), t + 1)
       for (const p of predictors) {

@@ -13,7 +13,7 @@ import { Data, Effect, Schema, type Scope } from "effect"
 import * as ort from "onnxruntime-node"
 import { EPS } from "./internal/features.js"
 import type { Forecast, Prediction, Predictor, SyncPredictor } from "./Predictor.js"
-import { degrade, harmonicMean } from "./Predictor.js"
+import { degrade, lastValue } from "./Predictor.js"
 
 // This file sits one level below the package root both as src/Lstm.ts and bundled as dist/index.js.
 /**
@@ -35,6 +35,8 @@ export const ModelMetadata = Schema.Struct({
   eps: Schema.Literal(EPS),
   horizonsS: Schema.Tuple(Schema.Literal(1), Schema.Literal(5)),
   outputs: Schema.Tuple(Schema.Literal("point"), Schema.Literal("q10"), Schema.Literal("q90")),
+  /** Per-horizon factor on the quantile heads' distances from the point, calibrated on validation data. */
+  intervalScale: Schema.Tuple(Schema.Number.pipe(Schema.positive()), Schema.Number.pipe(Schema.positive())),
 })
 
 /**
@@ -127,21 +129,25 @@ export const load = (modelPath: string = defaultModelPath): Effect.Effect<Model,
     return { path: modelPath, metadata, run }
   })
 
-const forecastOf = (horizonS: number, m: number, point: number, q10: number, q90: number): Forecast => {
+const forecastOf = (horizonS: number, m: number, point: number, q10: number, q90: number, scale: number): Forecast => {
   const at = (z: number) => Math.max(0, m * Math.exp(z) - EPS)
-  const mean = at(point)
-  // Quantile heads are trained independently; keep the interval ordered around the point.
-  return { horizonS, mean, lower: Math.min(at(q10), mean), upper: Math.max(at(q90), mean) }
+  // Quantile heads are trained independently of the point head: keep the interval around it.
+  return {
+    horizonS,
+    mean: at(point),
+    lower: at(point - scale * Math.max(0, point - q10)),
+    upper: at(point + scale * Math.max(0, q90 - point)),
+  }
 }
 
 /**
- * Wraps a loaded model as a predictor that falls back to `fallback` (default: harmonic mean of
- * 5) with a degraded status when the history is shorter than the model's window, when
+ * Wraps a loaded model as a predictor that falls back to `fallback` (default: last value, the
+ * best baseline at 1 s on validation and held-out data) with a degraded status when the history is shorter than the model's window, when
  * onnxruntime fails, or when any output is NaN or infinite.
  *
  * @since 0.1.0
  */
-export const predictor = (model: Model, fallback: SyncPredictor = harmonicMean(5)): Predictor => {
+export const predictor = (model: Model, fallback: SyncPredictor = lastValue()): Predictor => {
   const window = model.metadata.window
   const fall = (xs: ArrayLike<number>, reason: string) => degrade(fallback.predictSync(xs), reason)
   return {
@@ -154,8 +160,9 @@ export const predictor = (model: Model, fallback: SyncPredictor = harmonicMean(5
           let sum = 0
           for (let i = xs.length - window; i < xs.length; i++) sum += xs[i]!
           const m = sum / window + EPS
-          const oneSecond = forecastOf(1, m, o[0]!, o[1]!, o[2]!)
-          const fiveSeconds = forecastOf(5, m, o[3]!, o[4]!, o[5]!)
+          const [s1, s5] = model.metadata.intervalScale
+          const oneSecond = forecastOf(1, m, o[0]!, o[1]!, o[2]!, s1)
+          const fiveSeconds = forecastOf(5, m, o[3]!, o[4]!, o[5]!, s5)
           if (![oneSecond, fiveSeconds].every((f) => Number.isFinite(f.mean) && Number.isFinite(f.upper))) {
             return fall(xs, "lstm output is not finite")
           }
@@ -172,7 +179,7 @@ export const predictor = (model: Model, fallback: SyncPredictor = harmonicMean(5
  *
  * @since 0.1.0
  */
-export const unavailable = (reason: string, fallback: SyncPredictor = harmonicMean(5)): Predictor => ({
+export const unavailable = (reason: string, fallback: SyncPredictor = lastValue()): Predictor => ({
   name: "lstm",
   predict: (xs) => Effect.sync(() => degrade(fallback.predictSync(xs), reason)),
 })
@@ -185,7 +192,7 @@ export const unavailable = (reason: string, fallback: SyncPredictor = harmonicMe
  */
 export const loadOrFallback = (
   modelPath: string = defaultModelPath,
-  fallback: SyncPredictor = harmonicMean(5),
+  fallback: SyncPredictor = lastValue(),
 ): Effect.Effect<{ readonly predictor: Predictor; readonly error?: ModelLoadError }, never, Scope.Scope> =>
   load(modelPath).pipe(
     Effect.map((model) => ({ predictor: predictor(model, fallback) })),

@@ -134,11 +134,48 @@ export const harmonicMean = (n = 5): SyncPredictor => {
 }
 
 /**
- * Names of the baselines, for settings.
+ * Picks, at each call, the candidate with the lowest mean absolute percentage error on the
+ * history itself: each candidate re-predicts each of the last `lookback` one-step-ahead samples
+ * from the samples before it. Stateless (no per-link bookkeeping) and cheap for baselines.
+ * The chosen predictor's name is reported as `best(<name>)`.
  *
  * @since 0.1.0
  */
-export type BaselineName = "last-value" | "ewma" | "harmonic-mean"
+export const bestOf = (
+  candidates: ReadonlyArray<SyncPredictor>,
+  options: { readonly lookback?: number } = {},
+): SyncPredictor => {
+  if (candidates.length === 0) throw new RangeError("bestOf needs at least one candidate")
+  const lookback = options.lookback ?? 10
+  const name = `best(${candidates.map((c) => c.name).join(", ")})`
+  const predictSync = (xs: ArrayLike<number>): Prediction => {
+    const arr = Array.prototype.slice.call(xs) as Array<number>
+    let best = candidates[0]!
+    let bestErr = Number.POSITIVE_INFINITY
+    const from = Math.max(1, arr.length - lookback)
+    for (const c of candidates) {
+      let err = 0
+      for (let t = from; t < arr.length; t++) {
+        const y = arr[t]!
+        err += Math.abs(c.predictSync(arr.slice(0, t)).oneSecond.mean - y) / Math.max(y, EPS)
+      }
+      if (err < bestErr) {
+        bestErr = err
+        best = c
+      }
+    }
+    const p = best.predictSync(arr)
+    return { ...p, predictor: `best(${best.name})` }
+  }
+  return { name, predictSync, predict: (xs) => Effect.sync(() => predictSync(xs)) }
+}
+
+/**
+ * Names of the baselines, for settings. `best` is {@link bestOf} over the other three.
+ *
+ * @since 0.1.0
+ */
+export type BaselineName = "last-value" | "ewma" | "harmonic-mean" | "best"
 
 /**
  * Builds a baseline by name.
@@ -149,7 +186,13 @@ export const baseline = (
   name: BaselineName,
   options: { readonly harmonicN?: number; readonly ewmaAlpha?: number } = {},
 ): SyncPredictor =>
-  name === "last-value" ? lastValue() : name === "ewma" ? ewma(options.ewmaAlpha) : harmonicMean(options.harmonicN)
+  name === "last-value"
+    ? lastValue()
+    : name === "ewma"
+      ? ewma(options.ewmaAlpha)
+      : name === "harmonic-mean"
+        ? harmonicMean(options.harmonicN)
+        : bestOf([lastValue(), ewma(options.ewmaAlpha), harmonicMean(options.harmonicN)])
 
 /**
  * Marks a prediction as degraded, keeping its numbers.

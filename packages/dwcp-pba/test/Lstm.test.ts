@@ -48,14 +48,14 @@ describe("shipped model", () => {
       const xs = [1e6, 2e6, 3e6]
       const pred = yield* p.predict(xs)
       expect(pred.status).toBe("degraded")
-      expect(pred.oneSecond).toEqual(Predictor.harmonicMean(5).predictSync(xs).oneSecond)
+      expect(pred.oneSecond).toEqual(Predictor.lastValue().predictSync(xs).oneSecond)
     }),
   )
 })
 
 describe("fallback", () => {
   const xs = reference.samples[1]!
-  const hm = Predictor.harmonicMean(5).predictSync(xs)
+  const fallback = Predictor.lastValue().predictSync(xs)
 
   it.scoped("a missing model falls back to the baseline and says why", () =>
     Effect.gen(function* () {
@@ -65,7 +65,7 @@ describe("fallback", () => {
       const pred = yield* predictor.predict(xs)
       expect(pred.status).toBe("degraded")
       expect(pred.reason).toMatch(/unavailable/)
-      expect(pred.oneSecond).toEqual(hm.oneSecond)
+      expect(pred.oneSecond).toEqual(fallback.oneSecond)
     }),
   )
 
@@ -100,8 +100,8 @@ describe("fallback", () => {
       const pred = yield* predictor.predict(xs)
       expect(pred.status).toBe("degraded")
       expect(pred.reason).toBe("lstm output is not finite")
-      expect(pred.oneSecond).toEqual(hm.oneSecond)
-      expect(pred.fiveSeconds).toEqual(hm.fiveSeconds)
+      expect(pred.oneSecond).toEqual(fallback.oneSecond)
+      expect(pred.fiveSeconds).toEqual(fallback.fiveSeconds)
     }),
   )
 })

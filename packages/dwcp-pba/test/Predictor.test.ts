@@ -51,6 +51,17 @@ describe("baselines", () => {
     }),
   )
 
+  it("bestOf picks the candidate with the lowest recent one-step error on the history itself", () => {
+    const best = Predictor.bestOf([Predictor.lastValue(), Predictor.harmonicMean(5)])
+    // A steady ramp: last value is always closer than the harmonic mean of the last five.
+    const ramp = Array.from({ length: 20 }, (_, i) => 1e6 * (i + 1))
+    expect(best.predictSync(ramp)).toMatchObject({ predictor: "best(last-value)", status: "ok" })
+    expect(best.predictSync(ramp).oneSecond.mean).toBe(20e6)
+    // Alternating high/low: the harmonic mean's stable estimate errs less than chasing the last sample.
+    const zigzag = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? 4e6 : 1e6))
+    expect(best.predictSync(zigzag).predictor).toBe("best(harmonic-mean(5))")
+  })
+
   it("rejects invalid parameters", () => {
     expect(() => Predictor.ewma(0)).toThrow(RangeError)
     expect(() => Predictor.harmonicMean(0)).toThrow(RangeError)
