@@ -1,0 +1,257 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { createServer, type Server } from "node:net"
+import { availableParallelism, tmpdir, totalmem } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "@effect/vitest"
+import { Boot } from "@novacron/init"
+import { Cause, Context, Effect, Exit, Layer, Schema, Scope } from "effect"
+import { ConflictCheck, Profile, ResourceValidator } from "../src/index.js"
+
+const GiB = 1024 ** 3
+const fixture = fileURLToPath(new URL("./fixtures/hold-lock.ts", import.meta.url))
+const tmp = () => mkdtempSync(join(tmpdir(), "novacron-res-"))
+const settings = (s: Partial<ResourceValidator.Settings> = {}) => Schema.decodeSync(ResourceValidator.Settings)(s)
+
+describe("ResourceValidator with injected measurements", () => {
+  const table: ReadonlyArray<{
+    profile: Profile.ProfileName
+    measured: ResourceValidator.Measurements
+    expected: string | undefined
+  }> = [
+    { profile: "minimal", measured: { cpus: 2, memory: 4 * GiB, disk: 20 * GiB }, expected: undefined },
+    {
+      profile: "production",
+      measured: { cpus: 2, memory: 7.5 * GiB, disk: 50 * GiB },
+      expected:
+        'insufficient resources for profile "production": CPUs: measured 2, required 4; memory: measured 7.5 GiB, required 8 GiB; disk: measured 50 GiB, required 100 GiB',
+    },
+    { profile: "production", measured: { cpus: 16, memory: 64 * GiB, disk: 2048 * GiB }, expected: undefined },
+    {
+      profile: "production",
+      measured: { cpus: 8, memory: 64 * GiB, disk: 99 * GiB },
+      expected: 'insufficient resources for profile "production": disk: measured 99 GiB, required 100 GiB',
+    },
+    {
+      profile: "minimal",
+      measured: { cpus: 1, memory: 512 * 1024 ** 2, disk: 20 * GiB },
+      expected:
+        'insufficient resources for profile "minimal": CPUs: measured 1, required 2; memory: measured 512 MiB, required 2 GiB',
+    },
+  ]
+  for (const row of table) {
+    it.effect(`${row.profile} ${JSON.stringify(row.measured)} -> ${row.expected ? "fails" : "passes"}`, () =>
+      Effect.gen(function* () {
+        const exit = yield* Effect.exit(
+          ResourceValidator.validate(settings({ resource_profile: row.profile }), Effect.succeed(row.measured)),
+        )
+        if (row.expected === undefined) expect(Exit.isSuccess(exit)).toBe(true)
+        else {
+          expect(Exit.isFailure(exit)).toBe(true)
+          const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+          expect(error?._tag === "Some" && error.value.message).toBe(row.expected)
+        }
+      }),
+    )
+  }
+
+  it("overrides replace the profile's minimums, 0 keeps them", () => {
+    expect(Profile.requirements("production", { min_cpus: 1, min_memory: 0, min_disk: GiB })).toEqual({
+      cpus: 1,
+      memory: 8 * GiB,
+      disk: GiB,
+    })
+  })
+})
+
+describe("ResourceValidator on this host", () => {
+  it.effect("measures CPUs, memory and the free disk that df reports", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      const m = yield* ResourceValidator.measure(join(dir, "not", "yet", "created"))
+      expect(m.cpus).toBe(availableParallelism())
+      expect(m.memory).toBe(totalmem())
+      const df = Number(execFileSync("df", ["-B1", "--output=avail", dir], { encoding: "utf8" }).trim().split("\n")[1])
+      expect(Math.abs(m.disk - df) / df).toBeLessThan(0.01)
+    }),
+  )
+})
+
+/** Starts the lock-holding child; resolves with its first JSON line. */
+const child = (dir: string) => {
+  const proc = spawn(process.execPath, ["--import", "tsx", fixture, dir], { stdio: ["pipe", "pipe", "inherit"] })
+  const first = new Promise<{ locked?: number; tookOverFrom?: number | null; error?: string; tag?: string }>((ok) => {
+    createInterface({ input: proc.stdout! }).once("line", (line) => ok(JSON.parse(line)))
+  })
+  return { proc, first }
+}
+const exited = (proc: ChildProcess) =>
+  new Promise<void>((ok) => (proc.exitCode !== null ? ok() : proc.once("exit", () => ok())))
+
+describe("data-directory lock, two real processes", () => {
+  it.live("a second agent on the same directory fails naming the holder; the holder's exit releases it", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      const holder = child(dir)
+      const held = yield* Effect.promise(() => holder.first)
+      expect(held.locked).toBe(holder.proc.pid)
+      const lockFile = join(dir, ConflictCheck.lockFileName)
+      expect(readFileSync(lockFile, "utf8").split("\n")[0]).toBe(String(holder.proc.pid))
+
+      const error = yield* Effect.flip(Effect.scoped(ConflictCheck.lockDataDir(dir)))
+      expect(error.message).toBe(
+        `data directory ${dir} is in use by another agent (pid ${holder.proc.pid}); lock file ${lockFile}`,
+      )
+
+      holder.proc.stdin!.end()
+      yield* Effect.promise(() => exited(holder.proc))
+      expect(existsSync(lockFile)).toBe(false)
+      const mine = yield* Effect.scoped(ConflictCheck.lockDataDir(dir))
+      expect(mine.tookOverFrom).toBeUndefined()
+      expect(existsSync(lockFile)).toBe(false)
+    }),
+  )
+
+  it.live("a lock left by a killed process is taken over; ours blocks a child and is released on scope close", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      const holder = child(dir)
+      expect((yield* Effect.promise(() => holder.first)).locked).toBe(holder.proc.pid)
+      holder.proc.kill("SIGKILL")
+      yield* Effect.promise(() => exited(holder.proc))
+      const lockFile = join(dir, ConflictCheck.lockFileName)
+      expect(existsSync(lockFile)).toBe(true)
+
+      const scope = yield* Scope.make()
+      const lock = yield* Scope.extend(ConflictCheck.lockDataDir(dir), scope)
+      expect(lock.tookOverFrom).toBe(holder.proc.pid)
+      expect(readFileSync(lockFile, "utf8").split("\n")[0]).toBe(String(process.pid))
+
+      const second = child(dir)
+      const refused = yield* Effect.promise(() => second.first)
+      expect(refused).toEqual({
+        tag: "DataDirInUse",
+        error: `data directory ${dir} is in use by another agent (pid ${process.pid}); lock file ${lockFile}`,
+      })
+      yield* Effect.promise(() => exited(second.proc))
+      yield* Scope.close(scope, Exit.void)
+      expect(existsSync(lockFile)).toBe(false)
+    }),
+  )
+
+  it.live("two processes racing for a stale lock: exactly one wins", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      // A pid that is certainly dead: a process that has already exited.
+      const dead = spawn(process.execPath, ["-e", ""])
+      yield* Effect.promise(() => exited(dead))
+      writeFileSync(join(dir, ConflictCheck.lockFileName), `${dead.pid}\nelsewhere\n`)
+      const a = child(dir)
+      const b = child(dir)
+      const results = yield* Effect.promise(() => Promise.all([a.first, b.first]))
+      const winners = results.filter((r) => r.locked !== undefined)
+      expect(winners).toHaveLength(1)
+      expect(winners[0]!.tookOverFrom).toBe(dead.pid)
+      const loser = results.find((r) => r.locked === undefined)!
+      expect(loser.error).toContain(`in use by another agent (pid ${winners[0]!.locked})`)
+      a.proc.stdin!.end()
+      b.proc.stdin!.end()
+      yield* Effect.promise(() => Promise.all([exited(a.proc), exited(b.proc)]))
+    }),
+  )
+})
+
+const listen = (port = 0) =>
+  Effect.acquireRelease(
+    Effect.async<Server>((resume) => {
+      const s = createServer()
+      s.listen(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+    }),
+    (s) =>
+      Effect.async<void>((resume) => {
+        s.close(() => resume(Effect.void))
+      }),
+  )
+const portOf = (s: Server) => (s.address() as { port: number }).port
+
+describe("ports", () => {
+  it.scoped("names every taken port with its setting", () =>
+    Effect.gen(function* () {
+      const a = portOf(yield* listen())
+      const b = portOf(yield* listen())
+      const error = yield* Effect.flip(
+        ConflictCheck.checkPorts([
+          { setting: "network.bind_port", host: "127.0.0.1", port: a },
+          { setting: "system.health_check_port", host: "127.0.0.1", port: 0 },
+          { setting: "monitoring.metrics_port", host: "127.0.0.1", port: b },
+        ]),
+      )
+      expect(error.message).toBe(
+        `ports already in use: 127.0.0.1:${a} (network.bind_port, EADDRINUSE), 127.0.0.1:${b} (monitoring.metrics_port, EADDRINUSE)`,
+      )
+    }),
+  )
+
+  it.scoped("a free port passes and stays free", () =>
+    Effect.gen(function* () {
+      const s = yield* listen()
+      const free = portOf(s)
+      yield* Effect.async<void>((resume) => {
+        s.close(() => resume(Effect.void))
+      })
+      yield* ConflictCheck.checkPorts([{ setting: "network.bind_port", host: "127.0.0.1", port: free }])
+      yield* listen(free)
+    }),
+  )
+})
+
+describe("as @novacron/init components", () => {
+  it.live("resources and conflict-check boot under the kernel; the lock lives as long as the node", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      const lockFile = join(dir, ConflictCheck.lockFileName)
+      const conflict = Schema.decodeSync(ConflictCheck.Settings)({
+        data_dir: dir,
+        bind_port: 0,
+        health_check_port: 0,
+        metrics_port: 0,
+      })
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const node = yield* Boot.boot([
+            ConflictCheck.component(conflict, { dependencies: [] }),
+            ResourceValidator.component(settings({ data_dir: dir }), {
+              dependencies: [],
+              measurements: Effect.succeed({ cpus: 2, memory: 4 * GiB, disk: 10 * GiB }),
+            }),
+          ])
+          const ctx = node.context as Context.Context<ConflictCheck.ConflictCheck | ResourceValidator.ResourceValidator>
+          expect(Context.get(ctx, ConflictCheck.ConflictCheck).pid).toBe(process.pid)
+          expect(Context.get(ctx, ResourceValidator.ResourceValidator).measured.cpus).toBe(2)
+          expect(existsSync(lockFile)).toBe(true)
+          const health = yield* node.health
+          expect(JSON.stringify(health)).not.toContain("unhealthy")
+        }),
+      )
+      expect(existsSync(lockFile)).toBe(false)
+    }),
+  )
+
+  it.scoped("the conflict-check layer fails on a taken port and releases the lock it took", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      const port = portOf(yield* listen())
+      const conflict = Schema.decodeSync(ConflictCheck.Settings)({
+        data_dir: dir,
+        bind_port: port,
+        health_check_port: 0,
+        metrics_port: 0,
+      })
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(ConflictCheck.layer(conflict))))
+      expect(error._tag).toBe("PortsInUse")
+      expect(existsSync(join(dir, ConflictCheck.lockFileName))).toBe(false)
+    }),
+  )
+})
