@@ -1,0 +1,170 @@
+/**
+ * The `amst` command line: `amst receive` and `amst send`, with a progress bar.
+ *
+ * ```sh
+ * amst receive --dir ./incoming --port 7700
+ * amst send ./vm.img 10.0.0.2:7700 --min-streams 4 --max-streams 64
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { readFile } from "node:fs/promises"
+import { parseArgs } from "node:util"
+import cliProgress from "cli-progress"
+import { Effect, Exit, Fiber, Queue } from "effect"
+import * as Receiver from "./Receiver.js"
+import * as Sender from "./Sender.js"
+import * as Source from "./Source.js"
+import * as TransportSettings from "./TransportSettings.js"
+
+const usage = `usage:
+  amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--tls-cert F --tls-key F]
+  amst send FILE HOST:PORT [--streams N | --min-streams N --max-streams N --initial-streams N]
+            [--chunk-size BYTES] [--mode datacenter|internet|hybrid] [--json] [--tls-ca F --servername NAME]`
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`
+const mbit = (bps: number) => `${((bps * 8) / 1e6).toFixed(1)} Mbit/s`
+
+const receive = async (argv: Array<string>) => {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      dir: { type: "string" },
+      host: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "7700" },
+      once: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+    },
+  })
+  if (!values.dir) throw new Error(usage)
+  const tls =
+    values["tls-cert"] && values["tls-key"]
+      ? { cert: await readFile(values["tls-cert"]), key: await readFile(values["tls-key"]) }
+      : undefined
+  const program = Effect.scoped(
+    Effect.gen(function* () {
+      const rx = yield* Receiver.listen({ dir: values.dir!, host: values.host, port: Number(values.port), tls })
+      const say = (o: Record<string, unknown>, text: string) =>
+        console.log(values.json ? JSON.stringify(o) : text)
+      say({ event: "listening", host: rx.host, port: rx.port }, `listening on ${rx.host}:${rx.port}`)
+      yield* Effect.fork(
+        Effect.forever(
+          Effect.flatMap(Queue.take(rx.faults), (f) =>
+            Effect.sync(() => console.error(`fault from ${f.remote}: ${f.error.message}`)),
+          ),
+        ),
+      )
+      for (;;) {
+        const c = yield* Queue.take(rx.completed)
+        say(
+          { event: "completed", ...c },
+          `received ${c.name} (${mib(c.size)}) sha256 ${c.sha256}${c.resumedFrom ? `, resumed at ${mib(c.resumedFrom)}` : ""}`,
+        )
+        if (values.once) return
+      }
+    }),
+  )
+  await run(program)
+}
+
+const send = async (argv: Array<string>) => {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      streams: { type: "string" },
+      "min-streams": { type: "string" },
+      "max-streams": { type: "string" },
+      "initial-streams": { type: "string" },
+      "chunk-size": { type: "string" },
+      mode: { type: "string" },
+      json: { type: "boolean", default: false },
+      "tls-ca": { type: "string" },
+      servername: { type: "string" },
+    },
+  })
+  const [file, target] = positionals
+  const m = target ? /^(.*):(\d+)$/.exec(target) : null
+  if (!file || !m) throw new Error(usage)
+  const settings = await Effect.runPromise(
+    TransportSettings.decode({
+      ...(values["min-streams"] && { min_streams: Number(values["min-streams"]) }),
+      ...(values["max-streams"] && { max_streams: Number(values["max-streams"]) }),
+      ...(values["initial-streams"] && { initial_streams: Number(values["initial-streams"]) }),
+      ...(values["chunk-size"] && { chunk_size: Number(values["chunk-size"]) }),
+    }),
+  )
+  const source = await Source.fromFile(file)
+  const bar = values.json
+    ? undefined
+    : new cliProgress.SingleBar(
+        { format: "{bar} {percentage}% | {done}/{size} | {rate} | ETA {eta_formatted} | {streams} streams", etaBuffer: 20 },
+        cliProgress.Presets.shades_classic,
+      )
+  bar?.start(source.size, 0, { done: mib(0), size: mib(source.size), rate: "-", streams: 0 })
+  const mode = values.mode as Sender.Options["mode"]
+  const tls = values["tls-ca"]
+    ? { ca: await readFile(values["tls-ca"]), servername: values.servername ?? m[1] }
+    : undefined
+  const program = Sender.send({
+    host: m[1]!,
+    port: Number(m[2]),
+    source,
+    settings,
+    tls,
+    mode,
+    streams: values.streams ? Number(values.streams) : undefined,
+    onProgress: (p) => bar?.update(p.bytes, { done: mib(p.bytes), rate: mbit(p.rate), streams: p.streams }),
+    onEvent: (e) => {
+      if (!bar && !values.json) console.error(JSON.stringify(e))
+    },
+  }).pipe(Effect.ensuring(Effect.promise(() => source.close())))
+  const r = await run(program)
+  bar?.stop()
+  if (values.json) console.log(JSON.stringify({ event: "sent", ...r }))
+  else
+    console.log(
+      `sent ${source.name}: ${mib(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s, ${mbit(r.goodput)}, ` +
+        `up to ${r.maxStreamsUsed} streams, ${r.deadStreams} streams lost, sha256 ${r.sha256} (${r.transport.reason})`,
+    )
+}
+
+/** Runs to completion; Ctrl-C interrupts (closing sockets and persisting receiver progress). */
+const run = async <A, E>(program: Effect.Effect<A, E>): Promise<A> => {
+  const fiber = Effect.runFork(program)
+  const stop = () => Effect.runFork(Fiber.interrupt(fiber))
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  process.off("SIGINT", stop)
+  process.off("SIGTERM", stop)
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new Error(Exit.isInterrupted(exit) ? "interrupted" : String(exit.cause.toString()))
+}
+
+/**
+ * Runs the CLI with `argv` (without the node and script paths).
+ *
+ * @since 0.1.0
+ */
+export const main = async (argv: Array<string>): Promise<number> => {
+  const [cmd, ...rest] = argv
+  try {
+    if (cmd === "receive") await receive(rest)
+    else if (cmd === "send") await send(rest)
+    else {
+      console.error(usage)
+      return 2
+    }
+    return 0
+  } catch (e) {
+    console.error((e as Error).message)
+    return 1
+  }
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code))
+}
