@@ -35,7 +35,13 @@ try {
   // Rate: one TCP stream, no loss, one-BDP queue: it should fill the link, and can never exceed it.
   const r = await iperf3(l, { seconds: 5, omit: 1 })
   const share = r.bps / rateBps
-  record("rate (iperf3 1 stream, share of configured)", +share.toFixed(3), "0.85..1.02", share >= 0.85 && share <= 1.02, r)
+  record(
+    "rate (iperf3 1 stream, share of configured)",
+    +share.toFixed(3),
+    "0.85..1.02",
+    share >= 0.85 && share <= 1.02,
+    r,
+  )
 
   // Mathis: a single Reno stream (the formula's model) under Bernoulli loss p, far below the link rate.
   l.set({ loss })

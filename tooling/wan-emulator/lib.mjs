@@ -7,7 +7,8 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
-const sh = (script, args) => execFileSync(join(here, script), args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+const sh = (script, args) =>
+  execFileSync(join(here, script), args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
 
 /** True when this process can create network namespaces and TUN devices (root + ip netns + /dev/net/tun). */
 export const canEmulate = () => {
@@ -27,7 +28,8 @@ export const canEmulate = () => {
 
 const flags = (o) => {
   const f = []
-  for (const k of ["rate", "delay", "jitter", "loss", "queue", "seed", "idx"]) if (o[k] !== undefined) f.push(`--${k}`, String(o[k]))
+  for (const k of ["rate", "delay", "jitter", "loss", "queue", "seed", "idx"])
+    if (o[k] !== undefined) f.push(`--${k}`, String(o[k]))
   if (o.reorder === true) f.push("--reorder")
   if (o.reorder === false) f.push("--no-reorder")
   return f
@@ -88,7 +90,13 @@ export const ping = (l, count = 10, interval = 0.1) => {
   const out = l.exec("a", "ping", ["-q", "-c", String(count), "-i", String(interval), l.addrB])
   const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(out)
   const r = /(\d+) packets transmitted, (\d+) received/.exec(out)
-  return { sent: Number(r?.[1]), received: Number(r?.[2]), minMs: Number(m?.[1]), avgMs: Number(m?.[2]), maxMs: Number(m?.[3]) }
+  return {
+    sent: Number(r?.[1]),
+    received: Number(r?.[2]),
+    minMs: Number(m?.[1]),
+    avgMs: Number(m?.[2]),
+    maxMs: Number(m?.[3]),
+  }
 }
 
 /**
@@ -105,7 +113,19 @@ export const iperf3 = async (l, o = {}) => {
       if (listening) break
       await new Promise((r) => setTimeout(r, 20))
     }
-    const args = ["-c", l.addrB, "-p", port, "-J", "-t", String(o.seconds ?? 10), "-O", String(o.omit ?? 2), "-P", String(o.streams ?? 1)]
+    const args = [
+      "-c",
+      l.addrB,
+      "-p",
+      port,
+      "-J",
+      "-t",
+      String(o.seconds ?? 10),
+      "-O",
+      String(o.omit ?? 2),
+      "-P",
+      String(o.streams ?? 1),
+    ]
     if (o.congestion) args.push("-C", o.congestion)
     const j = JSON.parse(l.exec("a", "iperf3", args))
     if (j.error) throw new Error(`iperf3: ${j.error}`)

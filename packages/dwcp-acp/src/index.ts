@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+export * as Acp from "./Acp.js"
 export * as AcpError from "./AcpError.js"
 export * as CongestionControl from "./CongestionControl.js"
 export * as Pacer from "./Pacer.js"
