@@ -5,5 +5,7 @@
  * @packageDocumentation
  */
 export * as Hde from "./Hde.js"
+export * as HdeComponent from "./HdeComponent.js"
 export * as HdeError from "./HdeError.js"
 export * as HdeSettings from "./HdeSettings.js"
+export * as NodeStreams from "./NodeStreams.js"

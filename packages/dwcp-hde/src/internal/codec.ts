@@ -2,12 +2,16 @@
 // into a buffer of exactly the declared size (a forged size cannot make it allocate more);
 // lz4 through lz4-napi's block API, whose 4-byte size prefix is checked against the header first.
 import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from "lz4-napi"
-import * as zstd from "zstd-napi/binding.js"
+import { createRequire } from "node:module"
+import type * as ZstdBinding from "zstd-napi/binding.js"
 import { Codec, FrameFault } from "./format.js"
 
+// The binding is CommonJS that re-exports a native addon: its names are invisible to ESM import.
+const zstd: typeof ZstdBinding = createRequire(import.meta.url)("zstd-napi/binding")
+
 // One context per thread (each worker loads its own copy of this module).
-let cctx: zstd.CCtx | undefined
-let dctx: zstd.DCtx | undefined
+let cctx: ZstdBinding.CCtx | undefined
+let dctx: ZstdBinding.DCtx | undefined
 let scratch: Buffer = Buffer.alloc(0)
 
 export const zstdLevelRange = { min: 1, max: 22 } as const
