@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, Layer, Ref, Schema, type Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Ref, Schedule, Schema, type Scope, Stream } from "effect"
 import * as Allocation from "./Allocation.js"
 import * as History from "./History.js"
 import * as Lstm from "./Lstm.js"
@@ -81,6 +81,15 @@ export interface PbaService {
   readonly predict: (link: string) => Effect.Effect<Predictor.Prediction>
   /** Predicts the link and shares the predicted capacity among `transfers`; call again to re-allocate. */
   readonly allocate: (link: string, transfers: ReadonlyArray<Allocation.Transfer>) => Effect.Effect<LinkAllocation>
+  /**
+   * Re-allocates the link once per sample period (first at once) with the transfers `transfers`
+   * reads at that moment, emitting only when the capacity or a rate changed. Feed ACP's pacing
+   * and AMST's stream count from it.
+   */
+  readonly allocations: (
+    link: string,
+    transfers: Effect.Effect<ReadonlyArray<Allocation.Transfer>>,
+  ) => Stream.Stream<LinkAllocation>
   /** Current model state. */
   readonly modelStatus: Effect.Effect<ModelStatus>
   /** Waits until the model has loaded or failed to (immediate when disabled). */
@@ -153,6 +162,15 @@ export const make = (settings: PbaSettings): Effect.Effect<PbaService, never, Sc
         }
         return yield* model.predict(xs)
       })
+    const allocate = (link: string, transfers: ReadonlyArray<Allocation.Transfer>) =>
+      Effect.map(predict(link), (prediction): LinkAllocation => {
+        const capacity = Allocation.capacityOf(prediction, settings.capacityBasis)
+        return { prediction, capacity, grants: Allocation.allocate(capacity, transfers) }
+      })
+    const same = (a: LinkAllocation, b: LinkAllocation) =>
+      a.capacity === b.capacity &&
+      a.grants.length === b.grants.length &&
+      a.grants.every((g, i) => g.id === b.grants[i]!.id && g.rate === b.grants[i]!.rate)
     return {
       record: (link, bytes, atMs) => Effect.sync(() => historyOf(link).record(bytes, atMs)),
       push: (link, v) => Effect.sync(() => historyOf(link).push(v)),
@@ -161,11 +179,16 @@ export const make = (settings: PbaSettings): Effect.Effect<PbaService, never, Sc
           for (const h of histories.values()) h.advance(nowMs)
         }),
       predict,
-      allocate: (link, transfers) =>
-        Effect.map(predict(link), (prediction) => {
-          const capacity = Allocation.capacityOf(prediction, settings.capacityBasis)
-          return { prediction, capacity, grants: Allocation.allocate(capacity, transfers) }
-        }),
+      allocate,
+      allocations: (link, transfers) => {
+        const once = Effect.flatMap(transfers, (ts) => allocate(link, ts))
+        return Stream.fromEffect(once).pipe(
+          Stream.concat(
+            Stream.fromSchedule(Schedule.spaced(Duration.millis(settings.periodMs))).pipe(Stream.mapEffect(() => once)),
+          ),
+          Stream.changesWith(same),
+        )
+      },
       modelStatus: Ref.get(status),
       awaitModel: Deferred.await(loaded),
     }

@@ -1,8 +1,8 @@
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot } from "@novacron/init"
-import { type Context, Effect, Exit, Layer, Schema, Scope } from "effect"
-import { Lstm, Pba, PbaComponent, Predictor } from "../src/index.js"
+import { type Context, Effect, Exit, Layer, Ref, Schema, Scope, Stream, TestClock } from "effect"
+import { type Allocation, Lstm, Pba, PbaComponent, Predictor } from "../src/index.js"
 import reference from "./fixtures/lstm-reference.json" with { type: "json" }
 
 const settings = (raw: unknown = {}) => Schema.decodeUnknownSync(Pba.PbaSettings)(raw)
@@ -54,6 +54,32 @@ describe("Pba service", () => {
       expect((yield* pba.awaitModel)._tag).toBe("Ready")
       expect(yield* Effect.provide(PbaComponent.healthCheck, ctx)).toMatchObject({ status: "healthy" })
       yield* Scope.close(scope, Exit.void)
+    }),
+  )
+
+  it.scoped("re-allocates each period and emits when the prediction or the transfers change", () =>
+    Effect.gen(function* () {
+      const pba = yield* Pba.make(settings({ enableV3Prediction: false, fallback: "last-value" }))
+      const transfers = yield* Ref.make<ReadonlyArray<Allocation.Transfer>>([{ id: "a" }, { id: "b" }])
+      yield* pba.push("l", 1000)
+      const seen = yield* Ref.make<Array<Pba.LinkAllocation>>([])
+      yield* pba.allocations("l", Ref.get(transfers)).pipe(
+        Stream.runForEach((a) => Ref.update(seen, (xs) => [...xs, a])),
+        Effect.forkScoped,
+      )
+      yield* TestClock.adjust("10 millis")
+      yield* TestClock.adjust("1 second") // same history, same transfers: nothing new
+      expect((yield* Ref.get(seen)).map((a) => a.capacity)).toEqual([1000])
+      yield* pba.push("l", 3000)
+      yield* TestClock.adjust("1 second")
+      yield* Ref.set(transfers, [{ id: "a", weight: 2 }, { id: "b" }])
+      yield* TestClock.adjust("1 second")
+      const got = yield* Ref.get(seen)
+      expect(got.map((a) => a.grants.map((g) => Math.round(g.rate)))).toEqual([
+        [500, 500],
+        [1500, 1500],
+        [2000, 1000],
+      ])
     }),
   )
 
