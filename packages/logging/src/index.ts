@@ -3,4 +3,6 @@
  *
  * @packageDocumentation
  */
-export {}
+
+/** @since 0.1.0 */
+export * as Logging from "./Logging.js"
