@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises"
 import { Effect, Schema } from "effect"
 import { type AddonUnavailable, type NoSocketFd, ProcReadError, type SocketOptionError } from "./AcpError.js"
 import { call, type SocketLike } from "./internal/socket.js"
+import * as TcpInfo from "./TcpInfo.js"
 
 /**
  * A kernel congestion-control module name (`bbr`, `cubic`, `dctcp`, `reno`, ...).
@@ -258,3 +259,21 @@ export const configure = (
   const order = explicit ? [explicit, ...pref.order.filter((a) => a !== explicit)] : pref.order
   return apply(socket, order, explicit ? `configured ${explicit} (${pref.reason})` : pref.reason)
 }
+
+/**
+ * Re-decides a live connection's algorithm from what it has measured so far (`TCP_INFO`: smoothed RTT,
+ * retransmitted share of bytes) and switches it when the preference changed; the kernel allows changing
+ * `TCP_CONGESTION` on an established socket. Call it once the connection has carried some data (a second
+ * or a few RTTs), e.g. to correct a datacenter setting on what turns out to be a WAN path.
+ *
+ * @since 0.1.0
+ */
+export const adapt = (
+  socket: SocketLike,
+  options: ConfigureOptions,
+): Effect.Effect<Selection & { readonly conditions: Conditions }, AddonUnavailable | NoSocketFd | SocketOptionError> =>
+  Effect.gen(function* () {
+    const conditions = TcpInfo.conditions(yield* TcpInfo.read(socket))
+    const selection = yield* configure(socket, { ...options, conditions })
+    return { ...selection, conditions }
+  })
