@@ -1,9 +1,13 @@
 import { defineConfig } from "tsup"
 
+// The worker is its own entry, emitted next to index.js: the pool loads it as `./worker.js`
+// relative to the bundle (see src/internal/pool.ts).
+export const entry = { index: "src/index.ts", worker: "src/internal/worker.ts" }
+
 export default defineConfig({
-  entry: ["src/index.ts"],
+  entry,
   format: ["esm"],
-  dts: true,
+  dts: { entry: { index: "src/index.ts" } },
   clean: true,
   sourcemap: true,
   target: "node20",

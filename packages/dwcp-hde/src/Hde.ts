@@ -15,7 +15,7 @@ import { DeltaCache, type DeltaCacheStats } from "./internal/deltaCache.js"
 import { FrameFault } from "./internal/format.js"
 import type { PageStats } from "./internal/pages.js"
 import * as Pool from "./internal/pool.js"
-import { type Counters, type Shared, emptyCounters, encodeStream } from "./internal/transfer.js"
+import { type Counters, emptyCounters, encodeStream, type Shared } from "./internal/transfer.js"
 
 /**
  * Options beyond the settings file: mostly for tests, benchmarks and receivers with tight memory.
@@ -112,7 +112,10 @@ const toFrameError = (e: unknown): FrameError =>
  *
  * @since 0.1.0
  */
-export const make = (settings: CompressionSettings, options: Options = {}): Effect.Effect<Hde, EncodeError, Scope.Scope> =>
+export const make = (
+  settings: CompressionSettings,
+  options: Options = {},
+): Effect.Effect<Hde, EncodeError, Scope.Scope> =>
   Effect.gen(function* () {
     const pageSize = options.pageSize ?? 4096
     const pageShift = Math.log2(pageSize)
@@ -152,8 +155,12 @@ export const make = (settings: CompressionSettings, options: Options = {}): Effe
         Stream.suspend(() => {
           const d = new Decoder({ limits, objectId: o?.objectId, cache: receiveCache })
           return self.pipe(
-            Stream.mapConcatEffect((bytes) => Effect.try({ try: () => d.push(bytes) as Array<Uint8Array>, catch: toFrameError })),
-            Stream.concat(Stream.fromEffect(Effect.try({ try: () => d.finish(), catch: toFrameError })).pipe(Stream.drain)),
+            Stream.mapConcatEffect((bytes) =>
+              Effect.try({ try: () => d.push(bytes) as Array<Uint8Array>, catch: toFrameError }),
+            ),
+            Stream.concat(
+              Stream.fromEffect(Effect.try({ try: () => d.finish(), catch: toFrameError })).pipe(Stream.drain),
+            ),
           )
         })
 

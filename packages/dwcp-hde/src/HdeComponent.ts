@@ -39,7 +39,12 @@ export const component = (settings: CompressionSettings, options?: Hde.Options) 
       const stats = yield* hde.stats
       return {
         status: back.equals(probe) ? ("healthy" as const) : ("unhealthy" as const),
-        details: { workers: stats.workers, bytesIn: stats.bytesIn, bytesOut: stats.bytesOut, deltaCache: stats.deltaCache },
+        details: {
+          workers: stats.workers,
+          bytesIn: stats.bytesIn,
+          bytesOut: stats.bytesOut,
+          deltaCache: stats.deltaCache,
+        },
       }
     }),
   })

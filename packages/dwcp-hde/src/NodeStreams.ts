@@ -9,11 +9,13 @@ import { Duplex, PassThrough, Readable } from "node:stream"
 import { Stream } from "effect"
 import type { Hde, TransferOptions } from "./Hde.js"
 
-const adapt = (
-  transform: (input: Stream.Stream<Uint8Array, Error>) => Stream.Stream<Uint8Array, unknown>,
-): Duplex => {
+const adapt = (transform: (input: Stream.Stream<Uint8Array, Error>) => Stream.Stream<Uint8Array, unknown>): Duplex => {
   const input = new PassThrough()
-  const source = Stream.fromAsyncIterable<Uint8Array, Error>(input, (e) => (e instanceof Error ? e : new Error(String(e))))
+  // Not destroyed when the Effect stream stops early: the duplex must end with the stream's
+  // own error (e.g. the FrameError), not with the abort of its input.
+  const source = Stream.fromAsyncIterable<Uint8Array, Error>(input.iterator({ destroyOnReturn: false }), (e) =>
+    e instanceof Error ? e : new Error(String(e)),
+  )
   const output = Readable.from(Stream.toAsyncIterable(transform(source)), { objectMode: false })
   return Duplex.from({ writable: input, readable: output })
 }

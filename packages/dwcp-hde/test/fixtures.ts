@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 
 /** Deterministic pseudo-random bytes (xorshift32), incompressible. */
@@ -43,7 +43,8 @@ export const memoryImage = (pages: number, seed = 7): Buffer => {
     const kind = (p * 2654435761 + seed) % 10
     const dst = out.subarray(p * P, (p + 1) * P)
     if (kind < 3) continue // zero
-    if (kind < 5) t.copy(dst, 0, (p % 8) * P, (p % 8) * P + P) // one of 8 recurring pages
+    if (kind < 5)
+      t.copy(dst, 0, (p % 8) * P, (p % 8) * P + P) // one of 8 recurring pages
     else if (kind < 8) t.copy(dst, 0, (p % 64) * P, (p % 64) * P + P)
     else r.copy(dst, 0, (p % 16) * P, (p % 16) * P + P)
     dst.writeUInt32LE(kind < 5 ? 0 : p, 0) // distinguishes pages that are not meant to repeat

@@ -34,11 +34,7 @@ const header = (maxChunkSize = 8192) =>
 const chunkFrame = (
   fields: { codec: number; flags: number; originalSize: number; innerSize: number; seq?: number },
   payload: Uint8Array,
-) =>
-  Buffer.concat([
-    writeChunkHeader({ level: 3, seq: 0, ...fields, encodedSize: payload.length }, payload),
-    payload,
-  ])
+) => Buffer.concat([writeChunkHeader({ level: 3, seq: 0, ...fields, encodedSize: payload.length }, payload), payload])
 
 layer(Hde.layer(settings))("bad input", (it) => {
   it.effect("random, truncated and bit-flipped streams are rejected with the offset, never a crash", () =>
@@ -88,7 +84,8 @@ layer(Hde.layer(settings))("bad input", (it) => {
       const valid = yield* hde.encode(text(30_000))
       const secondChunk = STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE + valid.readUInt32LE(STREAM_HEADER_SIZE + 16)
       const bad = Buffer.from(valid)
-      bad[secondChunk + CHUNK_HEADER_SIZE + 10] ^= 1
+      const flip = secondChunk + CHUNK_HEADER_SIZE + 10
+      bad.writeUInt8(bad.readUInt8(flip) ^ 1, flip)
       const e = frameError(hde, bad)
       expect(e.offset).toBe(secondChunk)
       expect(e.reason).toContain("checksum")
@@ -100,7 +97,10 @@ layer(Hde.layer(settings))("bad input", (it) => {
       const hde = yield* Hde.Hde
       const at = STREAM_HEADER_SIZE
       // A chunk larger than the stream's declared chunk size.
-      const big = chunkFrame({ codec: Codec.none, flags: 0, originalSize: 1 << 30, innerSize: 1 << 30 }, Buffer.alloc(16))
+      const big = chunkFrame(
+        { codec: Codec.none, flags: 0, originalSize: 1 << 30, innerSize: 1 << 30 },
+        Buffer.alloc(16),
+      )
       let e = frameError(hde, Buffer.concat([header(), big]))
       expect(e.offset).toBe(at + 8)
       // A stream header declaring chunks larger than the decoder accepts (64 MiB by default).
@@ -109,17 +109,32 @@ layer(Hde.layer(settings))("bad input", (it) => {
       // A zstd bomb: 64 MiB of zeros in a few KiB, in a frame that claims 8 KiB.
       const bomb = compress(Codec.zstd, 19, Buffer.alloc(64 << 20))
       expect(bomb.length).toBeLessThan(8192)
-      e = frameError(hde, Buffer.concat([header(), chunkFrame({ codec: Codec.zstd, flags: 0, originalSize: 8192, innerSize: 8192 }, bomb)]))
+      e = frameError(
+        hde,
+        Buffer.concat([
+          header(),
+          chunkFrame({ codec: Codec.zstd, flags: 0, originalSize: 8192, innerSize: 8192 }, bomb),
+        ]),
+      )
       expect(e.offset).toBe(at + CHUNK_HEADER_SIZE)
       expect(e.reason).toContain("declares")
       // The same with lz4: the block's own size prefix disagrees with the header.
       const lz = lz4Compress(Buffer.alloc(1 << 20))
-      e = frameError(hde, Buffer.concat([header(), chunkFrame({ codec: Codec.lz4, flags: 0, originalSize: 8192, innerSize: 8192 }, lz)]))
+      e = frameError(
+        hde,
+        Buffer.concat([header(), chunkFrame({ codec: Codec.lz4, flags: 0, originalSize: 8192, innerSize: 8192 }, lz)]),
+      )
       expect(e.offset).toBe(at + CHUNK_HEADER_SIZE)
       // An lz4 block whose prefix is forged to match but whose data expands further.
       const forged = Buffer.from(lz)
       forged.writeUInt32LE(8192, 0)
-      e = frameError(hde, Buffer.concat([header(), chunkFrame({ codec: Codec.lz4, flags: 0, originalSize: 8192, innerSize: 8192 }, forged)]))
+      e = frameError(
+        hde,
+        Buffer.concat([
+          header(),
+          chunkFrame({ codec: Codec.lz4, flags: 0, originalSize: 8192, innerSize: 8192 }, forged),
+        ]),
+      )
       expect(e.offset).toBe(at + CHUNK_HEADER_SIZE)
     }),
   )
@@ -133,7 +148,10 @@ layer(Hde.layer(settings))("bad input", (it) => {
           hde,
           Buffer.concat([
             header(),
-            chunkFrame({ codec: Codec.none, flags: CHUNK_FLAG_PAGED, originalSize: 8192, innerSize: inner.length }, inner),
+            chunkFrame(
+              { codec: Codec.none, flags: CHUNK_FLAG_PAGED, originalSize: 8192, innerSize: inner.length },
+              inner,
+            ),
           ]),
         )
       const ref = (n: number) => {
@@ -189,7 +207,14 @@ describe("settings", () => {
       workers: 0,
     })
     expect(Effect.runSync(HdeSettings.decode({ algorithm: "lz4", level: 9 })).level).toBe(9)
-    for (const bad of [{ level: 23 }, { level: 0 }, { algorithm: "lz4", level: 13 }, { algorithm: "brotli" }, { chunk_size: 100 }, { workers: -1 }])
+    for (const bad of [
+      { level: 23 },
+      { level: 0 },
+      { algorithm: "lz4", level: 13 },
+      { algorithm: "brotli" },
+      { chunk_size: 100 },
+      { workers: -1 },
+    ])
       expect(Exit.isFailure(Effect.runSyncExit(HdeSettings.decode(bad))), JSON.stringify(bad)).toBe(true)
   })
 })

@@ -26,7 +26,9 @@ describe("round trips", () => {
           [1_048_576, true],
         ] as const) {
           {
-            const hde = yield* Hde.make(settings({ algorithm, chunk_size, level: algorithm === "zstd" ? 9 : 3 }), { pages })
+            const hde = yield* Hde.make(settings({ algorithm, chunk_size, level: algorithm === "zstd" ? 9 : 3 }), {
+              pages,
+            })
             for (const [name, data] of Object.entries(inputs)) {
               const encoded = yield* hde.encode(data)
               const decoded = yield* hde.decode(encoded)
@@ -34,7 +36,8 @@ describe("round trips", () => {
             }
             const stats = yield* hde.stats
             expect(stats.chunks).toBeGreaterThan(0)
-            if (algorithm !== "adaptive") expect(Object.keys(stats.codecs).every((k) => k === "none" || k.startsWith(algorithm))).toBe(true)
+            if (algorithm !== "adaptive")
+              expect(Object.keys(stats.codecs).every((k) => k === "none" || k.startsWith(algorithm))).toBe(true)
           }
         }
       }),
@@ -116,10 +119,14 @@ describe("round trips", () => {
         return out
       }
       const encoded = Buffer.concat(
-        Chunk.toReadonlyArray(yield* Stream.runCollect(hde.encodeStream()(Stream.fromIterable(pieces(data, [1, 5000, 77, 12000]))))),
+        Chunk.toReadonlyArray(
+          yield* Stream.runCollect(hde.encodeStream()(Stream.fromIterable(pieces(data, [1, 5000, 77, 12000])))),
+        ),
       )
       expect(encoded.equals(yield* hde.encode(data))).toBe(true)
-      const decoded = yield* Stream.runCollect(hde.decodeStream()(Stream.fromIterable(pieces(encoded, [3, 1, 999, 24, 52]))))
+      const decoded = yield* Stream.runCollect(
+        hde.decodeStream()(Stream.fromIterable(pieces(encoded, [3, 1, 999, 24, 52]))),
+      )
       expect(Buffer.concat(Chunk.toReadonlyArray(decoded)).equals(data)).toBe(true)
     }),
   )

@@ -22,7 +22,8 @@ export interface Estimate {
 
 export type Estimates = Record<string, Estimate>
 
-export const key = (c: Candidate): string => (c.codec === Codec.zstd ? `zstd${c.level}` : c.codec === Codec.lz4 ? "lz4" : "none")
+export const key = (c: Candidate): string =>
+  c.codec === Codec.zstd ? `zstd${c.level}` : c.codec === Codec.lz4 ? "lz4" : "none"
 
 /** Priors (one x86 core, typical data); replaced by measurements as chunks complete. */
 export const initialEstimates = (zstdLevel: number): Estimates => {
@@ -33,18 +34,21 @@ export const initialEstimates = (zstdLevel: number): Estimates => {
     zstd9: { speed: 60e6, gain: 1.4 },
     zstd19: { speed: 4e6, gain: 1.5 },
   }
-  if (e[`zstd${zstdLevel}`] === undefined) e[`zstd${zstdLevel}`] = { speed: 220e6 / Math.max(1, zstdLevel / 3), gain: 1.35 }
+  if (e[`zstd${zstdLevel}`] === undefined)
+    e[`zstd${zstdLevel}`] = { speed: 220e6 / Math.max(1, zstdLevel / 3), gain: 1.35 }
   return e
 }
 
 export const candidates = (estimates: Estimates): ReadonlyArray<Candidate> =>
-  Object.keys(estimates).map((k) => (k === "lz4" ? { codec: Codec.lz4, level: 1 } : { codec: Codec.zstd, level: Number(k.slice(4)) }))
+  Object.keys(estimates).map((k) =>
+    k === "lz4" ? { codec: Codec.lz4, level: 1 } : { codec: Codec.zstd, level: Number(k.slice(4)) },
+  )
 
 const SAMPLE = 64 * 1024
 
 /** lz4 ratio of a sample from the middle of `data`: cheap (~0.1 ms) and a good rank predictor. */
 export const sampleRatio = (data: Uint8Array): number => {
-  const start = data.length > SAMPLE ? ((data.length - SAMPLE) >>> 1) : 0
+  const start = data.length > SAMPLE ? (data.length - SAMPLE) >>> 1 : 0
   const s = data.subarray(start, start + SAMPLE)
   const c = lz4Compress(Buffer.from(s.buffer, s.byteOffset, s.length))
   return s.length / Math.max(1, c.length - 4)

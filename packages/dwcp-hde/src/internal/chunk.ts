@@ -1,10 +1,10 @@
 // The per-chunk work, run on worker threads (or inline): analysis (digest, page fingerprints)
 // and encoding (page stream, codec choice, compression, framing).
 import { hash } from "node:crypto"
-import { type Estimates, choose, sampleRatio } from "./adaptive.js"
+import { choose, type Estimates, sampleRatio } from "./adaptive.js"
 import { compress } from "./codec.js"
 import { CHUNK_FLAG_DELTA, CHUNK_FLAG_PAGED, CHUNK_HEADER_SIZE, Codec, writeChunkHeader } from "./format.js"
-import { type PageStats, emptyStats, encodePages } from "./pages.js"
+import { emptyStats, encodePages, type PageStats } from "./pages.js"
 
 export interface Analysis {
   /** sha256 of the chunk. */
@@ -91,5 +91,14 @@ export const encodeChunk = (req: EncodeRequest): EncodeResult => {
   const frame = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + payload.length)
   frame.set(header, 0)
   frame.set(payload, CHUNK_HEADER_SIZE)
-  return { frame, codec, level, innerSize: inner.length, nanos, sampleRatio: ratio, stats, usedBase: paged?.usedBase ?? false }
+  return {
+    frame,
+    codec,
+    level,
+    innerSize: inner.length,
+    nanos,
+    sampleRatio: ratio,
+    stats,
+    usedBase: paged?.usedBase ?? false,
+  }
 }

@@ -1,8 +1,9 @@
 // Block codecs over whole chunks. zstd through zstd-napi's low-level binding so the decoder writes
 // into a buffer of exactly the declared size (a forged size cannot make it allocate more);
 // lz4 through lz4-napi's block API, whose 4-byte size prefix is checked against the header first.
-import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from "lz4-napi"
+
 import { createRequire } from "node:module"
+import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from "lz4-napi"
 import type * as ZstdBinding from "zstd-napi/binding.js"
 import { Codec, FrameFault } from "./format.js"
 

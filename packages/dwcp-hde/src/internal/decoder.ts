@@ -2,23 +2,23 @@
 // frame's bytes (sizes are bounded before anything is buffered) plus the dedup window.
 import { createHash, type Hash } from "node:crypto"
 import { decompress } from "./codec.js"
-import { type DeltaCache, type Version, sliceVersion } from "./deltaCache.js"
+import { type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
 import {
   CHUNK_FLAG_DELTA,
   CHUNK_FLAG_PAGED,
   CHUNK_HEADER_SIZE,
   type ChunkHeader,
+  chunkCrc,
   type DecodeLimits,
   END_FRAME_SIZE,
   FRAME_CHUNK,
   FRAME_END,
   FrameFault,
-  STREAM_HEADER_SIZE,
-  type StreamHeader,
-  chunkCrc,
   readChunkHeader,
   readEndFrame,
   readStreamHeader,
+  STREAM_HEADER_SIZE,
+  type StreamHeader,
 } from "./format.js"
 import { decodePages } from "./pages.js"
 
@@ -89,7 +89,8 @@ export class Decoder {
       if (h.baseDigest !== undefined) {
         const v = this.options.objectId === undefined ? undefined : this.options.cache?.peek(this.options.objectId)
         if (v === undefined) throw new FrameFault(16, "delta stream but no base version of this object is cached")
-        if (Buffer.compare(v.digest, h.baseDigest) !== 0) throw new FrameFault(16, "cached base version differs from the sender's")
+        if (Buffer.compare(v.digest, h.baseDigest) !== 0)
+          throw new FrameFault(16, "cached base version differs from the sender's")
         this.base = v
       }
       this.header = h
@@ -102,8 +103,10 @@ export class Decoder {
       if (b.length < END_FRAME_SIZE) return undefined
       const e = readEndFrame(b, 0)
       const at = 0
-      if (e.chunkCount !== this.seq) throw new FrameFault(at + 4, `end frame counts ${e.chunkCount} chunks, got ${this.seq}`)
-      if (e.totalSize !== this.total) throw new FrameFault(at + 8, `end frame counts ${e.totalSize} bytes, got ${this.total}`)
+      if (e.chunkCount !== this.seq)
+        throw new FrameFault(at + 4, `end frame counts ${e.chunkCount} chunks, got ${this.seq}`)
+      if (e.totalSize !== this.total)
+        throw new FrameFault(at + 8, `end frame counts ${e.totalSize} bytes, got ${this.total}`)
       const digest = this.digests.digest()
       if (Buffer.compare(digest, e.digest) !== 0) throw new FrameFault(at + 16, "end-to-end digest mismatch")
       this.consume(END_FRAME_SIZE)
@@ -125,12 +128,18 @@ export class Decoder {
     if (chunkCrc(b, 0, h.encodedSize) !== h.crc) throw new FrameFault(at, "chunk checksum mismatch")
     if (h.seq !== this.seq) throw new FrameFault(at + 4, `chunk sequence ${h.seq}, expected ${this.seq}`)
     const payloadAt = at + CHUNK_HEADER_SIZE
-    const inner = decompress(h.codec, b.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + h.encodedSize), h.innerSize, payloadAt)
+    const inner = decompress(
+      h.codec,
+      b.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + h.encodedSize),
+      h.innerSize,
+      payloadAt,
+    )
     const pageSize = 2 ** this.header.pageShift
     const firstPage = this.nextPage
     let chunk: Buffer
     if (h.flags & CHUNK_FLAG_PAGED) {
-      const base = h.flags & CHUNK_FLAG_DELTA && this.base ? sliceVersion(this.base, this.total, h.originalSize) : undefined
+      const base =
+        h.flags & CHUNK_FLAG_DELTA && this.base ? sliceVersion(this.base, this.total, h.originalSize) : undefined
       chunk = decodePages({
         inner,
         originalSize: h.originalSize,

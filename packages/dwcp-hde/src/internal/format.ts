@@ -132,7 +132,8 @@ export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader)
   const codec = v[1] ?? 255
   if (codecName(codec) === undefined) throw new FrameFault(at + 1, `unknown codec id ${codec}`)
   const flags = v[2] ?? 0
-  if ((flags & ~(CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA)) !== 0) throw new FrameFault(at + 2, `unknown chunk flags ${flags}`)
+  if ((flags & ~(CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA)) !== 0)
+    throw new FrameFault(at + 2, `unknown chunk flags ${flags}`)
   if (flags & CHUNK_FLAG_DELTA && !(flags & CHUNK_FLAG_PAGED))
     throw new FrameFault(at + 2, "delta flag without page stream")
   if (flags & CHUNK_FLAG_DELTA && stream.baseDigest === undefined)

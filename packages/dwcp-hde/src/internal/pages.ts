@@ -194,7 +194,8 @@ export const decodePages = (input: DecodePagesInput): Buffer => {
   for (let p = 0; p < pages; p++) {
     const t = inner[p]
     if (t === Tag.dup || t === Tag.delta) auxCount++
-    else if (t !== Tag.literal && t !== Tag.zero && t !== Tag.same) throw new FrameFault(at, `page ${p}: unknown tag ${t}`)
+    else if (t !== Tag.literal && t !== Tag.zero && t !== Tag.same)
+      throw new FrameFault(at, `page ${p}: unknown tag ${t}`)
   }
   const auxStart = pages
   let dataAt = pages + auxCount * 4
@@ -226,8 +227,12 @@ export const decodePages = (input: DecodePagesInput): Buffer => {
       const self = firstPage + p
       if (ref >= self || self - ref > input.dedupWindowPages)
         throw new FrameFault(at, `page ${p}: duplicate reference ${ref} outside the window`)
-      const src = ref >= firstPage ? out.subarray((ref - firstPage) * pageSize, (ref - firstPage + 1) * pageSize) : input.lookup(ref)
-      if (src === undefined || src.length !== len) throw new FrameFault(at, `page ${p}: duplicate of unknown page ${ref}`)
+      const src =
+        ref >= firstPage
+          ? out.subarray((ref - firstPage) * pageSize, (ref - firstPage + 1) * pageSize)
+          : input.lookup(ref)
+      if (src === undefined || src.length !== len)
+        throw new FrameFault(at, `page ${p}: duplicate of unknown page ${ref}`)
       target.set(src)
     }
   }

@@ -30,7 +30,9 @@ export const defaultWorkerSpec = (): WorkerSpec => {
   return { entry: new URL("./worker.js", here), eval: false }
 }
 
-type Reply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string }
+type Reply =
+  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | { readonly id: number; readonly ok: false; readonly error: string }
 
 interface Slot {
   readonly worker: Worker
@@ -46,7 +48,11 @@ export interface Pool {
     pageSize: number,
     dedup: boolean,
   ) => Effect.Effect<{ readonly slot: number; readonly id: number; readonly analysis: Analysis }, EncodeError>
-  readonly encode: (slot: number, id: number, req: Omit<EncodeRequest, "chunk">) => Effect.Effect<EncodeResult, EncodeError>
+  readonly encode: (
+    slot: number,
+    id: number,
+    req: Omit<EncodeRequest, "chunk">,
+  ) => Effect.Effect<EncodeResult, EncodeError>
   readonly drop: (slot: number, id: number) => Effect.Effect<void>
 }
 
@@ -57,13 +63,18 @@ const fail = (slot: Slot, reason: string) => {
 }
 
 /** Starts `size` workers in the current scope; closing the scope terminates them. */
-export const make = (size: number, spec: WorkerSpec = defaultWorkerSpec()): Effect.Effect<Pool, EncodeError, Scope.Scope> =>
+export const make = (
+  size: number,
+  spec: WorkerSpec = defaultWorkerSpec(),
+): Effect.Effect<Pool, EncodeError, Scope.Scope> =>
   Effect.gen(function* () {
+    // Workers inherit the parent's flags; `--input-type` (from `node -e`) makes them refuse to start.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"))
     const slots = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
           Array.from({ length: size }, (): Slot => {
-            const worker = new Worker(spec.entry, { eval: spec.eval })
+            const worker = new Worker(spec.entry, { eval: spec.eval, execArgv })
             const slot: Slot = { worker, pending: new Map(), load: 0, dead: undefined }
             worker.on("message", (r: Reply) => {
               const k = slot.pending.get(r.id)
@@ -100,7 +111,8 @@ export const make = (size: number, spec: WorkerSpec = defaultWorkerSpec()): Effe
         slot.worker.postMessage(msg)
         return Effect.sync(() => {
           // Interrupted: forget the reply and let the worker free what it holds.
-          if (slot.pending.delete(msg.id) && slot.dead === undefined) slot.worker.postMessage({ op: "drop", id: msg.id })
+          if (slot.pending.delete(msg.id) && slot.dead === undefined)
+            slot.worker.postMessage({ op: "drop", id: msg.id })
         })
       })
 

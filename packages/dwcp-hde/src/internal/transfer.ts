@@ -5,9 +5,9 @@ import { createHash } from "node:crypto"
 import { Deferred, Effect, FiberId, Stream } from "effect"
 import type { EncodeError } from "../HdeError.js"
 import { type Estimates, learn } from "./adaptive.js"
-import { type DeltaCache, type Version, sliceVersion } from "./deltaCache.js"
+import { type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
 import { writeEndFrame, writeStreamHeader } from "./format.js"
-import { type PageStats, emptyStats } from "./pages.js"
+import { emptyStats, type PageStats } from "./pages.js"
 import type { Pool } from "./pool.js"
 
 export interface EncoderConfig {
@@ -40,7 +40,14 @@ export interface Counters {
   readonly codecs: Record<string, number>
 }
 
-export const emptyCounters = (): Counters => ({ transfers: 0, chunks: 0, bytesIn: 0, bytesOut: 0, pages: emptyStats(), codecs: {} })
+export const emptyCounters = (): Counters => ({
+  transfers: 0,
+  chunks: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  pages: emptyStats(),
+  codecs: {},
+})
 
 /** Cuts a byte stream into chunks of exactly `size` bytes (the last may be shorter). */
 export const rechunk = <E, R>(input: Stream.Stream<Uint8Array, E, R>, size: number): Stream.Stream<Buffer, E, R> =>
@@ -132,7 +139,11 @@ export const encodeStream =
             kept.push(Buffer.from(chunk))
             keptBytes += chunk.length
           }
-          const { slot, id, analysis } = yield* pool.analyse(new Uint8Array(chunk), pageSize, config.pages && window > 0)
+          const { slot, id, analysis } = yield* pool.analyse(
+            new Uint8Array(chunk),
+            pageSize,
+            config.pages && window > 0,
+          )
           return yield* Effect.gen(function* () {
             if (i > 0) yield* Deferred.await(turn(i - 1))
             turns.delete(i - 1)
@@ -156,7 +167,12 @@ export const encodeStream =
               learn(
                 shared.estimates,
                 { codec: r.codec, level: r.level },
-                { bytes: r.innerSize, nanos: r.nanos, ratio: r.innerSize / (r.frame.length - 24), sampleRatio: r.sampleRatio },
+                {
+                  bytes: r.innerSize,
+                  nanos: r.nanos,
+                  ratio: r.innerSize / (r.frame.length - 24),
+                  sampleRatio: r.sampleRatio,
+                },
               )
             counters.chunks++
             counters.bytesIn += chunk.length
@@ -193,6 +209,8 @@ export const encodeStream =
             Stream.mapEffect(([c, i]) => encodeChunk(c, i), { concurrency: config.inflight }),
           ),
         ),
-        Stream.concat(Stream.fromEffect(end).pipe(Stream.tap((e) => Effect.sync(() => (counters.bytesOut += e.length))))),
+        Stream.concat(
+          Stream.fromEffect(end).pipe(Stream.tap((e) => Effect.sync(() => (counters.bytesOut += e.length)))),
+        ),
       )
     })

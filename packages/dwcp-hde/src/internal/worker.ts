@@ -4,7 +4,13 @@ import { parentPort } from "node:worker_threads"
 import { analyse, type EncodeRequest, encodeChunk } from "./chunk.js"
 
 export type WorkerRequest =
-  | { readonly op: "analyse"; readonly id: number; readonly chunk: Uint8Array; readonly pageSize: number; readonly dedup: boolean }
+  | {
+      readonly op: "analyse"
+      readonly id: number
+      readonly chunk: Uint8Array
+      readonly pageSize: number
+      readonly dedup: boolean
+    }
   | { readonly op: "encode"; readonly id: number; readonly req: Omit<EncodeRequest, "chunk"> }
   | { readonly op: "drop"; readonly id: number }
 

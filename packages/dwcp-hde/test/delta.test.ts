@@ -1,0 +1,147 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit } from "effect"
+import fc from "fast-check"
+import { Hde, HdeSettings } from "../src/index.js"
+import { FrameFault } from "../src/internal/format.js"
+import { xbzrleDecode, xbzrleEncode } from "../src/internal/pages.js"
+import { memoryImage, mutate, randomBytes } from "./fixtures.js"
+
+const settings = (s: Partial<HdeSettings.CompressionSettings> = {}) => ({
+  ...HdeSettings.defaults,
+  workers: 1,
+  algorithm: "zstd" as const,
+  chunk_size: 65536,
+  ...s,
+})
+
+describe("XBZRLE", () => {
+  it("decodes what it encodes for any page and any set of changes", () => {
+    const page = fc.uint8Array({ minLength: 1, maxLength: 4096 })
+    fc.assert(
+      fc.property(
+        page,
+        fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 }), fc.nat({ max: 40 })), { maxLength: 60 }),
+        (old, edits) => {
+          const next = Buffer.from(old)
+          for (const [at, v, run] of edits)
+            next.fill(v, at % next.length, Math.min(next.length, (at % next.length) + run))
+          const out = new Uint8Array(next.length * 2 + 16)
+          const n = xbzrleEncode(old, next, out, out.length)
+          expect(n).toBeGreaterThanOrEqual(0)
+          const target = Buffer.from(old)
+          xbzrleDecode(out.subarray(0, n), target, 0)
+          expect(target.equals(next)).toBe(true)
+          if (next.equals(old)) expect(n).toBe(0)
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it("gives up once the delta would not pay, and rejects deltas that run off the page", () => {
+    const old = randomBytes(4096, 1)
+    expect(xbzrleEncode(old, randomBytes(4096, 2), new Uint8Array(4096), 3072)).toBe(-1)
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (junk) => {
+        try {
+          xbzrleDecode(junk, Buffer.alloc(64), 0)
+        } catch (e) {
+          expect(e).toBeInstanceOf(FrameFault)
+        }
+      }),
+    )
+  })
+})
+
+describe("delta against the previous version", () => {
+  it.scoped("a changed version goes as a delta a fraction of its size, and decodes exactly", () =>
+    Effect.gen(function* () {
+      const sender = yield* Hde.make(settings())
+      const receiver = yield* Hde.make(settings())
+      const v1 = memoryImage(96)
+      const v2 = mutate(v1, 8)
+      const e1 = yield* sender.encode(v1, { objectId: "vm-1" })
+      expect((yield* receiver.decode(e1, { objectId: "vm-1" })).equals(v1)).toBe(true)
+      const e2 = yield* sender.encode(v2, { objectId: "vm-1" })
+      expect((yield* receiver.decode(e2, { objectId: "vm-1" })).equals(v2)).toBe(true)
+      const full = yield* (yield* Hde.make(settings({ enable_delta: false }))).encode(v2, { objectId: "vm-1" })
+      expect(e2.length).toBeLessThan(full.length / 3)
+      const s = yield* sender.stats
+      expect(s.deltaCache).toMatchObject({ hits: 1, misses: 1, entries: 1, bytes: v2.length })
+      expect(s.pages.delta).toBeGreaterThan(0)
+      expect(s.pages.same).toBeGreaterThan(0)
+      expect((yield* receiver.stats).receiveCache).toMatchObject({ entries: 1, bytes: v2.length })
+    }),
+  )
+
+  it.scoped("an unchanged version costs little more than headers", () =>
+    Effect.gen(function* () {
+      const hde = yield* Hde.make(settings())
+      const v1 = memoryImage(64)
+      yield* hde.decode(yield* hde.encode(v1, { objectId: "img" }), { objectId: "img" })
+      const again = yield* hde.encode(v1, { objectId: "img" })
+      expect((yield* hde.decode(again, { objectId: "img" })).equals(v1)).toBe(true)
+      expect(again.length).toBeLessThan(600)
+    }),
+  )
+
+  it.scoped("new versions shorter or longer than the old one decode exactly", () =>
+    Effect.gen(function* () {
+      const hde = yield* Hde.make(settings({ chunk_size: 16384 }))
+      const v1 = mutate(memoryImage(40), 5)
+      // Cuts inside a page, on a page and on a chunk boundary, and growths of each kind.
+      for (const size of [
+        v1.length - 1,
+        v1.length - 4096,
+        v1.length - 16384 - 100,
+        5000,
+        v1.length + 1,
+        v1.length + 4096 + 17,
+        v1.length * 2,
+      ]) {
+        const v2 = Buffer.alloc(size)
+        v1.copy(v2, 0, 0, Math.min(size, v1.length))
+        if (size > v1.length) randomBytes(size - v1.length, size).copy(v2, v1.length)
+        for (let i = 100; i < size; i += 9000) v2[i] = (v2[i] ?? 0) ^ 0xff
+        const id = `obj-${size}`
+        yield* hde.decode(yield* hde.encode(v1, { objectId: id }), { objectId: id })
+        const e2 = yield* hde.encode(v2, { objectId: id })
+        expect((yield* hde.decode(e2, { objectId: id })).equals(v2), `size ${size}`).toBe(true)
+      }
+      expect((yield* hde.stats).pages.same).toBeGreaterThan(0)
+    }),
+  )
+
+  it.scoped("a receiver without the base, or with another base, refuses the delta at the header", () =>
+    Effect.gen(function* () {
+      const hde = yield* Hde.make(settings())
+      const fresh = yield* Hde.make(settings())
+      const v1 = memoryImage(16)
+      yield* hde.decode(yield* hde.encode(v1, { objectId: "a" }), { objectId: "a" })
+      const delta = yield* hde.encode(mutate(v1, 3), { objectId: "a" })
+      let exit = yield* Effect.exit(fresh.decode(delta, { objectId: "a" }))
+      expect(exit).toMatchObject({ _tag: "Failure" })
+      if (Exit.isFailure(exit)) expect(String(exit.cause)).toContain("no base")
+      yield* fresh.decode(yield* fresh.encode(randomBytes(5000), { objectId: "a" }), { objectId: "a" })
+      exit = yield* Effect.exit(fresh.decode(delta, { objectId: "a" }))
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("differs")
+    }),
+  )
+
+  it.scoped("the cache is bounded: least recently used versions go, oversized ones are not kept", () =>
+    Effect.gen(function* () {
+      const hde = yield* Hde.make(settings({ delta_cache_size: 300_000 }))
+      const img = (n: number) => memoryImage(30, n) // 122,880 bytes each
+      for (const id of ["a", "b", "c"]) yield* hde.encode(img(id.charCodeAt(0)), { objectId: id })
+      let s = (yield* hde.stats).deltaCache
+      expect(s).toMatchObject({ entries: 2, evictions: 1, misses: 3, hits: 0 })
+      expect(s.bytes).toBeLessThanOrEqual(300_000)
+      yield* hde.encode(img(1), { objectId: "a" }) // evicted: a miss
+      yield* hde.encode(img(3), { objectId: "c" }) // still there: a hit
+      yield* hde.encode(memoryImage(100), { objectId: "c" }) // hit, but too big to keep
+      s = (yield* hde.stats).deltaCache
+      expect(s).toMatchObject({ hits: 2, misses: 4 })
+      expect(s.entries).toBe(1)
+    }),
+  )
+})
