@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Process start to READY on the embedded defaults: the median of repeated runs of the built agent,
+// beside a baseline in the same run: the time for `node -e` to start and exit on this machine.
+// Run: pnpm --filter @novacron/node bench   (after a build)
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const main = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/main.js")
+const runs = Number(process.env.RUNS ?? 15)
+
+const time = (args, until) =>
+  new Promise((res, rej) => {
+    const t0 = process.hrtime.bigint()
+    const child = spawn(process.execPath, args, {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, NO_COLOR: "1" },
+    })
+    let buffer = ""
+    let readyAt
+    child.stdout.setEncoding("utf8").on("data", (chunk) => {
+      buffer += chunk
+      if (readyAt === undefined && until && until(buffer)) {
+        readyAt = Number(process.hrtime.bigint() - t0) / 1e6
+        child.kill("SIGTERM")
+      }
+    })
+    child.on("exit", (code) => {
+      const end = Number(process.hrtime.bigint() - t0) / 1e6
+      if (until && readyAt === undefined) rej(new Error(`agent exited (${code}) before READY:\n${buffer.slice(-2000)}`))
+      else res(until ? readyAt : end)
+    })
+  })
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+const baseline = []
+const agent = []
+const internal = []
+for (let i = 0; i < runs; i++) {
+  baseline.push(await time(["-e", ""]))
+  const dir = mkdtempSync(join(tmpdir(), "novacron-bench-"))
+  const ports = [
+    "--set",
+    "system.health_check_port=0",
+    "--set",
+    "monitoring.metrics_port=0",
+    "--set",
+    "network.bind_port=0",
+  ]
+  let line
+  agent.push(
+    await time([main, "start", "--data-dir", dir, ...ports], (buf) => {
+      line = buf.split("\n").find((l) => l.includes('"node.ready"'))
+      return line !== undefined
+    }),
+  )
+  try {
+    internal.push(JSON.parse(line).duration)
+  } catch {}
+  rmSync(dir, { recursive: true, force: true })
+}
+const a = median(agent)
+const b = median(baseline)
+console.log(`## Agent start to READY, embedded defaults, median of ${runs} (fresh data directory each run)`)
+console.log(`process start -> READY: ${a.toFixed(1)} ms (target < 500 ms)`)
+if (internal.length)
+  console.log(`  of which boot (init_start -> READY, kernel's own clock): ${median(internal).toFixed(1)} ms`)
+console.log(`baseline \`node -e ""\` start and exit: ${b.toFixed(1)} ms`)
+console.log(`agent / baseline: ${(a / b).toFixed(2)}x`)

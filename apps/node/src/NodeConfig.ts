@@ -1,0 +1,115 @@
+import { isAbsolute, resolve } from "node:path"
+import { Config, ConfigError, Origin, Redact } from "@novacron/config"
+import type { Component } from "@novacron/init"
+import { Logging } from "@novacron/logging"
+import { ConflictCheck, ResourceValidator } from "@novacron/resources"
+import { Cause, Context, Duration, Effect, Exit, Option } from "effect"
+import type { HostSettings } from "./Agent.js"
+import * as MetricsEndpoint from "./MetricsEndpoint.js"
+
+/** A configuration turned into what the host runs. */
+export interface LoadedNode {
+  readonly config: Config.Loaded
+  readonly host: HostSettings
+  readonly components: ReadonlyArray<Component.AnyComponent>
+  readonly shutdownDeadlineMillis: number
+  /** Installs the program's logger (a router the `logging` component reconfigures). */
+  readonly provide: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+  ) => Effect.Effect<A, E | Logging.LogFileError, Exclude<R, Logging.LogRouter>>
+  /** The boot's shared context: what every component may read. */
+  readonly context: (router: Logging.LogRouter["Type"]) => Context.Context<never>
+  /** `config print`: YAML with each value's origin, or JSON; secrets redacted. */
+  readonly print: (json: boolean) => string
+}
+
+const absolute = (dir: string) => (isAbsolute(dir) ? dir : resolve(process.cwd(), dir))
+
+/**
+ * The components of a node, from its configuration: the pre-init phase (config, logging,
+ * resources, conflict check), then the core and service components, then post-init endpoints.
+ */
+export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean): Array<Component.AnyComponent> => {
+  const s = loaded.settings
+  const level = s.system.log_level
+  return [
+    Config.component(loaded),
+    Logging.component({
+      ...s.logging,
+      data_dir: dataDir,
+      // On a terminal the progress display shows what info logs would; warnings still print.
+      log_level: tty && s.logging.format !== "json" && level === "info" ? "warn" : level,
+    }),
+    ResourceValidator.component({
+      data_dir: dataDir,
+      resource_profile: s.system.resource_profile,
+      min_cpus: s.system.min_cpus,
+      min_memory: s.system.min_memory,
+      min_disk: s.system.min_disk,
+    }),
+    ConflictCheck.component({
+      data_dir: dataDir,
+      listen_address: s.network.listen_address,
+      bind_port: s.network.bind_port,
+      // The host binds the health port itself before boot; a clash there fails with its own message.
+      health_check_port: 0,
+      metrics_port: s.monitoring.enabled ? s.monitoring.metrics_port : 0,
+    }),
+    ...(s.monitoring.enabled ? [MetricsEndpoint.component(s.network.listen_address, s.monitoring.metrics_port)] : []),
+  ]
+}
+
+/** Loads the configuration from the command line (after the command) and the environment. */
+export const loadForCli = async (
+  argv: ReadonlyArray<string>,
+  tty: boolean,
+): Promise<{ readonly ok: true; readonly node: LoadedNode } | { readonly ok: false; readonly message: string }> => {
+  const exit = await Effect.runPromiseExit(Config.load({ flags: argv, env: process.env }))
+  if (Exit.isFailure(exit)) {
+    const failure = Cause.failureOption(exit.cause)
+    return {
+      ok: false,
+      message: Option.isSome(failure) ? ConfigError.format(failure.value) : Cause.pretty(exit.cause),
+    }
+  }
+  const loaded = exit.value
+  const s = loaded.settings
+  const dataDir = absolute(s.system.data_dir)
+  const host: HostSettings = {
+    nodeId: s.system.node_id,
+    dataDir,
+    listenAddress: s.network.listen_address,
+    healthPort: s.system.health_check_port,
+    maxConcurrency: s.system.max_concurrency,
+    shutdownTimeout: s.system.shutdown_timeout,
+    phaseTimeouts: {
+      "pre-init": s.system.phase_timeouts.pre_init,
+      core: s.system.phase_timeouts.core,
+      services: s.system.phase_timeouts.services,
+      "post-init": s.system.phase_timeouts.post_init,
+    },
+  }
+  const initialLogging = { log_level: s.system.log_level, format: s.logging.format, data_dir: dataDir }
+  return {
+    ok: true,
+    node: {
+      config: loaded,
+      host,
+      components: components(loaded, dataDir, tty),
+      shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
+      provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
+      context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,
+      print: (json) =>
+        json
+          ? JSON.stringify(
+              {
+                values: Redact.redact(loaded.encoded),
+                sources: Object.fromEntries([...loaded.provenance].map(([k, o]) => [k, Origin.render(o)])),
+              },
+              null,
+              2,
+            )
+          : Config.render(loaded, { provenance: true }),
+    },
+  }
+}

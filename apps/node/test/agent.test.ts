@@ -1,0 +1,181 @@
+import { spawnSync } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { XMLParser, XMLValidator } from "fast-xml-parser"
+import parse from "parse-prometheus-text-format"
+import { afterEach, describe, expect, it } from "vitest"
+import { Agent, agentMain, ephemeralPorts, get, requireBuild, tempDataDir } from "./harness.js"
+
+const running: Array<Agent> = []
+afterEach(async () => {
+  for (const a of running.splice(0)) {
+    if (a.child.exitCode === null && a.child.signalCode === null) {
+      a.kill("SIGKILL")
+      await a.exited
+    }
+  }
+})
+const start = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => {
+  const a = Agent.start(args, env)
+  running.push(a)
+  return a
+}
+const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
+  requireBuild()
+  const r = spawnSync(process.execPath, [agentMain, ...args], { encoding: "utf8", env: { ...process.env, ...env } })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe("novacron-node start", () => {
+  it("boots to READY, serves health and metrics, and shuts down in reverse start order on SIGTERM", async () => {
+    const dir = tempDataDir()
+    const agent = start(["start", "--data-dir", dir, ...ephemeralPorts])
+    const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
+    expect((await get(`${base}/healthz`)).status).toBe(200)
+    const ready = await agent.waitFor((l) => l.name === "node.ready")
+    const endpoints = ready.endpoints as Record<string, string>
+
+    const readyz = await get(`${base}/readyz?verbose`)
+    expect(readyz.status).toBe(200)
+    expect(readyz.text).toMatch(/\[\+\]config running/)
+    expect(readyz.text).toMatch(/readyz check passed/)
+
+    const status = JSON.parse((await get(`${base}/status`)).text)
+    expect(status.lifecycle).toBe("ready")
+    expect(status.boot.checkpoints).toEqual([
+      "init_start",
+      "pre_init_complete",
+      "core_init_complete",
+      "service_init_complete",
+      "init_complete",
+    ])
+    const names = status.components.map((c: { name: string }) => c.name)
+    expect(names).toEqual(
+      expect.arrayContaining(["config", "logging", "resources", "conflict-check", "metrics-endpoint"]),
+    )
+    for (const c of status.components) {
+      expect(c.status).toBe("running")
+      expect(typeof c.init_ms).toBe("number")
+      expect(c.criticality).toMatch(/^(CRITICAL|DEGRADED|WARNING)$/)
+    }
+
+    const metrics = await get(endpoints.metrics!)
+    expect(metrics.type).toMatch(/^text\/plain; version=0.0.4/)
+    const families = parse(metrics.text) as Array<{
+      name: string
+      metrics: Array<{ value: string; labels?: Record<string, string> }>
+    }>
+    const total = families.find((f) => f.name === "total_boot_time_seconds")
+    expect(Number(total!.metrics[0]!.value)).toBeCloseTo(status.boot.total_ms / 1000, 6)
+    const inits = families.find((f) => f.name === "component_init_success_count")!.metrics
+    expect(inits.map((m) => m.labels!.component).sort()).toEqual([...names].sort())
+
+    agent.kill("SIGTERM")
+    const { code } = await agent.exited
+    expect(code).toBe(0)
+    const up = agent.lines.filter((l) => l.name === "component.running").map((l) => l.component)
+    const down = agent.lines.filter((l) => l.name === "component.stopped").map((l) => l.component)
+    expect(up.length).toBeGreaterThanOrEqual(5)
+    expect(down).toEqual([...up].reverse())
+    await expect(get(`${base}/healthz`)).rejects.toThrow()
+  })
+
+  it("answers /readyz 503 while booting, then 200 at READY", async () => {
+    // The cache cannot reach Redis: it retries (1 s, 2 s, 4 s) before going on degraded, which
+    // keeps the node booting for a while.
+    const dir = tempDataDir()
+    const agent = start([
+      "start",
+      "--data-dir",
+      dir,
+      ...ephemeralPorts,
+      "--set",
+      "storage.cache_redis_url=redis://127.0.0.1:1",
+    ])
+    const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
+    const during = await get(`${base}/readyz`)
+    const status = JSON.parse((await get(`${base}/status`)).text)
+    await agent.waitFor((l) => l.name === "node.ready", 30_000)
+    const after = await get(`${base}/readyz`)
+    if (status.components.some((c: { name: string }) => c.name === "cache")) {
+      expect(during.status).toBe(503)
+      expect(during.text).toBe("booting\n")
+      expect(status.lifecycle).toBe("booting")
+    }
+    expect(after.status).toBe(200)
+  })
+
+  it("refuses a second agent on the same data directory, naming the holder", async () => {
+    const dir = tempDataDir()
+    const first = start(["start", "--data-dir", dir, ...ephemeralPorts])
+    await first.waitFor((l) => l.name === "node.ready")
+    const second = start(["start", "--data-dir", dir, ...ephemeralPorts])
+    const { code } = await second.exited
+    expect(code).toBe(4)
+    const failed = second.lines.find((l) => l.name === "node.failed")
+    expect(String(failed?.message)).toContain(`pid ${first.child.pid}`)
+    // The first one is untouched.
+    expect(first.child.exitCode).toBeNull()
+  })
+
+  it("a bad configuration exits 3 and names every problem", () => {
+    const dir = tempDataDir()
+    const file = join(dir, "novacron.yaml")
+    writeFileSync(file, "system:\n  log_levle: debug\n  max_concurrency: 0\n")
+    const r = cli(["start", "--config", file])
+    expect(r.code).toBe(3)
+    expect(r.stderr).toContain("invalid configuration (2 problems)")
+    expect(r.stderr).toContain("system.log_levle")
+    expect(r.stderr).toContain('did you mean "log_level"')
+    expect(r.stderr).toContain("system.max_concurrency")
+    const v = cli(["validate", "--config", file])
+    expect(v.code).toBe(3)
+    expect(v.stderr).toBe(r.stderr)
+  })
+
+  it("config print shows each value's source and never a secret", () => {
+    const r = cli(
+      ["config", "print", "--set", "storage.postgres_url=postgres://admin:hunter2@db:5432/x", "--log-level", "debug"],
+      { NOVACRON_NODE_ID: "node-7" },
+    )
+    expect(r.code).toBe(0)
+    expect(r.stdout).not.toContain("hunter2")
+    expect(r.stdout).toMatch(/node_id: node-7 #.*NOVACRON_NODE_ID/)
+    expect(r.stdout).toMatch(/log_level: debug #.*flag/)
+  })
+
+  it("analyze reads the boot record: blame, critical-chain and a valid SVG plot", async () => {
+    const dir = tempDataDir()
+    const agent = start(["start", "--data-dir", dir, ...ephemeralPorts])
+    await agent.waitFor((l) => l.name === "node.ready")
+    agent.kill("SIGTERM")
+    expect((await agent.exited).code).toBe(0)
+
+    const blame = cli(["analyze", "blame", "--data-dir", dir, "--json"])
+    expect(blame.code).toBe(0)
+    const rows = JSON.parse(blame.stdout) as Array<{ name: string; millis: number }>
+    expect(rows.map((r) => r.name)).toContain("conflict-check")
+    expect(rows.every((r, i) => i === 0 || rows[i - 1]!.millis >= r.millis)).toBe(true)
+
+    const chain = cli(["analyze", "critical-chain", "--data-dir", dir])
+    expect(chain.code).toBe(0)
+    expect(chain.stdout).toMatch(/^boot [0-9a-f-]+: stopped/)
+
+    const svgFile = join(dir, "boot.svg")
+    const plot = cli(["analyze", "plot", "--data-dir", dir, "-o", svgFile])
+    expect(plot.code).toBe(0)
+    const svg = readFileSync(svgFile, "utf8")
+    expect(XMLValidator.validate(svg)).toBe(true)
+    const doc = new XMLParser({ ignoreAttributes: false }).parse(svg)
+    expect((doc.svg.g as Array<Record<string, string>>).map((g) => g["@_data-name"])).toEqual(
+      expect.arrayContaining(["config", "logging", "metrics-endpoint"]),
+    )
+  })
+
+  it("analyze without a boot record says so; a bad command exits 2", () => {
+    const r = cli(["analyze", "blame", "--data-dir", tempDataDir()])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("no boot record")
+    expect(cli(["frobnicate"]).code).toBe(2)
+  })
+})

@@ -1,0 +1,4 @@
+declare module "parse-prometheus-text-format" {
+  const parse: (text: string) => Array<unknown>
+  export default parse
+}
