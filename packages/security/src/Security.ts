@@ -1,0 +1,167 @@
+/**
+ * Authentication and authorization for the node: the service the network layer and the API take
+ * as a dependency. It holds the node's TLS material, checks peer certificates against the CA and
+ * `trusted_nodes`, checks API tokens against their stored hashes, and authorizes by role.
+ *
+ * @since 0.1.0
+ */
+import { createHash, randomBytes, timingSafeEqual, type X509Certificate } from "node:crypto"
+import { isIPv4, isIPv6 } from "node:net"
+import { Context, Effect, Layer, Option } from "effect"
+import { authorize, type Permission, type Principal } from "./Authorization.js"
+import * as CertificateAuthority from "./CertificateAuthority.js"
+import * as Encryption from "./Encryption.js"
+import * as SecretsManager from "./SecretsManager.js"
+import { type Forbidden, type SecurityStartError, Unauthenticated } from "./SecurityError.js"
+import type { AuthMethod, NodeInfo, SecuritySettings } from "./SecuritySettings.js"
+
+/**
+ * The security service.
+ *
+ * @since 0.1.0
+ */
+export interface Security {
+  readonly authMethod: AuthMethod
+  readonly nodeId: string
+  /** The node's certificate, key and trusted CAs (always loaded: TLS may be on with any auth method). */
+  readonly tls: CertificateAuthority.NodeTls
+  /**
+   * Authenticates a peer by its certificate: it must be issued by a trusted CA, be within its
+   * validity, and, when `trusted_nodes` is not empty, match one entry by fingerprint or common name.
+   */
+  readonly authenticateCertificate: (cert: X509Certificate) => Effect.Effect<Principal, Unauthenticated>
+  /** Authenticates a bearer token against the configured SHA-256 hashes, in constant time. */
+  readonly authenticateToken: (token: string) => Effect.Effect<Principal, Unauthenticated>
+  /** The principal of unauthenticated callers: `Some` (admin) only with `auth_method: none`. */
+  readonly anonymous: Option.Option<Principal>
+  readonly authorize: (principal: Principal, permission: Permission) => Effect.Effect<void, Forbidden>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ */
+export const Security = Context.GenericTag<Security>("@novacron/security/Security")
+
+/**
+ * SHA-256 of a token, lowercase hex: what `security.tokens[].sha256` holds.
+ *
+ * @since 0.1.0
+ */
+export const hashToken = (token: string): string => createHash("sha256").update(token, "utf8").digest("hex")
+
+/**
+ * A new random token (256 bits, base64url) for an operator to hand out; store only its hash.
+ *
+ * @since 0.1.0
+ */
+export const generateToken = (): string => randomBytes(32).toString("base64url")
+
+/**
+ * Whether an address is loopback only.
+ *
+ * @since 0.1.0
+ */
+export const isLoopback = (address: string): boolean =>
+  address === "localhost" ||
+  (isIPv4(address) && address.startsWith("127.")) ||
+  (isIPv6(address) && (address === "::1" || /^::ffff:127\./i.test(address)))
+
+/**
+ * Builds the service from its parts (the layer does this with the node's own TLS material).
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  settings: SecuritySettings,
+  node: NodeInfo,
+  tls: CertificateAuthority.NodeTls,
+): Effect.Effect<Security> =>
+  Effect.gen(function* () {
+    const tokenHashes = settings.tokens.map((t) => ({ ...t, digest: Buffer.from(t.sha256.toLowerCase(), "hex") }))
+    const trustedFingerprints = new Set(settings.trusted_nodes.map(CertificateAuthority.normalizeFingerprint))
+    const trustedNames = new Set(settings.trusted_nodes)
+
+    if (settings.auth_method === "none") {
+      if (isLoopback(node.listen_address)) {
+        yield* Effect.logWarning("security.auth_method is none: every local caller is admin")
+      } else {
+        yield* Effect.logError(
+          `SECURITY WARNING: security.auth_method is none and the node listens on ${node.listen_address}: ` +
+            "ANY host that can reach it has full admin rights. Use mtls or token outside a lab.",
+        )
+      }
+    }
+    if (settings.auth_method === "token" && settings.tokens.length === 0) {
+      yield* Effect.logWarning("security.auth_method is token but no tokens are configured: every caller is refused")
+    }
+
+    const authenticateCertificate = (cert: X509Certificate) =>
+      Effect.suspend(() => {
+        if (!CertificateAuthority.isIssuedBy(cert, tls.caCertificates)) {
+          return Effect.fail(new Unauthenticated({ reason: "certificate not issued by a trusted CA or not valid now" }))
+        }
+        const name = CertificateAuthority.commonName(cert) ?? ""
+        if (
+          settings.trusted_nodes.length > 0 &&
+          !trustedFingerprints.has(CertificateAuthority.fingerprint(cert)) &&
+          !(name !== "" && trustedNames.has(name))
+        ) {
+          return Effect.fail(new Unauthenticated({ reason: `certificate of "${name}" is not in trusted_nodes` }))
+        }
+        return Effect.succeed<Principal>({ name, role: "node", method: "mtls" })
+      })
+
+    const authenticateToken = (token: string) =>
+      Effect.sync(() => {
+        const digest = createHash("sha256").update(token, "utf8").digest()
+        // Compare against every entry so timing does not reveal which (if any) matched.
+        let found: (typeof tokenHashes)[number] | undefined
+        for (const entry of tokenHashes) {
+          if (timingSafeEqual(entry.digest, digest) && found === undefined) found = entry
+        }
+        return found
+      }).pipe(
+        Effect.flatMap((entry) =>
+          entry === undefined
+            ? Effect.fail(new Unauthenticated({ reason: "unknown token" }))
+            : Effect.succeed<Principal>({ name: entry.name, role: entry.role, method: "token" }),
+        ),
+      )
+
+    return {
+      authMethod: settings.auth_method,
+      nodeId: node.node_id,
+      tls,
+      authenticateCertificate,
+      authenticateToken,
+      anonymous:
+        settings.auth_method === "none"
+          ? Option.some<Principal>({ name: "anonymous", role: "admin", method: "none" })
+          : Option.none(),
+      authorize,
+    } satisfies Security
+  })
+
+/**
+ * Everything the component provides.
+ *
+ * @since 0.1.0
+ */
+export type Services = Security | SecretsManager.SecretsManager | Encryption.Encryption
+
+/**
+ * The whole component: secrets (master key created on first start), encryption, TLS material
+ * (issued on first start when no paths are configured) and the authentication service.
+ *
+ * @since 0.1.0
+ */
+export const layer = (settings: SecuritySettings, node: NodeInfo): Layer.Layer<Services, SecurityStartError> => {
+  const secrets = SecretsManager.layer(settings, node)
+  const security = Layer.effect(
+    Security,
+    Effect.flatMap(CertificateAuthority.ensureNodeTls(settings, node), (tls) => make(settings, node, tls)),
+  )
+  return Layer.mergeAll(security, Layer.provideMerge(Encryption.layer, secrets))
+}

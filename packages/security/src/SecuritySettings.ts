@@ -1,0 +1,90 @@
+/**
+ * The `security` section of the node configuration, and the few node facts the component needs.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { RoleSchema } from "./Authorization.js"
+
+/**
+ * How callers (API clients and peers) are authenticated.
+ *
+ * @since 0.1.0
+ */
+export const AuthMethod = Schema.Literal("mtls", "token", "none")
+
+/**
+ * @since 0.1.0
+ */
+export type AuthMethod = typeof AuthMethod.Type
+
+/**
+ * A configured API token: only the SHA-256 of the token (lowercase hex) is kept.
+ *
+ * @since 0.1.0
+ */
+export const TokenEntry = Schema.Struct({
+  name: Schema.NonEmptyString,
+  role: RoleSchema,
+  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-fA-F]{64}$/)),
+})
+
+/**
+ * @since 0.1.0
+ */
+export type TokenEntry = typeof TokenEntry.Type
+
+/**
+ * The `security` section, with the defaults of the settings contract.
+ *
+ * @since 0.1.0
+ */
+export const SecuritySettings = Schema.Struct({
+  auth_method: Schema.optionalWith(AuthMethod, { default: () => "mtls" as const }),
+  /** Node certificate (PEM). Empty with `key_file` and `ca_file`: issued into `<data_dir>/tls`. */
+  cert_file: Schema.optionalWith(Schema.String, { default: () => "" }),
+  key_file: Schema.optionalWith(Schema.String, { default: () => "" }),
+  ca_file: Schema.optionalWith(Schema.String, { default: () => "" }),
+  /** Peers accepted over mTLS: SHA-256 certificate fingerprints or subject common names. Empty: any certificate of the CA. */
+  trusted_nodes: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  tokens: Schema.optionalWith(Schema.Array(TokenEntry), { default: () => [] }),
+  /** Empty: `<data_dir>/master.key`. */
+  master_key_file: Schema.optionalWith(Schema.String, { default: () => "" }),
+  /** When this environment variable is set, it holds the master key (base64 or hex of 32 bytes). */
+  master_key_env: Schema.optionalWith(Schema.String, { default: () => "NOVACRON_MASTER_KEY" }),
+})
+
+/**
+ * @since 0.1.0
+ */
+export type SecuritySettings = typeof SecuritySettings.Type
+
+/**
+ * The defaults (the decoding of an empty section).
+ *
+ * @since 0.1.0
+ */
+export const defaults: SecuritySettings = Schema.decodeUnknownSync(SecuritySettings)({})
+
+/**
+ * Node facts from other sections that the security component needs.
+ *
+ * @since 0.1.0
+ */
+export interface NodeInfo {
+  /** `system.data_dir`: master key, secrets and issued certificates live here. */
+  readonly data_dir: string
+  /** `system.node_id`: the common name of the issued node certificate. */
+  readonly node_id: string
+  /** `network.listen_address`: `auth_method: none` beyond loopback is warned about loudly. */
+  readonly listen_address: string
+  /** Environment to read `master_key_env` from. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
+}
+
+/**
+ * Decodes a `security` section (throws a readable error on invalid input).
+ *
+ * @since 0.1.0
+ */
+export const decode: (input: unknown) => SecuritySettings = Schema.decodeUnknownSync(SecuritySettings)
