@@ -115,13 +115,15 @@ const start = async (argv: Array<string>) => {
 }
 
 const main = async () => {
-  let parsed
-  try {
-    parsed = parseArgs({ args: process.argv.slice(2), options, allowPositionals: true, strict: true, tokens: true })
-  } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n\n${usage}`)
-    return exit(ExitCode.usage)
-  }
+  const parsed = (() => {
+    try {
+      return parseArgs({ args: process.argv.slice(2), options, allowPositionals: true, strict: true, tokens: true })
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n\n${usage}`)
+      return undefined
+    }
+  })()
+  if (parsed === undefined) return exit(ExitCode.usage)
   const { values: flags, positionals } = parsed
   const [command, sub] = positionals
   const rest = configArgs(parsed.tokens ?? [])
