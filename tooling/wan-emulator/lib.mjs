@@ -142,3 +142,36 @@ export const iperf3 = async (l, o = {}) => {
     if (server.exitCode === null) server.kill("SIGTERM")
   }
 }
+
+/**
+ * Sends `count` numbered UDP datagrams of `size` bytes at `pps` (0 = flat out) from a to b and returns what
+ * arrived: { received, reordered, owdMs: { min, max, mean, p50 }, rateBps }.
+ */
+export const udpProbe = async (l, { count = 500, size = 200, pps = 1000, port = 9000, idleMs = 500 } = {}) => {
+  const probe = join(here, "udp-probe.mjs")
+  const node = process.execPath
+  const r = spawn("ip", ["netns", "exec", l.b, node, probe, "recv", String(port), String(count), String(idleMs)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  })
+  let out = ""
+  r.stdout.on("data", (d) => {
+    out += d
+  })
+  const exited = new Promise((res) => r.once("exit", res))
+  for (let i = 0; i < 200 && !out.includes("listening"); i++) await new Promise((res) => setTimeout(res, 10))
+  execFileSync("ip", [
+    "netns",
+    "exec",
+    l.a,
+    node,
+    probe,
+    "send",
+    l.addrB,
+    String(port),
+    String(count),
+    String(size),
+    String(pps),
+  ])
+  await exited
+  return JSON.parse(out.trim().split("\n").at(-1))
+}

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Schedule } from "effect"
 // @ts-expect-error plain ESM helper without type declarations
-import { link } from "../../../tooling/wan-emulator/lib.mjs"
+import { link, udpProbe } from "../../../tooling/wan-emulator/lib.mjs"
 import { CongestionControl } from "../src/index.js"
 import { emulatorAvailable } from "./emulator.js"
 
@@ -41,6 +41,65 @@ describe.skipIf(!emulatorAvailable())("wan-emulator against ping, iperf3 and the
         for (const r of results) expect(r, JSON.stringify(r)).toMatchObject({ ok: true })
       }),
     { timeout: 120_000 },
+  )
+})
+
+interface Probe {
+  readonly received: number
+  readonly reordered: number
+  readonly owdMs: { readonly min: number; readonly max: number; readonly mean: number; readonly p50: number }
+  readonly rateBps: number
+}
+
+/** Sets up a link, probes it with numbered UDP datagrams, tears it down. */
+const probeLink = (options: Record<string, unknown>, probe: Record<string, number>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => link({ name: `prb${process.pid % 10000}`, ...options })),
+    (l) => Effect.promise(async () => ({ probe: (await udpProbe(l, probe)) as Probe, stats: l.stats().ab })),
+    (l) => Effect.sync(() => l.teardown()),
+  )
+
+describe.skipIf(!emulatorAvailable())("wan-emulator per-packet behaviour (UDP probe)", () => {
+  it.live("jitter spreads the one-way delay but keeps order unless reordering is asked for", () =>
+    Effect.gen(function* () {
+      const kept = yield* probeLink({ delay: "20ms", jitter: "5ms", seed: 3 }, { count: 400, pps: 1000 })
+      expect(kept.probe.received).toBe(400)
+      expect(kept.probe.reordered).toBe(0)
+      expect(kept.probe.owdMs.min).toBeGreaterThanOrEqual(15)
+      expect(kept.probe.owdMs.p50).toBeGreaterThan(19)
+      expect(kept.probe.owdMs.p50).toBeLessThan(28)
+      expect(kept.probe.owdMs.max - kept.probe.owdMs.min).toBeGreaterThan(4)
+      const shuffled = yield* probeLink(
+        { delay: "20ms", jitter: "5ms", reorder: true, seed: 3 },
+        { count: 400, pps: 1000 },
+      )
+      expect(shuffled.probe.received).toBe(400)
+      // 1 ms apart with ±5 ms jitter: most packets overtake or are overtaken.
+      expect(shuffled.probe.reordered).toBeGreaterThan(100)
+      expect(shuffled.probe.owdMs.min).toBeGreaterThanOrEqual(15)
+    }),
+  )
+
+  it.live(
+    "a drop-tail queue at twice its rate drops, delivers at the configured rate, and delays by a full queue",
+    () =>
+      Effect.gen(function* () {
+        const rateBps = 10e6
+        const queue = 30_000
+        const { probe, stats } = yield* probeLink(
+          { rate: "10mbit", delay: "10ms", queue },
+          { count: 2500, size: 1000, pps: 2500 },
+        )
+        expect(stats.qdrop).toBeGreaterThan(0)
+        expect(stats.delivered + stats.qdrop + stats.lost).toBe(stats.in)
+        expect(probe.received).toBe(stats.delivered)
+        expect(probe.rateBps / rateBps).toBeGreaterThan(0.9)
+        expect(probe.rateBps / rateBps).toBeLessThan(1.05)
+        // A standing full queue: delay + queue / rate (24 ms), give or take a packet and a wake-up.
+        const full = 10 + ((queue * 8) / rateBps) * 1000
+        expect(probe.owdMs.p50).toBeGreaterThan(full - 5)
+        expect(probe.owdMs.p50).toBeLessThan(full + 5)
+      }),
   )
 })
 
