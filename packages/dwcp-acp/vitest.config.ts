@@ -1,3 +1,3 @@
 import { novacronProject } from "@novacron/vitest-config"
 
-export default novacronProject("dwcp-acp")
+export default novacronProject("dwcp-acp", { globalSetup: ["test/global-setup.ts"] })
