@@ -130,7 +130,7 @@ describe("boot report", () => {
       const node = yield* Boot.boot([
         fixture(j, "config", { phase: "pre-init", takes: "5 millis" }),
         fixture(j, "security", { takes: "5 millis" }),
-        fixture(j, "db", { dependencies: ["security"], takes: "40 millis" }),
+        fixture(j, "db", { dependencies: ["security"], takes: "150 millis" }),
         fixture(j, "cache", { dependencies: ["security"], takes: "5 millis" }),
         fixture(j, "api", { phase: "services", dependencies: ["cache"], takes: "5 millis" }),
       ])
