@@ -1,0 +1,128 @@
+/**
+ * The node's cluster transport: a TCP listener on `listen_address:bind_port` (TLS when
+ * `enable_tls`, mutual TLS when `security.auth_method` is `mtls`), framed messages, and dialing
+ * of peers with exponential backoff and jitter.
+ *
+ * Connection life: the client sends Hello (`node_id`, and `token` with token auth); the server
+ * authenticates it (certificate, token or none) and answers Welcome, or Refused and closes. Beyond
+ * `max_connections` a new connection gets Refused (`max_connections`) and is closed. A connection
+ * that is not established within `conn_timeout`, or that is silent for `idle_timeout`, is closed.
+ * A malformed or oversized frame closes its connection with a logged reason; nothing throws.
+ * When the layer's scope closes the listener stops, every connection gets Goodbye, and the rest
+ * are cut after the drain timeout.
+ *
+ * @since 0.1.0
+ */
+import type { Security } from "@novacron/security"
+import { Context, Duration, Effect, Layer, type Mailbox, Schedule, type Scope } from "effect"
+import type { Connection } from "./Connection.js"
+import * as internal from "./internal/network.js"
+import type { DialError, ListenError, NetworkSettingsError } from "./NetworkError.js"
+import type { NetworkSettings } from "./NetworkSettings.js"
+
+/**
+ * Options beyond the settings section.
+ *
+ * @since 0.1.0
+ */
+export interface NetworkOptions {
+  /** How long shutdown waits for connections to close after Goodbye. Default 5 s. */
+  readonly drainTimeout?: Duration.DurationInput | undefined
+  /** Established inbound connections not yet taken from `accepted`. Default 1024; beyond it, refused. */
+  readonly acceptBacklog?: number | undefined
+}
+
+/**
+ * Options of one dial.
+ *
+ * @since 0.1.0
+ */
+export interface DialOptions {
+  /** Token presented in Hello (token auth). */
+  readonly token?: string | undefined
+  /** Default `conn_timeout`. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Client certificate, key and CA overriding the node's own (tools, tests). */
+  readonly tls?: { readonly cert?: string; readonly key?: string; readonly ca?: string } | undefined
+}
+
+/**
+ * The network service.
+ *
+ * @since 0.1.0
+ */
+export interface Network {
+  /** The bound address (the real port when `bind_port` is 0). */
+  readonly address: { readonly host: string; readonly port: number }
+  /** Established, authenticated inbound connections, in order. Ends on shutdown. */
+  readonly accepted: Mailbox.ReadonlyMailbox<Connection>
+  /** Open connections, both sides, including those still handshaking inbound. */
+  readonly connectionCount: Effect.Effect<number>
+  /** Connects to `"host:port"` once; the connection is closed (Goodbye) when the scope closes. */
+  readonly dial: (target: string, options?: DialOptions) => Effect.Effect<Connection, DialError, Scope.Scope>
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ */
+export const Network = Context.GenericTag<Network>("@novacron/network/Network")
+
+/**
+ * Starts the listener in the current scope; the scope's close drains it.
+ *
+ * @since 0.1.0
+ */
+export const make: (
+  settings: NetworkSettings,
+  options?: NetworkOptions,
+) => Effect.Effect<Network, ListenError | NetworkSettingsError, Scope.Scope | Security.Security> = internal.make
+
+/**
+ * The network layer; needs the `Security` service.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  settings: NetworkSettings,
+  options?: NetworkOptions,
+): Layer.Layer<Network, ListenError | NetworkSettingsError, Security.Security> =>
+  Layer.scoped(Network, make(settings, options))
+
+/**
+ * Backoff for dialing peers: exponential from `base` (doubling), each delay capped at `max` and
+ * jittered (×0.8..1.2), for at most `attempts` retries.
+ *
+ * @since 0.1.0
+ */
+export const backoff = (
+  options: {
+    readonly base?: Duration.DurationInput
+    readonly max?: Duration.DurationInput
+    readonly attempts?: number
+  } = {},
+): Schedule.Schedule<unknown> => {
+  const max = Duration.decode(options.max ?? "30 seconds")
+  return Schedule.exponential(options.base ?? "100 millis", 2).pipe(
+    Schedule.modifyDelay((d) => Duration.min(d, max)),
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(options.attempts ?? 10)),
+  )
+}
+
+/**
+ * Dials with retries on retryable failures (unreachable, timed out, peer at `max_connections`);
+ * a refused certificate or token fails at once.
+ *
+ * @since 0.1.0
+ */
+export const dialWithRetry = (
+  target: string,
+  options: DialOptions & { readonly schedule?: Schedule.Schedule<unknown> | undefined } = {},
+): Effect.Effect<Connection, DialError, Network | Scope.Scope> =>
+  Effect.flatMap(Network, (network) =>
+    network
+      .dial(target, options)
+      .pipe(Effect.retry({ schedule: options.schedule ?? backoff(), while: (e) => e.retryable })),
+  )
