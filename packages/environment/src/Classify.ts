@@ -7,7 +7,7 @@
  * - `hybrid`: anything in between (e.g. a sub-millisecond link whose bandwidth is unknown or lower).
  *
  * Then the node: RDMA devices present (and RDMA enabled) → `datacenter`; every link datacenter →
- * `datacenter`; every link internet → `internet`; otherwise `hybrid`. With no peers and no RDMA
+ * `datacenter`; every link internet → `internet`; otherwise (all hybrid, or mixed) `hybrid`. With no peers and no RDMA
  * it is {@link defaultMode} (`hybrid`: it assumes nothing about links the node has not seen).
  *
  * @since 0.1.0
@@ -135,10 +135,13 @@ export const classify = (
   if (input.rdma) return { mode: "datacenter", reason: "RDMA devices present", links }
   if (links.length === 0) return { mode: defaultMode, reason: `no peers to measure; default ${defaultMode}`, links }
   const count = (mode: Mode) => links.filter((l) => l.mode === mode).length
-  if (count("datacenter") === links.length)
-    return { mode: "datacenter", reason: `all ${links.length} links datacenter-class`, links }
-  if (count("internet") === links.length)
-    return { mode: "internet", reason: `all ${links.length} links internet-class`, links }
+  for (const mode of ["datacenter", "internet", "hybrid"] as const) {
+    if (count(mode) === links.length) {
+      const reason =
+        links.length === 1 ? `1 link, ${mode}-class: ${links[0]!.reason}` : `all ${links.length} links ${mode}-class`
+      return { mode, reason, links }
+    }
+  }
   return {
     mode: "hybrid",
     reason: `mixed links: ${count("datacenter")} datacenter, ${count("hybrid")} hybrid, ${count("internet")} internet`,

@@ -66,6 +66,8 @@ describe("classification table", () => {
     ["all datacenter", false, [dc, dc], "datacenter", "all 2 links datacenter-class"],
     ["all internet", false, [wan, m("x", undefined)], "internet", "all 2 links internet-class"],
     ["mixed", false, [dc, wan, mid], "hybrid", "mixed links: 1 datacenter, 1 hybrid, 1 internet"],
+    ["all hybrid", false, [mid, mid], "hybrid", "all 2 links hybrid-class"],
+    ["one link", false, [wan], "internet", "1 link, internet-class: RTT 120.000 ms > 50 ms"],
   ]
   for (const [name, rdma, peers, mode, reason] of nodes) {
     it(`node: ${name} -> ${mode}`, () => {
@@ -147,7 +149,9 @@ describe("detection with injected measurements", () => {
       yield* TestClock.adjust("30 seconds")
       const modes = Chunk.toArray(yield* Fiber.join(seen)).map((d) => d.mode)
       expect(modes).toEqual(["datacenter", "internet", "hybrid"])
-      expect(lines).toContain("network environment changed: datacenter -> internet (all 1 links internet-class)")
+      expect(lines).toContain(
+        "network environment changed: datacenter -> internet (1 link, internet-class: RTT 90.000 ms > 50 ms)",
+      )
     }),
   )
 })

@@ -162,7 +162,8 @@ export const measure = async (peer: string, o: ProbeOptions): Promise<PeerMeasur
   try {
     const rtts: Array<number> = []
     let lost = 0
-    for (let i = 0; i < o.count; i++) {
+    // Ping -1 is a warm-up (first-use costs on both ends) and tells whether the peer speaks the protocol.
+    for (let i = -1; i < o.count; i++) {
       const payload = Buffer.alloc(9)
       payload[0] = ECHO
       payload.writeDoubleBE(i, 1)
@@ -174,13 +175,13 @@ export const measure = async (peer: string, o: ProbeOptions): Promise<PeerMeasur
       do back = await conn.read(8, Math.max(0, deadline - performance.now()))
       while (back !== undefined && back.readDoubleBE(0) !== i)
       if (back === undefined) {
-        if (i === 0) break // Not a probe responder: fall back to connect times.
+        if (i === -1) break // Not a probe responder: fall back to connect times.
         lost++
         continue
       }
-      rtts.push(performance.now() - start)
+      if (i >= 0) rtts.push(performance.now() - start)
     }
-    if (rtts.length === 0) {
+    if (rtts.length === 0 && lost === 0) {
       conn.close()
       const samples: Array<number> = [first.connectMs]
       let failed = 0
