@@ -1,9 +1,11 @@
 import { isAbsolute, resolve } from "node:path"
 import { Config, ConfigError, Origin, Redact } from "@novacron/config"
+import { EnvironmentDetector } from "@novacron/environment"
 import type { Component } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
-import { Cause, Context, Duration, Effect, Exit, Option } from "effect"
+import { SecurityComponent } from "@novacron/security"
+import { Cause, Context, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as MetricsEndpoint from "./MetricsEndpoint.js"
 
@@ -54,6 +56,20 @@ export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean)
       // The host binds the health port itself before boot; a clash there fails with its own message.
       health_check_port: 0,
       metrics_port: s.monitoring.enabled ? s.monitoring.metrics_port : 0,
+    }),
+    EnvironmentDetector.component(
+      Schema.decodeSync(EnvironmentDetector.Settings)({
+        enable_auto_detection: s.dwcp.enable_auto_detection,
+        forced_mode: s.dwcp.forced_mode,
+        detection_interval: s.dwcp.detection_interval,
+        peers: s.network.peers,
+        enable_rdma: s.dwcp.transport.enable_rdma,
+      }),
+    ),
+    SecurityComponent.component(s.security, {
+      data_dir: dataDir,
+      node_id: s.system.node_id,
+      listen_address: s.network.listen_address,
     }),
     ...(s.monitoring.enabled ? [MetricsEndpoint.component(s.network.listen_address, s.monitoring.metrics_port)] : []),
   ]
