@@ -1,6 +1,6 @@
 # Shared by setup.sh / set.sh / stats.sh / teardown.sh: flag parsing, unit conversion, paths.
 # shellcheck shell=bash
-set -euo pipefail
+set -Eeuo pipefail
 WAN_ROOT=${WAN_ROOT:-/run/wan-emulator}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
