@@ -13,7 +13,8 @@
  * | 36..40 | CRC-32 of header bytes 0..36 and the payload |
  *
  * Control frames (`HELLO`, `WELCOME`, `FIN`, `DONE`, `ERROR`) carry a JSON payload; `DATA` carries
- * the chunk; `ACK` and `BYE` carry nothing.
+ * the chunk; `ACK` (chunk `seq` received), `CREDIT` (`offset` = bytes written in order, so the
+ * sender may send up to `offset + window`) and `BYE` carry nothing.
  *
  * @since 0.1.0
  */
@@ -34,6 +35,7 @@ export const FrameType = {
   DONE: 6,
   ERROR: 7,
   BYE: 8,
+  CREDIT: 9,
 } as const
 
 /**

@@ -12,6 +12,9 @@
  * - **prediction** (optional, e.g. from the PBA package): when goodput already reaches the predicted
  *   bandwidth there is nothing to gain by probing up; when it is far below, jump up in proportion.
  *
+ * After every change of count the next `settleEpochs` epochs are not judged (new streams are in
+ * slow start, removed ones still draining).
+ *
  * Pure: the caller measures, calls {@link step}, and applies `state.n`.
  *
  * @since 0.1.0
@@ -31,6 +34,11 @@ export interface Config {
   readonly change?: number
   /** Epochs at a steady count between probes (default 4). */
   readonly probeEvery?: number
+  /**
+   * Epochs ignored after a change of count (default 1): new streams are still in slow start and
+   * removed ones still draining, so the epoch right after a move says little about the new count.
+   */
+  readonly settleEpochs?: number
 }
 
 /**
@@ -48,6 +56,8 @@ export interface State {
   readonly reference: number | undefined
   readonly heldEpochs: number
   readonly nextProbe: "up" | "down"
+  /** Epochs still to ignore after the last move. */
+  readonly settling: number
   /** Why the last step did what it did (for logs and tests). */
   readonly reason: string
 }
@@ -65,6 +75,7 @@ export const initial = (config: Config, n: number): State => ({
   reference: undefined,
   heldEpochs: 0,
   nextProbe: "up",
+  settling: 0,
   reason: "initial",
 })
 
@@ -78,6 +89,7 @@ const hold = (s: State, n: number, reason: string): State => ({
   phase: "hold",
   reference: undefined,
   heldEpochs: 0,
+  settling: n === s.n ? 0 : 1,
   reason,
 })
 
@@ -85,7 +97,17 @@ const move = (c: Config, s: State, goodput: number, dir: "up" | "down", reason: 
   const n = dir === "up" ? upFrom(c, s.n) : downFrom(c, s.n)
   if (n === s.n)
     return { ...hold(s, s.n, `${reason}; at the ${dir === "up" ? "max" : "min"} bound`), reference: goodput }
-  return { ...s, n, phase: dir, prevN: s.n, prevGoodput: goodput, reference: undefined, heldEpochs: 0, reason }
+  return {
+    ...s,
+    n,
+    phase: dir,
+    prevN: s.n,
+    prevGoodput: goodput,
+    reference: undefined,
+    heldEpochs: 0,
+    settling: c.settleEpochs ?? 1,
+    reason,
+  }
 }
 
 /**
@@ -98,6 +120,7 @@ export const step = (config: Config, state: State, goodput: number, predicted?: 
   const gain = config.gain ?? 0.05
   const change = config.change ?? 0.15
   const probeEvery = config.probeEvery ?? 4
+  if (state.settling > 0) return { ...state, settling: state.settling - 1, reason: "settling after a move" }
   const saturated = predicted !== undefined && predicted > 0 && goodput >= predicted * (1 - gain)
   switch (state.phase) {
     case "start":
@@ -128,7 +151,15 @@ export const step = (config: Config, state: State, goodput: number, predicted?: 
         const want = perStream > 0 ? Math.ceil(predicted / perStream) : state.n * 2
         const n = clamp(config, Math.min(want, state.n * 2))
         if (n > state.n) {
-          return { ...state, n, phase: "up", prevN: state.n, prevGoodput: goodput, reason: "below prediction: jump" }
+          return {
+            ...state,
+            n,
+            phase: "up",
+            prevN: state.n,
+            prevGoodput: goodput,
+            settling: config.settleEpochs ?? 1,
+            reason: "below prediction: jump",
+          }
         }
       }
       const heldEpochs = state.heldEpochs + 1

@@ -20,7 +20,7 @@ import * as TransportSettings from "./TransportSettings.js"
 const usage = `usage:
   amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--tls-cert F --tls-key F]
   amst send FILE HOST:PORT [--streams N | --min-streams N --max-streams N --initial-streams N]
-            [--chunk-size BYTES] [--mode datacenter|internet|hybrid] [--json] [--tls-ca F --servername NAME]`
+            [--chunk-size BYTES] [--mode datacenter|internet|hybrid] [--json] [--verbose] [--tls-ca F --servername NAME]`
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`
 const mbit = (bps: number) => `${((bps * 8) / 1e6).toFixed(1)} Mbit/s`
@@ -46,8 +46,7 @@ const receive = async (argv: Array<string>) => {
   const program = Effect.scoped(
     Effect.gen(function* () {
       const rx = yield* Receiver.listen({ dir: values.dir!, host: values.host, port: Number(values.port), tls })
-      const say = (o: Record<string, unknown>, text: string) =>
-        console.log(values.json ? JSON.stringify(o) : text)
+      const say = (o: Record<string, unknown>, text: string) => console.log(values.json ? JSON.stringify(o) : text)
       say({ event: "listening", host: rx.host, port: rx.port }, `listening on ${rx.host}:${rx.port}`)
       yield* Effect.fork(
         Effect.forever(
@@ -81,6 +80,7 @@ const send = async (argv: Array<string>) => {
       "chunk-size": { type: "string" },
       mode: { type: "string" },
       json: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
       "tls-ca": { type: "string" },
       servername: { type: "string" },
     },
@@ -100,7 +100,10 @@ const send = async (argv: Array<string>) => {
   const bar = values.json
     ? undefined
     : new cliProgress.SingleBar(
-        { format: "{bar} {percentage}% | {done}/{size} | {rate} | ETA {eta_formatted} | {streams} streams", etaBuffer: 20 },
+        {
+          format: "{bar} {percentage}% | {done}/{size} | {rate} | ETA {eta_formatted} | {streams} streams",
+          etaBuffer: 20,
+        },
         cliProgress.Presets.shades_classic,
       )
   bar?.start(source.size, 0, { done: mib(0), size: mib(source.size), rate: "-", streams: 0 })
@@ -118,7 +121,7 @@ const send = async (argv: Array<string>) => {
     streams: values.streams ? Number(values.streams) : undefined,
     onProgress: (p) => bar?.update(p.bytes, { done: mib(p.bytes), rate: mbit(p.rate), streams: p.streams }),
     onEvent: (e) => {
-      if (!bar && !values.json) console.error(JSON.stringify(e))
+      if (values.verbose) console.error(JSON.stringify(e))
     },
   }).pipe(Effect.ensuring(Effect.promise(() => source.close())))
   const r = await run(program)

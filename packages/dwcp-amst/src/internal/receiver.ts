@@ -1,5 +1,6 @@
-// Receiver engine: accepts streams, reassembles chunks in order into <dir>/<name>.amst-part,
-// acks each chunk once it is written, persists progress for resume, verifies SHA-256 on FIN.
+// Receiver engine: accepts streams, acks each chunk on the stream it came by as it arrives,
+// reassembles in order into <dir>/<name>.amst-part, grants credit (bytes written + window) as it
+// writes, persists progress for resume, verifies SHA-256 on FIN.
 import { createHash, type Hash } from "node:crypto"
 import type { FileHandle } from "node:fs/promises"
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
@@ -82,6 +83,7 @@ interface Transfer {
   nextSeq: number
   delivered: number
   persisted: number
+  credited: number
   writing: boolean
   fin: { sha256: string; conn: Conn } | undefined
   finished: boolean
@@ -260,18 +262,11 @@ export class ReceiverEngine {
     const len = Math.min(t.chunkSize, t.size - f.offset)
     if (f.payload.length !== len)
       this.protocol(conn, f, `DATA at ${f.offset} has ${f.payload.length} bytes, expected ${len}`)
-    if (f.seq < t.nextSeq) {
-      // Already written (a re-send after a stream died): ack again so the sender can forget it.
-      this.send(conn, bare(FrameType.ACK, t.id, f.seq, f.offset))
-      return
-    }
-    const have = t.buffer.get(f.seq)
-    if (have) {
-      have.conn = conn
-      return
-    }
-    if (t.bufferedBytes + len > this.config.window) {
-      this.protocol(conn, f, `DATA at ${f.offset} exceeds the advertised window of ${this.config.window} bytes`)
+    // Received (new or a re-send after a stream died): ack on this stream so the sender forgets it.
+    this.send(conn, bare(FrameType.ACK, t.id, f.seq, f.offset))
+    if (f.seq < t.nextSeq || t.buffer.has(f.seq)) return
+    if (f.offset + len > t.delivered + this.config.window) {
+      this.protocol(conn, f, `DATA at ${f.offset} is beyond the credit ${t.delivered} + window ${this.config.window}`)
     }
     // Copy out of the decoder's buffer so a retained chunk does not pin a larger allocation.
     t.buffer.set(f.seq, { data: Buffer.from(f.payload), conn })
@@ -294,17 +289,15 @@ export class ReceiverEngine {
         if (!e) break
         t.buffer.delete(t.nextSeq)
         t.bufferedBytes -= e.data.length
-        const seq = t.nextSeq
-        const offset = t.delivered
-        await t.fh.write(e.data, 0, e.data.length, offset)
+        await t.fh.write(e.data, 0, e.data.length, t.delivered)
         t.hash.update(e.data)
         t.nextSeq++
         t.delivered += e.data.length
-        const target = this.ackTarget(t, e.conn)
-        if (target) this.send(target, bare(FrameType.ACK, t.id, seq, offset))
+        if (t.delivered - t.credited >= this.config.window / 4) this.credit(t)
         this.hooks.onProgress?.({ transferId: t.key, name: t.name, bytes: t.delivered, total: t.size })
         if (t.delivered - t.persisted >= this.config.persistEvery) await this.persist(t)
       }
+      if (t.delivered > t.credited) this.credit(t)
       if (t.fin && t.delivered === t.size) await this.finish(t, t.fin.sha256, t.fin.conn)
     } catch (e) {
       for (const c of t.conns) this.fault(c, e as Error)
@@ -313,6 +306,12 @@ export class ReceiverEngine {
     }
     // Chunks that arrived while the last write was in flight.
     if (!t.finished && (t.buffer.has(t.nextSeq) || (t.fin && t.delivered === t.size))) void this.drain(t)
+  }
+
+  /** Tells every stream of the transfer how far it is written (any one arriving suffices). */
+  private credit(t: Transfer) {
+    t.credited = t.delivered
+    for (const c of t.conns) this.send(c, bare(FrameType.CREDIT, t.id, 0, t.delivered))
   }
 
   private async finish(t: Transfer, expected: string, conn: Conn) {
@@ -429,6 +428,7 @@ export class ReceiverEngine {
       nextSeq: offset / chunkSize,
       delivered: offset,
       persisted: offset,
+      credited: offset,
       writing: false,
       fin: undefined,
       finished: false,

@@ -71,6 +71,8 @@ interface Chunk {
   stream: Stream | undefined
   sentAt: number
   queued: boolean
+  /** When a copy was last sent on another stream to unblock the receiver's in-order credit. */
+  hedgedAt: number
 }
 
 interface Stream {
@@ -224,11 +226,13 @@ class Session {
   private readonly streams = new Set<Stream>()
   private readonly inflight = new Map<number, Chunk>()
   private readonly resend: Array<Chunk> = []
-  private inflightBytes = 0
   private window = 0
+  /** Receiver's in-order written offset (its credit): new chunks may go up to delivered + window. */
+  private delivered = 0
+  /** Bytes acknowledged as received in this session (goodput for the controller). */
+  private received = 0
   private cursor = 0
   private totalChunks = 0
-  private acked = 0
   private startOffset = 0
   private waiters: Array<() => void> = []
   private finish: ((o: Outcome) => void) | undefined
@@ -239,6 +243,8 @@ class Session {
   private rateSamples: Array<[number, number]> = []
   private lastProgress = 0
   private lastControl = { at: 0, bytes: 0 }
+  /** Smoothed time from sending a chunk to its ack, ms. */
+  private ackLatency = 0
 
   constructor(private readonly e: SenderEngine) {}
 
@@ -269,6 +275,7 @@ class Session {
       }
       onStart(w.offset)
       this.startOffset = w.offset
+      this.delivered = w.offset
       this.window = Math.max(w.window, this.c.chunkSize)
       this.cursor = Math.floor(w.offset / this.c.chunkSize)
       this.totalChunks = Math.ceil(this.c.source.size / this.c.chunkSize)
@@ -282,6 +289,7 @@ class Session {
       for (const r of rest) if (r.status === "fulfilled") this.adopt(r.value.stream)
       this.timers.push(setInterval(() => this.tick(), this.c.controlIntervalMs))
       this.timers.push(setInterval(() => this.checkStall(), Math.max(50, this.c.stallTimeoutMs / 4)))
+      this.timers.push(setInterval(() => this.hedge(), 50))
       for (const t of this.timers) t.unref()
       this.maybeFin()
     } catch (err) {
@@ -408,6 +416,7 @@ class Session {
     if (!wasMember) return
     const orphans = [...s.unacked.values()]
     s.unacked.clear()
+    if (this.stopped) return
     if (!s.draining || orphans.length > 0) this.e.streamDied(s, orphans.length, cause)
     for (const ch of orphans) this.requeue(ch)
     if (orphans.length) this.e.resent(orphans.length)
@@ -465,7 +474,7 @@ class Session {
     if (this.cursor >= this.totalChunks) return undefined
     const offset = this.cursor * this.c.chunkSize
     const length = Math.min(this.c.chunkSize, this.c.source.size - offset)
-    if (this.inflightBytes + length > this.window && this.inflightBytes > 0) return undefined
+    if (offset + length > this.delivered + this.window && offset > this.delivered) return undefined
     const ch: Chunk = {
       seq: this.cursor++,
       offset,
@@ -474,9 +483,9 @@ class Session {
       stream: undefined,
       sentAt: 0,
       queued: false,
+      hedgedAt: 0,
     }
     this.inflight.set(ch.seq, ch)
-    this.inflightBytes += length
     return ch
   }
 
@@ -544,6 +553,8 @@ class Session {
       }
       case FrameType.ACK:
         return this.ack(f.seq)
+      case FrameType.CREDIT:
+        return this.credit(f.offset)
       case FrameType.DONE: {
         const d = decodeControl(Done, f)
         const mine = this.e.digest()
@@ -566,19 +577,27 @@ class Session {
     const ch = this.inflight.get(seq)
     if (!ch) return
     this.inflight.delete(seq)
-    this.inflightBytes -= ch.length
     ch.stream?.unacked.delete(seq)
     ch.data = undefined
-    this.acked += ch.length
-    const bytes = this.startOffset + this.acked
-    this.e.setAcknowledged(bytes)
+    this.received += ch.length
+    const latency = performance.now() - ch.sentAt
+    if (ch.sentAt > 0 && ch.hedgedAt === 0) {
+      this.ackLatency = this.ackLatency === 0 ? latency : this.ackLatency * 0.9 + latency * 0.1
+    }
+    this.wake()
+  }
+
+  private credit(offset: number) {
+    if (offset <= this.delivered) return
+    this.delivered = Math.min(offset, this.c.source.size)
+    this.e.setAcknowledged(this.delivered)
     this.progress(false)
     this.maybeFin()
     this.wake()
   }
 
   private isComplete() {
-    return this.startOffset + this.acked >= this.c.source.size
+    return this.delivered >= this.c.source.size
   }
 
   private maybeFin() {
@@ -598,7 +617,7 @@ class Session {
     const now = performance.now()
     if (!force && now - this.lastProgress < 100) return
     this.lastProgress = now
-    const bytes = this.startOffset + this.acked
+    const bytes = this.delivered
     this.rateSamples.push([now, bytes])
     while (this.rateSamples.length > 2 && now - this.rateSamples[0]![0] > 1500) this.rateSamples.shift()
     const [t0, b0] = this.rateSamples[0]!
@@ -616,7 +635,7 @@ class Session {
   private tick() {
     if (this.stopped) return
     const now = performance.now()
-    const bytes = this.startOffset + this.acked
+    const bytes = this.startOffset + this.received
     const goodput = ((bytes - this.lastControl.bytes) * 1000) / Math.max(1, now - this.lastControl.at)
     this.lastControl = { at: now, bytes }
     const n = this.isComplete() ? this.liveCount() : this.e.control(goodput)
@@ -624,13 +643,48 @@ class Session {
     this.progress(true)
   }
 
+  /**
+   * Credit only advances in order, so one chunk held up on a stream in TCP loss recovery (an RTO can
+   * last seconds) stops every stream once the window is used up. When the sender is half-way into its
+   * window, the chunks holding the credit back that have waited well beyond the usual ack latency are
+   * sent again on the least loaded other stream; whichever copy arrives first is acked.
+   */
+  private hedge() {
+    if (this.stopped || this.ackLatency === 0) return
+    const ahead = this.cursor * this.c.chunkSize - this.delivered
+    if (ahead < this.window / 2) return
+    const now = performance.now()
+    const after = Math.max(100, 3 * this.ackLatency)
+    const live = [...this.streams].filter((x) => !x.dead && !x.draining)
+    if (live.length < 2) return
+    let seq = Math.floor(this.delivered / this.c.chunkSize)
+    for (let sent = 0; sent < 4 && seq < this.cursor; seq++) {
+      const ch = this.inflight.get(seq)
+      if (!ch?.data || !ch.stream || ch.queued) continue
+      if (now - ch.sentAt < after || now - ch.hedgedAt < after) continue
+      const other = live
+        .filter((x) => x !== ch.stream)
+        .sort((a, b) => a.socket.writableLength - b.socket.writableLength)[0]
+      if (!other) return
+      ch.hedgedAt = now
+      sent++
+      this.e.resent(1)
+      this.write(other, {
+        type: FrameType.DATA,
+        transferId: this.c.transferId,
+        seq: ch.seq,
+        offset: ch.offset,
+        payload: ch.data,
+      })
+    }
+  }
+
   private checkStall() {
     if (this.stopped) return
-    // The oldest unacked chunk holds everything behind it (acks follow in-order delivery), so only
-    // the stream carrying it is suspect.
+    // Acks come per chunk as it arrives, so the chunk sent longest ago without one marks its stream.
     let oldest: Chunk | undefined
     for (const ch of this.inflight.values()) {
-      if (ch.stream && !ch.queued && (!oldest || ch.seq < oldest.seq)) oldest = ch
+      if (ch.stream && !ch.queued && ch.sentAt > 0 && (!oldest || ch.sentAt < oldest.sentAt)) oldest = ch
     }
     if (!oldest?.stream || oldest.sentAt === 0) return
     if (performance.now() - oldest.sentAt > this.c.stallTimeoutMs) {

@@ -1,0 +1,231 @@
+// AMST benchmark. In one run, on the same machine:
+//  1. loopback: AMST (automatic stream count) vs one plain TCP stream, same bytes;
+//  2. emulated WAN (tooling/wan-emulator: 200 Mbit/s, 50 ms RTT, 0.5 % loss): iperf3 1 stream cubic,
+//     1 stream bbr, 16 and 64 streams, vs AMST automatic; shares of the link rate;
+//  3. unshaped veth pair between two namespaces: iperf3 -P 4 vs AMST automatic.
+// Parts 2 and 3 need root, `ip netns`, /dev/net/tun and iperf3; without them they are skipped, saying why.
+// Env: AMST_BENCH_WAN_MB (default 200), AMST_BENCH_VETH_MB (default 400), AMST_BENCH_IPERF_SECONDS (default 10).
+import { spawn, spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { existsSync } from "node:fs"
+import { mkdtemp, open, rm } from "node:fs/promises"
+import * as net from "node:net"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import { Receiver, Sender, Source, TransportSettings } from "../src/index.js"
+
+const pkg = join(dirname(fileURLToPath(import.meta.url)), "..")
+const root = join(pkg, "..", "..")
+const cli = join(pkg, "bin", "amst.mjs")
+const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6
+const fmt = (x: number) => x.toFixed(1)
+const rows: Array<Record<string, unknown>> = []
+const report = (row: Record<string, unknown>) => {
+  rows.push(row)
+  console.log(JSON.stringify(row))
+}
+
+const makeFile = async (dir: string, mb: number) => {
+  const path = join(dir, `bench-${mb}.img`)
+  const fh = await open(path, "w")
+  for (let i = 0; i < mb; i += 16) await fh.write(randomBytes(Math.min(16, mb - i) * 1048576))
+  await fh.close()
+  return path
+}
+
+// --- 1. loopback ---------------------------------------------------------------------------------
+const plainTcp = async (data: Buffer): Promise<number> => {
+  let got = 0
+  let t0 = 0
+  const done = new Promise<number>((resolve) => {
+    const server = net.createServer((s) => {
+      s.on("data", (c: Buffer) => {
+        got += c.length
+        if (got === data.length) {
+          const dt = performance.now() - t0
+          s.destroy()
+          server.close()
+          resolve(dt)
+        }
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      t0 = performance.now()
+      const c = net.connect((server.address() as net.AddressInfo).port, "127.0.0.1", () => c.end(data))
+    })
+  })
+  const ms = await done
+  return (data.length * 1000) / ms
+}
+
+const amstLoopback = (data: Buffer, dir: string) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const rx = yield* Receiver.listen({ dir })
+        const r = yield* Sender.send({
+          host: rx.host,
+          port: rx.port,
+          source: Source.fromBuffer(data, "loop.bin"),
+          transferId: Sender.randomTransferId(),
+          settings: TransportSettings.defaults,
+        })
+        return r
+      }),
+    ),
+  )
+
+// --- 2/3. namespaces -------------------------------------------------------------------------------
+interface Ns {
+  readonly a: string
+  readonly b: string
+  readonly addrB: string
+}
+
+const lines = (s: string) =>
+  s
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+
+/** Receiver in namespace b, sender in namespace a, both through the CLI (built dist). */
+const amstAcross = async (l: Ns, file: string, outDir: string, port: number, extra: Array<string> = []) => {
+  const rx = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      l.b,
+      process.execPath,
+      cli,
+      "receive",
+      "--dir",
+      outDir,
+      "--host",
+      l.addrB,
+      "--port",
+      String(port),
+      "--once",
+      "--json",
+    ],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  )
+  let rxOut = ""
+  rx.stdout.on("data", (c: Buffer) => {
+    rxOut += c.toString()
+  })
+  try {
+    for (let i = 0; i < 200 && !rxOut.includes("listening"); i++) await new Promise((r) => setTimeout(r, 25))
+    if (!rxOut.includes("listening")) throw new Error("receiver did not start")
+    const tx = spawnSync(
+      "ip",
+      ["netns", "exec", l.a, process.execPath, cli, "send", file, `${l.addrB}:${port}`, "--json", ...extra],
+      {
+        encoding: "utf8",
+        timeout: 180_000,
+      },
+    )
+    const sent = lines(tx.stdout).find((o) => o.event === "sent")
+    if (!sent) throw new Error(`sender failed: ${tx.stderr || tx.stdout}`.slice(0, 500))
+    await new Promise<void>((r) => (rx.exitCode !== null ? r() : rx.once("exit", () => r())))
+    const completed = lines(rxOut).find((o) => o.event === "completed")
+    if (!completed || completed.sha256 !== sent.sha256) throw new Error("receiver hash differs or missing")
+    return sent as unknown as Sender.Result
+  } finally {
+    if (rx.exitCode === null) rx.kill("SIGTERM")
+  }
+}
+
+type Lib = {
+  canEmulate(): { ok: boolean; why: string }
+  link(o: Record<string, unknown>): Ns & { teardown(): void; stats(): unknown }
+  vethPair(name: string): Ns & { teardown(): void }
+  iperf3(l: Ns, o: Record<string, unknown>): Promise<{ bps: number; retransmits: number; congestion: string }>
+}
+
+const main = async () => {
+  const work = await mkdtemp(join(tmpdir(), "amst-bench-"))
+  try {
+    // 1. loopback
+    const data = randomBytes(256 * 1048576)
+    const tcp = await plainTcp(data)
+    const amst = await amstLoopback(data, join(work, "loop"))
+    report({
+      case: "loopback 256 MiB",
+      single_tcp_mbit: fmt(mbit(tcp)),
+      amst_mbit: fmt(mbit(amst.goodput)),
+      amst_vs_single_tcp: (amst.goodput / tcp).toFixed(2),
+      amst_streams: amst.maxStreamsUsed,
+    })
+
+    const libPath = join(root, "tooling", "wan-emulator", "lib.mjs")
+    if (!existsSync(libPath)) return console.log("# emulator cases skipped: tooling/wan-emulator missing")
+    if (!existsSync(join(pkg, "dist", "cli.js"))) return console.log("# emulator cases skipped: run `pnpm build` first")
+    const lib = (await import(libPath)) as Lib
+    const can = lib.canEmulate()
+    if (!can.ok) return console.log(`# emulator cases skipped: ${can.why}`)
+    if (spawnSync("iperf3", ["--version"]).status !== 0) return console.log("# emulator cases skipped: iperf3 missing")
+    const seconds = Number(process.env.AMST_BENCH_IPERF_SECONDS ?? 10)
+
+    // 2. emulated WAN
+    const rate = 200e6
+    const wan = lib.link({ name: "amstw", idx: 79, rate: "200mbit", delay: "25ms", loss: 0.005, seed: 7 })
+    try {
+      for (const [label, o] of [
+        ["iperf3 1 stream cubic", { streams: 1, congestion: "cubic" }],
+        ["iperf3 1 stream bbr", { streams: 1, congestion: "bbr" }],
+        ["iperf3 16 streams", { streams: 16 }],
+        ["iperf3 64 streams", { streams: 64 }],
+      ] as const) {
+        const r = await lib.iperf3(wan, { seconds, omit: 2, ...o })
+        report({
+          case: `wan 200M/50ms/0.5%: ${label}`,
+          mbit: fmt(r.bps / 1e6),
+          share: (r.bps / rate).toFixed(3),
+          cc: r.congestion,
+        })
+      }
+      const file = await makeFile(work, Number(process.env.AMST_BENCH_WAN_MB ?? 200))
+      const r = await amstAcross(wan, file, join(work, "wan-out"), 7701)
+      report({
+        case: "wan 200M/50ms/0.5%: AMST automatic",
+        mbit: fmt(mbit(r.goodput)),
+        share: ((r.goodput * 8) / rate).toFixed(3),
+        streams_max: r.maxStreamsUsed,
+        stream_history: r.streamHistory.join(","),
+        seconds: (r.durationMs / 1000).toFixed(1),
+      })
+      await rm(join(work, "wan-out"), { recursive: true, force: true })
+    } finally {
+      wan.teardown()
+    }
+
+    // 3. unshaped veth
+    const veth = lib.vethPair("amstv")
+    try {
+      const ip = await lib.iperf3(veth, { seconds, omit: 2, streams: 4 })
+      const file = await makeFile(work, Number(process.env.AMST_BENCH_VETH_MB ?? 400))
+      const r = await amstAcross(veth, file, join(work, "veth-out"), 7702)
+      report({
+        case: "veth unshaped: AMST automatic vs iperf3 -P 4",
+        iperf3_p4_mbit: fmt(ip.bps / 1e6),
+        amst_mbit: fmt(mbit(r.goodput)),
+        amst_vs_iperf3_p4: ((r.goodput * 8) / ip.bps).toFixed(3),
+        streams_max: r.maxStreamsUsed,
+      })
+    } finally {
+      veth.teardown()
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
