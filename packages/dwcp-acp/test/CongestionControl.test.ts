@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs"
+import * as tls from "node:tls"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { CongestionControl } from "../src/index.js"
@@ -101,6 +102,29 @@ describe("TCP_CONGESTION on a real socket", () => {
       client.destroy()
       const gone = yield* Effect.exit(CongestionControl.current(client))
       expect(Exit.isFailure(gone) && JSON.stringify(gone.cause)).toMatch(/NoSocketFd/)
+    }),
+  )
+
+  it.scoped("works on TLS sockets (the fd of the TCP socket underneath)", () =>
+    Effect.gen(function* () {
+      const fixture = (f: string) => readFileSync(new URL(`fixtures/${f}`, import.meta.url))
+      const server = yield* Effect.acquireRelease(
+        Effect.async<tls.Server>((resume) => {
+          const s = tls.createServer({ key: fixture("key.pem"), cert: fixture("cert.pem") }, (c) => c.resume())
+          s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+        }),
+        (s) => Effect.sync(() => s.close()),
+      )
+      const port = (server.address() as { port: number }).port
+      const client = yield* Effect.acquireRelease(
+        Effect.async<tls.TLSSocket>((resume) => {
+          const c = tls.connect(port, "127.0.0.1", { rejectUnauthorized: false }, () => resume(Effect.succeed(c)))
+        }),
+        (c) => Effect.sync(() => c.destroy()),
+      )
+      const s = yield* CongestionControl.apply(client, ["cubic"])
+      expect(s).toMatchObject({ obtained: "cubic", fallback: false })
+      expect(ssInfo(client.localPort as number)).toMatch(/\bcubic\b/)
     }),
   )
 })
