@@ -170,6 +170,22 @@ describe("validation reports every problem at once, with exact messages", () => 
     }),
   )
 
+  it.effect("wrong shapes: a scalar for a section, a scalar for a list, a list item missing fields", () =>
+    Effect.gen(function* () {
+      const path = file(
+        "system: 5\nnetwork:\n  peers: a:1\nsecurity:\n  tokens:\n    - name: x\n  trusted_nodes: [1]\n",
+      )
+      const name = basename(path)
+      expect(yield* problems({ file: path })).toEqual([
+        `system = 5 (${name}:1): expected a mapping of keys`,
+        `network.peers = "a:1" (${name}:3): expected a list`,
+        `security.tokens[0].role (${name}:6): is required`,
+        `security.tokens[0].sha256 (${name}:6): is required`,
+        `security.trusted_nodes[0] = 1 (${name}:7): expected a string`,
+      ])
+    }),
+  )
+
   it.effect("a missing file and a YAML syntax error", () =>
     Effect.gen(function* () {
       expect(yield* problems({ file: join(dir, "absent.yaml") })).toEqual([

@@ -49,14 +49,12 @@ class Tree {
 
   /** The source of `path`: the nearest explicitly set ancestor, else the nearest file node. */
   originOf(path: string): Origin {
-    for (const map of [this.origins, this.positions]) {
-      let p = path
-      while (p !== "") {
-        const o = map.get(p)
-        if (o) return o
-        const cut = p.search(/(\.[^.[]*|\[\d+\])$/)
-        p = cut > 0 ? p.slice(0, cut) : ""
-      }
+    let p = path
+    while (p !== "") {
+      const o = this.origins.get(p) ?? this.positions.get(p)
+      if (o) return o
+      const cut = p.search(/(\.[^.[]*|\[\d+\])$/)
+      p = cut > 0 ? p.slice(0, cut) : ""
     }
     return Origin.Default()
   }
@@ -346,6 +344,24 @@ const flatten = (value: unknown, path: string, out: Map<string, unknown>): Map<s
   return out
 }
 
+/** Leaves carry their own messages; sections, lists and missing fields get these instead of Schema's defaults. */
+const plain = (path: string, message: string): string => {
+  if (message === "is missing") return "is required"
+  if (!message.startsWith("Expected ")) return message
+  let s: Shape | undefined = shape
+  for (const seg of segmentsOf(path)) {
+    s =
+      typeof seg === "number"
+        ? s?.kind === "array"
+          ? s.item
+          : undefined
+        : s?.kind === "struct"
+          ? s.fields.get(seg)
+          : undefined
+  }
+  return s?.kind === "struct" ? "expected a mapping of keys" : s?.kind === "array" ? "expected a list" : message
+}
+
 export interface LoadInput {
   readonly file?: string | undefined
   readonly env: ReadonlyArray<Override>
@@ -368,7 +384,7 @@ export const load = (input: LoadInput): Effect.Effect<Loaded, ConfigError> =>
       for (const item of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
         const path = item.path.reduce<string>((p, seg) => join(p, typeof seg === "number" ? seg : String(seg)), "")
         const got = getAt(tree.raw, path)
-        tree.issue("invalid", path, item.message, got.found ? { value: got.value } : undefined)
+        tree.issue("invalid", path, plain(path, item.message), got.found ? { value: got.value } : undefined)
       }
     }
     const defaults = Schema.encodeSync(S.Settings)(S.defaults())
