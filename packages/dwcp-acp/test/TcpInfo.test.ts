@@ -23,23 +23,24 @@ describe("TCP_INFO", () => {
       const receiver = yield* TcpInfo.read(server)
       expect(sender.state).toBe(TCP_ESTABLISHED)
       expect(receiver.bytesReceived).toBe(payload.length)
-      expect(sender.bytesSent).toBeGreaterThanOrEqual(payload.length)
+      // bytes_sent counts retransmitted bytes too (loopback under load can retransmit a tail probe).
+      expect(sender.bytesSent - sender.bytesRetrans).toBe(payload.length)
       expect(sender.rttUs).toBeGreaterThan(0)
       expect(sender.minRttUs).toBeGreaterThan(0)
       expect(sender.minRttUs).toBeLessThanOrEqual(sender.rttUs + sender.rttvarUs)
       expect(sender.deliveryRate).toBeGreaterThan(0)
       expect(sender.sndCwnd).toBeGreaterThan(0)
       expect(sender.sndMss).toBeGreaterThan(500)
-      expect(sender.totalRetrans).toBe(0)
+      expect(sender.totalRetrans === 0).toBe(sender.bytesRetrans === 0)
       // Cross-check with ss (iproute2 reads the same struct via netlink, not through the addon).
       const ss = ssInfo(client.localPort as number)
       const mss = /\bmss:(\d+)/.exec(ss)?.[1]
       expect(Number(mss)).toBe(sender.sndMss)
       const c = TcpInfo.conditions(sender)
       expect(c.rttMs).toBeCloseTo(sender.rttUs / 1000, 6)
-      expect(c.lossRate).toBe(0)
-      // Loopback conditions read as a datacenter path.
-      expect(CongestionControl.preference("hybrid", c).order[0]).toBe("dctcp")
+      expect(c.lossRate).toBe(sender.bytesRetrans / sender.bytesSent)
+      // Loopback reads as a datacenter path, unless a retransmission made this short transfer look lossy.
+      expect(CongestionControl.preference("hybrid", c).order[0]).toBe(sender.bytesRetrans === 0 ? "dctcp" : "bbr")
     }),
   )
 
