@@ -44,7 +44,7 @@ describe("Frame codec", () => {
         const { frames: out, error } = decodeAll(chunked(bytes, cuts))
         expect(error).toBeUndefined()
         expect(out.length).toBe(frames.length)
-        out.forEach((f, i) => expect(same(f, frames[i]!)).toBe(true))
+        for (const [i, f] of out.entries()) expect(same(f, frames[i]!)).toBe(true)
       }),
       { numRuns: 300 },
     )

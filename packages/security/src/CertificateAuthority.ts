@@ -188,7 +188,7 @@ const material = (
 const caMatches = (certPem: string, keyPem: string): boolean => {
   try {
     const ca = parseBundle(certPem)[0]
-    return ca !== undefined && ca.ca && ca.checkPrivateKey(createPrivateKey(keyPem)) && isIssuedBy(ca, [ca])
+    return ca?.ca === true && ca.checkPrivateKey(createPrivateKey(keyPem)) && isIssuedBy(ca, [ca])
   } catch {
     return false
   }

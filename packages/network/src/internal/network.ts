@@ -1,7 +1,8 @@
+import type { X509Certificate } from "node:crypto"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Authorization } from "@novacron/security"
-import { Security } from "@novacron/security"
+import { CertificateAuthority, Security } from "@novacron/security"
 import { Cause, Duration, Effect, Exit, Mailbox, Option, Runtime, type Scope } from "effect"
 import type { Connection } from "../Connection.js"
 import { type Frame, FrameType, json, parseJson } from "../Frame.js"
@@ -11,6 +12,8 @@ import { type NetworkSettings, parseHostPort } from "../NetworkSettings.js"
 import { type Log, Wire } from "./wire.js"
 
 const RECEIVE_CAPACITY = 256
+
+const commonName = (cert: X509Certificate) => CertificateAuthority.commonName(cert) ?? ""
 
 /** Turns a framed wire into a Connection: control frames handled here, application frames to the mailbox. */
 const establish = (
@@ -306,10 +309,14 @@ export const make = (
           : net.connect({ host, port })
         socket.once(settings.enable_tls ? "secureConnect" : "connect", () => {
           const peerCert = settings.enable_tls ? (socket as tls.TLSSocket).getPeerX509Certificate() : undefined
+          // With a caller-supplied CA, TLS has already verified the chain against it; our own CA
+          // and trusted_nodes describe our cluster, not the one being dialed.
           const checkPeer: Effect.Effect<Authorization.Principal | undefined, string> =
             peerCert === undefined
               ? Effect.succeed(undefined)
-              : Effect.mapError(security.authenticateCertificate(peerCert), (e) => e.reason)
+              : dialOptions.tls?.ca !== undefined
+                ? Effect.succeed({ name: commonName(peerCert), role: "node", method: "mtls" })
+                : Effect.mapError(security.authenticateCertificate(peerCert), (e) => e.reason)
           Runtime.runCallback(runtime)(checkPeer, {
             onExit: (exit) => {
               if (Exit.isFailure(exit)) {
