@@ -12,6 +12,10 @@ import { Lstm, Predictor } from "../src/index.js"
 
 const TRACES = process.env.PBA_TRACES ?? fileURLToPath(new URL("../../../../shared/data/traces/", import.meta.url))
 const TEST = ["TMobile-LTE-driving.down", "TMobile-UMTS-driving.up", "Verizon-EVDO-driving.down"]
+// Guard: the traces benchmarked are exactly the ones the training held out.
+const trained = JSON.parse(readFileSync(fileURLToPath(new URL("../model/pba-lstm.json", import.meta.url)), "utf8"))
+if (JSON.stringify(trained.test) !== JSON.stringify(TEST))
+  throw new Error(`model held out ${trained.test}, not ${TEST}`)
 const HISTORY = 60 // samples handed to every predictor (the service's default window)
 const MAPE_FLOOR = 12_500 // 100 kbit/s: targets below are left out of MAPE (same rule as training)
 
