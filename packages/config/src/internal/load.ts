@@ -19,6 +19,8 @@ export interface Loaded {
 }
 
 const shape = shapeOf(S.Settings.ast)
+// Computed once: the defaults never change within a process (node_id is the host name).
+const encodedDefaults = Schema.encodeSync(S.Settings)(S.defaults())
 
 const join = (base: string, key: string | number): string =>
   typeof key === "number" ? `${base}[${key}]` : base === "" ? key : `${base}.${key}`
@@ -387,8 +389,7 @@ export const load = (input: LoadInput): Effect.Effect<Loaded, ConfigError> =>
         tree.issue("invalid", path, plain(path, item.message), got.found ? { value: got.value } : undefined)
       }
     }
-    const defaults = Schema.encodeSync(S.Settings)(S.defaults())
-    rules(tree, deepMerge(defaults, tree.raw) as Raw)
+    rules(tree, deepMerge(encodedDefaults, tree.raw) as Raw)
 
     if (tree.issues.length > 0 || Either.isLeft(decoded)) {
       const issues = tree.issues
