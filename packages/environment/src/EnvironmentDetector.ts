@@ -35,6 +35,8 @@ export const Settings = Schema.Struct({
   probe_count: Schema.optionalWith(Schema.Int, { default: () => 10, exact: true }),
   probe_timeout: Schema.optionalWith(Schema.DurationFromSelf, { default: () => Duration.seconds(1), exact: true }),
   bandwidth_bytes: Schema.optionalWith(Schema.Int, { default: () => 8 * 1024 * 1024, exact: true }),
+  /** Peers measured at once; each one's bandwidth probe shares links with the others in flight. */
+  probe_concurrency: Schema.optionalWith(Schema.Int, { default: () => 4, exact: true }),
   /** Where RDMA devices are listed. */
   rdma_sysfs: Schema.optionalWith(Schema.String, { default: () => "/sys/class/infiniband", exact: true }),
 })
@@ -113,8 +115,9 @@ export const detect = (settings: Settings, sources: Sources = {}): Effect.Effect
           timeoutMs: Duration.toMillis(settings.probe_timeout),
           bandwidthBytes: settings.bandwidth_bytes,
         }))
-    // One peer at a time: concurrent bandwidth probes would share, and understate, the link.
-    const peers = yield* Effect.forEach(settings.peers, probe)
+    // Bounded: enough in parallel to fit the pre-init timeout with many peers, few enough that
+    // concurrent bandwidth probes do not crowd the node's own uplink.
+    const peers = yield* Effect.forEach(settings.peers, probe, { concurrency: Math.max(1, settings.probe_concurrency) })
     const c = Classify.classify({ rdma: devices.length > 0, peers })
     const source = devices.length === 0 && peers.length === 0 ? ("default" as const) : ("detected" as const)
     return { mode: c.mode, source, reason: c.reason, rdmaDevices: devices, peers, links: c.links, at }
