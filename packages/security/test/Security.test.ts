@@ -1,0 +1,230 @@
+import { X509Certificate } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Boot } from "@novacron/init"
+import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
+import * as Authorization from "../src/Authorization.js"
+import * as CertificateAuthority from "../src/CertificateAuthority.js"
+import * as Encryption from "../src/Encryption.js"
+import * as SecretsManager from "../src/SecretsManager.js"
+import * as Security from "../src/Security.js"
+import * as SecurityComponent from "../src/SecurityComponent.js"
+import { modeOf, nodeInfo, settings, tempDir, withLogs } from "./helpers.js"
+
+describe("CertificateAuthority", () => {
+  it.scoped("issues a node CA and certificate into <data_dir>/tls on first start (keys 0600) and reuses them", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const node = nodeInfo(dir, { listen_address: "10.1.2.3" })
+      const first = yield* CertificateAuthority.ensureNodeTls(settings(), node)
+      expect(first.source).toBe("issued")
+      expect(first.issueMillis).toBeGreaterThan(0)
+      const tlsDir = path.join(dir, "tls")
+      for (const key of ["ca.key", "node.key"]) {
+        expect(yield* Effect.promise(() => modeOf(path.join(tlsDir, key)))).toBe(0o600)
+      }
+      const cert = new X509Certificate(yield* Effect.promise(() => fs.readFile(path.join(tlsDir, "node.crt"))))
+      const ca = new X509Certificate(yield* Effect.promise(() => fs.readFile(path.join(tlsDir, "ca.crt"))))
+      expect(ca.ca).toBe(true)
+      expect(cert.ca).toBe(false)
+      expect(cert.verify(ca.publicKey)).toBe(true)
+      expect(cert.subject).toBe("CN=node-a")
+      expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe("prime256v1")
+      expect(cert.subjectAltName).toContain("IP Address:10.1.2.3")
+      expect(cert.checkIP("127.0.0.1")).toBe("127.0.0.1")
+      expect(cert.checkHost("node-a")).toBe("node-a")
+
+      const second = yield* CertificateAuthority.ensureNodeTls(settings(), node)
+      expect(second.source).toBe("reused")
+      expect(second.fingerprint).toBe(first.fingerprint)
+      expect(second.issueMillis).toBe(0)
+    }),
+  )
+
+  it.scoped("re-issues a node certificate that its CA did not sign, keeping the CA", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const first = yield* CertificateAuthority.ensureNodeTls(settings(), nodeInfo(dir))
+      const stranger = yield* CertificateAuthority.issueCertificate(
+        yield* CertificateAuthority.issueCa("other"),
+        "node-a",
+      )
+      yield* Effect.promise(async () => {
+        await fs.writeFile(path.join(dir, "tls", "node.crt"), stranger.certPem)
+        await fs.writeFile(path.join(dir, "tls", "node.key"), stranger.keyPem)
+      })
+      const again = yield* CertificateAuthority.ensureNodeTls(settings(), nodeInfo(dir))
+      expect(again.source).toBe("issued")
+      expect(again.ca).toBe(first.ca)
+      expect(CertificateAuthority.isIssuedBy(again.certificate, again.caCertificates)).toBe(true)
+    }),
+  )
+
+  it.scoped("uses configured files in production; refuses a partial configuration or a mismatched key", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const ca = yield* CertificateAuthority.issueCa("prod CA")
+      const leaf = yield* CertificateAuthority.issueCertificate(ca, "prod-node-1")
+      const other = yield* CertificateAuthority.issueCertificate(ca, "prod-node-2")
+      const files = {
+        cert_file: path.join(dir, "n.crt"),
+        key_file: path.join(dir, "n.key"),
+        ca_file: path.join(dir, "ca.crt"),
+      }
+      yield* Effect.promise(async () => {
+        await fs.writeFile(files.cert_file, leaf.certPem)
+        await fs.writeFile(files.key_file, leaf.keyPem)
+        await fs.writeFile(files.ca_file, ca.certPem)
+      })
+      const tls = yield* CertificateAuthority.ensureNodeTls(settings(files), nodeInfo(dir))
+      expect(tls).toMatchObject({ source: "configured", commonName: "prod-node-1" })
+      expect(yield* Effect.promise(() => fs.readdir(dir))).not.toContain("tls")
+
+      const partial = yield* Effect.flip(
+        CertificateAuthority.ensureNodeTls(settings({ cert_file: files.cert_file }), nodeInfo(dir)),
+      )
+      expect(partial._tag).toBe("SecuritySettingsError")
+      yield* Effect.promise(() => fs.writeFile(files.key_file, other.keyPem))
+      const mismatch = yield* Effect.flip(CertificateAuthority.ensureNodeTls(settings(files), nodeInfo(dir)))
+      expect(mismatch.message).toMatch(/private key does not match/)
+    }),
+  )
+})
+
+describe("Security", () => {
+  const build = (raw: Parameters<typeof settings>[0], extra: Parameters<typeof nodeInfo>[1] = {}, at?: string) =>
+    Effect.gen(function* () {
+      const dir = at ?? (yield* tempDir)
+      const ctx = yield* Layer.build(Security.layer(settings(raw), nodeInfo(dir, extra)))
+      return { dir, security: Context.get(ctx, Security.Security), ctx }
+    })
+
+  it.scoped("token auth keeps only hashes and matches in constant time", () =>
+    Effect.gen(function* () {
+      const admin = Security.generateToken()
+      const reader = Security.generateToken()
+      const { security } = yield* build({
+        auth_method: "token",
+        tokens: [
+          { name: "root", role: "admin", sha256: Security.hashToken(admin) },
+          { name: "viewer", role: "reader", sha256: Security.hashToken(reader).toUpperCase() },
+        ],
+      })
+      expect(yield* security.authenticateToken(admin)).toEqual({ name: "root", role: "admin", method: "token" })
+      expect(yield* security.authenticateToken(reader)).toEqual({ name: "viewer", role: "reader", method: "token" })
+      expect((yield* Effect.flip(security.authenticateToken(admin.slice(1)))).reason).toBe("unknown token")
+      expect((yield* Effect.flip(security.authenticateToken(""))).reason).toBe("unknown token")
+      expect(Option.isNone(security.anonymous)).toBe(true)
+      expect(Security.hashToken("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }),
+  )
+
+  it.scoped("certificate auth: our CA and trusted_nodes (fingerprint in any notation, or name)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const tls = yield* CertificateAuthority.ensureNodeTls(settings(), nodeInfo(dir))
+      const ca = {
+        certPem: yield* Effect.promise(() => fs.readFile(path.join(dir, "tls", "ca.crt"), "utf8")),
+        keyPem: yield* Effect.promise(() => fs.readFile(path.join(dir, "tls", "ca.key"), "utf8")),
+      }
+      const peerB = new X509Certificate((yield* CertificateAuthority.issueCertificate(ca, "node-b")).certPem)
+      const peerC = new X509Certificate((yield* CertificateAuthority.issueCertificate(ca, "node-c")).certPem)
+      const foreign = new X509Certificate(
+        (yield* CertificateAuthority.issueCertificate(yield* CertificateAuthority.issueCa("x"), "node-b")).certPem,
+      )
+      const open = yield* Security.make(settings(), nodeInfo(dir), tls)
+      expect(yield* open.authenticateCertificate(peerB)).toEqual({ name: "node-b", role: "node", method: "mtls" })
+      expect((yield* Effect.flip(open.authenticateCertificate(foreign))).reason).toMatch(/not issued by a trusted CA/)
+
+      const byName = yield* Security.make(settings({ trusted_nodes: ["node-b"] }), nodeInfo(dir), tls)
+      expect((yield* byName.authenticateCertificate(peerB)).name).toBe("node-b")
+      expect((yield* Effect.flip(byName.authenticateCertificate(peerC))).reason).toMatch(/not in trusted_nodes/)
+      // Same name from a foreign CA: still refused.
+      expect(Exit.isFailure(yield* Effect.exit(byName.authenticateCertificate(foreign)))).toBe(true)
+
+      const byPrint = yield* Security.make(settings({ trusted_nodes: [peerC.fingerprint256] }), nodeInfo(dir), tls)
+      expect((yield* byPrint.authenticateCertificate(peerC)).name).toBe("node-c")
+      expect(Exit.isFailure(yield* Effect.exit(byPrint.authenticateCertificate(peerB)))).toBe(true)
+    }),
+  )
+
+  it.scoped("auth_method none: anonymous admin, with a loud error when listening beyond loopback", () =>
+    Effect.gen(function* () {
+      const [local, localLogs] = yield* withLogs(build({ auth_method: "none" }))
+      expect(Option.getOrThrow(local.security.anonymous)).toEqual({ name: "anonymous", role: "admin", method: "none" })
+      expect(localLogs.some((l) => l.level === "ERROR")).toBe(false)
+      const [, wideLogs] = yield* withLogs(build({ auth_method: "none" }, { listen_address: "0.0.0.0" }))
+      const loud = wideLogs.find((l) => l.level === "ERROR")
+      expect(loud?.message).toMatch(/SECURITY WARNING.*0\.0\.0\.0.*full admin/)
+      expect(Security.isLoopback("::1")).toBe(true)
+      expect(Security.isLoopback("127.0.0.2")).toBe(true)
+      expect(Security.isLoopback("10.0.0.1")).toBe(false)
+    }),
+  )
+
+  it("roles grant what the API and cluster messages check", () => {
+    const node: Authorization.Principal = { name: "node-b", role: "node", method: "mtls" }
+    expect(Authorization.can(node, "cluster:message")).toBe(true)
+    expect(Authorization.can(node, "secrets:read")).toBe(false)
+    expect(Authorization.can("reader", "vm:read")).toBe(true)
+    expect(Authorization.can("reader", "vm:write")).toBe(false)
+    expect(Authorization.can("operator", "vm:migrate")).toBe(true)
+    expect(Authorization.can("operator", "cluster:write")).toBe(false)
+    for (const p of Authorization.permissions) expect(Authorization.can("admin", p)).toBe(true)
+    const denied = Effect.runSyncExit(Authorization.authorize(node, "node:admin"))
+    expect(denied).toMatchObject({ _tag: "Failure" })
+    expect(Effect.runSync(Effect.flip(Authorization.authorize(node, "node:admin"))).message).toBe(
+      "forbidden: node-b (node) lacks node:admin",
+    )
+  })
+
+  it.scoped("the layer provides Security, SecretsManager and Encryption, and releases cleanly", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const scope = yield* Scope.make()
+      const { ctx } = yield* Scope.extend(build({}, {}, dir), scope)
+      const secrets = Context.get(ctx, SecretsManager.SecretsManager)
+      const enc = Context.get(ctx, Encryption.Encryption)
+      yield* secrets.set("x", "y")
+      const sealed = yield* enc.encrypt(Buffer.from("z"))
+      yield* Scope.close(scope, Exit.void)
+      const files = yield* Effect.promise(() => fs.readdir(dir))
+      expect(files.sort()).toEqual(["master.key", "secrets.json", "tls"])
+      // A restart of the layer reads what the first wrote.
+      const again = yield* Layer.build(Security.layer(settings(), nodeInfo(dir)))
+      expect(yield* Context.get(again, Encryption.Encryption).decrypt(sealed)).toEqual(Buffer.from("z"))
+      expect(Context.get(again, Security.Security).tls.source).toBe("reused")
+    }),
+  )
+})
+
+describe("SecurityComponent", () => {
+  it.scopedLive("boots under the kernel as a healthy CRITICAL core component", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const component = SecurityComponent.component(settings(), nodeInfo(dir))
+      expect(component).toMatchObject({ name: "security", phase: "core", criticality: "CRITICAL", dependencies: [] })
+      const node = yield* Boot.boot([component])
+      const security = Context.get(node.context as Context.Context<Security.Security>, Security.Security)
+      expect(security.nodeId).toBe("node-a")
+      const health = yield* node.health
+      expect(health.components.find((c) => c.name === "security")).toMatchObject({
+        status: "running",
+        health: "healthy",
+      })
+      yield* node.shutdown
+    }),
+  )
+
+  it.scopedLive("a wrong master key fails the boot (CRITICAL)", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const sm = yield* SecretsManager.make(settings(), nodeInfo(dir))
+      yield* sm.set("k", "v")
+      const env = { NOVACRON_MASTER_KEY: Buffer.alloc(32, 7).toString("base64") }
+      const exit = yield* Effect.exit(Boot.boot([SecurityComponent.component(settings(), nodeInfo(dir, { env }))]))
+      expect(Exit.isFailure(exit)).toBe(true)
+    }),
+  )
+})
