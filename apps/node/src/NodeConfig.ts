@@ -31,16 +31,20 @@ const absolute = (dir: string) => (isAbsolute(dir) ? dir : resolve(process.cwd()
  * The components of a node, from its configuration: the pre-init phase (config, logging,
  * resources, conflict check), then the core and service components, then post-init endpoints.
  */
+// On a terminal the progress display shows what info logs would; warnings still print.
+const terminalLevel = (loaded: Config.Loaded, tty: boolean) => {
+  const s = loaded.settings
+  return tty && s.logging.format !== "json" && s.system.log_level === "info" ? "warn" : s.system.log_level
+}
+
 export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean): Array<Component.AnyComponent> => {
   const s = loaded.settings
-  const level = s.system.log_level
   return [
     Config.component(loaded),
     Logging.component({
       ...s.logging,
       data_dir: dataDir,
-      // On a terminal the progress display shows what info logs would; warnings still print.
-      log_level: tty && s.logging.format !== "json" && level === "info" ? "warn" : level,
+      log_level: terminalLevel(loaded, tty),
     }),
     ResourceValidator.component({
       data_dir: dataDir,
@@ -105,7 +109,7 @@ export const loadForCli = async (
       "post-init": s.system.phase_timeouts.post_init,
     },
   }
-  const initialLogging = { log_level: s.system.log_level, format: s.logging.format, data_dir: dataDir }
+  const initialLogging = { log_level: terminalLevel(loaded, tty), format: s.logging.format, data_dir: dataDir }
   return {
     ok: true,
     node: {

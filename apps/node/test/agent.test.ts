@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
@@ -177,5 +177,32 @@ describe("novacron-node start", () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toContain("no boot record")
     expect(cli(["frobnicate"]).code).toBe(2)
+  })
+})
+
+describe("on a terminal", () => {
+  it("shows phases and components as they come up, then a one-screen summary at READY", async () => {
+    requireBuild()
+    const dir = tempDataDir()
+    const command = [process.execPath, agentMain, "start", "--data-dir", dir, ...ephemeralPorts].join(" ")
+    // `script` gives the agent a pseudo-terminal, as a person's shell would.
+    const child = spawn("script", ["-qfec", command, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      out += c
+    })
+    const deadline = Date.now() + 20_000
+    while (!/metrics\s+http/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    child.kill("SIGTERM")
+    await new Promise((r) => child.on("exit", r))
+    const text = out.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g"), "").replace(/\r/g, "")
+    expect(text).toMatch(/^pre-init$/m)
+    expect(text).toMatch(/^core$/m)
+    expect(text).toMatch(/✓ config\s+[0-9.]+ ms/)
+    expect(text).toMatch(/READY in [0-9.]+ ms/)
+    expect(text).toMatch(/security\s+core\s+CRITICAL\s+running/)
+    expect(text).toMatch(/health\s+http:\/\/127\.0\.0\.1:\d+\/healthz/)
+    // info logs stay off the terminal: the display says it instead.
+    expect(text).not.toMatch(/INFO.*config started/)
   })
 })
