@@ -68,9 +68,26 @@ describe("delta against the previous version", () => {
       expect(e2.length).toBeLessThan(full.length / 3)
       const s = yield* sender.stats
       expect(s.deltaCache).toMatchObject({ hits: 1, misses: 1, entries: 1, bytes: v2.length })
-      expect(s.pages.delta).toBeGreaterThan(0)
+      // zstd takes the old range as a dictionary for changed pages; unchanged pages go as tags.
+      expect(s.pages.delta).toBe(0)
       expect(s.pages.same).toBeGreaterThan(0)
       expect((yield* receiver.stats).receiveCache).toMatchObject({ entries: 1, bytes: v2.length })
+    }),
+  )
+
+  it.scoped("lz4 and none, which take no dictionary, send changed pages as XBZRLE deltas", () =>
+    Effect.gen(function* () {
+      const v1 = memoryImage(64)
+      const v2 = mutate(v1, 4)
+      for (const algorithm of ["lz4", "none"] as const) {
+        const hde = yield* Hde.make(settings({ algorithm }))
+        yield* hde.decode(yield* hde.encode(v1, { objectId: "x" }), { objectId: "x" })
+        const delta = yield* hde.encode(v2, { objectId: "x" })
+        expect((yield* hde.decode(delta, { objectId: "x" })).equals(v2)).toBe(true)
+        const pages = (yield* hde.stats).pages
+        expect(pages.delta).toBeGreaterThan(0)
+        expect(delta.length).toBeLessThan(v2.length / 8)
+      }
     }),
   )
 

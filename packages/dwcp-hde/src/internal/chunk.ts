@@ -3,7 +3,7 @@
 import { hash } from "node:crypto"
 import { choose, type Estimates, sampleRatio } from "./adaptive.js"
 import { compress } from "./codec.js"
-import { CHUNK_FLAG_DELTA, CHUNK_FLAG_PAGED, CHUNK_HEADER_SIZE, Codec, writeChunkHeader } from "./format.js"
+import { CHUNK_FLAG_DELTA, CHUNK_FLAG_DICT, CHUNK_FLAG_PAGED, CHUNK_HEADER_SIZE, Codec, writeChunkHeader } from "./format.js"
 import { emptyStats, encodePages, type PageStats } from "./pages.js"
 
 export interface Analysis {
@@ -54,9 +54,14 @@ export interface EncodeResult {
 
 export const encodeChunk = (req: EncodeRequest): EncodeResult => {
   const stats = emptyStats()
-  const paged = req.pages ? encodePages(req, stats) : undefined
-  if (!req.pages) stats.literal += Math.ceil(req.chunk.length / req.pageSize)
-  const inner = paged?.inner ?? req.chunk
+  const pageStream = (xbzrle: boolean, into: PageStats) => (req.pages ? encodePages({ ...req, xbzrle }, into) : undefined)
+  // With a base, zstd gets the old range as a dictionary and changed pages go whole; lz4 and
+  // "none" cannot use a dictionary here, so they get XBZRLE deltas instead.
+  const dictCandidate = req.base !== undefined && req.base.length > 0 && req.algorithm !== "lz4" && req.algorithm !== "none"
+  let pageStats = emptyStats()
+  let paged = pageStream(!dictCandidate, pageStats)
+  if (!req.pages) pageStats.literal += Math.ceil(req.chunk.length / req.pageSize)
+  let inner = paged?.inner ?? req.chunk
   let codec: number = Codec[req.algorithm === "adaptive" ? "none" : req.algorithm]
   let level = req.algorithm === "zstd" ? req.level : req.algorithm === "lz4" ? 1 : 0
   let ratio = 0
@@ -66,16 +71,28 @@ export const encodeChunk = (req: EncodeRequest): EncodeResult => {
     codec = c.codec
     level = c.level
   }
+  if (dictCandidate && codec !== Codec.zstd && req.pages) {
+    pageStats = emptyStats()
+    paged = pageStream(true, pageStats)
+    inner = paged?.inner ?? req.chunk
+  }
+  for (const k of ["zero", "dup", "same", "delta", "literal"] as const) stats[k] += pageStats[k]
+  // A dictionary only pays when some page changed (not when all are same, zero or duplicate).
+  const useDict = dictCandidate && codec === Codec.zstd && pageStats.literal > 0
+  const dict = useDict ? req.base : undefined
   const t0 = process.hrtime.bigint()
-  let payload = codec === Codec.none ? inner : compress(codec, level, inner)
+  let payload = codec === Codec.none ? inner : compress(codec, level, inner, dict)
   const nanos = Number(process.hrtime.bigint() - t0)
+  let dictUsed = dict !== undefined
   // Never expand: a chunk the codec cannot shrink goes as it is.
   if (payload.length >= inner.length) {
     codec = Codec.none
     level = 0
     payload = inner
+    dictUsed = false
   }
-  const flags = (paged ? CHUNK_FLAG_PAGED : 0) | (paged?.usedBase ? CHUNK_FLAG_DELTA : 0)
+  const usedBase = (paged?.usedBase ?? false) || dictUsed
+  const flags = (paged ? CHUNK_FLAG_PAGED : 0) | (usedBase ? CHUNK_FLAG_DELTA : 0) | (dictUsed ? CHUNK_FLAG_DICT : 0)
   const header = writeChunkHeader(
     {
       codec,
@@ -91,14 +108,5 @@ export const encodeChunk = (req: EncodeRequest): EncodeResult => {
   const frame = Buffer.allocUnsafe(CHUNK_HEADER_SIZE + payload.length)
   frame.set(header, 0)
   frame.set(payload, CHUNK_HEADER_SIZE)
-  return {
-    frame,
-    codec,
-    level,
-    innerSize: inner.length,
-    nanos,
-    sampleRatio: ratio,
-    stats,
-    usedBase: paged?.usedBase ?? false,
-  }
+  return { frame, codec, level, innerSize: inner.length, nanos, sampleRatio: ratio, stats, usedBase }
 }

@@ -17,13 +17,17 @@ let scratch: Buffer = Buffer.alloc(0)
 
 export const zstdLevelRange = { min: 1, max: 22 } as const
 
-/** Compresses `input`; returns a fresh buffer holding only the encoded bytes. */
-export const compress = (codec: number, level: number, input: Uint8Array): Buffer => {
+/**
+ * Compresses `input`; returns a fresh buffer holding only the encoded bytes. With `dict` (zstd
+ * only) the previous version of the same range serves as a raw-content dictionary, so changed
+ * pages are coded as matches against their old content wherever it sits in the chunk.
+ */
+export const compress = (codec: number, level: number, input: Uint8Array, dict?: Uint8Array): Buffer => {
   if (codec === Codec.zstd) {
     cctx ??= new zstd.CCtx()
     const bound = zstd.compressBound(input.length)
     if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound)
-    const n = cctx.compress(scratch, input, level)
+    const n = dict === undefined ? cctx.compress(scratch, input, level) : cctx.compressUsingDict(scratch, input, dict, level)
     return Buffer.from(scratch.subarray(0, n))
   }
   if (codec === Codec.lz4) return lz4Compress(Buffer.from(input.buffer, input.byteOffset, input.length))
@@ -31,7 +35,7 @@ export const compress = (codec: number, level: number, input: Uint8Array): Buffe
 }
 
 /** Decodes a payload known (from the checked header) to expand to exactly `size` bytes. */
-export const decompress = (codec: number, payload: Uint8Array, size: number, at: number): Buffer => {
+export const decompress = (codec: number, payload: Uint8Array, size: number, at: number, dict?: Uint8Array): Buffer => {
   if (codec === Codec.none) return Buffer.from(payload)
   try {
     if (codec === Codec.zstd) {
@@ -39,7 +43,7 @@ export const decompress = (codec: number, payload: Uint8Array, size: number, at:
       if (declared !== size) throw new FrameFault(at, `zstd frame declares ${declared} bytes, header says ${size}`)
       dctx ??= new zstd.DCtx()
       const out = Buffer.allocUnsafe(size)
-      const n = dctx.decompress(out, payload)
+      const n = dict === undefined ? dctx.decompress(out, payload) : dctx.decompressUsingDict(out, payload, dict)
       if (n !== size) throw new FrameFault(at, `zstd produced ${n} bytes, header says ${size}`)
       return out
     }

@@ -5,6 +5,7 @@ import { decompress } from "./codec.js"
 import { type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
 import {
   CHUNK_FLAG_DELTA,
+  CHUNK_FLAG_DICT,
   CHUNK_FLAG_PAGED,
   CHUNK_HEADER_SIZE,
   type ChunkHeader,
@@ -128,18 +129,17 @@ export class Decoder {
     if (chunkCrc(b, 0, h.encodedSize) !== h.crc) throw new FrameFault(at, "chunk checksum mismatch")
     if (h.seq !== this.seq) throw new FrameFault(at + 4, `chunk sequence ${h.seq}, expected ${this.seq}`)
     const payloadAt = at + CHUNK_HEADER_SIZE
-    const inner = decompress(
-      h.codec,
-      b.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + h.encodedSize),
-      h.innerSize,
-      payloadAt,
-    )
+    const base =
+      h.flags & CHUNK_FLAG_DELTA && this.base ? sliceVersion(this.base, this.total, h.originalSize) : undefined
+    if (h.flags & CHUNK_FLAG_DICT && base === undefined)
+      throw new FrameFault(at + 2, "dictionary chunk past the end of the base")
+    const dict = h.flags & CHUNK_FLAG_DICT ? base : undefined
+    const payload = b.subarray(CHUNK_HEADER_SIZE, CHUNK_HEADER_SIZE + h.encodedSize)
+    const inner = decompress(h.codec, payload, h.innerSize, payloadAt, dict)
     const pageSize = 2 ** this.header.pageShift
     const firstPage = this.nextPage
     let chunk: Buffer
     if (h.flags & CHUNK_FLAG_PAGED) {
-      const base =
-        h.flags & CHUNK_FLAG_DELTA && this.base ? sliceVersion(this.base, this.total, h.originalSize) : undefined
       chunk = decodePages({
         inner,
         originalSize: h.originalSize,

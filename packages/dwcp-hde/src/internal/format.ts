@@ -2,7 +2,8 @@
 //
 // stream header (52 B): "NHDE" | version u8 | flags u8 (bit0: delta base) | pageShift u8 | 0 u8
 //   | maxChunkSize u32 | dedupWindowPages u32 | baseDigest [32] | crc32(bytes 0..48) u32
-// chunk frame (24 B + payload): type u8 = 1 | codec u8 | flags u8 | level u8 | seq u32
+// chunk frame (24 B + payload): type u8 = 1 | codec u8 | flags u8 (PAGED 1, DELTA 2, DICT 4)
+//   | level u8 | seq u32
 //   | originalSize u32 | innerSize u32 | encodedSize u32 | crc32(header 0..20 ++ payload) u32
 // end frame (52 B): type u8 = 2 | 0 0 0 | chunkCount u32 | totalSize u64 | digest [32]
 //   | crc32(bytes 0..48) u32
@@ -20,6 +21,8 @@ export const FRAME_END = 2
 export const STREAM_FLAG_BASE = 1
 export const CHUNK_FLAG_PAGED = 1
 export const CHUNK_FLAG_DELTA = 2
+/** zstd payload compressed with the base version of the chunk's range as raw-content dictionary. */
+export const CHUNK_FLAG_DICT = 4
 export const DIGEST_SIZE = 32
 
 export const Codec = { none: 0, zstd: 1, lz4: 2 } as const
@@ -132,9 +135,11 @@ export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader)
   const codec = v[1] ?? 255
   if (codecName(codec) === undefined) throw new FrameFault(at + 1, `unknown codec id ${codec}`)
   const flags = v[2] ?? 0
-  if ((flags & ~(CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA)) !== 0)
+  if ((flags & ~(CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA | CHUNK_FLAG_DICT)) !== 0)
     throw new FrameFault(at + 2, `unknown chunk flags ${flags}`)
-  if (flags & CHUNK_FLAG_DELTA && !(flags & CHUNK_FLAG_PAGED))
+  if (flags & CHUNK_FLAG_DICT && (!(flags & CHUNK_FLAG_DELTA) || codec !== Codec.zstd))
+    throw new FrameFault(at + 2, "dictionary flag without a zstd delta chunk")
+  if (flags & CHUNK_FLAG_DELTA && !(flags & (CHUNK_FLAG_PAGED | CHUNK_FLAG_DICT)))
     throw new FrameFault(at + 2, "delta flag without page stream")
   if (flags & CHUNK_FLAG_DELTA && stream.baseDigest === undefined)
     throw new FrameFault(at + 2, "delta chunk in a stream without a base")

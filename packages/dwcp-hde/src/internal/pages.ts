@@ -98,6 +98,8 @@ export interface EncodePagesInput {
   readonly dupRefs: Int32Array
   /** Previous version of the same byte range, if a delta base exists. */
   readonly base: Uint8Array | undefined
+  /** XBZRLE for changed pages; off when the codec gets the base as a dictionary instead. */
+  readonly xbzrle: boolean
 }
 
 /**
@@ -138,7 +140,7 @@ export const encodePages = (
       local.dup++
     } else {
       let n = -1
-      if (oldPage !== undefined) n = xbzrleEncode(oldPage, page, data.subarray(dataLen), (page.length * 3) >>> 2)
+      if (oldPage !== undefined && input.xbzrle) n = xbzrleEncode(oldPage, page, data.subarray(dataLen), (page.length * 3) >>> 2)
       if (n >= 0) {
         tags[p] = Tag.delta
         aux[auxCount++] = n

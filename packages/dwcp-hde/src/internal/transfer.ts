@@ -58,6 +58,12 @@ export const rechunk = <E, R>(input: Stream.Stream<Uint8Array, E, R>, size: numb
       const out: Array<Buffer> = []
       let rest = bytes
       while (length + rest.length >= size) {
+        if (length === 0) {
+          // A whole chunk inside one input element: no copy here (the pool copies it once).
+          out.push(Buffer.from(rest.buffer, rest.byteOffset, size))
+          rest = rest.subarray(size)
+          continue
+        }
         const need = size - length
         parts.push(rest.subarray(0, need))
         out.push(Buffer.concat(parts, size))
