@@ -17,7 +17,7 @@ const colours: Record<ComponentStatus, string> = {
   stopped: "#4a78b8",
 }
 
-const escape = (s: string): string =>
+const escapeXml = (s: string): string =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
 /**
@@ -41,7 +41,7 @@ export const svg = (report: BootReport): string => {
     if (members.length === 0) continue
     const p = report.phases.find((r) => r.phase === phase)
     rows.push(
-      `<text x="4" y="${y + 13}" class="phase">${escape(phase)}${p?.startedAt !== undefined && p.finishedAt !== undefined ? ` (${(p.finishedAt - p.startedAt).toFixed(1)} ms)` : ""}</text>`,
+      `<text x="4" y="${y + 13}" class="phase">${escapeXml(phase)}${p?.startedAt !== undefined && p.finishedAt !== undefined ? ` (${(p.finishedAt - p.startedAt).toFixed(1)} ms)` : ""}</text>`,
     )
     if (p?.startedAt !== undefined)
       rows.push(
@@ -53,9 +53,9 @@ export const svg = (report: BootReport): string => {
       const stop = c.finishedAt ?? start
       const ms = stop - start
       rows.push(
-        `<g class="component" data-name="${escape(c.name)}" data-status="${c.status}">`,
-        `<text x="14" y="${y + 13}">${escape(c.name)}</text>`,
-        `<rect x="${x(start).toFixed(2)}" y="${y + 2}" width="${Math.max(1, x(stop) - x(start)).toFixed(2)}" height="${rowHeight - 4}" fill="${colours[c.status]}"><title>${escape(`${c.name}: ${c.status}, ${ms.toFixed(1)} ms, ${c.attempts} attempt(s)${c.error ? `, ${c.error}` : ""}`)}</title></rect>`,
+        `<g class="component" data-name="${escapeXml(c.name)}" data-status="${c.status}">`,
+        `<text x="14" y="${y + 13}">${escapeXml(c.name)}</text>`,
+        `<rect x="${x(start).toFixed(2)}" y="${y + 2}" width="${Math.max(1, x(stop) - x(start)).toFixed(2)}" height="${rowHeight - 4}" fill="${colours[c.status]}"><title>${escapeXml(`${c.name}: ${c.status}, ${ms.toFixed(1)} ms, ${c.attempts} attempt(s)${c.error ? `, ${c.error}` : ""}`)}</title></rect>`,
         `<text x="${(x(stop) + 4).toFixed(2)}" y="${y + 13}" class="ms">${ms.toFixed(1)} ms</text>`,
         "</g>",
       )
@@ -82,7 +82,7 @@ export const svg = (report: BootReport): string => {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<style>text{font-family:sans-serif;font-size:11px}.phase{font-weight:bold}.tick{text-anchor:middle;fill:#555}.ms{fill:#555}.grid{stroke:#ddd}</style>`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="4" y="16" class="phase">boot ${escape(report.bootId)}: ${report.outcome}, ${(report.totalMillis ?? 0).toFixed(1)} ms</text>`,
+    `<text x="4" y="16" class="phase">boot ${escapeXml(report.bootId)}: ${report.outcome}, ${(report.totalMillis ?? 0).toFixed(1)} ms</text>`,
     ...ticks,
     ...rows,
     legend,
