@@ -9,7 +9,7 @@ import { Boot } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { Cause, Context, Effect, Exit, Schema, SubscriptionRef } from "effect"
-import { Config } from "../src/index.js"
+import { Config, Origin } from "../src/index.js"
 
 const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
   const { system, network, monitoring, dwcp, logging } = loaded.settings
@@ -19,6 +19,7 @@ const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
     EnvironmentDetector.component(
       Schema.decodeSync(EnvironmentDetector.Settings)({
         ...dwcp,
+        forced_origin: Origin.render(loaded.provenance.get("dwcp.forced_mode")!),
         peers: network.peers,
         enable_rdma: dwcp.transport.enable_rdma,
         probe_count: 3,
@@ -37,6 +38,21 @@ const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
 }
 
 describe("pre-init phase from one configuration", () => {
+  it.effect("NOVACRON_DWCP_MODE forces the environment, and the reason names the variable", () =>
+    Effect.gen(function* () {
+      const loaded = yield* Config.load({ env: { NOVACRON_DWCP_MODE: "datacenter" } })
+      const { dwcp, network } = loaded.settings
+      const d = yield* EnvironmentDetector.detect(
+        Schema.decodeSync(EnvironmentDetector.Settings)({
+          ...dwcp,
+          forced_origin: Origin.render(loaded.provenance.get("dwcp.forced_mode")!),
+          peers: network.peers,
+        }),
+      )
+      expect([d.mode, d.source, d.reason]).toEqual(["datacenter", "forced", "forced by env NOVACRON_DWCP_MODE"])
+    }),
+  )
+
   it.scopedLive(
     "boots config, logging, environment, resources and conflict-check; a second node on the same data dir is refused",
     () =>

@@ -26,6 +26,8 @@ export const Settings = Schema.Struct({
     default: () => "" as const,
     exact: true,
   }),
+  /** Where `forced_mode` was set, for the reason (e.g. `env NOVACRON_DWCP_MODE` from the configuration's provenance). */
+  forced_origin: Schema.optionalWith(Schema.String, { default: () => "dwcp.forced_mode", exact: true }),
   detection_interval: Schema.optionalWith(Schema.DurationFromSelf, {
     default: () => Duration.seconds(30),
     exact: true,
@@ -96,7 +98,12 @@ export const detect = (settings: Settings, sources: Sources = {}): Effect.Effect
     const at = yield* Effect.clockWith((c) => c.currentTimeMillis)
     const empty = { rdmaDevices: [], peers: [], links: [], at }
     if (settings.forced_mode !== "") {
-      return { ...empty, mode: settings.forced_mode, source: "forced" as const, reason: `forced by dwcp.forced_mode` }
+      return {
+        ...empty,
+        mode: settings.forced_mode,
+        source: "forced" as const,
+        reason: `forced by ${settings.forced_origin}`,
+      }
     }
     if (!settings.enable_auto_detection) {
       return {
