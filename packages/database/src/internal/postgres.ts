@@ -1,0 +1,205 @@
+import { Effect, Option, type Scope } from "effect"
+import postgres from "postgres"
+import type { Repository } from "../Database.js"
+import { DatabaseError, type MigrationError } from "../DatabaseError.js"
+import * as Migration from "../Migration.js"
+import type { CheckpointRecord, NodeRecord } from "../Model.js"
+import { checksum, migrationFailure, planOrThrow, toJson, tryPromise } from "./common.js"
+import { toCheckpoint, toTask } from "./sqlite.js"
+
+type Row = Record<string, unknown>
+type Sql = postgres.Sql
+const attempt = tryPromise("postgres")
+
+/** The pool: at most `max` connections, each with `search_path` set to the schema. */
+export const acquirePool = (options: {
+  readonly url: string
+  readonly max: number
+  readonly schema?: string | undefined
+  readonly applicationName?: string | undefined
+}): Effect.Effect<Sql, DatabaseError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      if (options.url === "") {
+        return Effect.fail(
+          new DatabaseError({ backend: "postgres", operation: "connect", cause: "storage.postgres_url is empty" }),
+        )
+      }
+      const sql = postgres(options.url, {
+        max: options.max,
+        idle_timeout: 60,
+        connect_timeout: 10,
+        onnotice: () => {},
+        connection: {
+          application_name: options.applicationName ?? "novacron",
+          search_path: options.schema ?? "public",
+        },
+      })
+      // Connect now so an unreachable server fails the boot instead of the first query.
+      return attempt("connect", () => sql`SELECT 1`).pipe(
+        Effect.as(sql),
+        Effect.tapError(() => Effect.promise(() => sql.end({ timeout: 0 }))),
+      )
+    }),
+    (sql) => Effect.promise(() => sql.end({ timeout: 5 })),
+  )
+
+/**
+ * Creates the schema and applies pending migrations in one transaction holding a transaction-level
+ * advisory lock keyed by the schema, so concurrent boots against one server run one after another
+ * and the later one finds everything applied. `lock: false` exists only to show the race in tests.
+ */
+export const migrate = (
+  sql: Sql,
+  schema: string,
+  migrations: ReadonlyArray<Migration.Migration>,
+  options: { readonly lock?: boolean } = {},
+): Effect.Effect<number, DatabaseError | MigrationError> =>
+  Effect.tryPromise({
+    try: () =>
+      sql.begin(async (tx) => {
+        if (options.lock !== false) await tx`SELECT pg_advisory_xact_lock(hashtext(${`novacron:migrate:${schema}`}))`
+        await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema.replaceAll('"', '""')}"`)
+        await tx.unsafe(
+          "CREATE TABLE IF NOT EXISTS novacron_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        const applied = (await tx`SELECT version, name, checksum FROM novacron_migrations ORDER BY version`).map(
+          (r): Migration.Applied => ({ version: Number(r.version), name: r.name, checksum: r.checksum }),
+        )
+        const pending = planOrThrow(migrations, applied)
+        for (const m of pending) {
+          await tx.unsafe(m.up)
+          await tx`INSERT INTO novacron_migrations (version, name, checksum, applied_at) VALUES (${m.version}, ${m.name}, ${checksum(m)}, ${Date.now()})`
+        }
+        return pending.length
+      }),
+    catch: migrationFailure("postgres"),
+  })
+
+const toNode = (r: Row): NodeRecord => ({
+  id: r.id as string,
+  address: r.address as string,
+  state: r.state as string,
+  labels: JSON.parse(r.labels as string),
+  updated_at: Number(r.updated_at),
+})
+
+export const make = (options: {
+  readonly url: string
+  readonly max: number
+  readonly schema?: string | undefined
+  readonly applicationName?: string | undefined
+  readonly migrations?: ReadonlyArray<Migration.Migration> | undefined
+}): Effect.Effect<Repository, DatabaseError | MigrationError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const schema = options.schema ?? "public"
+    const sql = yield* acquirePool(options)
+    yield* migrate(sql, schema, options.migrations ?? Migration.postgres)
+
+    const repo: Repository = {
+      backend: "postgres",
+      nodes: {
+        put: (n) =>
+          attempt("nodes.put", async () => {
+            await sql`INSERT INTO nodes (id, address, state, labels, updated_at) VALUES (${n.id}, ${n.address}, ${n.state}, ${JSON.stringify(n.labels)}, ${n.updated_at})
+              ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state, labels = excluded.labels, updated_at = excluded.updated_at`
+          }),
+        get: (id) =>
+          attempt("nodes.get", async () =>
+            Option.map(Option.fromNullable((await sql`SELECT * FROM nodes WHERE id = ${id}`)[0]), toNode),
+          ),
+        list: attempt("nodes.list", async () => (await sql`SELECT * FROM nodes ORDER BY id COLLATE "C"`).map(toNode)),
+        remove: (id) => attempt("nodes.remove", async () => (await sql`DELETE FROM nodes WHERE id = ${id}`).count > 0),
+      },
+      tasks: {
+        put: (t) =>
+          attempt("tasks.put", async () => {
+            await sql`INSERT INTO tasks (id, kind, status, node_id, payload, created_at, updated_at)
+              VALUES (${t.id}, ${t.kind}, ${t.status}, ${t.node_id}, ${toJson(t.payload)}, ${t.created_at}, ${t.updated_at})
+              ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, node_id = excluded.node_id,
+                payload = excluded.payload, created_at = excluded.created_at, updated_at = excluded.updated_at`
+          }),
+        get: (id) =>
+          attempt("tasks.get", async () =>
+            Option.map(Option.fromNullable((await sql`SELECT * FROM tasks WHERE id = ${id}`)[0]), toTask),
+          ),
+        list: (filter = {}) =>
+          attempt("tasks.list", async () =>
+            (
+              await sql`SELECT * FROM tasks WHERE (${filter.status ?? null}::text IS NULL OR status = ${filter.status ?? null})
+                AND (${filter.node_id ?? null}::text IS NULL OR node_id = ${filter.node_id ?? null})
+                ORDER BY created_at, id COLLATE "C"`
+            ).map(toTask),
+          ),
+        setStatus: (id, status, at) =>
+          attempt(
+            "tasks.setStatus",
+            async () => (await sql`UPDATE tasks SET status = ${status}, updated_at = ${at} WHERE id = ${id}`).count > 0,
+          ),
+        remove: (id) => attempt("tasks.remove", async () => (await sql`DELETE FROM tasks WHERE id = ${id}`).count > 0),
+      },
+      checkpoints: {
+        append: (name, data, at) =>
+          attempt("checkpoints.append", async (): Promise<CheckpointRecord> => {
+            const json = toJson(data)
+            const [row] = await sql`INSERT INTO checkpoints (name, sequence, data, created_at)
+              SELECT ${name}, COALESCE(MAX(sequence), 0) + 1, ${json}, ${at} FROM checkpoints WHERE name = ${name}
+              RETURNING sequence`
+            return { name, sequence: Number(row!.sequence), data: JSON.parse(json), created_at: at }
+          }),
+        latest: (name) =>
+          attempt("checkpoints.latest", async () =>
+            Option.map(
+              Option.fromNullable(
+                (await sql`SELECT * FROM checkpoints WHERE name = ${name} ORDER BY sequence DESC LIMIT 1`)[0],
+              ),
+              toCheckpoint,
+            ),
+          ),
+        list: (name) =>
+          attempt("checkpoints.list", async () =>
+            (await sql`SELECT * FROM checkpoints WHERE name = ${name} ORDER BY sequence`).map(toCheckpoint),
+          ),
+        prune: (name, keep) =>
+          attempt(
+            "checkpoints.prune",
+            async () =>
+              (
+                await sql`DELETE FROM checkpoints WHERE name = ${name}
+                  AND sequence <= (SELECT COALESCE(MAX(sequence), 0) FROM checkpoints WHERE name = ${name}) - ${Math.max(0, keep)}`
+              ).count,
+          ),
+      },
+      kv: {
+        get: (key) =>
+          attempt("kv.get", async () =>
+            Option.map(
+              Option.fromNullable((await sql`SELECT value FROM kv WHERE key = ${key}`)[0]),
+              (r) => r.value as string,
+            ),
+          ),
+        set: (key, value) =>
+          attempt("kv.set", async () => {
+            await sql`INSERT INTO kv (key, value, updated_at) VALUES (${key}, ${value}, ${Date.now()})
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`
+          }),
+        delete: (key) => attempt("kv.delete", async () => (await sql`DELETE FROM kv WHERE key = ${key}`).count > 0),
+        list: (prefix) =>
+          attempt("kv.list", async () =>
+            (await sql`SELECT key, value FROM kv WHERE starts_with(key, ${prefix}) ORDER BY key COLLATE "C"`).map(
+              (r) => [r.key as string, r.value as string] as const,
+            ),
+          ),
+      },
+      health: attempt("health", async () => {
+        const start = performance.now()
+        const [row] = await sql`SELECT current_setting('server_version') AS version`
+        return {
+          backend: "postgres" as const,
+          latency_ms: performance.now() - start,
+          details: { schema, server_version: row!.version, max_connections: options.max },
+        }
+      }),
+    }
+    return repo
+  })

@@ -1,0 +1,189 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import BetterSqlite3 from "better-sqlite3"
+import { Effect, Option, type Scope } from "effect"
+import type { Repository } from "../Database.js"
+import type { DatabaseError, MigrationError } from "../DatabaseError.js"
+import * as Migration from "../Migration.js"
+import type { CheckpointRecord, NodeRecord, TaskRecord, TaskStatus } from "../Model.js"
+import { checksum, migrationFailure, planOrThrow, toJson, trySync } from "./common.js"
+
+type Row = Record<string, unknown>
+const attempt = trySync("sqlite")
+
+const toNode = (r: Row): NodeRecord => ({
+  id: r.id as string,
+  address: r.address as string,
+  state: r.state as string,
+  labels: JSON.parse(r.labels as string),
+  updated_at: Number(r.updated_at),
+})
+
+/** @internal */
+export const toTask = (r: Row): TaskRecord => ({
+  id: r.id as string,
+  kind: r.kind as string,
+  status: r.status as TaskStatus,
+  node_id: (r.node_id as string | null) ?? null,
+  payload: JSON.parse(r.payload as string),
+  created_at: Number(r.created_at),
+  updated_at: Number(r.updated_at),
+})
+
+/** @internal */
+export const toCheckpoint = (r: Row): CheckpointRecord => ({
+  name: r.name as string,
+  sequence: Number(r.sequence),
+  data: JSON.parse(r.data as string),
+  created_at: Number(r.created_at),
+})
+
+/** Applies pending migrations in one IMMEDIATE transaction, which serializes concurrent processes on the file. */
+export const migrate = (db: BetterSqlite3.Database, migrations: ReadonlyArray<Migration.Migration>) => {
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS novacron_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+  )
+  const run = db.transaction(() => {
+    const applied = db
+      .prepare("SELECT version, name, checksum FROM novacron_migrations ORDER BY version")
+      .all() as Array<Migration.Applied>
+    const pending = planOrThrow(migrations, applied)
+    const record = db.prepare(
+      "INSERT INTO novacron_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
+    )
+    for (const m of pending) {
+      db.exec(m.up)
+      record.run(m.version, m.name, checksum(m), Date.now())
+    }
+    return pending.length
+  })
+  return run.immediate()
+}
+
+export const make = (options: {
+  readonly path: string
+  readonly migrations?: ReadonlyArray<Migration.Migration> | undefined
+}): Effect.Effect<Repository, DatabaseError | MigrationError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const db = yield* Effect.acquireRelease(
+      attempt("open", () => {
+        if (options.path !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(options.path)), { recursive: true })
+        const db = new BetterSqlite3(options.path)
+        try {
+          db.pragma("journal_mode = WAL")
+          db.pragma("synchronous = NORMAL")
+          db.pragma("busy_timeout = 5000")
+        } catch (e) {
+          db.close()
+          throw e
+        }
+        return db
+      }),
+      (db) => Effect.sync(() => db.close()),
+    )
+    yield* Effect.try({
+      try: () => migrate(db, options.migrations ?? Migration.sqlite),
+      catch: migrationFailure("sqlite"),
+    })
+
+    const st = {
+      nodePut: db.prepare(
+        "INSERT INTO nodes (id, address, state, labels, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state, labels = excluded.labels, updated_at = excluded.updated_at",
+      ),
+      nodeGet: db.prepare("SELECT * FROM nodes WHERE id = ?"),
+      nodeList: db.prepare("SELECT * FROM nodes ORDER BY id"),
+      nodeDel: db.prepare("DELETE FROM nodes WHERE id = ?"),
+      taskPut: db.prepare(
+        "INSERT INTO tasks (id, kind, status, node_id, payload, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, node_id = excluded.node_id, payload = excluded.payload, created_at = excluded.created_at, updated_at = excluded.updated_at",
+      ),
+      taskGet: db.prepare("SELECT * FROM tasks WHERE id = ?"),
+      taskList: db.prepare(
+        "SELECT * FROM tasks WHERE (@status IS NULL OR status = @status) AND (@node_id IS NULL OR node_id = @node_id) ORDER BY created_at, id",
+      ),
+      taskStatus: db.prepare("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?"),
+      taskDel: db.prepare("DELETE FROM tasks WHERE id = ?"),
+      cpInsert: db.prepare(
+        "INSERT INTO checkpoints (name, sequence, data, created_at) SELECT @name, COALESCE(MAX(sequence), 0) + 1, @data, @at FROM checkpoints WHERE name = @name RETURNING sequence",
+      ),
+      cpLatest: db.prepare("SELECT * FROM checkpoints WHERE name = ? ORDER BY sequence DESC LIMIT 1"),
+      cpList: db.prepare("SELECT * FROM checkpoints WHERE name = ? ORDER BY sequence"),
+      cpPrune: db.prepare(
+        "DELETE FROM checkpoints WHERE name = @name AND sequence <= (SELECT COALESCE(MAX(sequence), 0) FROM checkpoints WHERE name = @name) - @keep",
+      ),
+      kvGet: db.prepare("SELECT value FROM kv WHERE key = ?"),
+      kvSet: db.prepare(
+        "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+      ),
+      kvDel: db.prepare("DELETE FROM kv WHERE key = ?"),
+      // substr instead of LIKE: keys may contain % and _.
+      kvList: db.prepare("SELECT key, value FROM kv WHERE substr(key, 1, length(@prefix)) = @prefix ORDER BY key"),
+    }
+
+    const repo: Repository = {
+      backend: "sqlite",
+      nodes: {
+        put: (n) =>
+          attempt(
+            "nodes.put",
+            () => void st.nodePut.run(n.id, n.address, n.state, JSON.stringify(n.labels), n.updated_at),
+          ),
+        get: (id) => attempt("nodes.get", () => Option.map(Option.fromNullable(st.nodeGet.get(id) as Row), toNode)),
+        list: attempt("nodes.list", () => (st.nodeList.all() as Array<Row>).map(toNode)),
+        remove: (id) => attempt("nodes.remove", () => st.nodeDel.run(id).changes > 0),
+      },
+      tasks: {
+        put: (t) =>
+          attempt(
+            "tasks.put",
+            () => void st.taskPut.run(t.id, t.kind, t.status, t.node_id, toJson(t.payload), t.created_at, t.updated_at),
+          ),
+        get: (id) => attempt("tasks.get", () => Option.map(Option.fromNullable(st.taskGet.get(id) as Row), toTask)),
+        list: (filter = {}) =>
+          attempt("tasks.list", () =>
+            (st.taskList.all({ status: filter.status ?? null, node_id: filter.node_id ?? null }) as Array<Row>).map(
+              toTask,
+            ),
+          ),
+        setStatus: (id, status, at) => attempt("tasks.setStatus", () => st.taskStatus.run(status, at, id).changes > 0),
+        remove: (id) => attempt("tasks.remove", () => st.taskDel.run(id).changes > 0),
+      },
+      checkpoints: {
+        append: (name, data, at) =>
+          attempt("checkpoints.append", () => {
+            const json = toJson(data)
+            const { sequence } = st.cpInsert.get({ name, data: json, at }) as { sequence: number }
+            return { name, sequence: Number(sequence), data: JSON.parse(json), created_at: at }
+          }),
+        latest: (name) =>
+          attempt("checkpoints.latest", () =>
+            Option.map(Option.fromNullable(st.cpLatest.get(name) as Row), toCheckpoint),
+          ),
+        list: (name) => attempt("checkpoints.list", () => (st.cpList.all(name) as Array<Row>).map(toCheckpoint)),
+        prune: (name, keep) =>
+          attempt("checkpoints.prune", () => st.cpPrune.run({ name, keep: Math.max(0, keep) }).changes),
+      },
+      kv: {
+        get: (key) =>
+          attempt("kv.get", () =>
+            Option.map(Option.fromNullable(st.kvGet.get(key) as { value: string } | undefined), (r) => r.value),
+          ),
+        set: (key, value) => attempt("kv.set", () => void st.kvSet.run(key, value, Date.now())),
+        delete: (key) => attempt("kv.delete", () => st.kvDel.run(key).changes > 0),
+        list: (prefix) =>
+          attempt("kv.list", () =>
+            (st.kvList.all({ prefix }) as Array<{ key: string; value: string }>).map((r) => [r.key, r.value] as const),
+          ),
+      },
+      health: attempt("health", () => {
+        const start = performance.now()
+        db.prepare("SELECT 1").get()
+        const latency_ms = performance.now() - start
+        return {
+          backend: "sqlite" as const,
+          latency_ms,
+          details: { path: options.path, journal_mode: db.pragma("journal_mode", { simple: true }) },
+        }
+      }),
+    }
+    return repo
+  })

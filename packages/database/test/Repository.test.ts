@@ -1,0 +1,156 @@
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option, type Scope } from "effect"
+import * as Database from "../src/Database.js"
+import type { DatabaseError, MigrationError } from "../src/DatabaseError.js"
+import type { TaskRecord } from "../src/Model.js"
+import { pgSchema, pgUrl, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
+
+type Make = Effect.Effect<Layer.Layer<Database.Database, DatabaseError | MigrationError>, never, Scope.Scope>
+
+const backends: ReadonlyArray<{ name: string; up: boolean; make: Make }> = [
+  {
+    name: "sqlite",
+    up: true,
+    make: Effect.map(tempDir, (dir) => Database.layerSqlite({ path: path.join(dir, "state.db") })),
+  },
+  {
+    name: "postgres",
+    up: await service("PostgreSQL", pgUrl),
+    make: Effect.map(pgSchema, (schema) => Database.layerPostgres({ url: pgUrl, max: 4, schema })),
+  },
+  {
+    name: "redis",
+    up: await service("Redis", redisUrl),
+    make: Effect.map(redisPrefix, (prefix) => Database.layerRedis({ url: redisUrl, prefix })),
+  },
+]
+
+/** A repository on a fresh file, schema or key prefix, closed and cleaned with the test's scope. */
+const open = (make: Make) =>
+  Effect.gen(function* () {
+    const layer = yield* make
+    return Context.get(yield* Layer.build(layer), Database.Database)
+  }).pipe(Effect.orDie)
+
+const task = (id: string, created_at: number, extra: Partial<TaskRecord> = {}): TaskRecord => ({
+  id,
+  kind: "migrate-vm",
+  status: "pending",
+  node_id: null,
+  payload: { vm: id, pages: [1, 2, 3], nested: { ok: true } },
+  created_at,
+  updated_at: created_at,
+  ...extra,
+})
+
+for (const backend of backends) {
+  describe.skipIf(!backend.up)(`repository on ${backend.name}`, () => {
+    it.scoped("nodes: put replaces, list is ordered by id, remove reports", () =>
+      Effect.gen(function* () {
+        const db = yield* open(backend.make)
+        expect(db.backend).toBe(backend.name)
+        yield* db.nodes.put({ id: "n2", address: "10.0.0.2:7700", state: "up", labels: {}, updated_at: 1 })
+        yield* db.nodes.put({ id: "n1", address: "10.0.0.1:7700", state: "up", labels: { zone: "a" }, updated_at: 2 })
+        yield* db.nodes.put({
+          id: "n2",
+          address: "10.0.0.9:7700",
+          state: "draining",
+          labels: { gpu: "1" },
+          updated_at: 3,
+        })
+        expect(yield* db.nodes.get("n2")).toEqual(
+          Option.some({ id: "n2", address: "10.0.0.9:7700", state: "draining", labels: { gpu: "1" }, updated_at: 3 }),
+        )
+        expect((yield* db.nodes.list).map((n) => n.id)).toEqual(["n1", "n2"])
+        expect(yield* db.nodes.remove("n1")).toBe(true)
+        expect(yield* db.nodes.remove("n1")).toBe(false)
+        expect(yield* db.nodes.get("n1")).toEqual(Option.none())
+      }),
+    )
+
+    it.scoped("tasks: filter by status and node, setStatus, JSON payload round trip", () =>
+      Effect.gen(function* () {
+        const db = yield* open(backend.make)
+        yield* db.tasks.put(task("t3", 30, { node_id: "n1" }))
+        yield* db.tasks.put(task("t1", 10))
+        yield* db.tasks.put(task("t2", 20, { node_id: "n1", status: "running", payload: null }))
+        expect((yield* db.tasks.list()).map((t) => t.id)).toEqual(["t1", "t2", "t3"])
+        expect((yield* db.tasks.list({ node_id: "n1" })).map((t) => t.id)).toEqual(["t2", "t3"])
+        expect((yield* db.tasks.list({ status: "running" })).map((t) => t.id)).toEqual(["t2"])
+        expect((yield* db.tasks.list({ status: "pending", node_id: "n1" })).map((t) => t.id)).toEqual(["t3"])
+        expect(yield* db.tasks.get("t1")).toEqual(Option.some(task("t1", 10)))
+        expect(yield* db.tasks.get("t2")).toEqual(
+          Option.some(task("t2", 20, { node_id: "n1", status: "running", payload: null })),
+        )
+
+        expect(yield* db.tasks.setStatus("t1", "succeeded", 99)).toBe(true)
+        expect(yield* db.tasks.setStatus("nope", "failed", 99)).toBe(false)
+        expect(yield* db.tasks.get("nope")).toEqual(Option.none())
+        const t1 = Option.getOrThrow(yield* db.tasks.get("t1"))
+        expect([t1.status, t1.updated_at, t1.created_at]).toEqual(["succeeded", 99, 10])
+        expect(yield* db.tasks.remove("t1")).toBe(true)
+        expect(yield* db.tasks.remove("t1")).toBe(false)
+        expect((yield* db.tasks.list()).map((t) => t.id)).toEqual(["t2", "t3"])
+      }),
+    )
+
+    it.scoped("checkpoints: sequences per name, latest, prune keeps the newest", () =>
+      Effect.gen(function* () {
+        const db = yield* open(backend.make)
+        expect(yield* db.checkpoints.latest("boot")).toEqual(Option.none())
+        for (let i = 1; i <= 5; i++) {
+          const c = yield* db.checkpoints.append("boot", { phase: i, list: ["a", i] }, 1000 + i)
+          expect(c).toEqual({ name: "boot", sequence: i, data: { phase: i, list: ["a", i] }, created_at: 1000 + i })
+        }
+        expect((yield* db.checkpoints.append("other", "x", 7)).sequence).toBe(1)
+        expect(Option.map(yield* db.checkpoints.latest("boot"), (c) => c.sequence)).toEqual(Option.some(5))
+        expect(yield* db.checkpoints.prune("boot", 2)).toBe(3)
+        expect((yield* db.checkpoints.list("boot")).map((c) => [c.sequence, c.data])).toEqual([
+          [4, { phase: 4, list: ["a", 4] }],
+          [5, { phase: 5, list: ["a", 5] }],
+        ])
+        // Numbering goes on after pruning; other series are untouched.
+        expect((yield* db.checkpoints.append("boot", null, 2000)).sequence).toBe(6)
+        expect((yield* db.checkpoints.list("other")).map((c) => c.data)).toEqual(["x"])
+      }),
+    )
+
+    it.scoped("kv: set overwrites, list matches a literal prefix, delete reports", () =>
+      Effect.gen(function* () {
+        const db = yield* open(backend.make)
+        yield* db.kv.set("vm/%1", "a")
+        yield* db.kv.set("vm/_2", "b")
+        yield* db.kv.set("vmX3", "c")
+        yield* db.kv.set("vm/%1", "a2")
+        expect(yield* db.kv.get("vm/%1")).toEqual(Option.some("a2"))
+        expect(yield* db.kv.get("missing")).toEqual(Option.none())
+        expect(yield* db.kv.list("vm/")).toEqual([
+          ["vm/%1", "a2"],
+          ["vm/_2", "b"],
+        ])
+        expect(yield* db.kv.list("vm/%")).toEqual([["vm/%1", "a2"]])
+        expect(yield* db.kv.delete("vm/_2")).toBe(true)
+        expect(yield* db.kv.delete("vm/_2")).toBe(false)
+        expect((yield* db.kv.list("")).map(([k]) => k)).toEqual(["vm/%1", "vmX3"])
+      }),
+    )
+
+    it.scoped("health answers while open; operations fail once the scope is closed", () =>
+      Effect.gen(function* () {
+        const make = yield* backend.make
+        const db = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const db = Context.get(yield* Layer.build(make), Database.Database)
+            const h = yield* db.health
+            expect(h.backend).toBe(backend.name)
+            expect(h.latency_ms).toBeGreaterThanOrEqual(0)
+            return db
+          }),
+        )
+        const after = yield* Effect.either(db.kv.get("k"))
+        expect(after._tag).toBe("Left")
+      }),
+    )
+  })
+}

@@ -1,0 +1,67 @@
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { Redis } from "ioredis"
+import postgres from "postgres"
+
+export const pgUrl = process.env.NOVACRON_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
+export const redisUrl = process.env.NOVACRON_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+
+const reachable = (url: string) =>
+  new Promise<boolean>((resolve) => {
+    const u = new URL(url)
+    const socket = net.connect({ host: u.hostname, port: Number(u.port) })
+    socket.setTimeout(1000)
+    socket.once("connect", () => (socket.destroy(), resolve(true)))
+    socket.once("error", () => resolve(false))
+    socket.once("timeout", () => (socket.destroy(), resolve(false)))
+  })
+
+/**
+ * Whether the shared service answers. In CI a missing service is an error, never a skip.
+ */
+export const service = async (name: string, url: string): Promise<boolean> => {
+  if (await reachable(url)) return true
+  if (process.env.CI) throw new Error(`${name} at ${url} is required in CI but unreachable`)
+  console.warn(`skipping ${name} tests: ${url} unreachable (set CI to make this an error)`)
+  return false
+}
+
+/** A name unique to this test run, usable as a schema name or key prefix. */
+export const unique = (base: string) => `${base}_${process.pid}_${randomBytes(4).toString("hex")}`
+
+/** A fresh directory, removed when the scope closes. */
+export const tempDir = Effect.acquireRelease(
+  Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "novacron-database-"))),
+  (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true })),
+)
+
+/** A PostgreSQL schema for one test, dropped when the scope closes. */
+export const pgSchema = Effect.acquireRelease(
+  Effect.sync(() => unique("novacron_test")),
+  (schema) =>
+    Effect.promise(async () => {
+      const sql = postgres(pgUrl, { max: 1, onnotice: () => {} })
+      await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await sql.end()
+    }),
+)
+
+/** A Redis key prefix for one test; its keys are deleted when the scope closes. */
+export const redisPrefix = Effect.acquireRelease(
+  Effect.sync(() => `${unique("novacron-test")}:`),
+  (prefix) =>
+    Effect.promise(async () => {
+      const client = new Redis(redisUrl)
+      let cursor = "0"
+      do {
+        const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500)
+        if (keys.length > 0) await client.del(...keys)
+        cursor = next
+      } while (cursor !== "0")
+      await client.quit()
+    }),
+)
