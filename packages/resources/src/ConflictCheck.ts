@@ -73,14 +73,23 @@ export interface TakenPort {
   readonly reason: string
 }
 
+const explain = (code: string): string =>
+  code === "EADDRINUSE"
+    ? "is already in use"
+    : code === "EACCES"
+      ? "needs privileges (EACCES)"
+      : code === "EADDRNOTAVAIL"
+        ? "has an address not on this host (EADDRNOTAVAIL)"
+        : `cannot be bound (${code})`
+
 /**
- * Some ports are taken.
+ * Some ports are taken (or cannot be bound at all).
  *
  * @since 0.1.0
  */
 export class PortsInUse extends Data.TaggedError("PortsInUse")<{ readonly ports: ReadonlyArray<TakenPort> }> {
   override get message(): string {
-    return `ports already in use: ${this.ports.map((p) => `${p.host}:${p.port} (${p.setting}, ${p.reason})`).join(", ")}`
+    return `ports unavailable: ${this.ports.map((p) => `${p.host}:${p.port} (${p.setting}) ${explain(p.reason)}`).join(", ")}`
   }
 }
 

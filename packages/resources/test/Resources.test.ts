@@ -189,7 +189,19 @@ describe("ports", () => {
         ]),
       )
       expect(error.message).toBe(
-        `ports already in use: 127.0.0.1:${a} (network.bind_port, EADDRINUSE), 127.0.0.1:${b} (monitoring.metrics_port, EADDRINUSE)`,
+        `ports unavailable: 127.0.0.1:${a} (network.bind_port) is already in use, 127.0.0.1:${b} (monitoring.metrics_port) is already in use`,
+      )
+    }),
+  )
+
+  it.effect("an address that is not on this host is named as such", () =>
+    Effect.gen(function* () {
+      // 192.0.2.0/24 is TEST-NET-1: never assigned to a local interface.
+      const error = yield* Effect.flip(
+        ConflictCheck.checkPorts([{ setting: "network.bind_port", host: "192.0.2.1", port: 7700 }]),
+      )
+      expect(error.message).toBe(
+        "ports unavailable: 192.0.2.1:7700 (network.bind_port) has an address not on this host (EADDRNOTAVAIL)",
       )
     }),
   )
