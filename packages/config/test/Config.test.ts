@@ -224,6 +224,17 @@ describe("validation reports every problem at once, with exact messages", () => 
     }),
   )
 
+  it.effect("malformed YAML in an override is reported as a value, not thrown", () =>
+    Effect.gen(function* () {
+      expect(
+        yield* problems({ env: { NOVACRON__SECURITY__TOKENS: "{name: [", NOVACRON__NETWORK__MAX_CONNECTIONS: "[1," } }),
+      ).toEqual([
+        'network.max_connections = "[1," (env NOVACRON__NETWORK__MAX_CONNECTIONS): expected an integer 1..1000000',
+        'security.tokens[0] = "{name: [" (env NOVACRON__SECURITY__TOKENS): expected a mapping of keys',
+      ])
+    }),
+  )
+
   it.effect("cross-field rules", () =>
     Effect.gen(function* () {
       const missing = join(dir, "no-such.pem")

@@ -157,19 +157,24 @@ const checkKeys = (tree: Tree, raw: unknown, s: Shape, path: string): void => {
   }
 }
 
+/** Malformed YAML stays a string, so the schema reports it with the allowed form. */
+const yamlOr = (value: string): unknown => {
+  try {
+    return parseYaml(value)
+  } catch {
+    return value
+  }
+}
+
 const coerce = (s: Shape, value: string): unknown => {
   if (s.kind === "leaf" && s.string) return value
   const trimmed = value.trim()
   if (s.kind === "array" && !trimmed.startsWith("[")) {
     return trimmed === ""
       ? []
-      : trimmed.split(",").map((v) => (s.item.kind === "leaf" && s.item.string ? v.trim() : parseYaml(v)))
+      : trimmed.split(",").map((v) => (s.item.kind === "leaf" && s.item.string ? v.trim() : yamlOr(v)))
   }
-  try {
-    return parseYaml(value)
-  } catch {
-    return value
-  }
+  return yamlOr(value)
 }
 
 const applyOverride = (tree: Tree, o: Override): void => {
