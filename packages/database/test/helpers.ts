@@ -15,9 +15,13 @@ const reachable = (url: string) =>
     const u = new URL(url)
     const socket = net.connect({ host: u.hostname, port: Number(u.port) })
     socket.setTimeout(1000)
-    socket.once("connect", () => (socket.destroy(), resolve(true)))
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => (socket.destroy(), resolve(false)))
+    const done = (up: boolean) => {
+      socket.destroy()
+      resolve(up)
+    }
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+    socket.once("timeout", () => done(false))
   })
 
 /**

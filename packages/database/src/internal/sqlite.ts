@@ -86,37 +86,42 @@ export const make = (options: {
       catch: migrationFailure("sqlite"),
     })
 
+    // Prepared on first use: a custom migration list may not create every table.
+    const lazy = (text: string) => {
+      let stmt: BetterSqlite3.Statement | undefined
+      return () => (stmt ??= db.prepare(text))
+    }
     const st = {
-      nodePut: db.prepare(
+      nodePut: lazy(
         "INSERT INTO nodes (id, address, state, labels, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET address = excluded.address, state = excluded.state, labels = excluded.labels, updated_at = excluded.updated_at",
       ),
-      nodeGet: db.prepare("SELECT * FROM nodes WHERE id = ?"),
-      nodeList: db.prepare("SELECT * FROM nodes ORDER BY id"),
-      nodeDel: db.prepare("DELETE FROM nodes WHERE id = ?"),
-      taskPut: db.prepare(
+      nodeGet: lazy("SELECT * FROM nodes WHERE id = ?"),
+      nodeList: lazy("SELECT * FROM nodes ORDER BY id"),
+      nodeDel: lazy("DELETE FROM nodes WHERE id = ?"),
+      taskPut: lazy(
         "INSERT INTO tasks (id, kind, status, node_id, payload, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status, node_id = excluded.node_id, payload = excluded.payload, created_at = excluded.created_at, updated_at = excluded.updated_at",
       ),
-      taskGet: db.prepare("SELECT * FROM tasks WHERE id = ?"),
-      taskList: db.prepare(
+      taskGet: lazy("SELECT * FROM tasks WHERE id = ?"),
+      taskList: lazy(
         "SELECT * FROM tasks WHERE (@status IS NULL OR status = @status) AND (@node_id IS NULL OR node_id = @node_id) ORDER BY created_at, id",
       ),
-      taskStatus: db.prepare("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?"),
-      taskDel: db.prepare("DELETE FROM tasks WHERE id = ?"),
-      cpInsert: db.prepare(
+      taskStatus: lazy("UPDATE tasks SET status = ?, updated_at = ? WHERE id = ?"),
+      taskDel: lazy("DELETE FROM tasks WHERE id = ?"),
+      cpInsert: lazy(
         "INSERT INTO checkpoints (name, sequence, data, created_at) SELECT @name, COALESCE(MAX(sequence), 0) + 1, @data, @at FROM checkpoints WHERE name = @name RETURNING sequence",
       ),
-      cpLatest: db.prepare("SELECT * FROM checkpoints WHERE name = ? ORDER BY sequence DESC LIMIT 1"),
-      cpList: db.prepare("SELECT * FROM checkpoints WHERE name = ? ORDER BY sequence"),
-      cpPrune: db.prepare(
+      cpLatest: lazy("SELECT * FROM checkpoints WHERE name = ? ORDER BY sequence DESC LIMIT 1"),
+      cpList: lazy("SELECT * FROM checkpoints WHERE name = ? ORDER BY sequence"),
+      cpPrune: lazy(
         "DELETE FROM checkpoints WHERE name = @name AND sequence <= (SELECT COALESCE(MAX(sequence), 0) FROM checkpoints WHERE name = @name) - @keep",
       ),
-      kvGet: db.prepare("SELECT value FROM kv WHERE key = ?"),
-      kvSet: db.prepare(
+      kvGet: lazy("SELECT value FROM kv WHERE key = ?"),
+      kvSet: lazy(
         "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
       ),
-      kvDel: db.prepare("DELETE FROM kv WHERE key = ?"),
+      kvDel: lazy("DELETE FROM kv WHERE key = ?"),
       // substr instead of LIKE: keys may contain % and _.
-      kvList: db.prepare("SELECT key, value FROM kv WHERE substr(key, 1, length(@prefix)) = @prefix ORDER BY key"),
+      kvList: lazy("SELECT key, value FROM kv WHERE substr(key, 1, length(@prefix)) = @prefix ORDER BY key"),
     }
 
     const repo: Repository = {
@@ -125,53 +130,57 @@ export const make = (options: {
         put: (n) =>
           attempt(
             "nodes.put",
-            () => void st.nodePut.run(n.id, n.address, n.state, JSON.stringify(n.labels), n.updated_at),
+            () => void st.nodePut().run(n.id, n.address, n.state, JSON.stringify(n.labels), n.updated_at),
           ),
-        get: (id) => attempt("nodes.get", () => Option.map(Option.fromNullable(st.nodeGet.get(id) as Row), toNode)),
-        list: attempt("nodes.list", () => (st.nodeList.all() as Array<Row>).map(toNode)),
-        remove: (id) => attempt("nodes.remove", () => st.nodeDel.run(id).changes > 0),
+        get: (id) => attempt("nodes.get", () => Option.map(Option.fromNullable(st.nodeGet().get(id) as Row), toNode)),
+        list: attempt("nodes.list", () => (st.nodeList().all() as Array<Row>).map(toNode)),
+        remove: (id) => attempt("nodes.remove", () => st.nodeDel().run(id).changes > 0),
       },
       tasks: {
         put: (t) =>
           attempt(
             "tasks.put",
-            () => void st.taskPut.run(t.id, t.kind, t.status, t.node_id, toJson(t.payload), t.created_at, t.updated_at),
+            () =>
+              void st.taskPut().run(t.id, t.kind, t.status, t.node_id, toJson(t.payload), t.created_at, t.updated_at),
           ),
-        get: (id) => attempt("tasks.get", () => Option.map(Option.fromNullable(st.taskGet.get(id) as Row), toTask)),
+        get: (id) => attempt("tasks.get", () => Option.map(Option.fromNullable(st.taskGet().get(id) as Row), toTask)),
         list: (filter = {}) =>
           attempt("tasks.list", () =>
-            (st.taskList.all({ status: filter.status ?? null, node_id: filter.node_id ?? null }) as Array<Row>).map(
+            (st.taskList().all({ status: filter.status ?? null, node_id: filter.node_id ?? null }) as Array<Row>).map(
               toTask,
             ),
           ),
-        setStatus: (id, status, at) => attempt("tasks.setStatus", () => st.taskStatus.run(status, at, id).changes > 0),
-        remove: (id) => attempt("tasks.remove", () => st.taskDel.run(id).changes > 0),
+        setStatus: (id, status, at) =>
+          attempt("tasks.setStatus", () => st.taskStatus().run(status, at, id).changes > 0),
+        remove: (id) => attempt("tasks.remove", () => st.taskDel().run(id).changes > 0),
       },
       checkpoints: {
         append: (name, data, at) =>
           attempt("checkpoints.append", () => {
             const json = toJson(data)
-            const { sequence } = st.cpInsert.get({ name, data: json, at }) as { sequence: number }
+            const { sequence } = st.cpInsert().get({ name, data: json, at }) as { sequence: number }
             return { name, sequence: Number(sequence), data: JSON.parse(json), created_at: at }
           }),
         latest: (name) =>
           attempt("checkpoints.latest", () =>
-            Option.map(Option.fromNullable(st.cpLatest.get(name) as Row), toCheckpoint),
+            Option.map(Option.fromNullable(st.cpLatest().get(name) as Row), toCheckpoint),
           ),
-        list: (name) => attempt("checkpoints.list", () => (st.cpList.all(name) as Array<Row>).map(toCheckpoint)),
+        list: (name) => attempt("checkpoints.list", () => (st.cpList().all(name) as Array<Row>).map(toCheckpoint)),
         prune: (name, keep) =>
-          attempt("checkpoints.prune", () => st.cpPrune.run({ name, keep: Math.max(0, keep) }).changes),
+          attempt("checkpoints.prune", () => st.cpPrune().run({ name, keep: Math.max(0, keep) }).changes),
       },
       kv: {
         get: (key) =>
           attempt("kv.get", () =>
-            Option.map(Option.fromNullable(st.kvGet.get(key) as { value: string } | undefined), (r) => r.value),
+            Option.map(Option.fromNullable(st.kvGet().get(key) as { value: string } | undefined), (r) => r.value),
           ),
-        set: (key, value) => attempt("kv.set", () => void st.kvSet.run(key, value, Date.now())),
-        delete: (key) => attempt("kv.delete", () => st.kvDel.run(key).changes > 0),
+        set: (key, value) => attempt("kv.set", () => void st.kvSet().run(key, value, Date.now())),
+        delete: (key) => attempt("kv.delete", () => st.kvDel().run(key).changes > 0),
         list: (prefix) =>
           attempt("kv.list", () =>
-            (st.kvList.all({ prefix }) as Array<{ key: string; value: string }>).map((r) => [r.key, r.value] as const),
+            (st.kvList().all({ prefix }) as Array<{ key: string; value: string }>).map(
+              (r) => [r.key, r.value] as const,
+            ),
           ),
       },
       health: attempt("health", () => {
