@@ -81,7 +81,9 @@ describe("ResourceValidator on this host", () => {
 
 /** Starts the lock-holding child; resolves with its first JSON line. */
 const child = (dir: string) => {
-  const proc = spawn(process.execPath, ["--import", "tsx", fixture, dir], { stdio: ["pipe", "pipe", "inherit"] })
+  const proc = spawn(process.execPath, ["--conditions=@novacron/source", "--import", "tsx", fixture, dir], {
+    stdio: ["pipe", "pipe", "inherit"],
+  })
   const first = new Promise<{ locked?: number; tookOverFrom?: number | null; error?: string; tag?: string }>((ok) => {
     createInterface({ input: proc.stdout! }).once("line", (line) => ok(JSON.parse(line)))
   })
