@@ -1,6 +1,24 @@
 /**
- * Intelligent task placement for DWCP: a topology map of hosts with failure domains and network distance, filter-then-score placement (binpack, spread, balanced, fragmentation-aware) that explains itself.
+ * Intelligent task placement for DWCP: a topology map of hosts with failure domains and network
+ * distance, filter-then-score placement (binpack, spread, balanced, fragmentation-aware) that
+ * explains itself.
  *
  * @packageDocumentation
  */
-export {}
+
+/** Why a placement went where it went. */
+export * as Explanation from "./Explanation.js"
+/** Hosts: resources, GPUs, labels, failure domains. */
+export * as Host from "./Host.js"
+/** The placement service, its settings and Layer. */
+export * as Placement from "./Placement.js"
+/** The `@novacron/init` component. */
+export * as PlacementComponent from "./PlacementComponent.js"
+/** Typed errors. */
+export * from "./PlacementError.js"
+/** Filter and score plugins, policies. */
+export * as Plugin from "./Plugin.js"
+/** The synchronous engine. */
+export * as Scheduler from "./Scheduler.js"
+/** Workload requirements and allocations. */
+export * as Workload from "./Workload.js"

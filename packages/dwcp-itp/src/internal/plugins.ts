@@ -68,14 +68,18 @@ export const AntiAffinity = (
   withAnti: () => Iterable<{ host: HostView; antiAffinity: Requirement["antiAffinity"] }>,
 ) => {
   const forbidden: Array<Set<number>> = [new Set(), new Set(), new Set(), new Set()]
+  // Levels the request's own terms name: a host must have a domain there for them to mean anything.
+  const required = new Uint8Array(4)
   const plugin: FilterPlugin = {
     name: "AntiAffinity",
     prepare: (req, cluster) => {
       for (const s of forbidden) s.clear()
+      required.fill(0)
       let any = false
       for (const t of req.antiAffinity) {
         any = true
         const level = LEVEL_INDEX[t.level]
+        required[level] = 1
         for (const w of cluster.workloadsMatching(t.selector)) forbidden[level]!.add(w.host.domains[level]!)
       }
       for (const w of withAnti()) {
@@ -91,7 +95,7 @@ export const AntiAffinity = (
     filter: (h, req) => {
       for (let level = 0; level < 4; level++) {
         const f = forbidden[level]!
-        if (f.size === 0) continue
+        if (f.size === 0 && required[level] === 0) continue
         const d = h.domains[level]!
         // Unknown domain: separation cannot be shown.
         if (d < 0 || f.has(d)) return false
