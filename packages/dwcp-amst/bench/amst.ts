@@ -4,7 +4,7 @@
 //     1 stream bbr, 16 and 64 streams, vs AMST automatic; shares of the link rate;
 //  3. unshaped veth pair between two namespaces: iperf3 -P 4 vs AMST automatic.
 // Parts 2 and 3 need root, `ip netns`, /dev/net/tun and iperf3; without them they are skipped, saying why.
-// Env: AMST_BENCH_WAN_MB (default 200), AMST_BENCH_VETH_MB (default 400), AMST_BENCH_IPERF_SECONDS (default 10).
+// Env: AMST_BENCH_WAN_MB (default 400), AMST_BENCH_VETH_MB (default 400), AMST_BENCH_IPERF_SECONDS (default 10).
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync } from "node:fs"
@@ -189,7 +189,7 @@ const main = async () => {
           cc: r.congestion,
         })
       }
-      const file = await makeFile(work, Number(process.env.AMST_BENCH_WAN_MB ?? 200))
+      const file = await makeFile(work, Number(process.env.AMST_BENCH_WAN_MB ?? 400))
       const r = await amstAcross(wan, file, join(work, "wan-out"), 7701)
       report({
         case: "wan 200M/50ms/0.5%: AMST automatic",

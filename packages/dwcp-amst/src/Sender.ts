@@ -53,7 +53,7 @@ export interface Options {
   readonly transferId?: Buffer | undefined
   /** Fixed stream count (disables the controller). */
   readonly streams?: number | undefined
-  /** Control epoch (default 1 s). */
+  /** Control epoch in ms (default 2000: long enough to average out one stream's loss recovery). */
   readonly controlInterval?: number | undefined
   /** A stream holding the oldest unacked chunk this long is dropped (default 10 s). */
   readonly stallTimeout?: number | undefined
@@ -62,6 +62,8 @@ export interface Options {
   readonly maxReconnects?: number | undefined
   readonly reconnectDelay?: number | undefined
   readonly maxFrameSize?: number | undefined
+  /** Unacknowledged chunks one stream may hold (default 4): keeps per-stream queues short. */
+  readonly chunksPerStream?: number | undefined
   /** Mode for the RDMA/TCP choice (RDMA only in `datacenter`). */
   readonly mode?: "datacenter" | "internet" | "hybrid" | undefined
   /** RDMA probe; defaults to the native addon's. */
@@ -113,12 +115,13 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
       maxStreams: fixed ?? s.max_streams,
       initialStreams: fixed ?? TransportSettings.clampStreams(s, s.initial_streams),
       adaptive: fixed === undefined,
-      controlIntervalMs: options.controlInterval ?? 1000,
+      controlIntervalMs: options.controlInterval ?? 2000,
       stallTimeoutMs: options.stallTimeout ?? 10_000,
       connectTimeoutMs: options.connectTimeout ?? 5000,
       maxReconnects: options.maxReconnects ?? 8,
       reconnectDelayMs: options.reconnectDelay ?? 200,
       maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
+      chunksPerStream: options.chunksPerStream ?? 4,
       predictedBandwidth: options.predictedBandwidth,
       onProgress: options.onProgress,
       onEvent: options.onEvent,

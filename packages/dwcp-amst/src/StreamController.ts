@@ -2,7 +2,7 @@
  * Chooses how many parallel streams a transfer uses, from the goodput measured at each control
  * epoch: a hill climb on the stream count (see the README for the reasoning).
  *
- * - **up**: after adding streams, keep adding while goodput rises by more than `gain`; when it
+ * - **up**: after adding streams, keep adding while goodput rises by more than `gain` (10 %); when it
  *   stops rising the extra streams bought nothing, so go back to the previous count and hold.
  * - **down**: after removing streams, keep removing while goodput does not fall by more than
  *   `gain` (fewer streams, same goodput, less overhead); when it falls, go back and hold.
@@ -28,9 +28,9 @@
 export interface Config {
   readonly min: number
   readonly max: number
-  /** Relative goodput change that counts as a gain or a loss after a move (default 0.05). */
+  /** Relative goodput change that counts as a gain or a loss after a move (default 0.10). */
   readonly gain?: number
-  /** Relative change at a steady count that counts as the path changing (default 0.15). */
+  /** Relative change at a steady count that counts as the path changing (default 0.25). */
   readonly change?: number
   /** Epochs at a steady count between probes (default 4). */
   readonly probeEvery?: number
@@ -117,8 +117,8 @@ const move = (c: Config, s: State, goodput: number, dir: "up" | "down", reason: 
  * @since 0.1.0
  */
 export const step = (config: Config, state: State, goodput: number, predicted?: number): State => {
-  const gain = config.gain ?? 0.05
-  const change = config.change ?? 0.15
+  const gain = config.gain ?? 0.1
+  const change = config.change ?? 0.25
   const probeEvery = config.probeEvery ?? 4
   if (state.settling > 0) return { ...state, settling: state.settling - 1, reason: "settling after a move" }
   const saturated = predicted !== undefined && predicted > 0 && goodput >= predicted * (1 - gain)

@@ -20,7 +20,7 @@ import * as TransportSettings from "./TransportSettings.js"
 const usage = `usage:
   amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--tls-cert F --tls-key F]
   amst send FILE HOST:PORT [--streams N | --min-streams N --max-streams N --initial-streams N]
-            [--chunk-size BYTES] [--mode datacenter|internet|hybrid] [--json] [--verbose] [--tls-ca F --servername NAME]`
+            [--chunk-size BYTES] [--chunks-per-stream N] [--mode datacenter|internet|hybrid] [--json] [--verbose] [--tls-ca F --servername NAME]`
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`
 const mbit = (bps: number) => `${((bps * 8) / 1e6).toFixed(1)} Mbit/s`
@@ -78,6 +78,7 @@ const send = async (argv: Array<string>) => {
       "max-streams": { type: "string" },
       "initial-streams": { type: "string" },
       "chunk-size": { type: "string" },
+      "chunks-per-stream": { type: "string" },
       mode: { type: "string" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
@@ -119,6 +120,7 @@ const send = async (argv: Array<string>) => {
     tls,
     mode,
     streams: values.streams ? Number(values.streams) : undefined,
+    chunksPerStream: values["chunks-per-stream"] ? Number(values["chunks-per-stream"]) : undefined,
     onProgress: (p) => bar?.update(p.bytes, { done: mib(p.bytes), rate: mbit(p.rate), streams: p.streams }),
     onEvent: (e) => {
       if (values.verbose) console.error(JSON.stringify(e))

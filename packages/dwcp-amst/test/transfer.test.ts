@@ -86,7 +86,7 @@ describe("transfer", () => {
           target: rx.port,
           delayMs: (id) => (id === 1 ? 20 : 0),
           onForward: (link) => {
-            if (!killed && link.id === 1 && link.forwarded > 300_000) {
+            if (!killed && link.id === 1 && link.forwarded > 100_000) {
               killed = true
               link.kill()
             }

@@ -268,8 +268,9 @@ export class ReceiverEngine {
     if (f.offset + len > t.delivered + this.config.window) {
       this.protocol(conn, f, `DATA at ${f.offset} is beyond the credit ${t.delivered} + window ${this.config.window}`)
     }
-    // Copy out of the decoder's buffer so a retained chunk does not pin a larger allocation.
-    t.buffer.set(f.seq, { data: Buffer.from(f.payload), conn })
+    // No copy: the decoder hands out a view of at most one socket read or one joined frame, and the
+    // window bounds how many are held.
+    t.buffer.set(f.seq, { data: f.payload, conn })
     t.bufferedBytes += len
     void this.drain(t)
   }

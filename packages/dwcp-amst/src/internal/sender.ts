@@ -26,6 +26,8 @@ export interface SenderConfig {
   readonly maxReconnects: number
   readonly reconnectDelayMs: number
   readonly maxFrameSize: number
+  /** Unacked chunks a stream may hold. */
+  readonly chunksPerStream: number
   readonly predictedBandwidth?: (() => number | undefined) | undefined
   readonly onProgress?: ((p: Progress) => void) | undefined
   readonly onEvent?: ((e: SenderEvent) => void) | undefined
@@ -466,6 +468,10 @@ class Session {
 
   private take(s: Stream): Chunk | undefined {
     if (s.draining) return undefined
+    // Few chunks per stream: a deep per-stream queue makes each chunk wait seconds behind its
+    // stream's backlog, and the in-order credit then stalls every stream. Faster streams ack sooner
+    // and so pull more chunks.
+    if (s.unacked.size >= this.c.chunksPerStream) return undefined
     while (this.resend.length) {
       const ch = this.resend.shift()!
       ch.queued = false
@@ -646,7 +652,7 @@ class Session {
   /**
    * Credit only advances in order, so one chunk held up on a stream in TCP loss recovery (an RTO can
    * last seconds) stops every stream once the window is used up. When the sender is half-way into its
-   * window, the chunks holding the credit back that have waited well beyond the usual ack latency are
+   * window, the chunk holding the credit back, once it has waited 1.5x the smoothed ack latency, is
    * sent again on the least loaded other stream; whichever copy arrives first is acked.
    */
   private hedge() {
@@ -654,11 +660,13 @@ class Session {
     const ahead = this.cursor * this.c.chunkSize - this.delivered
     if (ahead < this.window / 2) return
     const now = performance.now()
-    const after = Math.max(100, 3 * this.ackLatency)
+    // Slower than the average chunk: likely in loss recovery (or its stream is far behind).
+    const after = Math.max(100, 1.5 * this.ackLatency)
     const live = [...this.streams].filter((x) => !x.dead && !x.draining)
     if (live.length < 2) return
     let seq = Math.floor(this.delivered / this.c.chunkSize)
-    for (let sent = 0; sent < 4 && seq < this.cursor; seq++) {
+    // One copy per tick bounds the duplicate traffic (20 chunks/s at most) to when credit is short.
+    for (let sent = 0; sent < 1 && seq < this.cursor; seq++) {
       const ch = this.inflight.get(seq)
       if (!ch?.data || !ch.stream || ch.queued) continue
       if (now - ch.sentAt < after || now - ch.hedgedAt < after) continue
