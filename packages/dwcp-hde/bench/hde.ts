@@ -6,7 +6,7 @@
 //   binary.bin      /usr/bin executables, concatenated
 // usage: pnpm bench  (env HDE_BENCH_MB caps each corpus; default 64 MiB text/binary, full VM image)
 import { execFileSync, spawnSync } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, writeSync } from "node:fs"
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs"
 import { createRequire } from "node:module"
 import { availableParallelism, loadavg } from "node:os"
 import { join } from "node:path"
@@ -21,11 +21,17 @@ const capMB = Number(process.env.HDE_BENCH_MB ?? 64)
 const LEVEL = 3
 
 const ensureVm = () => {
-  if (!existsSync(join(cache, "vm-ram-2.raw"))) execFileSync("bash", [join(here, "make-vm-snapshots.sh"), cache], { stdio: "inherit" })
+  if (!existsSync(join(cache, "vm-ram-2.raw")))
+    execFileSync("bash", [join(here, "make-vm-snapshots.sh"), cache], { stdio: "inherit" })
 }
 
 /** Concatenates files under `dir` that pass `keep` into `out`, up to `limit` bytes. */
-const corpus = (out: string, dirs: ReadonlyArray<string>, keep: (path: string, head: Buffer) => boolean, limit: number) => {
+const corpus = (
+  out: string,
+  dirs: ReadonlyArray<string>,
+  keep: (path: string, head: Buffer) => boolean,
+  limit: number,
+) => {
   if (existsSync(out) && statSync(out).size >= Math.min(limit, 1 << 20)) return
   const fd = openSync(out, "w")
   let size = 0
@@ -111,9 +117,20 @@ const program = Effect.gen(function* () {
     { name: "binary (/usr/bin ELF)", file: join(cache, "binary.bin") },
   ]
   const cores = availableParallelism()
-  console.log(`HDE benchmark: ${cores} cores, load average ${loadavg().map((l) => f(l, 2)).join(" ")} (shared machine)`)
-  console.log(`zstd CLI: ${spawnSync("zstd", ["-V"], { encoding: "utf8" }).stdout.trim()}; lz4 CLI: ${spawnSync("lz4", ["-V"], { encoding: "utf8" }).stderr.split("\n")[0]?.trim()}`)
-  console.log(`level ${LEVEL}; HDE chunk 1 MiB, pages of 4 KiB; CLI reads the file from page cache, HDE a buffer in memory`)
+  console.log(
+    `HDE benchmark: ${cores} cores, load average ${loadavg()
+      .map((l) => f(l, 2))
+      .join(" ")} (shared machine)`,
+  )
+  console.log(
+    `zstd CLI: ${spawnSync("zstd", ["-V"], { encoding: "utf8" }).stdout.trim()}; lz4 CLI: ${(() => {
+      const r = spawnSync("lz4", ["-V"], { encoding: "utf8" })
+      return `${r.stdout}${r.stderr}`.split("\n")[0]?.trim()
+    })()}`,
+  )
+  console.log(
+    `level ${LEVEL}; HDE chunk 1 MiB, pages of 4 KiB; CLI reads the file from page cache, HDE a buffer in memory`,
+  )
 
   const make = (s: Partial<HdeSettings.CompressionSettings>, o: Hde.Options = {}) =>
     Effect.gen(function* () {
@@ -172,7 +189,9 @@ const program = Effect.gen(function* () {
   const v2 = readFileSync(join(cache, "vm-ram-2.raw"))
   const f1 = JSON.stringify(join(cache, "vm-ram-1.raw"))
   const f2 = JSON.stringify(join(cache, "vm-ram-2.raw"))
-  console.log(`\ndelta: snapshot 2 given snapshot 1 (${f(v2.length / 2 ** 20, 0)} MiB, ${readFileSync(join(cache, "vm-ram.info"), "utf8").match(/gap_s: (\d+)/)?.[1]} s apart)`)
+  console.log(
+    `\ndelta: snapshot 2 given snapshot 1 (${f(v2.length / 2 ** 20, 0)} MiB, ${readFileSync(join(cache, "vm-ram.info"), "utf8").match(/gap_s: (\d+)/)?.[1]} s apart)`,
+  )
   const patch = sh(`zstd -q -${LEVEL} -T1 --patch-from=${f1} -c ${f2} | wc -c`)
   const full = sh(`zstd -q -${LEVEL} -T1 -c ${f2} | wc -c`)
   const rows: Array<{ name: string; bytes: number; seconds: number; cpu: number }> = [
@@ -185,7 +204,7 @@ const program = Effect.gen(function* () {
     const { a: encoded, seconds, cpu } = yield* timed(hde.encode(v2, { objectId: "vm" }))
     const back = yield* hde.decode(encoded, { objectId: "vm" })
     if (!back.equals(v2)) throw new Error("delta round trip mismatch")
-    rows.push({ name: `HDE zstd+base dict, ${workers} worker${workers > 1 ? "s" : ""}`, bytes: encoded.length, seconds, cpu })
+    rows.push({ name: `HDE delta (same-chunk skip, zstd+base dict), ${workers}w`, bytes: encoded.length, seconds, cpu })
     if (workers === 2) console.log(`  HDE pages: ${JSON.stringify((yield* hde.stats).pages)}`)
   }
   // The other delta method considered: each 1 MiB chunk compressed with the old chunk as a zstd
@@ -194,7 +213,11 @@ const program = Effect.gen(function* () {
     const zstd: typeof ZstdBinding = createRequire(import.meta.url)("zstd-napi/binding")
     const cctx = new zstd.CCtx()
     const out = Buffer.alloc(zstd.compressBound(1 << 20))
-    const { a: bytes, seconds, cpu } = yield* timed(
+    const {
+      a: bytes,
+      seconds,
+      cpu,
+    } = yield* timed(
       Effect.sync(() => {
         let n = 0
         for (let at = 0; at < v2.length; at += 1 << 20)
@@ -205,11 +228,11 @@ const program = Effect.gen(function* () {
     rows.push({ name: "zstd dict = old chunk, every chunk", bytes, seconds, cpu })
   }
   console.log(
-    `${"method".padEnd(40)}${"bytes".padStart(11)}${"wall s".padStart(8)}${"CPU s".padStart(8)}${"size vs patch".padStart(15)}${"wall speed vs patch".padStart(21)}${"CPU speed vs patch".padStart(20)}`,
+    `${"method".padEnd(48)}${"bytes".padStart(11)}${"wall s".padStart(8)}${"CPU s".padStart(8)}${"size vs patch".padStart(15)}${"wall speed vs patch".padStart(21)}${"CPU speed vs patch".padStart(20)}`,
   )
   for (const r of rows)
     console.log(
-      `${r.name.padEnd(40)}${String(r.bytes).padStart(11)}${f(r.seconds, 3).padStart(8)}${f(r.cpu, 3).padStart(8)}${`${f(r.bytes / patch.bytes, 3)}x`.padStart(15)}${`${f(patch.seconds / r.seconds, 1)}x`.padStart(21)}${`${f(patch.cpu / r.cpu, 1)}x`.padStart(20)}`,
+      `${r.name.padEnd(48)}${String(r.bytes).padStart(11)}${f(r.seconds, 3).padStart(8)}${f(r.cpu, 3).padStart(8)}${`${f(r.bytes / patch.bytes, 3)}x`.padStart(15)}${`${f(patch.seconds / r.seconds, 1)}x`.padStart(21)}${`${f(patch.cpu / r.cpu, 1)}x`.padStart(20)}`,
     )
   console.log("targets: HDE delta size <= 1.000x patch-from, speed >= 5x patch-from")
 })

@@ -3,27 +3,51 @@
 import { hash } from "node:crypto"
 import { choose, type Estimates, sampleRatio } from "./adaptive.js"
 import { compress } from "./codec.js"
-import { CHUNK_FLAG_DELTA, CHUNK_FLAG_DICT, CHUNK_FLAG_PAGED, CHUNK_HEADER_SIZE, Codec, writeChunkHeader } from "./format.js"
+import {
+  CHUNK_FLAG_DELTA,
+  CHUNK_FLAG_DICT,
+  CHUNK_FLAG_PAGED,
+  CHUNK_HEADER_SIZE,
+  Codec,
+  writeChunkHeader,
+} from "./format.js"
 import { emptyStats, encodePages, type PageStats } from "./pages.js"
 
 export interface Analysis {
-  /** sha256 of the chunk. */
+  /** The chunk's digest: sha256 over its pages' sha256 digests. */
   readonly digest: Uint8Array
   /** Per page: a fingerprint (sha256, base64) of a full non-zero page, or "" (zero or partial). */
   readonly fingerprints: ReadonlyArray<string>
 }
 
+const zeroDigests = new Map<number, Buffer>()
+const zeroDigest = (size: number): Buffer => {
+  let d = zeroDigests.get(size)
+  if (d === undefined) {
+    d = hash("sha256", new Uint8Array(size), "buffer")
+    zeroDigests.set(size, d)
+  }
+  return d
+}
+
+/**
+ * Hashes every page once: the page digests serve duplicate detection and, hashed together, the
+ * chunk's digest (a two-level hash list), so the encoder reads each page once and zero pages
+ * cost a memcmp. The decoder computes the same thing on what it decoded.
+ */
 export const analyse = (chunk: Uint8Array, pageSize: number, dedup: boolean): Analysis => {
   const pages = Math.ceil(chunk.length / pageSize)
   const fingerprints: Array<string> = new Array(pages).fill("")
-  if (dedup) {
-    const zero = new Uint8Array(pageSize)
-    for (let p = 0; p < pages; p++) {
-      const page = chunk.subarray(p * pageSize, (p + 1) * pageSize)
-      if (page.length === pageSize && Buffer.compare(page, zero) !== 0) fingerprints[p] = hash("sha256", page, "base64")
-    }
+  const digests = Buffer.allocUnsafe(pages * 32)
+  const zero = new Uint8Array(pageSize)
+  for (let p = 0; p < pages; p++) {
+    const page = chunk.subarray(p * pageSize, (p + 1) * pageSize)
+    const isZero = Buffer.compare(page, zero.subarray(0, page.length)) === 0
+    const d = isZero ? zeroDigest(page.length) : hash("sha256", page, "buffer")
+    digests.set(d, p * 32)
+    if (dedup && !isZero && page.length === pageSize) fingerprints[p] = d.toString("base64")
   }
-  return { digest: hash("sha256", chunk, "buffer"), fingerprints }
+  return { digest: hash("sha256", digests, "buffer"), fingerprints }
 }
 
 export interface EncodeRequest {
@@ -54,10 +78,12 @@ export interface EncodeResult {
 
 export const encodeChunk = (req: EncodeRequest): EncodeResult => {
   const stats = emptyStats()
-  const pageStream = (xbzrle: boolean, into: PageStats) => (req.pages ? encodePages({ ...req, xbzrle }, into) : undefined)
+  const pageStream = (xbzrle: boolean, into: PageStats) =>
+    req.pages ? encodePages({ ...req, xbzrle }, into) : undefined
   // With a base, zstd gets the old range as a dictionary and changed pages go whole; lz4 and
   // "none" cannot use a dictionary here, so they get XBZRLE deltas instead.
-  const dictCandidate = req.base !== undefined && req.base.length > 0 && req.algorithm !== "lz4" && req.algorithm !== "none"
+  const dictCandidate =
+    req.base !== undefined && req.base.length > 0 && req.algorithm !== "lz4" && req.algorithm !== "none"
   let pageStats = emptyStats()
   let paged = pageStream(!dictCandidate, pageStats)
   if (!req.pages) pageStats.literal += Math.ceil(req.chunk.length / req.pageSize)

@@ -27,7 +27,8 @@ export const compress = (codec: number, level: number, input: Uint8Array, dict?:
     cctx ??= new zstd.CCtx()
     const bound = zstd.compressBound(input.length)
     if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound)
-    const n = dict === undefined ? cctx.compress(scratch, input, level) : cctx.compressUsingDict(scratch, input, dict, level)
+    const n =
+      dict === undefined ? cctx.compress(scratch, input, level) : cctx.compressUsingDict(scratch, input, dict, level)
     return Buffer.from(scratch.subarray(0, n))
   }
   if (codec === Codec.lz4) return lz4Compress(Buffer.from(input.buffer, input.byteOffset, input.length))

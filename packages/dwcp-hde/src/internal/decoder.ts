@@ -1,6 +1,7 @@
 // Incremental decoder: push bytes as they arrive, get decoded chunks back. Holds at most one
 // frame's bytes (sizes are bounded before anything is buffered) plus the dedup window.
 import { createHash, type Hash } from "node:crypto"
+import { analyse } from "./chunk.js"
 import { decompress } from "./codec.js"
 import { type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
 import {
@@ -42,6 +43,7 @@ export class Decoder {
   private readonly window = new Map<number, Uint8Array>()
   private readonly digests: Hash = createHash("sha256")
   private readonly kept: Array<Buffer> = []
+  private readonly chunkDigests: Array<Uint8Array> = []
   private keptBytes = 0
   private done = false
 
@@ -114,7 +116,14 @@ export class Decoder {
       this.done = true
       const { cache, objectId } = this.options
       if (cache !== undefined && objectId !== undefined) {
-        if (this.keptBytes === this.total) cache.put(objectId, { digest, chunks: this.kept, size: this.total })
+        if (this.keptBytes === this.total)
+          cache.put(objectId, {
+            digest,
+            chunks: this.kept,
+            size: this.total,
+            chunkSize: this.header?.maxChunkSize ?? 0,
+            chunkDigests: this.chunkDigests,
+          })
         else cache.remove(objectId)
       }
       return null
@@ -155,7 +164,9 @@ export class Decoder {
     }
     this.consume(CHUNK_HEADER_SIZE + h.encodedSize)
     this.remember(chunk, firstPage, pageSize)
-    this.digests.update(createHash("sha256").update(chunk).digest())
+    const chunkDigest = analyse(chunk, pageSize, false).digest
+    this.digests.update(chunkDigest)
+    this.chunkDigests.push(chunkDigest)
     this.seq++
     this.total += chunk.length
     const { cache } = this.options

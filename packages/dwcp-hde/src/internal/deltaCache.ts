@@ -7,6 +7,9 @@ export interface Version {
   readonly digest: Uint8Array
   readonly chunks: ReadonlyArray<Buffer>
   readonly size: number
+  /** Chunk size the version was cut with, and each chunk's sha256 (for unchanged-chunk reuse). */
+  readonly chunkSize: number
+  readonly chunkDigests: ReadonlyArray<Uint8Array>
 }
 
 export interface DeltaCacheStats {

@@ -7,7 +7,8 @@
 //   | originalSize u32 | innerSize u32 | encodedSize u32 | crc32(header 0..20 ++ payload) u32
 // end frame (52 B): type u8 = 2 | 0 0 0 | chunkCount u32 | totalSize u64 | digest [32]
 //   | crc32(bytes 0..48) u32
-// digest = sha256 over the concatenated sha256 digests of every chunk's original bytes, so
+// digest = sha256 over the concatenated chunk digests; a chunk digest is sha256 over the sha256
+// of each of its pages (the page hashes also serve dedup), so
 // workers hash chunks in parallel and the sequential part is 32 bytes per chunk.
 import { crc32 } from "node:zlib"
 

@@ -140,7 +140,8 @@ export const encodePages = (
       local.dup++
     } else {
       let n = -1
-      if (oldPage !== undefined && input.xbzrle) n = xbzrleEncode(oldPage, page, data.subarray(dataLen), (page.length * 3) >>> 2)
+      if (oldPage !== undefined && input.xbzrle)
+        n = xbzrleEncode(oldPage, page, data.subarray(dataLen), (page.length * 3) >>> 2)
       if (n >= 0) {
         tags[p] = Tag.delta
         aux[auxCount++] = n

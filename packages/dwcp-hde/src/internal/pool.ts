@@ -101,7 +101,9 @@ export const make = (
 
     // Buffers that own their whole ArrayBuffer move to the worker instead of being copied.
     const transferable = (u: Uint8Array | undefined): Array<ArrayBuffer> =>
-      u !== undefined && u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.buffer instanceof ArrayBuffer ? [u.buffer] : []
+      u !== undefined && u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.buffer instanceof ArrayBuffer
+        ? [u.buffer]
+        : []
     const call = <A>(slot: Slot, msg: WorkerRequest): Effect.Effect<A, EncodeError> =>
       Effect.async<A, EncodeError>((resume) => {
         if (slot.dead !== undefined) {
@@ -111,7 +113,10 @@ export const make = (
         slot.pending.set(msg.id, (r) =>
           resume(r.ok ? Effect.succeed(r.value as A) : Effect.fail(new EncodeError({ reason: r.error }))),
         )
-        slot.worker.postMessage(msg, transferable(msg.op === "analyse" ? msg.chunk : msg.op === "encode" ? msg.req.base : undefined))
+        slot.worker.postMessage(
+          msg,
+          transferable(msg.op === "analyse" ? msg.chunk : msg.op === "encode" ? msg.req.base : undefined),
+        )
         return Effect.sync(() => {
           // Interrupted: forget the reply and let the worker free what it holds.
           if (slot.pending.delete(msg.id) && slot.dead === undefined)

@@ -5,9 +5,17 @@ import { createHash } from "node:crypto"
 import { Deferred, Effect, FiberId, Stream } from "effect"
 import type { EncodeError } from "../HdeError.js"
 import { type Estimates, learn } from "./adaptive.js"
+import { compress } from "./codec.js"
 import { type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
-import { writeEndFrame, writeStreamHeader } from "./format.js"
-import { emptyStats, type PageStats } from "./pages.js"
+import {
+  CHUNK_FLAG_DELTA,
+  CHUNK_FLAG_PAGED,
+  Codec,
+  writeChunkHeader,
+  writeEndFrame,
+  writeStreamHeader,
+} from "./format.js"
+import { emptyStats, type PageStats, Tag } from "./pages.js"
 import type { Pool } from "./pool.js"
 
 export interface EncoderConfig {
@@ -83,6 +91,26 @@ export const rechunk = <E, R>(input: Stream.Stream<Uint8Array, E, R>, size: numb
     )
   })
 
+/** A chunk whose every page equals the base: its tags, which zstd shrinks to a dozen bytes. */
+const sameFrame = (seq: number, size: number, pageSize: number): Buffer => {
+  const tags = Buffer.alloc(Math.ceil(size / pageSize), Tag.same)
+  const packed = compress(Codec.zstd, 1, tags)
+  const inner = packed.length < tags.length ? packed : tags
+  const header = writeChunkHeader(
+    {
+      codec: inner === tags ? Codec.none : Codec.zstd,
+      flags: CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA,
+      level: 0,
+      seq,
+      originalSize: size,
+      innerSize: tags.length,
+      encodedSize: inner.length,
+    },
+    inner,
+  )
+  return Buffer.concat([header, inner])
+}
+
 const codecKey = (codec: number, level: number): string => (codec === 1 ? `zstd${level}` : codec === 2 ? "lz4" : "none")
 
 export const encodeStream =
@@ -141,9 +169,28 @@ export const encodeStream =
 
       const encodeChunk = (chunk: Buffer, i: number) =>
         Effect.gen(function* () {
+          // Unchanged since the base (most of a VM's memory between two transfers): a frame of
+          // "same" tags built here, no worker, no hashing (the digest comes from the cache).
+          const old = base?.chunkSize === config.chunkSize ? base.chunks[i] : undefined
+          const oldDigest = base?.chunkDigests[i]
+          const unchanged = config.pages && old !== undefined && oldDigest !== undefined && old.equals(chunk)
           if (objectId !== undefined && config.delta && keptBytes + chunk.length <= cache.capacity) {
-            kept.push(Buffer.from(chunk))
+            // Cached chunks are never written to, so an unchanged one is shared, not copied.
+            kept.push(unchanged && old !== undefined ? old : Buffer.from(chunk))
             keptBytes += chunk.length
+          }
+          if (unchanged && oldDigest !== undefined) {
+            if (i > 0) yield* Deferred.await(turn(i - 1))
+            turns.delete(i - 1)
+            digests[i] = oldDigest
+            yield* Deferred.succeed(turn(i), undefined)
+            const frame = sameFrame(i, chunk.length, pageSize)
+            counters.chunks++
+            counters.bytesIn += chunk.length
+            counters.bytesOut += frame.length
+            counters.codecs.none = (counters.codecs.none ?? 0) + 1
+            counters.pages.same += Math.ceil(chunk.length / pageSize)
+            return frame as Uint8Array
           }
           const { slot, id, analysis } = yield* pool.analyse(
             new Uint8Array(chunk),
@@ -195,7 +242,14 @@ export const encodeStream =
         for (const d of digests) h.update(d)
         const digest = h.digest()
         if (objectId !== undefined && config.delta) {
-          if (kept.length === digests.length) cache.put(objectId, { digest, chunks: kept, size: keptBytes })
+          if (kept.length === digests.length)
+            cache.put(objectId, {
+              digest,
+              chunks: kept,
+              size: keptBytes,
+              chunkSize: config.chunkSize,
+              chunkDigests: digests,
+            })
           else cache.remove(objectId)
         }
         return writeEndFrame({ chunkCount: digests.length, totalSize: bytes, digest }) as Uint8Array
