@@ -14,8 +14,9 @@
  * @since 0.1.0
  */
 import type { Security } from "@novacron/security"
-import { Context, Duration, Effect, Layer, type Mailbox, Schedule, type Scope } from "effect"
+import { Context, type Duration, Effect, Layer, type Mailbox, type Schedule, type Scope } from "effect"
 import type { Connection } from "./Connection.js"
+import * as internalBackoff from "./internal/backoff.js"
 import * as internal from "./internal/network.js"
 import type { DialError, ListenError, NetworkSettingsError } from "./NetworkError.js"
 import type { NetworkSettings } from "./NetworkSettings.js"
@@ -30,6 +31,10 @@ export interface NetworkOptions {
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** Established inbound connections not yet taken from `accepted`. Default 1024; beyond it, refused. */
   readonly acceptBacklog?: number | undefined
+  /** Token presented to configured `peers` (token auth). */
+  readonly peerToken?: string | undefined
+  /** Retry schedule of the links to configured `peers`. Default `backoff({ attempts: Infinity })`. */
+  readonly peerBackoff?: Schedule.Schedule<unknown> | undefined
 }
 
 /**
@@ -58,6 +63,11 @@ export interface Network {
   readonly accepted: Mailbox.ReadonlyMailbox<Connection>
   /** Open connections, both sides, including those still handshaking inbound. */
   readonly connectionCount: Effect.Effect<number>
+  /**
+   * The live outbound connection to each configured peer (`network.peers`). Each peer has a link that
+   * dials with backoff, and dials again when the connection closes, until the network shuts down.
+   */
+  readonly peers: Effect.Effect<ReadonlyMap<string, Connection>>
   /** Connects to `"host:port"` once; the connection is closed (Goodbye) when the scope closes. */
   readonly dial: (target: string, options?: DialOptions) => Effect.Effect<Connection, DialError, Scope.Scope>
 }
@@ -91,25 +101,17 @@ export const layer = (
   Layer.scoped(Network, make(settings, options))
 
 /**
- * Backoff for dialing peers: exponential from `base` (doubling), each delay capped at `max` and
- * jittered (×0.8..1.2), for at most `attempts` retries.
+ * Backoff for dialing peers: exponential from `base` (default 100 ms, doubling), each delay capped at
+ * `max` (default 30 s) and jittered (×0.8..1.2), for at most `attempts` retries (default 10; `Infinity`).
  *
  * @since 0.1.0
  */
-export const backoff = (
-  options: {
-    readonly base?: Duration.DurationInput
-    readonly max?: Duration.DurationInput
-    readonly attempts?: number
-  } = {},
-): Schedule.Schedule<unknown> => {
-  const max = Duration.decode(options.max ?? "30 seconds")
-  return Schedule.exponential(options.base ?? "100 millis", 2).pipe(
-    Schedule.modifyDelay((d) => Duration.min(d, max)),
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(options.attempts ?? 10)),
-  )
-}
+export const backoff: (options?: BackoffOptions) => Schedule.Schedule<unknown> = internalBackoff.backoff
+
+/**
+ * @since 0.1.0
+ */
+export type BackoffOptions = internalBackoff.BackoffOptions
 
 /**
  * Dials with retries on retryable failures (unreachable, timed out, peer at `max_connections`);

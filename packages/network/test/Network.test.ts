@@ -335,3 +335,38 @@ describe("drain and dialing", () => {
     }),
   )
 })
+
+describe("configured peers", () => {
+  it.scopedLive("links to network.peers as they come up, and re-dials when a link drops", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.async<number>((resume) => {
+        const probe = net.createServer().listen(0, "127.0.0.1", () => {
+          const p = (probe.address() as net.AddressInfo).port
+          probe.close(() => resume(Effect.succeed(p)))
+        })
+      })
+      const target = `127.0.0.1:${port}`
+      const a = yield* startNode({
+        security: { auth_method: "none" },
+        network: { enable_tls: false, peers: [target] },
+        options: { peerBackoff: Network.backoff({ base: "20 millis", max: "100 millis", attempts: Infinity }) },
+      })
+      expect((yield* a.network.peers).size).toBe(0)
+      const b = yield* startNode({
+        nodeId: "node-b",
+        security: { auth_method: "none" },
+        network: { enable_tls: false, bind_port: port },
+      })
+      const first = yield* b.network.accepted.take
+      expect(first.peerNodeId).toBe("node-a")
+      yield* Effect.repeat(a.network.peers, { until: (m) => m.has(target), schedule: Schedule.spaced("5 millis") })
+      const linked = yield* a.network.peers
+      expect(linked.get(target)?.peerNodeId).toBe("node-b")
+      // B drops the link; A notices and dials again.
+      yield* first.close("test drop")
+      const second = yield* b.network.accepted.take
+      expect(second.peerNodeId).toBe("node-a")
+      expect(second.id).not.toBe(first.id)
+    }),
+  )
+})

@@ -3,12 +3,13 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Authorization } from "@novacron/security"
 import { CertificateAuthority, Security } from "@novacron/security"
-import { Cause, Duration, Effect, Exit, Mailbox, Option, Runtime, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Mailbox, Option, Runtime, Schedule, type Scope } from "effect"
 import type { Connection } from "../Connection.js"
 import { type Frame, FrameType, json, parseJson } from "../Frame.js"
 import type { DialOptions, Network, NetworkOptions } from "../Network.js"
 import { ConnectionClosed, DialError, ListenError, NetworkSettingsError } from "../NetworkError.js"
 import { type NetworkSettings, parseHostPort } from "../NetworkSettings.js"
+import { backoff } from "./backoff.js"
 import { type Log, Wire } from "./wire.js"
 
 const RECEIVE_CAPACITY = 256
@@ -382,10 +383,36 @@ export const make = (
         })
       })
 
+    // Links to configured peers: dial with backoff, hold the connection, dial again when it closes.
+    const peers = new Map<string, Connection>()
+    const peerSchedule = options.peerBackoff ?? backoff({ attempts: Number.POSITIVE_INFINITY })
+    const link = (target: string) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const conn = yield* dial(target, { token: options.peerToken }).pipe(
+            Effect.retry({ schedule: peerSchedule, while: (e) => e.retryable }),
+          )
+          peers.set(target, conn)
+          yield* Effect.logInfo(`peer ${target} connected (${conn.peer.name})`)
+          const reason = yield* conn.awaitClose
+          yield* Effect.logInfo(`peer ${target} disconnected: ${reason}`)
+        }).pipe(Effect.ensuring(Effect.sync(() => peers.delete(target)))),
+      ).pipe(
+        Effect.catchAll((e) =>
+          Effect.logError(`peer ${target} refused us: ${e.reason}; trying again in 30 s`).pipe(
+            Effect.zipRight(Effect.sleep("30 seconds")),
+          ),
+        ),
+        // A peer that accepts and drops at once must not be redialed in a tight loop.
+        Effect.repeat(Schedule.spaced("100 millis")),
+      )
+    for (const target of settings.peers) yield* Effect.forkScoped(link(target))
+
     return {
       address: { host: address.address, port: address.port },
       accepted,
       connectionCount: Effect.sync(() => live.size),
+      peers: Effect.sync(() => new Map(peers)),
       dial,
     } satisfies Network
   })
