@@ -17,7 +17,8 @@ import { redact } from "./Redact.js"
 import type * as Settings from "./Settings.js"
 
 /**
- * A loaded configuration.
+ * A loaded configuration. `JSON.stringify`, `util.inspect` and Effect's loggers show it with
+ * secrets redacted; its fields themselves hold the real values.
  *
  * @since 0.1.0
  */

@@ -1,9 +1,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { basename, join } from "node:path"
+import { inspect } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot } from "@novacron/init"
-import { Cause, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Exit, Layer, Logger, Schema } from "effect"
 import { stringify } from "yaml"
 import { Config, ConfigError, Flags, Origin, Redact, Settings } from "../src/index.js"
 
@@ -320,6 +321,31 @@ describe("secrets are never printed", () => {
       expect(text).toContain('security.tokens[1].sha256 = "<redacted>"')
       expect(text).toContain('security.tokens[1].name = "ci"')
       expect(text).not.toContain(secretHash.toUpperCase())
+    }),
+  )
+
+  it.effect("not when the loaded configuration itself is logged, stringified or inspected", () =>
+    Effect.gen(function* () {
+      const loaded = yield* Config.load({
+        file: yaml,
+        env: {},
+        flags: ["--set", `security.tokens=[{name: ci, role: admin, sha256: ${secretHash}}]`],
+      })
+      const logged: Array<string> = []
+      yield* Effect.log(loaded).pipe(
+        Effect.provide(
+          Logger.replace(
+            Logger.defaultLogger,
+            Logger.map(Logger.jsonLogger, (l) => logged.push(l)),
+          ),
+        ),
+      )
+      for (const text of [JSON.stringify(loaded), inspect(loaded, { depth: 10 }), logged.join("")]) {
+        expect(text).toContain("postgres://app:***@db:5432/novacron")
+        expect(text).not.toContain("hunter2")
+        expect(text).not.toContain("redispw")
+        expect(text).not.toContain(secretHash)
+      }
     }),
   )
 

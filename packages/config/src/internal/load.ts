@@ -5,7 +5,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, parse as
 import { ConfigError, type ConfigIssue } from "../ConfigError.js"
 import type { Override } from "../Env.js"
 import { Origin } from "../Origin.js"
-import { redactAt } from "../Redact.js"
+import { redact, redactAt } from "../Redact.js"
 import * as S from "../Settings.js"
 import { at, type Shape, shapeOf, suggest } from "./shape.js"
 
@@ -422,5 +422,10 @@ export const load = (input: LoadInput): Effect.Effect<Loaded, ConfigError> =>
       }
       provenance.set(path, o ?? Origin.Default())
     }
-    return Effect.succeed({ settings, encoded, provenance, file: input.file })
+    const loaded: Loaded = { settings, encoded, provenance, file: input.file }
+    // Logging or inspecting the whole configuration by accident must not leak its secrets.
+    const safe = () => ({ file: input.file, settings: redact(encoded) })
+    Object.defineProperty(loaded, "toJSON", { value: safe, enumerable: false })
+    Object.defineProperty(loaded, Symbol.for("nodejs.util.inspect.custom"), { value: safe, enumerable: false })
+    return Effect.succeed(loaded)
   })
