@@ -154,8 +154,8 @@ export interface PlacementService {
   readonly utilisation: Effect.Effect<{ readonly cpu: number; readonly memory: number; readonly gpu: number }>
   /** Installs (or with `undefined` removes) the optimiser hook. */
   readonly setOptimizer: (optimizer: Optimizer | undefined) => Effect.Effect<void>
-  /** Topology changes from the moment of subscription. */
-  readonly changes: Stream.Stream<TopologyEvent>
+  /** Subscribes (in the Scope) to topology changes; the stream sees every change after this returns. */
+  readonly changes: Effect.Effect<Stream.Stream<TopologyEvent>, never, Scope.Scope>
 }
 
 /**
@@ -257,7 +257,7 @@ export const make = (
         Effect.sync(() => {
           optimizer = o
         }),
-      changes: Stream.fromPubSub(hub),
+      changes: Effect.map(PubSub.subscribe(hub), (queue) => Stream.fromQueue(queue)),
     }
   })
 
