@@ -13,7 +13,7 @@
  *
  * @since 0.1.0
  */
-import type { Security } from "@novacron/security"
+import type { Authorization, Security } from "@novacron/security"
 import { Context, type Duration, Effect, Layer, type Mailbox, type Schedule, type Scope } from "effect"
 import type { Connection } from "./Connection.js"
 import * as internalBackoff from "./internal/backoff.js"
@@ -31,6 +31,8 @@ export interface NetworkOptions {
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** Established inbound connections not yet taken from `accepted`. Default 1024; beyond it, refused. */
   readonly acceptBacklog?: number | undefined
+  /** Permission an inbound peer's role must hold to be admitted. Default `cluster:message` (admin, node). */
+  readonly requiredPermission?: Authorization.Permission | undefined
   /** Token presented to configured `peers` (token auth). */
   readonly peerToken?: string | undefined
   /** Retry schedule of the links to configured `peers`. Default `backoff({ attempts: Infinity })`. */

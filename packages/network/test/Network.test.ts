@@ -136,29 +136,39 @@ describe("mutual TLS with the node CA", () => {
 })
 
 describe("token authentication", () => {
-  it.scopedLive("accepts a configured token (role from the settings), refuses a wrong or missing one", () =>
-    Effect.gen(function* () {
-      const token = Security.generateToken()
-      const a = yield* startNode({
-        security: {
-          auth_method: "token",
-          tokens: [{ name: "ops", role: "operator", sha256: Security.hashToken(token) }],
-        },
-      })
-      const client = yield* startNode({ nodeId: "cli", security: { auth_method: "token" } })
-      // TLS is on: the client checks the server against the server's CA, which it must be given.
-      const untrusted = yield* Effect.flip(client.network.dial(a.target, { token }))
-      expect(untrusted.reason).toMatch(/certificate/)
-      const ca = { ca: a.security.tls.ca }
-      const ok = yield* client.network.dial(a.target, { token, tls: ca })
-      const inbound = yield* a.network.accepted.take
-      expect(inbound.peer).toEqual({ name: "ops", role: "operator", method: "token" })
-      expect(ok.peerNodeId).toBe("node-a")
-      const wrong = yield* Effect.flip(client.network.dial(a.target, { token: `${token}x`, tls: ca }))
-      expect(wrong.reason).toBe("refused: unauthenticated: authentication failed: unknown token")
-      const missing = yield* Effect.flip(client.network.dial(a.target, { tls: ca }))
-      expect(missing.reason).toMatch(/unauthenticated: .*no token/)
-    }),
+  it.scopedLive(
+    "accepts a token whose role may send cluster messages; refuses a wrong, missing or under-privileged one",
+    () =>
+      Effect.gen(function* () {
+        const token = Security.generateToken()
+        const operator = Security.generateToken()
+        const a = yield* startNode({
+          security: {
+            auth_method: "token",
+            tokens: [
+              { name: "peer", role: "node", sha256: Security.hashToken(token) },
+              { name: "ops", role: "operator", sha256: Security.hashToken(operator) },
+            ],
+          },
+        })
+        const client = yield* startNode({ nodeId: "cli", security: { auth_method: "token" } })
+        // TLS is on: the client checks the server against the server's CA, which it must be given.
+        const untrusted = yield* Effect.flip(client.network.dial(a.target, { token }))
+        expect(untrusted.reason).toMatch(/certificate/)
+        const ca = { ca: a.security.tls.ca }
+        const ok = yield* client.network.dial(a.target, { token, tls: ca })
+        const inbound = yield* a.network.accepted.take
+        expect(inbound.peer).toEqual({ name: "peer", role: "node", method: "token" })
+        // A valid token whose role may not send cluster messages is refused by the role check.
+        const forbidden = yield* Effect.flip(client.network.dial(a.target, { token: operator, tls: ca }))
+        expect(forbidden.reason).toBe("refused: forbidden: role operator of ops lacks cluster:message")
+        expect(forbidden.retryable).toBe(false)
+        expect(ok.peerNodeId).toBe("node-a")
+        const wrong = yield* Effect.flip(client.network.dial(a.target, { token: `${token}x`, tls: ca }))
+        expect(wrong.reason).toBe("refused: unauthenticated: authentication failed: unknown token")
+        const missing = yield* Effect.flip(client.network.dial(a.target, { tls: ca }))
+        expect(missing.reason).toMatch(/unauthenticated: .*no token/)
+      }),
   )
 })
 

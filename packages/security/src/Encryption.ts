@@ -51,7 +51,11 @@ interface Keyring {
 
 const EMPTY = Buffer.alloc(0)
 
-const fromRing = (ring: Ref.Ref<Keyring>, save: (ring: Keyring) => Effect.Effect<void, SecretsError>): Encryption => ({
+const fromRing = (
+  ring: Ref.Ref<Keyring>,
+  save: (ring: Keyring) => Effect.Effect<void, SecretsError>,
+  lock: Effect.Semaphore,
+): Encryption => ({
   currentKeyId: Effect.map(Ref.get(ring), (r) => r.current),
   keyIds: Effect.map(Ref.get(ring), (r) => [...r.keys.keys()]),
   encrypt: (plaintext, aad = EMPTY) =>
@@ -69,15 +73,18 @@ const fromRing = (ring: Ref.Ref<Keyring>, save: (ring: Keyring) => Effect.Effect
           )
         : Effect.succeed(plain)
     }),
-  rotateKey: Effect.gen(function* () {
-    const key = randomBytes(KEY_BYTES)
-    const id = keyIdOf(key)
-    const r = yield* Ref.get(ring)
-    const next = { current: id, keys: new Map([...r.keys, [id, key]]) }
-    yield* save(next)
-    yield* Ref.set(ring, next)
-    return id
-  }),
+  // Serialized: two concurrent rotations must not each save a ring missing the other's key.
+  rotateKey: lock.withPermits(1)(
+    Effect.gen(function* () {
+      const key = randomBytes(KEY_BYTES)
+      const id = keyIdOf(key)
+      const r = yield* Ref.get(ring)
+      const next = { current: id, keys: new Map([...r.keys, [id, key]]) }
+      yield* save(next)
+      yield* Ref.set(ring, next)
+      return id
+    }),
+  ),
 })
 
 /**
@@ -91,7 +98,11 @@ export const fromKeys = (keys: ReadonlyMap<string, Uint8Array>, current: string)
     if (!copy.has(current) || copy.get(current)!.length !== KEY_BYTES) {
       return yield* Effect.dieMessage(`current key ${current} missing or not ${KEY_BYTES} bytes`)
     }
-    return fromRing(yield* Ref.make<Keyring>({ current, keys: copy }), () => Effect.void)
+    return fromRing(
+      yield* Ref.make<Keyring>({ current, keys: copy }),
+      () => Effect.void,
+      yield* Effect.makeSemaphore(1),
+    )
   })
 
 const encodeRing = (ring: Keyring) =>
@@ -125,7 +136,7 @@ export const make = (secrets: SecretsManager): Effect.Effect<Encryption, Secrets
       initial = { current: keyIdOf(key), keys: new Map([[keyIdOf(key), key]]) }
       yield* save(initial)
     }
-    return fromRing(yield* Ref.make(initial), save)
+    return fromRing(yield* Ref.make(initial), save, yield* Effect.makeSemaphore(1))
   })
 
 /**

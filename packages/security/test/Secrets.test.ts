@@ -5,7 +5,7 @@ import { Effect, Exit, Option } from "effect"
 import * as Encryption from "../src/Encryption.js"
 import * as MasterKey from "../src/MasterKey.js"
 import * as SecretsManager from "../src/SecretsManager.js"
-import { modeOf, nodeInfo, settings, tempDir } from "./helpers.js"
+import { modeOf, nodeInfo, settings, tempDir, withLogs } from "./helpers.js"
 
 describe("MasterKey", () => {
   it.scoped("creates <data_dir>/master.key with mode 0600 on first start and reuses it", () =>
@@ -19,6 +19,16 @@ describe("MasterKey", () => {
       expect(second.source).toMatchObject({ created: false })
       expect(second.id).toBe(first.id)
       expect(second.key.equals(first.key)).toBe(true)
+    }),
+  )
+
+  it.scoped("warns when an existing key file is readable by group or others", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* MasterKey.load(settings(), nodeInfo(dir))
+      yield* Effect.promise(() => fs.chmod(path.join(dir, "master.key"), 0o644))
+      const [, logs] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
+      expect(logs.find((l) => l.level === "WARN")?.message).toMatch(/readable by group or others \(mode 644\)/)
     }),
   )
 
@@ -200,6 +210,9 @@ describe("Encryption", () => {
       expect((yield* Effect.flip(enc.decrypt(tampered, aad)))._tag).toBe("DecryptionError")
       expect((yield* Effect.flip(enc.decrypt(Buffer.from([1]), aad))).reason).toMatch(/too short/)
 
+      // Concurrent rotations are serialized: every key created survives in the ring.
+      const concurrent = yield* Effect.all([enc.rotateKey, enc.rotateKey, enc.rotateKey], { concurrency: "unbounded" })
+      expect(new Set(yield* enc.keyIds)).toEqual(new Set([firstKey, ...concurrent]))
       const second = yield* enc.rotateKey
       expect(second).not.toBe(firstKey)
       const sealed2 = yield* enc.encrypt(plain)
@@ -207,7 +220,7 @@ describe("Encryption", () => {
       // A restart after both rotations: data keys came back from the re-encrypted store.
       const enc2 = yield* Encryption.make(yield* SecretsManager.make(settings(), nodeInfo(dir)))
       expect(yield* enc2.currentKeyId).toBe(second)
-      expect([...(yield* enc2.keyIds)].sort()).toEqual([firstKey, second].sort())
+      expect([...(yield* enc2.keyIds)].sort()).toEqual([firstKey, ...concurrent, second].sort())
       expect(yield* enc2.decrypt(sealed, aad)).toEqual(plain)
       expect(yield* enc2.decrypt(sealed2)).toEqual(plain)
     }),

@@ -127,6 +127,7 @@ export const make = (
     const idleTimeout = Duration.toMillis(settings.idle_timeout)
     const drainTimeout = Duration.toMillis(options.drainTimeout ?? Duration.seconds(5))
     const mtls = security.authMethod === "mtls"
+    const requiredPermission = options.requiredPermission ?? "cluster:message"
     const live = new Set<Wire>()
     const accepted = yield* Mailbox.make<Connection>(options.acceptBacklog ?? 1024)
     let nextId = 1
@@ -189,8 +190,18 @@ export const make = (
         }
         // Frames that arrive while authentication runs are replayed once established.
         wire.onFrame = (f) => void early.push(f)
+        // The cluster port carries cluster messages: the peer's role must allow them.
+        const admitted = Effect.flatMap(authenticate(socket, hello), (principal) =>
+          Effect.as(
+            Effect.mapError(
+              security.authorize(principal, requiredPermission),
+              (e) => `forbidden: role ${e.role} of ${e.principal} lacks ${e.permission}`,
+            ),
+            principal,
+          ),
+        )
         Runtime.runCallback(runtime)(
-          Effect.flatMap(authenticate(socket, hello), (principal) =>
+          Effect.flatMap(admitted, (principal) =>
             Effect.gen(function* () {
               clearTimeout(timer)
               if (wire.isClosed) return
@@ -206,7 +217,12 @@ export const make = (
             onExit: (exit) => {
               if (Exit.isFailure(exit)) {
                 const reason = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.pretty(exit.cause))
-                wire.close(`authentication failed: ${reason}`, "warn", "unauthenticated")
+                const forbidden = reason.startsWith("forbidden: ")
+                wire.close(
+                  forbidden ? reason.slice("forbidden: ".length) : `authentication failed: ${reason}`,
+                  "warn",
+                  forbidden ? "forbidden" : "unauthenticated",
+                )
               }
             },
           },
