@@ -10,7 +10,9 @@ const have = spawnSync(process.execPath, [join(pkg, "scripts/detect-rdma.mjs")],
 console.log(
   have === "1"
     ? "[dwcp-amst] rdma-core headers found: building the addon with RDMA support"
-    : "[dwcp-amst] rdma-core headers not found (apt-get install -y libibverbs-dev librdmacm-dev): building the addon WITHOUT RDMA support",
+    : process.env.AMST_DISABLE_RDMA === "1"
+      ? "[dwcp-amst] AMST_DISABLE_RDMA=1: building the addon WITHOUT RDMA support"
+      : "[dwcp-amst] rdma-core headers not found (apt-get install -y libibverbs-dev librdmacm-dev): building the addon WITHOUT RDMA support",
 )
 // The Node binary's prefix holds include/node when installed from a distribution package.
 const prefix = resolve(dirname(process.execPath), "..")
