@@ -44,9 +44,13 @@ export class DataDirInUse extends Data.TaggedError("DataDirInUse")<{
   readonly dataDir: string
   readonly lockFile: string
   readonly pid: number
+  /** Set when the lock was written on another host (a shared file system): its liveness cannot be checked. */
+  readonly host?: string | undefined
 }> {
   override get message(): string {
-    return `data directory ${this.dataDir} is in use by another agent (pid ${this.pid}); lock file ${this.lockFile}`
+    return this.host === undefined || this.host === ""
+      ? `data directory ${this.dataDir} is in use by another agent (pid ${this.pid}); lock file ${this.lockFile}`
+      : `data directory ${this.dataDir} is locked by pid ${this.pid} on host ${this.host}; if that agent is gone, delete ${this.lockFile}`
   }
 }
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
-import { availableParallelism, tmpdir, totalmem } from "node:os"
+import { availableParallelism, hostname, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -149,7 +149,7 @@ describe("data-directory lock, two real processes", () => {
       // A pid that is certainly dead: a process that has already exited.
       const dead = spawn(process.execPath, ["-e", ""])
       yield* Effect.promise(() => exited(dead))
-      writeFileSync(join(dir, ConflictCheck.lockFileName), `${dead.pid}\nelsewhere\n`)
+      writeFileSync(join(dir, ConflictCheck.lockFileName), `${dead.pid}\n${hostname()}\n`)
       const a = child(dir)
       const b = child(dir)
       const results = yield* Effect.promise(() => Promise.all([a.first, b.first]))
@@ -161,6 +161,47 @@ describe("data-directory lock, two real processes", () => {
       a.proc.stdin!.end()
       b.proc.stdin!.end()
       yield* Effect.promise(() => Promise.all([exited(a.proc), exited(b.proc)]))
+    }),
+  )
+})
+
+describe("data-directory lock: whose pid is it", () => {
+  const startTime = (pid: number) => {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!
+  }
+
+  it.live("a live pid with another start time is a reused pid: the lock is stale and taken over", () =>
+    Effect.gen(function* () {
+      const other = spawn("sleep", ["30"])
+      const pid = other.pid!
+      const dir = tmp()
+      const lockFile = join(dir, ConflictCheck.lockFileName)
+      // The real owner of that pid: refused.
+      writeFileSync(lockFile, `${pid}\n${hostname()}\n${startTime(pid)}\n`)
+      const refused = yield* Effect.flip(Effect.scoped(ConflictCheck.lockDataDir(dir)))
+      expect(refused.message).toBe(
+        `data directory ${dir} is in use by another agent (pid ${pid}); lock file ${lockFile}`,
+      )
+      // A lock left by an earlier process that had the same pid: taken over.
+      writeFileSync(lockFile, `${pid}\n${hostname()}\n${Number(startTime(pid)) - 1}\n`)
+      const lock = yield* Effect.scoped(ConflictCheck.lockDataDir(dir))
+      expect(lock.tookOverFrom).toBe(pid)
+      other.kill("SIGKILL")
+      yield* Effect.promise(() => exited(other))
+    }),
+  )
+
+  it.effect("a lock written on another host is never taken over, and the message says what to do", () =>
+    Effect.gen(function* () {
+      const dir = tmp()
+      const lockFile = join(dir, ConflictCheck.lockFileName)
+      writeFileSync(lockFile, "4242\nother-host\n123\n")
+      const error = yield* Effect.flip(Effect.scoped(ConflictCheck.lockDataDir(dir)))
+      expect(error.message).toBe(
+        `data directory ${dir} is locked by pid 4242 on host other-host; if that agent is gone, delete ${lockFile}`,
+      )
+      expect(readFileSync(lockFile, "utf8")).toBe("4242\nother-host\n123\n")
     }),
   )
 })

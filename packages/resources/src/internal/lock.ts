@@ -15,16 +15,44 @@ const alive = (pid: number): boolean => {
   }
 }
 
-const readPid = async (file: string): Promise<number | undefined> => {
-  const text = await readFile(file, "utf8")
-  const pid = Number.parseInt(text.split("\n")[0] ?? "", 10)
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined
+interface Owner {
+  readonly pid: number
+  readonly host: string
+  /** Start time of the process (clock ticks since boot, /proc/<pid>/stat field 22); "" if unknown. */
+  readonly start: string
+}
+
+/** Field 22 of /proc/<pid>/stat: with the pid it names one process, even after the pid is reused. */
+const startTime = async (pid: number): Promise<string> => {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? ""
+  } catch {
+    return ""
+  }
+}
+
+const readOwner = async (file: string): Promise<Owner | undefined> => {
+  const [pidText = "", host = "", start = ""] = (await readFile(file, "utf8")).split("\n")
+  const pid = Number.parseInt(pidText, 10)
+  return Number.isInteger(pid) && pid > 0 ? { pid, host, start } : undefined
+}
+
+const readPid = async (file: string): Promise<number | undefined> => (await readOwner(file))?.pid
+
+/** Live on this host, or unknowable because the lock was written on another host (shared file system). */
+const live = async (owner: Owner): Promise<boolean> => {
+  if (owner.host !== "" && owner.host !== hostname()) return true
+  if (!alive(owner.pid)) return false
+  // Same pid, different start time: the owner died and its pid went to an unrelated process.
+  const now = owner.start === "" ? "" : await startTime(owner.pid)
+  return owner.start === "" || now === "" || now === owner.start
 }
 
 const code = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code
 
 class InUse {
-  constructor(readonly pid: number) {}
+  constructor(readonly owner: Owner) {}
 }
 
 /**
@@ -35,7 +63,8 @@ class InUse {
 const acquireOnce = async (dir: string, lockFile: string): Promise<DataDirLock> => {
   await mkdir(dir, { recursive: true })
   const tmp = `${lockFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
-  await writeFile(tmp, `${process.pid}\n${hostname()}\n${new Date().toISOString()}\n`, { flag: "wx" })
+  const content = `${process.pid}\n${hostname()}\n${await startTime(process.pid)}\n${new Date().toISOString()}\n`
+  await writeFile(tmp, content, { flag: "wx" })
   let tookOverFrom: number | undefined
   try {
     for (let attempt = 0; attempt < 8; attempt++) {
@@ -45,14 +74,14 @@ const acquireOnce = async (dir: string, lockFile: string): Promise<DataDirLock> 
       } catch (e) {
         if (code(e) !== "EEXIST") throw e
       }
-      let pid: number | undefined
+      let owner: Owner | undefined
       try {
-        pid = await readPid(lockFile)
+        owner = await readOwner(lockFile)
       } catch (e) {
         if (code(e) === "ENOENT") continue
         throw e
       }
-      if (pid !== undefined && alive(pid)) throw new InUse(pid)
+      if (owner !== undefined && (await live(owner))) throw new InUse(owner)
       // Stale: move it aside atomically; if what we moved is no longer the stale lock, a
       // contender took it over meanwhile, so put it back.
       const aside = `${lockFile}.${process.pid}.stale`
@@ -62,10 +91,11 @@ const acquireOnce = async (dir: string, lockFile: string): Promise<DataDirLock> 
         if (code(e) === "ENOENT") continue
         throw e
       }
-      const moved = await readPid(aside).catch(() => undefined)
-      if (moved !== pid && moved !== undefined && alive(moved)) {
+      const moved = await readOwner(aside).catch(() => undefined)
+      const same = moved?.pid === owner?.pid && moved?.start === owner?.start
+      if (!same && moved !== undefined && (await live(moved))) {
         await link(aside, lockFile).catch(() => undefined)
-      } else tookOverFrom = pid ?? 0
+      } else tookOverFrom = owner?.pid ?? 0
       await unlink(aside).catch(() => undefined)
     }
     throw new Error("lock contended too long")
@@ -81,7 +111,12 @@ export const acquire = (dataDir: string): Effect.Effect<DataDirLock, DataDirInUs
     try: () => acquireOnce(dir, lockFile),
     catch: (e) =>
       e instanceof InUse
-        ? new DataDirInUse({ dataDir: dir, lockFile, pid: e.pid })
+        ? new DataDirInUse({
+            dataDir: dir,
+            lockFile,
+            pid: e.owner.pid,
+            host: e.owner.host === hostname() ? undefined : e.owner.host,
+          })
         : new LockError({ lockFile, reason: code(e) ?? String(e) }),
   })
 }
