@@ -153,6 +153,18 @@ export const sqlitePath = (settings: StorageSettings, node: NodeInfo): string =>
   settings.sqlite_path === "" ? path.join(node.data_dir, "novacron.db") : settings.sqlite_path
 
 /**
+ * Knobs that are not settings: where on a shared server this node's data lives.
+ *
+ * @since 0.1.0
+ */
+export interface LayerOptions {
+  /** PostgreSQL schema; default `public`. */
+  readonly schema?: string | undefined
+  /** Redis key prefix; default `novacron:`. */
+  readonly prefix?: string | undefined
+}
+
+/**
  * The backend chosen by `storage.backend`.
  *
  * @since 0.1.0
@@ -160,14 +172,15 @@ export const sqlitePath = (settings: StorageSettings, node: NodeInfo): string =>
 export const layer = (
   settings: StorageSettings,
   node: NodeInfo,
+  options: LayerOptions = {},
 ): Layer.Layer<Database, DatabaseError | MigrationError> => {
   switch (settings.backend) {
     case "sqlite":
       return layerSqlite({ path: sqlitePath(settings, node) })
     case "postgres":
-      return layerPostgres({ url: settings.postgres_url, max: settings.max_connections })
+      return layerPostgres({ url: settings.postgres_url, max: settings.max_connections, schema: options.schema })
     case "redis":
-      return layerRedis({ url: settings.redis_url })
+      return layerRedis({ url: settings.redis_url, prefix: options.prefix })
   }
 }
 

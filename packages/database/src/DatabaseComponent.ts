@@ -29,13 +29,13 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Database.
  *
  * @since 0.1.0
  */
-export const component = (settings: StorageSettings, node: NodeInfo) =>
+export const component = (settings: StorageSettings, node: NodeInfo, options: Database.LayerOptions = {}) =>
   Component.make({
     name: "database",
     phase: "core",
     criticality: "CRITICAL",
     dependencies: ["security"],
-    layer: Database.layer(settings, node),
+    layer: Database.layer(settings, node, options),
     healthCheck,
     timeout: "30 seconds",
     expectedDuration: settings.backend === "sqlite" ? "20 millis" : "200 millis",

@@ -1,0 +1,80 @@
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Boot, Component } from "@novacron/init"
+import { Effect, Layer, Schema } from "effect"
+import * as DatabaseComponent from "../src/DatabaseComponent.js"
+import * as StorageSettings from "../src/StorageSettings.js"
+import { pgSchema, pgUrl, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
+
+const pgUp = await service("PostgreSQL", pgUrl)
+const redisUp = await service("Redis", redisUrl)
+
+// The database only names "security" as a dependency; a stand-in satisfies the graph.
+const security = Component.make({ name: "security", phase: "core", criticality: "CRITICAL", layer: Layer.empty })
+const settings = (raw: Record<string, unknown>) => Schema.decodeUnknownSync(StorageSettings.StorageSettings)(raw)
+
+const bootHealthy = (component: ReturnType<typeof DatabaseComponent.component>) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const node = yield* Boot.boot([security, component])
+      const health = yield* node.health
+      return health.components.find((c) => c.name === "database")
+    }),
+  )
+
+describe("database under the boot kernel", () => {
+  it.live("boots on the embedded SQLite default", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const c = DatabaseComponent.component(StorageSettings.defaults, { data_dir: dir })
+        expect([c.name, c.phase, c.criticality, c.dependencies]).toEqual(["database", "core", "CRITICAL", ["security"]])
+        const db = yield* bootHealthy(c)
+        expect(db).toMatchObject({
+          health: "healthy",
+          details: { backend: "sqlite", path: path.join(dir, "novacron.db") },
+        })
+      }),
+    ),
+  )
+
+  it.live.skipIf(!pgUp)("boots on PostgreSQL", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const schema = yield* pgSchema
+        const c = DatabaseComponent.component(
+          settings({ backend: "postgres", postgres_url: pgUrl }),
+          { data_dir: "" },
+          { schema },
+        )
+        expect(yield* bootHealthy(c)).toMatchObject({ health: "healthy", details: { backend: "postgres", schema } })
+      }),
+    ),
+  )
+
+  it.live.skipIf(!redisUp)("boots on Redis", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const prefix = yield* redisPrefix
+        const c = DatabaseComponent.component(
+          settings({ backend: "redis", redis_url: redisUrl }),
+          { data_dir: "" },
+          { prefix },
+        )
+        expect(yield* bootHealthy(c)).toMatchObject({ health: "healthy", details: { backend: "redis", prefix } })
+      }),
+    ),
+  )
+
+  it.live("an unreachable store halts the boot (CRITICAL), naming the database", () =>
+    Effect.gen(function* () {
+      const c = DatabaseComponent.component(
+        settings({ backend: "postgres", postgres_url: "postgres://postgres@127.0.0.1:1/test" }),
+        { data_dir: "" },
+      )
+      const result = yield* Effect.flip(Effect.scoped(Boot.boot([security, c])))
+      expect(result._tag).toBe("ComponentFailed")
+      expect(result.message).toMatch(/database/)
+    }),
+  )
+})
