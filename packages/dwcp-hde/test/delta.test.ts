@@ -96,9 +96,14 @@ describe("delta against the previous version", () => {
       const hde = yield* Hde.make(settings())
       const v1 = memoryImage(64)
       yield* hde.decode(yield* hde.encode(v1, { objectId: "img" }), { objectId: "img" })
+      const before = yield* hde.stats
       const again = yield* hde.encode(v1, { objectId: "img" })
       expect((yield* hde.decode(again, { objectId: "img" })).equals(v1)).toBe(true)
-      expect(again.length).toBeLessThan(600)
+      expect(again.length).toBeLessThan(400)
+      // All four chunks took the unchanged-chunk path: every page "same", no literal page.
+      const after = yield* hde.stats
+      expect(after.pages.same - before.pages.same).toBe(64)
+      expect(after.pages.literal).toBe(before.pages.literal)
     }),
   )
 

@@ -125,6 +125,15 @@ layer(Hde.layer(settings))("bad input", (it) => {
         Buffer.concat([header(), chunkFrame({ codec: Codec.lz4, flags: 0, originalSize: 8192, innerSize: 8192 }, lz)]),
       )
       expect(e.offset).toBe(at + CHUNK_HEADER_SIZE)
+      // A dictionary (delta) chunk in a stream that has no base.
+      e = frameError(
+        hde,
+        Buffer.concat([
+          header(),
+          chunkFrame({ codec: Codec.zstd, flags: 2 | 4, originalSize: 8192, innerSize: 8192 }, bomb),
+        ]),
+      )
+      expect(e.offset).toBe(at + 2)
       // An lz4 block whose prefix is forged to match but whose data expands further.
       const forged = Buffer.from(lz)
       forged.writeUInt32LE(8192, 0)

@@ -68,8 +68,9 @@ export const make = (
   spec: WorkerSpec = defaultWorkerSpec(),
 ): Effect.Effect<Pool, EncodeError, Scope.Scope> =>
   Effect.gen(function* () {
-    // Workers inherit the parent's flags; `--input-type` (from `node -e`) makes them refuse to start.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith("--input-type"))
+    // No inherited flags: the worker needs none, and some break it (`--input-type` from `node -e`,
+    // `--expose-gc` and other per-process flags are refused in workers).
+    const execArgv: Array<string> = []
     const slots = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>

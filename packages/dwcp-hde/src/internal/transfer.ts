@@ -91,6 +91,13 @@ export const rechunk = <E, R>(input: Stream.Stream<Uint8Array, E, R>, size: numb
     )
   })
 
+/** A copy in its own, uninitialised ArrayBuffer (transferable; `new Uint8Array(src)` would zero it first). */
+const own = (u: Uint8Array): Buffer => {
+  const b = Buffer.allocUnsafeSlow(u.length)
+  b.set(u)
+  return b
+}
+
 /** A chunk whose every page equals the base: its tags, which zstd shrinks to a dozen bytes. */
 const sameFrame = (seq: number, size: number, pageSize: number): Buffer => {
   const tags = Buffer.alloc(Math.ceil(size / pageSize), Tag.same)
@@ -192,11 +199,7 @@ export const encodeStream =
             counters.pages.same += Math.ceil(chunk.length / pageSize)
             return frame as Uint8Array
           }
-          const { slot, id, analysis } = yield* pool.analyse(
-            new Uint8Array(chunk),
-            pageSize,
-            config.pages && window > 0,
-          )
+          const { slot, id, analysis } = yield* pool.analyse(own(chunk), pageSize, config.pages && window > 0)
           return yield* Effect.gen(function* () {
             if (i > 0) yield* Deferred.await(turn(i - 1))
             turns.delete(i - 1)
@@ -209,7 +212,7 @@ export const encodeStream =
               pageSize,
               pages: config.pages,
               dupRefs: refs,
-              base: baseSlice === undefined ? undefined : new Uint8Array(baseSlice),
+              base: baseSlice === undefined ? undefined : own(baseSlice),
               algorithm: config.algorithm,
               level: config.level,
               linkBps: shared.linkBps,
