@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import { createHash, randomBytes } from "node:crypto"
+import type * as net from "node:net"
 import type * as tls from "node:tls"
 import { Effect } from "effect"
 import { type Progress, SenderEngine, type SenderEvent, type SendResult } from "./internal/sender.js"
@@ -70,6 +71,16 @@ export interface Options {
   readonly rdmaProbe?: Rdma.Probe | undefined
   /** Bandwidth prediction in bytes/s (e.g. from the PBA package), read each control epoch. */
   readonly predictedBandwidth?: (() => number | undefined) | undefined
+  /**
+   * Called with every new connection before any frame is sent, e.g. to set the congestion control
+   * with `@novacron/dwcp-acp` (`CongestionControl.configure`). A rejection drops that connection.
+   */
+  readonly onSocket?: ((socket: net.Socket) => void | Promise<void>) | undefined
+  /**
+   * Awaited before each chunk is written, with its size: a token bucket here (e.g. dwcp-acp's
+   * `Pacer`) holds the whole transfer to a rate, such as a share of the link or a PBA allocation.
+   */
+  readonly pace?: ((bytes: number) => Promise<void>) | undefined
   readonly onProgress?: ((p: Progress) => void) | undefined
   readonly onEvent?: ((e: SenderEvent) => void) | undefined
 }
@@ -123,6 +134,8 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
       maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
       chunksPerStream: options.chunksPerStream ?? 4,
       predictedBandwidth: options.predictedBandwidth,
+      onSocket: options.onSocket,
+      pace: options.pace,
       onProgress: options.onProgress,
       onEvent: options.onEvent,
     })

@@ -265,6 +265,70 @@ describe("transfer", () => {
     }).pipe(Effect.scoped),
   )
 
+  it.live("runs the socket hook on every connection and paces chunks through the pace hook", () =>
+    Effect.gen(function* () {
+      const dir = yield* tmp
+      const rx = yield* Receiver.listen({ dir })
+      const data = payload(1024 * 1024, 12)
+      const sockets = new Set<unknown>()
+      const unpaced = yield* Sender.send({
+        host: rx.host,
+        port: rx.port,
+        source: Source.fromBuffer(data, "hook.bin"),
+        transferId: Sender.randomTransferId(),
+        settings: settings(),
+        streams: 3,
+        onSocket: (s) => {
+          expect(s.remotePort).toBe(rx.port)
+          sockets.add(s)
+        },
+      })
+      expect(sockets.size).toBe(3)
+      // A token bucket at 4 MiB/s with a 64 KiB burst: 1 MiB cannot take less than about 240 ms.
+      const rate = 4 * 1024 * 1024
+      let tokens = 64 * 1024
+      let last = performance.now()
+      let paced = 0
+      const pace = async (n: number) => {
+        paced += n
+        for (;;) {
+          const now = performance.now()
+          tokens = Math.min(64 * 1024, tokens + ((now - last) / 1000) * rate)
+          last = now
+          if (tokens >= n) {
+            tokens -= n
+            return
+          }
+          await new Promise((r) => setTimeout(r, ((n - tokens) / rate) * 1000))
+        }
+      }
+      const paced1 = yield* Sender.send({
+        host: rx.host,
+        port: rx.port,
+        source: Source.fromBuffer(data, "paced.bin"),
+        settings: settings(),
+        streams: 3,
+        pace,
+      })
+      expect(paced).toBeGreaterThanOrEqual(data.length)
+      expect(paced1.durationMs).toBeGreaterThan(200)
+      expect(paced1.durationMs).toBeGreaterThan(unpaced.durationMs * 2)
+      expect(paced1.sha256).toBe(sha(data))
+      // A hook that rejects drops the connection: with no stream left the send fails to connect.
+      const refused = yield* Effect.either(
+        Sender.send({
+          host: rx.host,
+          port: rx.port,
+          source: Source.fromBuffer(data, "nohook.bin"),
+          settings: settings(),
+          maxReconnects: 0,
+          onSocket: () => Promise.reject(new Error("no congestion control")),
+        }),
+      )
+      expect(Either.isLeft(refused) && /socket hook failed/.test(refused.left.message)).toBe(true)
+    }).pipe(Effect.scoped),
+  )
+
   it.live("works over TLS", () =>
     Effect.gen(function* () {
       const certs = yield* tmp

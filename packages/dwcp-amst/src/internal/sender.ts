@@ -29,6 +29,8 @@ export interface SenderConfig {
   /** Unacked chunks a stream may hold. */
   readonly chunksPerStream: number
   readonly predictedBandwidth?: (() => number | undefined) | undefined
+  readonly onSocket?: ((socket: net.Socket) => void | Promise<void>) | undefined
+  readonly pace?: ((bytes: number) => Promise<void>) | undefined
   readonly onProgress?: ((p: Progress) => void) | undefined
   readonly onEvent?: ((e: SenderEvent) => void) | undefined
 }
@@ -344,7 +346,16 @@ class Session {
       }
       socket.once(c.tls ? "secureConnect" : "connect", () => {
         const hello = { name: c.source.name, size: c.source.size, chunkSize: c.chunkSize, stream: s.index }
-        this.write(s, control(FrameType.HELLO, c.transferId, hello satisfies Hello))
+        // The socket hook (e.g. congestion control from @novacron/dwcp-acp) runs before any data.
+        Promise.resolve()
+          .then(() => c.onSocket?.(socket))
+          .then(
+            () => this.write(s, control(FrameType.HELLO, c.transferId, hello satisfies Hello)),
+            (err: Error) => {
+              socket.destroy()
+              reject(new Error(`socket hook failed: ${err.message}`))
+            },
+          )
       })
       socket.on("data", (chunk: Buffer) => {
         if (s.dead) return
@@ -521,7 +532,8 @@ class Session {
           return
         }
       }
-      // The stream may have died during the read; its chunks were requeued already.
+      if (this.c.pace) await this.c.pace(ch.length)
+      // The stream may have died during the read or the pacing; its chunks were requeued already.
       if (s.dead || ch.stream !== s || !this.inflight.has(ch.seq)) continue
       ch.sentAt = performance.now()
       const ok = this.write(s, {
