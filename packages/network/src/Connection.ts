@@ -24,7 +24,7 @@ export interface Connection {
   readonly peerNodeId: string
   /**
    * Sends an application frame (type 16..255). Resolves once the bytes are handed to the kernel,
-   * which gives the caller backpressure.
+   * which gives the caller backpressure. A control type or a payload over `max_frame_size` is a defect.
    */
   readonly send: (type: number, payload: Uint8Array, flags?: number) => Effect.Effect<void, ConnectionClosed>
   /** Incoming application frames; ends when the connection closes. Bounded: a slow reader pauses the socket. */

@@ -78,6 +78,10 @@ describe("mutual TLS with the node CA", () => {
         expect(inbound.peer).toEqual({ name: "node-b", role: "node", method: "mtls" })
         expect(inbound.peerNodeId).toBe("node-b")
         yield* conn.send(APP, Buffer.from("ping from b"))
+        // Programmer errors are defects, not a silently closed connection.
+        const tooBig = yield* Effect.exit(conn.send(APP, Buffer.alloc(16_777_217)))
+        expect(tooBig).toMatchObject({ _tag: "Failure", cause: { _tag: "Die" } })
+        expect(yield* Effect.exit(conn.send(Frame.FrameType.Ping, Buffer.alloc(0)))).toMatchObject({ _tag: "Failure" })
         const got = yield* inbound.receive.take
         expect(Buffer.from(got.payload).toString()).toBe("ping from b")
         yield* inbound.send(APP + 1, Buffer.from("reply"), 7)

@@ -82,10 +82,15 @@ const establish = (
       send: (type, payload, flags = 0) =>
         type < FrameType.Application || type > 255
           ? Effect.dieMessage(`application frame types are ${FrameType.Application}..255, got ${type}`)
-          : Effect.tryPromise({
-              try: () => wire.send({ type, flags, payload }),
-              catch: () => new ConnectionClosed({ connection: wire.options.id, reason: wire.closeReason ?? "closed" }),
-            }),
+          : payload.byteLength > wire.options.maxFrameSize
+            ? Effect.dieMessage(
+                `payload of ${payload.byteLength} bytes exceeds max_frame_size ${wire.options.maxFrameSize}`,
+              )
+            : Effect.tryPromise({
+                try: () => wire.send({ type, flags, payload }),
+                catch: () =>
+                  new ConnectionClosed({ connection: wire.options.id, reason: wire.closeReason ?? "closed" }),
+              }),
       receive,
       close: (reason = "closed locally") =>
         Effect.sync(() => wire.goodbye(reason)).pipe(Effect.zipRight(Effect.promise(() => wire.closed))),
