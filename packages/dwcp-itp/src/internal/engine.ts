@@ -380,10 +380,11 @@ export class Engine {
     // model are visited.
     let candidates: ReadonlyArray<HostRecord> = s.live
     if (req.gpu > 0) {
-      const lists: Array<HostRecord> = []
-      for (let m = 0; m < s.models.length; m++) {
-        if (req.modelMask !== null && req.modelMask[m] !== 1) continue
-        for (const h of s.byModel[m]!) lists.push(h)
+      let lists = s.gpuHosts
+      if (req.modelMask !== null) {
+        lists = []
+        for (let m = 0; m < s.models.length; m++)
+          if (req.modelMask[m] === 1) for (const h of s.byModel[m]!) lists.push(h)
       }
       candidates = lists
       removed[gpuModelIdx] = s.live.length - lists.length

@@ -59,8 +59,9 @@ export class ClusterState {
   readonly freeSlots: Array<number> = []
   readonly models: Array<string> = []
   readonly modelIds = new Map<string, number>()
-  /** Live hosts by GPU model id. */
+  /** Live hosts by GPU model id, and all live hosts with GPUs. */
   byModel: Array<Array<HostRecord>> = []
+  gpuHosts: Array<HostRecord> = []
   /** Interned domain values for rack, zone, region (index 1..3). */
   readonly domainIds: Array<Map<string, number>> = [new Map(), new Map(), new Map(), new Map()]
   readonly domainNames: Array<Array<string>> = [[], [], [], []]
@@ -109,6 +110,7 @@ export class ClusterState {
       gpu += h.gpuFree.length * 1000
       cpu += h.cpuCap
     }
+    this.gpuHosts = this.live.filter((h) => h.model >= 0)
     this.maxGpus = maxGpus
     this.totalGpuMilli = gpu
     this.totalCpu = cpu
