@@ -79,3 +79,10 @@ export interface NodeInfo {
   /** `system.data_dir`: the embedded SQLite file defaults to `<data_dir>/novacron.db`. */
   readonly data_dir: string
 }
+
+/**
+ * Decodes a raw section (`backend: "postgres"`, `cache_ttl: "30s"`, ...), filling the defaults.
+ *
+ * @since 0.1.0
+ */
+export const decode = (raw: unknown): StorageSettings => Schema.decodeUnknownSync(StorageSettings)(raw)
