@@ -6,6 +6,7 @@ import * as tls from "node:tls"
 import { describe, expect, it } from "@effect/vitest"
 import { CertificateAuthority, Security } from "@novacron/security"
 import { Effect, Exit, Fiber, Option, Ref, Schedule, Scope } from "effect"
+import * as fc from "fast-check"
 import * as Frame from "../src/Frame.js"
 import * as Network from "../src/Network.js"
 import { type Logs, recordingLogger, startNode, tempDir } from "./helpers.js"
@@ -381,6 +382,40 @@ describe("configured peers", () => {
       const second = yield* b.network.accepted.take
       expect(second.peerNodeId).toBe("node-a")
       expect(second.id).not.toBe(first.id)
+    }),
+  )
+})
+
+describe("fuzzing a live listener", () => {
+  it.scopedLive("random bytes, with or without a valid Hello first, never crash the node or stop it serving", () =>
+    Effect.gen(function* () {
+      const a = yield* startNode({
+        security: { auth_method: "none" },
+        network: { enable_tls: false, max_frame_size: 4096 },
+      })
+      const port = a.network.address.port
+      const samples = fc.sample(fc.tuple(fc.boolean(), fc.uint8Array({ minLength: 1, maxLength: 512 })), {
+        numRuns: 40,
+        seed: 5,
+      })
+      for (const [greet, junk] of samples) {
+        const raw = yield* rawConnect({ port })
+        if (greet) raw.socket.write(hello("fuzz"))
+        raw.socket.end(junk)
+        yield* Effect.promise(() => raw.ended)
+      }
+      // Whatever was accepted along the way is closed; the listener still serves a real client.
+      yield* Effect.repeat(a.network.connectionCount, {
+        until: (n) => n === 0,
+        schedule: Schedule.spaced("5 millis"),
+      }).pipe(Effect.timeout("3 seconds"))
+      const client = yield* startNode({
+        nodeId: "cli",
+        security: { auth_method: "none" },
+        network: { enable_tls: false },
+      })
+      const conn = yield* client.network.dial(a.target)
+      expect(conn.peerNodeId).toBe("node-a")
     }),
   )
 })

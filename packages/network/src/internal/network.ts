@@ -393,7 +393,8 @@ export const make = (
             },
           })
         })
-        socket.once("error", (e) => fail(e.message, true, e))
+        // `on`, not `once`: a second error event without a listener would crash the process.
+        socket.on("error", (e) => fail(e.message, true, e))
         socket.once("close", () => fail("connection closed before the handshake finished", true))
         return Effect.sync(() => {
           if (!settled) {
