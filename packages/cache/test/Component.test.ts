@@ -7,8 +7,8 @@ import { freePort, namespace, startRedis, stopRedis } from "./helpers.js"
 
 const security = Component.make({ name: "security", phase: "core", criticality: "CRITICAL", layer: Layer.empty })
 
-/** Advances the TestClock a second at a time (letting sockets work in real time) until `done`. */
-const advanceUntil = <A, E, R>(done: Effect.Effect<boolean, E, R>, maxSeconds: number) =>
+/** Advances the TestClock 100 ms at a time (letting sockets work in real time) until `done`. */
+const advanceUntil = <E, R>(done: Effect.Effect<boolean, E, R>, maxSeconds: number) =>
   Effect.gen(function* () {
     for (let i = 0; i < maxSeconds * 10; i++) {
       if (yield* done) return

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Deferred, Duration, Effect, Exit, Option, Ref, Schedule, type Scope, SubscriptionRef } from "effect"
+import { Deferred, Duration, Effect, Exit, Option, Ref, Schedule, type Scope, SubscriptionRef } from "effect"
 import { Redis } from "ioredis"
 import { LRUCache } from "lru-cache"
 import type { CacheService, Options, Stats, Status } from "../Cache.js"
