@@ -2,6 +2,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Option } from "effect"
+import * as fc from "fast-check"
 import * as Encryption from "../src/Encryption.js"
 import * as MasterKey from "../src/MasterKey.js"
 import * as SecretsManager from "../src/SecretsManager.js"
@@ -234,4 +235,31 @@ describe("Encryption", () => {
       expect(err).toMatchObject({ reason: "unknown key", keyId: "a" })
     }),
   )
+})
+
+describe("Encryption properties", () => {
+  const keys = new Map([
+    ["k1", Buffer.alloc(32, 1)],
+    ["k2", Buffer.alloc(32, 2)],
+  ])
+  it("round-trips any plaintext and aad; any changed byte or different aad is refused", async () => {
+    const enc = await Effect.runPromise(Encryption.fromKeys(keys, "k2"))
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uint8Array({ maxLength: 2048 }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.nat(),
+        async (plain, aad, pos) => {
+          const sealed = await Effect.runPromise(enc.encrypt(plain, aad))
+          expect(await Effect.runPromise(enc.decrypt(sealed, aad))).toEqual(Buffer.from(plain))
+          const tampered = Buffer.from(sealed)
+          tampered[pos % tampered.length]! ^= 0x01
+          expect(Exit.isFailure(await Effect.runPromiseExit(enc.decrypt(tampered, aad)))).toBe(true)
+          const otherAad = Buffer.concat([Buffer.from(aad), Buffer.from([0])])
+          expect(Exit.isFailure(await Effect.runPromiseExit(enc.decrypt(sealed, otherAad)))).toBe(true)
+        },
+      ),
+      { numRuns: 200 },
+    )
+  })
 })
