@@ -684,7 +684,7 @@ class Session {
       if (now - ch.sentAt < after || now - ch.hedgedAt < after) continue
       const other = live
         .filter((x) => x !== ch.stream)
-        .sort((a, b) => a.socket.writableLength - b.socket.writableLength)[0]
+        .sort((a, b) => a.unacked.size - b.unacked.size || a.socket.writableLength - b.socket.writableLength)[0]
       if (!other) return
       ch.hedgedAt = now
       sent++
