@@ -236,6 +236,33 @@ describe("connection limits and timeouts", () => {
   )
 })
 
+describe("backpressure", () => {
+  it.scopedLive("a reader that falls behind loses nothing and sees frames in order", () =>
+    Effect.gen(function* () {
+      const a = yield* startNode({ security: { auth_method: "none" }, network: { enable_tls: false } })
+      const client = yield* startNode({
+        nodeId: "cli",
+        security: { auth_method: "none" },
+        network: { enable_tls: false },
+      })
+      const conn = yield* client.network.dial(a.target)
+      const inbound = yield* a.network.accepted.take
+      const count = 3000 // well past the 256-frame mailbox
+      for (let i = 0; i < count; i++) {
+        const payload = Buffer.alloc(4)
+        payload.writeUInt32BE(i)
+        yield* conn.send(APP, payload)
+      }
+      const seen: Array<number> = []
+      while (seen.length < count) {
+        const frame = yield* inbound.receive.take
+        seen.push(Buffer.from(frame.payload).readUInt32BE(0))
+      }
+      expect(seen).toEqual(Array.from({ length: count }, (_, i) => i))
+    }),
+  )
+})
+
 describe("malformed input", () => {
   it.scopedLive(
     "garbage, bad checksums and oversized frames close the connection with a logged reason; the node serves on",

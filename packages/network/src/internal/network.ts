@@ -28,20 +28,28 @@ const establish = (
   Effect.gen(function* () {
     const receive = yield* Mailbox.make<Frame>(RECEIVE_CAPACITY)
     // Backpressure: when the mailbox is full the socket is paused until a reader catches up.
+    // While flushing, every frame queues behind the backlog so that order is kept.
     let backlog: Array<Frame> = []
+    let flushing = false
     const flush: Effect.Effect<void> = Effect.suspend(() => {
       const batch = backlog
       backlog = []
       return receive.offerAll(batch)
     }).pipe(
       Effect.repeat({ until: () => backlog.length === 0 }),
-      Effect.ensuring(Effect.sync(() => wire.socket.resume())),
+      Effect.ensuring(
+        Effect.sync(() => {
+          flushing = false
+          wire.socket.resume()
+        }),
+      ),
     )
     const deliver = (frame: Frame) => {
-      if (backlog.length > 0) {
+      if (flushing) {
         backlog.push(frame)
       } else if (!receive.unsafeOffer(frame) && !wire.isClosed) {
         backlog.push(frame)
+        flushing = true
         wire.socket.pause()
         Runtime.runFork(runtime)(flush)
       }
