@@ -212,7 +212,11 @@ export const make = (
         Effect.gen(function* () {
           const start = performance.now()
           const evaluation = yield* Effect.suspend(() => s.evaluate(request, options)).pipe(
-            Effect.tapError(() => Metric.increment(Metric.tagged(decisions, "outcome", "unschedulable"))),
+            Effect.tapError((e) =>
+              e._tag === "Unschedulable"
+                ? Metric.increment(Metric.tagged(decisions, "outcome", "unschedulable"))
+                : Effect.void,
+            ),
           )
           let chosen: string | undefined
           const opt = optimizer
