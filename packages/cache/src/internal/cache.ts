@@ -12,8 +12,25 @@ interface Entry {
   readonly version: string | null
 }
 
+/** The command connection with the scripts registered (EVALSHA, falling back to EVAL once per server). */
+type Scripted = Redis & {
+  cacheRead(key: string, version: string): Promise<null | [string, string?, number?]>
+  cacheWrite(
+    key: string,
+    seq: string,
+    epoch: string,
+    value: string,
+    ttl: string,
+    epochCandidate: string,
+    channel: string,
+    name: string,
+    origin: string,
+  ): Promise<string>
+  cacheInvalidate(key: string, channel: string, name: string, origin: string): Promise<number>
+}
+
 interface Link {
-  readonly cmd: Redis
+  readonly cmd: Scripted
   readonly sub: Redis
   /** Completed when either connection drops or a command fails. */
   readonly lost: Deferred.Deferred<void>
@@ -51,7 +68,10 @@ const connectOnce = (url: string, channel: string, onMessage: (msg: string) => v
       connectTimeout: 2000,
       commandTimeout: 2000,
     }
-    const cmd = new Redis(url, options)
+    const cmd = new Redis(url, options) as Scripted
+    cmd.defineCommand("cacheRead", { numberOfKeys: 1, lua: READ })
+    cmd.defineCommand("cacheWrite", { numberOfKeys: 3, lua: WRITE })
+    cmd.defineCommand("cacheInvalidate", { numberOfKeys: 1, lua: INVALIDATE })
     const sub = new Redis(url, options)
     const dropped = () => Deferred.unsafeDone(lost, Exit.void)
     for (const c of [cmd, sub]) {
@@ -198,12 +218,10 @@ export const make = (
       return Option.some(e.value)
     }
 
-    const get = (k: string): Effect.Effect<Option.Option<string>> =>
+    const getShared = (k: string): Effect.Effect<Option.Option<string>> =>
       Effect.gen(function* () {
         const held = local.get(k)
-        const reply = yield* shared(
-          (l) => l.cmd.eval(READ, 1, key(k), held?.version ?? "") as Promise<null | [string, string?, number?]>,
-        )
+        const reply = yield* shared((l) => l.cmd.cacheRead(key(k), held?.version ?? ""))
         if (Option.isNone(reply)) return localGet(k)
         const r = reply.value
         if (r === null) {
@@ -221,24 +239,15 @@ export const make = (
         return Option.some(value)
       })
 
+    // Without a link (memory-only or degraded) a get is a plain local lookup.
+    const get = (k: string): Effect.Effect<Option.Option<string>> =>
+      Effect.flatMap(Ref.get(current), (link) => (link === undefined ? Effect.sync(() => localGet(k)) : getShared(k)))
+
     const set = (k: string, value: string, ttl?: Duration.DurationInput): Effect.Effect<void> =>
       Effect.gen(function* () {
         const ms = ttl === undefined ? ttlMs : Math.max(1, Duration.toMillis(ttl))
-        const version = yield* shared(
-          (l) =>
-            l.cmd.eval(
-              WRITE,
-              3,
-              key(k),
-              `${ns}seq`,
-              `${ns}epoch`,
-              value,
-              String(ms),
-              randomUUID(),
-              channel,
-              k,
-              origin,
-            ) as Promise<string>,
+        const version = yield* shared((l) =>
+          l.cmd.cacheWrite(key(k), `${ns}seq`, `${ns}epoch`, value, String(ms), randomUUID(), channel, k, origin),
         )
         local.set(k, { value, version: Option.getOrNull(version) }, { ttl: ms })
       })
@@ -246,7 +255,7 @@ export const make = (
     const invalidate = (k: string): Effect.Effect<void> =>
       Effect.gen(function* () {
         local.delete(k)
-        yield* shared((l) => l.cmd.eval(INVALIDATE, 1, key(k), channel, k, origin))
+        yield* shared((l) => l.cmd.cacheInvalidate(key(k), channel, k, origin))
       })
 
     const service: CacheService = {
