@@ -49,6 +49,8 @@ export interface DialOptions {
   readonly token?: string | undefined
   /** Default `conn_timeout`. */
   readonly timeout?: Duration.DurationInput | undefined
+  /** Ping every third of `idle_timeout` so that a quiet connection stays open (links to `peers` do). */
+  readonly keepAlive?: boolean | undefined
   /** Client certificate, key and CA overriding the node's own (tools, tests). */
   readonly tls?: { readonly cert?: string; readonly key?: string; readonly ca?: string } | undefined
 }

@@ -24,8 +24,18 @@ const establish = (
   peerNodeId: string,
   early: ReadonlyArray<Frame>,
   runtime: Runtime.Runtime<never>,
+  keepAliveMillis = 0,
 ): Effect.Effect<Connection> =>
   Effect.gen(function* () {
+    if (keepAliveMillis > 0) {
+      // Pings count as traffic at both ends, so neither idle timer fires on a quiet but wanted link.
+      const ping = setInterval(
+        () => wire.send({ type: FrameType.Ping, flags: 0, payload: new Uint8Array(0) }).catch(() => {}),
+        keepAliveMillis,
+      )
+      ping.unref()
+      wire.closed.then(() => clearInterval(ping))
+    }
     const receive = yield* Mailbox.make<Frame>(RECEIVE_CAPACITY)
     // Backpressure: when the mailbox is full the socket is paused until a reader catches up.
     // While flushing, every frame queues behind the backlog so that order is kept.
@@ -384,16 +394,27 @@ export const make = (
                   role: "node",
                   method: security.authMethod,
                 }
-                Runtime.runCallback(runtime)(establish(wire, "outbound", peer, nodeId, early, runtime), {
-                  onExit: (established) => {
-                    if (settled || Exit.isFailure(established)) return
-                    settled = true
-                    clearTimeout(timer)
-                    live.add(wire)
-                    wire.closed.then(() => live.delete(wire))
-                    resume(Effect.succeed(established.value))
+                Runtime.runCallback(runtime)(
+                  establish(
+                    wire,
+                    "outbound",
+                    peer,
+                    nodeId,
+                    early,
+                    runtime,
+                    dialOptions.keepAlive === true ? Math.max(1, Math.floor(idleTimeout / 3)) : 0,
+                  ),
+                  {
+                    onExit: (established) => {
+                      if (settled || Exit.isFailure(established)) return
+                      settled = true
+                      clearTimeout(timer)
+                      live.add(wire)
+                      wire.closed.then(() => live.delete(wire))
+                      resume(Effect.succeed(established.value))
+                    },
                   },
-                })
+                )
               }
               wire
                 .send(json(FrameType.Hello, { node_id: security.nodeId, token: dialOptions.token }))
@@ -419,7 +440,7 @@ export const make = (
     const link = (target: string) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const conn = yield* dial(target, { token: options.peerToken }).pipe(
+          const conn = yield* dial(target, { token: options.peerToken, keepAlive: true }).pipe(
             Effect.retry({ schedule: peerSchedule, while: (e) => e.retryable }),
           )
           peers.set(target, conn)
