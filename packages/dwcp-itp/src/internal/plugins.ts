@@ -227,6 +227,8 @@ export const Fragmentation = (fgd: FgdEvaluator, compiled: () => Compiled): Scor
       return true
     },
     score: (h, req) => {
+      // No free GPU and no GPU asked for: nothing to fragment, skip the memo lookup.
+      if (req.gpu === 0 && h.gpuFreeTotal === 0) return 0
       let v = memo.get(h.sig)
       if (v === undefined) {
         v = -fgd.delta(h, req, c!)
