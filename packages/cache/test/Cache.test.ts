@@ -3,7 +3,16 @@ import { Context, Effect, Exit, Fiber, Layer, Option, Stream, SubscriptionRef, T
 import * as Cache from "../src/Cache.js"
 import * as CacheComponent from "../src/CacheComponent.js"
 import * as CacheSettings from "../src/CacheSettings.js"
-import { eventually, freePort, namespace, privateRedis, refusingServer, startRedis, stopRedis } from "./helpers.js"
+import {
+  eventually,
+  freePort,
+  haveRedisServer,
+  namespace,
+  privateRedis,
+  refusingServer,
+  startRedis,
+  stopRedis,
+} from "./helpers.js"
 
 const settings = (raw: Record<string, unknown> = {}) => CacheSettings.decode(raw)
 
@@ -65,7 +74,7 @@ describe("in-memory level", () => {
   )
 })
 
-describe("shared level and coherency (private redis-server)", () => {
+describe.skipIf(!haveRedisServer)("shared level and coherency (private redis-server)", () => {
   it.live("after a write or invalidation on A returns, B never serves the old value", () =>
     Effect.scoped(
       Effect.gen(function* () {

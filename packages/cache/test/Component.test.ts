@@ -3,7 +3,7 @@ import { Boot, Component } from "@novacron/init"
 import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import * as CacheComponent from "../src/CacheComponent.js"
 import * as CacheSettings from "../src/CacheSettings.js"
-import { freePort, namespace, startRedis, stopRedis } from "./helpers.js"
+import { freePort, haveRedisServer, namespace, startRedis, stopRedis } from "./helpers.js"
 
 const security = Component.make({ name: "security", phase: "core", criticality: "CRITICAL", layer: Layer.empty })
 
@@ -18,7 +18,7 @@ const advanceUntil = <E, R>(done: Effect.Effect<boolean, E, R>, maxSeconds: numb
     return yield* Effect.die(new Error(`not done after ${maxSeconds} s of TestClock time`))
   })
 
-describe("cache under the boot kernel", () => {
+describe.skipIf(!haveRedisServer)("cache under the boot kernel", () => {
   it.scoped("redis down at boot: retried, boot goes on degraded; redis up: health reports recovery", () =>
     Effect.gen(function* () {
       const port = yield* freePort

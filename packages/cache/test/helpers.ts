@@ -1,10 +1,19 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
 import * as net from "node:net"
 import { Effect } from "effect"
 import { Redis } from "ioredis"
 
 export const REDIS_SERVER = process.env.NOVACRON_REDIS_SERVER ?? "/usr/bin/redis-server"
+
+/** Whether tests can start private redis-servers. In CI a missing binary is an error, never a skip. */
+export const haveRedisServer = (() => {
+  if (fs.existsSync(REDIS_SERVER)) return true
+  if (process.env.CI) throw new Error(`${REDIS_SERVER} is required in CI (apt-get install redis-server)`)
+  console.warn(`skipping redis tests: ${REDIS_SERVER} not found (set CI to make this an error)`)
+  return false
+})()
 
 /** A TCP port that was free a moment ago. */
 export const freePort = Effect.promise(
