@@ -116,6 +116,20 @@ for (const backend of backends) {
       }),
     )
 
+    it.scoped("checkpoints: concurrent appends to one series get distinct consecutive sequences", () =>
+      Effect.gen(function* () {
+        const db = yield* open(backend.make)
+        const made = yield* Effect.all(
+          Array.from({ length: 16 }, (_, i) => db.checkpoints.append("race", i, i)),
+          { concurrency: "unbounded" },
+        )
+        expect(made.map((c) => c.sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1))
+        expect((yield* db.checkpoints.list("race")).map((c) => c.data).sort((a, b) => Number(a) - Number(b))).toEqual(
+          Array.from({ length: 16 }, (_, i) => i),
+        )
+      }),
+    )
+
     it.scoped("kv: set overwrites, list matches a literal prefix, delete reports", () =>
       Effect.gen(function* () {
         const db = yield* open(backend.make)

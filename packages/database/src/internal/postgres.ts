@@ -142,9 +142,14 @@ export const make = (options: {
         append: (name, data, at) =>
           attempt("checkpoints.append", async (): Promise<CheckpointRecord> => {
             const json = toJson(data)
-            const [row] = await sql`INSERT INTO checkpoints (name, sequence, data, created_at)
-              SELECT ${name}, COALESCE(MAX(sequence), 0) + 1, ${json}, ${at} FROM checkpoints WHERE name = ${name}
-              RETURNING sequence`
+            // Appends to one series take turns (transaction-level advisory lock), so concurrent
+            // appenders get consecutive sequences instead of a unique violation.
+            const [row] = await sql.begin(async (tx) => {
+              await tx`SELECT pg_advisory_xact_lock(hashtext(${`novacron:checkpoint:${schema}:${name}`}))`
+              return tx`INSERT INTO checkpoints (name, sequence, data, created_at)
+                SELECT ${name}, COALESCE(MAX(sequence), 0) + 1, ${json}, ${at} FROM checkpoints WHERE name = ${name}
+                RETURNING sequence`
+            })
             return { name, sequence: Number(row!.sequence), data: JSON.parse(json), created_at: at }
           }),
         latest: (name) =>
