@@ -4,7 +4,9 @@
 //     1 stream bbr, 16 and 64 streams, vs AMST automatic; shares of the link rate;
 //  3. unshaped veth pair between two namespaces: iperf3 -P 4 vs AMST automatic.
 // Parts 2 and 3 need root, `ip netns`, /dev/net/tun and iperf3; without them they are skipped, saying why.
-// Env: AMST_BENCH_WAN_MB (default 400), AMST_BENCH_VETH_MB (default 400), AMST_BENCH_IPERF_SECONDS (default 10).
+// Env: AMST_BENCH_WAN_MB (default 400), AMST_BENCH_VETH_MB (default 800), AMST_BENCH_IPERF_SECONDS (default 10),
+// AMST_BENCH_DIR (default /dev/shm when present: iperf3 writes nothing, so AMST's files go to memory too
+// and the figures compare transports, not this machine's disk).
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync } from "node:fs"
@@ -148,7 +150,9 @@ type Lib = {
 }
 
 const main = async () => {
-  const work = await mkdtemp(join(tmpdir(), "amst-bench-"))
+  const base = process.env.AMST_BENCH_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir())
+  const work = await mkdtemp(join(base, "amst-bench-"))
+  console.log(`# files in ${work}`)
   try {
     // 1. loopback
     const data = randomBytes(256 * 1048576)
@@ -208,7 +212,7 @@ const main = async () => {
     const veth = lib.vethPair("amstv")
     try {
       const ip = await lib.iperf3(veth, { seconds, omit: 2, streams: 4 })
-      const file = await makeFile(work, Number(process.env.AMST_BENCH_VETH_MB ?? 400))
+      const file = await makeFile(work, Number(process.env.AMST_BENCH_VETH_MB ?? 800))
       const r = await amstAcross(veth, file, join(work, "veth-out"), 7702)
       report({
         case: "veth unshaped: AMST automatic vs iperf3 -P 4",

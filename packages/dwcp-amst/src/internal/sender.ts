@@ -310,12 +310,12 @@ class Session {
     return outcome
   }
 
-  stop(_why: string) {
+  stop(why: string) {
     if (this.stopped) return
     this.stopped = true
     for (const t of this.timers) clearInterval(t)
     for (const s of this.streams) s.socket.destroy()
-    this.finish?.({ _tag: "cut", cause: _why })
+    this.finish?.({ _tag: "cut", cause: why })
     this.wake()
   }
 
