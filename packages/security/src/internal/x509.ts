@@ -1,73 +1,9 @@
-import { createPrivateKey, randomBytes, webcrypto } from "node:crypto"
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from "node:crypto"
 import { isIP } from "node:net"
 
 export interface Issued {
   readonly certPem: string
   readonly keyPem: string
-}
-
-const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const
-const DAY = 86_400_000
-
-// Loaded only when something is issued: later starts reuse files and never pay for it.
-const lib = async () => {
-  await import("reflect-metadata")
-  return await import("@peculiar/x509")
-}
-
-// Positive 128-bit serial (RFC 5280: at most 20 octets, non-negative).
-const serial = () => {
-  const b = randomBytes(16)
-  b[0] = b[0]! & 0x7f
-  return b.toString("hex")
-}
-
-const dnEscape = (value: string) => value.replace(/([,+"\\<>;=])/g, "\\$1")
-
-const exportKey = async (key: webcrypto.CryptoKey) =>
-  createPrivateKey({
-    key: Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key)),
-    format: "der",
-    type: "pkcs8",
-  })
-    .export({ format: "pem", type: "pkcs8" })
-    .toString()
-
-const importSigningKey = (pem: string) =>
-  webcrypto.subtle.importKey(
-    "pkcs8",
-    createPrivateKey(pem).export({ format: "der", type: "pkcs8" }),
-    { name: "ECDSA", namedCurve: "P-256" },
-    false,
-    ["sign"],
-  )
-
-const newKeys = () => webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])
-
-// biome-ignore lint/suspicious/noExplicitAny: the library types Crypto against the DOM lib, which this package does not load.
-const provider = webcrypto as any
-
-export const issueCa = async (commonName: string, validDays: number): Promise<Issued> => {
-  const x509 = await lib()
-  const keys = await newKeys()
-  const now = Date.now()
-  const cert = await x509.X509CertificateGenerator.createSelfSigned(
-    {
-      serialNumber: serial(),
-      name: `CN=${dnEscape(commonName)}`,
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(now + validDays * DAY),
-      keys,
-      signingAlgorithm: ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, provider),
-      ],
-    },
-    provider,
-  )
-  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) }
 }
 
 export interface CertificateOptions {
@@ -76,40 +12,163 @@ export interface CertificateOptions {
   readonly validDays: number
 }
 
+const DAY = 86_400_000
+const ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
+const COMMON_NAME = "2.5.4.3"
+
+// The ASN.1 schemas of X.509 (@peculiar/asn1-x509) are loaded only when something is issued: later
+// starts reuse files and never pay for them. The high-level @peculiar/x509 on top of them costs about
+// three times as much to load (it pulls in RSA, CMS, PKCS#9 schemas and a DI container).
+const lib = async () => {
+  const [schema, x509] = await Promise.all([import("@peculiar/asn1-schema"), import("@peculiar/asn1-x509")])
+  return { schema, x509 }
+}
+type Lib = Awaited<ReturnType<typeof lib>>
+
+// Random 128-bit serial, positive (top bit clear) and minimally encoded (first byte non-zero): DER
+// refuses an INTEGER with a redundant leading zero byte.
+const serial = () => {
+  const b = randomBytes(16)
+  b[0] = (b[0]! & 0x7f) | 0x01
+  return b
+}
+
+const name = ({ x509 }: Lib, commonName: string) =>
+  new x509.Name([
+    new x509.RelativeDistinguishedName([
+      new x509.AttributeTypeAndValue({ type: COMMON_NAME, value: new x509.AttributeValue({ utf8String: commonName }) }),
+    ]),
+  ])
+
+const extension = ({ schema, x509 }: Lib, extnID: string, critical: boolean, value: unknown) =>
+  new x509.Extension({ extnID, critical, extnValue: new schema.OctetString(schema.AsnConvert.serialize(value)) })
+
+// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits.
+const keyIdentifier = (spki: Uint8Array, { schema, x509 }: Lib) =>
+  createHash("sha1")
+    .update(Buffer.from(schema.AsnConvert.parse(spki, x509.SubjectPublicKeyInfo).subjectPublicKey))
+    .digest()
+
+const toPem = (der: ArrayBuffer) =>
+  `-----BEGIN CERTIFICATE-----\n${Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n")
+    .replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`
+
+const build = (
+  l: Lib,
+  params: {
+    readonly subject: string
+    readonly issuer: unknown
+    readonly subjectSpki: Buffer
+    readonly signingKeyPem: string
+    readonly notAfter: Date
+    readonly extensions: ReadonlyArray<unknown>
+  },
+): string => {
+  const { schema, x509 } = l
+  const algorithm = new x509.AlgorithmIdentifier({ algorithm: ECDSA_WITH_SHA256 })
+  const tbs = new x509.TBSCertificate({
+    version: x509.Version.v3,
+    serialNumber: new Uint8Array(serial()).buffer,
+    signature: algorithm,
+    issuer: params.issuer as InstanceType<typeof x509.Name>,
+    validity: new x509.Validity({ notBefore: new Date(Date.now() - 60_000), notAfter: params.notAfter }),
+    subject: name(l, params.subject),
+    subjectPublicKeyInfo: schema.AsnConvert.parse(params.subjectSpki, x509.SubjectPublicKeyInfo),
+    extensions: new x509.Extensions(params.extensions as Array<InstanceType<typeof x509.Extension>>),
+  })
+  const signature = sign("sha256", Buffer.from(schema.AsnConvert.serialize(tbs)), {
+    key: params.signingKeyPem,
+    dsaEncoding: "der",
+  })
+  const cert = new x509.Certificate({
+    tbsCertificate: tbs,
+    signatureAlgorithm: algorithm,
+    signatureValue: new Uint8Array(signature).buffer,
+  })
+  return toPem(schema.AsnConvert.serialize(cert))
+}
+
+const newKeys = () => {
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" })
+  return {
+    spki: publicKey.export({ type: "spki", format: "der" }),
+    keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+  }
+}
+
+export const issueCa = async (commonName: string, validDays: number): Promise<Issued> => {
+  const l = await lib()
+  const { x509 } = l
+  const keys = newKeys()
+  const certPem = build(l, {
+    subject: commonName,
+    issuer: name(l, commonName),
+    subjectSpki: keys.spki,
+    signingKeyPem: keys.keyPem,
+    notAfter: new Date(Date.now() + validDays * DAY),
+    extensions: [
+      extension(l, x509.id_ce_basicConstraints, true, new x509.BasicConstraints({ cA: true, pathLenConstraint: 0 })),
+      extension(
+        l,
+        x509.id_ce_keyUsage,
+        true,
+        new x509.KeyUsage(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign),
+      ),
+      extension(l, x509.id_ce_subjectKeyIdentifier, false, new x509.SubjectKeyIdentifier(keyIdentifier(keys.spki, l))),
+    ],
+  })
+  return { certPem, keyPem: keys.keyPem }
+}
+
 export const issueCertificate = async (
   ca: Issued,
   commonName: string,
   options: CertificateOptions,
 ): Promise<Issued> => {
-  const x509 = await lib()
-  const caCert = new x509.X509Certificate(ca.certPem)
-  const signingKey = await importSigningKey(ca.keyPem)
-  const keys = await newKeys()
-  const now = Date.now()
+  const l = await lib()
+  const { schema, x509 } = l
+  const caDer = Buffer.from(ca.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ""), "base64")
+  const caCert = schema.AsnConvert.parse(caDer, x509.Certificate)
+  const caSpki = createPublicKey(createPrivateKey(ca.keyPem)).export({ type: "spki", format: "der" })
+  const keys = newKeys()
   const names = [
-    ...options.dnsNames.map((value) => ({ type: "dns" as const, value })),
-    ...options.ipAddresses.filter((ip) => isIP(ip) !== 0).map((value) => ({ type: "ip" as const, value })),
+    ...options.dnsNames.map((dNSName) => new x509.GeneralName({ dNSName })),
+    ...options.ipAddresses.filter((ip) => isIP(ip) !== 0).map((iPAddress) => new x509.GeneralName({ iPAddress })),
   ]
-  const cert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: serial(),
-      subject: `CN=${dnEscape(commonName)}`,
-      issuer: caCert.subject,
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(Math.min(now + options.validDays * DAY, caCert.notAfter.getTime())),
-      signingKey,
-      publicKey: keys.publicKey,
-      signingAlgorithm: ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
-        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-        ...(names.length > 0 ? [new x509.SubjectAlternativeNameExtension(names)] : []),
-        await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey, false, provider),
-        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, provider),
-      ],
-    },
-    provider,
-  )
-  return { certPem: cert.toString("pem"), keyPem: await exportKey(keys.privateKey) }
+  const caNotAfter = caCert.tbsCertificate.validity.notAfter.getTime() // a Date
+  const certPem = build(l, {
+    subject: commonName,
+    issuer: caCert.tbsCertificate.subject,
+    subjectSpki: keys.spki,
+    signingKeyPem: ca.keyPem,
+    notAfter: new Date(Math.min(Date.now() + options.validDays * DAY, caNotAfter.getTime())),
+    extensions: [
+      extension(l, x509.id_ce_basicConstraints, true, new x509.BasicConstraints({ cA: false })),
+      extension(
+        l,
+        x509.id_ce_keyUsage,
+        true,
+        new x509.KeyUsage(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement),
+      ),
+      extension(
+        l,
+        x509.id_ce_extKeyUsage,
+        false,
+        new x509.ExtendedKeyUsage([x509.id_kp_serverAuth, x509.id_kp_clientAuth]),
+      ),
+      ...(names.length > 0
+        ? [extension(l, x509.id_ce_subjectAltName, false, new x509.SubjectAlternativeName(names))]
+        : []),
+      extension(
+        l,
+        x509.id_ce_authorityKeyIdentifier,
+        false,
+        new x509.AuthorityKeyIdentifier({ keyIdentifier: new x509.KeyIdentifier(keyIdentifier(caSpki, l)) }),
+      ),
+      extension(l, x509.id_ce_subjectKeyIdentifier, false, new x509.SubjectKeyIdentifier(keyIdentifier(keys.spki, l))),
+    ],
+  })
+  return { certPem, keyPem: keys.keyPem }
 }
