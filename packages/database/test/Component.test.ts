@@ -2,7 +2,9 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
 import { Effect, Layer, Schema } from "effect"
+import * as Database from "../src/Database.js"
 import * as DatabaseComponent from "../src/DatabaseComponent.js"
+import type * as Migration from "../src/Migration.js"
 import * as StorageSettings from "../src/StorageSettings.js"
 import { pgSchema, pgUrl, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
 
@@ -62,6 +64,27 @@ describe("database under the boot kernel", () => {
           { prefix },
         )
         expect(yield* bootHealthy(c)).toMatchObject({ health: "healthy", details: { backend: "redis", prefix } })
+      }),
+    ),
+  )
+
+  it.live("an edited applied migration halts the boot with the migration named in the error", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const file = path.join(yield* tempDir, "state.db")
+        const m = { version: 1, name: "first", up: "CREATE TABLE a (x INTEGER);" }
+        const db = (migrations: ReadonlyArray<Migration.Migration>) =>
+          Component.make({
+            ...DatabaseComponent.component(StorageSettings.defaults, { data_dir: "" }),
+            layer: Database.layerSqlite({ path: file, migrations }),
+          })
+        yield* Effect.scoped(Boot.boot([security, db([m])]))
+        const failure = yield* Effect.flip(
+          Effect.scoped(Boot.boot([security, db([{ ...m, up: "CREATE TABLE a (y TEXT);" }])])),
+        )
+        expect(failure._tag).toBe("ComponentFailed")
+        expect(failure.message).toMatch(/database/)
+        expect(failure.message).toMatch(/migration 1 "first" was edited after it was applied/)
       }),
     ),
   )
