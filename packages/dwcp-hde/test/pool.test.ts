@@ -62,6 +62,15 @@ describe("worker pool", () => {
     }),
   )
 
+  it.scoped("a worker that dies mid-transfer fails that transfer with EncodeError", () =>
+    Effect.gen(function* () {
+      const dies = "require('node:worker_threads').parentPort.on('message', () => process.exit(3))"
+      const hde = yield* Hde.make(settings(), { worker: { entry: dies, eval: true } })
+      const exit = yield* Effect.exit(hde.encode(text(50_000)))
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("worker exited with code 3")
+    }),
+  )
+
   it.scoped("the pool's threads end with the scope", () =>
     Effect.gen(function* () {
       const hde = yield* Effect.scoped(Hde.make(settings()))
