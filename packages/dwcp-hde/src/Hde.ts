@@ -62,7 +62,7 @@ export interface Stats {
   readonly bytesOut: number
   /** Pages by how they were sent: zero, duplicate, same as base, XBZRLE delta, literal. */
   readonly pages: PageStats
-  /** Chunks per codec ("none", "lz4", "zstd3", ...). */
+  /** Chunks per codec ("none", "lz4", "zstd3", ...; "unchanged": equal to the delta base, sent as tags). */
   readonly codecs: Readonly<Record<string, number>>
   /** Sender-side cache of last versions (hits/misses are base lookups per transfer). */
   readonly deltaCache: DeltaCacheStats

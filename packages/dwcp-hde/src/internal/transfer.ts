@@ -195,7 +195,7 @@ export const encodeStream =
             counters.chunks++
             counters.bytesIn += chunk.length
             counters.bytesOut += frame.length
-            counters.codecs.none = (counters.codecs.none ?? 0) + 1
+            counters.codecs.unchanged = (counters.codecs.unchanged ?? 0) + 1
             counters.pages.same += Math.ceil(chunk.length / pageSize)
             return frame as Uint8Array
           }
