@@ -38,9 +38,13 @@ if (process.argv[2] === "child") {
 const run = (dir: string) =>
   (
     JSON.parse(
-      execFileSync(process.execPath, ["--import", "tsx", path.join(here, "boot.ts"), "child", dir], {
-        encoding: "utf8",
-      }),
+      execFileSync(
+        process.execPath,
+        ["--conditions=@novacron/source", "--import", "tsx", path.join(here, "boot.ts"), "child", dir],
+        {
+          encoding: "utf8",
+        },
+      ),
     ) as { bootMs: number }
   ).bootMs
 
