@@ -6,7 +6,7 @@ import * as Database from "../src/Database.js"
 import * as DatabaseComponent from "../src/DatabaseComponent.js"
 import type * as Migration from "../src/Migration.js"
 import * as StorageSettings from "../src/StorageSettings.js"
-import { pgSchema, pgUrl, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
+import { haveRedisServer, pgSchema, pgUrl, privateRedis, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
 
 const pgUp = await service("PostgreSQL", pgUrl)
 const redisUp = await service("Redis", redisUrl)
@@ -99,5 +99,32 @@ describe("database under the boot kernel", () => {
       expect(result._tag).toBe("ComponentFailed")
       expect(result.message).toMatch(/database/)
     }),
+  )
+
+  it.live.skipIf(!redisUp || !haveRedisServer())(
+    "the health check turns unhealthy while the store is down and healthy once it is back",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const redis = yield* privateRedis
+          const first = yield* redis.start
+          const c = DatabaseComponent.component(settings({ backend: "redis", redis_url: redis.url }), { data_dir: "" })
+          const ctx = yield* Layer.build(c.layer)
+          const check = Effect.provide(DatabaseComponent.healthCheck, ctx)
+          expect(yield* check).toMatchObject({ status: "healthy" })
+          yield* redis.stop(first)
+          const down = yield* check
+          expect(down.status).toBe("unhealthy")
+          expect(down.message).toMatch(/redis: health failed/)
+          yield* redis.start
+          // ioredis reconnects on its own (every 200 ms at first, at most 2 s).
+          let back = yield* check
+          for (let i = 0; i < 100 && back.status !== "healthy"; i++) {
+            yield* Effect.sleep("100 millis")
+            back = yield* check
+          }
+          expect(back.status).toBe("healthy")
+        }),
+      ),
   )
 })
