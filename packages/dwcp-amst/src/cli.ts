@@ -18,7 +18,7 @@ import * as Source from "./Source.js"
 import * as TransportSettings from "./TransportSettings.js"
 
 const usage = `usage:
-  amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--tls-cert F --tls-key F]
+  amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--window BYTES] [--tls-cert F --tls-key F]
   amst send FILE HOST:PORT [--streams N | --min-streams N --max-streams N --initial-streams N]
             [--chunk-size BYTES] [--chunks-per-stream N] [--mode datacenter|internet|hybrid] [--json] [--verbose] [--tls-ca F --servername NAME]`
 
@@ -33,6 +33,7 @@ const receive = async (argv: Array<string>) => {
       host: { type: "string", default: "127.0.0.1" },
       port: { type: "string", default: "7700" },
       once: { type: "boolean", default: false },
+      window: { type: "string" },
       json: { type: "boolean", default: false },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
@@ -45,7 +46,13 @@ const receive = async (argv: Array<string>) => {
       : undefined
   const program = Effect.scoped(
     Effect.gen(function* () {
-      const rx = yield* Receiver.listen({ dir: values.dir!, host: values.host, port: Number(values.port), tls })
+      const rx = yield* Receiver.listen({
+        dir: values.dir!,
+        host: values.host,
+        port: Number(values.port),
+        tls,
+        window: values.window ? Number(values.window) : undefined,
+      })
       const say = (o: Record<string, unknown>, text: string) => console.log(values.json ? JSON.stringify(o) : text)
       say({ event: "listening", host: rx.host, port: rx.port }, `listening on ${rx.host}:${rx.port}`)
       yield* Effect.fork(
