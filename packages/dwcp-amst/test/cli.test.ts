@@ -3,8 +3,9 @@ import { readFile, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { payload, sha, tmp } from "./helpers.js"
+import { Effect, Either } from "effect"
+import { Sender, Source } from "../src/index.js"
+import { payload, settings, sha, tmp } from "./helpers.js"
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..")
 // Runs the CLI from its TypeScript source (tests do not need a build).
@@ -64,6 +65,58 @@ describe("amst CLI", () => {
         const bad = yield* Effect.promise(() => finish(amst(["send", src])))
         expect(bad.code).toBe(1)
         expect(bad.err).toMatch(/usage/)
+      }).pipe(Effect.scoped),
+    30_000,
+  )
+
+  it.live(
+    "a receiver killed with SIGKILL resumes from its persisted progress when started again",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tmp
+        const data = payload(40 * 1024 * 1024, 42)
+        const source = Source.fromBuffer(data, "crash.img")
+        const start = Effect.gen(function* () {
+          const rx = amst(["receive", "--dir", dir, "--port", "0", "--once", "--json"])
+          yield* Effect.addFinalizer(() => Effect.sync(() => rx.kill("SIGKILL")))
+          const port = (JSON.parse(yield* Effect.promise(() => firstLine(rx))) as { port: number }).port
+          return { rx, port }
+        })
+        const first = yield* start
+        let killedAt = 0
+        const cut = yield* Effect.either(
+          Sender.send({
+            host: "127.0.0.1",
+            port: first.port,
+            source,
+            settings: settings({ chunk_size: 1024 * 1024 }),
+            maxReconnects: 1,
+            reconnectDelay: 20,
+            onProgress: (p) => {
+              if (killedAt === 0 && p.bytes >= 20 * 1024 * 1024) {
+                killedAt = p.bytes
+                first.rx.kill("SIGKILL")
+              }
+            },
+          }),
+        )
+        expect(killedAt).toBeGreaterThan(0)
+        expect(Either.isLeft(cut)).toBe(true)
+        // No clean shutdown happened: only what was persisted on the way (every 8 MiB) survives.
+        const second = yield* start
+        const done = finish(second.rx)
+        const r = yield* Sender.send({
+          host: "127.0.0.1",
+          port: second.port,
+          source,
+          settings: settings({ chunk_size: 1024 * 1024 }),
+        })
+        expect(r.resumedFrom).toBeGreaterThanOrEqual(8 * 1024 * 1024)
+        expect(r.resumedFrom).toBeLessThanOrEqual(killedAt)
+        expect(r.sha256).toBe(sha(data))
+        const out = yield* Effect.promise(() => done)
+        expect(out.out).toContain(sha(data))
+        expect((yield* Effect.promise(() => readFile(join(dir, "crash.img")))).equals(data)).toBe(true)
       }).pipe(Effect.scoped),
     30_000,
   )
