@@ -1,7 +1,6 @@
 // Receiver engine: accepts streams, acks each chunk on the stream it came by as it arrives,
 // reassembles in order into <dir>/<name>.amst-part, grants credit (bytes written + window) as it
 // writes, persists progress for resume, verifies SHA-256 on FIN.
-import { createHash, type Hash } from "node:crypto"
 import type { FileHandle } from "node:fs/promises"
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
 import * as net from "node:net"
@@ -9,6 +8,7 @@ import { basename, join } from "node:path"
 import * as tls from "node:tls"
 import { Decoder, encode, type Frame, FrameError, FrameType } from "../Frame.js"
 import { ProtocolError } from "../TransferError.js"
+import { Hasher } from "./hasher.js"
 import { bare, control, decodeControl, Fin, Hello } from "./messages.js"
 
 export interface ReceiverConfig {
@@ -75,7 +75,7 @@ interface Transfer {
   readonly partPath: string
   readonly progressPath: string
   readonly fh: FileHandle
-  readonly hash: Hash
+  readonly hash: Hasher
   readonly resumedFrom: number
   readonly conns: Set<Conn>
   readonly buffer: Map<number, Entry>
@@ -134,6 +134,7 @@ export class ReceiverEngine {
       if (t && !t.finished) {
         await this.persist(t).catch(() => {})
         await t.fh.close().catch(() => {})
+        t.hash.close()
       }
     }
     this.transfers.clear()
@@ -292,6 +293,7 @@ export class ReceiverEngine {
         t.bufferedBytes -= e.data.length
         await t.fh.write(e.data, 0, e.data.length, t.delivered)
         t.hash.update(e.data)
+        await t.hash.room()
         t.nextSeq++
         t.delivered += e.data.length
         if (t.delivered - t.credited >= this.config.window / 4) this.credit(t)
@@ -316,7 +318,7 @@ export class ReceiverEngine {
   }
 
   private async finish(t: Transfer, expected: string, conn: Conn) {
-    const sha256 = t.hash.digest("hex")
+    const sha256 = await t.hash.digest()
     t.finished = true
     this.transfers.delete(t.key)
     await t.fh.close()
@@ -377,7 +379,7 @@ export class ReceiverEngine {
     const path = join(this.config.dir, name)
     const partPath = `${path}.amst-part`
     const progressPath = join(this.config.dir, `.${name}.amst-progress.json`)
-    const hash = createHash("sha256")
+    let hash = new Hasher()
     let offset = 0
     let fh: FileHandle | undefined
     try {
@@ -400,6 +402,7 @@ export class ReceiverEngine {
           const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, o - pos), pos)
           if (bytesRead === 0) throw new Error("short read")
           hash.update(buf.subarray(0, bytesRead))
+          await hash.room()
           pos += bytesRead
         }
         offset = o
@@ -409,7 +412,12 @@ export class ReceiverEngine {
       fh = undefined
       offset = 0
     }
-    const h = offset === 0 ? createHash("sha256") : hash
+    if (offset === 0) {
+      // Whatever was hashed from a part file that turned out unusable is dropped.
+      hash.close()
+      hash = new Hasher()
+    }
+    const h = hash
     if (!fh) fh = await open(partPath, "w")
     return {
       id,

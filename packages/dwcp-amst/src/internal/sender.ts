@@ -1,12 +1,12 @@
 // Sender engine: stripes chunks over N connections within the receiver's window, re-sends a dead
 // stream's unacked chunks on the others, reconnects and resumes after a full disconnect, adapts N.
-import { createHash } from "node:crypto"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { Decoder, encode, type Frame, FrameType } from "../Frame.js"
 import type { Source } from "../Source.js"
 import * as Controller from "../StreamController.js"
 import { TransferError } from "../TransferError.js"
+import { Hasher } from "./hasher.js"
 import { bare, control, Done, decodeControl, Failure, type Hello, Welcome } from "./messages.js"
 
 export interface SenderConfig {
@@ -95,7 +95,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export class SenderEngine {
   private aborted = false
-  private readonly hash = createHash("sha256")
+  private readonly hash = new Hasher()
   private hashedUpTo = 0
   private readonly unhashed = new Map<number, Buffer>()
   private sha256: string | undefined
@@ -118,6 +118,14 @@ export class SenderEngine {
   }
 
   async run(): Promise<SendResult> {
+    try {
+      return await this.attempts()
+    } finally {
+      this.hash.close()
+    }
+  }
+
+  private async attempts(): Promise<SendResult> {
     const started = performance.now()
     let resumedFrom: number | undefined
     let sessions = 0
@@ -187,9 +195,19 @@ export class SenderEngine {
     for (const k of this.unhashed.keys()) if (k < this.hashedUpTo) this.unhashed.delete(k)
   }
 
-  digest(): string {
-    this.sha256 ??= this.hash.digest("hex")
+  async digest(): Promise<string> {
+    this.sha256 ??= await this.hash.digest()
     return this.sha256
+  }
+
+  /** The digest once `digest()` has resolved (it has before any FIN is sent). */
+  get knownDigest(): string | undefined {
+    return this.sha256
+  }
+
+  /** Waits while the hashing worker is far behind. */
+  hashRoom(): Promise<void> {
+    return this.hash.room()
   }
 
   // --- bookkeeping shared with sessions ---
@@ -265,7 +283,7 @@ class Session {
       const w = first.welcome
       if (w.done) {
         await this.e.hashThrough(this.c.source.size)
-        const mine = this.e.digest()
+        const mine = await this.e.digest()
         this.stop("done")
         if (w.sha256 !== mine) throw this.e.fail("hash-mismatch", `receiver has ${w.sha256}, sender ${mine}`)
         onStart(this.c.source.size)
@@ -527,6 +545,7 @@ class Session {
           const data = await this.c.source.read(ch.offset, ch.length)
           ch.data = data
           this.e.hashChunk(ch.offset, data)
+          await this.e.hashRoom()
         } catch (err) {
           this.finish?.({ _tag: "cut", cause: `source: ${(err as Error).message}` })
           return
@@ -575,7 +594,7 @@ class Session {
         return this.credit(f.offset)
       case FrameType.DONE: {
         const d = decodeControl(Done, f)
-        const mine = this.e.digest()
+        const mine = this.e.knownDigest
         if (d.sha256 !== mine)
           this.finish?.({ _tag: "cut", cause: `remote: hash-mismatch: receiver ${d.sha256}, sender ${mine}` })
         else this.finish?.({ _tag: "done", sha256: mine })
@@ -626,7 +645,10 @@ class Session {
     this.finStream = s
     this.progress(true)
     void this.e.hashThrough(this.c.source.size).then(
-      () => this.write(s, control(FrameType.FIN, this.c.transferId, { sha256: this.e.digest() })),
+      async () => {
+        const sha256 = await this.e.digest()
+        this.write(s, control(FrameType.FIN, this.c.transferId, { sha256 }))
+      },
       (err: Error) => this.finish?.({ _tag: "cut", cause: `source: ${err.message}` }),
     )
   }

@@ -1,0 +1,76 @@
+// SHA-256 in a worker thread, so hashing overlaps the network and file I/O on the main thread.
+// Bytes are copied into a fresh buffer that is transferred (posting a Buffer view would clone its
+// whole backing store); outstanding bytes are bounded by the caller awaiting `room()`.
+import { Worker } from "node:worker_threads"
+
+// Plain JS evaluated in the worker: works the same from the TS sources (tests) and the build.
+const code = `
+const { parentPort } = require("node:worker_threads")
+const h = require("node:crypto").createHash("sha256")
+parentPort.on("message", (m) => {
+  if (m === "digest") return parentPort.postMessage({ digest: h.digest("hex") })
+  h.update(m)
+  parentPort.postMessage({ done: m.byteLength })
+})
+`
+
+export class Hasher {
+  private readonly worker = new Worker(code, { eval: true })
+  private outstanding = 0
+  private waiters: Array<() => void> = []
+  private onDigest: ((hex: string) => void) | undefined
+  private failed: Error | undefined
+  private result: Promise<string> | undefined
+
+  constructor(readonly limit = 64 * 1024 * 1024) {
+    this.worker.unref()
+    this.worker.on("message", (m: { done?: number; digest?: string }) => {
+      if (m.done !== undefined) {
+        this.outstanding -= m.done
+        if (this.outstanding <= this.limit / 2) this.release()
+      } else if (m.digest !== undefined) this.onDigest?.(m.digest)
+    })
+    this.worker.on("error", (e) => {
+      this.failed = e
+      this.release()
+    })
+  }
+
+  update(data: Uint8Array) {
+    if (data.byteLength === 0) return
+    const copy = new Uint8Array(data.byteLength)
+    copy.set(data)
+    this.outstanding += copy.byteLength
+    this.worker.postMessage(copy, [copy.buffer])
+  }
+
+  /** Resolves when the backlog is under the limit. */
+  room(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed)
+    if (this.outstanding <= this.limit) return Promise.resolve()
+    return new Promise((r) => this.waiters.push(r))
+  }
+
+  /** The digest of everything passed to `update`; the worker then stops. */
+  digest(): Promise<string> {
+    this.result ??= new Promise<string>((resolve, reject) => {
+      if (this.failed) return reject(this.failed)
+      this.onDigest = (hex) => {
+        resolve(hex)
+        void this.worker.terminate()
+      }
+      this.worker.postMessage("digest")
+    })
+    return this.result
+  }
+
+  close() {
+    void this.worker.terminate()
+  }
+
+  private release() {
+    const w = this.waiters
+    this.waiters = []
+    for (const f of w) f()
+  }
+}
