@@ -9,8 +9,10 @@ export default defineConfig({
   sourcemap: true,
   target: "node20",
   platform: "node",
-  noExternal: [/.*/],
-  external: ["better-sqlite3", "zstd-napi", "lz4-napi", "onnxruntime-node", /\.node$/],
+  // tsup's noExternal wins over external, so the native addons (and the DWCP packages, which load
+  // them) are left out of the noExternal pattern itself.
+  noExternal: [/^(?!better-sqlite3$|zstd-napi$|lz4-napi$|onnxruntime-node$|@novacron\/dwcp-)/],
+  external: [/\.node$/],
   banner: {
     js: [
       "#!/usr/bin/env node",
