@@ -1,12 +1,16 @@
 import { isAbsolute, resolve } from "node:path"
+import { CacheComponent } from "@novacron/cache"
 import { Config, ConfigError, Origin, Redact } from "@novacron/config"
+import { DatabaseComponent } from "@novacron/database"
 import { EnvironmentDetector } from "@novacron/environment"
 import type { Component } from "@novacron/init"
 import { Logging } from "@novacron/logging"
+import { NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
 import { Cause, Context, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
+import * as Membership from "./Membership.js"
 import * as MetricsEndpoint from "./MetricsEndpoint.js"
 
 /** A configuration turned into what the host runs. */
@@ -23,6 +27,11 @@ export interface LoadedNode {
   readonly context: (router: Logging.LogRouter["Type"]) => Context.Context<never>
   /** `config print`: YAML with each value's origin, or JSON; secrets redacted. */
   readonly print: (json: boolean) => string
+}
+
+const describeOrigin = (loaded: Config.Loaded, path: string) => {
+  const origin = loaded.provenance.get(path)
+  return origin === undefined ? path : `${path} (${Origin.render(origin)})`
 }
 
 const absolute = (dir: string) => (isAbsolute(dir) ? dir : resolve(process.cwd(), dir))
@@ -65,6 +74,8 @@ export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean)
       Schema.decodeSync(EnvironmentDetector.Settings)({
         enable_auto_detection: s.dwcp.enable_auto_detection,
         forced_mode: s.dwcp.forced_mode,
+        // Logged with the mode, so an operator sees it was NOVACRON_DWCP_MODE and not the file.
+        forced_origin: describeOrigin(loaded, "dwcp.forced_mode"),
         detection_interval: s.dwcp.detection_interval,
         peers: s.network.peers,
         enable_rdma: s.dwcp.transport.enable_rdma,
@@ -75,6 +86,10 @@ export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean)
       node_id: s.system.node_id,
       listen_address: s.network.listen_address,
     }),
+    DatabaseComponent.component(s.storage, { data_dir: dataDir }),
+    CacheComponent.component(s.storage),
+    NetworkComponent.component(s.network),
+    Membership.component(s.system.node_id),
     ...(s.monitoring.enabled ? [MetricsEndpoint.component(s.network.listen_address, s.monitoring.metrics_port)] : []),
   ]
 }

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import Database from "better-sqlite3"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
 import parse from "parse-prometheus-text-format"
 import { afterEach, describe, expect, it } from "vitest"
@@ -51,7 +52,19 @@ describe("novacron-node start", () => {
     ])
     const names = status.components.map((c: { name: string }) => c.name)
     expect(names).toEqual(
-      expect.arrayContaining(["config", "logging", "resources", "conflict-check", "metrics-endpoint"]),
+      expect.arrayContaining([
+        "config",
+        "logging",
+        "resources",
+        "conflict-check",
+        "environment",
+        "security",
+        "database",
+        "cache",
+        "network",
+        "membership",
+        "metrics-endpoint",
+      ]),
     )
     for (const c of status.components) {
       expect(c.status).toBe("running")
@@ -97,12 +110,15 @@ describe("novacron-node start", () => {
     const status = JSON.parse((await get(`${base}/status`)).text)
     await agent.waitFor((l) => l.name === "node.ready", 30_000)
     const after = await get(`${base}/readyz`)
-    if (status.components.some((c: { name: string }) => c.name === "cache")) {
-      expect(during.status).toBe(503)
-      expect(during.text).toBe("booting\n")
-      expect(status.lifecycle).toBe("booting")
-    }
+    expect(during.status).toBe(503)
+    expect(during.text).toBe("booting\n")
+    expect(status.lifecycle).toBe("booting")
     expect(after.status).toBe(200)
+    // It went on without Redis: the cache is up on its in-memory level and says so.
+    const cache = JSON.parse((await get(`${base}/status`)).text).components.find(
+      (c: { name: string }) => c.name === "cache",
+    )
+    expect(cache.status).toBe("degraded")
   })
 
   it("refuses a second agent on the same data directory, naming the holder", async () => {
@@ -204,5 +220,48 @@ describe("on a terminal", () => {
     expect(text).toMatch(/health\s+http:\/\/127\.0\.0\.1:\d+\/healthz/)
     // info logs stay off the terminal: the display says it instead.
     expect(text).not.toMatch(/INFO.*config started/)
+  })
+})
+
+describe("membership", () => {
+  it("takes a peer's connection, records it connected in the database, and disconnected when it leaves", async () => {
+    // No TLS and no authentication, on loopback only: two agents here have different node CAs.
+    const open = ["--set", "security.auth_method=none", "--set", "network.enable_tls=false"]
+    const dirA = tempDataDir()
+    const a = start(["start", "--data-dir", dirA, ...ephemeralPorts, ...open, "--set", "system.node_id=node-a"])
+    const base = String((await a.waitFor((l) => l.name === "node.health")).url)
+    const listening = await a.waitFor((l) => l.component === "network" && /^listening on /.test(String(l.message)))
+    const address = String(listening.message).match(/listening on (\S+)/)![1]!
+    await a.waitFor((l) => l.name === "node.ready")
+
+    const b = start([
+      "start",
+      "--data-dir",
+      tempDataDir(),
+      ...ephemeralPorts,
+      ...open,
+      "--set",
+      "system.node_id=node-b",
+      "--set",
+      `network.peers=${address}`,
+    ])
+    await a.waitFor((l) => /^peer node-b connected \(inbound/.test(String(l.message)))
+    const status = JSON.parse((await get(`${base}/status`)).text)
+    const membership = status.components.find((c: { name: string }) => c.name === "membership")
+    expect(membership.status).toBe("running")
+
+    b.kill("SIGTERM")
+    expect((await b.exited).code).toBe(0)
+    await a.waitFor((l) => /^peer node-b disconnected/.test(String(l.message)))
+    a.kill("SIGTERM")
+    expect((await a.exited).code).toBe(0)
+
+    const db = new Database(join(dirA, "novacron.db"), { readonly: true })
+    const rows = db.prepare("select id, state from nodes order by id").all()
+    db.close()
+    expect(rows).toEqual([
+      { id: "node-a", state: "stopped" },
+      { id: "node-b", state: "disconnected" },
+    ])
   })
 })
