@@ -130,9 +130,9 @@ describe("detection with injected measurements", () => {
       const link = yield* Ref.make(m("p:1", 0.1, { bandwidthBps: 40e9 }))
       const s = { ...settings({ peers: ["p:1"] }), detection_interval: Duration.seconds(30) }
       const { lines, layer } = captureLogs()
-      const ctx = yield* Layer.build(EnvironmentDetector.layer(s, { measure: () => Ref.get(link) })).pipe(
-        Effect.provide(layer),
-      )
+      // No real I/O under the TestClock: a sysfs read still pending when the clock moves races the test.
+      const sources = { measure: () => Ref.get(link), rdmaDevices: Effect.succeed([]) }
+      const ctx = yield* Layer.build(EnvironmentDetector.layer(s, sources)).pipe(Effect.provide(layer))
       const detector = Context.get(ctx, EnvironmentDetector.EnvironmentDetector)
       const seen = yield* detector.modeChanges.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
       yield* TestClock.adjust("1 second")
