@@ -183,9 +183,9 @@ export const Monitoring = Schema.Struct({
  * @since 0.1.0
  */
 export const Transport = Schema.Struct({
-  min_streams: opt(int(1, 1024), () => 4),
-  max_streams: opt(int(1, 1024), () => 256),
-  initial_streams: opt(int(1, 1024), () => 8),
+  min_streams: opt(int(1, 256), () => 4),
+  max_streams: opt(int(1, 256), () => 256),
+  initial_streams: opt(int(1, 256), () => 8),
   congestion_algorithm: opt(oneOf("auto", "bbr", "cubic", "dctcp", "reno"), () => "auto" as const),
   enable_rdma: opt(bool, () => true),
   chunk_size: opt(bytes(1024), () => 1_048_576),
@@ -224,6 +224,23 @@ export const Mode = oneOf("", "datacenter", "internet", "hybrid")
 /**
  * @since 0.1.0
  */
+/**
+ * Workload placement (`@novacron/dwcp-itp`). `auto` means `fragmentation` when
+ * `enable_v3_placement` is on, else `binpack`.
+ *
+ * @since 0.1.0
+ */
+export const Placement = Schema.Struct({
+  policy: opt(oneOf("auto", "binpack", "spread", "balanced", "fragmentation"), () => "auto" as const),
+  seed: opt(int(0, 2 ** 32 - 1), () => 0),
+  fragmentation_classes: opt(int(1, 1024), () => 64),
+  fragmentation_half_life: opt(int(1, 1_000_000_000), () => 10_000),
+  optimizer_top_k: opt(int(1, 100), () => 5),
+})
+
+/**
+ * @since 0.1.0
+ */
 export const Dwcp = Schema.Struct({
   enable_auto_detection: opt(bool, () => true),
   forced_mode: opt(Mode, () => "" as const),
@@ -238,6 +255,7 @@ export const Dwcp = Schema.Struct({
   transport: section(Transport),
   compression: section(Compression),
   consensus: section(Consensus),
+  placement: section(Placement),
 })
 
 /**

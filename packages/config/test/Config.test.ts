@@ -220,7 +220,7 @@ describe("validation reports every problem at once, with exact messages", () => 
         'dwcp.compresion.level (env NOVACRON__DWCP__COMPRESION__LEVEL): unknown key; did you mean "dwcp.compression"?',
         "flag --set oops: expected --set key.path=value",
         "network.bind_port = 70000 (flag --bind-port): expected a port 0..65535 (0 = any free port)",
-        'dwcp.transport.max_streams = "lots" (flag --set dwcp.transport.max_streams): expected an integer 1..1024',
+        'dwcp.transport.max_streams = "lots" (flag --set dwcp.transport.max_streams): expected an integer 1..256',
       ])
     }),
   )
@@ -242,7 +242,7 @@ describe("validation reports every problem at once, with exact messages", () => 
       expect(
         yield* problems({
           flags: [
-            ...["--set", "dwcp.transport.initial_streams=300"],
+            ...["--set", "dwcp.transport.initial_streams=2"],
             ...["--set", `security.cert_file=${missing}`],
             ...["--set", "storage.backend=postgres"],
             ...["--set", "dwcp.consensus.heartbeat_interval=2s"],
@@ -253,7 +253,7 @@ describe("validation reports every problem at once, with exact messages", () => 
           ],
         }),
       ).toEqual([
-        "dwcp.transport.initial_streams = 300 (flag --set dwcp.transport.initial_streams): must be between min_streams (4) and max_streams (256)",
+        "dwcp.transport.initial_streams = 2 (flag --set dwcp.transport.initial_streams): must be between min_streams (4) and max_streams (256)",
         'dwcp.compression.level = 0 (flag --set dwcp.compression.level): expected an integer 1..22 for algorithm "zstd"',
         "monitoring.metrics_port = 7700 (flag --set monitoring.metrics_port): port 7700 is also used by network.bind_port; non-zero ports must be distinct",
         `security.cert_file = "${missing}" (flag --set security.cert_file): cannot read ${missing} (ENOENT); TLS is on (network.enable_tls)`,
