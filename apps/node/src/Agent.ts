@@ -32,7 +32,7 @@ export interface AgentRun {
  */
 export const runAgent = (
   settings: HostSettings,
-  components: ReadonlyArray<Component.AnyComponent>,
+  load: Effect.Effect<ReadonlyArray<Component.AnyComponent>>,
   run: AgentRun,
   options: { readonly tty: boolean; readonly context?: Context.Context<never> },
 ): Effect.Effect<ExitCode> =>
@@ -45,6 +45,7 @@ export const runAgent = (
       Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }),
     )
     const progress = options.tty ? terminalProgress() : undefined
+    const components = yield* load
     const node = yield* Boot.boot(components, {
       maxConcurrency: settings.maxConcurrency,
       phaseTimeouts: settings.phaseTimeouts,

@@ -10,6 +10,7 @@ import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
 import { Cause, Context, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
+import * as Dwcp from "./Dwcp.js"
 import * as Membership from "./Membership.js"
 import * as MetricsEndpoint from "./MetricsEndpoint.js"
 
@@ -17,7 +18,8 @@ import * as MetricsEndpoint from "./MetricsEndpoint.js"
 export interface LoadedNode {
   readonly config: Config.Loaded
   readonly host: HostSettings
-  readonly components: ReadonlyArray<Component.AnyComponent>
+  /** The node's components; DWCP v3 parts are imported here, and why a requested one is missing is logged. */
+  readonly components: Effect.Effect<ReadonlyArray<Component.AnyComponent>>
   readonly shutdownDeadlineMillis: number
   /** Installs the program's logger (a router the `logging` component reconfigures). */
   readonly provide: <A, E, R>(
@@ -130,7 +132,11 @@ export const loadForCli = async (
     node: {
       config: loaded,
       host,
-      components: components(loaded, dataDir, tty),
+      components: Effect.gen(function* () {
+        const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
+        for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
+        return [...components(loaded, dataDir, tty), ...dwcp.components]
+      }),
       shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
       provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
       context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,

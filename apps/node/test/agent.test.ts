@@ -265,3 +265,52 @@ describe("membership", () => {
     ])
   })
 })
+
+describe("DWCP v3 parts", () => {
+  const v3 = [
+    "dwcp.enable_v3_transport=true",
+    "dwcp.enable_v3_compression=true",
+    "dwcp.enable_v3_prediction=true",
+    "dwcp.enable_v3_placement=true",
+    "dwcp.enable_v3_consensus=true",
+  ].flatMap((s) => ["--set", s])
+
+  it("boots the enabled v3 components inside the rollout, says which requested part this build lacks", async () => {
+    const dir = tempDataDir()
+    const agent = start([
+      "start",
+      "--data-dir",
+      dir,
+      ...ephemeralPorts,
+      ...v3,
+      "--set",
+      "dwcp.v3_rollout_percentage=100",
+    ])
+    const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
+    await agent.waitFor((l) => l.name === "node.ready", 30_000)
+    const status = JSON.parse((await get(`${base}/status`)).text)
+    const dwcp = status.components.filter((c: { name: string }) => c.name.startsWith("dwcp-"))
+    expect(dwcp.map((c: { name: string }) => c.name).sort()).toEqual([
+      "dwcp-acp",
+      "dwcp-amst",
+      "dwcp-hde",
+      "dwcp-itp",
+      "dwcp-pba",
+    ])
+    for (const c of dwcp) expect(c.status).toBe("running")
+    const off = agent.lines.filter((l) => l.name === "dwcp.off").map((l) => String(l.message))
+    expect(off).toEqual(["dwcp: enable_v3_consensus is set, but this build has no consensus component"])
+    agent.kill("SIGTERM")
+    expect((await agent.exited).code).toBe(0)
+  })
+
+  it("leaves them off on a node outside the rollout, and says so", async () => {
+    const agent = start(["start", "--data-dir", tempDataDir(), ...ephemeralPorts, ...v3])
+    const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
+    await agent.waitFor((l) => l.name === "node.ready")
+    const status = JSON.parse((await get(`${base}/status`)).text)
+    expect(status.components.some((c: { name: string }) => c.name.startsWith("dwcp-"))).toBe(false)
+    const off = agent.lines.find((l) => l.name === "dwcp.off")
+    expect(String(off?.message)).toMatch(/outside the v3 rollout \(bucket \d+, dwcp.v3_rollout_percentage 0\)/)
+  })
+})

@@ -1,0 +1,100 @@
+import { createHash } from "node:crypto"
+import type { Settings } from "@novacron/config"
+import type { Component } from "@novacron/init"
+import { Schema } from "effect"
+
+/**
+ * The node's v3 rollout bucket, 0..99: stable for a node id, so a rollout percentage picks the same
+ * nodes on every boot.
+ */
+export const rolloutBucket = (nodeId: string): number =>
+  createHash("sha256").update(nodeId).digest().readUInt32BE(0) % 100
+
+/** What the DWCP v3 section of the configuration adds to the boot. */
+export interface DwcpPlan {
+  readonly components: ReadonlyArray<Component.AnyComponent>
+  /** Why a requested v3 part is not there; logged at boot. */
+  readonly notes: ReadonlyArray<string>
+}
+
+type Flag = "transport" | "compression" | "prediction" | "state_sync" | "consensus" | "placement"
+
+/**
+ * The DWCP v3 components a node runs: a part is on when its `enable_v3_*` flag is set and the node
+ * falls inside `v3_rollout_percentage` (its {@link rolloutBucket} is below it). The packages are
+ * imported only when used, so a node without v3 parts does not load their native addons.
+ */
+export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
+  const d = s.dwcp
+  const requested = (
+    [
+      ["transport", d.enable_v3_transport],
+      ["compression", d.enable_v3_compression],
+      ["prediction", d.enable_v3_prediction],
+      ["state_sync", d.enable_v3_state_sync],
+      ["consensus", d.enable_v3_consensus],
+      ["placement", d.enable_v3_placement],
+    ] as const
+  )
+    .filter(([, on]) => on)
+    .map(([name]): Flag => name)
+  if (requested.length === 0) return { components: [], notes: [] }
+  const bucket = rolloutBucket(s.system.node_id)
+  if (bucket >= d.v3_rollout_percentage) {
+    return {
+      components: [],
+      notes: [
+        `dwcp: ${requested.map((f) => `enable_v3_${f}`).join(", ")} set, but node ${s.system.node_id} is outside the v3 rollout (bucket ${bucket}, dwcp.v3_rollout_percentage ${d.v3_rollout_percentage}): v3 parts stay off`,
+      ],
+    }
+  }
+  const on = new Set(requested)
+  const components: Array<Component.AnyComponent> = []
+  const notes: Array<string> = []
+  // These parts are DEGRADED: a package whose native addon will not load leaves its part off, said why.
+  const part = async (flag: Flag, add: () => Promise<void>) => {
+    if (!on.has(flag)) return
+    try {
+      await add()
+    } catch (e) {
+      notes.push(`dwcp: enable_v3_${flag} is set, but its package did not load (${String(e)}): it stays off`)
+    }
+  }
+  await part("transport", async () => {
+    const [{ Acp }, { Amst, TransportSettings }] = await Promise.all([
+      import("@novacron/dwcp-acp"),
+      import("@novacron/dwcp-amst"),
+    ])
+    components.push(
+      Acp.component(
+        Schema.decodeSync(Acp.Settings)({
+          congestion_algorithm: d.transport.congestion_algorithm,
+          mode: d.forced_mode === "" ? "hybrid" : d.forced_mode,
+        }),
+      ),
+      Amst.component(Schema.decodeSync(TransportSettings.TransportSettings)(d.transport)),
+    )
+  })
+  await part("compression", async () => {
+    const { HdeComponent, HdeSettings } = await import("@novacron/dwcp-hde")
+    // Level 0 is allowed with algorithm `none`, where it means nothing; the codec wants 1..22.
+    const compression = { ...d.compression, level: Math.max(1, d.compression.level) }
+    components.push(HdeComponent.component(Schema.decodeSync(HdeSettings.CompressionSettings)(compression)))
+  })
+  await part("prediction", async () => {
+    const { Pba, PbaComponent } = await import("@novacron/dwcp-pba")
+    components.push(PbaComponent.component(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })))
+  })
+  await part("placement", async () => {
+    const { Placement, PlacementComponent } = await import("@novacron/dwcp-itp")
+    components.push(
+      PlacementComponent.component(
+        Schema.decodeSync(Placement.PlacementSettings)({ enable_v3_placement: true, placement: d.placement }),
+      ),
+    )
+  })
+  for (const missing of ["state_sync", "consensus"] as const) {
+    if (on.has(missing)) notes.push(`dwcp: enable_v3_${missing} is set, but this build has no ${missing} component`)
+  }
+  return { components, notes }
+}
