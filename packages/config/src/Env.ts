@@ -59,7 +59,8 @@ export const prefix = "NOVACRON__"
 export const overrides = (env: Readonly<Record<string, string | undefined>>): ReadonlyArray<Override> => {
   const named: Array<Override> = []
   const scheme: Array<Override> = []
-  for (const [variable, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
+  // Code-unit order: the same in every locale, and no ICU collator to load at start-up.
+  for (const [variable, value] of Object.entries(env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (value === undefined) continue
     const alias = aliases[variable]
     if (alias !== undefined) named.push({ path: alias, value, origin: Origin.Origin.Env({ variable }) })

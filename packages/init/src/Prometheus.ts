@@ -77,7 +77,7 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
     }
   }
   const out: Array<string> = []
-  for (const [name, f] of [...families].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [name, f] of [...families].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (f.help !== undefined) out.push(`# HELP ${name} ${escapeHelp(f.help)}`)
     out.push(`# TYPE ${name} ${f.type}`, ...f.lines)
   }
