@@ -2,6 +2,7 @@ import { createHash } from "node:crypto"
 import type { Settings } from "@novacron/config"
 import type { Component } from "@novacron/init"
 import { Schema } from "effect"
+import { importEsm } from "./internal/importEsm.js"
 
 /**
  * The node's v3 rollout bucket, 0..99: stable for a node id, so a rollout percentage picks the same
@@ -62,8 +63,8 @@ export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
   }
   await part("transport", async () => {
     const [{ Acp }, { Amst, TransportSettings }] = await Promise.all([
-      import("@novacron/dwcp-acp"),
-      import("@novacron/dwcp-amst"),
+      importEsm<typeof import("@novacron/dwcp-acp")>("@novacron/dwcp-acp"),
+      importEsm<typeof import("@novacron/dwcp-amst")>("@novacron/dwcp-amst"),
     ])
     components.push(
       Acp.component(
@@ -76,17 +77,17 @@ export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
     )
   })
   await part("compression", async () => {
-    const { HdeComponent, HdeSettings } = await import("@novacron/dwcp-hde")
+    const { HdeComponent, HdeSettings } = await importEsm<typeof import("@novacron/dwcp-hde")>("@novacron/dwcp-hde")
     // Level 0 is allowed with algorithm `none`, where it means nothing; the codec wants 1..22.
     const compression = { ...d.compression, level: Math.max(1, d.compression.level) }
     components.push(HdeComponent.component(Schema.decodeSync(HdeSettings.CompressionSettings)(compression)))
   })
   await part("prediction", async () => {
-    const { Pba, PbaComponent } = await import("@novacron/dwcp-pba")
+    const { Pba, PbaComponent } = await importEsm<typeof import("@novacron/dwcp-pba")>("@novacron/dwcp-pba")
     components.push(PbaComponent.component(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })))
   })
   await part("placement", async () => {
-    const { Placement, PlacementComponent } = await import("@novacron/dwcp-itp")
+    const { Placement, PlacementComponent } = await importEsm<typeof import("@novacron/dwcp-itp")>("@novacron/dwcp-itp")
     components.push(
       PlacementComponent.component(
         Schema.decodeSync(Placement.PlacementSettings)({ enable_v3_placement: true, placement: d.placement }),

@@ -12,6 +12,9 @@ export const requireBuild = () => {
 
 export const tempDataDir = () => mkdtempSync(join(tmpdir(), "novacron-node-"))
 
+/** The agents a test file starts share a code cache of their own, not the user's. */
+export const testEnv = { NOVACRON_COMPILE_CACHE: mkdtempSync(join(tmpdir(), "novacron-node-cache-")) }
+
 /** Flags that put every port of the agent on an ephemeral one, so tests can run side by side. */
 export const ephemeralPorts = [
   "--set",
@@ -67,7 +70,7 @@ export class Agent {
   static start(args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) {
     requireBuild()
     const child = spawn(process.execPath, [agentMain, ...args], {
-      env: { ...process.env, ...env, NO_COLOR: "1" },
+      env: { ...process.env, ...testEnv, ...env, NO_COLOR: "1" },
       stdio: ["ignore", "pipe", "pipe"],
     })
     return new Agent(child)

@@ -1,0 +1,92 @@
+/**
+ * The `novacron-node` executable: runs the agent bundle (`agent.cjs`) through a V8 code cache.
+ *
+ * Compiling the bundle and its start-up functions is most of the time between process start
+ * and READY. Node 20 has no module compile cache (`module.enableCompileCache` is Node 22), so the
+ * bundle is compiled as a `vm.Script` with the cached data of an earlier run, kept per user under
+ * `$XDG_CACHE_HOME/novacron` (or `~/.cache/novacron`), keyed by the bundle's content and the Node
+ * version. v8-compile-cache does the same for `require` but breaks `import()` in the cached code,
+ * which the agent uses for the DWCP packages (here too, on Node 20: see internal/importEsm.ts). `NOVACRON_COMPILE_CACHE=off` turns it off;
+ * `NOVACRON_COMPILE_CACHE=DIR` moves it. A rejected, unreadable or unwritable cache only costs time.
+ */
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import Module, { createRequire } from "node:module"
+import { homedir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as vm from "node:vm"
+
+const bundle = fileURLToPath(new URL("./agent.cjs", import.meta.url))
+const source = readFileSync(bundle, "utf8")
+
+const setting = process.env.NOVACRON_COMPILE_CACHE
+const cacheDir =
+  setting === "off"
+    ? undefined
+    : setting !== undefined && setting !== ""
+      ? setting
+      : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "novacron")
+// V8 checks only the source length before using cached code, so the key names this very file:
+// its size, modification time and inode (cheaper than hashing 1 MB on every start).
+const stat = statSync(bundle, { bigint: true })
+const key = createHash("sha256")
+  .update(`${process.version} ${process.arch} ${stat.size} ${stat.mtimeNs} ${stat.ino} ${bundle}`)
+  .digest("hex")
+const cacheFile = cacheDir === undefined ? undefined : join(cacheDir, `agent-${key.slice(0, 24)}.v8cache`)
+
+let cachedData: Buffer | undefined
+if (cacheFile !== undefined) {
+  try {
+    cachedData = readFileSync(cacheFile)
+  } catch {
+    cachedData = undefined
+  }
+}
+
+// Module.wrap's parameters, plus the importer the bundle uses for `import()` (see internal/importEsm.ts).
+const wrapped = `(function (exports, require, module, __filename, __dirname, __novacronImportEsm) { ${source}\n});`
+const script = new vm.Script(wrapped, {
+  filename: bundle,
+  ...(cachedData === undefined ? {} : { cachedData }),
+  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+})
+
+// Written once the agent has run a while, so the functions compiled during boot are in it too.
+if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+  setTimeout(() => {
+    try {
+      mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 })
+      const partial = `${cacheFile}.${process.pid}.tmp`
+      writeFileSync(partial, script.createCachedData(), { mode: 0o600 })
+      renameSync(partial, cacheFile)
+      // Caches of other builds or Node versions would only pile up.
+      for (const name of readdirSync(dirname(cacheFile))) {
+        if (/^agent-[0-9a-f]{24}\.v8cache$/.test(name) && join(dirname(cacheFile), name) !== cacheFile) {
+          rmSync(join(dirname(cacheFile), name), { force: true })
+        }
+      }
+    } catch {
+      // An unwritable cache directory only means the next start compiles again.
+    }
+  }, 2000).unref()
+}
+
+const module = { exports: {} }
+const wrapper = script.runInThisContext() as (
+  exports: unknown,
+  require: NodeJS.Require,
+  module: unknown,
+  filename: string,
+  dirname: string,
+  importEsm: (specifier: string) => Promise<unknown>,
+) => void
+wrapper.call(
+  module.exports,
+  module.exports,
+  createRequire(bundle),
+  module,
+  bundle,
+  dirname(bundle),
+  (specifier) => import(specifier),
+)
