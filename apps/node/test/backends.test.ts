@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
-import * as net from "node:net"
 import { join } from "node:path"
+import { service } from "@novacron/vitest-config/services"
 import Database from "better-sqlite3"
 import { Redis } from "ioredis"
 import postgres from "postgres"
@@ -12,25 +12,6 @@ import { Agent, ephemeralPorts, get, tempDataDir } from "./harness.js"
 const pgUrl = process.env.NOVACRON_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test"
 const redisUrl = process.env.NOVACRON_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
 
-const reachable = (url: string) =>
-  new Promise<boolean>((resolve) => {
-    const u = new URL(url)
-    const socket = net.connect({ host: u.hostname, port: Number(u.port) })
-    socket.setTimeout(1000)
-    const done = (up: boolean) => {
-      socket.destroy()
-      resolve(up)
-    }
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-    socket.once("timeout", () => done(false))
-  })
-const service = async (name: string, url: string) => {
-  if (await reachable(url)) return true
-  if (process.env.CI) throw new Error(`${name} at ${url} is required in CI but unreachable`)
-  console.warn(`skipping the agent's ${name} test: ${url} unreachable (set CI to make this an error)`)
-  return false
-}
 const [havePostgres, haveRedis] = await Promise.all([service("PostgreSQL", pgUrl), service("Redis", redisUrl)])
 
 const running: Array<Agent> = []

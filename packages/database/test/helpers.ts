@@ -21,29 +21,9 @@ export const haveRedisServer = (): boolean => {
   return false
 }
 
-const reachable = (url: string) =>
-  new Promise<boolean>((resolve) => {
-    const u = new URL(url)
-    const socket = net.connect({ host: u.hostname, port: Number(u.port) })
-    socket.setTimeout(1000)
-    const done = (up: boolean) => {
-      socket.destroy()
-      resolve(up)
-    }
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-    socket.once("timeout", () => done(false))
-  })
+import { reachable } from "@novacron/vitest-config/services"
 
-/**
- * Whether the shared service answers. In CI a missing service is an error, never a skip.
- */
-export const service = async (name: string, url: string): Promise<boolean> => {
-  if (await reachable(url)) return true
-  if (process.env.CI) throw new Error(`${name} at ${url} is required in CI but unreachable`)
-  console.warn(`skipping ${name} tests: ${url} unreachable (set CI to make this an error)`)
-  return false
-}
+export { service } from "@novacron/vitest-config/services"
 
 /** A name unique to this test run, usable as a schema name or key prefix. */
 export const unique = (base: string) => `${base}_${process.pid}_${randomBytes(4).toString("hex")}`
