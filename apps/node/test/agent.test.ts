@@ -4,23 +4,10 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
 import parse from "parse-prometheus-text-format"
-import { afterEach, describe, expect, it } from "vitest"
-import { Agent, agentMain, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
+import { describe, expect, it } from "vitest"
+import { agentMain, agentsPerTest, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
 
-const running: Array<Agent> = []
-afterEach(async () => {
-  for (const a of running.splice(0)) {
-    if (a.child.exitCode === null && a.child.signalCode === null) {
-      a.kill("SIGKILL")
-      await a.exited
-    }
-  }
-})
-const start = (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => {
-  const a = Agent.start(args, env)
-  running.push(a)
-  return a
-}
+const start = agentsPerTest()
 const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
   requireBuild()
   const r = spawnSync(process.execPath, [agentMain, ...args], {

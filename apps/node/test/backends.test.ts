@@ -4,8 +4,8 @@ import { service } from "@novacron/vitest-config/services"
 import Database from "better-sqlite3"
 import { Redis } from "ioredis"
 import postgres from "postgres"
-import { afterAll, afterEach, describe, expect, it } from "vitest"
-import { Agent, ephemeralPorts, get, tempDataDir } from "./harness.js"
+import { afterAll, describe, expect, it } from "vitest"
+import { agentsPerTest, ephemeralPorts, get, tempDataDir } from "./harness.js"
 
 // The agent against each storage backend. PostgreSQL and Redis are the machine's shared services;
 // in CI a missing one fails these tests, elsewhere they are skipped with a warning.
@@ -14,22 +14,13 @@ const redisUrl = process.env.NOVACRON_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
 
 const [havePostgres, haveRedis] = await Promise.all([service("PostgreSQL", pgUrl), service("Redis", redisUrl)])
 
-const running: Array<Agent> = []
-afterEach(async () => {
-  for (const a of running.splice(0)) {
-    if (a.child.exitCode === null && a.child.signalCode === null) {
-      a.kill("SIGKILL")
-      await a.exited
-    }
-  }
-})
+const start = agentsPerTest()
 
 /** Boots the agent with `settings`, checks the database component came up healthy, stops it. */
 const bootWith = async (settings: ReadonlyArray<string>) => {
   const dir = tempDataDir()
   const sets = settings.flatMap((s) => ["--set", s])
-  const agent = Agent.start(["start", "--data-dir", dir, ...ephemeralPorts, ...sets])
-  running.push(agent)
+  const agent = start(["start", "--data-dir", dir, ...ephemeralPorts, ...sets])
   const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
   await agent.waitFor((l) => l.name === "node.ready", 30_000)
   const status = JSON.parse((await get(`${base}/status`)).text)

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { afterEach } from "vitest"
 
 export const agentMain = resolve(dirname(fileURLToPath(import.meta.url)), "../dist/main.js")
 
@@ -107,4 +108,25 @@ export class Agent {
 export const get = async (url: string) => {
   const res = await fetch(url)
   return { status: res.status, text: await res.text(), type: res.headers.get("content-type") }
+}
+
+/**
+ * A `start` for one test file: agents it starts and a test leaves running are killed after each
+ * test, so a failing test does not leave processes behind.
+ */
+export const agentsPerTest = () => {
+  const running: Array<Agent> = []
+  afterEach(async () => {
+    for (const a of running.splice(0)) {
+      if (a.child.exitCode === null && a.child.signalCode === null) {
+        a.kill("SIGKILL")
+        await a.exited
+      }
+    }
+  })
+  return (args: ReadonlyArray<string>, env?: NodeJS.ProcessEnv) => {
+    const a = Agent.start(args, env)
+    running.push(a)
+    return a
+  }
 }
