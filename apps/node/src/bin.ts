@@ -4,10 +4,11 @@
  * Compiling the bundle and its start-up functions is most of the time between process start
  * and READY. Node 20 has no module compile cache (`module.enableCompileCache` is Node 22), so the
  * bundle is compiled as a `vm.Script` with the cached data of an earlier run, kept per user under
- * `$XDG_CACHE_HOME/novacron` (or `~/.cache/novacron`), keyed by the bundle's content and the Node
+ * `$XDG_CACHE_HOME/novacron` (or `~/.cache/novacron`), keyed by the bundle file and the Node
  * version. v8-compile-cache does the same for `require` but breaks `import()` in the cached code,
- * which the agent uses for the DWCP packages (here too, on Node 20: see internal/importEsm.ts). `NOVACRON_COMPILE_CACHE=off` turns it off;
- * `NOVACRON_COMPILE_CACHE=DIR` moves it. A rejected, unreadable or unwritable cache only costs time.
+ * which the agent uses for the DWCP packages (so does plain `vm.Script` on Node 20: see
+ * internal/importEsm.ts). `NOVACRON_COMPILE_CACHE=off` turns it off, `NOVACRON_COMPILE_CACHE=DIR`
+ * moves it. A rejected, unreadable or unwritable cache only costs time.
  */
 import { createHash } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
@@ -60,10 +61,13 @@ if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRej
       const partial = `${cacheFile}.${process.pid}.tmp`
       writeFileSync(partial, script.createCachedData(), { mode: 0o600 })
       renameSync(partial, cacheFile)
-      // Caches of other builds or Node versions would only pile up.
+      // Caches of other builds or Node versions would pile up; another install's cache in use is
+      // spared for a week (it is rewritten after that at the cost of one cold start).
+      const weekAgo = Date.now() - 7 * 24 * 3600 * 1000
       for (const name of readdirSync(dirname(cacheFile))) {
-        if (/^agent-[0-9a-f]{24}\.v8cache$/.test(name) && join(dirname(cacheFile), name) !== cacheFile) {
-          rmSync(join(dirname(cacheFile), name), { force: true })
+        const other = join(dirname(cacheFile), name)
+        if (/^agent-[0-9a-f]{24}\.v8cache$/.test(name) && other !== cacheFile && statSync(other).mtimeMs < weekAgo) {
+          rmSync(other, { force: true })
         }
       }
     } catch {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process"
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
@@ -312,8 +312,13 @@ describe("code cache", () => {
   it("writes a V8 code cache after a start, uses it on the next, and replaces a stale one", async () => {
     const cache = tempDataDir()
     const env = { NOVACRON_COMPILE_CACHE: cache }
+    // Another build's cache: one unused for over a week is removed, a recent one is left alone.
     const stale = join(cache, `agent-${"0".repeat(24)}.v8cache`)
+    const recent = join(cache, `agent-${"1".repeat(24)}.v8cache`)
     writeFileSync(stale, "not a code cache")
+    writeFileSync(recent, "not a code cache")
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000)
+    utimesSync(stale, eightDaysAgo, eightDaysAgo)
     const startAndStop = async (extra: ReadonlyArray<string> = []) => {
       const agent = start(["start", "--data-dir", tempDataDir(), ...ephemeralPorts, ...extra], env)
       await agent.waitFor((l) => l.name === "node.ready")
@@ -324,8 +329,9 @@ describe("code cache", () => {
       return agent
     }
     await startAndStop()
-    const written = readdirSync(cache)
+    const written = readdirSync(cache).filter((f) => f !== `agent-${"1".repeat(24)}.v8cache`)
     expect(written).toHaveLength(1)
+    expect(existsSync(recent)).toBe(true)
     expect(written[0]).toMatch(/^agent-[0-9a-f]{24}\.v8cache$/)
     const file = join(cache, written[0]!)
     expect(statSync(file).size).toBeGreaterThan(100_000)
