@@ -351,6 +351,39 @@ describe("drain and dialing", () => {
     }),
   )
 
+  it.scopedLive("a connection still in its TLS handshake or before Hello does not hold shutdown up", () =>
+    Effect.gen(function* () {
+      for (const enable_tls of [true, false]) {
+        const scope = yield* Scope.make()
+        // Default auth (mTLS with the node's CA) when TLS is on; none on plain TCP.
+        const a = yield* Scope.extend(
+          startNode(
+            enable_tls ? { network: { enable_tls } } : { security: { auth_method: "none" }, network: { enable_tls } },
+          ),
+          scope,
+        )
+        const { host, port } = a.network.address
+        // A client that connects and then says nothing: no ClientHello, no Hello.
+        const silent = net.connect(port, host)
+        silent.on("error", () => {})
+        silent.resume() // reads (and drops) whatever arrives, so its end is seen
+        yield* Effect.async<void>((resume) => {
+          silent.once("connect", () => resume(Effect.void))
+        })
+        yield* Effect.sleep("100 millis")
+        const started = Date.now()
+        yield* Scope.close(scope, Exit.void)
+        // Without TLS the silent socket is a connection from the start: it gets Goodbye and is cut
+        // once the linger after it runs out (2 s). With TLS it never became one and is cut at once.
+        expect(Date.now() - started).toBeLessThan(enable_tls ? 1000 : 3000)
+        yield* Effect.async<void>((resume) => {
+          if (silent.closed) resume(Effect.void)
+          else silent.once("close", () => resume(Effect.void))
+        })
+      }
+    }),
+  )
+
   it.scopedLive("dialWithRetry backs off until the peer starts listening", () =>
     Effect.gen(function* () {
       const port = yield* Effect.async<number>((resume) => {

@@ -271,6 +271,13 @@ export const make = (
       log("warn", `TLS handshake refused: ${e.message}`, { remote: `${socket.remoteAddress}:${socket.remotePort}` }),
     )
     server.on("error", (e) => log("error", `listener error: ${e.message}`, {}))
+    // Every accepted TCP socket, including those still in the TLS handshake (not yet a Wire), so
+    // that shutdown can cut them: server.close() alone would wait for them.
+    const sockets = new Set<net.Socket>()
+    server.on("connection", (socket: net.Socket) => {
+      sockets.add(socket)
+      socket.once("close", () => sockets.delete(socket))
+    })
 
     const address = yield* Effect.async<net.AddressInfo, ListenError>((resume) => {
       const onError = (e: Error) =>
@@ -299,9 +306,8 @@ export const make = (
       Effect.gen(function* () {
         draining = true
         const open = [...live]
-        yield* Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-        }).pipe(Effect.timeout(Duration.millis(drainTimeout)), Effect.ignore, Effect.fork)
+        // Stops accepting now; its callback would only say when the last socket is gone.
+        server.close()
         for (const wire of open) wire.goodbye("node shutting down", "info")
         const all = Effect.promise(() => Promise.all(open.map((w) => w.closed)))
         const done = yield* Effect.timeout(all, Duration.millis(drainTimeout)).pipe(Effect.option)
@@ -309,6 +315,12 @@ export const make = (
           const stuck = [...live].filter((w) => !w.socket.destroyed)
           yield* Effect.logWarning(`drain timeout: destroying ${stuck.length} connection(s)`)
           for (const w of stuck) w.socket.destroy()
+        }
+        // Sockets that never became connections (a TLS handshake or Hello still pending) get no Goodbye.
+        const unestablished = [...sockets].filter((socket) => !socket.destroyed)
+        if (unestablished.length > 0) {
+          yield* Effect.logDebug(`cutting ${unestablished.length} connection(s) still handshaking`)
+          for (const socket of unestablished) socket.destroy()
         }
         yield* accepted.end
         yield* Effect.logInfo(`network drained (${open.length} connection(s))`)
