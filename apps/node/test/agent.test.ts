@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
@@ -109,6 +110,47 @@ describe("novacron-node start", () => {
       (c: { name: string }) => c.name === "cache",
     )
     expect(cache.status).toBe("degraded")
+  })
+
+  describe("while shutting down", () => {
+    // On plain TCP a client that connected and says nothing gets Goodbye and is cut after a 2 s
+    // linger: that holds shutdown open long enough to look at it.
+    const slowToStop = async () => {
+      const open = ["--set", "security.auth_method=none", "--set", "network.enable_tls=false"]
+      const agent = start(["start", "--data-dir", tempDataDir(), ...ephemeralPorts, ...open])
+      const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
+      const listening = await agent.waitFor(
+        (l) => l.component === "network" && /^listening on /.test(String(l.message)),
+      )
+      const [host, port] = String(listening.message)
+        .match(/listening on (\S+):(\d+)/)!
+        .slice(1)
+      await agent.waitFor((l) => l.name === "node.ready")
+      const silent = connect(Number(port), host)
+      silent.on("error", () => {})
+      await new Promise((r) => silent.once("connect", r))
+      agent.kill("SIGTERM")
+      await agent.waitFor((l) => l.name === "shutdown.started")
+      return { agent, base, silent }
+    }
+
+    it("/readyz answers 503 and /healthz 200 until the process is gone", async () => {
+      const { agent, base, silent } = await slowToStop()
+      const readyz = await get(`${base}/readyz`)
+      expect(readyz.status).toBe(503)
+      expect(readyz.text).toBe("shutting-down\n")
+      expect((await get(`${base}/healthz`)).status).toBe(200)
+      expect((await agent.exited).code).toBe(0)
+      silent.destroy()
+    })
+
+    it("a second signal forces the exit (130)", async () => {
+      const { agent, silent } = await slowToStop()
+      agent.kill("SIGTERM")
+      expect((await agent.exited).code).toBe(130)
+      expect(agent.stderr.join("")).toContain("SIGTERM again: forcing exit")
+      silent.destroy()
+    })
   })
 
   it("refuses a second agent on the same data directory, naming the holder", async () => {
