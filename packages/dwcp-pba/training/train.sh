@@ -10,3 +10,7 @@ fi
 /usr/bin/python3 training/train.py
 /usr/bin/python3 training/make_fixtures.py
 cp model/pba-lstm.json test/fixtures/nan-model.json
+# The JSON the scripts write, in the repository's format (biome ci checks these files).
+if [ -x ../../node_modules/.bin/biome ]; then
+  ../../node_modules/.bin/biome format --write model/pba-lstm.json test/fixtures/lstm-reference.json test/fixtures/nan-model.json
+fi
