@@ -85,6 +85,36 @@ describe("scheduling", () => {
     }),
   )
 
+  it.effect("under the cap, the ready component with the longest chain behind it starts first", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      // Listed first, the two leaves would take the single slot before the chain's head.
+      const components = [
+        fixture(j, "leaf-1", { takes: "10 millis" }),
+        fixture(j, "leaf-2", { takes: "10 millis" }),
+        fixture(j, "head", { takes: "10 millis" }),
+        fixture(j, "middle", { dependencies: ["head"], takes: "10 millis" }),
+        fixture(j, "tail", { dependencies: ["middle"], takes: "10 millis" }),
+      ]
+      const { exit } = yield* bootAndRun(components, { maxConcurrency: 1 })
+      expect(Exit.isSuccess(exit)).toBe(true)
+      // Then middle (20 ms still to go) before the leaves; ties go to the earlier listed.
+      expect(j.names("start:")).toEqual(["head", "middle", "leaf-1", "leaf-2", "tail"])
+      // With the cap at 1 every order takes 50 ms; with 2, the chain runs beside the leaves.
+      const j2 = makeJournal()
+      const two = [
+        fixture(j2, "leaf-1", { takes: "10 millis" }),
+        fixture(j2, "leaf-2", { takes: "10 millis" }),
+        fixture(j2, "head", { takes: "10 millis" }),
+        fixture(j2, "middle", { dependencies: ["head"], takes: "10 millis" }),
+        fixture(j2, "tail", { dependencies: ["middle"], takes: "10 millis" }),
+      ]
+      yield* bootAndRun(two, { maxConcurrency: 2 })
+      const at = j2.events.map((e) => e.at)
+      expect(Math.max(...at) - Math.min(...at)).toBe(30)
+    }),
+  )
+
   it.effect("gives each component the services of its dependencies", () =>
     Effect.gen(function* () {
       class Db extends Context.Tag("test/Db")<Db, { readonly url: string }>() {}
@@ -159,6 +189,33 @@ describe("policies", () => {
       ])
       expect(Exit.isFailure(exit)).toBe(true)
       expect(j.names("down:")).toEqual(["half-resource", "first"])
+    }),
+  )
+
+  it.effect("interrupting boot from outside (a signal mid-start) releases what started and what was starting", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const half = Component.make({
+        name: "half",
+        phase: "core",
+        criticality: "CRITICAL",
+        dependencies: ["first"],
+        layer: Layer.scopedDiscard(
+          Effect.zipRight(
+            Effect.acquireRelease(j.log("up:half-resource"), () => j.log("down:half-resource")),
+            Effect.sleep("1 hour"),
+          ),
+        ),
+      })
+      const scope = yield* Scope.make()
+      const fiber = yield* Effect.fork(
+        Scope.extend(Boot.boot([fixture(j, "config", { phase: "pre-init" }), fixture(j, "first"), half]), scope),
+      )
+      yield* TestClock.adjust("1 second")
+      expect(j.names("up:")).toEqual(["config", "first", "half-resource"])
+      yield* Fiber.interrupt(fiber)
+      yield* Scope.close(scope, Exit.void)
+      expect(j.names("down:")).toEqual(["half-resource", "first", "config"])
     }),
   )
 

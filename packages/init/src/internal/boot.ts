@@ -7,9 +7,11 @@ import {
   Duration,
   Effect,
   Exit,
+  Fiber,
   Layer,
   Metric,
   Option,
+  Runtime,
   Schedule,
   Scope,
   SubscriptionRef,
@@ -162,9 +164,6 @@ export const boot = (
     // Started components, oldest first; shutdown and rollback walk it backwards.
     const started: Array<Started> = []
     const outputs = new Map<string, Context.Context<unknown>>()
-    const done = new Map<string, Deferred.Deferred<void>>()
-    for (const name of graph.order) done.set(name, yield* Deferred.make<void>())
-    const semaphore = yield* Effect.makeSemaphore(Math.max(1, options.maxConcurrency ?? Number.MAX_SAFE_INTEGER))
 
     const bootStatus = BootStatus.of({
       status: (name) => records.get(name)?.status,
@@ -266,61 +265,131 @@ export const boot = (
         yield* finish(record, c)
       })
 
+    const baseInput = Context.add(hostContext, BootStatus, bootStatus) as Context.Context<unknown>
+
+    // Starts one component whose dependencies have all finished; never waits for them itself.
     const startComponent = (name: string) =>
       Effect.gen(function* () {
         const c = graph.components.get(name)!
         const record = records.get(name)!
-        for (const d of c.dependencies) yield* Deferred.await(done.get(d)!)
-        let input = Context.add(hostContext, BootStatus, bootStatus) as Context.Context<unknown>
-        const missing: Array<string> = []
+        let input = baseInput
+        let missing: Array<string> | undefined
         for (const d of c.dependencies) {
           const out = outputs.get(d)
-          if (out === undefined) missing.push(d)
-          else input = Context.merge(input, out)
+          if (out === undefined) {
+            missing ??= []
+            missing.push(d)
+          } else input = Context.merge(input, out)
         }
         record.readyAt = yield* now
-        if (missing.length > 0) {
+        if (missing !== undefined) {
           record.status = "skipped"
           record.startedAt = record.readyAt
           return yield* giveUp(c, record, Cause.fail(new DependencyUnavailable(missing)), input)
         }
-        yield* semaphore.withPermits(1)(
-          Effect.gen(function* () {
-            record.status = "starting"
-            record.startedAt = yield* now
-            const attempt = Effect.suspend(() => {
-              record.attempts++
-              emit({ _tag: "ComponentStarting", name, attempt: record.attempts })
-              return buildOnce(c.layer as Layer.Layer<unknown, unknown, unknown>, input, c)
-            }).pipe(
-              Effect.tapErrorCause((cause) =>
-                Cause.isInterruptedOnly(cause)
-                  ? Effect.void
-                  : Effect.zipRight(
-                      Metric.increment(Metric.tagged(BootMetrics.componentInitFailure, "component", name)),
-                      Effect.logDebug(`${name} attempt ${record.attempts} failed: ${render(cause)}`),
-                    ),
-              ),
-            )
-            const policy = c.retry ?? (c.criticality === "DEGRADED" ? defaultDegradedRetry : undefined)
-            const result = yield* Effect.exit(policy === undefined ? attempt : Effect.retry(attempt, policy))
-            if (Exit.isSuccess(result)) {
-              record.status = "running"
-              outputs.set(name, result.value.context)
-              started.push({ record, scope: result.value.scope })
-              return yield* finish(record, c)
-            }
-            if (Cause.isInterruptedOnly(result.cause))
-              return yield* Effect.failCause(result.cause as Cause.Cause<never>)
-            return yield* giveUp(c, record, result.cause, input)
-          }),
+        record.status = "starting"
+        record.startedAt = record.readyAt
+        const attempt = Effect.suspend(() => {
+          record.attempts++
+          emit({ _tag: "ComponentStarting", name, attempt: record.attempts })
+          return buildOnce(c.layer as Layer.Layer<unknown, unknown, unknown>, input, c)
+        }).pipe(
+          Effect.tapErrorCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Effect.void
+              : Effect.zipRight(
+                  Metric.increment(Metric.tagged(BootMetrics.componentInitFailure, "component", name)),
+                  Effect.logDebug(`${name} attempt ${record.attempts} failed: ${render(cause)}`),
+                ),
+          ),
         )
+        const policy = c.retry ?? (c.criticality === "DEGRADED" ? defaultDegradedRetry : undefined)
+        const result = yield* Effect.exit(policy === undefined ? attempt : Effect.retry(attempt, policy))
+        if (Exit.isSuccess(result)) {
+          record.status = "running"
+          outputs.set(name, result.value.context)
+          started.push({ record, scope: result.value.scope })
+          return yield* finish(record, c)
+        }
+        if (Cause.isInterruptedOnly(result.cause)) return yield* Effect.failCause(result.cause as Cause.Cause<never>)
+        return yield* giveUp(c, record, result.cause, input)
       }).pipe(
         Effect.annotateLogs({ component: name, dependencies: graph.components.get(name)!.dependencies.join(",") }),
         // No stack capture: it costs more than the rest of a no-op start.
         Effect.withSpan(`init.component ${name}`, { attributes: { component: name }, captureStackTrace: false }),
-        Effect.ensuring(Deferred.done(done.get(name)!, Exit.void)),
       )
+
+    const maxConcurrency = Math.max(1, options.maxConcurrency ?? Number.POSITIVE_INFINITY)
+
+    // Runs a set of components whose outside dependencies are all done. Each starts the moment its
+    // last dependency inside the set finishes (Terraform's walk, not level by level); when the cap
+    // leaves several ready, the one with the longest chain still behind it goes first. Components
+    // run on fibers of their own, counted here rather than parked on a Deferred each: a parked fiber
+    // per component cost more than the rest of a no-op start.
+    const runGroup = (members: ReadonlyArray<string>) =>
+      Effect.gen(function* () {
+        if (members.length === 0) return
+        const inGroup = new Set(members)
+        const waiting = new Map<string, number>()
+        for (const n of members) {
+          let k = 0
+          for (const d of graph.components.get(n)!.dependencies) if (inGroup.has(d)) k++
+          waiting.set(n, k)
+        }
+        const rank = chainRank(members, inGroup, graph)
+        const ready = new RankQueue(rank, members)
+        for (const n of members) if (waiting.get(n) === 0) ready.push(n)
+        const running = new Set<Fiber.RuntimeFiber<void, ComponentFailed>>()
+        const outcome = yield* Deferred.make<void, ComponentFailed>()
+        const runtime = yield* Effect.runtime<never>()
+        let finished = 0
+        let halted = false
+        let draining = false
+
+        const onExit = (name: string, exit: Exit.Exit<void, ComponentFailed>) => {
+          if (Exit.isFailure(exit)) {
+            if (!halted) {
+              halted = true
+              Deferred.unsafeDone(outcome, exit)
+            }
+            return
+          }
+          finished++
+          for (const d of graph.dependents.get(name) ?? []) {
+            if (!inGroup.has(d)) continue
+            const left = waiting.get(d)! - 1
+            waiting.set(d, left)
+            if (left === 0) ready.push(d)
+          }
+          if (finished === members.length) Deferred.unsafeDone(outcome, Exit.void)
+          else drain()
+        }
+        // A fiber may finish inside runFork; the flag keeps that from re-entering the loop.
+        const drain = () => {
+          if (draining) return
+          draining = true
+          while (!halted && running.size < maxConcurrency && ready.size > 0) {
+            const name = ready.pop()
+            const fiber = Runtime.runFork(runtime)(startComponent(name))
+            running.add(fiber)
+            fiber.addObserver((exit) => {
+              running.delete(fiber)
+              onExit(name, exit)
+            })
+          }
+          draining = false
+        }
+        drain()
+        yield* Deferred.await(outcome).pipe(
+          // Interrupt what is still starting, and wait: its own scope must close before rollback.
+          Effect.onExit(() =>
+            Effect.suspend(() => {
+              halted = true
+              return Fiber.interruptAll([...running])
+            }),
+          ),
+        )
+      })
 
     // Shutdown: newest first, each component's scope closed in turn, all within one deadline.
     const stopAll = (exit: Exit.Exit<unknown, unknown>, deadline: Duration.DurationInput) =>
@@ -380,12 +449,8 @@ export const boot = (
         emit({ _tag: "PhaseStarted", phase })
         const run =
           strategy === "eager"
-            ? Effect.forEach(members, startComponent, { concurrency: "unbounded", discard: true })
-            : Effect.forEach(
-                groupByLevel(members, graph),
-                (level) => Effect.forEach(level, startComponent, { concurrency: "unbounded", discard: true }),
-                { discard: true },
-              )
+            ? runGroup(members)
+            : Effect.forEach(groupByLevel(members, graph), runGroup, { discard: true })
         const timeout = Duration.decode(options.phaseTimeouts?.[phase] ?? defaultPhaseTimeouts[phase])
         yield* run.pipe(
           Effect.timeoutFail({
@@ -421,26 +486,36 @@ export const boot = (
       }
     })
 
-    const bootExit = yield* Effect.exit(runPhases)
-    if (Exit.isFailure(bootExit)) {
-      const error = Cause.failureOption(bootExit.cause)
-      report.outcome = "failed"
-      report.totalMillis = yield* now
-      const failed = Option.isSome(error) && error.value._tag === "ComponentFailed" ? error.value : undefined
-      for (const r of report.components) if (r.status === "starting") r.status = "stopped"
-      report.failure = {
-        message: Option.isSome(error) ? error.value.message : Cause.pretty(bootExit.cause),
-        ...(failed ? { component: failed.component, phase: failed.phase } : {}),
-      }
-      yield* SubscriptionRef.set(lifecycle, "failed")
-      yield* Effect.logError(`boot failed: ${report.failure.message}; rolling back`).pipe(
-        Effect.annotateLogs({ name: "boot.failed", checkpoint: report.checkpoints.at(-1)?.name ?? "none" }),
-      )
-      const rollback = yield* Effect.exit(stopAll(bootExit, shutdownTimeout))
-      if (Exit.isFailure(rollback)) yield* Effect.logError(`rollback incomplete: ${Cause.pretty(rollback.cause)}`)
-      yield* persist.pipe(Effect.catchAll((e) => Effect.logError(e.message)))
-      return yield* Effect.failCause(bootExit.cause)
-    }
+    // Failed or interrupted (a signal mid-boot), the rollback runs to the end: what started must
+    // not outlive the boot, and an interrupted fiber would skip the rest of this body.
+    const rollBack = (bootExit: Exit.Exit<void, unknown> & { readonly _tag: "Failure" }) =>
+      Effect.gen(function* () {
+        const error = Cause.failureOption(bootExit.cause)
+        report.outcome = "failed"
+        report.totalMillis = yield* now
+        const failed = Option.isSome(error) && error.value instanceof ComponentFailed ? error.value : undefined
+        for (const r of report.components) if (r.status === "starting") r.status = "stopped"
+        report.failure = {
+          message: Option.isSome(error)
+            ? (error.value as Error).message
+            : Cause.isInterruptedOnly(bootExit.cause)
+              ? "boot interrupted"
+              : Cause.pretty(bootExit.cause),
+          ...(failed ? { component: failed.component, phase: failed.phase } : {}),
+        }
+        yield* SubscriptionRef.set(lifecycle, "failed")
+        yield* Effect.logError(`boot failed: ${report.failure.message}; rolling back`).pipe(
+          Effect.annotateLogs({ name: "boot.failed", checkpoint: report.checkpoints.at(-1)?.name ?? "none" }),
+        )
+        const rollback = yield* Effect.exit(stopAll(bootExit, shutdownTimeout))
+        if (Exit.isFailure(rollback)) yield* Effect.logError(`rollback incomplete: ${Cause.pretty(rollback.cause)}`)
+        yield* persist.pipe(Effect.catchAll((e) => Effect.logError(e.message)))
+      })
+    yield* Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.exit(restore(runPhases)), (bootExit) =>
+        Exit.isFailure(bootExit) ? Effect.zipRight(rollBack(bootExit), Effect.failCause(bootExit.cause)) : Effect.void,
+      ),
+    )
 
     report.outcome = "running"
     report.totalMillis = yield* now
@@ -522,4 +597,74 @@ const groupByLevel = (members: ReadonlyArray<string>, graph: Graph.Graph): Array
     else g.push(n)
   }
   return [...groups.entries()].sort(([a], [b]) => a - b).map(([, g]) => g)
+}
+
+// Longest chain (in expected milliseconds, at least 1 per component) from each member to the end
+// of the group: the list-scheduling priority under a concurrency cap.
+const chainRank = (
+  members: ReadonlyArray<string>,
+  inGroup: ReadonlySet<string>,
+  graph: Graph.Graph,
+): Map<string, number> => {
+  const rank = new Map<string, number>()
+  for (let i = members.length - 1; i >= 0; i--) {
+    const n = members[i]!
+    const expected = graph.components.get(n)!.expectedDuration
+    const own = Math.max(1, expected === undefined ? 0 : Duration.toMillis(Duration.decode(expected)))
+    let tail = 0
+    for (const d of graph.dependents.get(n) ?? []) if (inGroup.has(d)) tail = Math.max(tail, rank.get(d)!)
+    rank.set(n, own + tail)
+  }
+  return rank
+}
+
+// Binary heap of names, highest rank first; ties go to the earlier member, so runs repeat.
+class RankQueue {
+  private readonly heap: Array<string> = []
+  private readonly index = new Map<string, number>()
+  constructor(
+    private readonly rank: ReadonlyMap<string, number>,
+    members: ReadonlyArray<string>,
+  ) {
+    for (let i = 0; i < members.length; i++) this.index.set(members[i]!, i)
+  }
+  private before(a: string, b: string): boolean {
+    const ra = this.rank.get(a)!
+    const rb = this.rank.get(b)!
+    return ra > rb || (ra === rb && this.index.get(a)! < this.index.get(b)!)
+  }
+  get size(): number {
+    return this.heap.length
+  }
+  push(name: string): void {
+    const h = this.heap
+    h.push(name)
+    let i = h.length - 1
+    while (i > 0) {
+      const up = (i - 1) >> 1
+      if (!this.before(h[i]!, h[up]!)) break
+      ;[h[up], h[i]] = [h[i]!, h[up]!]
+      i = up
+    }
+  }
+  pop(): string {
+    const h = this.heap
+    const top = h[0]!
+    const last = h.pop()!
+    if (h.length > 0) {
+      h[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && this.before(h[l]!, h[m]!)) m = l
+        if (r < h.length && this.before(h[r]!, h[m]!)) m = r
+        if (m === i) break
+        ;[h[m], h[i]] = [h[i]!, h[m]!]
+        i = m
+      }
+    }
+    return top
+  }
 }
