@@ -110,7 +110,7 @@ const start = async (argv: Array<string>) => {
 
   const result = await Effect.runPromise(Fiber.await(fiber))
   if (result._tag === "Success") return exit(result.value)
-  // Interrupted during boot: everything started was rolled back by the boot's scope.
+  // Interrupted during boot: the kernel rolled back what had started before the fiber ended.
   return exit(signals > 0 ? ExitCode.ok : ExitCode.internal)
 }
 

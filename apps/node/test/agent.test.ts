@@ -112,6 +112,31 @@ describe("novacron-node start", () => {
     expect(cache.status).toBe("degraded")
   })
 
+  it("on SIGTERM while booting, rolls back what had started, newest first, records why, and exits 0", async () => {
+    // As above, the cache's retries against a closed port hold the boot in the core phase.
+    const dir = tempDataDir()
+    const agent = start([
+      "start",
+      "--data-dir",
+      dir,
+      ...ephemeralPorts,
+      "--set",
+      "storage.cache_redis_url=redis://127.0.0.1:1",
+    ])
+    await agent.waitFor((l) => l.name === "component.running" && l.component === "database")
+    agent.kill("SIGTERM")
+    const { code } = await agent.exited
+    expect(code).toBe(0)
+    const up = agent.lines.filter((l) => l.name === "component.running").map((l) => l.component)
+    const down = agent.lines.filter((l) => l.name === "component.stopped").map((l) => l.component)
+    expect(up).toContain("database")
+    expect(agent.lines.some((l) => l.name === "node.ready")).toBe(false)
+    expect(down).toEqual([...up].reverse())
+    const record = JSON.parse(readFileSync(join(dir, "boot", "boot-record.json"), "utf8"))
+    expect(record.outcome).toBe("failed")
+    expect(record.failure.message).toBe("boot interrupted")
+  })
+
   describe("while shutting down", () => {
     // On plain TCP a client that connected and says nothing gets Goodbye and is cut after a 2 s
     // linger: that holds shutdown open long enough to look at it.
