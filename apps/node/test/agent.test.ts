@@ -84,18 +84,13 @@ describe("novacron-node start", () => {
     await expect(get(`${base}/healthz`)).rejects.toThrow()
   })
 
+  // The cache cannot reach Redis: it retries (1 s, 2 s, 4 s) before going on degraded, which keeps
+  // the node booting for a while.
+  const startHeldInBoot = (dir: string) =>
+    start(["start", "--data-dir", dir, ...ephemeralPorts, "--set", "storage.cache_redis_url=redis://127.0.0.1:1"])
+
   it("answers /readyz 503 while booting, then 200 at READY", async () => {
-    // The cache cannot reach Redis: it retries (1 s, 2 s, 4 s) before going on degraded, which
-    // keeps the node booting for a while.
-    const dir = tempDataDir()
-    const agent = start([
-      "start",
-      "--data-dir",
-      dir,
-      ...ephemeralPorts,
-      "--set",
-      "storage.cache_redis_url=redis://127.0.0.1:1",
-    ])
+    const agent = startHeldInBoot(tempDataDir())
     const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
     const during = await get(`${base}/readyz`)
     const status = JSON.parse((await get(`${base}/status`)).text)
@@ -113,16 +108,8 @@ describe("novacron-node start", () => {
   })
 
   it("on SIGTERM while booting, rolls back what had started, newest first, records why, and exits 0", async () => {
-    // As above, the cache's retries against a closed port hold the boot in the core phase.
     const dir = tempDataDir()
-    const agent = start([
-      "start",
-      "--data-dir",
-      dir,
-      ...ephemeralPorts,
-      "--set",
-      "storage.cache_redis_url=redis://127.0.0.1:1",
-    ])
+    const agent = startHeldInBoot(dir)
     await agent.waitFor((l) => l.name === "component.running" && l.component === "database")
     agent.kill("SIGTERM")
     const { code } = await agent.exited

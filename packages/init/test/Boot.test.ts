@@ -87,29 +87,22 @@ describe("scheduling", () => {
 
   it.effect("under the cap, the ready component with the longest chain behind it starts first", () =>
     Effect.gen(function* () {
-      const j = makeJournal()
       // Listed first, the two leaves would take the single slot before the chain's head.
-      const components = [
+      const chainAndLeaves = (j: ReturnType<typeof makeJournal>) => [
         fixture(j, "leaf-1", { takes: "10 millis" }),
         fixture(j, "leaf-2", { takes: "10 millis" }),
         fixture(j, "head", { takes: "10 millis" }),
         fixture(j, "middle", { dependencies: ["head"], takes: "10 millis" }),
         fixture(j, "tail", { dependencies: ["middle"], takes: "10 millis" }),
       ]
-      const { exit } = yield* bootAndRun(components, { maxConcurrency: 1 })
+      const j = makeJournal()
+      const { exit } = yield* bootAndRun(chainAndLeaves(j), { maxConcurrency: 1 })
       expect(Exit.isSuccess(exit)).toBe(true)
       // Then middle (20 ms still to go) before the leaves; ties go to the earlier listed.
       expect(j.names("start:")).toEqual(["head", "middle", "leaf-1", "leaf-2", "tail"])
       // With the cap at 1 every order takes 50 ms; with 2, the chain runs beside the leaves.
       const j2 = makeJournal()
-      const two = [
-        fixture(j2, "leaf-1", { takes: "10 millis" }),
-        fixture(j2, "leaf-2", { takes: "10 millis" }),
-        fixture(j2, "head", { takes: "10 millis" }),
-        fixture(j2, "middle", { dependencies: ["head"], takes: "10 millis" }),
-        fixture(j2, "tail", { dependencies: ["middle"], takes: "10 millis" }),
-      ]
-      yield* bootAndRun(two, { maxConcurrency: 2 })
+      yield* bootAndRun(chainAndLeaves(j2), { maxConcurrency: 2 })
       const at = j2.events.map((e) => e.at)
       expect(Math.max(...at) - Math.min(...at)).toBe(30)
     }),
@@ -142,6 +135,21 @@ describe("scheduling", () => {
   )
 })
 
+/** A component that acquires one resource, then never finishes starting. */
+const halfStarted = (j: ReturnType<typeof makeJournal>, dependencies: ReadonlyArray<string> = []) =>
+  Component.make({
+    name: "half",
+    phase: "core",
+    criticality: "CRITICAL",
+    dependencies,
+    layer: Layer.scopedDiscard(
+      Effect.zipRight(
+        Effect.acquireRelease(j.log("up:half-resource"), () => j.log("down:half-resource")),
+        Effect.sleep("1 hour"),
+      ),
+    ),
+  })
+
 describe("policies", () => {
   it.effect("CRITICAL failure halts boot, interrupts what is starting and rolls back newest first", () =>
     Effect.gen(function* () {
@@ -171,20 +179,9 @@ describe("policies", () => {
     Effect.gen(function* () {
       const j = makeJournal()
       // "half" acquires one resource, then is still starting when "bad" fails.
-      const half = Component.make({
-        name: "half",
-        phase: "core",
-        criticality: "CRITICAL",
-        layer: Layer.scopedDiscard(
-          Effect.zipRight(
-            Effect.acquireRelease(j.log("up:half-resource"), () => j.log("down:half-resource")),
-            Effect.sleep("1 hour"),
-          ),
-        ),
-      })
       const { exit } = yield* bootAndRun([
         fixture(j, "first", { takes: "1 millis" }),
-        half,
+        halfStarted(j),
         fixture(j, "bad", { dependencies: ["first"], takes: "10 millis", failTimes: Infinity }),
       ])
       expect(Exit.isFailure(exit)).toBe(true)
@@ -195,18 +192,7 @@ describe("policies", () => {
   it.effect("interrupting boot from outside (a signal mid-start) releases what started and what was starting", () =>
     Effect.gen(function* () {
       const j = makeJournal()
-      const half = Component.make({
-        name: "half",
-        phase: "core",
-        criticality: "CRITICAL",
-        dependencies: ["first"],
-        layer: Layer.scopedDiscard(
-          Effect.zipRight(
-            Effect.acquireRelease(j.log("up:half-resource"), () => j.log("down:half-resource")),
-            Effect.sleep("1 hour"),
-          ),
-        ),
-      })
+      const half = halfStarted(j, ["first"])
       const scope = yield* Scope.make()
       const fiber = yield* Effect.fork(
         Scope.extend(Boot.boot([fixture(j, "config", { phase: "pre-init" }), fixture(j, "first"), half]), scope),
