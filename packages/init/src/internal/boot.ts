@@ -488,7 +488,7 @@ export const boot = (
 
     // Failed or interrupted (a signal mid-boot), the rollback runs to the end: what started must
     // not outlive the boot, and an interrupted fiber would skip the rest of this body.
-    const rollBack = (bootExit: Exit.Exit<void, unknown> & { readonly _tag: "Failure" }) =>
+    const rollBack = (bootExit: Exit.Failure<void, unknown>) =>
       Effect.gen(function* () {
         const error = Cause.failureOption(bootExit.cause)
         report.outcome = "failed"
