@@ -2,9 +2,18 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import fc from "fast-check"
 import { Hde, HdeSettings } from "../src/index.js"
-import { FrameFault } from "../src/internal/format.js"
-import { xbzrleDecode, xbzrleEncode } from "../src/internal/pages.js"
+import {
+  CHUNK_HEADER_SIZE,
+  FrameFault,
+  readChunkHeader,
+  readStreamHeader,
+  STREAM_HEADER_SIZE,
+  writeChunkHeader,
+} from "../src/internal/format.js"
+import { Tag, xbzrleDecode, xbzrleEncode } from "../src/internal/pages.js"
 import { memoryImage, mutate, randomBytes } from "./fixtures.js"
+
+const limits = { maxChunkSize: 1 << 26, maxDedupWindowPages: 1 << 20, maxTotalSize: 2 ** 40 }
 
 const settings = (s: Partial<HdeSettings.CompressionSettings> = {}) => ({
   ...HdeSettings.defaults,
@@ -88,6 +97,54 @@ describe("delta against the previous version", () => {
         expect(pages.delta).toBeGreaterThan(0)
         expect(delta.length).toBeLessThan(v2.length / 8)
       }
+    }),
+  )
+
+  it.scoped("pages that moved to another chunk go as references into the base, and decode exactly", () =>
+    Effect.gen(function* () {
+      const P = 4096
+      // Distinct random pages, so nothing repeats within a version and the codec cannot help.
+      const v1 = randomBytes(64 * P, 11)
+      // The new version: the four 16-page chunks rotated by one chunk, and one page rewritten.
+      const v2 = Buffer.concat([v1.subarray(48 * P), v1.subarray(0, 48 * P)])
+      randomBytes(P, 12).copy(v2, 5 * P)
+      const sender = yield* Hde.make(settings())
+      const receiver = yield* Hde.make(settings())
+      yield* receiver.decode(yield* sender.encode(v1, { objectId: "vm" }), { objectId: "vm" })
+      const delta = yield* sender.encode(v2, { objectId: "vm" })
+      expect((yield* receiver.decode(delta, { objectId: "vm" })).equals(v2)).toBe(true)
+      const pages = (yield* sender.stats).pages
+      expect(pages.moved).toBe(63)
+      expect(delta.length).toBeLessThan(2 * P)
+      // And back: the version the sender cached from this transfer indexes its pages too.
+      const back = yield* sender.encode(v1, { objectId: "vm" })
+      expect((yield* sender.stats).pages.moved - 63).toBe(63)
+      expect((yield* receiver.decode(back, { objectId: "vm" })).equals(v1)).toBe(true)
+    }),
+  )
+
+  it.scoped("a moved-page reference outside the base is rejected with its offset", () =>
+    Effect.gen(function* () {
+      const P = 4096
+      const v1 = randomBytes(32 * P, 21)
+      const v2 = Buffer.concat([v1.subarray(16 * P), v1.subarray(0, 16 * P)])
+      const hde = yield* Hde.make(settings({ algorithm: "none" }))
+      yield* hde.decode(yield* hde.encode(v1, { objectId: "o" }), { objectId: "o" })
+      const delta = Buffer.from(yield* hde.encode(v2, { objectId: "o" }))
+      // First chunk's page stream (codec none): 16 tags, then the aux words; point page 0 past the base.
+      const at = STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE
+      expect(delta[at]).toBe(Tag.moved)
+      delta.writeUInt32LE(1000, at + 16)
+      const h = readChunkHeader(delta, STREAM_HEADER_SIZE, readStreamHeader(delta, 0, limits))
+      const frame = Buffer.concat([
+        writeChunkHeader(h, delta.subarray(at, at + h.encodedSize)),
+        delta.subarray(at, at + h.encodedSize),
+      ])
+      frame.copy(delta, STREAM_HEADER_SIZE)
+      const exit = yield* Effect.exit(hde.decode(delta, { objectId: "o" }))
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain(
+        `bad frame at byte ${at}: page 0: moved from unknown base page 1000`,
+      )
     }),
   )
 

@@ -8,6 +8,8 @@ import {
   CHUNK_FLAG_PAGED,
   CHUNK_HEADER_SIZE,
   Codec,
+  DIGEST_SIZE,
+  END_FRAME_SIZE,
   STREAM_HEADER_SIZE,
   writeChunkHeader,
   writeEndFrame,
@@ -190,12 +192,12 @@ layer(Hde.layer(settings))("bad input", (it) => {
       const decoded = yield* hde.decode(valid)
       expect(decoded.equals(text(20_000))).toBe(true)
       frameError(hde, Buffer.concat([valid, Buffer.from([0])]))
-      const end = valid.subarray(valid.length - 52)
-      const wrongCount = writeEndFrame({ chunkCount: 9, totalSize: 20_000, digest: end.subarray(16, 48) })
-      let e = frameError(hde, Buffer.concat([valid.subarray(0, valid.length - 52), wrongCount]))
-      expect(e.offset).toBe(valid.length - 52 + 4)
-      const wrongDigest = writeEndFrame({ chunkCount: 3, totalSize: 20_000, digest: Buffer.alloc(32, 1) })
-      e = frameError(hde, Buffer.concat([valid.subarray(0, valid.length - 52), wrongDigest]))
+      const end = valid.subarray(valid.length - END_FRAME_SIZE)
+      const wrongCount = writeEndFrame({ chunkCount: 9, totalSize: 20_000, digest: end.subarray(16, 16 + DIGEST_SIZE) })
+      let e = frameError(hde, Buffer.concat([valid.subarray(0, valid.length - END_FRAME_SIZE), wrongCount]))
+      expect(e.offset).toBe(valid.length - END_FRAME_SIZE + 4)
+      const wrongDigest = writeEndFrame({ chunkCount: 3, totalSize: 20_000, digest: Buffer.alloc(DIGEST_SIZE, 1) })
+      e = frameError(hde, Buffer.concat([valid.subarray(0, valid.length - END_FRAME_SIZE), wrongDigest]))
       expect(e.reason).toContain("digest")
       const page = Buffer.alloc(8192, 3)
       const c0 = chunkFrame({ codec: Codec.none, flags: 0, originalSize: 8192, innerSize: 8192, seq: 1 }, page)

@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Boot } from "@novacron/init"
 import { Chunk, Effect, Exit, Stream } from "effect"
 import { Hde, HdeComponent, HdeSettings, NodeStreams } from "../src/index.js"
+import { STREAM_HEADER_SIZE } from "../src/internal/format.js"
 import { memoryImage, text } from "./fixtures.js"
 
 const settings = (s: Partial<HdeSettings.CompressionSettings> = {}) => ({
@@ -149,7 +150,7 @@ describe("Node streams", () => {
           (e: unknown) => e,
         ),
       )
-      expect(String(failed)).toContain("bad frame at byte 52")
+      expect(String(failed)).toContain(`bad frame at byte ${STREAM_HEADER_SIZE}:`)
     }),
   )
 })

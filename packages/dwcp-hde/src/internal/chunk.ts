@@ -1,53 +1,70 @@
 // The per-chunk work, run on worker threads (or inline): analysis (digest, page fingerprints)
 // and encoding (page stream, codec choice, compression, framing).
-import { hash } from "node:crypto"
+import { xxh64 } from "@node-rs/xxhash"
 import { choose, type Estimates, sampleRatio } from "./adaptive.js"
-import { compress } from "./codec.js"
+import { compressToScratch } from "./codec.js"
 import {
   CHUNK_FLAG_DELTA,
   CHUNK_FLAG_DICT,
   CHUNK_FLAG_PAGED,
   CHUNK_HEADER_SIZE,
   Codec,
+  DIGEST_SIZE,
   writeChunkHeader,
 } from "./format.js"
-import { emptyStats, encodePages, type PageStats } from "./pages.js"
+import { addStats, emptyStats, encodePages, type PageStats } from "./pages.js"
 
 export interface Analysis {
-  /** The chunk's digest: sha256 over its pages' sha256 digests. */
+  /** The chunk's digest: XXH64 (little-endian) over its pages' XXH64 digests. */
   readonly digest: Uint8Array
-  /** Per page: a fingerprint (sha256, base64) of a full non-zero page, or "" (zero or partial). */
-  readonly fingerprints: ReadonlyArray<string>
+  /**
+   * Per page: a fingerprint (the low 52 bits of the page's XXH64) of a full non-zero page, or -1
+   * (zero or partial). Fingerprints only nominate candidates; a match is confirmed byte for byte.
+   */
+  readonly fingerprints: Float64Array
 }
 
-const zeroDigests = new Map<number, Buffer>()
-const zeroDigest = (size: number): Buffer => {
+const FINGERPRINT_BITS = (1n << 52n) - 1n
+
+const zeroDigests = new Map<number, bigint>()
+const zeroDigest = (size: number): bigint => {
   let d = zeroDigests.get(size)
   if (d === undefined) {
-    d = hash("sha256", new Uint8Array(size), "buffer")
+    d = xxh64(new Uint8Array(size))
     zeroDigests.set(size, d)
   }
   return d
 }
+
+/** An XXH64 value as the 8 little-endian bytes that go on the wire. */
+export const digestBytes = (h: bigint): Buffer => {
+  // Its own 8-byte buffer: a pooled slice would carry the whole pool across threads.
+  const b = Buffer.alloc(DIGEST_SIZE)
+  b.writeBigUInt64LE(h)
+  return b
+}
+
+/** The digest of a sequence of digests: the chunk digest from page digests, the stream's from chunks'. */
+export const digestOf = (digests: Uint8Array): Buffer => digestBytes(xxh64(digests))
 
 /**
  * Hashes every page once: the page digests serve duplicate detection and, hashed together, the
  * chunk's digest (a two-level hash list), so the encoder reads each page once and zero pages
  * cost a memcmp. The decoder computes the same thing on what it decoded.
  */
-export const analyse = (chunk: Uint8Array, pageSize: number, dedup: boolean): Analysis => {
+export const analyse = (chunk: Uint8Array, pageSize: number): Analysis => {
   const pages = Math.ceil(chunk.length / pageSize)
-  const fingerprints: Array<string> = new Array(pages).fill("")
-  const digests = Buffer.allocUnsafe(pages * 32)
+  const fingerprints = new Float64Array(pages).fill(-1)
+  const digests = Buffer.allocUnsafe(pages * DIGEST_SIZE)
   const zero = new Uint8Array(pageSize)
   for (let p = 0; p < pages; p++) {
     const page = chunk.subarray(p * pageSize, (p + 1) * pageSize)
     const isZero = Buffer.compare(page, zero.subarray(0, page.length)) === 0
-    const d = isZero ? zeroDigest(page.length) : hash("sha256", page, "buffer")
-    digests.set(d, p * 32)
-    if (dedup && !isZero && page.length === pageSize) fingerprints[p] = d.toString("base64")
+    const d = isZero ? zeroDigest(page.length) : xxh64(page)
+    digests.writeBigUInt64LE(d, p * DIGEST_SIZE)
+    if (!isZero && page.length === pageSize) fingerprints[p] = Number(d & FINGERPRINT_BITS)
   }
-  return { digest: hash("sha256", digests, "buffer"), fingerprints }
+  return { digest: digestOf(digests), fingerprints }
 }
 
 export interface EncodeRequest {
@@ -56,6 +73,7 @@ export interface EncodeRequest {
   readonly pageSize: number
   readonly pages: boolean
   readonly dupRefs: Int32Array
+  readonly baseRefs: Int32Array
   readonly base: Uint8Array | undefined
   readonly algorithm: "adaptive" | "zstd" | "lz4" | "none"
   readonly level: number
@@ -102,12 +120,12 @@ export const encodeChunk = (req: EncodeRequest): EncodeResult => {
     paged = pageStream(true, pageStats)
     inner = paged?.inner ?? req.chunk
   }
-  for (const k of ["zero", "dup", "same", "delta", "literal"] as const) stats[k] += pageStats[k]
+  addStats(stats, pageStats)
   // A dictionary only pays when some page changed (not when all are same, zero or duplicate).
   const useDict = dictCandidate && codec === Codec.zstd && pageStats.literal > 0
   const dict = useDict ? req.base : undefined
   const t0 = process.hrtime.bigint()
-  let payload = codec === Codec.none ? inner : compress(codec, level, inner, dict)
+  let payload = codec === Codec.none ? inner : compressToScratch(codec, level, inner, dict)
   const nanos = Number(process.hrtime.bigint() - t0)
   let dictUsed = dict !== undefined
   // Never expand: a chunk the codec cannot shrink goes as it is.

@@ -18,22 +18,27 @@ let scratch: Buffer = Buffer.alloc(0)
 export const zstdLevelRange = { min: 1, max: 22 } as const
 
 /**
- * Compresses `input`; returns a fresh buffer holding only the encoded bytes. With `dict` (zstd
- * only) the previous version of the same range serves as a raw-content dictionary, so changed
- * pages are coded as matches against their old content wherever it sits in the chunk.
+ * Compresses `input` into this thread's scratch buffer and returns a view of the encoded bytes,
+ * valid until the next call on this thread (the caller copies them into its frame). With `dict`
+ * (zstd only) the previous version of the same range serves as a raw-content dictionary, so
+ * changed pages are coded as matches against their old content wherever it sits in the chunk.
  */
-export const compress = (codec: number, level: number, input: Uint8Array, dict?: Uint8Array): Buffer => {
+export const compressToScratch = (codec: number, level: number, input: Uint8Array, dict?: Uint8Array): Buffer => {
   if (codec === Codec.zstd) {
     cctx ??= new zstd.CCtx()
     const bound = zstd.compressBound(input.length)
-    if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound)
+    if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound)
     const n =
       dict === undefined ? cctx.compress(scratch, input, level) : cctx.compressUsingDict(scratch, input, dict, level)
-    return Buffer.from(scratch.subarray(0, n))
+    return scratch.subarray(0, n)
   }
   if (codec === Codec.lz4) return lz4Compress(Buffer.from(input.buffer, input.byteOffset, input.length))
-  return Buffer.from(input)
+  return Buffer.from(input.buffer, input.byteOffset, input.length)
 }
+
+/** Compresses `input`; returns a fresh buffer holding only the encoded bytes. */
+export const compress = (codec: number, level: number, input: Uint8Array, dict?: Uint8Array): Buffer =>
+  Buffer.from(compressToScratch(codec, level, input, dict))
 
 /** Decodes a payload known (from the checked header) to expand to exactly `size` bytes. */
 export const decompress = (codec: number, payload: Uint8Array, size: number, at: number, dict?: Uint8Array): Buffer => {

@@ -1,9 +1,8 @@
 // Incremental decoder: push bytes as they arrive, get decoded chunks back. Holds at most one
 // frame's bytes (sizes are bounded before anything is buffered) plus the dedup window.
-import { createHash, type Hash } from "node:crypto"
-import { analyse } from "./chunk.js"
+import { analyse, digestOf } from "./chunk.js"
 import { decompress } from "./codec.js"
-import { type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
+import { concatFingerprints, type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
 import {
   CHUNK_FLAG_DELTA,
   CHUNK_FLAG_DICT,
@@ -41,9 +40,9 @@ export class Decoder {
   private total = 0
   private nextPage = 0
   private readonly window = new Map<number, Uint8Array>()
-  private readonly digests: Hash = createHash("sha256")
   private readonly kept: Array<Buffer> = []
   private readonly chunkDigests: Array<Uint8Array> = []
+  private readonly fingerprints: Array<Float64Array> = []
   private keptBytes = 0
   private done = false
 
@@ -110,7 +109,7 @@ export class Decoder {
         throw new FrameFault(at + 4, `end frame counts ${e.chunkCount} chunks, got ${this.seq}`)
       if (e.totalSize !== this.total)
         throw new FrameFault(at + 8, `end frame counts ${e.totalSize} bytes, got ${this.total}`)
-      const digest = this.digests.digest()
+      const digest = digestOf(Buffer.concat(this.chunkDigests))
       if (Buffer.compare(digest, e.digest) !== 0) throw new FrameFault(at + 16, "end-to-end digest mismatch")
       this.consume(END_FRAME_SIZE)
       this.done = true
@@ -123,6 +122,8 @@ export class Decoder {
             size: this.total,
             chunkSize: this.header?.maxChunkSize ?? 0,
             chunkDigests: this.chunkDigests,
+            pageSize: 2 ** (this.header?.pageShift ?? 12),
+            fingerprints: concatFingerprints(this.fingerprints),
           })
         else cache.remove(objectId)
       }
@@ -157,6 +158,10 @@ export class Decoder {
         dedupWindowPages: this.header.dedupWindowPages,
         lookup: (p) => this.window.get(p),
         base,
+        basePage: (index) =>
+          h.flags & CHUNK_FLAG_DELTA && this.base !== undefined
+            ? sliceVersion(this.base, index * pageSize, pageSize)
+            : undefined,
         at: payloadAt,
       })
     } else {
@@ -164,9 +169,9 @@ export class Decoder {
     }
     this.consume(CHUNK_HEADER_SIZE + h.encodedSize)
     this.remember(chunk, firstPage, pageSize)
-    const chunkDigest = analyse(chunk, pageSize, false).digest
-    this.digests.update(chunkDigest)
-    this.chunkDigests.push(chunkDigest)
+    const analysis = analyse(chunk, pageSize)
+    this.chunkDigests.push(analysis.digest)
+    this.fingerprints.push(analysis.fingerprints)
     this.seq++
     this.total += chunk.length
     const { cache } = this.options

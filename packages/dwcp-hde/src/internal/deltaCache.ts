@@ -7,9 +7,12 @@ export interface Version {
   readonly digest: Uint8Array
   readonly chunks: ReadonlyArray<Buffer>
   readonly size: number
-  /** Chunk size the version was cut with, and each chunk's sha256 (for unchanged-chunk reuse). */
+  /** Chunk size the version was cut with, and each chunk's digest (for unchanged-chunk reuse). */
   readonly chunkSize: number
   readonly chunkDigests: ReadonlyArray<Uint8Array>
+  /** Page size of `fingerprints`: one per page, -1 for zero and partial pages. */
+  readonly pageSize: number
+  readonly fingerprints: Float64Array
 }
 
 export interface DeltaCacheStats {
@@ -23,6 +26,7 @@ export interface DeltaCacheStats {
 
 export class DeltaCache {
   private readonly entries = new Map<string, Version>()
+  private readonly indexes = new WeakMap<Version, Map<number, number>>()
   private bytes = 0
   private hits = 0
   private misses = 0
@@ -68,6 +72,21 @@ export class DeltaCache {
     this.bytes -= v.size
   }
 
+  /** Fingerprint to the first page of `v` that has it; built on first use and kept with the version. */
+  pageIndex(v: Version): Map<number, number> {
+    let index = this.indexes.get(v)
+    if (index === undefined) {
+      index = new Map()
+      const fps = v.fingerprints
+      for (let p = 0; p < fps.length; p++) {
+        const fp = fps[p] ?? -1
+        if (fp >= 0 && !index.has(fp)) index.set(fp, p)
+      }
+      this.indexes.set(v, index)
+    }
+    return index
+  }
+
   stats(): DeltaCacheStats {
     return {
       hits: this.hits,
@@ -93,4 +112,17 @@ export const sliceVersion = (v: Version, offset: number, length: number): Buffer
     at = cEnd
   }
   return parts.length === 1 ? parts[0] : Buffer.concat(parts)
+}
+
+/** One array of per-page fingerprints for the whole version. */
+export const concatFingerprints = (parts: ReadonlyArray<Float64Array>): Float64Array => {
+  let n = 0
+  for (const p of parts) n += p.length
+  const all = new Float64Array(n)
+  let at = 0
+  for (const p of parts) {
+    all.set(p, at)
+    at += p.length
+  }
+  return all
 }

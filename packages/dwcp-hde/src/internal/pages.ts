@@ -1,20 +1,34 @@
 // Page stream: the chunk after zero-page, duplicate-page and delta elimination, before the codec.
-//   [tag u8 × pages][aux u32 × (DUP + DELTA pages)][data: LITERAL page bytes / DELTA bytes]
+//   [tag u8 × pages][aux u32 × (DUP + DELTA + MOVED pages)][data: LITERAL page bytes / DELTA bytes]
 // DUP's aux is the global index (in this transfer) of an earlier identical page; DELTA's is the
-// length of its XBZRLE bytes. Sections are separate so the codec sees long runs of alike bytes.
+// length of its XBZRLE bytes; MOVED's is the index of an identical page elsewhere in the base
+// version. Sections are separate so the codec sees long runs of alike bytes.
 import { FrameFault } from "./format.js"
 
-export const Tag = { literal: 0, zero: 1, dup: 2, same: 3, delta: 4 } as const
+export const Tag = { literal: 0, zero: 1, dup: 2, same: 3, delta: 4, moved: 5 } as const
 
 export interface PageStats {
   zero: number
   dup: number
   same: number
   delta: number
+  moved: number
   literal: number
 }
 
-export const emptyStats = (): PageStats => ({ zero: 0, dup: 0, same: 0, delta: 0, literal: 0 })
+export const pageKinds = ["zero", "dup", "same", "delta", "moved", "literal"] as const
+
+export const emptyStats = (): PageStats => ({ zero: 0, dup: 0, same: 0, delta: 0, moved: 0, literal: 0 })
+
+/** Adds `from` into `into`. */
+export const addStats = (into: PageStats, from: PageStats): void => {
+  for (const k of pageKinds) into[k] += from[k]
+}
+
+// Per-thread scratch, reused across chunks: a fresh 1 MiB buffer per chunk costs more in page
+// faults than the copy into it.
+let deltaScratch = new Uint8Array(0)
+let innerScratch = Buffer.alloc(0)
 
 const isZero = (page: Uint8Array, zeroPage: Uint8Array): boolean =>
   Buffer.compare(page, zeroPage.subarray(0, page.length)) === 0
@@ -96,6 +110,8 @@ export interface EncodePagesInput {
   readonly pageSize: number
   /** Per page: global index of an identical earlier page, or -1. */
   readonly dupRefs: Int32Array
+  /** Per page: index of an identical page elsewhere in the base version, or -1. */
+  readonly baseRefs: Int32Array
   /** Previous version of the same byte range, if a delta base exists. */
   readonly base: Uint8Array | undefined
   /** XBZRLE for changed pages; off when the codec gets the base as a dictionary instead. */
@@ -104,23 +120,26 @@ export interface EncodePagesInput {
 
 /**
  * Builds the page stream. Returns undefined when no page was eliminated and no delta applied,
- * in which case the chunk goes to the codec as it is.
+ * in which case the chunk goes to the codec as it is. Classifies first, then copies once into
+ * this thread's scratch buffer: the result is valid until the next call on this thread.
  */
 export const encodePages = (
   input: EncodePagesInput,
   stats: PageStats,
 ): { readonly inner: Buffer; readonly usedBase: boolean } | undefined => {
-  const { chunk, pageSize, dupRefs, base } = input
+  const { chunk, pageSize, dupRefs, baseRefs, base } = input
   const pages = Math.ceil(chunk.length / pageSize)
   const zeroPage = new Uint8Array(pageSize)
   const tags = new Uint8Array(pages)
   const aux = new Uint32Array(pages)
   let auxCount = 0
-  const data = Buffer.allocUnsafe(chunk.length)
   let dataLen = 0
+  let deltaLen = 0
   let eliminated = 0
   let usedBase = false
   const local = emptyStats()
+  if (input.xbzrle && base !== undefined && deltaScratch.length < chunk.length)
+    deltaScratch = new Uint8Array(chunk.length)
   for (let p = 0; p < pages; p++) {
     const page = chunk.subarray(p * pageSize, Math.min(chunk.length, (p + 1) * pageSize))
     const old = base?.subarray(p * pageSize, p * pageSize + page.length)
@@ -138,19 +157,24 @@ export const encodePages = (
       tags[p] = Tag.dup
       aux[auxCount++] = dupRefs[p] ?? 0
       local.dup++
+    } else if ((baseRefs[p] ?? -1) >= 0) {
+      tags[p] = Tag.moved
+      aux[auxCount++] = baseRefs[p] ?? 0
+      local.moved++
+      usedBase = true
     } else {
       let n = -1
       if (oldPage !== undefined && input.xbzrle)
-        n = xbzrleEncode(oldPage, page, data.subarray(dataLen), (page.length * 3) >>> 2)
+        n = xbzrleEncode(oldPage, page, deltaScratch.subarray(deltaLen), (page.length * 3) >>> 2)
       if (n >= 0) {
         tags[p] = Tag.delta
         aux[auxCount++] = n
+        deltaLen += n
         dataLen += n
         local.delta++
         usedBase = true
       } else {
         tags[p] = Tag.literal
-        data.set(page, dataLen)
         dataLen += page.length
         local.literal++
         continue
@@ -162,15 +186,30 @@ export const encodePages = (
     stats.literal += local.literal
     return undefined
   }
-  stats.zero += local.zero
-  stats.same += local.same
-  stats.dup += local.dup
-  stats.delta += local.delta
-  stats.literal += local.literal
-  const inner = Buffer.allocUnsafe(pages + auxCount * 4 + dataLen)
+  addStats(stats, local)
+  const size = pages + auxCount * 4 + dataLen
+  if (innerScratch.length < size) innerScratch = Buffer.allocUnsafeSlow(Math.max(size, chunk.length + pages * 5))
+  const inner = innerScratch.subarray(0, size)
   inner.set(tags, 0)
   for (let i = 0; i < auxCount; i++) inner.writeUInt32LE(aux[i] ?? 0, pages + i * 4)
-  inner.set(data.subarray(0, dataLen), pages + auxCount * 4)
+  // Literal pages and XBZRLE bytes, in page order.
+  let at = pages + auxCount * 4
+  let d = 0
+  let a = 0
+  for (let p = 0; p < pages; p++) {
+    const t = tags[p]
+    if (t === Tag.literal) {
+      const page = chunk.subarray(p * pageSize, Math.min(chunk.length, (p + 1) * pageSize))
+      inner.set(page, at)
+      at += page.length
+    } else if (t === Tag.delta) {
+      const n = aux[a] ?? 0
+      inner.set(deltaScratch.subarray(d, d + n), at)
+      at += n
+      d += n
+    }
+    if (t === Tag.dup || t === Tag.delta || t === Tag.moved) a++
+  }
   return { inner, usedBase }
 }
 
@@ -184,6 +223,8 @@ export interface DecodePagesInput {
   /** An earlier page of the transfer still inside the dedup window. */
   readonly lookup: (globalPage: number) => Uint8Array | undefined
   readonly base: Uint8Array | undefined
+  /** A whole page of the base version by index, or undefined when there is none. */
+  readonly basePage: (index: number) => Uint8Array | undefined
   /** Byte offset of the chunk payload in the stream, for errors. */
   readonly at: number
 }
@@ -196,7 +237,7 @@ export const decodePages = (input: DecodePagesInput): Buffer => {
   let auxCount = 0
   for (let p = 0; p < pages; p++) {
     const t = inner[p]
-    if (t === Tag.dup || t === Tag.delta) auxCount++
+    if (t === Tag.dup || t === Tag.delta || t === Tag.moved) auxCount++
     else if (t !== Tag.literal && t !== Tag.zero && t !== Tag.same)
       throw new FrameFault(at, `page ${p}: unknown tag ${t}`)
   }
@@ -225,6 +266,12 @@ export const decodePages = (input: DecodePagesInput): Buffer => {
         xbzrleDecode(inner.subarray(dataAt, dataAt + n), target, at)
         dataAt += n
       }
+    } else if (t === Tag.moved) {
+      const ref = view.readUInt32LE(auxStart + 4 * a++)
+      const src = input.basePage(ref)
+      if (src === undefined || src.length !== len)
+        throw new FrameFault(at, `page ${p}: moved from unknown base page ${ref}`)
+      target.set(src)
     } else {
       const ref = view.readUInt32LE(auxStart + 4 * a++)
       const self = firstPage + p

@@ -31,7 +31,13 @@ export const defaultWorkerSpec = (): WorkerSpec => {
 }
 
 type Reply =
-  | { readonly id: number; readonly ok: true; readonly value: unknown }
+  | {
+      readonly id: number
+      readonly ok: true
+      readonly value: unknown
+      /** Input buffers the worker is done with, handed back for reuse. */
+      readonly spares?: ReadonlyArray<ArrayBuffer>
+    }
   | { readonly id: number; readonly ok: false; readonly error: string }
 
 interface Slot {
@@ -41,19 +47,34 @@ interface Slot {
   dead: string | undefined
 }
 
+/** What a worker job hands back: a value, or the reason it failed. */
+export type Outcome<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: EncodeError }
+
+/** A chunk held by one worker between its analysis and its encoding. */
+export interface Job {
+  readonly slot: number
+  readonly id: number
+}
+
+/**
+ * The worker pool, in callback form: the encoder runs two round trips per chunk and orders them
+ * itself, and a fiber and a few Deferreds per step cost more main-thread time than the step.
+ * Callbacks always run asynchronously, never inside the call that registered them.
+ */
 export interface Pool {
   readonly size: number
-  readonly analyse: (
-    chunk: Uint8Array,
-    pageSize: number,
-    dedup: boolean,
-  ) => Effect.Effect<{ readonly slot: number; readonly id: number; readonly analysis: Analysis }, EncodeError>
-  readonly encode: (
-    slot: number,
-    id: number,
-    req: Omit<EncodeRequest, "chunk">,
-  ) => Effect.Effect<EncodeResult, EncodeError>
-  readonly drop: (slot: number, id: number) => Effect.Effect<void>
+  /**
+   * A copy of `bytes` in a buffer that owns its memory (so it can move to a worker), reusing one
+   * a worker handed back when there is one of that size: a fresh buffer's page faults cost more
+   * than the copy.
+   */
+  readonly copyIn: (bytes: Uint8Array) => Buffer
+  /** Moves `chunk` (not a copy: it must own its buffer) to the least loaded worker for analysis. */
+  readonly analyse: (chunk: Uint8Array, pageSize: number, k: (r: Outcome<Analysis>) => void) => Job
+  /** Encodes an analysed chunk on the worker that holds it; ends the job. */
+  readonly encode: (job: Job, req: Omit<EncodeRequest, "chunk">, k: (r: Outcome<EncodeResult>) => void) => void
+  /** Ends a job early (an interrupted transfer): its callback never runs, the worker frees the chunk. */
+  readonly drop: (job: Job) => void
 }
 
 const fail = (slot: Slot, reason: string) => {
@@ -78,6 +99,7 @@ export const make = (
             const worker = new Worker(spec.entry, { eval: spec.eval, execArgv })
             const slot: Slot = { worker, pending: new Map(), load: 0, dead: undefined }
             worker.on("message", (r: Reply) => {
+              if (r.ok && r.spares !== undefined) for (const ab of r.spares) keepSpare(ab)
               const k = slot.pending.get(r.id)
               slot.pending.delete(r.id)
               k?.(r)
@@ -99,62 +121,91 @@ export const make = (
         ),
     )
     let nextId = 0
+    // Enough for every chunk in flight plus its base; more would only hold memory.
+    const maxSpares = 8 * size
+    const spares: Array<ArrayBuffer> = []
+    const keepSpare = (ab: ArrayBuffer) => {
+      if (spares.length < maxSpares) spares.push(ab)
+    }
 
     // Buffers that own their whole ArrayBuffer move to the worker instead of being copied.
     const transferable = (u: Uint8Array | undefined): Array<ArrayBuffer> =>
       u !== undefined && u.byteOffset === 0 && u.byteLength === u.buffer.byteLength && u.buffer instanceof ArrayBuffer
         ? [u.buffer]
         : []
-    const call = <A>(slot: Slot, msg: WorkerRequest): Effect.Effect<A, EncodeError> =>
-      Effect.async<A, EncodeError>((resume) => {
-        if (slot.dead !== undefined) {
-          resume(Effect.fail(new EncodeError({ reason: slot.dead })))
-          return
-        }
-        slot.pending.set(msg.id, (r) =>
-          resume(r.ok ? Effect.succeed(r.value as A) : Effect.fail(new EncodeError({ reason: r.error }))),
-        )
-        slot.worker.postMessage(
-          msg,
-          transferable(msg.op === "analyse" ? msg.chunk : msg.op === "encode" ? msg.req.base : undefined),
-        )
-        return Effect.sync(() => {
-          // Interrupted: forget the reply and let the worker free what it holds.
-          if (slot.pending.delete(msg.id) && slot.dead === undefined)
-            slot.worker.postMessage({ op: "drop", id: msg.id })
-        })
-      })
+    const call = <A>(slot: Slot, msg: WorkerRequest, k: (r: Outcome<A>) => void): void => {
+      if (slot.dead !== undefined) {
+        const error = new EncodeError({ reason: slot.dead })
+        queueMicrotask(() => k({ ok: false, error }))
+        return
+      }
+      slot.pending.set(msg.id, (r) =>
+        k(r.ok ? { ok: true, value: r.value as A } : { ok: false, error: new EncodeError({ reason: r.error }) }),
+      )
+      slot.worker.postMessage(
+        msg,
+        transferable(msg.op === "analyse" ? msg.chunk : msg.op === "encode" ? msg.req.base : undefined),
+      )
+    }
 
     const at = (i: number): Slot => {
       const s = slots[i]
       if (s === undefined) throw new Error(`no worker ${i}`)
       return s
     }
+    /** Ends a job's hold on its worker, once. */
+    const release = (job: Job & { done?: boolean }) => {
+      if (job.done) return
+      job.done = true
+      at(job.slot).load--
+    }
 
     return {
       size,
-      analyse: (chunk, pageSize, dedup) =>
-        Effect.suspend(() => {
-          let slot = 0
-          for (let i = 1; i < slots.length; i++) if ((slots[i]?.load ?? 0) < at(slot).load) slot = i
-          const id = nextId++
-          const s = at(slot)
-          s.load++
-          return call<Analysis>(s, { op: "analyse", id, chunk, pageSize, dedup }).pipe(
-            Effect.map((analysis) => ({ slot, id, analysis })),
-            Effect.tapErrorCause(() => Effect.sync(() => s.load--)),
+      copyIn: (bytes) => {
+        let b: Buffer | undefined
+        for (let i = spares.length - 1; i >= 0; i--)
+          if (spares[i]?.byteLength === bytes.length) {
+            b = Buffer.from(spares.splice(i, 1)[0] as ArrayBuffer)
+            break
+          }
+        b ??= Buffer.allocUnsafeSlow(bytes.length)
+        b.set(bytes)
+        return b
+      },
+      analyse: (chunk, pageSize, k) => {
+        let slot = 0
+        for (let i = 1; i < slots.length; i++) if ((slots[i]?.load ?? 0) < at(slot).load) slot = i
+        const job: Job & { done?: boolean } = { slot, id: nextId++ }
+        at(slot).load++
+        call<Analysis>(at(slot), { op: "analyse", id: job.id, chunk, pageSize }, (r) => {
+          if (!r.ok) release(job)
+          k(r)
+        })
+        return job
+      },
+      encode: (job, req, k) =>
+        call<EncodeResult>(at(job.slot), { op: "encode", id: job.id, req }, (r) => {
+          release(job)
+          k(
+            r.ok
+              ? {
+                  ok: true,
+                  value: {
+                    ...r.value,
+                    frame: Buffer.from(r.value.frame.buffer, r.value.frame.byteOffset, r.value.frame.length),
+                  },
+                }
+              : r,
           )
         }),
-      encode: (slot, id, req) =>
-        call<EncodeResult>(at(slot), { op: "encode", id, req }).pipe(
-          Effect.map((r) => ({ ...r, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.length) })),
-          Effect.ensuring(Effect.sync(() => at(slot).load--)),
-        ),
-      drop: (slot, id) =>
-        Effect.sync(() => {
-          const s = at(slot)
-          s.load--
-          if (s.dead === undefined) s.worker.postMessage({ op: "drop", id })
-        }),
+      drop: (job: Job & { done?: boolean }) => {
+        if (job.done) return
+        const s = at(job.slot)
+        s.pending.delete(job.id)
+        release(job)
+        // Whatever the worker holds for this id goes (a no-op if it holds nothing).
+        if (s.dead === undefined) s.worker.postMessage({ op: "drop", id: job.id })
+      },
     } satisfies Pool
   })
