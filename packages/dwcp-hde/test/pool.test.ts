@@ -38,7 +38,7 @@ describe("worker pool", () => {
         marks.push(pulled)
       }
       // 20 pulls emitted ≤ 20 frames; the source was read only a bounded distance ahead
-      // (in-flight chunks + the mapEffect queue + the rechunker's input element).
+      // (in-flight chunks, whose tickets wait in the queue, + the rechunker's input element).
       expect(emitted).toBeLessThanOrEqual(20)
       expect(pulled).toBeLessThan(emitted + 3 * 2 + 8)
       expect(pulled).toBeLessThan(400)
@@ -52,6 +52,20 @@ describe("worker pool", () => {
       const encoded = yield* hde.encode(data)
       expect((yield* hde.decode(encoded)).equals(data)).toBe(true)
       expect((yield* hde.stats).workers).toBe(2)
+    }),
+  )
+
+  it.scoped("a transfer abandoned midway does not disturb the next one", () =>
+    Effect.gen(function* () {
+      const hde = yield* Hde.make(settings({ chunk_size: 16384 }))
+      const data = memoryImage(256)
+      // The consumer stops after 3 frames: the chunks still in flight are dropped.
+      for (let k = 0; k < 5; k++) {
+        const head = yield* Stream.runCollect(hde.encodeStream()(Stream.make(data)).pipe(Stream.take(3)))
+        expect(head.length).toBe(3)
+      }
+      const encoded = yield* hde.encode(data)
+      expect((yield* hde.decode(encoded)).equals(data)).toBe(true)
     }),
   )
 

@@ -153,11 +153,11 @@ export const make = (
       if (s === undefined) throw new Error(`no worker ${i}`)
       return s
     }
+    // Jobs that still count in their worker's load.
+    const live = new Set<number>()
     /** Ends a job's hold on its worker, once. */
-    const release = (job: Job & { done?: boolean }) => {
-      if (job.done) return
-      job.done = true
-      at(job.slot).load--
+    const release = (job: Job) => {
+      if (live.delete(job.id)) at(job.slot).load--
     }
 
     return {
@@ -176,7 +176,8 @@ export const make = (
       analyse: (chunk, pageSize, k) => {
         let slot = 0
         for (let i = 1; i < slots.length; i++) if ((slots[i]?.load ?? 0) < at(slot).load) slot = i
-        const job: Job & { done?: boolean } = { slot, id: nextId++ }
+        const job: Job = { slot, id: nextId++ }
+        live.add(job.id)
         at(slot).load++
         call<Analysis>(at(slot), { op: "analyse", id: job.id, chunk, pageSize }, (r) => {
           if (!r.ok) release(job)
@@ -199,8 +200,8 @@ export const make = (
               : r,
           )
         }),
-      drop: (job: Job & { done?: boolean }) => {
-        if (job.done) return
+      drop: (job) => {
+        if (!live.has(job.id)) return
         const s = at(job.slot)
         s.pending.delete(job.id)
         release(job)
