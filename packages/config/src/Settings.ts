@@ -188,7 +188,7 @@ export const Transport = Schema.Struct({
   initial_streams: opt(int(1, 256), () => 8),
   congestion_algorithm: opt(oneOf("auto", "bbr", "cubic", "dctcp", "reno"), () => "auto" as const),
   enable_rdma: opt(bool, () => true),
-  chunk_size: opt(bytes(1024), () => 1_048_576),
+  chunk_size: opt(bytes(1024), () => 262_144),
 })
 
 /**

@@ -6,14 +6,17 @@
 // Parts 2 and 3 need root, `ip netns`, /dev/net/tun and iperf3; without them they are skipped, saying why.
 // Env: AMST_BENCH_WAN_MB (default 400), AMST_BENCH_VETH_MB (default 800), AMST_BENCH_IPERF_SECONDS (default 10),
 // AMST_BENCH_DIR (default /dev/shm when present: iperf3 writes nothing, so AMST's files go to memory too
-// and the figures compare transports, not this machine's disk).
+// and the figures compare transports, not this machine's disk), AMST_BENCH_ONLY (comma list of
+// loopback, wan, veth; default all).
+// Across namespaces AMST reports its whole-transfer goodput and, like iperf3's `-O 2`, the goodput after
+// its first 2 s (from the receiver's part file, which grows in order as bytes are written).
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync } from "node:fs"
-import { mkdtemp, open, rm } from "node:fs/promises"
+import { mkdtemp, open, rm, stat } from "node:fs/promises"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { basename, dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { Receiver, Sender, Source, TransportSettings } from "../src/index.js"
@@ -123,20 +126,52 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
   try {
     for (let i = 0; i < 200 && !rxOut.includes("listening"); i++) await new Promise((r) => setTimeout(r, 25))
     if (!rxOut.includes("listening")) throw new Error("receiver did not start")
-    const tx = spawnSync(
+    const tx = spawn(
       "ip",
       ["netns", "exec", l.a, process.execPath, cli, "send", file, `${l.addrB}:${port}`, "--json", ...extra],
-      {
-        encoding: "utf8",
-        timeout: 180_000,
-      },
+      { stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 },
     )
-    const sent = lines(tx.stdout).find((o) => o.event === "sent")
-    if (!sent) throw new Error(`sender failed: ${tx.stderr || tx.stdout}`.slice(0, 500))
+    let txOut = ""
+    let txErr = ""
+    tx.stdout.on("data", (c: Buffer) => {
+      txOut += c.toString()
+    })
+    tx.stderr.on("data", (c: Buffer) => {
+      txErr += c.toString()
+    })
+    const txExit = new Promise<void>((r) => tx.once("exit", () => r()))
+    // In-order bytes written over time, read from the part file's size (the receiver writes in order).
+    const part = join(outDir, `${basename(file)}.amst-part`)
+    const samples: Array<[number, number]> = []
+    // Verified: the part file is renamed into place.
+    let verifiedAt: number | undefined
+    let exited = false
+    void txExit.then(() => {
+      exited = true
+    })
+    while (!exited && verifiedAt === undefined) {
+      const size = await stat(part).then(
+        (s) => s.size,
+        () => undefined,
+      )
+      if (size !== undefined) samples.push([performance.now(), size])
+      else if (samples.length > 0) verifiedAt = performance.now()
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await txExit
+    const sent = lines(txOut).find((o) => o.event === "sent")
+    if (!sent) throw new Error(`sender failed: ${txErr || txOut}`.slice(0, 500))
     await new Promise<void>((r) => (rx.exitCode !== null ? r() : rx.once("exit", () => r())))
     const completed = lines(rxOut).find((o) => o.event === "completed")
     if (!completed || completed.sha256 !== sent.sha256) throw new Error("receiver hash differs or missing")
-    return sent as unknown as Sender.Result
+    const first = samples[0]
+    const at2 = first && samples.find(([t]) => t >= first[0] + 2000)
+    const size = Number(sent.size)
+    const after2s =
+      verifiedAt !== undefined && at2 && verifiedAt > at2[0]
+        ? ((size - at2[1]) * 1000) / (verifiedAt - at2[0])
+        : undefined
+    return { ...(sent as unknown as Sender.Result), after2s }
   } finally {
     if (rx.exitCode === null) rx.kill("SIGTERM")
   }
@@ -149,22 +184,28 @@ type Lib = {
   iperf3(l: Ns, o: Record<string, unknown>): Promise<{ bps: number; retransmits: number; congestion: string }>
 }
 
+const loopback = async (work: string) => {
+  const data = randomBytes(256 * 1048576)
+  const tcp = await plainTcp(data)
+  const amst = await amstLoopback(data, join(work, "loop"))
+  report({
+    case: "loopback 256 MiB",
+    single_tcp_mbit: fmt(mbit(tcp)),
+    amst_mbit: fmt(mbit(amst.goodput)),
+    amst_vs_single_tcp: (amst.goodput / tcp).toFixed(2),
+    amst_streams: amst.maxStreamsUsed,
+  })
+}
+
 const main = async () => {
   const base = process.env.AMST_BENCH_DIR ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir())
   const work = await mkdtemp(join(base, "amst-bench-"))
   console.log(`# files in ${work}`)
+  const only = new Set((process.env.AMST_BENCH_ONLY ?? "loopback,wan,veth").split(",").map((x) => x.trim()))
   try {
     // 1. loopback
-    const data = randomBytes(256 * 1048576)
-    const tcp = await plainTcp(data)
-    const amst = await amstLoopback(data, join(work, "loop"))
-    report({
-      case: "loopback 256 MiB",
-      single_tcp_mbit: fmt(mbit(tcp)),
-      amst_mbit: fmt(mbit(amst.goodput)),
-      amst_vs_single_tcp: (amst.goodput / tcp).toFixed(2),
-      amst_streams: amst.maxStreamsUsed,
-    })
+    if (only.has("loopback")) await loopback(work)
+    if (!only.has("wan") && !only.has("veth")) return
 
     const libPath = join(root, "tooling", "wan-emulator", "lib.mjs")
     if (!existsSync(libPath)) return console.log("# emulator cases skipped: tooling/wan-emulator missing")
@@ -176,56 +217,65 @@ const main = async () => {
     const seconds = Number(process.env.AMST_BENCH_IPERF_SECONDS ?? 10)
 
     // 2. emulated WAN
-    const rate = 200e6
-    const wan = lib.link({ name: "amstw", idx: 79, rate: "200mbit", delay: "25ms", loss: 0.005, seed: 7 })
-    try {
-      for (const [label, o] of [
-        ["iperf3 1 stream cubic", { streams: 1, congestion: "cubic" }],
-        ["iperf3 1 stream bbr", { streams: 1, congestion: "bbr" }],
-        ["iperf3 16 streams", { streams: 16 }],
-        ["iperf3 64 streams", { streams: 64 }],
-      ] as const) {
-        const r = await lib.iperf3(wan, { seconds, omit: 2, ...o })
-        report({
-          case: `wan 200M/50ms/0.5%: ${label}`,
-          mbit: fmt(r.bps / 1e6),
-          share: (r.bps / rate).toFixed(3),
-          cc: r.congestion,
-        })
-      }
-      const file = await makeFile(work, Number(process.env.AMST_BENCH_WAN_MB ?? 400))
-      const r = await amstAcross(wan, file, join(work, "wan-out"), 7701)
-      report({
-        case: "wan 200M/50ms/0.5%: AMST automatic",
-        mbit: fmt(mbit(r.goodput)),
-        share: ((r.goodput * 8) / rate).toFixed(3),
-        streams_max: r.maxStreamsUsed,
-        stream_history: r.streamHistory.join(","),
-        seconds: (r.durationMs / 1000).toFixed(1),
-      })
-      await rm(join(work, "wan-out"), { recursive: true, force: true })
-    } finally {
-      wan.teardown()
-    }
-
+    if (only.has("wan")) await wanCase(lib, work, seconds)
     // 3. unshaped veth
-    const veth = lib.vethPair("amstv")
-    try {
-      const ip = await lib.iperf3(veth, { seconds, omit: 2, streams: 4 })
-      const file = await makeFile(work, Number(process.env.AMST_BENCH_VETH_MB ?? 800))
-      const r = await amstAcross(veth, file, join(work, "veth-out"), 7702)
-      report({
-        case: "veth unshaped: AMST automatic vs iperf3 -P 4",
-        iperf3_p4_mbit: fmt(ip.bps / 1e6),
-        amst_mbit: fmt(mbit(r.goodput)),
-        amst_vs_iperf3_p4: ((r.goodput * 8) / ip.bps).toFixed(3),
-        streams_max: r.maxStreamsUsed,
-      })
-    } finally {
-      veth.teardown()
-    }
+    if (only.has("veth")) await vethCase(lib, work, seconds)
   } finally {
     await rm(work, { recursive: true, force: true })
+  }
+}
+
+const wanCase = async (lib: Lib, work: string, seconds: number) => {
+  const rate = 200e6
+  const wan = lib.link({ name: "amstw", idx: 79, rate: "200mbit", delay: "25ms", loss: 0.005, seed: 7 })
+  try {
+    for (const [label, o] of [
+      ["iperf3 1 stream cubic", { streams: 1, congestion: "cubic" }],
+      ["iperf3 1 stream bbr", { streams: 1, congestion: "bbr" }],
+      ["iperf3 16 streams", { streams: 16 }],
+      ["iperf3 64 streams", { streams: 64 }],
+    ] as const) {
+      const r = await lib.iperf3(wan, { seconds, omit: 2, ...o })
+      report({
+        case: `wan 200M/50ms/0.5%: ${label}`,
+        mbit: fmt(r.bps / 1e6),
+        share: (r.bps / rate).toFixed(3),
+        cc: r.congestion,
+      })
+    }
+    const file = await makeFile(work, Number(process.env.AMST_BENCH_WAN_MB ?? 400))
+    const r = await amstAcross(wan, file, join(work, "wan-out"), 7701)
+    report({
+      case: "wan 200M/50ms/0.5%: AMST automatic",
+      mbit: fmt(mbit(r.goodput)),
+      share: ((r.goodput * 8) / rate).toFixed(3),
+      streams_max: r.maxStreamsUsed,
+      stream_history: r.streamHistory.join(","),
+      seconds: (r.durationMs / 1000).toFixed(1),
+      after_2s_mbit: r.after2s === undefined ? "n/a" : fmt(mbit(r.after2s)),
+      after_2s_share: r.after2s === undefined ? "n/a" : ((r.after2s * 8) / rate).toFixed(3),
+    })
+    await rm(join(work, "wan-out"), { recursive: true, force: true })
+  } finally {
+    wan.teardown()
+  }
+}
+
+const vethCase = async (lib: Lib, work: string, seconds: number) => {
+  const veth = lib.vethPair("amstv")
+  try {
+    const ip = await lib.iperf3(veth, { seconds, omit: 2, streams: 4 })
+    const file = await makeFile(work, Number(process.env.AMST_BENCH_VETH_MB ?? 800))
+    const r = await amstAcross(veth, file, join(work, "veth-out"), 7702)
+    report({
+      case: "veth unshaped: AMST automatic vs iperf3 -P 4",
+      iperf3_p4_mbit: fmt(ip.bps / 1e6),
+      amst_mbit: fmt(mbit(r.goodput)),
+      amst_vs_iperf3_p4: ((r.goodput * 8) / ip.bps).toFixed(3),
+      streams_max: r.maxStreamsUsed,
+    })
+  } finally {
+    veth.teardown()
   }
 }
 

@@ -63,7 +63,9 @@ export interface State {
 }
 
 /**
- * The initial state at `n` streams (clamped).
+ * The initial state at `n` streams (clamped). The first `settleEpochs` epochs are not judged, as
+ * after any change of count: they include connection set-up and every stream's slow start, and a
+ * later epoch compared with them would credit the first probe with the ramp-up.
  *
  * @since 0.1.0
  */
@@ -75,7 +77,7 @@ export const initial = (config: Config, n: number): State => ({
   reference: undefined,
   heldEpochs: 0,
   nextProbe: "up",
-  settling: 0,
+  settling: config.settleEpochs ?? 1,
   reason: "initial",
 })
 

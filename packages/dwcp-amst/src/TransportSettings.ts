@@ -8,7 +8,8 @@ import { Schema } from "effect"
 
 /**
  * `dwcp.transport`. `min_streams`..`max_streams` bound the stream-count controller; `chunk_size`
- * is the striping unit.
+ * is the striping unit (default 256 KiB: a chunk waits for its whole stream, so a large one on a
+ * slow stream holds the receiver's in-order credit back for everyone; see the README's benchmark).
  *
  * @since 0.1.0
  */
@@ -21,7 +22,7 @@ export const TransportSettings = Schema.Struct({
   }),
   enable_rdma: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   chunk_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(4096, 16 * 1024 * 1024)), {
-    default: () => 1048576,
+    default: () => 262144,
   }),
 }).pipe(
   Schema.filter((s) =>

@@ -50,6 +50,24 @@ describe("StreamController", () => {
     expect(better.state.n).toBeGreaterThanOrEqual(60)
   })
 
+  it("does not judge the first epoch (set-up and slow start), so the ramp-up does not pass for a gain", () => {
+    const c = { min: 4, max: 64 }
+    const first = StreamController.step(c, StreamController.initial(c, 8), 50)
+    expect(first.n).toBe(8)
+    expect(first.reason).toMatch(/settling/)
+    // 8 streams already fill a capacity of 100; the first epoch saw half of it (ramp-up). The probe
+    // up must find no gain and come back, not read 50 -> 100 as "more streams helped" and climb.
+    const measure = link(3)
+    let s = StreamController.initial(c, 8)
+    const ns: Array<number> = []
+    for (let i = 0; i < 8; i++) {
+      s = StreamController.step(c, s, i === 0 ? 50 : measure(s.n, 100, 20))
+      ns.push(s.n)
+    }
+    expect(Math.max(...ns)).toBe(12)
+    expect(s.n).toBe(8)
+  })
+
   it("stays within its bounds", () => {
     const c = { min: 4, max: 16 }
     const r = run(StreamController.initial(c, 8), c, 60, (n) => n * 10)

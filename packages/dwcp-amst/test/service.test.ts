@@ -14,7 +14,7 @@ describe("settings", () => {
         initial_streams: 8,
         congestion_algorithm: "auto",
         enable_rdma: true,
-        chunk_size: 1048576,
+        chunk_size: 262144,
       })
       const bad = yield* Effect.either(TransportSettings.decode({ min_streams: 64, max_streams: 8 }))
       expect(Either.isLeft(bad)).toBe(true)

@@ -305,10 +305,11 @@ class Session {
       // Chunks before the resume point are hashed from the source, as the receiver does from disk.
       await this.e.hashThrough(w.offset)
       this.lastControl = { at: performance.now(), bytes: w.offset }
-      // Open the initial streams before pumping so the first one does not take every chunk.
-      const rest = await Promise.allSettled(Array.from({ length: this.e.targetStreams - 1 }, () => this.connect()))
+      // Pump on the first stream at once and adopt the others as they connect: waiting for all of
+      // them idled the link for a round trip or more (several under load). The per-stream chunk
+      // limit keeps the first stream from taking every chunk.
       this.adopt(first.stream)
-      for (const r of rest) if (r.status === "fulfilled") this.adopt(r.value.stream)
+      this.ensureStreams(this.e.targetStreams)
       this.timers.push(setInterval(() => this.tick(), this.c.controlIntervalMs))
       this.timers.push(setInterval(() => this.checkStall(), Math.max(50, this.c.stallTimeoutMs / 4)))
       this.timers.push(setInterval(() => this.hedge(), 50))
