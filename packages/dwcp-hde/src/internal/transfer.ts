@@ -1,6 +1,6 @@
 // One transfer's encoding pipeline. Chunks are analysed and encoded on workers concurrently;
 // the only sequential step is duplicate-page resolution (a map lookup per page, and a memcmp per
-// candidate: fingerprints only nominate), taken in chunk order through a chain of Deferreds.
+// candidate: fingerprints only nominate), taken in chunk order by a turn counter.
 import { Effect, Queue, Stream, Take } from "effect"
 import type { EncodeError } from "../HdeError.js"
 import { type Estimates, learn } from "./adaptive.js"
