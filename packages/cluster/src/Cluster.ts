@@ -1,0 +1,224 @@
+/**
+ * The cluster commands as the CLI calls them: each an Effect that returns the text to print and
+ * fails with a typed error whose `message` names what and where.
+ *
+ * - `novacron-node cluster init` → {@link initCommand}
+ * - `novacron-node cluster token create|list|revoke ID` → {@link tokenCommand}
+ * - `novacron-node cluster join TOKEN` → {@link joinCommand}
+ *
+ * @since 0.1.0
+ */
+import { Duration, Effect } from "effect"
+import * as ClusterCa from "./ClusterCa.js"
+import {
+  type ClusterCaError,
+  ClusterSettingsError,
+  type ClusterStateError,
+  type DataDirInUse,
+  type FingerprintMismatch,
+  type JoinRefused,
+  type JoinTransportError,
+  type TokenFormatError,
+  type TokenNotFound,
+} from "./ClusterError.js"
+import { type ClusterSettings, defaults } from "./ClusterSettings.js"
+import { join } from "./Join.js"
+import * as JoinToken from "./JoinToken.js"
+
+const bracket = (host: string) => (host.includes(":") ? `[${host}]` : host)
+
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`)
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+
+/**
+ * Options of `cluster init`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export interface InitCommand {
+  readonly dataDir: string
+  readonly nodeId: string
+  /** `network.listen_address`. Default `127.0.0.1`. */
+  readonly listenAddress?: string | undefined
+  /** The `cluster` section. Default: its defaults. */
+  readonly settings?: ClusterSettings | undefined
+}
+
+/**
+ * The join address written into tokens: `cluster.join_address`, else `<listen_address>:<join_port>`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const joinAddressOf = (
+  settings: ClusterSettings,
+  listenAddress: string,
+): Effect.Effect<string, ClusterSettingsError> => {
+  if (settings.join_address !== "") return Effect.succeed(settings.join_address)
+  if (listenAddress === "0.0.0.0" || listenAddress === "::") {
+    return Effect.fail(
+      new ClusterSettingsError({
+        reason: `network.listen_address is ${listenAddress}, which other nodes cannot dial; set cluster.join_address to the host:port they reach this node at`,
+      }),
+    )
+  }
+  if (settings.join_port === 0) {
+    return Effect.fail(
+      new ClusterSettingsError({ reason: "cluster.join_port is 0 (any free port); tokens need a fixed join address" }),
+    )
+  }
+  return Effect.succeed(`${bracket(listenAddress)}:${settings.join_port}`)
+}
+
+const tokenText = (token: JoinToken.JoinToken, summary: ClusterCa.TokenSummary) =>
+  [
+    `join token ${summary.id} (${plural(summary.maxUses, "use")}, expires ${summary.expiresAt.toISOString()}):`,
+    `  ${JoinToken.encode(token)}`,
+    "",
+    "on each new node (a fresh data directory and node id):",
+    `  novacron-node cluster join ${quote(JoinToken.encode(token))} --data-dir DIR --node-id ID`,
+  ].join("\n")
+
+/**
+ * `cluster init`: makes this node the seed (CA kept if present) and creates a first join token.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const initCommand = (
+  options: InitCommand,
+): Effect.Effect<string, ClusterCaError | ClusterStateError | ClusterSettingsError> =>
+  Effect.gen(function* () {
+    const settings = options.settings ?? defaults
+    const listenAddress = options.listenAddress ?? "127.0.0.1"
+    const joinAddress = yield* joinAddressOf(settings, listenAddress)
+    const info = yield* ClusterCa.init({ dataDir: options.dataDir, nodeId: options.nodeId, listenAddress, joinAddress })
+    const { token, summary } = yield* ClusterCa.createToken(options.dataDir, {
+      ttl: settings.token_ttl,
+      uses: settings.token_uses,
+    })
+    return [
+      `cluster CA: sha256:${info.ca_fingerprint} (${ClusterCa.paths(options.dataDir).caCert})`,
+      `join address: ${joinAddress} (served by \`novacron-node start\` on this node)`,
+      "",
+      tokenText(token, summary),
+      "",
+    ].join("\n")
+  })
+
+/**
+ * What `cluster token` does.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export type TokenAction =
+  | {
+      readonly _tag: "create"
+      /** Default `cluster.token_ttl`. */
+      readonly ttl?: Duration.DurationInput | undefined
+      /** Default `cluster.token_uses`. */
+      readonly uses?: number | undefined
+    }
+  | { readonly _tag: "list" }
+  | { readonly _tag: "revoke"; readonly id: string }
+
+/**
+ * `cluster token create|list|revoke ID` on the seed.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const tokenCommand = (options: {
+  readonly dataDir: string
+  readonly action: TokenAction
+  readonly settings?: ClusterSettings | undefined
+}): Effect.Effect<string, ClusterCaError | ClusterStateError | ClusterSettingsError | TokenNotFound> =>
+  Effect.gen(function* () {
+    const settings = options.settings ?? defaults
+    const action = options.action
+    switch (action._tag) {
+      case "create": {
+        const uses = action.uses ?? settings.token_uses
+        if (!Number.isInteger(uses) || uses < 1) {
+          return yield* new ClusterSettingsError({ reason: `token uses must be a whole number >= 1, got ${uses}` })
+        }
+        const ttl = action.ttl === undefined ? settings.token_ttl : Duration.decode(action.ttl)
+        if (Duration.toMillis(ttl) <= 0)
+          return yield* new ClusterSettingsError({ reason: "token ttl must be positive" })
+        const { token, summary } = yield* ClusterCa.createToken(options.dataDir, { ttl, uses })
+        return `${tokenText(token, summary)}\n`
+      }
+      case "list": {
+        const tokens = yield* ClusterCa.listTokens(options.dataDir)
+        if (tokens.length === 0) return "no join tokens\n"
+        const rows = [
+          ["ID", "STATUS", "USES", "EXPIRES", "JOINED"],
+          ...tokens.map((t) => [
+            t.id,
+            t.status,
+            `${t.uses}/${t.maxUses}`,
+            t.expiresAt.toISOString(),
+            t.joined.join(",") || "-",
+          ]),
+        ]
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+        return `${rows
+          .map((r) =>
+            r
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join("  ")
+              .trimEnd(),
+          )
+          .join("\n")}\n`
+      }
+      case "revoke": {
+        const t = yield* ClusterCa.revokeToken(options.dataDir, action.id)
+        return `revoked join token ${t.id}\n`
+      }
+    }
+  })
+
+/**
+ * Options of `cluster join`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export interface JoinCommand {
+  readonly token: string
+  readonly dataDir: string
+  readonly nodeId: string
+  readonly dnsNames?: ReadonlyArray<string> | undefined
+  readonly ipAddresses?: ReadonlyArray<string> | undefined
+  readonly force?: boolean | undefined
+  readonly timeoutMillis?: number | undefined
+}
+
+/**
+ * `cluster join TOKEN`: fetches this node's certificate from the seed and says how to start it.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const joinCommand = (
+  options: JoinCommand,
+): Effect.Effect<
+  string,
+  TokenFormatError | FingerprintMismatch | JoinRefused | JoinTransportError | ClusterStateError | DataDirInUse
+> =>
+  Effect.map(join(options), (joined) => {
+    const p = ClusterCa.paths(options.dataDir)
+    const peer = joined.peerAddress ?? "SEED_HOST:SEED_BIND_PORT"
+    return [
+      `joined the cluster (CA sha256:${joined.caFingerprint}) as ${joined.nodeId}`,
+      `wrote ${p.caCert}, ${p.nodeCert}, ${p.nodeKey} (no CA key: only the seed signs)`,
+      ...(joined.movedAside === undefined ? [] : [`moved the earlier TLS material to ${joined.movedAside}`]),
+      "",
+      "start this node with the seed as its peer (network.peers):",
+      `  novacron-node start --data-dir ${quote(options.dataDir)} --node-id ${quote(options.nodeId)} --set network.peers=${peer}`,
+      "",
+    ].join("\n")
+  })

@@ -1,0 +1,13 @@
+/**
+ * Forms a cluster: one CA for every node and a kubeadm-like join flow (a token that pins the CA's
+ * fingerprint) served over HTTPS.
+ *
+ * @packageDocumentation
+ */
+export * as Cluster from "./Cluster.js"
+export * as ClusterCa from "./ClusterCa.js"
+export * as ClusterError from "./ClusterError.js"
+export * as ClusterSettings from "./ClusterSettings.js"
+export * as Join from "./Join.js"
+export * as JoinServer from "./JoinServer.js"
+export * as JoinToken from "./JoinToken.js"
