@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import * as ClusterCa from "./ClusterCa.js"
 import {
   type ClusterCaError,
@@ -21,7 +21,7 @@ import {
   type TokenFormatError,
   type TokenNotFound,
 } from "./ClusterError.js"
-import { type ClusterSettings, defaults } from "./ClusterSettings.js"
+import { type ClusterSettings, Duration as ClusterSettingsDuration, defaults } from "./ClusterSettings.js"
 import { join } from "./Join.js"
 import * as JoinToken from "./JoinToken.js"
 
@@ -117,13 +117,29 @@ export const initCommand = (
 export type TokenAction =
   | {
       readonly _tag: "create"
-      /** Default `cluster.token_ttl`. */
-      readonly ttl?: Duration.DurationInput | undefined
+      /** Default `cluster.token_ttl`. A string is first read as in the settings file (`30m`, `24h`), as a CLI flag gives it. */
+      readonly ttl?: Duration.DurationInput | string | undefined
       /** Default `cluster.token_uses`. */
       readonly uses?: number | undefined
     }
   | { readonly _tag: "list" }
   | { readonly _tag: "revoke"; readonly id: string }
+
+const decodeTtl = Schema.decodeUnknownEither(ClusterSettingsDuration)
+
+const ttlOf = (input: Duration.DurationInput | string): Effect.Effect<Duration.Duration, ClusterSettingsError> => {
+  if (typeof input === "string") {
+    const fromFlag = decodeTtl(input)
+    if (fromFlag._tag === "Right") return Effect.succeed(fromFlag.right)
+  }
+  return Effect.try({
+    try: () => Duration.decode(input as Duration.DurationInput),
+    catch: () =>
+      new ClusterSettingsError({
+        reason: `token ttl: expected a duration such as "30m" or "24h", got ${String(input)}`,
+      }),
+  })
+}
 
 /**
  * `cluster token create|list|revoke ID` on the seed.
@@ -145,7 +161,7 @@ export const tokenCommand = (options: {
         if (!Number.isInteger(uses) || uses < 1) {
           return yield* new ClusterSettingsError({ reason: `token uses must be a whole number >= 1, got ${uses}` })
         }
-        const ttl = action.ttl === undefined ? settings.token_ttl : Duration.decode(action.ttl)
+        const ttl = action.ttl === undefined ? settings.token_ttl : yield* ttlOf(action.ttl)
         if (Duration.toMillis(ttl) <= 0)
           return yield* new ClusterSettingsError({ reason: "token ttl must be positive" })
         const { token, summary } = yield* ClusterCa.createToken(options.dataDir, { ttl, uses })

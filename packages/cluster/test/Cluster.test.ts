@@ -295,8 +295,18 @@ describe("commands", () => {
       expect(joinText).toContain(`joined the cluster (CA sha256:${fp}) as node-2`)
       expect(joinText).toContain(`--node-id node-2 --set network.peers=127.0.0.1:7700`)
 
-      const created = yield* Cluster.tokenCommand({ dataDir: dir, action: { _tag: "create", uses: 3 }, settings })
+      const before = Date.now()
+      const created = yield* Cluster.tokenCommand({
+        dataDir: dir,
+        action: { _tag: "create", uses: 3, ttl: "90m" },
+        settings,
+      })
       expect(created).toMatch(/join token \w{8} \(3 uses, expires/)
+      const expires = Date.parse(/expires (\S+)\)/.exec(created)![1]!)
+      expect(expires - before).toBeGreaterThanOrEqual(90 * 60_000 - 1000)
+      expect(expires - before).toBeLessThan(91 * 60_000)
+      const badTtl = yield* failure(Cluster.tokenCommand({ dataDir: dir, action: { _tag: "create", ttl: "soon" } }))
+      expect(badTtl.message).toMatch(/token ttl: expected a duration/)
       const id = /join token (\w{8})/.exec(created)![1]!
       yield* Cluster.tokenCommand({ dataDir: dir, action: { _tag: "revoke", id } })
       const list = yield* Cluster.tokenCommand({ dataDir: dir, action: { _tag: "list" } })
