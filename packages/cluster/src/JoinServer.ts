@@ -254,6 +254,8 @@ export const make = (
         key,
         requestCert: false,
         minVersion: "TLSv1.2",
+        // Node checks request and header deadlines only this often (default 30 s).
+        connectionsCheckingInterval: 1_000,
       },
       (req, res) => {
         run(handle(req, res, req.socket.remoteAddress ?? "unknown"))

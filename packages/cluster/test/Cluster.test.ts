@@ -212,6 +212,28 @@ describe("join", () => {
     }),
   )
 
+  it.scopedLive("closes a connection that trickles its request past the deadline", () =>
+    Effect.gen(function* () {
+      const s = yield* seed({ requestTimeoutMillis: 1000 })
+      const closedAfter = yield* Effect.async<number>((resume) => {
+        const started = Date.now()
+        const socket = tls.connect({ host: "127.0.0.1", port: s.server.port, rejectUnauthorized: false }, () => {
+          socket.write("POST /v1/join HTTP/1.1\r\nhost: x\r\n")
+          // One header byte every 200 ms: never idle, never complete.
+          const drip = setInterval(() => socket.write("x"), 200)
+          socket.on("close", () => {
+            clearInterval(drip)
+            resume(Effect.succeed(Date.now() - started))
+          })
+        })
+        socket.on("error", () => undefined)
+        return Effect.sync(() => socket.destroy())
+      }).pipe(Effect.timeout("25 seconds"))
+      // Closed by the server (the test's own guard is 25 s), after the deadline.
+      expect(closedAfter).toBeGreaterThanOrEqual(900)
+    }),
+  )
+
   it.scoped("will not replace another CA's material in the data directory unless forced", () =>
     Effect.gen(function* () {
       const s = yield* seed()
