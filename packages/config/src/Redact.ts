@@ -15,13 +15,35 @@ export const mask = "<redacted>"
 const secretKey = /(^|_)(sha256|password|secret|private_key|key_material|token_value)$/
 const urlKey = /(^|_)url$/
 
+// Query parameters that carry credentials (`?password=`, `sslpassword`, `access_token`, `api_key`, `auth`…).
+const credentialParam = /pass(word|wd)?|pwd|secret|token|key|auth|credential|signature/i
+
 /**
- * Masks the password of a URL (`postgres://app:s3cret@db/x` becomes `postgres://app:***@db/x`).
+ * Masks the credentials of a URL: the userinfo password (`postgres://app:s3cret@db/x` becomes
+ * `postgres://app:***@db/x`) and every credential query parameter (`?password=…`, `token`, `key`,
+ * `auth`…). The URL is parsed with WHATWG `URL`, so a password holding `@` is masked whole; a value
+ * that does not parse, or whose path holds an `@` (a password with an unencoded `/`), is masked
+ * entirely, since nothing says where its secret ends.
  *
  * @since 0.1.0
  */
-export const redactUrl = (url: string): string =>
-  url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*):[^@/\s]*@/i, "$1:***@")
+export const redactUrl = (url: string): string => {
+  if (url === "") return url
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return mask
+  }
+  // `app:p@ss/w0rd@db` parses as host `ss` and path `/w0rd@db`: an `@` after the authority means the
+  // password probably ran past a `/`, so nothing of the value can be shown safely.
+  if (`${parsed.pathname}${parsed.search}${parsed.hash}`.includes("@")) return mask
+  if (parsed.password !== "") parsed.password = "***"
+  for (const name of new Set(parsed.searchParams.keys())) {
+    if (credentialParam.test(name)) parsed.searchParams.set(name, "***")
+  }
+  return parsed.toString()
+}
 
 /**
  * Redacts one value given the key it sits under (the last segment of its path).

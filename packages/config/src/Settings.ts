@@ -47,6 +47,12 @@ export const Duration: Schema.Schema<D.Duration, string> = Schema.transformOrFai
   },
 ).annotations(allowed('expected a duration such as "500ms", "30s", "5m" or "1h"'))
 
+/** A {@link Duration} of at least `min` milliseconds. */
+const durationAtLeast = (min: number) =>
+  Duration.pipe(Schema.filter((d) => D.toMillis(d) >= min)).annotations(
+    allowed(`expected a duration of at least ${renderDuration(D.millis(min))}, such as "500ms", "30s", "5m" or "1h"`),
+  )
+
 const int = (min: number, max: number) =>
   Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
 const bool = Schema.Boolean.annotations(allowed("expected true or false"))
@@ -59,6 +65,20 @@ const hostPort = Schema.String.pipe(Schema.pattern(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\
 )
 const bytes = (min: number) =>
   Schema.Int.pipe(Schema.greaterThanOrEqualTo(min)).annotations(allowed(`expected a byte count >= ${min}`))
+const bytesBetween = (min: number, max: number) =>
+  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected a byte count ${min}..${max}`))
+
+/**
+ * A `trusted_nodes` entry: `sha256:<fingerprint>` (64 hex digits, colons allowed), `cn:<common name>`,
+ * or the bare forms (a 64-hex-digit fingerprint, anything else a common name).
+ */
+const trustedNode = Schema.String.pipe(
+  Schema.filter((s) => {
+    if (s.startsWith("sha256:")) return /^[0-9a-fA-F]{64}$/.test(s.slice(7).replaceAll(":", ""))
+    if (s.startsWith("cn:")) return s.length > 3
+    return s.trim() !== ""
+  }),
+).annotations(allowed('expected "sha256:<64 hex digits>", "cn:<common name>", or a bare fingerprint or common name'))
 
 const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
   Schema.optionalWith(schema, { default: value, exact: true })
@@ -123,9 +143,11 @@ export const Network = Schema.Struct({
   bind_port: opt(port, () => 7700),
   enable_tls: opt(bool, () => true),
   max_connections: opt(int(1, 1_000_000), () => 1000),
-  conn_timeout: opt(Duration, () => D.seconds(10)),
+  /** At least 100ms (the same bound as `@novacron/network`). */
+  conn_timeout: opt(durationAtLeast(100), () => D.seconds(10)),
   idle_timeout: opt(Duration, () => D.minutes(5)),
-  max_frame_size: opt(bytes(1024), () => 16_777_216),
+  /** 1 KiB..256 MiB (the same bounds as `@novacron/network`). */
+  max_frame_size: opt(bytesBetween(1024, 268_435_456), () => 16_777_216),
   peers: opt(Schema.Array(hostPort), () => []),
 })
 
@@ -139,7 +161,8 @@ export const Storage = Schema.Struct({
   redis_url: opt(str, () => ""),
   max_connections: opt(int(1, 10_000), () => 10),
   cache_ttl: opt(Duration, () => D.minutes(5)),
-  cache_max_entries: opt(int(0, 1_000_000_000), () => 10_000),
+  /** At least 1: the cache would read 0 as an unbounded LRU. */
+  cache_max_entries: opt(int(1, 1_000_000_000), () => 10_000),
   cache_redis_url: opt(str, () => ""),
 })
 
@@ -164,7 +187,7 @@ export const Security = Schema.Struct({
   cert_file: opt(str, () => ""),
   key_file: opt(str, () => ""),
   ca_file: opt(str, () => ""),
-  trusted_nodes: opt(Schema.Array(str), () => []),
+  trusted_nodes: opt(Schema.Array(trustedNode), () => []),
   tokens: opt(Schema.Array(Token), () => []),
   master_key_file: opt(str, () => ""),
   master_key_env: opt(str, () => "NOVACRON_MASTER_KEY"),

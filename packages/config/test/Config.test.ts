@@ -182,7 +182,7 @@ describe("validation reports every problem at once, with exact messages", () => 
         `network.peers = "a:1" (${name}:3): expected a list`,
         `security.tokens[0].role (${name}:6): is required`,
         `security.tokens[0].sha256 (${name}:6): is required`,
-        `security.trusted_nodes[0] = 1 (${name}:7): expected a string`,
+        `security.trusted_nodes[0] = 1 (${name}:7): expected "sha256:<64 hex digits>", "cn:<common name>", or a bare fingerprint or common name`,
       ])
     }),
   )
@@ -392,7 +392,8 @@ describe("as a layer and an @novacron/init component", () => {
         }),
       )
       expect(good.id).toBe("booted")
-      expect(JSON.stringify(good.health)).toContain("healthy")
+      // "unhealthy" contains "healthy": compare the status itself.
+      expect(good.health.components.find((c) => c.name === "config")).toMatchObject({ health: "healthy" })
       const bad = yield* Effect.scoped(Boot.boot([Config.component({ env: { NOVACRON_LOG_LEVEL: "loud" } })])).pipe(
         Effect.exit,
       )
@@ -401,6 +402,98 @@ describe("as a layer and an @novacron/init component", () => {
       expect(Exit.isFailure(bad) && Cause.pretty(bad.cause)).toContain(
         'system.log_level = "loud" (env NOVACRON_LOG_LEVEL)',
       )
+    }),
+  )
+})
+
+describe("redaction of URLs (config print)", () => {
+  it("masks a password holding @ or /, credential query parameters, and whatever does not parse", () => {
+    expect(Redact.redactUrl("postgres://app:p@ss@db:5432/w0rd")).toBe("postgres://app:***@db:5432/w0rd")
+    // An unencoded "/" ends the authority: it does not parse, so nothing of it is shown.
+    expect(Redact.redactUrl("postgres://app:ss/w0rd@db/x")).toBe(Redact.mask)
+    // This one parses (host "ss", path "/w0rd@db/x"): the "@" after the authority still masks it whole.
+    expect(Redact.redactUrl("postgres://app:p@ss/w0rd@db/x")).toBe(Redact.mask)
+    expect(Redact.redactUrl("rediss://cache:6380/0?password=Qu3ryS3cret&db=1")).toBe(
+      "rediss://cache:6380/0?password=***&db=1",
+    )
+    for (const param of ["pass", "pwd", "secret", "token", "key", "auth", "sslpassword", "access_token", "API_KEY"]) {
+      const out = Redact.redactUrl(`postgres://db/x?${param}=S3cretValue&sslmode=require`)
+      expect(out).toBe(`postgres://db/x?${param}=***&sslmode=require`)
+    }
+    expect(Redact.redactUrl("redis://:redispw@cache:6379")).toBe("redis://:***@cache:6379")
+    expect(Redact.redactUrl("redis://user@cache:6379")).toBe("redis://user@cache:6379")
+    expect(Redact.redactUrl("not a url with hunter2")).toBe(Redact.mask)
+    expect(Redact.redactUrl("")).toBe("")
+  })
+
+  it.effect("config print shows neither form of leaked password", () =>
+    Effect.gen(function* () {
+      const loaded = yield* Config.load({
+        env: {},
+        flags: [
+          ...["--set", "storage.postgres_url=postgres://app:Sl@sh/Pw0rd@db:5432/novacron"],
+          ...["--set", "storage.cache_redis_url=rediss://cache:6380?password=Qu3ryS3cret"],
+        ],
+      })
+      const text = Config.render(loaded)
+      expect(text).toContain(`postgres_url: ${Redact.mask}`)
+      expect(text).toContain("cache_redis_url: rediss://cache:6380?password=***")
+      for (const secret of ["Sl@sh", "Pw0rd", "Qu3ryS3cret"]) expect(text).not.toContain(secret)
+    }),
+  )
+})
+
+describe("bounds shared with the consumers of the configuration", () => {
+  it.effect("max_frame_size 1 KiB..256 MiB, conn_timeout >= 100ms, cache_max_entries >= 1, each named by path", () =>
+    Effect.gen(function* () {
+      expect(
+        yield* problems({
+          flags: [
+            ...["--set", "network.max_frame_size=99999999999"],
+            ...["--set", "network.conn_timeout=0ms"],
+            ...["--set", "storage.cache_max_entries=0"],
+          ],
+        }),
+      ).toEqual([
+        'network.conn_timeout = "0ms" (flag --set network.conn_timeout): expected a duration of at least 100ms, such as "500ms", "30s", "5m" or "1h"',
+        "network.max_frame_size = 99999999999 (flag --set network.max_frame_size): expected a byte count 1024..268435456",
+        "storage.cache_max_entries = 0 (flag --set storage.cache_max_entries): expected an integer 1..1000000000",
+      ])
+      expect(
+        yield* problems({ flags: ["--set", "network.max_frame_size=1023", "--set", "network.conn_timeout=99ms"] }),
+      ).toHaveLength(2)
+      const edge = yield* Config.load({
+        env: {},
+        flags: [
+          ...["--set", "network.max_frame_size=268435456", "--set", "network.conn_timeout=100ms"],
+          ...["--set", "storage.cache_max_entries=1"],
+        ],
+      })
+      expect(edge.settings.network.max_frame_size).toBe(268_435_456)
+      expect(Duration.toMillis(edge.settings.network.conn_timeout)).toBe(100)
+      expect(edge.settings.storage.cache_max_entries).toBe(1)
+      const low = yield* Config.load({ env: {}, flags: ["--set", "network.max_frame_size=1024"] })
+      expect(low.settings.network.max_frame_size).toBe(1024)
+    }),
+  )
+
+  it.effect("trusted_nodes takes sha256:<hex>, cn:<name> and the bare forms; a bad fingerprint names its index", () =>
+    Effect.gen(function* () {
+      const print = "AB:".repeat(31) + "AB"
+      const { settings } = yield* Config.load({
+        env: {},
+        flags: ["--set", `security.trusted_nodes=[sha256:${"ab".repeat(32)}, "sha256:${print}", cn:node-b, node-c]`],
+      })
+      expect(settings.security.trusted_nodes).toHaveLength(4)
+      const issues = yield* problems({
+        flags: ["--set", `security.trusted_nodes=[sha256:abc, "cn:", " ", cn:ok, "sha256:${"a".repeat(65)}"]`],
+      })
+      expect(issues.map((i) => i.split(" = ")[0])).toEqual([
+        "security.trusted_nodes[0]",
+        "security.trusted_nodes[1]",
+        "security.trusted_nodes[2]",
+        "security.trusted_nodes[4]",
+      ])
     }),
   )
 })

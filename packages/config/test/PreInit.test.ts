@@ -13,6 +13,15 @@ import { Config, Origin } from "../src/index.js"
 
 const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
   const { system, network, monitoring, dwcp, logging } = loaded.settings
+  // A variable, not a literal: resources is gaining `monitoring_address` (defaulted to loopback).
+  const conflictSettings = {
+    data_dir: system.data_dir,
+    listen_address: network.listen_address,
+    monitoring_address: "127.0.0.1",
+    bind_port: network.bind_port,
+    health_check_port: system.health_check_port,
+    metrics_port: monitoring.metrics_port,
+  }
   return [
     Config.component(loaded),
     Logging.component({ ...logging, log_level: system.log_level, data_dir: system.data_dir }, { output }),
@@ -27,13 +36,7 @@ const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
       }),
     ),
     ResourceValidator.component(system),
-    ConflictCheck.component({
-      data_dir: system.data_dir,
-      listen_address: network.listen_address,
-      bind_port: network.bind_port,
-      health_check_port: system.health_check_port,
-      metrics_port: monitoring.metrics_port,
-    }),
+    ConflictCheck.component(conflictSettings),
   ]
 }
 
