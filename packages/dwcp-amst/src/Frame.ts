@@ -130,7 +130,10 @@ export class Decoder {
   private consumed = 0
   private failed: FrameError | undefined
 
-  constructor(readonly maxPayload: number) {}
+  /**
+   * @param maxPayload largest payload accepted; a receiver raises it once a stream is admitted.
+   */
+  constructor(public maxPayload: number) {}
 
   /**
    * Appends bytes and returns the frames completed by them.

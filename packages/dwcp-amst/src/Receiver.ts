@@ -1,16 +1,25 @@
 /**
  * The receiving end: a TCP (or TLS) listener that accepts the streams of any number of transfers,
- * reassembles each in order into `<dir>/<name>` (via `<name>.amst-part`), acknowledges every chunk
- * once it is written, persists progress so a transfer resumes after a full disconnect or a restart,
- * and checks the sender's SHA-256 before renaming the file into place.
+ * reassembles each in order into a private staging directory (`<dir>/.amst-staging`, mode 0700,
+ * files 0600 opened without following links), acknowledges every chunk once it is written,
+ * persists progress so a transfer resumes after a full disconnect or a restart, checks the
+ * sender's SHA-256 and links the file into place as `<dir>/<name>`. An existing file is never
+ * replaced: the transfer is refused with `exists`.
+ *
+ * Senders must authenticate: by a client certificate from `tls.ca` (mutual TLS, optionally checked
+ * by `authorizePeer`), or by proving `token` in their HELLO. An unauthenticated listener is only
+ * allowed on a loopback address (or with `allowUnauthenticated`). Connections, transfers and
+ * reorder memory are capped; a stream must say HELLO within `helloTimeout`; a transfer whose last
+ * stream is gone releases its file and hashing worker after `releaseAfter`.
  *
  * Malformed frames close the connection that sent them and are reported as a typed
  * {@link Frame.FrameError} or {@link TransferError.ProtocolError} naming the byte offset.
  *
  * @since 0.1.0
  */
+import { isIP } from "node:net"
 import type * as tls from "node:tls"
-import { Deferred, Effect, FiberId, Queue, type Scope } from "effect"
+import { Deferred, Duration, Effect, FiberId, Queue, Redacted, type Scope } from "effect"
 import type { FrameError } from "./Frame.js"
 import { type Completed, ReceiverEngine, type ReceiverFault, type ReceiverProgress } from "./internal/receiver.js"
 import { ListenError, type ProtocolError } from "./TransferError.js"
@@ -42,8 +51,45 @@ export interface Options {
   readonly host?: string | undefined
   /** 0 (default) picks a free port. */
   readonly port?: number | undefined
-  /** TLS server options (certificate, key, and `ca` + `requestCert` for mutual TLS). */
+  /**
+   * TLS server options. With `ca` (the node CA) client certificates are required and verified
+   * (mutual TLS) unless `requestCert: false` is given.
+   */
   readonly tls?: tls.TlsOptions | undefined
+  /**
+   * Identity check of a verified client certificate (e.g. its CN against the cluster's nodes).
+   *
+   * @since 0.2.0
+   */
+  readonly authorizePeer?: ((peer: tls.PeerCertificate) => boolean) | undefined
+  /**
+   * Shared secret senders prove in their HELLO (HMAC; the token is not sent). For receivers
+   * without client certificates, such as the standalone CLI.
+   *
+   * @since 0.2.0
+   */
+  readonly token?: Redacted.Redacted<string> | undefined
+  /**
+   * Accept unauthenticated senders on a non-loopback address. Anyone who can connect can then
+   * write files into `dir`.
+   *
+   * @since 0.2.0
+   */
+  readonly allowUnauthenticated?: boolean | undefined
+  /** Transfers open at once (default 32); more are refused with `busy`. @since 0.2.0 */
+  readonly maxTransfers?: number | undefined
+  /** Connections at once (default 1024). @since 0.2.0 */
+  readonly maxConnections?: number | undefined
+  /** Connections at once from one address (default 512: `max_streams` plus reconnects). @since 0.2.0 */
+  readonly maxConnectionsPerAddress?: number | undefined
+  /** Reorder memory of all transfers together (default 256 MiB): each reserves its window. @since 0.2.0 */
+  readonly maxReorderBytes?: number | undefined
+  /** A connection must have its HELLO answered within this (default 10 s). @since 0.2.0 */
+  readonly helloTimeout?: Duration.DurationInput | undefined
+  /** A connection silent this long is closed (default 5 min). @since 0.2.0 */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  /** A transfer with no stream left releases its file and worker after this (default 30 s). @since 0.2.0 */
+  readonly releaseAfter?: Duration.DurationInput | undefined
   /** Reorder buffer bound per transfer, bytes (default 64 MiB); senders keep at most this in flight. */
   readonly window?: number | undefined
   /** Largest frame payload accepted, bytes (default 16 MiB, `network.max_frame_size`). */
@@ -88,15 +134,35 @@ export const listen = (options: Options): Effect.Effect<Receiver, ListenError, S
       return d
     }
     const host = options.host ?? "127.0.0.1"
+    const tlsOptions = mutualTls(options.tls)
+    const certificates = tlsOptions?.requestCert === true && tlsOptions.rejectUnauthorized !== false
+    if (!certificates && options.token === undefined && !isLoopback(host) && options.allowUnauthenticated !== true) {
+      return yield* new ListenError({
+        message:
+          `refusing to listen on ${host}: no sender authentication (give tls.ca for client certificates or a token, ` +
+          "or allowUnauthenticated)",
+      })
+    }
+    const ms = (d: Duration.DurationInput | undefined, dflt: Duration.DurationInput) =>
+      Duration.toMillis(Duration.decode(d ?? dflt))
     const engine = new ReceiverEngine(
       {
         host,
         port: options.port ?? 0,
         dir: options.dir,
-        tls: options.tls,
+        tls: tlsOptions,
         window: options.window ?? 64 * 1024 * 1024,
         maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
         persistEvery: options.persistEvery ?? 8 * 1024 * 1024,
+        token: options.token === undefined ? undefined : Buffer.from(Redacted.value(options.token)),
+        authorizePeer: options.authorizePeer,
+        maxTransfers: options.maxTransfers ?? 32,
+        maxConnections: options.maxConnections ?? 1024,
+        maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 512,
+        maxReorderBytes: options.maxReorderBytes ?? 256 * 1024 * 1024,
+        helloTimeoutMs: ms(options.helloTimeout, "10 seconds"),
+        idleTimeoutMs: ms(options.idleTimeout, "5 minutes"),
+        releaseAfterMs: ms(options.releaseAfter, "30 seconds"),
       },
       {
         onComplete: (c) => {
@@ -124,3 +190,10 @@ export const listen = (options: Options): Effect.Effect<Receiver, ListenError, S
         transferId === undefined ? Queue.take(completed) : Deferred.await(waiterFor(transferId)),
     } satisfies Receiver
   })
+
+/** With a CA, client certificates are required unless the caller said otherwise. */
+const mutualTls = (o: tls.TlsOptions | undefined): tls.TlsOptions | undefined =>
+  o?.ca === undefined ? o : { requestCert: true, rejectUnauthorized: true, ...o }
+
+const isLoopback = (host: string) =>
+  host === "localhost" || (isIP(host) === 4 ? host.startsWith("127.") : host === "::1")

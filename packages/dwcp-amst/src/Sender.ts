@@ -6,15 +6,21 @@
  * consumer slows the sender (back-pressure). Each chunk is acknowledged once the receiver has
  * written it. A stream that closes, errors or holds the oldest unacknowledged chunk longer than
  * `stallTimeout` is dropped and its unacknowledged chunks are re-sent on the others. When every
- * stream is gone the sender reconnects and resumes from the receiver's acknowledged offset.
- * The stream count follows {@link StreamController} between `minStreams` and `maxStreams`.
+ * stream is gone the sender reconnects on the `reconnect` Schedule and resumes from the receiver's
+ * acknowledged offset. The stream count follows {@link StreamController} between `minStreams` and
+ * `maxStreams`.
+ *
+ * The data path is a Promise/callback engine (`internal/sender.ts`): it handles every chunk, ack
+ * and socket event of up to 256 streams, where a fiber per event would cost more than the work.
+ * This module is its Effect door: the source, pacing and socket hook are Effects run with the
+ * caller's runtime, interruption aborts the engine, and reconnecting is a Schedule.
  *
  * @since 0.1.0
  */
 import { createHash, randomBytes } from "node:crypto"
 import type * as net from "node:net"
 import type * as tls from "node:tls"
-import { Effect } from "effect"
+import { Cause, Data, Effect, Exit, Redacted, Runtime, Schedule } from "effect"
 import { type Progress, SenderEngine, type SenderEvent, type SendResult } from "./internal/sender.js"
 import * as Rdma from "./Rdma.js"
 import type { Source } from "./Source.js"
@@ -48,8 +54,10 @@ export interface Options {
   readonly port: number
   readonly source: Source
   readonly settings?: TransportSettings.TransportSettings | undefined
-  /** TLS client options; omit for plain TCP. */
+  /** TLS client options (with `cert`/`key` for a receiver that requires client certificates); omit for plain TCP. */
   readonly tls?: tls.ConnectionOptions | undefined
+  /** The receiver's shared token, proven in each HELLO (the token itself is not sent). @since 0.2.0 */
+  readonly token?: Redacted.Redacted<string> | undefined
   /** Defaults to a hash of the source's identity, so sending the same file again resumes it. */
   readonly transferId?: Buffer | undefined
   /** Fixed stream count (disables the controller). */
@@ -59,9 +67,17 @@ export interface Options {
   /** A stream holding the oldest unacked chunk this long is dropped (default 10 s). */
   readonly stallTimeout?: number | undefined
   readonly connectTimeout?: number | undefined
-  /** Full disconnects tolerated before giving up (default 8). */
+  /** Full disconnects tolerated before giving up (default 8); ignored when `reconnect` is given. */
   readonly maxReconnects?: number | undefined
+  /** First reconnect delay in ms, doubling up to 5 s (default 200); ignored when `reconnect` is given. */
   readonly reconnectDelay?: number | undefined
+  /**
+   * When to reconnect after every stream is lost (its input is the cause); when it ends the send
+   * fails with `gave-up` (or `connect` if no stream ever connected).
+   *
+   * @since 0.2.0
+   */
+  readonly reconnect?: Schedule.Schedule<unknown, unknown> | undefined
   readonly maxFrameSize?: number | undefined
   /** Unacknowledged chunks one stream may hold (default 4): keeps per-stream queues short. */
   readonly chunksPerStream?: number | undefined
@@ -72,15 +88,19 @@ export interface Options {
   /** Bandwidth prediction in bytes/s (e.g. from the PBA package), read each control epoch. */
   readonly predictedBandwidth?: (() => number | undefined) | undefined
   /**
-   * Called with every new connection before any frame is sent, e.g. to set the congestion control
-   * with `@novacron/dwcp-acp` (`CongestionControl.configure`). A rejection drops that connection.
+   * Run with every new connection before any frame is sent, e.g. to set the congestion control
+   * with `@novacron/dwcp-acp` (`CongestionControl.configure`). A failure drops that connection.
+   *
+   * @since 0.2.0
    */
-  readonly onSocket?: ((socket: net.Socket) => void | Promise<void>) | undefined
+  readonly onSocket?: ((socket: net.Socket) => Effect.Effect<void, unknown>) | undefined
   /**
-   * Awaited before each chunk is written, with its size: a token bucket here (e.g. dwcp-acp's
-   * `Pacer`) holds the whole transfer to a rate, such as a share of the link or a PBA allocation.
+   * Run before each chunk is written, with its size: a token bucket here (e.g. dwcp-acp's
+   * `Pacer.take`) holds the whole transfer to a rate, such as a share of the link or a PBA allocation.
+   *
+   * @since 0.2.0
    */
-  readonly pace?: ((bytes: number) => Promise<void>) | undefined
+  readonly pace?: ((bytes: number) => Effect.Effect<void>) | undefined
   readonly onProgress?: ((p: Progress) => void) | undefined
   readonly onEvent?: ((e: SenderEvent) => void) | undefined
 }
@@ -100,6 +120,9 @@ export const transferIdFor = (source: Source): Buffer =>
  */
 export const randomTransferId = (): Buffer => randomBytes(16)
 
+/** Every stream was lost: reconnect (internal to `send`). */
+class Cut extends Data.TaggedError("Cut")<{ readonly cause: string }> {}
+
 /**
  * Sends `source` to a receiver. Interrupting the effect closes every stream; the receiver keeps
  * its progress, so sending again with the same transfer id resumes.
@@ -107,7 +130,13 @@ export const randomTransferId = (): Buffer => randomBytes(16)
  * @since 0.1.0
  */
 export const send = (options: Options): Effect.Effect<Result, TransferError> =>
-  Effect.suspend(() => {
+  Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>()
+    // Runs a hook's Effect for the engine; a failure rejects with the failure itself.
+    const run = <A>(effect: Effect.Effect<A, unknown>): Promise<A> =>
+      Runtime.runPromiseExit(runtime, effect).then((exit) =>
+        Exit.isSuccess(exit) ? exit.value : Promise.reject(asError(Cause.squash(exit.cause))),
+      )
     const s = options.settings ?? TransportSettings.defaults
     const transport = Rdma.select({
       enableRdma: s.enable_rdma,
@@ -115,40 +144,66 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
       probe: options.rdmaProbe ?? (s.enable_rdma && options.mode === "datacenter" ? Rdma.probe() : noProbe),
     })
     const fixed = options.streams
-    const engine = new SenderEngine({
-      host: options.host,
-      port: options.port,
-      tls: options.tls,
-      source: options.source,
-      transferId: options.transferId ?? transferIdFor(options.source),
-      chunkSize: s.chunk_size,
-      minStreams: fixed ?? s.min_streams,
-      maxStreams: fixed ?? s.max_streams,
-      initialStreams: fixed ?? TransportSettings.clampStreams(s, s.initial_streams),
-      adaptive: fixed === undefined,
-      controlIntervalMs: options.controlInterval ?? 2000,
-      stallTimeoutMs: options.stallTimeout ?? 10_000,
-      connectTimeoutMs: options.connectTimeout ?? 5000,
-      maxReconnects: options.maxReconnects ?? 8,
-      reconnectDelayMs: options.reconnectDelay ?? 200,
-      maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
-      chunksPerStream: options.chunksPerStream ?? 4,
-      predictedBandwidth: options.predictedBandwidth,
-      onSocket: options.onSocket,
-      pace: options.pace,
-      onProgress: options.onProgress,
-      onEvent: options.onEvent,
-    })
-    return Effect.tryPromise({
+    const { source, onSocket, pace } = options
+    const engine = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new SenderEngine({
+            host: options.host,
+            port: options.port,
+            tls: options.tls,
+            token: options.token === undefined ? undefined : Buffer.from(Redacted.value(options.token)),
+            source: {
+              name: source.name,
+              size: source.size,
+              read: (offset, length) => run(source.read(offset, length)),
+            },
+            transferId: options.transferId ?? transferIdFor(source),
+            chunkSize: s.chunk_size,
+            minStreams: fixed ?? s.min_streams,
+            maxStreams: fixed ?? s.max_streams,
+            initialStreams: fixed ?? TransportSettings.clampStreams(s, s.initial_streams),
+            adaptive: fixed === undefined,
+            controlIntervalMs: options.controlInterval ?? 2000,
+            stallTimeoutMs: options.stallTimeout ?? 10_000,
+            connectTimeoutMs: options.connectTimeout ?? 5000,
+            maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
+            chunksPerStream: options.chunksPerStream ?? 4,
+            predictedBandwidth: options.predictedBandwidth,
+            onSocket: onSocket && ((socket) => run(onSocket(socket))),
+            pace: pace && ((bytes) => run(pace(bytes))),
+            onProgress: options.onProgress,
+            onEvent: options.onEvent,
+          }),
+      ),
+      (engine) => Effect.sync(() => engine.close()),
+    )
+    const attempt = Effect.tryPromise({
       try: (signal) => {
         signal.addEventListener("abort", () => engine.abort())
-        return engine.run()
+        return engine.attempt()
       },
       catch: (e) =>
         e instanceof TransferError
           ? e
-          : new TransferError({ reason: "connect", message: (e as Error).message, acknowledged: 0 }),
-    }).pipe(Effect.map((r): Result => ({ ...r, transport })))
-  })
+          : new TransferError({ reason: "connect", message: asError(e).message, acknowledged: 0 }),
+    }).pipe(
+      Effect.flatMap((a) => (a._tag === "done" ? Effect.succeed(a.result) : Effect.fail(new Cut({ cause: a.cause })))),
+    )
+    const result = yield* attempt.pipe(
+      Effect.retry({ schedule: options.reconnect ?? defaultReconnect(options), while: (e) => e._tag === "Cut" }),
+      Effect.catchTag("Cut", () => Effect.fail(engine.gaveUp())),
+    )
+    return { ...result, transport } satisfies Result
+  }).pipe(Effect.scoped)
+
+/** Exponential back-off from `reconnectDelay` (200 ms), at most 5 s apart, `maxReconnects` (8) times. */
+const defaultReconnect = (options: Options): Schedule.Schedule<unknown, unknown> =>
+  Schedule.exponential(options.reconnectDelay ?? 200).pipe(
+    Schedule.union(Schedule.spaced("5 seconds")),
+    Schedule.intersect(Schedule.recurs(options.maxReconnects ?? 8)),
+  )
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)))
 
 const noProbe: Rdma.Probe = { loaded: false, compiled: false, devices: [], error: "not probed" }

@@ -4,13 +4,26 @@
  *
  * @since 0.1.0
  */
-import { open, stat } from "node:fs/promises"
+import { open } from "node:fs/promises"
 import { basename } from "node:path"
+import { Data, Effect, type Scope } from "effect"
+
+/**
+ * A source that could not be opened or read.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class SourceError extends Data.TaggedError("SourceError")<{
+  readonly path: string
+  readonly message: string
+}> {}
 
 /**
  * A random-access byte source.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface Source {
   /** Name given to the receiver (a file name, without directories). */
@@ -18,14 +31,15 @@ export interface Source {
   readonly size: number
   /** Identity hint used to derive a stable transfer id (so a re-run resumes). */
   readonly identity: string
-  read(offset: number, length: number): Promise<Buffer>
-  close(): Promise<void>
+  /** Exactly `length` bytes at `offset`. @since 0.2.0 */
+  readonly read: (offset: number, length: number) => Effect.Effect<Buffer, SourceError>
 }
 
 /**
  * A source over an in-memory buffer.
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const fromBuffer = (data: Uint8Array, name = "buffer.bin"): Source => {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
@@ -33,33 +47,41 @@ export const fromBuffer = (data: Uint8Array, name = "buffer.bin"): Source => {
     name,
     size: buf.length,
     identity: `buffer:${name}:${buf.length}`,
-    read: async (offset, length) => buf.subarray(offset, offset + length),
-    close: async () => {},
+    read: (offset, length) => Effect.succeed(buf.subarray(offset, offset + length)),
   }
 }
 
 /**
- * A source over a file; the identity is its path, size and modification time.
+ * A source over a file, open for the life of the current Scope; the identity is its path, size and
+ * modification time.
  *
- * @since 0.1.0
+ * @since 0.2.0
+ * @category constructors
  */
-export const fromFile = async (path: string, name: string = basename(path)): Promise<Source> => {
-  const st = await stat(path)
-  const fh = await open(path, "r")
-  return {
-    name,
-    size: st.size,
-    identity: `file:${path}:${st.size}:${st.mtimeMs}`,
-    read: async (offset, length) => {
+export const fromFile = (
+  path: string,
+  name: string = basename(path),
+): Effect.Effect<Source, SourceError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const failed = (e: unknown) => new SourceError({ path, message: `${path}: ${(e as Error).message}` })
+    const fh = yield* Effect.acquireRelease(Effect.tryPromise({ try: () => open(path, "r"), catch: failed }), (fh) =>
+      Effect.promise(() => fh.close().catch(() => {})),
+    )
+    const st = yield* Effect.tryPromise({ try: () => fh.stat(), catch: failed })
+    const readFully = async (offset: number, length: number) => {
       const buf = Buffer.allocUnsafe(length)
       let got = 0
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got)
-        if (bytesRead === 0) throw new Error(`${path}: short read at ${offset + got}`)
+        if (bytesRead === 0) throw new Error(`short read at ${offset + got}`)
         got += bytesRead
       }
       return buf
-    },
-    close: () => fh.close(),
-  }
-}
+    }
+    return {
+      name,
+      size: st.size,
+      identity: `file:${path}:${st.size}:${st.mtimeMs}`,
+      read: (offset, length) => Effect.tryPromise({ try: () => readFully(offset, length), catch: failed }),
+    } satisfies Source
+  })

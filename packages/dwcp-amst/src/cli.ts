@@ -2,25 +2,39 @@
  * The `amst` command line: `amst receive` and `amst send`, with a progress bar.
  *
  * ```sh
- * amst receive --dir ./incoming --port 7700
- * amst send ./vm.img 10.0.0.2:7700 --min-streams 4 --max-streams 64
+ * amst receive --dir ./incoming --host 0.0.0.0 --port 7700 --token-file ./amst.token
+ * amst send ./vm.img 10.0.0.2:7700 --token-file ./amst.token --min-streams 4 --max-streams 64
  * ```
+ *
+ * A receiver on anything but a loopback address needs sender authentication: `--token-file` (a
+ * shared secret the sender proves in its HELLO) or `--tls-ca` (client certificates, mutual TLS).
  *
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import cliProgress from "cli-progress"
-import { Effect, Exit, Fiber, Queue } from "effect"
+import { Effect, Exit, Fiber, Queue, Redacted } from "effect"
 import * as Receiver from "./Receiver.js"
 import * as Sender from "./Sender.js"
 import * as Source from "./Source.js"
 import * as TransportSettings from "./TransportSettings.js"
 
 const usage = `usage:
-  amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--window BYTES] [--tls-cert F --tls-key F]
+  amst receive --dir DIR [--host 127.0.0.1] [--port 7700] [--once] [--json] [--window BYTES]
+            [--token-file F] [--tls-cert F --tls-key F [--tls-ca F]]
   amst send FILE HOST:PORT [--streams N | --min-streams N --max-streams N --initial-streams N]
-            [--chunk-size BYTES] [--chunks-per-stream N] [--mode datacenter|internet|hybrid] [--json] [--verbose] [--tls-ca F --servername NAME]`
+            [--chunk-size BYTES] [--chunks-per-stream N] [--mode datacenter|internet|hybrid] [--json] [--verbose]
+            [--token-file F] [--tls-ca F --servername NAME [--tls-cert F --tls-key F]]
+  A receiver on a non-loopback --host needs --token-file or --tls-ca (client certificates).`
+
+/** A token file's first line (a secret shared by sender and receiver). */
+const token = async (path: string | undefined) => {
+  if (path === undefined) return undefined
+  const t = (await readFile(path, "utf8")).split("\n")[0]!.trim()
+  if (t.length < 16) throw new Error(`${path}: the token must be at least 16 characters`)
+  return Redacted.make(t)
+}
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`
 const mbit = (bps: number) => `${((bps * 8) / 1e6).toFixed(1)} Mbit/s`
@@ -37,13 +51,20 @@ const receive = async (argv: Array<string>) => {
       json: { type: "boolean", default: false },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
+      "tls-ca": { type: "string" },
+      "token-file": { type: "string" },
     },
   })
   if (!values.dir) throw new Error(usage)
   const tls =
     values["tls-cert"] && values["tls-key"]
-      ? { cert: await readFile(values["tls-cert"]), key: await readFile(values["tls-key"]) }
+      ? {
+          cert: await readFile(values["tls-cert"]),
+          key: await readFile(values["tls-key"]),
+          ...(values["tls-ca"] && { ca: await readFile(values["tls-ca"]) }),
+        }
       : undefined
+  const secret = await token(values["token-file"])
   const program = Effect.scoped(
     Effect.gen(function* () {
       const rx = yield* Receiver.listen({
@@ -51,6 +72,7 @@ const receive = async (argv: Array<string>) => {
         host: values.host,
         port: Number(values.port),
         tls,
+        token: secret,
         window: values.window ? Number(values.window) : undefined,
       })
       const say = (o: Record<string, unknown>, text: string) => console.log(values.json ? JSON.stringify(o) : text)
@@ -90,6 +112,9 @@ const send = async (argv: Array<string>) => {
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
       "tls-ca": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "token-file": { type: "string" },
       servername: { type: "string" },
     },
   })
@@ -104,41 +129,53 @@ const send = async (argv: Array<string>) => {
       ...(values["chunk-size"] && { chunk_size: Number(values["chunk-size"]) }),
     }),
   )
-  const source = await Source.fromFile(file)
-  const bar = values.json
-    ? undefined
-    : new cliProgress.SingleBar(
-        {
-          format: "{bar} {percentage}% | {done}/{size} | {rate} | ETA {eta_formatted} | {streams} streams",
-          etaBuffer: 20,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-  bar?.start(source.size, 0, { done: mib(0), size: mib(source.size), rate: "-", streams: 0 })
   const mode = values.mode as Sender.Options["mode"]
   const tls = values["tls-ca"]
-    ? { ca: await readFile(values["tls-ca"]), servername: values.servername ?? m[1] }
+    ? {
+        ca: await readFile(values["tls-ca"]),
+        servername: values.servername ?? m[1],
+        ...(values["tls-cert"] &&
+          values["tls-key"] && { cert: await readFile(values["tls-cert"]), key: await readFile(values["tls-key"]) }),
+      }
     : undefined
-  const program = Sender.send({
-    host: m[1]!,
-    port: Number(m[2]),
-    source,
-    settings,
-    tls,
-    mode,
-    streams: values.streams ? Number(values.streams) : undefined,
-    chunksPerStream: values["chunks-per-stream"] ? Number(values["chunks-per-stream"]) : undefined,
-    onProgress: (p) => bar?.update(p.bytes, { done: mib(p.bytes), rate: mbit(p.rate), streams: p.streams }),
-    onEvent: (e) => {
-      if (values.verbose) console.error(JSON.stringify(e))
-    },
-  }).pipe(Effect.ensuring(Effect.promise(() => source.close())))
-  const r = await run(program)
-  bar?.stop()
+  const secret = await token(values["token-file"])
+  let bar: cliProgress.SingleBar | undefined
+  const program = Effect.scoped(
+    Effect.gen(function* () {
+      const source = yield* Source.fromFile(file)
+      bar = values.json
+        ? undefined
+        : new cliProgress.SingleBar(
+            {
+              format: "{bar} {percentage}% | {done}/{size} | {rate} | ETA {eta_formatted} | {streams} streams",
+              etaBuffer: 20,
+            },
+            cliProgress.Presets.shades_classic,
+          )
+      bar?.start(source.size, 0, { done: mib(0), size: mib(source.size), rate: "-", streams: 0 })
+      const r = yield* Sender.send({
+        host: m[1]!,
+        port: Number(m[2]),
+        source,
+        settings,
+        tls,
+        token: secret,
+        mode,
+        streams: values.streams ? Number(values.streams) : undefined,
+        chunksPerStream: values["chunks-per-stream"] ? Number(values["chunks-per-stream"]) : undefined,
+        onProgress: (p) => bar?.update(p.bytes, { done: mib(p.bytes), rate: mbit(p.rate), streams: p.streams }),
+        onEvent: (e) => {
+          if (values.verbose) console.error(JSON.stringify(e))
+        },
+      })
+      return { r, name: source.name }
+    }),
+  )
+  const { r, name } = await run(program).finally(() => bar?.stop())
   if (values.json) console.log(JSON.stringify({ event: "sent", ...r }))
   else
     console.log(
-      `sent ${source.name}: ${mib(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s, ${mbit(r.goodput)}, ` +
+      `sent ${name}: ${mib(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s, ${mbit(r.goodput)}, ` +
         `up to ${r.maxStreamsUsed} streams, ${r.deadStreams} streams lost, sha256 ${r.sha256} (${r.transport.reason})`,
     )
 }

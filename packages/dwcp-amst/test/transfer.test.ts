@@ -49,9 +49,11 @@ describe("transfer", () => {
       const data = payload(700_001, 2)
       const path = join(src, "disk.img")
       yield* Effect.promise(() => import("node:fs/promises").then((fs) => fs.writeFile(path, data)))
-      const source = yield* Effect.promise(() => Source.fromFile(path))
-      const r = yield* Sender.send({ host: rx.host, port: rx.port, source, settings: settings() })
-      yield* Effect.promise(() => source.close())
+      const r = yield* Effect.scoped(
+        Effect.flatMap(Source.fromFile(path), (source) =>
+          Sender.send({ host: rx.host, port: rx.port, source, settings: settings() }),
+        ),
+      )
       expect((yield* Effect.promise(() => readFile(join(dir, "disk.img")))).equals(data)).toBe(true)
       expect(r.sha256).toBe(sha(data))
     }).pipe(Effect.scoped),
@@ -300,10 +302,11 @@ describe("transfer", () => {
         transferId: Sender.randomTransferId(),
         settings: settings(),
         streams: 3,
-        onSocket: (s) => {
-          expect(s.remotePort).toBe(rx.port)
-          sockets.add(s)
-        },
+        onSocket: (s) =>
+          Effect.sync(() => {
+            expect(s.remotePort).toBe(rx.port)
+            sockets.add(s)
+          }),
       })
       expect(sockets.size).toBe(3)
       expect(unpaced.sha256).toBe(sha(data))
@@ -312,19 +315,20 @@ describe("transfer", () => {
       let tokens = 64 * 1024
       let last = performance.now()
       let paced = 0
-      const pace = async (n: number) => {
-        paced += n
-        for (;;) {
-          const now = performance.now()
-          tokens = Math.min(64 * 1024, tokens + ((now - last) / 1000) * rate)
-          last = now
-          if (tokens >= n) {
-            tokens -= n
-            return
+      const pace = (n: number) =>
+        Effect.gen(function* () {
+          paced += n
+          for (;;) {
+            const now = performance.now()
+            tokens = Math.min(64 * 1024, tokens + ((now - last) / 1000) * rate)
+            last = now
+            if (tokens >= n) {
+              tokens -= n
+              return
+            }
+            yield* Effect.sleep(((n - tokens) / rate) * 1000)
           }
-          await new Promise((r) => setTimeout(r, ((n - tokens) / rate) * 1000))
-        }
-      }
+        })
       const paced1 = yield* Sender.send({
         host: rx.host,
         port: rx.port,
@@ -345,7 +349,7 @@ describe("transfer", () => {
           source: Source.fromBuffer(data, "nohook.bin"),
           settings: settings(),
           maxReconnects: 0,
-          onSocket: () => Promise.reject(new Error("no congestion control")),
+          onSocket: () => Effect.fail(new Error("no congestion control")),
         }),
       )
       expect(Either.isLeft(refused) && /socket hook failed/.test(refused.left.message)).toBe(true)

@@ -9,6 +9,8 @@ export const Hello = Schema.Struct({
   size: NonNegInt,
   chunkSize: Schema.Int.pipe(Schema.between(1, 64 * 1024 * 1024)),
   stream: NonNegInt,
+  /** HMAC proof of the shared token (see auth.ts); absent when TLS client certificates authenticate. */
+  auth: Schema.optional(Schema.Struct({ ts: NonNegInt, mac: Schema.String.pipe(Schema.maxLength(128)) })),
 })
 export type Hello = typeof Hello.Type
 

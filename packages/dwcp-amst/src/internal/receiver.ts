@@ -1,15 +1,29 @@
 // Receiver engine: accepts streams, acks each chunk on the stream it came by as it arrives,
-// reassembles in order into <dir>/<name>.amst-part, grants credit (bytes written + window) as it
-// writes, persists progress for resume, verifies SHA-256 on FIN.
+// reassembles in order into a private staging directory, grants credit (bytes written + window) as
+// it writes, persists progress for resume, verifies SHA-256 on FIN and links the file into place
+// (never over an existing one).
+//
+// Hostile peers: connections are capped (total and per address) and must say HELLO in time;
+// senders authenticate by client certificate or token; transfers are capped, each reserves its
+// reorder window from a total budget, and a transfer whose last stream is gone releases its file
+// and hashing worker after a grace period.
+import { constants } from "node:fs"
 import type { FileHandle } from "node:fs/promises"
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises"
+import { chmod, link, lstat, mkdir, open, rename, rm } from "node:fs/promises"
 import * as net from "node:net"
 import { basename, join } from "node:path"
 import * as tls from "node:tls"
 import { Decoder, encode, type Frame, FrameError, FrameType } from "../Frame.js"
 import { ProtocolError } from "../TransferError.js"
+import { verify } from "./auth.js"
 import { Hasher } from "./hasher.js"
 import { bare, control, decodeControl, Fin, Hello } from "./messages.js"
+
+/** Staging directory inside `dir` (mode 0700) holding part and progress files named by transfer id. */
+export const STAGING = ".amst-staging"
+/** Frame payload accepted before a stream's HELLO is answered (a HELLO is a few hundred bytes). */
+const HELLO_MAX = 64 * 1024
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants
 
 export interface ReceiverConfig {
   readonly host: string
@@ -21,6 +35,19 @@ export interface ReceiverConfig {
   readonly maxFrameSize: number
   /** Persist progress after this many newly written bytes. */
   readonly persistEvery: number
+  /** Shared secret a HELLO must prove (HMAC); undefined when not required. */
+  readonly token?: Buffer | undefined
+  /** Identity check of a client certificate (mutual TLS). */
+  readonly authorizePeer?: ((peer: tls.PeerCertificate) => boolean) | undefined
+  readonly maxTransfers: number
+  readonly maxConnections: number
+  readonly maxConnectionsPerAddress: number
+  /** Sum of the reorder windows of all open transfers. */
+  readonly maxReorderBytes: number
+  readonly helloTimeoutMs: number
+  readonly idleTimeoutMs: number
+  /** A transfer with no stream left keeps its file and worker this long for a reconnect. */
+  readonly releaseAfterMs: number
 }
 
 export interface Completed {
@@ -55,6 +82,8 @@ interface Conn {
   readonly socket: net.Socket
   readonly decoder: Decoder
   readonly remote: string
+  readonly address: string
+  helloTimer: NodeJS.Timeout | undefined
   transfer: Transfer | undefined
   pending: boolean
   closed: boolean
@@ -78,6 +107,8 @@ interface Transfer {
   readonly hash: Hasher
   readonly resumedFrom: number
   readonly conns: Set<Conn>
+  /** This transfer's reorder window, reserved from the receiver's total budget. */
+  readonly window: number
   readonly buffer: Map<number, Entry>
   bufferedBytes: number
   nextSeq: number
@@ -87,12 +118,34 @@ interface Transfer {
   writing: boolean
   fin: { sha256: string; conn: Conn } | undefined
   finished: boolean
+  releaseTimer: NodeJS.Timeout | undefined
+  released: boolean
 }
+
+/** Names the receiver keeps for itself (its staging directory, the suffixes of earlier versions). */
+const reserved = (name: string) =>
+  name === STAGING || name.startsWith(".amst-") || name.endsWith(".amst-part") || name.endsWith(".amst-progress.json")
 
 const safeName = (name: string): string | undefined => {
   const b = basename(name)
-  return b === "" || b === "." || b === ".." || b !== name ? undefined : b
+  return b === "" || b === "." || b === ".." || b !== name || name.includes("\0") || reserved(b) ? undefined : b
 }
+
+/** Refusals sent as ERROR frames before a stream is admitted. */
+class Refused extends Error {
+  constructor(
+    readonly code: "unauthorized" | "busy" | "exists",
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+const exists = (path: string) =>
+  lstat(path).then(
+    () => true,
+    (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? false : Promise.reject(e)),
+  )
 
 export class ReceiverEngine {
   private server: net.Server | undefined
@@ -100,15 +153,27 @@ export class ReceiverEngine {
   private readonly transfers = new Map<string, Promise<Transfer>>()
   /** Completed transfers, so a sender whose DONE was lost can finish on reconnect. */
   private readonly completed = new Map<string, string>()
+  /** Transfers being released: a new HELLO for the same id waits for their files to close. */
+  private readonly releasing = new Map<string, Promise<void>>()
+  private readonly perAddress = new Map<string, number>()
+  private budget: number
+  private staging = ""
   private closing = false
 
   constructor(
     readonly config: ReceiverConfig,
     private readonly hooks: ReceiverHooks,
-  ) {}
+  ) {
+    this.budget = config.maxReorderBytes
+  }
+
+  /** Transfers holding a file open (tests check that abandoned ones are released). */
+  get openTransfers(): number {
+    return this.transfers.size
+  }
 
   async listen(): Promise<number> {
-    await mkdir(this.config.dir, { recursive: true })
+    this.staging = await prepareStaging(this.config.dir)
     const onConn = (s: net.Socket) => this.accept(s)
     const server = this.config.tls ? tls.createServer(this.config.tls, onConn) : net.createServer(onConn)
     this.server = server
@@ -129,29 +194,83 @@ export class ReceiverEngine {
     this.closing = true
     for (const c of this.conns) c.socket.destroy()
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
-    for (const p of this.transfers.values()) {
+    for (const p of [...this.transfers.values()]) {
       const t = await p.catch(() => undefined)
-      if (t && !t.finished) {
-        await this.persist(t).catch(() => {})
-        await t.fh.close().catch(() => {})
-        t.hash.close()
-      }
+      if (t && !t.finished) await this.release(t)
     }
+    await Promise.all(this.releasing.values())
     this.transfers.clear()
+  }
+
+  /** Closes the transfer's file and worker; a later HELLO reopens it from the persisted progress. */
+  private release(t: Transfer): Promise<void> {
+    if (t.released) return this.releasing.get(t.key) ?? Promise.resolve()
+    t.released = true
+    clearTimeout(t.releaseTimer)
+    if (this.transfers.get(t.key) !== undefined) this.transfers.delete(t.key)
+    this.budget += t.window
+    t.buffer.clear()
+    t.bufferedBytes = 0
+    t.hash.close()
+    const done = (t.finished ? Promise.resolve() : this.persist(t))
+      .catch(() => {})
+      .then(() => t.fh.close())
+      .catch(() => {})
+      .finally(() => {
+        if (this.releasing.get(t.key) === done) this.releasing.delete(t.key)
+      })
+    this.releasing.set(t.key, done)
+    return done
   }
 
   private accept(socket: net.Socket) {
     if (this.closing) return socket.destroy()
+    const address = socket.remoteAddress ?? "unknown"
+    const remote = `${address}:${socket.remotePort}`
+    const fromAddress = this.perAddress.get(address) ?? 0
+    if (this.conns.size >= this.config.maxConnections || fromAddress >= this.config.maxConnectionsPerAddress) {
+      socket.destroy()
+      const which =
+        this.conns.size >= this.config.maxConnections
+          ? `${this.config.maxConnections} connections`
+          : `${this.config.maxConnectionsPerAddress} connections from ${address}`
+      this.hooks.onFault({ transferId: undefined, remote, error: new Error(`refused ${remote}: limit of ${which}`) })
+      return
+    }
+    if (socket instanceof tls.TLSSocket && this.config.authorizePeer) {
+      const peer = socket.getPeerCertificate()
+      if (!socket.authorized || !this.config.authorizePeer(peer)) {
+        socket.destroy()
+        const who = peer?.subject?.CN ?? "no certificate"
+        this.hooks.onFault({
+          transferId: undefined,
+          remote,
+          error: new Error(`refused ${remote}: peer ${who} not authorized`),
+        })
+        return
+      }
+    }
     socket.setNoDelay(true)
     const conn: Conn = {
       socket,
-      decoder: new Decoder(this.config.maxFrameSize),
-      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      decoder: new Decoder(Math.min(HELLO_MAX, this.config.maxFrameSize)),
+      remote,
+      address,
+      helloTimer: undefined,
       transfer: undefined,
       pending: false,
       closed: false,
     }
     this.conns.add(conn)
+    this.perAddress.set(address, fromAddress + 1)
+    conn.helloTimer = setTimeout(
+      () => this.fault(conn, new Error(`no HELLO answered within ${this.config.helloTimeoutMs} ms from ${remote}`)),
+      this.config.helloTimeoutMs,
+    )
+    conn.helloTimer.unref()
+    socket.setTimeout(this.config.idleTimeoutMs, () =>
+      this.fault(conn, new Error(`${remote} idle for ${this.config.idleTimeoutMs} ms`)),
+    )
     socket.on("data", (chunk: Buffer) => {
       if (conn.closed) return
       try {
@@ -189,6 +308,10 @@ export class ReceiverEngine {
       const name = safeName(hello.name)
       if (name === undefined) this.protocol(conn, f, `unsafe transfer name ${JSON.stringify(hello.name)}`)
       const key = f.transferId.toString("hex")
+      if (this.config.token) {
+        const why = verify(this.config.token, key, hello, hello.auth, Date.now())
+        if (why !== undefined) return this.refuse(conn, f.transferId, new Refused("unauthorized", why))
+      }
       const sha = this.completed.get(key)
       if (sha !== undefined) {
         this.send(
@@ -197,35 +320,69 @@ export class ReceiverEngine {
         )
         return
       }
-      conn.pending = true
       let p = this.transfers.get(key)
       if (!p) {
-        p = this.openTransfer(Buffer.from(f.transferId), key, name, hello.size, hello.chunkSize)
-        this.transfers.set(key, p)
-        p.catch(() => this.transfers.delete(key))
+        if (this.transfers.size >= this.config.maxTransfers) {
+          return this.refuse(
+            conn,
+            f.transferId,
+            new Refused("busy", `${this.config.maxTransfers} transfers already open at the receiver`),
+          )
+        }
+        const window = Math.min(this.config.window, this.budget)
+        if (window < hello.chunkSize) {
+          return this.refuse(
+            conn,
+            f.transferId,
+            new Refused("busy", `reorder memory exhausted (${this.config.maxReorderBytes} bytes in use)`),
+          )
+        }
+        this.budget -= window
+        const opened = this.openTransfer(Buffer.from(f.transferId), key, name, hello.size, hello.chunkSize, window)
+        p = opened
+        this.transfers.set(key, opened)
+        opened.then(
+          (t) => {
+            // Opened after the receiver closed: nobody else will release it.
+            if (this.closing) void this.release(t)
+          },
+          () => {
+            if (this.transfers.get(key) === opened) this.transfers.delete(key)
+            this.budget += window
+          },
+        )
       }
+      conn.pending = true
       p.then(
         (t) => {
           conn.pending = false
-          if (conn.closed) return
+          if (conn.closed || t.released) return conn.socket.destroy()
           if (t.size !== hello.size || t.chunkSize !== hello.chunkSize || t.name !== name) {
             return this.fault(
               conn,
               new ProtocolError({ offset: f.at ?? 0, message: "HELLO disagrees with the transfer" }),
             )
           }
+          clearTimeout(conn.helloTimer)
+          clearTimeout(t.releaseTimer)
+          t.releaseTimer = undefined
           conn.transfer = t
           t.conns.add(conn)
+          conn.decoder.maxPayload = this.config.maxFrameSize
           this.send(
             conn,
             control(FrameType.WELCOME, t.id, {
               offset: t.delivered,
-              window: this.config.window,
+              window: t.window,
               maxFrameSize: this.config.maxFrameSize,
             }),
           )
         },
-        (e: Error) => this.fault(conn, e),
+        (e: Error) => {
+          conn.pending = false
+          if (e instanceof Refused) this.refuse(conn, f.transferId, e)
+          else this.fault(conn, e)
+        },
       )
       return
     }
@@ -255,6 +412,14 @@ export class ReceiverEngine {
     }
   }
 
+  /** Tells the sender why (an ERROR frame), reports the fault and closes the stream. */
+  private refuse(conn: Conn, transferId: Buffer, e: Refused) {
+    this.send(conn, control(FrameType.ERROR, transferId, { code: e.code, message: e.message }))
+    conn.socket.end()
+    this.hooks.onFault({ transferId: transferId.toString("hex"), remote: conn.remote, error: e })
+    conn.closed = true
+  }
+
   private data(conn: Conn, t: Transfer, f: Frame) {
     const expectedOffset = f.seq * t.chunkSize
     if (f.offset !== expectedOffset || f.offset >= t.size) {
@@ -266,8 +431,8 @@ export class ReceiverEngine {
     // Received (new or a re-send after a stream died): ack on this stream so the sender forgets it.
     this.send(conn, bare(FrameType.ACK, t.id, f.seq, f.offset))
     if (f.seq < t.nextSeq || t.buffer.has(f.seq)) return
-    if (f.offset + len > t.delivered + this.config.window) {
-      this.protocol(conn, f, `DATA at ${f.offset} is beyond the credit ${t.delivered} + window ${this.config.window}`)
+    if (f.offset + len > t.delivered + t.window) {
+      this.protocol(conn, f, `DATA at ${f.offset} is beyond the credit ${t.delivered} + window ${t.window}`)
     }
     // No copy: the decoder hands out a view of at most one socket read or one joined frame, and the
     // window bounds how many are held.
@@ -283,10 +448,11 @@ export class ReceiverEngine {
   }
 
   private async drain(t: Transfer): Promise<void> {
-    if (t.writing || t.finished) return
+    if (t.writing || t.finished || t.released) return
     t.writing = true
     try {
       for (;;) {
+        if (t.released) return
         const e = t.buffer.get(t.nextSeq)
         if (!e) break
         t.buffer.delete(t.nextSeq)
@@ -296,7 +462,7 @@ export class ReceiverEngine {
         await t.hash.room()
         t.nextSeq++
         t.delivered += e.data.length
-        if (t.delivered - t.credited >= this.config.window / 4) this.credit(t)
+        if (t.delivered - t.credited >= t.window / 4) this.credit(t)
         this.hooks.onProgress?.({ transferId: t.key, name: t.name, bytes: t.delivered, total: t.size })
         if (t.delivered - t.persisted >= this.config.persistEvery) await this.persist(t)
       }
@@ -308,7 +474,9 @@ export class ReceiverEngine {
       t.writing = false
     }
     // Chunks that arrived while the last write was in flight.
-    if (!t.finished && (t.buffer.has(t.nextSeq) || (t.fin && t.delivered === t.size))) void this.drain(t)
+    if (!t.finished && !t.released && (t.buffer.has(t.nextSeq) || (t.fin && t.delivered === t.size))) {
+      void this.drain(t)
+    }
   }
 
   /** Tells every stream of the transfer how far it is written (any one arriving suffices). */
@@ -320,22 +488,28 @@ export class ReceiverEngine {
   private async finish(t: Transfer, expected: string, conn: Conn) {
     const sha256 = await t.hash.digest()
     t.finished = true
-    this.transfers.delete(t.key)
-    await t.fh.close()
-    if (sha256 !== expected) {
+    await this.release(t)
+    const target = () => this.ackTarget(t, conn)
+    const refuse = async (code: string, message: string) => {
       await rm(t.partPath, { force: true })
       await rm(t.progressPath, { force: true })
-      const target = this.ackTarget(t, conn)
-      const message = `SHA-256 mismatch: received ${sha256}, sender has ${expected}`
-      if (target) this.send(target, control(FrameType.ERROR, t.id, { code: "hash-mismatch", message }))
+      const to = target()
+      if (to) this.send(to, control(FrameType.ERROR, t.id, { code, message }))
       this.hooks.onFault({ transferId: t.key, remote: conn.remote, error: new Error(message) })
-      return
     }
-    await rename(t.partPath, t.path)
+    if (sha256 !== expected)
+      return refuse("hash-mismatch", `SHA-256 mismatch: received ${sha256}, sender has ${expected}`)
+    // link() never replaces: an existing file (or symlink) at the name stays as it is.
+    const placed = await link(t.partPath, t.path).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => (e.code === "EEXIST" ? false : Promise.reject(e)),
+    )
+    if (!placed) return refuse("exists", `${t.path} already exists; not replaced`)
+    await rm(t.partPath, { force: true })
     await rm(t.progressPath, { force: true })
     this.completed.set(t.key, sha256)
-    const target = this.ackTarget(t, conn)
-    if (target) this.send(target, control(FrameType.DONE, t.id, { sha256 }))
+    const to = target()
+    if (to) this.send(to, control(FrameType.DONE, t.id, { sha256 }))
     this.hooks.onComplete({
       transferId: t.key,
       name: t.name,
@@ -348,25 +522,48 @@ export class ReceiverEngine {
 
   private dropped(conn: Conn) {
     conn.closed = true
-    this.conns.delete(conn)
+    clearTimeout(conn.helloTimer)
+    if (this.conns.delete(conn)) {
+      const n = (this.perAddress.get(conn.address) ?? 1) - 1
+      if (n > 0) this.perAddress.set(conn.address, n)
+      else this.perAddress.delete(conn.address)
+    }
     const t = conn.transfer
     if (!t) return
     t.conns.delete(conn)
-    if (t.conns.size === 0 && !t.finished) {
+    if (t.conns.size === 0 && !t.finished && !t.released) {
       // Full disconnect: the sender resumes from `delivered`, so out-of-order chunks are moot.
       t.buffer.clear()
       t.bufferedBytes = 0
       void this.persist(t).catch(() => {})
+      t.releaseTimer = setTimeout(() => {
+        if (t.conns.size === 0) void this.release(t)
+      }, this.config.releaseAfterMs)
+      t.releaseTimer.unref()
     }
   }
 
-  private async persist(t: Transfer) {
-    const offset = t.delivered
-    const body = JSON.stringify({ transferId: t.key, name: t.name, size: t.size, chunkSize: t.chunkSize, offset })
-    const tmp = `${t.progressPath}.tmp`
-    await writeFile(tmp, body)
-    await rename(tmp, t.progressPath)
-    t.persisted = Math.max(t.persisted, offset)
+  private persisting: Promise<void> = Promise.resolve()
+
+  /** Writes progress through a fresh private temp file (one at a time: they share the temp name). */
+  private persist(t: Transfer): Promise<void> {
+    const run = async () => {
+      const offset = t.delivered
+      const body = JSON.stringify({ transferId: t.key, name: t.name, size: t.size, chunkSize: t.chunkSize, offset })
+      const tmp = `${t.progressPath}.tmp`
+      await rm(tmp, { force: true })
+      const fh = await open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+      try {
+        await fh.writeFile(body)
+      } finally {
+        await fh.close()
+      }
+      await rename(tmp, t.progressPath)
+      t.persisted = Math.max(t.persisted, offset)
+    }
+    const p = this.persisting.then(run, run)
+    this.persisting = p.catch(() => {})
+    return p
   }
 
   private async openTransfer(
@@ -375,27 +572,31 @@ export class ReceiverEngine {
     name: string,
     size: number,
     chunkSize: number,
+    window: number,
   ): Promise<Transfer> {
+    await this.releasing.get(key)
     const path = join(this.config.dir, name)
-    const partPath = `${path}.amst-part`
-    const progressPath = join(this.config.dir, `.${name}.amst-progress.json`)
+    // Checked again when the file is linked into place; refusing now saves sending it all.
+    if (await exists(path)) throw new Refused("exists", `${path} already exists; not replaced`)
+    const partPath = join(this.staging, `${key}.part`)
+    const progressPath = join(this.staging, `${key}.progress.json`)
     let hash = new Hasher()
     let offset = 0
     let fh: FileHandle | undefined
     try {
-      const saved = JSON.parse(await readFile(progressPath, "utf8")) as Record<string, unknown>
-      const part = await stat(partPath)
+      const saved = JSON.parse(await readPrivate(progressPath)) as Record<string, unknown>
       const o = saved.offset
       if (
         saved.transferId === key &&
+        saved.name === name &&
         saved.size === size &&
         saved.chunkSize === chunkSize &&
         typeof o === "number" &&
         o % chunkSize === 0 &&
-        o <= size &&
-        part.size >= o
+        o <= size
       ) {
-        fh = await open(partPath, "r+")
+        fh = await openPrivate(partPath, O_RDWR | O_NOFOLLOW)
+        if ((await fh.stat()).size < o) throw new Error("part file shorter than its progress")
         // The hash cannot be saved, so re-read what is already on disk.
         const buf = Buffer.allocUnsafe(Math.min(4 * 1024 * 1024, Math.max(o, 1)))
         for (let pos = 0; pos < o; ) {
@@ -416,9 +617,9 @@ export class ReceiverEngine {
       // Whatever was hashed from a part file that turned out unusable is dropped.
       hash.close()
       hash = new Hasher()
+      await rm(partPath, { force: true })
+      fh = await openPrivate(partPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW)
     }
-    const h = hash
-    if (!fh) fh = await open(partPath, "w")
     return {
       id,
       key,
@@ -428,10 +629,11 @@ export class ReceiverEngine {
       path,
       partPath,
       progressPath,
-      fh,
-      hash: h,
+      fh: fh!,
+      hash,
       resumedFrom: offset,
       conns: new Set(),
+      window,
       buffer: new Map(),
       bufferedBytes: 0,
       nextSeq: offset / chunkSize,
@@ -441,7 +643,48 @@ export class ReceiverEngine {
       writing: false,
       fin: undefined,
       finished: false,
+      releaseTimer: undefined,
+      released: false,
     }
+  }
+}
+
+/**
+ * Creates `dir` (0700 when new) and its staging directory, which must be a real directory owned by
+ * this user and private: nobody else may plant links where part files are written.
+ */
+const prepareStaging = async (dir: string): Promise<string> => {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+  const staging = join(dir, STAGING)
+  await mkdir(staging, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) =>
+    e.code === "EEXIST" ? undefined : Promise.reject(e),
+  )
+  const st = await lstat(staging)
+  if (!st.isDirectory()) throw new Error(`${staging} is not a directory`)
+  if (typeof process.getuid === "function" && st.uid !== process.getuid()) {
+    throw new Error(`${staging} belongs to uid ${st.uid}, not to this process`)
+  }
+  if ((st.mode & 0o077) !== 0) await chmod(staging, 0o700)
+  return staging
+}
+
+/** Opens a file in the staging directory without following links; it must be a private regular file. */
+const openPrivate = async (path: string, flags: number): Promise<FileHandle> => {
+  const fh = await open(path, flags, 0o600)
+  const st = await fh.stat()
+  if (!st.isFile() || st.nlink !== 1) {
+    await fh.close()
+    throw new Error(`${path} is not a private regular file`)
+  }
+  return fh
+}
+
+const readPrivate = async (path: string): Promise<string> => {
+  const fh = await openPrivate(path, O_RDONLY | O_NOFOLLOW)
+  try {
+    return await fh.readFile("utf8")
+  } finally {
+    await fh.close()
   }
 }
 

@@ -3,17 +3,26 @@
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { Decoder, encode, type Frame, FrameType } from "../Frame.js"
-import type { Source } from "../Source.js"
 import * as Controller from "../StreamController.js"
 import { TransferError } from "../TransferError.js"
+import { sign } from "./auth.js"
 import { Hasher } from "./hasher.js"
 import { bare, control, Done, decodeControl, Failure, type Hello, Welcome } from "./messages.js"
+
+/** What the engine reads from: the public Source's Effects, run by Sender.send. */
+export interface EngineSource {
+  readonly name: string
+  readonly size: number
+  read(offset: number, length: number): Promise<Buffer>
+}
 
 export interface SenderConfig {
   readonly host: string
   readonly port: number
   readonly tls?: tls.ConnectionOptions | undefined
-  readonly source: Source
+  /** Shared token proven in each HELLO (HMAC). */
+  readonly token?: Buffer | undefined
+  readonly source: EngineSource
   readonly transferId: Buffer
   readonly chunkSize: number
   readonly minStreams: number
@@ -23,8 +32,6 @@ export interface SenderConfig {
   readonly controlIntervalMs: number
   readonly stallTimeoutMs: number
   readonly connectTimeoutMs: number
-  readonly maxReconnects: number
-  readonly reconnectDelayMs: number
   readonly maxFrameSize: number
   /** Unacked chunks a stream may hold. */
   readonly chunksPerStream: number
@@ -87,14 +94,22 @@ interface Stream {
   dead: boolean
   draining: boolean
   welcome: ((w: Welcome) => void) | undefined
+  /** Set until WELCOME: the receiver refused the stream (ERROR instead of WELCOME). */
+  refused: ((code: string, message: string) => void) | undefined
 }
 
 type Outcome = { readonly _tag: "done"; readonly sha256: string } | { readonly _tag: "cut"; readonly cause: string }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+/** One attempt's end: done, or cut off (worth a reconnect; fatal failures are thrown). */
+export type Attempt =
+  | { readonly _tag: "done"; readonly result: SendResult }
+  | { readonly _tag: "cut"; readonly cause: string }
 
+/**
+ * Runs attempts (sessions); the caller decides when to reconnect (Sender.send retries on a
+ * Schedule) and calls `close()` at the end.
+ */
 export class SenderEngine {
-  private aborted = false
   private readonly hash = new Hasher()
   private hashedUpTo = 0
   private readonly unhashed = new Map<number, Buffer>()
@@ -107,66 +122,67 @@ export class SenderEngine {
   private controller: Controller.State
   private acknowledged = 0
   private session: Session | undefined
+  private readonly started = performance.now()
+  private resumedFrom: number | undefined
+  /** Sessions that got a WELCOME. */
+  sessions = 0
+  /** Attempts started. */
+  attempts = 0
+  lastCause = ""
 
   constructor(readonly config: SenderConfig) {
     this.controller = Controller.initial({ min: config.minStreams, max: config.maxStreams }, config.initialStreams)
   }
 
   abort() {
-    this.aborted = true
     this.session?.stop("aborted")
   }
 
-  async run(): Promise<SendResult> {
-    try {
-      return await this.attempts()
-    } finally {
-      this.hash.close()
+  close() {
+    this.session?.stop("closed")
+    this.hash.close()
+  }
+
+  async attempt(): Promise<Attempt> {
+    const attempt = this.attempts++
+    if (attempt > 0) this.config.onEvent?.({ _tag: "Reconnecting", attempt, acknowledged: this.acknowledged })
+    const session = new Session(this)
+    this.session = session
+    const outcome = await session.run((offset) => {
+      this.sessions++
+      this.resumedFrom ??= offset
+      if (offset > 0) this.config.onEvent?.({ _tag: "Resumed", offset })
+    })
+    if (outcome._tag === "cut") {
+      this.lastCause = outcome.cause
+      return outcome
+    }
+    const durationMs = performance.now() - this.started
+    const resumedFrom = this.resumedFrom ?? 0
+    return {
+      _tag: "done",
+      result: {
+        transferId: this.config.transferId.toString("hex"),
+        size: this.config.source.size,
+        sha256: outcome.sha256,
+        durationMs,
+        goodput: ((this.config.source.size - resumedFrom) * 1000) / Math.max(durationMs, 1),
+        resumedFrom,
+        sessions: this.sessions,
+        deadStreams: this.deadStreams,
+        resentChunks: this.resentChunks,
+        maxStreamsUsed: this.maxStreamsUsed,
+        streamHistory: this.history,
+      },
     }
   }
 
-  private async attempts(): Promise<SendResult> {
-    const started = performance.now()
-    let resumedFrom: number | undefined
-    let sessions = 0
-    let lastCause = ""
-    for (let attempt = 0; ; attempt++) {
-      if (this.aborted) throw this.fail("aborted", "aborted")
-      if (attempt > 0) {
-        if (attempt > this.config.maxReconnects) {
-          throw this.fail(
-            sessions === 0 ? "connect" : "gave-up",
-            `gave up after ${attempt - 1} reconnects: ${lastCause}`,
-          )
-        }
-        this.config.onEvent?.({ _tag: "Reconnecting", attempt, acknowledged: this.acknowledged })
-        await sleep(Math.min(5000, this.config.reconnectDelayMs * 2 ** (attempt - 1)))
-      }
-      const session = new Session(this)
-      this.session = session
-      const outcome = await session.run((offset) => {
-        sessions++
-        resumedFrom ??= offset
-        if (offset > 0) this.config.onEvent?.({ _tag: "Resumed", offset })
-      })
-      if (outcome._tag === "done") {
-        const durationMs = performance.now() - started
-        return {
-          transferId: this.config.transferId.toString("hex"),
-          size: this.config.source.size,
-          sha256: outcome.sha256,
-          durationMs,
-          goodput: ((this.config.source.size - (resumedFrom ?? 0)) * 1000) / Math.max(durationMs, 1),
-          resumedFrom: resumedFrom ?? 0,
-          sessions,
-          deadStreams: this.deadStreams,
-          resentChunks: this.resentChunks,
-          maxStreamsUsed: this.maxStreamsUsed,
-          streamHistory: this.history,
-        }
-      }
-      lastCause = outcome.cause
-    }
+  /** The failure once reconnecting has stopped. */
+  gaveUp(): TransferError {
+    return this.fail(
+      this.sessions === 0 ? "connect" : "gave-up",
+      `gave up after ${Math.max(0, this.attempts - 1)} reconnects: ${this.lastCause}`,
+    )
   }
 
   fail(reason: TransferError["reason"], message: string) {
@@ -354,6 +370,7 @@ class Session {
         dead: false,
         draining: false,
         welcome: undefined,
+        refused: undefined,
       }
       const timer = setTimeout(() => {
         socket.destroy()
@@ -361,15 +378,31 @@ class Session {
       }, c.connectTimeoutMs)
       s.welcome = (w) => {
         clearTimeout(timer)
+        s.refused = undefined
         resolve({ stream: s, welcome: w })
       }
+      s.refused = (code, message) => {
+        clearTimeout(timer)
+        s.welcome = undefined
+        socket.destroy()
+        // Busy is worth a reconnect later; a refused identity or an existing file is not.
+        reject(
+          code === "busy"
+            ? new Error(`receiver busy: ${message}`)
+            : this.e.fail("remote", `receiver refused the transfer: ${code}: ${message}`),
+        )
+      }
       socket.once(c.tls ? "secureConnect" : "connect", () => {
-        const hello = { name: c.source.name, size: c.source.size, chunkSize: c.chunkSize, stream: s.index }
+        const fields = { name: c.source.name, size: c.source.size, chunkSize: c.chunkSize, stream: s.index }
+        const ts = Date.now()
+        const hello: Hello = c.token
+          ? { ...fields, auth: { ts, mac: sign(c.token, c.transferId.toString("hex"), fields, ts) } }
+          : fields
         // The socket hook (e.g. congestion control from @novacron/dwcp-acp) runs before any data.
         Promise.resolve()
           .then(() => c.onSocket?.(socket))
           .then(
-            () => this.write(s, control(FrameType.HELLO, c.transferId, hello satisfies Hello)),
+            () => this.write(s, control(FrameType.HELLO, c.transferId, hello)),
             (err: Error) => {
               socket.destroy()
               reject(new Error(`socket hook failed: ${err.message}`))
@@ -603,6 +636,7 @@ class Session {
       }
       case FrameType.ERROR: {
         const m = decodeControl(Failure, f)
+        if (s.refused) return s.refused(m.code, m.message)
         this.finish?.({ _tag: "cut", cause: `remote: ${m.code}: ${m.message}` })
         return
       }
