@@ -20,8 +20,19 @@ export interface Connection {
   readonly remoteAddress: string
   /** Who the other end is: from its certificate (mtls), its token, or anonymous (`none`). */
   readonly peer: Authorization.Principal
-  /** The node id the other end announced in its Hello or Welcome. */
+  /**
+   * The node id the other end announced in its Hello or Welcome. With TLS certificates it is the
+   * id the certificate names (CN or DNS SAN): a mismatch is refused. See `peerNodeIdSource`.
+   */
   readonly peerNodeId: string
+  /**
+   * `certificate`: `peerNodeId` is one the peer's certificate names (mtls inbound; any TLS outbound).
+   * `claimed`: only announced (token or `none` auth inbound, plain TCP outbound): a token proves who
+   * holds it (`peer`), not which node it runs on, so treat the id as a label, not an identity.
+   *
+   * @since 0.2.0
+   */
+  readonly peerNodeIdSource: "certificate" | "claimed"
   /**
    * Sends an application frame (type 16..255). Resolves once the bytes are handed to the kernel,
    * which gives the caller backpressure. A control type or a payload over `max_frame_size` is a defect.

@@ -105,6 +105,11 @@ export interface Decoder {
   readonly offset: number
   /** Bytes held waiting for the rest of a frame. */
   readonly buffered: number
+  /**
+   * The largest payload accepted from the next header on. Lowered before a peer is authenticated
+   * (a Hello is small), raised once it is.
+   */
+  maxFrameSize: number
 }
 
 /**
@@ -113,6 +118,7 @@ export interface Decoder {
  * @since 0.1.0
  */
 export const decoder = (maxFrameSize: number): Decoder => {
+  let limit = maxFrameSize
   let chunks: Array<Buffer> = []
   let buffered = 0
   // Stream offset of the first buffered byte (= start of the frame being decoded).
@@ -162,6 +168,12 @@ export const decoder = (maxFrameSize: number): Decoder => {
     get buffered() {
       return buffered
     },
+    get maxFrameSize() {
+      return limit
+    },
+    set maxFrameSize(n: number) {
+      limit = n
+    },
     push(chunk) {
       if (failed !== undefined) return { frames: [], error: failed }
       if (chunk.byteLength > 0) {
@@ -187,8 +199,8 @@ export const decoder = (maxFrameSize: number): Decoder => {
             return { frames, error: fail(new FrameError({ reason: "UnsupportedVersion", offset: at + 2, detail })) }
           }
           const length = head.readUInt32BE(6)
-          if (length > maxFrameSize) {
-            const detail = `payload length ${length} exceeds max_frame_size ${maxFrameSize}`
+          if (length > limit) {
+            const detail = `payload length ${length} exceeds max_frame_size ${limit}`
             return { frames, error: fail(new FrameError({ reason: "Oversized", offset: at + 6, detail })) }
           }
           header = { type: head.readUInt8(3), flags: head.readUInt16BE(4), length, crc: head.readUInt32BE(10), head }

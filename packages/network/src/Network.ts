@@ -37,6 +37,13 @@ export interface NetworkOptions {
   readonly peerToken?: string | undefined
   /** Retry schedule of the links to configured `peers`. Default `backoff({ attempts: Infinity })`. */
   readonly peerBackoff?: Schedule.Schedule<unknown> | undefined
+  /**
+   * Bound on the bytes all not-yet-authenticated inbound connections together may buffer (each is
+   * also limited to 16 KiB frames until authenticated). Beyond it the connection is refused. Default 4 MiB.
+   *
+   * @since 0.2.0
+   */
+  readonly preAuthBufferBytes?: number | undefined
 }
 
 /**
@@ -51,6 +58,19 @@ export interface DialOptions {
   readonly timeout?: Duration.DurationInput | undefined
   /** Ping every third of `idle_timeout` so that a quiet connection stays open (links to `peers` do). */
   readonly keepAlive?: boolean | undefined
+  /**
+   * The node the server must be: its certificate must name it (CN or DNS SAN), checked before the
+   * Hello (and any token) is sent. Default: the `node-id@` of a `node-id@host:port` target.
+   *
+   * @since 0.2.0
+   */
+  readonly nodeId?: string | undefined
+  /**
+   * SHA-256 fingerprint the server certificate must have (any case, colons optional).
+   *
+   * @since 0.2.0
+   */
+  readonly fingerprint?: string | undefined
   /** Client certificate, key and CA overriding the node's own (tools, tests). */
   readonly tls?: { readonly cert?: string; readonly key?: string; readonly ca?: string } | undefined
 }
@@ -72,7 +92,10 @@ export interface Network {
    * dials with backoff, and dials again when the connection closes, until the network shuts down.
    */
   readonly peers: Effect.Effect<ReadonlyMap<string, Connection>>
-  /** Connects to `"host:port"` once; the connection is closed (Goodbye) when the scope closes. */
+  /**
+   * Connects to `"host:port"` (or `"node-id@host:port"`, pinning the node) once; the connection is
+   * closed (Goodbye) when the scope closes.
+   */
   readonly dial: (target: string, options?: DialOptions) => Effect.Effect<Connection, DialError, Scope.Scope>
 }
 

@@ -3,18 +3,45 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Authorization } from "@novacron/security"
 import { CertificateAuthority, Security } from "@novacron/security"
-import { Cause, Duration, Effect, Exit, Mailbox, Option, Runtime, Schedule, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Mailbox, Metric, Option, Runtime, Schedule, type Scope } from "effect"
 import type { Connection } from "../Connection.js"
 import { type Frame, FrameType, json, parseJson } from "../Frame.js"
 import type { DialOptions, Network, NetworkOptions } from "../Network.js"
 import { ConnectionClosed, DialError, ListenError, NetworkSettingsError } from "../NetworkError.js"
-import { type NetworkSettings, parseHostPort } from "../NetworkSettings.js"
+import * as NetworkMetrics from "../NetworkMetrics.js"
+import { DEFAULT_MAX_CONNECTIONS_PER_IP, type NetworkSettings, parsePeer } from "../NetworkSettings.js"
 import { backoff } from "./backoff.js"
-import { type Log, Wire } from "./wire.js"
+import { certificateNames, describeNames } from "./identity.js"
+import { peerText, tlsReason } from "./text.js"
+import { type Log, type PreAuthBudget, Wire } from "./wire.js"
 
 const RECEIVE_CAPACITY = 256
 
+/** Largest frame before the peer is authenticated: a Hello, Welcome or Refused is well below it. */
+export const PRE_AUTH_MAX_FRAME_SIZE = 16 * 1024
+
+/** Default bound on the bytes all unauthenticated connections together may hold. */
+export const PRE_AUTH_BUFFER_BYTES = 4 * 1024 * 1024
+
+/** Frames an inbound peer may send after its Hello while it is being authenticated. */
+const MAX_EARLY_FRAMES = 64
+
+/** TLS errors that retrying will not cure (certificates, protocol versions). */
+const PERMANENT_TLS = /^(ERR_SSL_|ERR_TLS_CERT|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_TLS_HANDSHAKE_TIMEOUT$)/
+
 const commonName = (cert: X509Certificate) => CertificateAuthority.commonName(cert) ?? ""
+
+/**
+ * The TCP socket under a server-side TLS socket. Node keeps it as `_parent` (not public API, hence
+ * the fallback to the TLS socket itself); its address and byte count survive the TLS socket's end.
+ */
+const tcpOf = (socket: net.Socket): net.Socket => (socket as { _parent?: net.Socket | null })._parent ?? socket
+
+/** A refusal before the connection is established: what is logged and the metric's bounded label. */
+interface Refusal {
+  readonly label: NetworkMetrics.RefusalReason
+  readonly message: string
+}
 
 /** Turns a framed wire into a Connection: control frames handled here, application frames to the mailbox. */
 const establish = (
@@ -22,11 +49,13 @@ const establish = (
   side: Connection["side"],
   peer: Authorization.Principal,
   peerNodeId: string,
+  peerNodeIdSource: Connection["peerNodeIdSource"],
   early: ReadonlyArray<Frame>,
   runtime: Runtime.Runtime<never>,
   keepAliveMillis = 0,
 ): Effect.Effect<Connection> =>
   Effect.gen(function* () {
+    wire.authenticate()
     if (keepAliveMillis > 0) {
       // Pings count as traffic at both ends, so neither idle timer fires on a quiet but wanted link.
       const ping = setInterval(
@@ -72,11 +101,11 @@ const establish = (
         case FrameType.Pong:
           return
         case FrameType.Goodbye:
-          wire.close(`peer said goodbye: ${String(parseJson(frame.payload)?.reason ?? "")}`, "info")
+          wire.close(`peer said goodbye: ${peerText(parseJson(frame.payload)?.reason)}`, "info")
           return
         case FrameType.Refused: {
           const body = parseJson(frame.payload)
-          wire.close(`refused by peer: ${String(body?.reason)}: ${String(body?.message)}`, "warn")
+          wire.close(`refused by peer: ${peerText(body?.reason)}: ${peerText(body?.message)}`, "warn")
           return
         }
         default:
@@ -97,6 +126,7 @@ const establish = (
       remoteAddress: wire.remote,
       peer,
       peerNodeId,
+      peerNodeIdSource,
       send: (type, payload, flags = 0) =>
         type < FrameType.Application || type > 255
           ? Effect.dieMessage(`application frame types are ${FrameType.Application}..255, got ${type}`)
@@ -155,42 +185,78 @@ export const make = (
     const accepted = yield* Mailbox.make<Connection>(options.acceptBacklog ?? 1024)
     let nextId = 1
     let draining = false
+    let outbound = 0
+    const maxPerIp = settings.max_connections_per_ip ?? DEFAULT_MAX_CONNECTIONS_PER_IP
+    const perIp = new Map<string, number>()
+    const preAuthBudget: PreAuthBudget = { used: 0, limit: options.preAuthBufferBytes ?? PRE_AUTH_BUFFER_BYTES }
+    // Accepted TCP sockets we cut ourselves before TLS (their handshake error is ours, not news),
+    // and each one's address, which the TLS socket forgets once destroyed.
+    const cutByUs = new WeakSet<net.Socket>()
+    const remoteOf = new WeakMap<net.Socket, string>()
 
-    const authenticate = (socket: net.Socket, hello: Record<string, unknown>) => {
+    const count = (metric: Metric.Metric.Counter<number>) => Runtime.runFork(runtime)(Metric.increment(metric))
+    const countRefused = (label: string) =>
+      count(
+        label === "probe"
+          ? NetworkMetrics.probeConnections
+          : NetworkMetrics.refused(label as NetworkMetrics.RefusalReason),
+      )
+
+    const authenticate = (
+      socket: net.Socket,
+      hello: Record<string, unknown>,
+      nodeId: string,
+    ): Effect.Effect<{ principal: Authorization.Principal; source: Connection["peerNodeIdSource"] }, Refusal> => {
+      const unauthenticated = (why: string): Refusal => ({ label: "unauthenticated", message: why })
+      const cert = mtls ? (socket as tls.TLSSocket).getPeerX509Certificate?.() : undefined
+      // A peer naming this node would overwrite what we know about ourselves; only this node's own
+      // certificate (a self-dial, proven by holding our key) may.
+      if (nodeId === security.nodeId && cert?.fingerprint256 !== security.tls.certificate.fingerprint256) {
+        return Effect.fail({
+          label: "identity",
+          message: `identity refused: Hello claims this node's own id "${peerText(nodeId)}"`,
+        })
+      }
       if (mtls) {
-        const cert = (socket as tls.TLSSocket).getPeerX509Certificate?.()
-        return cert === undefined
-          ? Effect.fail("no client certificate")
-          : Effect.mapError(security.authenticateCertificate(cert), (e) => e.reason)
+        if (cert === undefined) return Effect.fail(unauthenticated("no client certificate"))
+        return Effect.mapError(security.authenticateCertificate(cert), (e) => unauthenticated(e.reason)).pipe(
+          Effect.filterOrFail(
+            () => certificateNames(cert, nodeId),
+            (): Refusal => ({
+              label: "identity",
+              message: `identity refused: certificate names ${describeNames(cert)} but Hello says "${peerText(nodeId)}"`,
+            }),
+          ),
+          Effect.map((principal) => ({ principal, source: "certificate" as const })),
+        )
       }
       if (security.authMethod === "token") {
         return typeof hello.token === "string"
-          ? Effect.mapError(security.authenticateToken(hello.token), (e) => e.reason)
-          : Effect.fail("no token")
+          ? Effect.mapError(security.authenticateToken(hello.token), (e) => unauthenticated(e.reason)).pipe(
+              Effect.map((principal) => ({ principal, source: "claimed" as const })),
+            )
+          : Effect.fail(unauthenticated("no token"))
       }
       return Option.match(security.anonymous, {
-        onNone: () => Effect.fail("no authentication method"),
-        onSome: (p) => Effect.succeed(p),
+        onNone: () => Effect.fail(unauthenticated("no authentication method")),
+        onSome: (principal) => Effect.succeed({ principal, source: "claimed" as const }),
       })
     }
 
-    const onConnection = (socket: net.Socket) => {
+    /** A socket ready for frames (plain TCP at once, TLS after its handshake): Hello, authenticate, Welcome. */
+    const onConnection = (socket: net.Socket, remote: string | undefined) => {
       const id = nextId++
       const wire = new Wire(socket, {
         id,
         side: "inbound",
         maxFrameSize: settings.max_frame_size,
+        preAuthMaxFrameSize: PRE_AUTH_MAX_FRAME_SIZE,
+        preAuthBudget,
         idleTimeoutMillis: idleTimeout,
         log,
+        onPreAuthClose: countRefused,
+        remote,
       })
-      if (draining) {
-        wire.close("node is shutting down", "debug", "shutting_down")
-        return
-      }
-      if (live.size >= settings.max_connections) {
-        wire.close(`max_connections (${settings.max_connections}) reached`, "warn", "max_connections")
-        return
-      }
       live.add(wire)
       wire.closed.then(() => live.delete(wire))
       const timer = setTimeout(
@@ -206,51 +272,122 @@ export const make = (
           return
         }
         const hello = parseJson(frame.payload)
-        const nodeId = typeof hello?.node_id === "string" ? hello.node_id : undefined
+        const nodeId = typeof hello?.node_id === "string" && hello.node_id !== "" ? hello.node_id : undefined
         if (hello === undefined || nodeId === undefined) {
           wire.close("protocol error: malformed Hello", "warn", "protocol")
           return
         }
-        // Frames that arrive while authentication runs are replayed once established.
-        wire.onFrame = (f) => void early.push(f)
+        // Frames that arrive while authentication runs are replayed once established (a few: the
+        // peer should wait for Welcome).
+        wire.onFrame = (f) => {
+          if (early.push(f) > MAX_EARLY_FRAMES) {
+            wire.close(`protocol error: more than ${MAX_EARLY_FRAMES} frames before Welcome`, "warn", "protocol")
+          }
+        }
         // The cluster port carries cluster messages: the peer's role must allow them.
-        const admitted = Effect.flatMap(authenticate(socket, hello), (principal) =>
+        const admitted = Effect.flatMap(authenticate(socket, hello, nodeId), (who) =>
           Effect.as(
             Effect.mapError(
-              security.authorize(principal, requiredPermission),
-              (e) => `forbidden: role ${e.role} of ${e.principal} lacks ${e.permission}`,
+              security.authorize(who.principal, requiredPermission),
+              (e): Refusal => ({
+                label: "forbidden",
+                message: `role ${e.role} of ${e.principal} lacks ${e.permission}`,
+              }),
             ),
-            principal,
+            who,
           ),
         )
         Runtime.runCallback(runtime)(
-          Effect.flatMap(admitted, (principal) =>
+          Effect.flatMap(admitted, ({ principal, source }) =>
             Effect.gen(function* () {
               clearTimeout(timer)
               if (wire.isClosed) return
               yield* Effect.promise(() =>
                 wire.send(json(FrameType.Welcome, { node_id: security.nodeId })).catch(() => {}),
               )
-              const connection = yield* establish(wire, "inbound", principal, nodeId, early, runtime)
-              if (!accepted.unsafeOffer(connection)) wire.close("accept backlog full", "warn", "busy")
-              else log("debug", "connection established", { connection: id, peer: principal.name, node: nodeId })
+              const connection = yield* establish(wire, "inbound", principal, nodeId, source, early, runtime)
+              if (!accepted.unsafeOffer(connection)) {
+                countRefused("busy")
+                wire.close("accept backlog full", "warn", "busy")
+              } else {
+                count(NetworkMetrics.connectionsAccepted)
+                log("debug", "connection established", { connection: id, peer: principal.name, node: nodeId })
+              }
             }),
           ),
           {
             onExit: (exit) => {
               if (Exit.isFailure(exit)) {
-                const reason = Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.pretty(exit.cause))
-                const forbidden = reason.startsWith("forbidden: ")
+                const refusal = Option.getOrElse(
+                  Cause.failureOption(exit.cause),
+                  (): Refusal => ({ label: "unauthenticated", message: Cause.pretty(exit.cause) }),
+                )
                 wire.close(
-                  forbidden ? reason.slice("forbidden: ".length) : `authentication failed: ${reason}`,
+                  refusal.label === "unauthenticated" ? `authentication failed: ${refusal.message}` : refusal.message,
                   "warn",
-                  forbidden ? "forbidden" : "unauthenticated",
+                  refusal.label,
                 )
               }
             },
           },
         )
       }
+    }
+
+    // Every accepted TCP socket, including those still in the TLS handshake (not yet a Wire): they
+    // count against max_connections and the per-IP limit, and shutdown cuts them (server.close()
+    // alone would wait for them).
+    const sockets = new Set<net.Socket>()
+    const admit = (raw: net.Socket): Refusal | undefined => {
+      if (draining) return { label: "shutting_down", message: "node is shutting down" }
+      if (sockets.size + outbound >= settings.max_connections) {
+        return { label: "max_connections", message: `max_connections (${settings.max_connections}) reached` }
+      }
+      if ((perIp.get(raw.remoteAddress ?? "?") ?? 0) >= maxPerIp) {
+        return {
+          label: "per_ip_limit",
+          message: `max_connections_per_ip (${maxPerIp}) reached for ${raw.remoteAddress ?? "?"}`,
+        }
+      }
+      return undefined
+    }
+    const onTcp = (raw: net.Socket) => {
+      const ip = raw.remoteAddress ?? "?"
+      const remote = `${ip}:${raw.remotePort ?? "?"}`
+      remoteOf.set(raw, remote)
+      const refusal = admit(raw)
+      if (refusal !== undefined) {
+        const level = refusal.label === "shutting_down" ? "debug" : "warn"
+        if (settings.enable_tls) {
+          // No frame can be sent before TLS: cut the socket.
+          cutByUs.add(raw)
+          raw.destroy()
+          countRefused(refusal.label)
+          log(level, `connection refused: ${refusal.message}`, { remote })
+        } else {
+          const wire = new Wire(raw, {
+            id: nextId++,
+            side: "inbound",
+            maxFrameSize: settings.max_frame_size,
+            preAuthMaxFrameSize: PRE_AUTH_MAX_FRAME_SIZE,
+            idleTimeoutMillis: idleTimeout,
+            log,
+            onPreAuthClose: countRefused,
+            remote,
+          })
+          wire.close(refusal.message, level, refusal.label)
+        }
+        return
+      }
+      sockets.add(raw)
+      perIp.set(ip, (perIp.get(ip) ?? 0) + 1)
+      raw.once("close", () => {
+        sockets.delete(raw)
+        const n = (perIp.get(ip) ?? 1) - 1
+        if (n === 0) perIp.delete(ip)
+        else perIp.set(ip, n)
+      })
+      if (!settings.enable_tls) onConnection(raw, remote)
     }
 
     const server: net.Server = settings.enable_tls
@@ -264,20 +401,26 @@ export const make = (
             handshakeTimeout: connTimeout,
             minVersion: "TLSv1.2",
           },
-          onConnection,
+          (socket) => onConnection(socket, remoteOf.get(tcpOf(socket))),
         )
-      : net.createServer(onConnection)
-    server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) =>
-      log("warn", `TLS handshake refused: ${e.message}`, { remote: `${socket.remoteAddress}:${socket.remotePort}` }),
-    )
-    server.on("error", (e) => log("error", `listener error: ${e.message}`, {}))
-    // Every accepted TCP socket, including those still in the TLS handshake (not yet a Wire), so
-    // that shutdown can cut them: server.close() alone would wait for them.
-    const sockets = new Set<net.Socket>()
-    server.on("connection", (socket: net.Socket) => {
-      sockets.add(socket)
-      socket.once("close", () => sockets.delete(socket))
+      : net.createServer()
+    server.on("tlsClientError", (e: Error & { code?: string }, socket: tls.TLSSocket) => {
+      // Node leaves the socket open after a handshake error, a handshake timeout included.
+      socket.destroy()
+      const raw = tcpOf(socket)
+      if (cutByUs.has(raw)) return
+      const remote = remoteOf.get(raw) ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`
+      if (e.code === "ECONNRESET" && raw.bytesRead === 0) {
+        // Connected and closed without a ClientHello: a reachability probe, not an attack.
+        countRefused("probe")
+        log("debug", "probe: connected and closed before TLS", { remote })
+        return
+      }
+      countRefused(e.code === "ERR_TLS_HANDSHAKE_TIMEOUT" ? "timeout" : "tls")
+      log("warn", `TLS handshake refused: ${tlsReason(e)}`, { remote })
     })
+    server.on("error", (e) => log("error", `listener error: ${e.message}`, {}))
+    server.on("connection", onTcp)
 
     const address = yield* Effect.async<net.AddressInfo, ListenError>((resume) => {
       const onError = (e: Error) =>
@@ -332,7 +475,9 @@ export const make = (
 
     const dialOnce = (target: string, dialOptions: DialOptions): Effect.Effect<Connection, DialError> =>
       Effect.async<Connection, DialError>((resume) => {
-        const { host, port } = parseHostPort(target)
+        const pinned = parsePeer(target)
+        const { host, port } = pinned
+        const expectedNodeId = dialOptions.nodeId ?? pinned.nodeId
         const id = nextId++
         const timeoutMs = Duration.toMillis(dialOptions.timeout ?? settings.conn_timeout)
         let settled = false
@@ -341,9 +486,7 @@ export const make = (
           settled = true
           clearTimeout(timer)
           socket.destroy()
-          // A TLS alert about our certificate will not go away by retrying.
-          const tlsRefusal = /certificate|unknown ca|alert/i.test(reason)
-          resume(Effect.fail(new DialError({ peer: target, reason, retryable: retryable && !tlsRefusal, cause })))
+          resume(Effect.fail(new DialError({ peer: target, reason, retryable, cause })))
         }
         const timer = setTimeout(() => fail(`no Welcome within ${timeoutMs} ms`, true), timeoutMs)
         const socket: net.Socket = settings.enable_tls
@@ -354,13 +497,34 @@ export const make = (
               key: dialOptions.tls?.key ?? security.tls.key,
               ca: dialOptions.tls?.ca ?? security.tls.ca,
               rejectUnauthorized: true,
-              // Peers are identified by CA + trusted_nodes below, not by the host name they were dialed at.
+              // Peers are identified by node id (the certificate's CN/SAN, checked below against the
+              // pinned id and the Welcome), not by the host name they were dialed at.
               checkServerIdentity: () => undefined,
               minVersion: "TLSv1.2",
             })
           : net.connect({ host, port })
         socket.once(settings.enable_tls ? "secureConnect" : "connect", () => {
           const peerCert = settings.enable_tls ? (socket as tls.TLSSocket).getPeerX509Certificate() : undefined
+          // Checked before the Hello goes out, so that a token is never sent to the wrong server.
+          if (peerCert !== undefined && expectedNodeId !== undefined && !certificateNames(peerCert, expectedNodeId)) {
+            fail(
+              `server certificate names ${describeNames(peerCert)}, expected node "${peerText(expectedNodeId)}"`,
+              false,
+            )
+            return
+          }
+          if (
+            peerCert !== undefined &&
+            dialOptions.fingerprint !== undefined &&
+            CertificateAuthority.fingerprint(peerCert) !==
+              CertificateAuthority.normalizeFingerprint(dialOptions.fingerprint)
+          ) {
+            fail(
+              `server certificate fingerprint ${CertificateAuthority.fingerprint(peerCert)} is not the pinned one`,
+              false,
+            )
+            return
+          }
           // With a caller-supplied CA, TLS has already verified the chain against it; our own CA
           // and trusted_nodes describe our cluster, not the one being dialed.
           const checkPeer: Effect.Effect<Authorization.Principal | undefined, string> =
@@ -380,6 +544,7 @@ export const make = (
                 id,
                 side: "outbound",
                 maxFrameSize: settings.max_frame_size,
+                preAuthMaxFrameSize: PRE_AUTH_MAX_FRAME_SIZE,
                 idleTimeoutMillis: idleTimeout,
                 log,
               })
@@ -388,10 +553,10 @@ export const make = (
               wire.onFrame = (frame) => {
                 if (frame.type === FrameType.Refused) {
                   const body = parseJson(frame.payload)
-                  const why = String(body?.reason)
+                  const why = peerText(body?.reason)
                   fail(
-                    `refused: ${why}: ${String(body?.message)}`,
-                    why === "max_connections" || why === "shutting_down",
+                    `refused: ${why}: ${peerText(body?.message)}`,
+                    why === "max_connections" || why === "shutting_down" || why === "per_ip_limit",
                   )
                   return
                 }
@@ -399,8 +564,27 @@ export const make = (
                   fail(`protocol error: expected Welcome, got frame type ${frame.type}`, false)
                   return
                 }
-                const nodeId = String(parseJson(frame.payload)?.node_id ?? "")
-                wire.onFrame = (f) => void early.push(f)
+                const welcomed = parseJson(frame.payload)?.node_id
+                const nodeId = typeof welcomed === "string" ? welcomed : ""
+                // The Welcome's node id is bound to the server's certificate (the mirror of the Hello check).
+                if (peerCert !== undefined && !certificateNames(peerCert, nodeId)) {
+                  fail(
+                    `identity refused: Welcome says "${peerText(nodeId)}" but the server certificate names ${describeNames(peerCert)}`,
+                    false,
+                  )
+                  return
+                }
+                if (peerCert === undefined && expectedNodeId !== undefined && nodeId !== expectedNodeId) {
+                  fail(
+                    `identity refused: Welcome says "${peerText(nodeId)}", expected "${peerText(expectedNodeId)}"`,
+                    false,
+                  )
+                  return
+                }
+                wire.onFrame = (f) => {
+                  if (early.push(f) > MAX_EARLY_FRAMES)
+                    fail("protocol error: too many frames before establishing", false)
+                }
                 const peer: Authorization.Principal = exit.value ?? {
                   name: nodeId,
                   role: "node",
@@ -412,6 +596,7 @@ export const make = (
                     "outbound",
                     peer,
                     nodeId,
+                    peerCert === undefined ? "claimed" : "certificate",
                     early,
                     runtime,
                     dialOptions.keepAlive === true ? Math.max(1, Math.floor(idleTimeout / 3)) : 0,
@@ -422,7 +607,11 @@ export const make = (
                       settled = true
                       clearTimeout(timer)
                       live.add(wire)
-                      wire.closed.then(() => live.delete(wire))
+                      outbound++
+                      wire.closed.then(() => {
+                        live.delete(wire)
+                        outbound--
+                      })
                       resume(Effect.succeed(established.value))
                     },
                   },
@@ -435,7 +624,12 @@ export const make = (
           })
         })
         // `on`, not `once`: a second error event without a listener would crash the process.
-        socket.on("error", (e) => fail(e.message, true, e))
+        socket.on("error", (e: Error & { code?: string }) =>
+          // A certificate or protocol refusal will not go away by retrying.
+          typeof e.code === "string" && PERMANENT_TLS.test(e.code)
+            ? fail(`TLS handshake failed: ${tlsReason(e)}`, false, e)
+            : fail(e.message, true, e),
+        )
         socket.once("close", () => fail("connection closed before the handshake finished", true))
         return Effect.sync(() => {
           if (!settled) {
@@ -449,12 +643,15 @@ export const make = (
     // Links to configured peers: dial with backoff, hold the connection, dial again when it closes.
     const peers = new Map<string, Connection>()
     const peerSchedule = options.peerBackoff ?? backoff({ attempts: Number.POSITIVE_INFINITY })
-    const link = (target: string) =>
-      Effect.scoped(
+    const link = (target: string) => {
+      // The node id the peer proved (certificate) on the first link is pinned for every re-dial.
+      let learned = parsePeer(target).nodeId
+      return Effect.scoped(
         Effect.gen(function* () {
-          const conn = yield* dial(target, { token: options.peerToken, keepAlive: true }).pipe(
-            Effect.retry({ schedule: peerSchedule, while: (e) => e.retryable }),
-          )
+          const conn = yield* Effect.suspend(() =>
+            dial(target, { token: options.peerToken, keepAlive: true, nodeId: learned }),
+          ).pipe(Effect.retry({ schedule: peerSchedule, while: (e) => e.retryable }))
+          if (conn.peerNodeIdSource === "certificate") learned ??= conn.peerNodeId
           peers.set(target, conn)
           yield* Effect.logInfo(`peer ${target} connected (${conn.peer.name})`)
           const reason = yield* conn.awaitClose
@@ -469,12 +666,13 @@ export const make = (
         // A peer that accepts and drops at once must not be redialed in a tight loop.
         Effect.repeat(Schedule.spaced("100 millis")),
       )
+    }
     for (const target of settings.peers) yield* Effect.forkScoped(link(target))
 
     return {
       address: { host: address.address, port: address.port },
       accepted,
-      connectionCount: Effect.sync(() => live.size),
+      connectionCount: Effect.sync(() => sockets.size + outbound),
       peers: Effect.sync(() => new Map(peers)),
       dial,
     } satisfies Network
