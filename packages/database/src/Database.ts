@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import * as path from "node:path"
-import { Context, Effect, Layer, type Option } from "effect"
+import { Context, type Duration, Effect, Layer, type Option } from "effect"
 import type { DatabaseError, MigrationError } from "./DatabaseError.js"
 import * as Pg from "./internal/postgres.js"
 import * as Rd from "./internal/redis.js"
@@ -104,6 +104,11 @@ export interface PostgresOptions {
   readonly schema?: string | undefined
   /** `application_name` of the pool's sessions (visible in `pg_stat_activity`); default `novacron`. */
   readonly applicationName?: string | undefined
+  /**
+   * How long a refused (or reset, timed-out) first connection is retried, with exponential
+   * backoff, each retry logged; default 10 seconds. Keep it below the boot phase's timeout.
+   */
+  readonly connectRetry?: Duration.DurationInput | undefined
   readonly migrations?: ReadonlyArray<Migration> | undefined
 }
 
@@ -162,6 +167,8 @@ export interface LayerOptions {
   readonly schema?: string | undefined
   /** Redis key prefix; default `novacron:`. */
   readonly prefix?: string | undefined
+  /** PostgreSQL: how long a refused first connection is retried (see {@link PostgresOptions}). */
+  readonly connectRetry?: Duration.DurationInput | undefined
 }
 
 /**
@@ -178,7 +185,12 @@ export const layer = (
     case "sqlite":
       return layerSqlite({ path: sqlitePath(settings, node) })
     case "postgres":
-      return layerPostgres({ url: settings.postgres_url, max: settings.max_connections, schema: options.schema })
+      return layerPostgres({
+        url: settings.postgres_url,
+        max: settings.max_connections,
+        schema: options.schema,
+        connectRetry: options.connectRetry,
+      })
     case "redis":
       return layerRedis({ url: settings.redis_url, prefix: options.prefix })
   }

@@ -1,7 +1,8 @@
+import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Logger, Ref, Schema } from "effect"
 import * as Database from "../src/Database.js"
 import * as DatabaseComponent from "../src/DatabaseComponent.js"
 import type * as Migration from "../src/Migration.js"
@@ -14,6 +15,31 @@ const redisUp = await service("Redis", redisUrl)
 // The database only names "security" as a dependency; a stand-in satisfies the graph.
 const security = Component.make({ name: "security", phase: "core", criticality: "CRITICAL", layer: Layer.empty })
 const settings = (raw: Record<string, unknown>) => Schema.decodeUnknownSync(StorageSettings.StorageSettings)(raw)
+
+/** Collects the effect's log lines as `LEVEL message`. */
+const capture =
+  (into: Ref.Ref<ReadonlyArray<string>>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.provide(
+      effect,
+      Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => {
+          const text = Array.isArray(message) ? message.join(" ") : String(message)
+          Effect.runSync(Ref.update(into, (l) => [...l, `${logLevel.label} ${text}`]))
+        }),
+      ),
+    )
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer()
+    s.once("error", reject)
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
 
 const bootHealthy = (component: ReturnType<typeof DatabaseComponent.component>) =>
   Effect.scoped(
@@ -89,16 +115,75 @@ describe("database under the boot kernel", () => {
     ),
   )
 
-  it.live("an unreachable store halts the boot (CRITICAL), naming the database", () =>
+  it.live("an unreachable store halts the boot (CRITICAL) once its retry window is over, naming the attempts", () =>
     Effect.gen(function* () {
       const c = DatabaseComponent.component(
         settings({ backend: "postgres", postgres_url: "postgres://postgres@127.0.0.1:1/test" }),
         { data_dir: "" },
+        { connectRetry: "700 millis" },
       )
-      const result = yield* Effect.flip(Effect.scoped(Boot.boot([security, c])))
+      const logs = yield* Ref.make<ReadonlyArray<string>>([])
+      const result = yield* Effect.flip(Effect.scoped(Boot.boot([security, c]))).pipe(capture(logs))
       expect(result._tag).toBe("ComponentFailed")
       expect(result.message).toMatch(/database/)
+      expect(result.message).toMatch(/postgres: connect \(\d+ attempts over [0-9.]+ s\) failed: .*ECONNREFUSED/)
+      const retries = (yield* Ref.get(logs)).filter((l) => l.startsWith("WARN postgres at 127.0.0.1:1 not reachable"))
+      expect(retries.length).toBeGreaterThanOrEqual(2)
     }),
+  )
+
+  it.live.skipIf(!pgUp)(
+    "a PostgreSQL that starts listening a second after the boot is waited for, and the wait is logged",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const schema = yield* pgSchema
+          const upstream = new URL(pgUrl)
+          // A port nothing listens on (refused), where a proxy to the real server appears after ~1 s.
+          const port = yield* Effect.promise(freePort)
+          yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              const sockets = new Set<net.Socket>()
+              const proxy = net.createServer((client) => {
+                const server = net.connect(Number(upstream.port || 5432), upstream.hostname)
+                for (const s of [client, server]) {
+                  sockets.add(s)
+                  s.on("error", () => {})
+                  s.on("close", () => sockets.delete(s))
+                }
+                client.pipe(server).pipe(client)
+              })
+              const timer = setTimeout(() => proxy.listen(port, "127.0.0.1"), 1000)
+              return { proxy, timer, sockets }
+            }),
+            ({ proxy, timer, sockets }) =>
+              Effect.async<void>((resume) => {
+                clearTimeout(timer)
+                for (const s of sockets) s.destroy()
+                if (proxy.listening) proxy.close(() => resume(Effect.void))
+                else resume(Effect.void)
+              }),
+          )
+          const proxied = new URL(pgUrl)
+          proxied.hostname = "127.0.0.1"
+          proxied.port = String(port)
+          const c = DatabaseComponent.component(
+            settings({ backend: "postgres", postgres_url: proxied.toString() }),
+            { data_dir: "" },
+            { schema, connectRetry: "30 seconds" },
+          )
+          const logs = yield* Ref.make<ReadonlyArray<string>>([])
+          const db = yield* bootHealthy(c).pipe(capture(logs))
+          expect(db).toMatchObject({ health: "healthy", details: { backend: "postgres", schema } })
+          const lines = yield* Ref.get(logs)
+          expect(
+            lines.find((l) => l.startsWith(`WARN postgres at 127.0.0.1:${port} not reachable (ECONNREFUSED)`)),
+          ).toBeDefined()
+          expect(
+            lines.find((l) => new RegExp(`^INFO postgres at 127.0.0.1:${port} reachable after \\d+ attempts`).test(l)),
+          ).toBeDefined()
+        }),
+      ),
   )
 
   it.live.skipIf(!redisUp || !haveRedisServer())(

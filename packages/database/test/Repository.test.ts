@@ -1,6 +1,9 @@
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer, Option, type Scope } from "effect"
+import { Redis } from "ioredis"
+import postgres from "postgres"
 import * as Database from "../src/Database.js"
 import type { DatabaseError, MigrationError } from "../src/DatabaseError.js"
 import type { TaskRecord } from "../src/Model.js"
@@ -168,3 +171,60 @@ for (const backend of backends) {
     )
   })
 }
+
+// Rows are decoded with the Model's Schemas: a row another writer corrupted is a typed error naming
+// the table and the column, not a record of the wrong shape (or a thrown defect).
+describe("a stored row that does not match its Schema", () => {
+  it.scoped("sqlite: tasks.get and nodes.list fail naming the table and column", () =>
+    Effect.gen(function* () {
+      const file = path.join(yield* tempDir, "state.db")
+      const db = yield* open(Effect.succeed(Database.layerSqlite({ path: file })))
+      yield* db.tasks.put(task("t1", 1))
+      yield* db.nodes.put({ id: "n1", address: "a:1", state: "up", labels: {}, updated_at: 1 })
+      const raw = new BetterSqlite3(file)
+      raw.prepare("UPDATE tasks SET status = 'exploded'").run()
+      raw.prepare("UPDATE nodes SET labels = '{\"zone\": 7}'").run()
+      raw.close()
+      const task1 = yield* Effect.flip(db.tasks.get("t1"))
+      expect(task1._tag).toBe("DatabaseError")
+      expect(task1.message).toMatch(/^sqlite: tasks\.get failed: stored tasks row does not decode: column status: /)
+      expect(task1.message).toContain('"exploded"')
+      const nodes = yield* Effect.flip(db.nodes.list)
+      expect(nodes.message).toMatch(/stored nodes row does not decode: column labels\.zone: Expected string, actual 7/)
+    }),
+  )
+
+  it.scoped.skipIf(!backends[1]!.up)("postgres: checkpoints.latest fails naming the table and column", () =>
+    Effect.gen(function* () {
+      const schema = yield* pgSchema
+      const db = yield* open(Effect.succeed(Database.layerPostgres({ url: pgUrl, max: 2, schema })))
+      yield* db.checkpoints.append("s", { a: 1 }, 5)
+      yield* Effect.promise(async () => {
+        const sql = postgres(pgUrl, { max: 1, onnotice: () => {} })
+        await sql.unsafe(`UPDATE "${schema}".checkpoints SET data = 'not json'`)
+        await sql.end()
+      })
+      const e = yield* Effect.flip(db.checkpoints.latest("s"))
+      expect(e.message).toMatch(
+        /^postgres: checkpoints\.latest failed: stored checkpoints row does not decode: column data: /,
+      )
+    }),
+  )
+
+  it.scoped.skipIf(!backends[2]!.up)("redis: nodes.get fails naming the key's table and column, as a typed error", () =>
+    Effect.gen(function* () {
+      const prefix = yield* redisPrefix
+      const db = yield* open(Effect.succeed(Database.layerRedis({ url: redisUrl, prefix })))
+      yield* Effect.promise(async () => {
+        const client = new Redis(redisUrl)
+        await client.hset(`${prefix}nodes`, "n1", JSON.stringify({ id: "n1", address: "a:1", state: "up", labels: {} }))
+        await client.quit()
+      })
+      const e = yield* Effect.flip(db.nodes.get("n1"))
+      expect(e._tag).toBe("DatabaseError")
+      expect(e.message).toMatch(
+        /^redis: nodes\.get failed: stored nodes row does not decode: column updated_at: is missing/,
+      )
+    }),
+  )
+})

@@ -18,6 +18,8 @@ import * as internal from "./internal/lock.js"
 export const Settings = Schema.Struct({
   data_dir: Schema.optionalWith(Schema.String, { default: () => "./.novacron", exact: true }),
   listen_address: Schema.optionalWith(Schema.String, { default: () => "127.0.0.1", exact: true }),
+  /** Where health and metrics listen (`monitoring.listen_address`); loopback unless configured. */
+  monitoring_address: Schema.optionalWith(Schema.String, { default: () => "127.0.0.1", exact: true }),
   bind_port: Schema.optionalWith(Schema.Int, { default: () => 7700, exact: true }),
   health_check_port: Schema.optionalWith(Schema.Int, { default: () => 7780, exact: true }),
   metrics_port: Schema.optionalWith(Schema.Int, { default: () => 7781, exact: true }),
@@ -61,7 +63,13 @@ export class DataDirInUse extends Data.TaggedError("DataDirInUse")<{
  */
 export class LockError extends Data.TaggedError("LockError")<{ readonly lockFile: string; readonly reason: string }> {
   override get message(): string {
-    return `cannot lock ${this.lockFile}: ${this.reason}`
+    const why =
+      this.reason === "EACCES" || this.reason === "EPERM"
+        ? `permission denied (${this.reason}): run the agent as the data directory's owner, or choose another --data-dir`
+        : this.reason === "EROFS"
+          ? "read-only file system (EROFS)"
+          : this.reason
+    return `cannot lock ${this.lockFile}: ${why}`
   }
 }
 
@@ -158,22 +166,44 @@ export const checkPorts = (
 export class ConflictCheck extends Context.Tag("@novacron/resources/ConflictCheck")<ConflictCheck, DataDirLock>() {}
 
 /**
- * Locks the data directory, then checks the ports; the lock is released when the layer's scope closes.
+ * Options of {@link layer} and {@link component}.
  *
  * @since 0.1.0
  */
-export const layer = (settings: Settings): Layer.Layer<ConflictCheck, DataDirInUse | LockError | PortsInUse> =>
+export interface Options {
+  /**
+   * A lock the host already holds (see {@link lockDataDir}): used instead of taking one, and left
+   * to the host to release. A host takes it before anything writes into the data directory (the
+   * boot record is written at `init_start`, before any component runs).
+   */
+  readonly held?: DataDirLock | undefined
+}
+
+/**
+ * Locks the data directory (or checks the held lock), then checks the ports; a lock this layer
+ * took is released when its scope closes.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  settings: Settings,
+  options: Options = {},
+): Layer.Layer<ConflictCheck, DataDirInUse | LockError | PortsInUse> =>
   Layer.scoped(
     ConflictCheck,
     Effect.gen(function* () {
-      const lock = yield* lockDataDir(settings.data_dir)
-      if (lock.tookOverFrom !== undefined) {
+      const held = options.held
+      const lock = held === undefined ? yield* lockDataDir(settings.data_dir) : held
+      if (held !== undefined && !(yield* internal.stillHeld(held))) {
+        return yield* Effect.fail(new LockError({ lockFile: held.lockFile, reason: `no longer holds pid ${held.pid}` }))
+      }
+      if (held === undefined && lock.tookOverFrom !== undefined) {
         yield* Effect.logWarning(`took over the lock of ${settings.data_dir} left by dead process ${lock.tookOverFrom}`)
       }
       yield* checkPorts([
         { setting: "network.bind_port", host: settings.listen_address, port: settings.bind_port },
-        { setting: "system.health_check_port", host: settings.listen_address, port: settings.health_check_port },
-        { setting: "monitoring.metrics_port", host: settings.listen_address, port: settings.metrics_port },
+        { setting: "system.health_check_port", host: settings.monitoring_address, port: settings.health_check_port },
+        { setting: "monitoring.metrics_port", host: settings.monitoring_address, port: settings.metrics_port },
       ])
       return lock
     }),
@@ -186,7 +216,7 @@ export const layer = (settings: Settings): Layer.Layer<ConflictCheck, DataDirInU
  */
 export const component = (
   settings: Settings,
-  options: { readonly dependencies?: ReadonlyArray<string> | undefined } = {},
+  options: Options & { readonly dependencies?: ReadonlyArray<string> | undefined } = {},
 ) =>
   Component.make({
     name: "conflict-check",
@@ -194,7 +224,7 @@ export const component = (
     criticality: "CRITICAL",
     dependencies: options.dependencies ?? ["config"],
     description: "exclusive data-directory lock and free ports",
-    layer: layer(settings),
+    layer: layer(settings, { held: options.held }),
     healthCheck: Effect.flatMap(ConflictCheck, (lock) =>
       internal
         .stillHeld(lock)

@@ -312,4 +312,40 @@ describe("as @novacron/init components", () => {
       expect(existsSync(join(dir, ConflictCheck.lockFileName))).toBe(false)
     }),
   )
+
+  it.scoped(
+    "with a lock the host already holds, the layer uses it, checks it, and leaves its release to the host",
+    () =>
+      Effect.gen(function* () {
+        const dir = tmp()
+        const lockFile = join(dir, ConflictCheck.lockFileName)
+        const conflict = Schema.decodeSync(ConflictCheck.Settings)({ data_dir: dir, bind_port: 0 })
+        const held = yield* ConflictCheck.lockDataDir(dir)
+        // Without `held` the component finds the lock taken by this very process and refuses.
+        const refused = yield* Effect.flip(Effect.scoped(Layer.build(ConflictCheck.layer(conflict))))
+        expect(refused._tag).toBe("DataDirInUse")
+        const ctx = yield* Effect.scoped(Layer.build(ConflictCheck.layer(conflict, { held })))
+        expect(Context.get(ctx, ConflictCheck.ConflictCheck)).toBe(held)
+        expect(readFileSync(lockFile, "utf8").split("\n")[0]).toBe(String(process.pid))
+        // A held lock someone removed is not trusted.
+        writeFileSync(lockFile, "1\nother\n\n")
+        const lost = yield* Effect.flip(Effect.scoped(Layer.build(ConflictCheck.layer(conflict, { held }))))
+        expect(lost.message).toBe(`cannot lock ${lockFile}: no longer holds pid ${process.pid}`)
+      }),
+  )
+
+  it.live("a data directory under /proc fails with an error instead of spinning in mkdir", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(Effect.scoped(ConflictCheck.lockDataDir(`/proc/novacron-${process.pid}/data`)))
+      expect(error._tag).toBe("LockError")
+      expect(error.message).toMatch(/^cannot lock \/proc\/novacron-\d+\/data\/novacron.lock: ENOENT/)
+    }).pipe(Effect.timeout("20 seconds")),
+  )
+
+  it.effect("monitoring ports are checked on the monitoring address, not the cluster listener's", () =>
+    Effect.sync(() => {
+      const s = Schema.decodeSync(ConflictCheck.Settings)({ listen_address: "0.0.0.0" })
+      expect(s.monitoring_address).toBe("127.0.0.1")
+    }),
+  )
 })

@@ -1,15 +1,77 @@
-import { Effect, Option, type Scope } from "effect"
+import { Duration, Effect, Option, Schedule, type Scope } from "effect"
 import postgres from "postgres"
 import type { Repository } from "../Database.js"
 import { DatabaseError, type MigrationError } from "../DatabaseError.js"
 import * as Migration from "../Migration.js"
-import type { CheckpointRecord, NodeRecord } from "../Model.js"
+import type { CheckpointRecord } from "../Model.js"
 import { checksum, migrationFailure, planOrThrow, toJson, tryPromise } from "./common.js"
+import { NodeRow, rowDecoder } from "./rows.js"
 import { toCheckpoint, toTask } from "./sqlite.js"
 
-type Row = Record<string, unknown>
 type Sql = postgres.Sql
 const attempt = tryPromise("postgres")
+
+/** Failures of the first connection worth waiting out: a server still starting or restarting. */
+const transientCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EAI_AGAIN", "57P03", "CONNECT_TIMEOUT"])
+
+/** @internal */
+export const isTransient = (e: DatabaseError): boolean =>
+  transientCodes.has(String((e.cause as { code?: unknown } | undefined)?.code))
+
+/** Where the URL points, for logs (never the credentials). */
+const target = (url: string) => {
+  try {
+    const u = new URL(url)
+    return `${u.hostname}:${u.port || "5432"}`
+  } catch {
+    return "the configured server"
+  }
+}
+
+/** The default window for the first connection: a server coming up with the node is waited for. */
+export const defaultConnectRetry = Duration.seconds(10)
+
+/**
+ * Connects once, then again on a transient failure with exponential backoff (100 ms doubling,
+ * at most 2 s apart) until `window` has passed; each retry is logged. A refusal that outlasts
+ * the window fails naming the attempts.
+ */
+const connectWithRetry = (sql: Sql, url: string, window: Duration.DurationInput) =>
+  Effect.gen(function* () {
+    let attempts = 0
+    const started = Date.now()
+    const once = Effect.suspend(() => {
+      attempts++
+      return attempt("connect", () => sql`SELECT 1`)
+    })
+    const schedule = Schedule.exponential("100 millis", 2).pipe(
+      Schedule.union(Schedule.spaced("2 seconds")),
+      Schedule.upTo(window),
+    )
+    yield* once.pipe(
+      Effect.tapError((e) =>
+        isTransient(e)
+          ? Effect.logWarning(
+              `postgres at ${target(url)} not reachable (${String((e.cause as { code?: unknown }).code)}), attempt ${attempts}: retrying with backoff for up to ${Duration.format(Duration.decode(window))}`,
+            ).pipe(Effect.annotateLogs({ name: "database.retry", attempt: attempts }))
+          : Effect.void,
+      ),
+      Effect.retry({ schedule, while: isTransient }),
+      Effect.mapError((e) =>
+        attempts > 1
+          ? new DatabaseError({
+              backend: "postgres",
+              operation: `connect (${attempts} attempts over ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+              cause: e.cause,
+            })
+          : e,
+      ),
+    )
+    if (attempts > 1)
+      yield* Effect.logInfo(`postgres at ${target(url)} reachable after ${attempts} attempts`).pipe(
+        Effect.annotateLogs({ name: "database.connected", attempt: attempts }),
+      )
+  })
 
 /** The pool: at most `max` connections, each with `search_path` set to the schema. */
 export const acquirePool = (options: {
@@ -17,6 +79,8 @@ export const acquirePool = (options: {
   readonly max: number
   readonly schema?: string | undefined
   readonly applicationName?: string | undefined
+  /** How long a refused first connection is retried; default {@link defaultConnectRetry}. */
+  readonly connectRetry?: Duration.DurationInput | undefined
 }): Effect.Effect<Sql, DatabaseError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.suspend(() => {
@@ -36,7 +100,7 @@ export const acquirePool = (options: {
         },
       })
       // Connect now so an unreachable server fails the boot instead of the first query.
-      return attempt("connect", () => sql`SELECT 1`).pipe(
+      return connectWithRetry(sql, options.url, options.connectRetry ?? defaultConnectRetry).pipe(
         Effect.as(sql),
         Effect.tapError(() => Effect.promise(() => sql.end({ timeout: 0 }))),
       )
@@ -76,19 +140,14 @@ export const migrate = (
     catch: migrationFailure("postgres"),
   })
 
-const toNode = (r: Row): NodeRecord => ({
-  id: r.id as string,
-  address: r.address as string,
-  state: r.state as string,
-  labels: JSON.parse(r.labels as string),
-  updated_at: Number(r.updated_at),
-})
+const toNode = rowDecoder("nodes", NodeRow)
 
 export const make = (options: {
   readonly url: string
   readonly max: number
   readonly schema?: string | undefined
   readonly applicationName?: string | undefined
+  readonly connectRetry?: Duration.DurationInput | undefined
   readonly migrations?: ReadonlyArray<Migration.Migration> | undefined
 }): Effect.Effect<Repository, DatabaseError | MigrationError, Scope.Scope> =>
   Effect.gen(function* () {

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto"
-import { Effect, Option, Schedule, type Scope } from "effect"
+import { Effect, Option, Schedule, Schema, type Scope } from "effect"
 import { Redis } from "ioredis"
 import type { Repository } from "../Database.js"
 import { DatabaseError, type MigrationError } from "../DatabaseError.js"
 import * as Migration from "../Migration.js"
-import type { CheckpointRecord, NodeRecord, TaskRecord, TaskStatus } from "../Model.js"
+import { CheckpointRecord, NodeRecord, TaskRecord } from "../Model.js"
 import { checksum, toJson, tryPromise } from "./common.js"
+import { rowDecoder } from "./rows.js"
 
 const attempt = tryPromise("redis")
 
@@ -45,21 +46,38 @@ export const acquireClient = (url: string, backend = "redis"): Effect.Effect<Red
     (client) => Effect.promise(() => client.quit().catch(() => client.disconnect())),
   )
 
-const decodeTask = (h: Record<string, string>): TaskRecord => ({
-  id: h.id!,
-  kind: h.kind!,
-  status: h.status as TaskStatus,
-  node_id: JSON.parse(h.node_id!),
-  payload: JSON.parse(h.payload!),
-  created_at: Number(h.created_at),
-  updated_at: Number(h.updated_at),
-})
+// Hash fields are strings: node_id and payload hold JSON, times decimal text.
+const decodeTask = rowDecoder(
+  "tasks",
+  Schema.Struct({
+    ...TaskRecord.fields,
+    node_id: Schema.parseJson(TaskRecord.fields.node_id),
+    payload: Schema.parseJson(Schema.Unknown),
+    created_at: Schema.NumberFromString,
+    updated_at: Schema.NumberFromString,
+  }),
+)
+
+const decodeNode = rowDecoder("nodes", Schema.parseJson(NodeRecord))
+
+const checkpointBody = rowDecoder(
+  "checkpoints",
+  Schema.parseJson(Schema.Struct({ data: Schema.Unknown, created_at: CheckpointRecord.fields.created_at })),
+)
 
 const decodeCheckpoint = (name: string, member: string): CheckpointRecord => {
   const bar = member.indexOf("|")
-  const body = JSON.parse(member.slice(bar + 1)) as { data: unknown; created_at: number }
+  const body = checkpointBody(member.slice(bar + 1))
   return { name, sequence: Number(member.slice(0, bar)), data: body.data, created_at: body.created_at }
 }
+
+/** Decodes what a command returned; a stored value that does not decode is a typed failure of `operation`. */
+const decoded =
+  <A, B>(operation: string, f: (a: A) => B) =>
+  <E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<B, E | DatabaseError, R> =>
+    Effect.flatMap(self, (a) =>
+      Effect.try({ try: () => f(a), catch: (cause) => new DatabaseError({ backend: "redis", operation, cause }) }),
+    )
 
 /** Applies pending migrations while holding `<prefix>migrations:lock` (SET NX with expiry). */
 export const migrate = (client: Redis, prefix: string, migrations: ReadonlyArray<Migration.Migration>) =>
@@ -121,7 +139,7 @@ export const make = (options: {
     }
     const getTask = (id: string) =>
       attempt("tasks.get", () => client.hgetall(k.task(id))).pipe(
-        Effect.map((h) => (h.id === undefined ? Option.none() : Option.some(decodeTask(h)))),
+        decoded("tasks.get", (h) => (h.id === undefined ? Option.none() : Option.some(decodeTask(h)))),
       )
 
     const repo: Repository = {
@@ -130,12 +148,12 @@ export const make = (options: {
         put: (n) => attempt("nodes.put", () => client.hset(k.nodes, n.id, JSON.stringify(n))).pipe(Effect.asVoid),
         get: (id) =>
           attempt("nodes.get", () => client.hget(k.nodes, id)).pipe(
-            Effect.map((s) => Option.map(Option.fromNullable(s), (s) => JSON.parse(s) as NodeRecord)),
+            decoded("nodes.get", (s) => Option.map(Option.fromNullable(s), decodeNode)),
           ),
         list: attempt("nodes.list", () => client.hgetall(k.nodes)).pipe(
-          Effect.map((h) =>
+          decoded("nodes.list", (h) =>
             Object.values(h)
-              .map((s) => JSON.parse(s) as NodeRecord)
+              .map((s) => decodeNode(s))
               .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
           ),
         ),
@@ -166,10 +184,15 @@ export const make = (options: {
             const pipe = client.pipeline()
             for (const id of ids) pipe.hgetall(k.task(id))
             const rows = ids.length === 0 ? [] : ((yield* attempt("tasks.list", () => pipe.exec())) ?? [])
-            return rows
-              .map(([, h]) => h as Record<string, string>)
-              .filter((h) => h.id !== undefined)
-              .map(decodeTask)
+            const tasks = yield* Effect.succeed(rows).pipe(
+              decoded("tasks.list", (rows) =>
+                rows
+                  .map(([, h]) => h as Record<string, string>)
+                  .filter((h) => h.id !== undefined)
+                  .map((h) => decodeTask(h)),
+              ),
+            )
+            return tasks
               .filter(
                 (t) =>
                   (filter.status === undefined || t.status === filter.status) &&
@@ -203,11 +226,13 @@ export const make = (options: {
           }),
         latest: (name) =>
           attempt("checkpoints.latest", () => client.zrange(k.cp(name), -1, -1)).pipe(
-            Effect.map((m) => Option.map(Option.fromNullable(m[0]), (s) => decodeCheckpoint(name, s))),
+            decoded("checkpoints.latest", (m) =>
+              Option.map(Option.fromNullable(m[0]), (s) => decodeCheckpoint(name, s)),
+            ),
           ),
         list: (name) =>
           attempt("checkpoints.list", () => client.zrange(k.cp(name), 0, -1)).pipe(
-            Effect.map((ms) => ms.map((s) => decodeCheckpoint(name, s))),
+            decoded("checkpoints.list", (ms) => ms.map((s) => decodeCheckpoint(name, s))),
           ),
         prune: (name, keep) =>
           attempt("checkpoints.prune", () => client.zremrangebyrank(k.cp(name), 0, -Math.max(0, keep) - 1)),

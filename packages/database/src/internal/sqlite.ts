@@ -5,38 +5,19 @@ import { Effect, Option, type Scope } from "effect"
 import type { Repository } from "../Database.js"
 import type { DatabaseError, MigrationError } from "../DatabaseError.js"
 import * as Migration from "../Migration.js"
-import type { CheckpointRecord, NodeRecord, TaskRecord, TaskStatus } from "../Model.js"
 import { checksum, migrationFailure, planOrThrow, toJson, trySync } from "./common.js"
+import { CheckpointRow, NodeRow, rowDecoder, TaskRow } from "./rows.js"
 
 type Row = Record<string, unknown>
 const attempt = trySync("sqlite")
 
-const toNode = (r: Row): NodeRecord => ({
-  id: r.id as string,
-  address: r.address as string,
-  state: r.state as string,
-  labels: JSON.parse(r.labels as string),
-  updated_at: Number(r.updated_at),
-})
+const toNode = rowDecoder("nodes", NodeRow)
 
 /** @internal */
-export const toTask = (r: Row): TaskRecord => ({
-  id: r.id as string,
-  kind: r.kind as string,
-  status: r.status as TaskStatus,
-  node_id: (r.node_id as string | null) ?? null,
-  payload: JSON.parse(r.payload as string),
-  created_at: Number(r.created_at),
-  updated_at: Number(r.updated_at),
-})
+export const toTask = rowDecoder("tasks", TaskRow)
 
 /** @internal */
-export const toCheckpoint = (r: Row): CheckpointRecord => ({
-  name: r.name as string,
-  sequence: Number(r.sequence),
-  data: JSON.parse(r.data as string),
-  created_at: Number(r.created_at),
-})
+export const toCheckpoint = rowDecoder("checkpoints", CheckpointRow)
 
 /** Applies pending migrations in one IMMEDIATE transaction, which serializes concurrent processes on the file. */
 export const migrate = (db: BetterSqlite3.Database, migrations: ReadonlyArray<Migration.Migration>) => {

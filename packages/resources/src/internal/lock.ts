@@ -1,7 +1,7 @@
-import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises"
+import { link, mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises"
 import { createServer } from "node:net"
 import { hostname } from "node:os"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { Effect } from "effect"
 import { DataDirInUse, type DataDirLock, LockError, lockFileName } from "../ConflictCheck.js"
 
@@ -51,6 +51,22 @@ const live = async (owner: Owner): Promise<boolean> => {
 
 const code = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code
 
+// Not `mkdir({ recursive: true })`: on Node 20 it spins forever under /proc (ENOENT from a parent
+// that exists). Each level is tried once, parents only when the level itself is missing.
+const mkdirp = async (dir: string): Promise<void> => {
+  try {
+    await mkdir(dir)
+    return
+  } catch (e) {
+    if (code(e) === "EEXIST" && (await stat(dir)).isDirectory()) return
+    if (code(e) !== "ENOENT" || dirname(dir) === dir) throw e
+  }
+  await mkdirp(dirname(dir))
+  await mkdir(dir).catch(async (e) => {
+    if (!(code(e) === "EEXIST" && (await stat(dir)).isDirectory())) throw e
+  })
+}
+
 class InUse {
   constructor(readonly owner: Owner) {}
 }
@@ -61,7 +77,7 @@ class InUse {
  * see an empty lock file.
  */
 const acquireOnce = async (dir: string, lockFile: string): Promise<DataDirLock> => {
-  await mkdir(dir, { recursive: true })
+  await mkdirp(dir)
   const tmp = `${lockFile}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
   const content = `${process.pid}\n${hostname()}\n${await startTime(process.pid)}\n${new Date().toISOString()}\n`
   await writeFile(tmp, content, { flag: "wx" })
