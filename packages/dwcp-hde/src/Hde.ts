@@ -5,14 +5,15 @@
  *
  * @since 0.1.0
  */
+import { constants as bufferConstants } from "node:buffer"
 import { availableParallelism } from "node:os"
 import { Chunk, Context, Effect, Layer, type Scope, Stream } from "effect"
-import { EncodeError, FrameError } from "./HdeError.js"
+import { EncodeError, FrameError, LimitError } from "./HdeError.js"
 import type { CompressionSettings } from "./HdeSettings.js"
 import { type Estimates, initialEstimates } from "./internal/adaptive.js"
 import { Decoder } from "./internal/decoder.js"
 import { DeltaCache, type DeltaCacheStats } from "./internal/deltaCache.js"
-import { FrameFault } from "./internal/format.js"
+import { type DecodeLimits, FrameFault, LimitFault } from "./internal/format.js"
 import type { PageStats } from "./internal/pages.js"
 import * as Pool from "./internal/pool.js"
 import { type Counters, emptyCounters, encodeStream, type Shared } from "./internal/transfer.js"
@@ -33,9 +34,17 @@ export interface Options {
   readonly linkBps?: number
   /** Chunks in flight per transfer (default 2 per worker): bounds memory and applies back-pressure. */
   readonly inflight?: number
-  /** Largest chunk and dedup window a decoder accepts from a peer. */
+  /** Largest chunk size a decoder accepts from a peer (default: the configured `chunk_size`). */
   readonly maxChunkSize?: number
+  /** Largest dedup window (bytes) a decoder accepts and so keeps (default: `dedupWindow`, at least 64 MiB). */
   readonly maxDedupWindow?: number
+  /** Most bytes a transfer without its own `maxSize` may decode to (default 16 GiB). */
+  readonly maxTotalSize?: number
+  /**
+   * Output budget of a transfer without its own `maxSize`: at most this many bytes out per byte
+   * received, plus one chunk (and, for a delta, the base version's size). Default 4096.
+   */
+  readonly maxRatio?: number
   /** Worker entry override (defaults to the sibling worker file; see README). */
   readonly worker?: Pool.WorkerSpec
 }
@@ -48,6 +57,14 @@ export interface Options {
  */
 export interface TransferOptions {
   readonly objectId?: string
+  /**
+   * Decoding: the size the receiver expects, e.g. the VM's memory size from the migration's
+   * negotiation. The stream fails with `LimitError` before any chunk that would exceed it is
+   * decompressed. Without it, the service's `maxTotalSize` and `maxRatio` apply.
+   */
+  readonly maxSize?: number
+  /** Decoding: output bytes per received byte (see `Options.maxRatio`); default unlimited with `maxSize`. */
+  readonly maxRatio?: number
 }
 
 /**
@@ -81,7 +98,7 @@ export interface Hde {
   /** Encodes a whole object into one HDE stream. */
   readonly encode: (data: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, EncodeError>
   /** Decodes a whole HDE stream; fails with the offset of the first bad byte. */
-  readonly decode: (stream: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, FrameError>
+  readonly decode: (stream: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, FrameError | LimitError>
   /** Encodes a byte stream (any chunking) into HDE frames, in order, with bounded memory. */
   readonly encodeStream: (
     options?: TransferOptions,
@@ -89,7 +106,7 @@ export interface Hde {
   /** Decodes an HDE byte stream (any chunking) back to the original bytes, chunk by chunk. */
   readonly decodeStream: (
     options?: TransferOptions,
-  ) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E | FrameError, R>
+  ) => <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Uint8Array, E | FrameError | LimitError, R>
   /** Current link speed for adaptive mode (from the transport's measurements). */
   readonly setLinkSpeed: (bytesPerSecond: number) => Effect.Effect<void>
   readonly stats: Effect.Effect<Stats>
@@ -102,10 +119,14 @@ export const Hde = Context.GenericTag<Hde>("@novacron/dwcp-hde/Hde")
 
 const MiB = 1024 * 1024
 
-const toFrameError = (e: unknown): FrameError =>
-  e instanceof FrameFault
-    ? new FrameError({ offset: e.offset, reason: e.reason })
-    : new FrameError({ offset: -1, reason: `decoder failure: ${e instanceof Error ? e.message : String(e)}` })
+const GiB = 1024 * MiB
+
+const toDecodeError = (e: unknown): FrameError | LimitError =>
+  e instanceof LimitFault
+    ? new LimitError({ limit: e.limit, value: e.value, max: e.max, offset: e.offset, chunk: e.chunk, reason: e.reason })
+    : e instanceof FrameFault
+      ? new FrameError({ offset: e.offset, reason: e.reason })
+      : new FrameError({ offset: -1, reason: `decoder failure: ${e instanceof Error ? e.message : String(e)}` })
 
 /**
  * Builds the service in the current scope (its worker threads end with the scope).
@@ -142,34 +163,40 @@ export const make = (
       counters,
     }
     const receiveCache = new DeltaCache(settings.enable_delta ? settings.delta_cache_size : 0)
-    const limits = {
-      maxChunkSize: options.maxChunkSize ?? 64 * MiB,
-      maxDedupWindowPages: Math.floor((options.maxDedupWindow ?? 256 * MiB) / pageSize),
-      maxTotalSize: Number.MAX_SAFE_INTEGER,
-    }
+    const maxChunkSize = options.maxChunkSize ?? settings.chunk_size
+    const maxDedupWindow = options.maxDedupWindow ?? Math.max(options.dedupWindow ?? 0, 64 * MiB)
+    /** A transfer's limits; `ceiling` caps its size where the result must fit in one Buffer. */
+    const limitsOf = (o: TransferOptions | undefined, ceiling: number): DecodeLimits => ({
+      maxChunkSize,
+      maxDedupWindow,
+      maxSize: Math.min(o?.maxSize ?? options.maxTotalSize ?? 16 * GiB, ceiling),
+      maxRatio: o?.maxRatio ?? (o?.maxSize === undefined ? (options.maxRatio ?? 4096) : Number.POSITIVE_INFINITY),
+    })
 
-    const encodeStreamFn: Hde["encodeStream"] = (o) => encodeStream(shared, o?.objectId)
-    const decodeStreamFn: Hde["decodeStream"] =
-      (o) =>
+    const decodeWith =
+      (o: TransferOptions | undefined, ceiling: number) =>
       <E, R>(self: Stream.Stream<Uint8Array, E, R>) =>
         Stream.suspend(() => {
-          const d = new Decoder({ limits, objectId: o?.objectId, cache: receiveCache })
+          const d = new Decoder({ limits: limitsOf(o, ceiling), objectId: o?.objectId, cache: receiveCache })
           return self.pipe(
             Stream.mapConcatEffect((bytes) =>
-              Effect.try({ try: () => d.push(bytes) as Array<Uint8Array>, catch: toFrameError }),
+              Effect.try({ try: () => d.push(bytes) as Array<Uint8Array>, catch: toDecodeError }),
             ),
             Stream.concat(
-              Stream.fromEffect(Effect.try({ try: () => d.finish(), catch: toFrameError })).pipe(Stream.drain),
+              Stream.fromEffect(Effect.try({ try: () => d.finish(), catch: toDecodeError })).pipe(Stream.drain),
             ),
           )
         })
+    const encodeStreamFn: Hde["encodeStream"] = (o) => encodeStream(shared, o?.objectId)
+    const decodeStreamFn: Hde["decodeStream"] = (o) => decodeWith(o, Number.POSITIVE_INFINITY)
 
     const collect = <E>(s: Stream.Stream<Uint8Array, E>) =>
       Stream.runCollect(s).pipe(Effect.map((c) => Buffer.concat(Chunk.toReadonlyArray(c))))
 
     return Hde.of({
       encode: (data, o) => collect(encodeStreamFn(o)(Stream.make(data))),
-      decode: (data, o) => collect(decodeStreamFn(o)(Stream.make(data))),
+      // One Buffer holds the result: a stream that would not fit fails with LimitError, not a defect.
+      decode: (data, o) => collect(decodeWith(o, bufferConstants.MAX_LENGTH)(Stream.make(data))),
       encodeStream: encodeStreamFn,
       decodeStream: decodeStreamFn,
       setLinkSpeed: (bps) =>

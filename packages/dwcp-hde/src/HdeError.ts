@@ -22,6 +22,30 @@ export class FrameError extends Data.TaggedError("FrameError")<{
 }
 
 /**
+ * A well-formed stream that asks for more than this receiver allows: a chunk size or dedup window
+ * over `maxChunkSize` / `maxDedupWindow` (stream header, `chunk` undefined), or output that would
+ * exceed the transfer's `maxSize` or `maxRatio` budget (at chunk `chunk`). Raised before the
+ * offending chunk is decompressed. `value` is what the stream declares or would reach and `max`
+ * the limit, both in bytes; `offset` is the byte of the field that declares it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class LimitError extends Data.TaggedError("LimitError")<{
+  readonly limit: "maxChunkSize" | "maxDedupWindow" | "maxSize" | "maxRatio"
+  readonly value: number
+  readonly max: number
+  readonly offset: number
+  readonly chunk: number | undefined
+  readonly reason: string
+}> {
+  override get message(): string {
+    const where = this.chunk === undefined ? "stream header" : `chunk ${this.chunk}`
+    return `decode limit ${this.limit} exceeded at byte ${this.offset} (${where}): ${this.reason}`
+  }
+}
+
+/**
  * Encoding failed: bad options, or a worker thread died or reported an error.
  *
  * @since 0.1.0

@@ -13,7 +13,7 @@ import {
 import { Tag, xbzrleDecode, xbzrleEncode } from "../src/internal/pages.js"
 import { memoryImage, mutate, randomBytes } from "./fixtures.js"
 
-const limits = { maxChunkSize: 1 << 26, maxDedupWindowPages: 1 << 20, maxTotalSize: 2 ** 40 }
+const limits = { maxChunkSize: 1 << 26, maxDedupWindow: 2 ** 40, maxSize: 2 ** 40, maxRatio: Number.POSITIVE_INFINITY }
 
 const settings = (s: Partial<HdeSettings.CompressionSettings> = {}) => ({
   ...HdeSettings.defaults,

@@ -41,6 +41,35 @@ export class FrameFault extends Error {
   ) {
     super(`bad frame at byte ${offset}: ${reason}`)
   }
+
+  /** The same fault `base` bytes further on: parsers report offsets within their frame. */
+  shift(base: number): FrameFault {
+    return new FrameFault(this.offset + base, this.reason)
+  }
+}
+
+/** The receiver's limits a decoder enforces, by the names of the options that set them. */
+export type LimitName = "maxChunkSize" | "maxDedupWindow" | "maxSize" | "maxRatio"
+
+/** A well-formed stream that asks for more than the receiver allows; `LimitError` at the boundary. */
+export class LimitFault extends FrameFault {
+  constructor(
+    offset: number,
+    readonly limit: LimitName,
+    /** What the stream declares or would reach, in bytes. */
+    readonly value: number,
+    /** The limit, in bytes. */
+    readonly max: number,
+    /** Sequence number of the chunk, undefined for the stream header. */
+    readonly chunk: number | undefined,
+    reason: string,
+  ) {
+    super(offset, reason)
+  }
+
+  override shift(base: number): LimitFault {
+    return new LimitFault(this.offset + base, this.limit, this.value, this.max, this.chunk, this.reason)
+  }
 }
 
 export interface StreamHeader {
@@ -80,11 +109,19 @@ export const writeStreamHeader = (h: StreamHeader): Buffer => {
   return b
 }
 
-/** Limits a decoder enforces on what a peer declares, whatever the header says. */
+/** Limits a decoder enforces on what a peer declares and sends, whatever the header says. */
 export interface DecodeLimits {
+  /** Largest chunk size a stream header may declare (bytes). */
   readonly maxChunkSize: number
-  readonly maxDedupWindowPages: number
-  readonly maxTotalSize: number
+  /** Largest dedup window a stream header may declare, in bytes at its own page size. */
+  readonly maxDedupWindow: number
+  /** Most bytes the whole transfer may decode to. */
+  readonly maxSize: number
+  /**
+   * Most output bytes per encoded byte received, beyond a slack of one declared chunk (plus the
+   * base version's size for a delta stream). `Infinity`: no ratio check.
+   */
+  readonly maxRatio: number
 }
 
 export const readStreamHeader = (b: Uint8Array, at: number, limits: DecodeLimits): StreamHeader => {
@@ -98,11 +135,29 @@ export const readStreamHeader = (b: Uint8Array, at: number, limits: DecodeLimits
   const pageShift = v[6] ?? 0
   if (pageShift < 9 || pageShift > 16) throw new FrameFault(at + 6, `page shift ${pageShift} out of 9..16`)
   const maxChunkSize = v.readUInt32LE(8)
-  if (maxChunkSize === 0 || maxChunkSize > limits.maxChunkSize)
-    throw new FrameFault(at + 8, `declared chunk size ${maxChunkSize} over the limit ${limits.maxChunkSize}`)
+  if (maxChunkSize === 0) throw new FrameFault(at + 8, "declared chunk size 0")
+  // Written as "not within" so that a NaN limit refuses everything instead of nothing.
+  if (!(maxChunkSize <= limits.maxChunkSize))
+    throw new LimitFault(
+      at + 8,
+      "maxChunkSize",
+      maxChunkSize,
+      limits.maxChunkSize,
+      undefined,
+      `declared chunk size ${maxChunkSize} over the limit maxChunkSize ${limits.maxChunkSize}`,
+    )
   const dedupWindowPages = v.readUInt32LE(12)
-  if (dedupWindowPages > limits.maxDedupWindowPages)
-    throw new FrameFault(at + 12, `dedup window ${dedupWindowPages} pages over the limit ${limits.maxDedupWindowPages}`)
+  // In bytes: the decoder keeps that many pages of output, and a page may be 64 KiB.
+  const window = dedupWindowPages * 2 ** pageShift
+  if (!(window <= limits.maxDedupWindow))
+    throw new LimitFault(
+      at + 12,
+      "maxDedupWindow",
+      window,
+      limits.maxDedupWindow,
+      undefined,
+      `dedup window of ${dedupWindowPages} pages of ${2 ** pageShift} B (${window} B) over the limit maxDedupWindow ${limits.maxDedupWindow} B`,
+    )
   return {
     pageShift,
     maxChunkSize,
@@ -169,9 +224,6 @@ export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader)
     crc: v.readUInt32LE(20),
   }
 }
-
-export const chunkCrc = (b: Uint8Array, at: number, payloadSize: number): number =>
-  crc32(b.subarray(at + CHUNK_HEADER_SIZE, at + CHUNK_HEADER_SIZE + payloadSize), crc32(b.subarray(at, at + 20)))
 
 export const writeEndFrame = (e: EndFrame): Buffer => {
   const b = Buffer.alloc(END_FRAME_SIZE)
