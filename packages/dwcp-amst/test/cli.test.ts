@@ -48,11 +48,14 @@ describe("amst CLI", () => {
         const src = join(dir, "cli.img")
         const data = payload(1_500_000, 41)
         yield* Effect.promise(() => writeFile(src, data))
-        const rx = amst(["receive", "--dir", join(dir, "in"), "--port", "0", "--once", "--json"])
+        const tokenFile = join(dir, "amst.token")
+        yield* Effect.promise(() => writeFile(tokenFile, "a-shared-secret-of-some-length\n"))
+        const auth = ["--token-file", tokenFile]
+        const rx = amst(["receive", "--dir", join(dir, "in"), "--port", "0", "--once", "--json", ...auth])
         yield* Effect.addFinalizer(() => Effect.sync(() => rx.kill()))
         const rxDone = finish(rx)
         const listening = JSON.parse(yield* Effect.promise(() => firstLine(rx))) as { port: number }
-        const tx = amst(["send", src, `127.0.0.1:${listening.port}`, "--json", "--streams", "3"])
+        const tx = amst(["send", src, `127.0.0.1:${listening.port}`, "--json", "--streams", "3", ...auth])
         const sent = yield* Effect.promise(() => finish(tx))
         expect(sent.code).toBe(0)
         const result = JSON.parse(sent.out.trim().split("\n").at(-1)!) as { sha256: string; maxStreamsUsed: number }
@@ -65,8 +68,14 @@ describe("amst CLI", () => {
         const bad = yield* Effect.promise(() => finish(amst(["send", src])))
         expect(bad.code).toBe(1)
         expect(bad.err).toMatch(/usage/)
+        // Beyond loopback without --token-file or --tls-ca: refused, nothing listens.
+        const open = yield* Effect.promise(() =>
+          finish(amst(["receive", "--dir", dir, "--host", "0.0.0.0", "--port", "0"])),
+        )
+        expect(open.code).toBe(1)
+        expect(open.err).toMatch(/no sender authentication/)
       }).pipe(Effect.scoped),
-    30_000,
+    60_000,
   )
 
   it.live(
