@@ -7,14 +7,17 @@
  */
 import { mkdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
-import { Data, Effect, Option } from "effect"
+import { Data, Effect, Either, Option } from "effect"
 import type { BootReport, PreviousBoot } from "./BootReport.js"
 import { writeFileAtomic } from "./internal/atomicFile.js"
+import { decodeRecord } from "./internal/record.js"
 
 /**
- * Reading or writing the record failed.
+ * Reading or writing the record failed: the file is there but cannot be read (permissions, a
+ * directory in its place), or cannot be written. A missing record is not an error.
  *
  * @since 0.1.0
+ * @category errors
  */
 export class CheckpointError extends Data.TaggedError("CheckpointError")<{
   readonly path: string
@@ -27,14 +30,33 @@ export class CheckpointError extends Data.TaggedError("CheckpointError")<{
 }
 
 /**
+ * The record could be read but is not a boot record (truncated, not JSON, wrong shape). Boot
+ * logs it and goes on: the record is only history, and this boot's first checkpoint replaces it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+  readonly path: string
+  /** What is wrong with it, rendered. */
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `boot record ${this.path} is corrupt: ${this.reason}`
+  }
+}
+
+/**
  * Where boot records live.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface CheckpointStore {
   readonly path: string
   readonly write: (report: BootReport) => Effect.Effect<void, CheckpointError>
-  readonly read: Effect.Effect<Option.Option<BootReport>, CheckpointError>
+  /** The last record, `None` when there is none. */
+  readonly read: Effect.Effect<Option.Option<BootReport>, CheckpointError | CorruptRecord>
 }
 
 /**
@@ -64,14 +86,24 @@ export const fileStore = (dir: string): CheckpointStore => {
     read: Effect.tryPromise({
       try: async () => {
         try {
-          return Option.some(JSON.parse(await readFile(path, "utf8")) as BootReport)
+          return await readFile(path, "utf8")
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === "ENOENT") return Option.none()
+          // No record: none yet, or the directory is not there (a file in its place fails the write).
+          const code = (e as NodeJS.ErrnoException).code
+          if (code === "ENOENT" || code === "ENOTDIR") return undefined
           throw e
         }
       },
       catch: (cause) => new CheckpointError({ path, operation: "read", cause }),
-    }),
+    }).pipe(
+      Effect.flatMap((text) => {
+        if (text === undefined) return Effect.succeed(Option.none<BootReport>())
+        return Either.match(decodeRecord(text), {
+          onLeft: (e) => Effect.fail(new CorruptRecord({ path, reason: e.message })),
+          onRight: (record) => Effect.succeed(Option.some<BootReport>(record)),
+        })
+      }),
+    ),
   }
 }
 

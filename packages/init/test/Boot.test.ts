@@ -1,6 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Context, type Duration, Effect, Exit, Fiber, Layer, Schedule, Scope, TestClock } from "effect"
-import { Boot, BootStatus, Component } from "../src/index.js"
+import {
+  Cause,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  FastCheck,
+  Fiber,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Schedule,
+  Scope,
+  TestClock,
+} from "effect"
+import { Boot, BootMetrics, BootStatus, Component, Graph } from "../src/index.js"
 import { fixture, makeJournal } from "./fixtures.js"
 
 /** Boots in a fresh scope on a forked fiber, advancing the TestClock until it is done. */
@@ -340,5 +355,266 @@ describe("shutdown", () => {
         "shutdown timed out after 2000 ms while stopping cache; not stopped: db; finished: api 250.0 ms",
       )
     }),
+  )
+})
+
+describe("DEGRADED giving up", () => {
+  it.effect("without a fallback: retried by its schedule, then degraded with no service; dependents skipped", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit } = yield* bootAndRun([
+        fixture(j, "cache", { criticality: "DEGRADED", failTimes: Infinity, retry: Schedule.recurs(2) }),
+        fixture(j, "warmer", { criticality: "WARNING", dependencies: ["cache"] }),
+        fixture(j, "db"),
+      ])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const byName = Object.fromEntries(node!.report.components.map((c) => [c.name, c]))
+      expect(byName.cache).toMatchObject({ status: "degraded", attempts: 3, error: "cache broke (attempt 3)" })
+      expect(byName.cache!.fallback).toBeUndefined()
+      expect(byName.warmer).toMatchObject({ status: "skipped", error: "dependency unavailable: cache" })
+      expect(j.names("start:")).not.toContain("warmer")
+      const health = yield* node!.health
+      expect(health.components.find((c) => c.name === "cache")).toMatchObject({
+        health: "degraded",
+        message: "cache broke (attempt 3)",
+      })
+    }),
+  )
+
+  it.effect("a fallback that fails too leaves the component degraded, both causes recorded", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const cache = Component.make({
+        ...fixture(j, "cache", { criticality: "DEGRADED", failTimes: Infinity, retry: Schedule.recurs(1) }),
+        fallback: Layer.fail(new Error("no memory either")),
+      })
+      const { exit } = yield* bootAndRun([cache, fixture(j, "db")])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const record = node!.report.components.find((c) => c.name === "cache")!
+      expect(record).toMatchObject({
+        status: "degraded",
+        attempts: 2,
+        error: "cache broke (attempt 2); fallback failed: no memory either",
+      })
+      expect(record.fallback).toBeUndefined()
+    }),
+  )
+
+  it.effect("a fallback's resources are released at shutdown like a started component's", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit, scope } = yield* bootAndRun([
+        fixture(j, "db"),
+        fixture(j, "cache", {
+          criticality: "DEGRADED",
+          failTimes: Infinity,
+          retry: Schedule.recurs(0),
+          fallback: true,
+        }),
+      ])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      expect(j.events.map((e) => e.event).filter((e) => e.startsWith("down"))).toEqual([
+        "down-fallback:cache",
+        "down:db",
+      ])
+    }),
+  )
+})
+
+describe("BootStatus", () => {
+  it.effect("every component sees the others' status; degraded, failed and skipped count as degraded", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const seen: Record<string, unknown> = {}
+      const observer = Component.make({
+        name: "observer",
+        phase: "services",
+        criticality: "CRITICAL",
+        layer: Layer.effectDiscard(
+          Effect.map(BootStatus, (s) => {
+            for (const n of ["db", "cache", "telemetry", "exporter", "ghost"])
+              seen[n] = { status: s.status(n), degraded: s.isDegraded(n) }
+          }),
+        ),
+      })
+      const { exit } = yield* bootAndRun([
+        fixture(j, "db"),
+        fixture(j, "cache", { criticality: "DEGRADED", failTimes: Infinity, fallback: true }),
+        fixture(j, "telemetry", { criticality: "WARNING", failTimes: Infinity }),
+        fixture(j, "exporter", { criticality: "WARNING", dependencies: ["telemetry"] }),
+        observer,
+      ])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(seen).toEqual({
+        db: { status: "running", degraded: false },
+        cache: { status: "degraded", degraded: true },
+        telemetry: { status: "failed", degraded: true },
+        exporter: { status: "skipped", degraded: true },
+        ghost: { status: undefined, degraded: false },
+      })
+      // The booted context carries it too, live.
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const status = Context.get(node!.context as Context.Context<BootStatus>, BootStatus)
+      expect(status.status("observer")).toBe("running")
+      expect(status.isDegraded("observer")).toBe(false)
+    }),
+  )
+})
+
+describe("metrics of one boot", () => {
+  const value = (metric: typeof BootMetrics.componentInitSuccess, name: string) =>
+    Effect.map(Metric.value(Metric.tagged(metric, "component", name)), (s) => s.count)
+
+  it.effect("component_init_success_count counts started components only, a fallback included", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const tag = `s${Math.random().toString(36).slice(2)}`
+      const { exit } = yield* bootAndRun([
+        fixture(j, `${tag}-ok`),
+        fixture(j, `${tag}-warn`, { criticality: "WARNING", failTimes: Infinity }),
+        fixture(j, `${tag}-nofb`, { criticality: "DEGRADED", failTimes: Infinity, retry: Schedule.recurs(1) }),
+        fixture(j, `${tag}-fb`, {
+          criticality: "DEGRADED",
+          failTimes: Infinity,
+          retry: Schedule.recurs(0),
+          fallback: true,
+        }),
+      ])
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(yield* value(BootMetrics.componentInitSuccess, `${tag}-ok`)).toBe(1)
+      expect(yield* value(BootMetrics.componentInitSuccess, `${tag}-warn`)).toBe(0)
+      expect(yield* value(BootMetrics.componentInitSuccess, `${tag}-nofb`)).toBe(0)
+      expect(yield* value(BootMetrics.componentInitSuccess, `${tag}-fb`)).toBe(1)
+      expect(yield* value(BootMetrics.componentInitFailure, `${tag}-nofb`)).toBe(2)
+    }),
+  )
+
+  it.effect("parallel efficiency is the sum of start times over the boot's wall time", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      // a and b start together; c follows a. Starts: 10 + 30 + 10 = 50 ms in 30 ms of boot.
+      const { exit } = yield* bootAndRun([
+        fixture(j, "a", { takes: "10 millis" }),
+        fixture(j, "b", { takes: "30 millis" }),
+        fixture(j, "c", { dependencies: ["a"], takes: "10 millis" }),
+      ])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(node!.report.totalMillis).toBe(30)
+      expect(node!.report.parallelEfficiency).toBeCloseTo(50 / 30, 9)
+      expect((yield* Metric.value(BootMetrics.parallelEfficiency)).value).toBeCloseTo(50 / 30, 9)
+      expect((yield* Metric.value(BootMetrics.totalBootTime)).value).toBeCloseTo(0.03, 9)
+    }),
+  )
+
+  it.effect("a boot that takes no time at all has an efficiency of 0, not NaN", () =>
+    Effect.gen(function* () {
+      const { exit } = yield* bootAndRun([fixture(makeJournal(), "instant")])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(node!.report.totalMillis).toBe(0)
+      expect(node!.report.parallelEfficiency).toBe(0)
+    }),
+  )
+})
+
+describe("shutdown deadline", () => {
+  it.effect("ShutdownTimeout lists the stuck component and, newest first, those never stopped", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit } = yield* bootAndRun(
+        [
+          fixture(j, "config", { phase: "pre-init" }),
+          fixture(j, "security", { phase: "core" }),
+          fixture(j, "db", { phase: "core", dependencies: ["security"], stopTakes: "1 hour" }),
+          fixture(j, "api", { phase: "services", stopTakes: "100 millis" }),
+        ],
+        { shutdownTimeout: "1 second" },
+      )
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const fiber = yield* Effect.fork(Effect.flip(node!.shutdown))
+      yield* TestClock.adjust("5 seconds")
+      const error = yield* Fiber.join(fiber)
+      expect(error).toMatchObject({
+        _tag: "ShutdownTimeout",
+        timeoutMillis: 1000,
+        stuck: "db",
+        abandoned: ["security", "config"],
+        finished: [{ name: "api", millis: 100 }],
+      })
+      expect(node!.report.outcome).toBe("stopped")
+    }),
+  )
+})
+
+/**
+ * The list schedule the kernel promises under a cap of one, computed the slow way: phase by phase,
+ * of the components whose dependencies are done, the one with the longest chain of expected
+ * milliseconds (at least 1 each) to the end of its phase goes first; ties to the earlier in start order.
+ */
+const referenceOrder = (components: ReadonlyArray<Component.AnyComponent>, order: ReadonlyArray<string>) => {
+  const byName = new Map(components.map((c) => [c.name, c]))
+  const own = (n: string) => {
+    const d = byName.get(n)!.expectedDuration
+    return Math.max(1, d === undefined ? 0 : Duration.toMillis(Duration.decode(d)))
+  }
+  const rank = (n: string): number => {
+    const c = byName.get(n)!
+    const tails = components.filter((x) => x.phase === c.phase && x.dependencies.includes(n)).map((x) => rank(x.name))
+    return own(n) + Math.max(0, ...tails)
+  }
+  const done = new Set<string>()
+  const out: Array<string> = []
+  for (const phase of Component.phases) {
+    const members = order.filter((n) => byName.get(n)!.phase === phase)
+    while (members.some((n) => !done.has(n))) {
+      const ready = members.filter((n) => !done.has(n) && byName.get(n)!.dependencies.every((d) => done.has(d)))
+      // Stable sort: ties stay in start order.
+      const next = [...ready].sort((a, b) => rank(b) - rank(a))[0]!
+      done.add(next)
+      out.push(next)
+    }
+  }
+  return out
+}
+
+const randomGraph = FastCheck.array(
+  FastCheck.record({
+    phase: FastCheck.integer({ min: 0, max: 3 }),
+    deps: FastCheck.array(FastCheck.nat(), { maxLength: 3 }),
+    takes: FastCheck.option(FastCheck.integer({ min: 0, max: 30 }), { nil: undefined }),
+  }),
+  { minLength: 1, maxLength: 12 },
+)
+
+describe("ready queue under a cap", () => {
+  it.effect.prop(
+    "with one slot, components start longest-chain-first, ties in start order, on any graph",
+    [randomGraph],
+    ([specs]) =>
+      Effect.gen(function* () {
+        const j = makeJournal()
+        const components = specs.map((s, i) => {
+          // Dependencies on earlier components of the same or an earlier phase only: a valid graph.
+          const deps = i === 0 ? [] : [...new Set(s.deps.map((d) => d % i))].filter((d) => specs[d]!.phase <= s.phase)
+          // Instant starts: under a cap of one the order depends on expected durations only.
+          return Component.make({
+            name: `c${i}`,
+            phase: Component.phases[s.phase]!,
+            criticality: "CRITICAL",
+            dependencies: deps.map((d) => `c${d}`),
+            layer: Layer.effectDiscard(j.log(`start:c${i}`)),
+            expectedDuration: s.takes === undefined ? undefined : Duration.millis(s.takes),
+          })
+        })
+        const graph = yield* Graph.validate(components)
+        // Quiet: the log lines of a few hundred starts cost more than the starts.
+        yield* Effect.scoped(Boot.boot(components, { maxConcurrency: 1 })).pipe(
+          Logger.withMinimumLogLevel(LogLevel.None),
+        )
+        expect(j.names("start:")).toEqual(referenceOrder(components, graph.order))
+      }),
+    { fastCheck: { numRuns: 100 } },
   )
 })

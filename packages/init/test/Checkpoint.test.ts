@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Logger, Option, Scope } from "effect"
 import { Boot, BootReport, Checkpoint, Component } from "../src/index.js"
 import { fixture, makeJournal } from "./fixtures.js"
 
@@ -138,6 +138,173 @@ describe("boot report", () => {
       // api depends only on cache, but it had to wait for db: the core phase's end.
       expect(BootReport.criticalChain(node.report).map((l) => l.name)).toEqual(["config", "security", "db", "api"])
       expect(node.report.parallelEfficiency).toBeGreaterThan(0)
+    }).pipe(Effect.scoped),
+  )
+})
+
+/** A record as `boot` writes it, for `previousBoot`. */
+const record = (over: Partial<BootReport.BootReport> = {}): BootReport.BootReport => ({
+  bootId: "b-7",
+  pid: 4242,
+  startedAt: "2026-01-01T00:00:00.000Z",
+  outcome: "starting",
+  checkpoints: [],
+  phases: [],
+  components: [],
+  ...over,
+})
+const dead = () => false
+const live = () => true
+
+describe("Checkpoint.previousBoot", () => {
+  it("a record left by a clean shutdown says nothing, even though its process is gone", () => {
+    expect(Checkpoint.previousBoot(record({ outcome: "stopped" }), dead)).toBeUndefined()
+    expect(Checkpoint.previousBoot(record({ outcome: "stopped" }), live)).toBeUndefined()
+  })
+
+  it("a dead process that had reached READY crashed after READY, not during boot", () => {
+    const prev = Checkpoint.previousBoot(
+      record({ outcome: "running", checkpoints: [{ name: "init_complete", at: 9 }] }),
+      dead,
+    )
+    expect(prev).toEqual({
+      bootId: "b-7",
+      pid: 4242,
+      startedAt: "2026-01-01T00:00:00.000Z",
+      outcome: "crashed",
+      lastCheckpoint: "init_complete",
+      summary: "previous boot b-7 (pid 4242) crashed after reaching READY",
+    })
+  })
+
+  it("a dead process that died before its first checkpoint crashed during boot, after none", () => {
+    expect(Checkpoint.previousBoot(record(), dead)?.summary).toBe(
+      "previous boot b-7 (pid 4242) crashed during boot, after checkpoint none",
+    )
+  })
+
+  it("a record whose process is alive is still running, unless that process is this one", () => {
+    expect(Checkpoint.previousBoot(record({ outcome: "running" }), live)).toMatchObject({
+      outcome: "running",
+      summary: "boot b-7 (pid 4242) is still running",
+    })
+    // In a container every boot gets the same pid: a record naming ours is a crash.
+    expect(Checkpoint.previousBoot(record({ pid: process.pid }), live)).toMatchObject({ outcome: "crashed" })
+  })
+
+  it("by default asks the system whether the pid is alive", () => {
+    expect(Checkpoint.previousBoot(record({ pid: process.ppid }))?.outcome).toBe("starting")
+    expect(Checkpoint.previousBoot(record({ pid: deadPid() }))?.outcome).toBe("crashed")
+  })
+
+  it("a failed boot with no recorded cause still says it failed", () => {
+    expect(Checkpoint.previousBoot(record({ outcome: "failed" }), live)).toMatchObject({
+      outcome: "failed",
+      summary: "previous boot b-7 failed: unknown cause; last valid checkpoint none",
+    })
+  })
+})
+
+describe("Checkpoint.fileStore", () => {
+  it.live("reads nothing where there is no record, and back what it wrote", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(join(tempDir(), "nested"))
+      expect(Option.isNone(yield* store.read)).toBe(true)
+      const r = record({ outcome: "running", checkpoints: [{ name: "init_start", at: 0.5 }] })
+      yield* store.write(r)
+      expect(yield* store.read).toEqual(Option.some(r))
+    }),
+  )
+
+  it.live("a record that is not JSON, or not a boot record, is CorruptRecord naming the file", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      writeFileSync(store.path, '{"bootId": "b-1", "pid"')
+      const e1 = yield* Effect.flip(store.read)
+      expect(e1._tag).toBe("CorruptRecord")
+      expect(e1.message).toMatch(new RegExp(`^boot record ${store.path} is corrupt: `))
+      writeFileSync(store.path, JSON.stringify({ ...record(), outcome: "exploded" }))
+      const e2 = yield* Effect.flip(store.read)
+      expect(e2._tag).toBe("CorruptRecord")
+      expect(e2.message).toContain("outcome")
+    }),
+  )
+
+  it.live("a record that cannot be read is CheckpointError naming the file and the cause", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      // Tests may run as root, which reads past any mode bits: a directory in its place does not.
+      mkdirSync(store.path)
+      const e = yield* Effect.flip(store.read)
+      expect(e).toMatchObject({ _tag: "CheckpointError", operation: "read", path: store.path })
+      expect(e.message).toMatch(new RegExp(`^cannot read boot record ${store.path}: EISDIR`))
+    }),
+  )
+})
+
+describe("booting over the previous record", () => {
+  const captureWarnings = (lines: Array<string>) =>
+    Logger.replace(
+      Logger.defaultLogger,
+      Logger.make(({ logLevel, message }) => {
+        if (logLevel._tag === "Warning") lines.push(String(message))
+      }),
+    )
+
+  it.live("after a clean shutdown, the next boot reports no previous trouble", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      const first = yield* Effect.scoped(Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }))
+      expect(first.report.outcome).toBe("stopped")
+      const warnings: Array<string> = []
+      const second = yield* Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }).pipe(
+        Effect.provide(captureWarnings(warnings)),
+      )
+      expect(second.report.previous).toBeUndefined()
+      expect(warnings).toEqual([])
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("a boot that reached READY and died is told apart from one that died starting", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      // Left running, as a killed process leaves it; the pid is ours, as in a container.
+      const first = yield* Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }).pipe(
+        Scope.extend(yield* Scope.make()),
+      )
+      const second = yield* Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store })
+      expect(second.report.previous).toMatchObject({
+        bootId: first.report.bootId,
+        outcome: "crashed",
+        lastCheckpoint: "init_complete",
+        summary: `previous boot ${first.report.bootId} (pid ${process.pid}) crashed after reaching READY`,
+      })
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("a corrupt record is logged with its path and replaced; the boot goes on", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      writeFileSync(store.path, "\u0000\u0000\u0000")
+      const warnings: Array<string> = []
+      const node = yield* Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }).pipe(
+        Effect.provide(captureWarnings(warnings)),
+      )
+      expect(node.report.previous).toBeUndefined()
+      expect(warnings).toHaveLength(1)
+      expect(warnings[0]).toMatch(new RegExp(`^boot record ${store.path} is corrupt: .*; ignoring it$`, "s"))
+      expect(JSON.parse(readFileSync(store.path, "utf8")).bootId).toBe(node.report.bootId)
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("a record that cannot be read fails the boot before anything starts", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      mkdirSync(store.path)
+      const j = makeJournal()
+      const error = yield* Effect.flip(Boot.boot([fixture(j, "db")], { checkpoints: store }))
+      expect(error).toMatchObject({ _tag: "CheckpointError", operation: "read", path: store.path })
+      expect(j.events).toEqual([])
     }).pipe(Effect.scoped),
   )
 })

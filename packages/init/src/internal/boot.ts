@@ -139,9 +139,14 @@ export const boot = (
     emit({ _tag: "BootStarted", report })
 
     if (store !== undefined) {
+      // A corrupt record is only lost history; one that cannot be read at all (permissions) will
+      // not be writable either, so that fails the boot with its path.
       const before = yield* store.read.pipe(
-        Effect.catchAll((e) =>
-          Effect.logWarning(`previous boot record unreadable: ${e.message}`).pipe(Effect.as(Option.none())),
+        Effect.catchTag("CorruptRecord", (e) =>
+          Effect.logWarning(`${e.message}; ignoring it`).pipe(
+            Effect.annotateLogs({ name: "boot.previous" }),
+            Effect.as(Option.none()),
+          ),
         ),
       )
       if (Option.isSome(before)) {
@@ -206,7 +211,8 @@ export const boot = (
       Effect.gen(function* () {
         record.finishedAt = yield* now
         const millis = record.finishedAt - (record.startedAt ?? record.finishedAt)
-        const ok = record.status === "running" || record.status === "degraded"
+        // A DEGRADED component that gave up without a fallback did not start.
+        const ok = record.status === "running" || (record.status === "degraded" && record.fallback === true)
         if (ok) {
           yield* Metric.set(Metric.tagged(BootMetrics.componentInitDuration, "component", c.name), millis / 1000)
           yield* Metric.increment(Metric.tagged(BootMetrics.componentInitSuccess, "component", c.name))
@@ -425,10 +431,8 @@ export const boot = (
               new ShutdownTimeout({
                 timeoutMillis: Duration.toMillis(timeout),
                 stuck: current,
-                abandoned: started
-                  .map((s) => s.record.name)
-                  .filter((n) => n !== current)
-                  .reverse(),
+                // The stuck one was already taken off `started`.
+                abandoned: started.map((s) => s.record.name).reverse(),
                 finished,
               }),
           }),
