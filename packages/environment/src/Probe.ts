@@ -1,8 +1,10 @@
 /**
  * The probe protocol the detector measures with: a responder that echoes 8-byte pings and
  * acknowledges bulk transfers, and a client that measures RTT (median), jitter, loss and
- * bandwidth towards a peer. Against a peer that does not answer pings (any other TCP listener)
- * the client falls back to TCP connect times, without bandwidth.
+ * bandwidth towards a peer. The responder greets first (`NCPROBE1`); a peer that does not (any
+ * other TCP listener, such as a node's cluster port) is measured by TCP connect times, without
+ * bandwidth, and is sent no byte at all: it sees plain connect-and-close probes, which the network
+ * listener counts as probes rather than as refused handshakes. Peers may be written `node-id@host:port`.
  *
  * @since 0.1.0
  */

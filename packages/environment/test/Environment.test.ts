@@ -13,6 +13,7 @@ import {
   Layer,
   Logger,
   Ref,
+  Schedule,
   Schema,
   Stream,
   SubscriptionRef,
@@ -213,6 +214,41 @@ describe("against real loopback peers", () => {
       expect(d.links).toEqual(d.peers.map((p) => Classify.classifyLink(p)))
       expect(d.mode).toBe(Classify.classify({ rdma: false, peers: d.peers }).mode)
       expect(d.mode).toBe("hybrid")
+    }),
+  )
+
+  it.scopedLive("a listener that is not a responder is sent no byte: connect-and-close only", () =>
+    Effect.gen(function* () {
+      // A listener (like a node's TLS cluster port) that records what each connection sent.
+      const received: Array<number> = []
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(
+          () =>
+            new Promise<ReturnType<typeof createServer>>((ok) => {
+              const s = createServer((socket) => {
+                let bytes = 0
+                socket.on("error", () => undefined)
+                socket.on("data", (d) => {
+                  bytes += d.length
+                })
+                socket.on("close", () => received.push(bytes))
+              })
+              s.listen(0, "127.0.0.1", () => ok(s))
+            }),
+        ),
+        (s) => Effect.promise(() => new Promise<void>((ok) => s.close(() => ok()))),
+      )
+      const port = (server.address() as { port: number }).port
+      const p = yield* Probe.measure(`node-b@127.0.0.1:${port}`, { count: 4, timeoutMs: 300, bandwidthBytes: 0 })
+      expect(p).toMatchObject({ peer: `node-b@127.0.0.1:${port}`, method: "connect", samples: 4, loss: 0 })
+      yield* Effect.repeat(
+        Effect.sync(() => received.length),
+        {
+          until: (n) => n === 4,
+          schedule: Schedule.spaced("10 millis"),
+        },
+      ).pipe(Effect.timeout("10 seconds"))
+      expect(received).toEqual([0, 0, 0, 0])
     }),
   )
 

@@ -1,9 +1,13 @@
 import { connect, createServer, type Server, type Socket } from "node:net"
 import type { PeerMeasurement } from "../Classify.js"
 
-// Probe protocol, one TCP connection, commands back to back:
+// Probe protocol, one TCP connection. The responder speaks first, so that the client sends
+// nothing to a listener that is not one (a node's TLS cluster port would log every stray byte as
+// a refused handshake; a connect-and-close it counts as a probe):
+//   responder: BANNER on accept
 //   'E' + 8 bytes        -> the same 8 bytes back (after the server's optional delay)
 //   'B' + u32 BE n + n bytes -> 'K' once all n bytes arrived
+export const BANNER = Buffer.from("NCPROBE1", "latin1")
 const ECHO = 0x45
 const BULK = 0x42
 const ACK = 0x4b
@@ -21,6 +25,7 @@ export const startServer = (host: string, port: number, delayMs: number): Promis
       sockets.add(socket)
       socket.once("close", () => sockets.delete(socket))
       socket.setNoDelay(true)
+      socket.write(BANNER)
       let buf = Buffer.alloc(0)
       let bulkLeft = -1
       socket.on("error", () => socket.destroy())
@@ -104,9 +109,11 @@ class Conn {
   }
 }
 
+/** `host:port` or `node-id@host:port` (as in `network.peers`); IPv6 in brackets. */
 const split = (peer: string): { host: string; port: number } => {
-  const i = peer.lastIndexOf(":")
-  return { host: peer.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(peer.slice(i + 1)) }
+  const address = peer.slice(peer.lastIndexOf("@") + 1)
+  const i = address.lastIndexOf(":")
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(address.slice(i + 1)) }
 }
 
 const open = (peer: string, timeoutMs: number): Promise<{ conn: Conn; connectMs: number } | undefined> =>
@@ -162,8 +169,11 @@ export const measure = async (peer: string, o: ProbeOptions): Promise<PeerMeasur
   try {
     const rtts: Array<number> = []
     let lost = 0
+    // Only a responder greets: anything else gets no byte from us, just connect-and-close.
+    const banner = await conn.read(BANNER.length, o.timeoutMs)
+    const responder = banner?.equals(BANNER) === true
     // Ping -1 is a warm-up (first-use costs on both ends) and tells whether the peer speaks the protocol.
-    for (let i = -1; i < o.count; i++) {
+    for (let i = -1; responder && i < o.count; i++) {
       const payload = Buffer.alloc(9)
       payload[0] = ECHO
       payload.writeDoubleBE(i, 1)
