@@ -90,6 +90,13 @@ export class Decoder {
     return out
   }
 
+  /** Bytes of output kept for duplicate references: at most the declared window. */
+  get windowBytes(): number {
+    let n = 0
+    for (const page of this.window.values()) n += page.length
+    return n
+  }
+
   /** Call at end of input: fails unless a valid end frame closed the stream. */
   finish(): void {
     if (!this.done) throw new FrameFault(this.start + this.buffered, "stream truncated (no end frame)")

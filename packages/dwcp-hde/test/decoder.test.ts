@@ -1,0 +1,683 @@
+// The decoder and the frame parsers on their own, synchronously: every check's offset and reason,
+// any split of the input, and a structure-aware fuzzer with limits on what each input may cost.
+
+import { crc32 } from "node:zlib"
+import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import fc from "fast-check"
+import { compress } from "../src/internal/codec.js"
+import { Decoder } from "../src/internal/decoder.js"
+import type { DeltaCache } from "../src/internal/deltaCache.js"
+import {
+  CHUNK_FLAG_DELTA,
+  CHUNK_FLAG_DICT,
+  CHUNK_FLAG_PAGED,
+  CHUNK_HEADER_SIZE,
+  Codec,
+  codecName,
+  type DecodeLimits,
+  END_FRAME_SIZE,
+  FrameFault,
+  innerBound,
+  LimitFault,
+  readChunkHeader,
+  readEndFrame,
+  readStreamHeader,
+  type StreamHeader,
+  writeChunkHeader,
+  writeEndFrame,
+  writeStreamHeader,
+} from "../src/internal/format.js"
+import { Tag } from "../src/internal/pages.js"
+import { memoryImage, mutate, randomBytes, text } from "./fixtures.js"
+import { cacheWith, encodeSync } from "./streams.js"
+
+const open: DecodeLimits = {
+  maxChunkSize: 1 << 20,
+  maxDedupWindow: 1 << 26,
+  maxSize: 2 ** 40,
+  maxRatio: Number.POSITIVE_INFINITY,
+}
+
+interface RunOptions {
+  readonly limits?: Partial<DecodeLimits>
+  readonly objectId?: string
+  readonly cache?: DeltaCache
+}
+
+/** Pushes `pieces` then finishes; returns the output so far and the fault, if any. */
+const run = (pieces: ReadonlyArray<Uint8Array>, o: RunOptions = {}) => {
+  const d = new Decoder({ limits: { ...open, ...o.limits }, objectId: o.objectId, cache: o.cache })
+  const out: Array<Buffer> = []
+  let fault: FrameFault | undefined
+  try {
+    for (const p of pieces) out.push(...d.push(p))
+    d.finish()
+  } catch (e) {
+    if (!(e instanceof FrameFault)) throw e
+    fault = e
+  }
+  return { out: Buffer.concat(out), fault, decoder: d }
+}
+
+const ok = (pieces: ReadonlyArray<Uint8Array>, o?: RunOptions) => {
+  const r = run(pieces, o)
+  if (r.fault) throw r.fault
+  return r
+}
+
+const fault = (pieces: ReadonlyArray<Uint8Array>, o?: RunOptions): FrameFault => {
+  const r = run(pieces, o)
+  if (r.fault === undefined) throw new Error("decoded a bad stream")
+  return r.fault
+}
+
+/** `b` cut at the given offsets (sorted, clipped). */
+const split = (b: Buffer, cuts: ReadonlyArray<number>): Array<Buffer> => {
+  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y)
+  const out: Array<Buffer> = []
+  let prev = 0
+  for (const c of [...at, b.length]) {
+    if (c > prev) out.push(b.subarray(prev, c))
+    prev = Math.max(prev, c)
+  }
+  return out
+}
+
+const frame = (
+  f: { codec?: number; flags?: number; level?: number; seq?: number; originalSize: number; innerSize?: number },
+  payload: Uint8Array,
+) =>
+  Buffer.concat([
+    writeChunkHeader(
+      { codec: Codec.none, flags: 0, level: 0, seq: 0, innerSize: payload.length, ...f, encodedSize: payload.length },
+      payload,
+    ),
+    payload,
+  ])
+
+/** A frame with header fields replaced and its checksum recomputed. */
+const reframe = (f: Buffer, patch: { seq?: number; flags?: number }) => {
+  const h = Buffer.from(f.subarray(0, CHUNK_HEADER_SIZE))
+  if (patch.seq !== undefined) h.writeUInt32LE(patch.seq, 4)
+  if (patch.flags !== undefined) h[2] = patch.flags
+  const payload = f.subarray(CHUNK_HEADER_SIZE)
+  h.writeUInt32LE(crc32(payload, crc32(h.subarray(0, 20))), 20)
+  return Buffer.concat([h, payload])
+}
+
+const streamHeader = (h: Partial<StreamHeader> = {}) =>
+  writeStreamHeader({ pageShift: 12, maxChunkSize: 8192, dedupWindowPages: 0, baseDigest: undefined, ...h })
+
+/** A stream header's bytes with `patch` applied and the checksum recomputed. */
+const resigned = (patch: (b: Buffer) => void, h?: Partial<StreamHeader>) => {
+  const b = streamHeader(h)
+  patch(b)
+  b.writeUInt32LE(crc32(b.subarray(0, 24)), 24)
+  return b
+}
+
+const fixtures = () => {
+  const img = memoryImage(24)
+  return [
+    { name: "zstd, pages, window", data: img, o: { chunkSize: 16384, window: 64 } },
+    { name: "lz4, pages, window", data: img, o: { chunkSize: 16384, window: 64, algorithm: "lz4" as const } },
+    { name: "none, pages", data: img, o: { chunkSize: 32768, window: 4, algorithm: "none" as const } },
+    { name: "no pages", data: text(30_000), o: { chunkSize: 8192, pages: false } },
+    { name: "512 B pages, partial", data: img.subarray(0, 40_000), o: { chunkSize: 5000, pageShift: 9, window: 30 } },
+  ]
+}
+
+describe("decoder: valid streams", () => {
+  it("decodes every fixture whole, byte by byte and in any pieces, joining each byte at most once", () => {
+    for (const f of fixtures()) {
+      const { wire } = encodeSync(f.data, f.o)
+      const whole = ok([wire])
+      expect(whole.out.equals(f.data), f.name).toBe(true)
+      expect(whole.decoder.joined).toBe(0)
+      const bytes = ok(
+        split(
+          wire,
+          Array.from({ length: wire.length }, (_, i) => i),
+        ),
+      )
+      expect(bytes.out.equals(f.data), f.name).toBe(true)
+      // Every frame but those that fit in one piece is joined: here every frame of more than a byte.
+      expect(bytes.decoder.joined).toBe(wire.length)
+      fc.assert(
+        fc.property(fc.array(fc.nat(), { maxLength: 12 }), (cuts) => {
+          const r = ok(split(wire, cuts))
+          expect(r.out.equals(f.data)).toBe(true)
+          expect(r.decoder.joined).toBeLessThanOrEqual(wire.length)
+        }),
+        { numRuns: 40 },
+      )
+    }
+  })
+
+  it("keeps the dedup window and nothing older: a duplicate at the window's edge decodes, one past it fails", () => {
+    const page = randomBytes(4096, 9)
+    // Pages: A, then zeros, then A again at distance `gap`.
+    const image = (gap: number) => {
+      const b = Buffer.alloc((gap + 1) * 4096)
+      page.copy(b, 0)
+      page.copy(b, gap * 4096)
+      return b
+    }
+    // Page 4 starts a chunk and refers to page 0, the oldest page the window still holds.
+    const atEdge = encodeSync(image(4), { chunkSize: 8192, window: 4 })
+    expect(atEdge.frames[2]?.length).toBeLessThan(100)
+    const r = ok([atEdge.wire])
+    expect(r.out.equals(image(4))).toBe(true)
+    // Exactly the last 4 pages are kept after the last chunk.
+    expect(r.decoder.windowBytes).toBe(4 * 4096)
+    // The same stream, whose header now declares a window of 3 pages: the reference is out of it.
+    const narrow = Buffer.from(atEdge.wire)
+    narrow.set(streamHeader({ dedupWindowPages: 3 }), 0)
+    expect(fault([narrow])).toMatchObject({
+      offset: (atEdge.offsets[2] ?? 0) + CHUNK_HEADER_SIZE,
+      reason: "page 0: duplicate reference 0 outside the window",
+    })
+    const long = encodeSync(image(40), { chunkSize: 8192, window: 40 })
+    const l = ok([long.wire])
+    expect(l.out.equals(image(40))).toBe(true)
+    expect(l.decoder.windowBytes).toBe(40 * 4096)
+    expect(ok([encodeSync(image(40), { chunkSize: 8192 }).wire]).decoder.windowBytes).toBe(0)
+  })
+
+  it("decodes deltas against the cached base, and keeps the result as the next base", () => {
+    const v1 = memoryImage(16)
+    const v2 = mutate(v1, 3)
+    const first = encodeSync(v1, { chunkSize: 16384, window: 8 })
+    for (const algorithm of ["zstd", "lz4", "none"] as const) {
+      const cache = cacheWith("vm", first.version)
+      const second = encodeSync(v2, { chunkSize: 16384, window: 8, base: first.version, algorithm })
+      const r = ok([second.wire], { objectId: "vm", cache })
+      expect(r.out.equals(v2), algorithm).toBe(true)
+      const kept = cache.peek("vm")
+      expect(kept?.digest).toEqual(second.version.digest)
+      expect(kept?.size).toBe(v2.length)
+      expect(kept?.chunkSize).toBe(16384)
+      expect(kept?.pageSize).toBe(4096)
+      expect(kept?.chunkDigests).toEqual(second.version.chunkDigests)
+      expect(kept?.fingerprints).toEqual(second.version.fingerprints)
+      expect(Buffer.concat(kept?.chunks ?? []).equals(v2)).toBe(true)
+      // A third version against the second, so the kept one really serves as a base.
+      const v3 = mutate(v2, 5, 11)
+      const third = encodeSync(v3, { chunkSize: 16384, window: 8, base: second.version, algorithm })
+      expect(ok([third.wire], { objectId: "vm", cache }).out.equals(v3)).toBe(true)
+    }
+  })
+
+  it("keeps a version only when all of it fits the cache, and drops the previous one otherwise", () => {
+    const v1 = memoryImage(8)
+    const s = encodeSync(v1, { chunkSize: 8192 })
+    const fits = cacheWith("other", s.version, v1.length)
+    ok([s.wire], { objectId: "vm", cache: fits })
+    expect(fits.peek("vm")?.size).toBe(v1.length)
+    const tight = cacheWith("vm", encodeSync(v1.subarray(0, 8192), { chunkSize: 8192 }).version, v1.length - 1)
+    expect(tight.peek("vm")).toBeDefined()
+    ok([s.wire], { objectId: "vm", cache: tight })
+    expect(tight.peek("vm")).toBeUndefined()
+    // Without an object id nothing is kept.
+    const anon = cacheWith("x", s.version)
+    ok([s.wire], { cache: anon })
+    expect(anon.stats().entries).toBe(1)
+  })
+
+  it("never hands out the caller's bytes: output is the decoder's own", () => {
+    const data = randomBytes(8192, 4)
+    for (const pages of [false, true]) {
+      const { wire } = encodeSync(data, { chunkSize: 8192, algorithm: "none", pages })
+      const input = Buffer.from(wire)
+      const d = new Decoder({ limits: open, objectId: undefined, cache: undefined })
+      const out = d.push(input)
+      input.fill(0)
+      expect(Buffer.concat(out).equals(data)).toBe(true)
+    }
+  })
+})
+
+describe("decoder: every refusal names its byte", () => {
+  const { wire, offsets, endAt, frames, header } = encodeSync(text(20_000), { chunkSize: 8192 })
+
+  it("stream level: truncation, trailing data, unknown frames", () => {
+    expect(fault([])).toMatchObject({ offset: 0, reason: "stream truncated (no end frame)" })
+    expect(fault([wire.subarray(0, wire.length - 1)])).toMatchObject({
+      offset: wire.length - 1,
+      reason: "stream truncated (no end frame)",
+    })
+    expect(fault([wire, Buffer.from([0])])).toMatchObject({ offset: wire.length, reason: "data after the end frame" })
+    expect(fault([Buffer.concat([wire, Buffer.from([0])])])).toMatchObject({
+      offset: wire.length,
+      reason: "data after the end frame",
+    })
+    expect(fault([wire, Buffer.alloc(0), Buffer.from([1, 2])])).toMatchObject({ offset: wire.length })
+    expect(run([wire, Buffer.alloc(0)]).fault).toBeUndefined()
+    expect(fault([header, Buffer.from([7])])).toMatchObject({ offset: 28, reason: "unknown frame type 7" })
+    expect(fault([header, Buffer.from([0])])).toMatchObject({ offset: 28, reason: "unknown frame type 0" })
+    // A frame whose header arrived waits for its payload; the end frame waits for all 28 bytes.
+    const cut = offsets[1] ?? 0
+    expect(fault([wire.subarray(0, cut + CHUNK_HEADER_SIZE + 3)])).toMatchObject({
+      offset: cut + CHUNK_HEADER_SIZE + 3,
+    })
+    expect(fault([wire.subarray(0, endAt + END_FRAME_SIZE - 1)]).reason).toBe("stream truncated (no end frame)")
+    expect(fault([wire.subarray(0, endAt + 1)]).reason).toBe("stream truncated (no end frame)")
+    expect(fault([wire.subarray(0, 27)]).offset).toBe(27)
+  })
+
+  it("chunk level: checksum, sequence, and the end frame's count, size and digest", () => {
+    const bad = Buffer.from(wire)
+    const at1 = offsets[1] ?? 0
+    bad[at1 + CHUNK_HEADER_SIZE + 5] = (bad[at1 + CHUNK_HEADER_SIZE + 5] ?? 0) ^ 1
+    expect(fault([bad])).toMatchObject({ offset: at1, reason: "chunk checksum mismatch" })
+    const badHead = Buffer.from(wire)
+    badHead[at1 + 3] = (badHead[at1 + 3] ?? 0) ^ 1 // the level byte: only the checksum covers it
+    expect(fault([badHead])).toMatchObject({ offset: at1, reason: "chunk checksum mismatch" })
+    const swapped = Buffer.concat([header, reframe(frames[0] as Buffer, { seq: 1 })])
+    expect(fault([swapped])).toMatchObject({ offset: 32, reason: "chunk sequence 1, expected 0" })
+    const body = wire.subarray(0, endAt)
+    const end = (chunkCount: number, totalSize: number, digest: Uint8Array) =>
+      fault([body, writeEndFrame({ chunkCount, totalSize, digest })])
+    const digest = wire.subarray(endAt + 16, endAt + 24)
+    expect(end(2, 20_000, digest)).toMatchObject({ offset: endAt + 4, reason: "end frame counts 2 chunks, got 3" })
+    expect(end(3, 20_001, digest)).toMatchObject({
+      offset: endAt + 8,
+      reason: "end frame counts 20001 bytes, got 20000",
+    })
+    expect(end(3, 20_000, Buffer.alloc(8, 1))).toMatchObject({
+      offset: endAt + 16,
+      reason: "end-to-end digest mismatch",
+    })
+    expect(ok([body, writeEndFrame({ chunkCount: 3, totalSize: 20_000, digest })]).out.length).toBe(20_000)
+  })
+
+  it("delta streams: no base, another base, a dictionary past the base", () => {
+    const v1 = memoryImage(4)
+    const first = encodeSync(v1, { chunkSize: 8192 })
+    const second = encodeSync(mutate(v1, 1), { chunkSize: 8192, base: first.version })
+    const none = "delta stream but no base version of this object is cached"
+    expect(fault([second.wire])).toMatchObject({ offset: 16, reason: none })
+    expect(fault([second.wire], { objectId: "vm" })).toMatchObject({ offset: 16, reason: none })
+    expect(fault([second.wire], { cache: cacheWith("vm", first.version) })).toMatchObject({ offset: 16, reason: none })
+    expect(fault([second.wire], { objectId: "other", cache: cacheWith("vm", first.version) }).reason).toBe(none)
+    const other = encodeSync(memoryImage(4, 99), { chunkSize: 8192 })
+    expect(fault([second.wire], { objectId: "vm", cache: cacheWith("vm", other.version) })).toMatchObject({
+      offset: 16,
+      reason: "cached base version differs from the sender's",
+    })
+    // The second chunk's dictionary frame placed where the base has no bytes left.
+    const dictFrame = second.frames.find((f) => ((f[2] ?? 0) & CHUNK_FLAG_DICT) !== 0)
+    expect(dictFrame).toBeDefined()
+    const shortBase = encodeSync(v1.subarray(0, 8192), { chunkSize: 8192 })
+    const s = encodeSync(Buffer.concat([v1.subarray(0, 8192), v1.subarray(0, 8192)]), {
+      chunkSize: 8192,
+      base: shortBase.version,
+    })
+    const forged = Buffer.concat([s.header, s.frames[0] as Buffer, reframe(dictFrame as Buffer, { seq: 1 })])
+    const at = s.header.length + (s.frames[0]?.length ?? 0)
+    expect(fault([forged], { objectId: "vm", cache: cacheWith("vm", shortBase.version) })).toMatchObject({
+      offset: at + 2,
+      reason: "dictionary chunk past the end of the base",
+    })
+  })
+
+  it("payload faults are reported at the payload, page faults at the chunk's payload", () => {
+    const page = Buffer.alloc(4096, 5)
+    const lz = frame({ codec: Codec.lz4, originalSize: 4096, innerSize: 4096 }, Buffer.from([0, 16, 0, 0, 0, 0]))
+    expect(fault([streamHeader(), lz])).toMatchObject({ offset: 28 + CHUNK_HEADER_SIZE })
+    const paged = frame({ flags: CHUNK_FLAG_PAGED, originalSize: 8192 }, Buffer.from([Tag.zero, 9]))
+    expect(fault([streamHeader(), paged])).toMatchObject({ offset: 52, reason: "page 1: unknown tag 9" })
+    const fine = frame({ flags: CHUNK_FLAG_PAGED, originalSize: 8192 }, Buffer.concat([Buffer.from([0, 1]), page]))
+    expect(ok([streamHeader(), fine, endFor([Buffer.concat([page, Buffer.alloc(4096)])])]).out.length).toBe(8192)
+  })
+})
+
+/** The end frame for chunks that decode to `chunks` (the decoder's digest, computed the same way). */
+const endFor = (chunks: ReadonlyArray<Buffer>, pageSize = 4096) => {
+  const s = encodeSync(Buffer.concat([...chunks]), {
+    chunkSize: chunks[0]?.length ?? 1,
+    pageShift: Math.log2(pageSize),
+  })
+  return s.wire.subarray(s.endAt)
+}
+
+describe("decoder: output budget", () => {
+  // Three uncompressed chunks of 4 KiB zero pages, 25 bytes each, under a header declaring 8 KiB.
+  const chunk = (seq: number) => frame({ flags: CHUNK_FLAG_PAGED, seq, originalSize: 4096 }, Buffer.from([Tag.zero]))
+  const zero = Buffer.alloc(4096)
+  const pieces = [streamHeader(), chunk(0), chunk(1), chunk(2), endFor([zero, zero, zero])]
+
+  it("maxSize: the chunk that would pass it is refused at its size field, before decoding", () => {
+    const r = run(pieces, { limits: { maxSize: 8192 } })
+    expect(r.out.length).toBe(8192)
+    expect(r.fault).toBeInstanceOf(LimitFault)
+    expect(r.fault).toMatchObject({ offset: 28 + 50 + 8, limit: "maxSize", value: 12288, max: 8192, chunk: 2 })
+    expect(r.fault?.reason).toBe("chunk 2 would bring the output to 12288 bytes, over the transfer's maxSize 8192")
+    expect(run(pieces, { limits: { maxSize: 12287 } }).out.length).toBe(8192)
+    expect(run(pieces, { limits: { maxSize: 12288 } }).fault).toBeUndefined()
+    expect(run(pieces, { limits: { maxSize: Number.NaN } }).fault).toMatchObject({ limit: "maxSize", chunk: 0 })
+  })
+
+  it("maxRatio: bytes received times the ratio, plus one declared chunk", () => {
+    const r = run(pieces, { limits: { maxRatio: 0 } })
+    expect(r.out.length).toBe(8192)
+    expect(r.fault).toMatchObject({ offset: 86, limit: "maxRatio", value: 12288, max: 8192, chunk: 2 })
+    expect(r.fault?.reason).toBe(
+      "chunk 2 would bring the output to 12288 bytes from 103 encoded bytes, over maxRatio 0 x 103 + 8192 bytes of slack = 8192",
+    )
+    expect(run(pieces, { limits: { maxRatio: 39 } }).fault).toMatchObject({ max: 12209 })
+    // 39.75 x 103 + 8192 = 12286.25: the budget is whole bytes, rounded down.
+    expect(run(pieces, { limits: { maxRatio: 39.75 } }).fault).toMatchObject({ max: 12286 })
+    expect(run(pieces, { limits: { maxRatio: 40 } }).fault).toBeUndefined()
+    expect(run(pieces, { limits: { maxRatio: Number.NaN } }).fault).toMatchObject({ limit: "maxRatio", chunk: 0 })
+  })
+
+  it("a delta stream's slack includes its base", () => {
+    const v1 = memoryImage(8)
+    const first = encodeSync(v1, { chunkSize: 8192 })
+    const same = encodeSync(v1, { chunkSize: 8192, base: first.version })
+    const limits = { maxRatio: 0 }
+    expect(ok([same.wire], { objectId: "vm", cache: cacheWith("vm", first.version), limits }).out.equals(v1)).toBe(true)
+    // Slack 8192 + 32768: chunk 4 brings the output to exactly that, chunk 5 one byte over.
+    const grown = encodeSync(Buffer.concat([v1, randomBytes(8193, 2)]), { chunkSize: 8192, base: first.version })
+    const r = run([grown.wire], { objectId: "vm", cache: cacheWith("vm", first.version), limits })
+    expect(r.fault).toMatchObject({ limit: "maxRatio", chunk: 5, value: 40961, max: 8192 + v1.length })
+  })
+})
+
+describe("frame parsers", () => {
+  const limits = { ...open, maxChunkSize: 8192, maxDedupWindow: 1 << 20 }
+
+  it("stream header: every field checked, at its own byte", () => {
+    const at = (b: Buffer) => {
+      try {
+        readStreamHeader(Buffer.concat([Buffer.alloc(3), b]), 3, limits)
+        return undefined
+      } catch (e) {
+        return e as FrameFault
+      }
+    }
+    expect(at(streamHeader().subarray(0, 27))).toMatchObject({ offset: 3, reason: "truncated stream header" })
+    expect(at(resigned((b) => b.writeUInt32LE(0x4544484f, 0)))).toMatchObject({
+      offset: 3,
+      reason: "not an HDE stream (bad magic)",
+    })
+    expect(at(resigned((b) => (b[4] = 1)))).toMatchObject({ offset: 7, reason: "unsupported version 1" })
+    expect(at(resigned((b) => (b[4] = 3)))).toMatchObject({ offset: 7, reason: "unsupported version 3" })
+    const crc = streamHeader()
+    crc[9] = 1
+    expect(at(crc)).toMatchObject({ offset: 3, reason: "stream header checksum mismatch" })
+    expect(at(resigned((b) => (b[5] = 2)))).toMatchObject({ offset: 8, reason: "unknown stream flags 2" })
+    expect(at(resigned((b) => (b[5] = 3)))).toMatchObject({ offset: 8, reason: "unknown stream flags 3" })
+    for (const [shift, bad] of [
+      [8, true],
+      [9, false],
+      [16, false],
+      [17, true],
+    ] as const) {
+      const e = at(resigned((b) => (b[6] = shift), { dedupWindowPages: 1 }))
+      if (bad) expect(e).toMatchObject({ offset: 9, reason: `page shift ${shift} out of 9..16` })
+      else expect(e).toBeUndefined()
+    }
+    expect(at(streamHeader({ maxChunkSize: 0 }))).toMatchObject({ offset: 11, reason: "declared chunk size 0" })
+    expect(at(streamHeader({ maxChunkSize: 8192 }))).toBeUndefined()
+    expect(at(streamHeader({ maxChunkSize: 8193 }))).toMatchObject({
+      offset: 11,
+      limit: "maxChunkSize",
+      value: 8193,
+      max: 8192,
+      chunk: undefined,
+    })
+    expect(at(streamHeader({ dedupWindowPages: 256 }))).toBeUndefined()
+    const w = at(streamHeader({ dedupWindowPages: 257 }))
+    expect(w).toMatchObject({ offset: 15, limit: "maxDedupWindow", value: 257 * 4096, max: 1 << 20 })
+    expect(w?.reason).toBe("dedup window of 257 pages of 4096 B (1052672 B) over the limit maxDedupWindow 1048576 B")
+    const base = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8])
+    expect(readStreamHeader(streamHeader({ baseDigest: base, dedupWindowPages: 3 }), 0, limits)).toEqual({
+      pageShift: 12,
+      maxChunkSize: 8192,
+      dedupWindowPages: 3,
+      baseDigest: Uint8Array.from(base),
+    })
+    expect(readStreamHeader(streamHeader(), 0, limits).baseDigest).toBeUndefined()
+  })
+
+  it("chunk header: codec, flags and sizes, each bound exact", () => {
+    const stream: StreamHeader = { pageShift: 12, maxChunkSize: 8192, dedupWindowPages: 0, baseDigest: undefined }
+    const withBase = { ...stream, baseDigest: new Uint8Array(8) }
+    const read = (
+      f: Partial<{ codec: number; flags: number; originalSize: number; innerSize: number; encodedSize: number }>,
+      s: StreamHeader = stream,
+    ) => {
+      const fields = { codec: 0, flags: 0, level: 7, seq: 3, originalSize: 100, innerSize: 100, encodedSize: 100, ...f }
+      try {
+        return readChunkHeader(Buffer.concat([Buffer.alloc(5), writeChunkHeader(fields, new Uint8Array(0))]), 5, s)
+      } catch (e) {
+        return e as FrameFault
+      }
+    }
+    expect(read({})).toMatchObject({ codec: 0, flags: 0, level: 7, seq: 3, originalSize: 100, encodedSize: 100 })
+    expect(read({ codec: 3 })).toMatchObject({ offset: 6, reason: "unknown codec id 3" })
+    expect(read({ codec: 255 })).toMatchObject({ offset: 6, reason: "unknown codec id 255" })
+    expect(read({ flags: 8 })).toMatchObject({ offset: 7, reason: "unknown chunk flags 8" })
+    const dictReason = "dictionary flag without a zstd delta chunk"
+    expect(read({ codec: 1, flags: CHUNK_FLAG_DICT, encodedSize: 90 }, withBase)).toMatchObject({ reason: dictReason })
+    expect(read({ codec: 2, flags: 6, encodedSize: 90 }, withBase)).toMatchObject({ offset: 7, reason: dictReason })
+    expect(read({ codec: 1, flags: 6, encodedSize: 90 }, withBase)).toMatchObject({ flags: 6 })
+    expect(read({ flags: CHUNK_FLAG_DELTA }, withBase)).toMatchObject({
+      offset: 7,
+      reason: "delta flag without page stream",
+    })
+    expect(read({ flags: 3 }, withBase)).toMatchObject({ flags: 3 })
+    expect(read({ flags: 3 })).toMatchObject({ offset: 7, reason: "delta chunk in a stream without a base" })
+    expect(read({ originalSize: 0 })).toMatchObject({ offset: 13, reason: "original size 0 outside 1..8192" })
+    expect(read({ originalSize: 8193, innerSize: 8193, encodedSize: 8193 })).toMatchObject({ offset: 13 })
+    expect(read({ originalSize: 8192, innerSize: 8192, encodedSize: 8192 })).toMatchObject({ originalSize: 8192 })
+    const inner = "inner size 0 inconsistent with original size 100"
+    expect(read({ innerSize: 0, encodedSize: 1 })).toMatchObject({ offset: 17, reason: inner })
+    expect(read({ innerSize: 99, encodedSize: 99 })).toMatchObject({ offset: 17 })
+    expect(read({ innerSize: 101, encodedSize: 101 })).toMatchObject({ offset: 17 })
+    // Paged: up to the original size plus 5 bytes a page.
+    expect(innerBound(8192, 12)).toBe(8202)
+    expect(innerBound(8193, 12)).toBe(8208)
+    expect(read({ flags: 1, originalSize: 8192, innerSize: 8202, encodedSize: 8202 })).toMatchObject({
+      innerSize: 8202,
+    })
+    expect(read({ flags: 1, originalSize: 8192, innerSize: 8203, encodedSize: 8203 })).toMatchObject({ offset: 17 })
+    expect(read({ flags: 1, innerSize: 1, encodedSize: 1 })).toMatchObject({ innerSize: 1 })
+    const enc = (n: number) => `encoded size ${n} inconsistent with inner size 100`
+    expect(read({ encodedSize: 0 })).toMatchObject({ offset: 21, reason: enc(0) })
+    expect(read({ encodedSize: 99 })).toMatchObject({ offset: 21, reason: enc(99) })
+    expect(read({ encodedSize: 101 })).toMatchObject({ offset: 21 })
+    // Compressed: up to the inner size plus 1/128 plus 1 KiB.
+    expect(read({ codec: 1, encodedSize: 1124 })).toMatchObject({ encodedSize: 1124 })
+    expect(read({ codec: 1, encodedSize: 1125 })).toMatchObject({ offset: 21, reason: enc(1125) })
+    expect(read({ codec: 2, encodedSize: 1 })).toMatchObject({ encodedSize: 1 })
+    const big = { originalSize: 8192, innerSize: 8192 }
+    expect(read({ codec: 1, ...big, encodedSize: 8192 + 64 + 1024 })).toMatchObject({ encodedSize: 9280 })
+    expect(read({ codec: 1, ...big, encodedSize: 8192 + 64 + 1025 })).toMatchObject({ offset: 21 })
+    expect(() => readChunkHeader(Buffer.alloc(30), 7, stream)).toThrow("bad frame at byte 7: truncated chunk header")
+  })
+
+  it("end frame: reserved bytes, checksum and range", () => {
+    const digest = Buffer.from([9, 8, 7, 6, 5, 4, 3, 2])
+    const e = writeEndFrame({ chunkCount: 5, totalSize: 2 ** 40, digest })
+    const read = (b: Buffer) => {
+      try {
+        return readEndFrame(Buffer.concat([Buffer.alloc(2), b]), 2)
+      } catch (x) {
+        return x as FrameFault
+      }
+    }
+    expect(read(e)).toEqual({ chunkCount: 5, totalSize: 2 ** 40, digest: Uint8Array.from(digest) })
+    expect(read(e.subarray(0, 27))).toMatchObject({ offset: 2, reason: "truncated end frame" })
+    for (const i of [1, 2, 3]) {
+      const b = Buffer.from(e)
+      b[i] = 1
+      b.writeUInt32LE(crc32(b.subarray(0, 24)), 24)
+      expect(read(b)).toMatchObject({ offset: 3, reason: "reserved end-frame bytes not zero" })
+    }
+    const flipped = Buffer.from(e)
+    flipped[20] = 0
+    expect(read(flipped)).toMatchObject({ offset: 2, reason: "end frame checksum mismatch" })
+    const huge = Buffer.from(e)
+    huge.writeBigUInt64LE(2n ** 53n, 8)
+    huge.writeUInt32LE(crc32(huge.subarray(0, 24)), 24)
+    expect(read(huge)).toMatchObject({ offset: 10, reason: "total size out of range" })
+    huge.writeBigUInt64LE(2n ** 53n - 1n, 8)
+    huge.writeUInt32LE(crc32(huge.subarray(0, 24)), 24)
+    expect(read(huge)).toMatchObject({ totalSize: 2 ** 53 - 1 })
+  })
+
+  it("codec names and the fault's message", () => {
+    expect([0, 1, 2, 3].map(codecName)).toEqual(["none", "zstd", "lz4", undefined])
+    const f = new FrameFault(5, "why")
+    expect(f.message).toBe("bad frame at byte 5: why")
+    expect(f.shift(10)).toMatchObject({ offset: 15, reason: "why" })
+    const l = new LimitFault(1, "maxSize", 2, 3, 4, "r").shift(2)
+    expect(l).toBeInstanceOf(LimitFault)
+    expect(l).toMatchObject({ offset: 3, limit: "maxSize", value: 2, max: 3, chunk: 4, reason: "r" })
+  })
+})
+
+describe("fuzz: structure-aware, with limits per input", () => {
+  // Receiver limits for the fuzzer: small, so that every limit is reachable.
+  const limits: DecodeLimits = { maxChunkSize: 1 << 16, maxDedupWindow: 1 << 18, maxSize: 1 << 19, maxRatio: 64 }
+  const arbChunk = fc.record({
+    size: fc.integer({ min: 1, max: 1 << 17 }),
+    codec: fc.constantFrom(Codec.none, Codec.zstd, Codec.lz4),
+    paged: fc.boolean(),
+    extraFlags: fc.constantFrom(0, 0, 0, CHUNK_FLAG_DELTA, CHUNK_FLAG_DICT, 8),
+    tags: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 16 }),
+    back: fc.array(fc.nat({ max: 40 }), { minLength: 1, maxLength: 8 }),
+    fill: fc.nat({ max: 255 }),
+    seqSkew: fc.constantFrom(0, 0, 0, 0, 1),
+    innerSkew: fc.constantFrom(0, 0, 0, 0, -1, 1),
+  })
+  const arbStream = fc.record({
+    pageShift: fc.constantFrom(9, 12, 16),
+    chunkSize: fc.integer({ min: 1, max: 1 << 17 }),
+    window: fc.nat({ max: 600 }),
+    chunks: fc.array(arbChunk, { maxLength: 6 }),
+    endSkew: fc.constantFrom(0, 0, 1),
+    cuts: fc.array(fc.nat(), { maxLength: 8 }),
+  })
+
+  /** A stream of well-formed frames (valid checksums) whose fields and page streams are arbitrary. */
+  const build = (s: typeof arbStream extends fc.Arbitrary<infer T> ? T : never): Buffer => {
+    const pageSize = 2 ** s.pageShift
+    const parts = [
+      writeStreamHeader({
+        pageShift: s.pageShift,
+        maxChunkSize: s.chunkSize,
+        dedupWindowPages: s.window,
+        baseDigest: undefined,
+      }),
+    ]
+    let total = 0
+    let page = 0
+    s.chunks.forEach((c, seq) => {
+      const size = Math.min(c.size, s.chunkSize)
+      let inner: Buffer
+      if (c.paged) {
+        const pages = Math.ceil(size / pageSize)
+        const tags = Buffer.from(Array.from({ length: pages }, (_, p) => c.tags[p % c.tags.length] ?? 0))
+        const aux: Array<Buffer> = []
+        const data: Array<Buffer> = []
+        for (let p = 0; p < pages; p++) {
+          const t = tags[p]
+          const len = Math.min(pageSize, size - p * pageSize)
+          const ref = Buffer.alloc(4)
+          if (t === Tag.dup || t === Tag.moved) {
+            ref.writeUInt32LE(Math.max(0, page + p - 1 - (c.back[p % c.back.length] ?? 0)))
+            aux.push(ref)
+          } else if (t === Tag.delta) {
+            ref.writeUInt32LE(2)
+            aux.push(ref)
+            data.push(Buffer.from([0, 1]))
+          } else if (t === Tag.literal) data.push(Buffer.alloc(len, c.fill + p))
+        }
+        inner = Buffer.concat([tags, ...aux, ...data])
+        page += pages
+      } else inner = Buffer.alloc(size, c.fill)
+      const payload = c.codec === Codec.none ? inner : compress(c.codec, 1, inner)
+      const flags = (c.paged ? CHUNK_FLAG_PAGED : 0) | c.extraFlags
+      const innerSize = Math.max(0, inner.length + c.innerSkew)
+      parts.push(
+        Buffer.concat([
+          writeChunkHeader(
+            {
+              codec: c.codec,
+              flags,
+              level: 1,
+              seq: seq + c.seqSkew,
+              originalSize: size,
+              innerSize,
+              encodedSize: payload.length,
+            },
+            payload,
+          ),
+          payload,
+        ]),
+      )
+      total += size
+    })
+    parts.push(writeEndFrame({ chunkCount: s.chunks.length + s.endSkew, totalSize: total, digest: new Uint8Array(8) }))
+    return Buffer.concat(parts)
+  }
+
+  // Every Buffer the decoder allocates goes through these; count their bytes.
+  let allocated = 0
+  const count = <F extends (...args: never[]) => Buffer>(
+    name: "alloc" | "allocUnsafe" | "allocUnsafeSlow" | "concat",
+  ) => {
+    const original = Buffer[name] as unknown as F
+    vi.spyOn(Buffer, name).mockImplementation(((...args: Parameters<F>) => {
+      const b = original.apply(Buffer, args)
+      allocated += b.length
+      return b
+    }) as never)
+  }
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it("any input: only FrameFault, output within the budget, window within its bound, same result in any pieces", () => {
+    for (const name of ["alloc", "allocUnsafe", "allocUnsafeSlow", "concat"] as const) count(name)
+    let refusedByLimit = 0
+    let decodedSome = 0
+    fc.assert(
+      fc.property(arbStream, fc.nat(), fc.nat({ max: 255 }), (s, flipAt, flip) => {
+        const wire = build(s)
+        // Some inputs also get one byte changed after framing: a checksum must catch it.
+        if (flip % 4 === 0) wire[flipAt % wire.length] = (wire[flipAt % wire.length] ?? 0) ^ (flip | 1)
+        allocated = 0
+        const started = performance.now()
+        const whole = run([wire], { limits })
+        const elapsed = performance.now() - started
+        const cost = allocated
+        const pieces = run(split(wire, s.cuts), { limits })
+        // Same outcome whichever way the bytes arrive. (A push that faults returns no chunks, so
+        // a stream in pieces may have delivered some before the fault that the whole one did not.)
+        expect(pieces.fault?.offset).toBe(whole.fault?.offset)
+        expect(pieces.fault?.reason).toBe(whole.fault?.reason)
+        expect(pieces.out.subarray(0, whole.out.length).equals(whole.out)).toBe(true)
+        if (whole.fault === undefined) expect(pieces.out.length).toBe(whole.out.length)
+        // Memory per input: output within the transfer's budget, the window within its bound,
+        // and what was allocated in proportion to what came out plus one chunk.
+        const budget = Math.min(limits.maxSize, limits.maxRatio * wire.length + s.chunkSize)
+        expect(pieces.out.length).toBeLessThanOrEqual(budget)
+        expect(pieces.decoder.windowBytes).toBeLessThanOrEqual(limits.maxDedupWindow)
+        expect(cost).toBeLessThanOrEqual(4 * (pieces.out.length + limits.maxChunkSize) + 2 * wire.length + 65536)
+        // Time per input: a hang detector, three orders of magnitude above what these inputs take.
+        expect(elapsed).toBeLessThan(10_000)
+        if (whole.fault instanceof LimitFault) refusedByLimit++
+        if (pieces.out.length > 0) decodedSome++
+      }),
+      { numRuns: 300 },
+    )
+    // The generator reaches both the limits and real output (else it tests nothing).
+    expect(refusedByLimit).toBeGreaterThan(0)
+    expect(decodedSome).toBeGreaterThan(0)
+  })
+})
