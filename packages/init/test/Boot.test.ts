@@ -618,3 +618,103 @@ describe("ready queue under a cap", () => {
     { fastCheck: { numRuns: 100 } },
   )
 })
+
+describe("log lines", () => {
+  type Line = [level: string, message: string, annotations: Record<string, unknown>]
+  /** Boots, then closes the scope; every line the kernel logs (not the runtime's own), at any level. */
+  const logsOf = (components: ReadonlyArray<Component.AnyComponent>) => {
+    const lines: Array<Line> = []
+    const capture = Logger.make(({ logLevel, message, annotations }) => {
+      const a = Object.fromEntries(annotations)
+      if ("name" in a || "component" in a) lines.push([logLevel.label, String(message), a])
+    })
+    return Effect.gen(function* () {
+      const { exit, scope } = yield* bootAndRun(components)
+      yield* Scope.close(scope, Exit.void)
+      return { exit, lines }
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Logger.withMinimumLogLevel(LogLevel.All))
+  }
+
+  it.effect("a boot that goes on past a degraded, a failed and a skipped component, then shuts down", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { lines } = yield* logsOf([
+        fixture(j, "config", { phase: "pre-init", takes: "2 millis" }),
+        fixture(j, "cache", {
+          criticality: "DEGRADED",
+          failTimes: Infinity,
+          retry: Schedule.recurs(1),
+          fallback: true,
+        }),
+        fixture(j, "telemetry", { criticality: "WARNING", failTimes: Infinity }),
+        fixture(j, "exporter", { criticality: "WARNING", dependencies: ["telemetry"] }),
+      ])
+      const component = (name: string, dependencies = "") => ({ component: name, dependencies })
+      expect(lines).toEqual([
+        ["DEBUG", "checkpoint init_start", { name: "boot.checkpoint" }],
+        ["INFO", "config started", { name: "component.running", ...component("config"), duration: 2, attempts: 1 }],
+        ["DEBUG", "checkpoint pre_init_complete", { name: "boot.checkpoint" }],
+        ["DEBUG", "telemetry attempt 1 failed: telemetry broke (attempt 1)", component("telemetry")],
+        [
+          "WARN",
+          "telemetry failed, continuing: telemetry broke (attempt 1)",
+          { name: "component.failed", ...component("telemetry"), duration: 0, attempts: 1 },
+        ],
+        [
+          "WARN",
+          "exporter skipped, continuing: dependency unavailable: telemetry",
+          { name: "component.skipped", ...component("exporter", "telemetry"), duration: 0, attempts: 0 },
+        ],
+        ["DEBUG", "cache attempt 1 failed: cache broke (attempt 1)", component("cache")],
+        ["DEBUG", "cache attempt 2 failed: cache broke (attempt 2)", component("cache")],
+        [
+          "WARN",
+          "cache degraded (fallback in place): cache broke (attempt 2)",
+          { name: "component.degraded", ...component("cache"), duration: 0, attempts: 2 },
+        ],
+        ["DEBUG", "checkpoint core_init_complete", { name: "boot.checkpoint" }],
+        ["DEBUG", "checkpoint service_init_complete", { name: "boot.checkpoint" }],
+        ["DEBUG", "checkpoint init_complete", { name: "boot.checkpoint" }],
+        ["INFO", "READY in 2.0 ms", { name: "boot.ready", duration: 2, parallel_efficiency: 1 }],
+        ["INFO", "shutting down", { name: "shutdown.started" }],
+        ["INFO", "cache stopped", { name: "component.stopped", component: "cache", duration: 0 }],
+        ["INFO", "config stopped", { name: "component.stopped", component: "config", duration: 0 }],
+      ])
+    }),
+  )
+
+  it.effect("a CRITICAL failure, the rollback, and a DEGRADED component left without a service", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit, lines } = yield* logsOf([
+        fixture(j, "config", { phase: "pre-init" }),
+        fixture(j, "cache", { criticality: "DEGRADED", failTimes: Infinity, retry: Schedule.recurs(0) }),
+        fixture(j, "db", { dependencies: ["cache"] }),
+      ])
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(lines.filter(([level]) => level !== "DEBUG")).toEqual([
+        [
+          "INFO",
+          "config started",
+          { name: "component.running", component: "config", dependencies: "", duration: 0, attempts: 1 },
+        ],
+        [
+          "WARN",
+          "cache degraded: cache broke (attempt 1)",
+          { name: "component.degraded", component: "cache", dependencies: "", duration: 0, attempts: 1 },
+        ],
+        [
+          "ERROR",
+          "db failed: dependency unavailable: cache",
+          { name: "component.failed", component: "db", dependencies: "cache", duration: 0, attempts: 0 },
+        ],
+        [
+          "ERROR",
+          'boot failed: CRITICAL component "db" (core) failed after 0 attempt(s): dependency unavailable: cache; rolling back',
+          { name: "boot.failed", checkpoint: "pre_init_complete" },
+        ],
+        ["INFO", "config stopped", { name: "component.stopped", component: "config", duration: 0 }],
+      ])
+    }),
+  )
+})

@@ -223,8 +223,8 @@ export const boot = (
             ? Effect.logInfo(`${c.name} started`)
             : record.status === "degraded"
               ? Effect.logWarning(`${c.name} degraded${record.fallback ? " (fallback in place)" : ""}: ${record.error}`)
-              : record.status === "failed" && c.criticality === "WARNING"
-                ? Effect.logWarning(`${c.name} failed, continuing: ${record.error}`)
+              : c.criticality === "WARNING"
+                ? Effect.logWarning(`${c.name} ${record.status}, continuing: ${record.error}`)
                 : Effect.logError(`${c.name} ${record.status}: ${record.error}`)
         yield* log.pipe(
           Effect.annotateLogs({
