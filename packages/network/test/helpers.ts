@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Security, SecuritySettings } from "@novacron/security"
-import { Context, Effect, Layer, Logger, type Scope } from "effect"
+import { Context, Effect, HashMap, Layer, Logger, type Scope } from "effect"
 import * as Network from "../src/Network.js"
 import * as NetworkSettings from "../src/NetworkSettings.js"
 
@@ -12,13 +12,21 @@ export const tempDir = Effect.acquireRelease(
 )
 
 /** Log lines, shared by every node a test starts. */
-export type Logs = Array<{ readonly level: string; readonly message: string }>
+export type Logs = Array<{
+  readonly level: string
+  readonly message: string
+  readonly annotations?: Readonly<Record<string, unknown>>
+}>
 
 export const recordingLogger = (logs: Logs) =>
   Logger.replace(
     Logger.defaultLogger,
-    Logger.make(({ logLevel, message }) => {
-      logs.push({ level: logLevel.label, message: Array.isArray(message) ? message.join(" ") : String(message) })
+    Logger.make(({ logLevel, message, annotations }) => {
+      logs.push({
+        level: logLevel.label,
+        message: Array.isArray(message) ? message.join(" ") : String(message),
+        annotations: Object.fromEntries(HashMap.toEntries(annotations)),
+      })
     }),
   )
 

@@ -417,7 +417,10 @@ export const make = (
         return
       }
       countRefused(e.code === "ERR_TLS_HANDSHAKE_TIMEOUT" ? "timeout" : "tls")
-      log("warn", `TLS handshake refused: ${tlsReason(e)}`, { remote })
+      // A client certificate refused by Node after the OpenSSL handshake surfaces as a hang-up;
+      // the real reason is on the socket.
+      const why = socket.authorizationError ? { code: String(socket.authorizationError) } : e
+      log("warn", `TLS handshake refused: ${tlsReason(why)}`, { remote })
     })
     server.on("error", (e) => log("error", `listener error: ${e.message}`, {}))
     server.on("connection", onTcp)

@@ -4,16 +4,20 @@
 
 const MAX_PEER_TEXT = 200
 
+const ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" }
+
 /**
- * A string a peer sent (Goodbye or Refused text, a node id), for a log line: control and
- * non-ASCII characters escaped (no forged lines, no terminal escapes), cut at 200 characters.
+ * A string a peer sent (Goodbye or Refused text, a node id), for a log line: control, line-breaking
+ * and bidi characters escaped (no forged lines, no terminal escapes), cut at 200 characters.
  */
 export const peerText = (value: unknown): string => {
   const text = typeof value === "string" ? value : value === undefined ? "" : String(value)
   const cut = text.length > MAX_PEER_TEXT
-  const escaped = JSON.stringify(cut ? text.slice(0, MAX_PEER_TEXT) : text)
-    .slice(1, -1)
-    .replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  const escaped = (cut ? text.slice(0, MAX_PEER_TEXT) : text).replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g,
+    (c) => ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  )
   return cut ? `${escaped}… (${text.length} characters)` : escaped
 }
 
@@ -47,7 +51,7 @@ const SSL_REASONS: Record<string, string> = {
 export const tlsReason = (error: unknown): string => {
   const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined
   if (typeof code === "string" && SSL_REASONS[code] !== undefined) return SSL_REASONS[code]
-  const message = error instanceof Error ? error.message : String(error)
+  const message = error instanceof Error ? error.message : typeof code === "string" ? code : String(error)
   const openssl = /error:[0-9A-Fa-f]+:[^:]*:[^:]*:([^:]+)/.exec(message)
   return (openssl ? openssl[1]! : message).replace(/:?\.\.?\/[^\s:]+\.c:\d+:?/g, "").trim()
 }

@@ -139,6 +139,8 @@ export class Wire {
   close(reason: string, level: LogLevel, refusal?: string, destroy = false, label = refusal) {
     if (this.isClosed) return
     this.closeReason = reason
+    // Nothing more is read: its pre-authentication bytes no longer count.
+    this.release()
     this.options.log(level, `connection closed: ${reason}`, {
       connection: this.options.id,
       side: this.options.side,
