@@ -13,6 +13,7 @@ import {
   Metric,
   Schedule,
   Scope,
+  SubscriptionRef,
   TestClock,
 } from "effect"
 import { Boot, BootMetrics, BootStatus, Component, Graph } from "../src/index.js"
@@ -715,6 +716,203 @@ describe("log lines", () => {
         ],
         ["INFO", "config stopped", { name: "component.stopped", component: "config", duration: 0 }],
       ])
+    }),
+  )
+})
+
+describe("what a host sees", () => {
+  it.effect("onEvent reports every step in order: boot, phases, attempts, finishes, checkpoints, stops", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const events: Array<string> = []
+      const { exit, scope } = yield* bootAndRun(
+        [
+          fixture(j, "config", { phase: "pre-init", takes: "3 millis" }),
+          fixture(j, "db", { failTimes: 1, retry: Schedule.recurs(1) }),
+        ],
+        {
+          onEvent: (e) => {
+            switch (e._tag) {
+              case "BootStarted":
+                return events.push(`boot ${e.report.outcome} ${e.report.components.map((c) => c.name)}`)
+              case "PhaseStarted":
+                return events.push(`phase ${e.phase}`)
+              case "PhaseFinished":
+                return events.push(`phase ${e.phase} done in ${e.millis}`)
+              case "ComponentStarting":
+                return events.push(`starting ${e.name} #${e.attempt}`)
+              case "ComponentFinished":
+                return events.push(`finished ${e.record.name} ${e.record.status}`)
+              case "ComponentStopped":
+                return events.push(`stopped ${e.record.name} ${e.record.status}`)
+              case "Checkpoint":
+                return events.push(`checkpoint ${e.name}`)
+            }
+          },
+        },
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      expect(events).toEqual([
+        "boot starting config,db",
+        "checkpoint init_start",
+        "phase pre-init",
+        "starting config #1",
+        "finished config running",
+        "phase pre-init done in 3",
+        "checkpoint pre_init_complete",
+        "phase core",
+        "starting db #1",
+        "starting db #2",
+        "finished db running",
+        "phase core done in 0",
+        "checkpoint core_init_complete",
+        "phase services",
+        "phase services done in 0",
+        "checkpoint service_init_complete",
+        "phase post-init",
+        "phase post-init done in 0",
+        "checkpoint init_complete",
+        "stopped db stopped",
+        "stopped config stopped",
+      ])
+    }),
+  )
+
+  it.effect("the report keeps each phase's status and times, and the lifecycle moves on to stopped", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit, scope } = yield* bootAndRun([
+        fixture(j, "config", { phase: "pre-init", takes: "4 millis" }),
+        fixture(j, "api", { phase: "services", takes: "6 millis" }),
+      ])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(node!.report.phases).toEqual([
+        { phase: "pre-init", status: "complete", startedAt: 0, finishedAt: 4 },
+        { phase: "core", status: "complete", startedAt: 4, finishedAt: 4 },
+        { phase: "services", status: "complete", startedAt: 4, finishedAt: 10 },
+        { phase: "post-init", status: "complete", startedAt: 10, finishedAt: 10 },
+      ])
+      expect(node!.report.components.find((c) => c.name === "api")).toMatchObject({
+        readyAt: 4,
+        startedAt: 4,
+        finishedAt: 10,
+      })
+      expect(yield* SubscriptionRef.get(node!.lifecycle)).toBe("ready")
+      yield* node!.shutdown
+      expect(yield* SubscriptionRef.get(node!.lifecycle)).toBe("stopped")
+      // Shutdown runs once: closing the scope afterwards stops nothing twice.
+      yield* Scope.close(scope, Exit.void)
+      expect(j.names("down:")).toEqual(["api", "config"])
+    }),
+  )
+
+  it.effect("a phase that times out is marked failed; the lifecycle says failed", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const phasesSeen: Array<unknown> = []
+      const { exit } = yield* bootAndRun([fixture(j, "stuck", { takes: "1 hour" })], {
+        phaseTimeouts: { core: "1 second" },
+        onEvent: (e) => {
+          if (e._tag === "BootStarted") phasesSeen.push(e.report.phases)
+        },
+      })
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(phasesSeen[0]).toMatchObject([
+        { status: "complete" },
+        { status: "failed" },
+        { status: "pending" },
+        { status: "pending" },
+      ])
+    }),
+  )
+
+  it.effect("components get the services the host provides", () =>
+    Effect.gen(function* () {
+      class Settings extends Context.Tag("test/Settings")<Settings, { readonly url: string }>() {}
+      let seen: string | undefined
+      const db = Component.make({
+        name: "db",
+        phase: "core",
+        criticality: "CRITICAL",
+        layer: Layer.effectDiscard(
+          Effect.map(Settings, (s) => {
+            seen = s.url
+          }),
+        ),
+      })
+      const { exit } = yield* bootAndRun([db], { context: Context.make(Settings, { url: "pg://h" }) as never })
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(seen).toBe("pg://h")
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(Context.get(node!.context as Context.Context<Settings>, Settings).url).toBe("pg://h")
+    }),
+  )
+
+  it.effect("health: a check that hangs is unhealthy after its timeout; one returning nothing follows the status", () =>
+    Effect.gen(function* () {
+      const make = (name: string, criticality: Component.Criticality, healthCheck: Effect.Effect<void>) =>
+        Component.make({ name, phase: "core", criticality, layer: Layer.empty, healthCheck })
+      const { exit } = yield* bootAndRun(
+        [make("hangs", "WARNING", Effect.never), make("quiet", "CRITICAL", Effect.void)],
+        { healthCheckTimeout: "2 seconds" },
+      )
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const fiber = yield* Effect.fork(node!.health)
+      yield* TestClock.adjust("3 seconds")
+      const health = yield* Fiber.join(fiber)
+      expect(health).toMatchObject({ status: "degraded", ready: true, lifecycle: "ready" })
+      expect(health.components).toEqual([
+        {
+          name: "hangs",
+          criticality: "WARNING",
+          status: "running",
+          health: "unhealthy",
+          message: "health check timed out",
+        },
+        {
+          name: "quiet",
+          criticality: "CRITICAL",
+          status: "running",
+          health: "healthy",
+          message: undefined,
+          details: undefined,
+        },
+      ])
+    }),
+  )
+})
+
+describe("edge cases", () => {
+  it.effect("errors are rendered by message, else by name; failures that are not Errors as text", () =>
+    Effect.gen(function* () {
+      const failing = (name: string, layer: Layer.Layer<never, unknown>) =>
+        Component.make({ name, phase: "core", criticality: "WARNING", layer })
+      const { exit } = yield* bootAndRun([
+        failing("text", Layer.fail("disk full")),
+        failing("nameless", Layer.fail(new RangeError(""))),
+        failing("defect", Layer.effectDiscard(Effect.die(new Error("bug")))),
+      ])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(Object.fromEntries(node!.report.components.map((c) => [c.name, c.error]))).toEqual({
+        text: "disk full",
+        nameless: "RangeError",
+        defect: "bug",
+      })
+    }),
+  )
+
+  it.effect("a concurrency cap below one is taken as one", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit } = yield* bootAndRun(
+        [fixture(j, "a", { takes: "5 millis" }), fixture(j, "b", { takes: "5 millis" })],
+        {
+          maxConcurrency: 0,
+        },
+      )
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(j.events.filter((e) => e.event.startsWith("start:")).map((e) => e.at)).toEqual([0, 5])
     }),
   )
 })

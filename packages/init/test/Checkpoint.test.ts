@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Logger, Option, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
 import { Boot, BootReport, Checkpoint, Component } from "../src/index.js"
 import { fixture, makeJournal } from "./fixtures.js"
 
@@ -306,5 +306,37 @@ describe("booting over the previous record", () => {
       expect(error).toMatchObject({ _tag: "CheckpointError", operation: "read", path: store.path })
       expect(j.events).toEqual([])
     }).pipe(Effect.scoped),
+  )
+})
+
+describe("the record of a boot that did not finish", () => {
+  it.live("interrupted mid-start (a signal): failed, 'boot interrupted', what was starting stopped", () =>
+    Effect.gen(function* () {
+      const store = Checkpoint.fileStore(tempDir())
+      const starting = yield* Deferred.make<void>()
+      const hangs = Component.make({
+        name: "hangs",
+        phase: "core",
+        criticality: "CRITICAL",
+        layer: Layer.effectDiscard(Effect.zipRight(Deferred.succeed(starting, undefined), Effect.never)),
+      })
+      const j = makeJournal()
+      const fiber = yield* Effect.fork(
+        Effect.scoped(Boot.boot([fixture(j, "config", { phase: "pre-init" }), hangs], { checkpoints: store })),
+      )
+      yield* Deferred.await(starting)
+      yield* Fiber.interrupt(fiber)
+      const record = JSON.parse(readFileSync(store.path, "utf8")) as BootReport.BootReport
+      expect(record.outcome).toBe("failed")
+      expect(record.failure).toEqual({ message: "boot interrupted" })
+      expect(record.components.map((c) => [c.name, c.status])).toEqual([
+        ["config", "stopped"],
+        ["hangs", "stopped"],
+      ])
+      expect(j.names("down:")).toEqual(["config"])
+      expect(Checkpoint.previousBoot(record)?.summary).toBe(
+        `previous boot ${record.bootId} failed: boot interrupted; last valid checkpoint pre_init_complete`,
+      )
+    }),
   )
 })
