@@ -1,12 +1,16 @@
+import { readFileSync } from "node:fs"
 import { defineConfig } from "tsup"
+
+const { version } = JSON.parse(readFileSync(new URL("./package.json", import.meta.url), "utf8")) as { version: string }
 
 export default defineConfig([
   // The agent ships as one CommonJS bundle: loading effect and the workspace packages module by
-  // module took most of the start-up time, and `bin` can run one script through a V8 code cache.
+  // module took most of the start-up time, and `main.js` can run one script through a V8 code cache.
   // Native addons stay external (tsup's noExternal wins over external, so they are left out of its
   // pattern), as do the DWCP packages, which load them and are imported only when enabled.
+  // Each source builds its own name: src/cli.ts -> dist/cli.cjs, src/main.ts -> dist/main.js.
   {
-    entry: { agent: "src/main.ts" },
+    entry: { cli: "src/cli.ts" },
     format: ["cjs"],
     outExtension: () => ({ js: ".cjs" }),
     sourcemap: true,
@@ -16,10 +20,16 @@ export default defineConfig([
     platform: "node",
     noExternal: [/^(?!better-sqlite3$|zstd-napi$|lz4-napi$|onnxruntime-node$|@novacron\/dwcp-)/],
     external: [/\.node$/],
+    // The version is compiled in; the commit only when the build is told it (CI), so a cached
+    // build never claims a commit it was not built from.
+    define: {
+      __NOVACRON_VERSION__: JSON.stringify(version),
+      __NOVACRON_COMMIT__: JSON.stringify(process.env.NOVACRON_BUILD_COMMIT ?? ""),
+    },
   },
   // `novacron-node`: compiles the bundle with the code cache of an earlier run.
   {
-    entry: { main: "src/bin.ts" },
+    entry: { main: "src/main.ts" },
     format: ["esm"],
     target: "node20",
     platform: "node",

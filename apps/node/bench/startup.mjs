@@ -60,7 +60,7 @@ const startOnce = async (env) => {
   return [ms, JSON.parse(line).duration]
 }
 
-// A private code cache, primed by one run that lives long enough to write it (see src/bin.ts).
+// A private code cache, primed by one run that lives long enough to write it (see src/main.ts).
 const cacheDir = mkdtempSync(join(tmpdir(), "novacron-bench-cache-"))
 const warmEnv = { NOVACRON_COMPILE_CACHE: cacheDir }
 {

@@ -1,18 +1,36 @@
-import { mkdir } from "node:fs/promises"
 import { Boot, Checkpoint, type Component } from "@novacron/init"
-import { Cause, Context, Deferred, Duration, Effect, Exit, Option } from "effect"
+import { ConflictCheck } from "@novacron/resources"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  FiberRef,
+  HashMap,
+  HashSet,
+  Logger,
+  LogLevel,
+  Option,
+} from "effect"
 import { bootDir } from "./Analyze.js"
+import * as DataDir from "./DataDir.js"
 import { ExitCode } from "./ExitCode.js"
 import { healthHandler, type NodeState } from "./HealthEndpoints.js"
 import { serve } from "./HttpEndpoint.js"
 import { MetricsEndpoint } from "./MetricsEndpoint.js"
 import { readySummary, terminalProgress } from "./Progress.js"
+import * as Version from "./Version.js"
 
 /** What the host itself needs from the configuration. */
 export interface HostSettings {
   readonly nodeId: string
   readonly dataDir: string
+  /** The cluster listener's address (`network.listen_address`). */
   readonly listenAddress: string
+  /** Where health and metrics listen (`monitoring.listen_address`, loopback by default). */
+  readonly monitoringAddress: string
   readonly healthPort: number
   readonly maxConcurrency: number
   readonly shutdownTimeout: Duration.Duration
@@ -23,29 +41,78 @@ export interface AgentRun {
   /** Completed by the first SIGTERM/SIGINT once the node is READY. */
   readonly stop: Deferred.Deferred<void>
   readonly state: NodeState
+  /** The signal that interrupted the boot, set by the signal handler before it interrupts. */
+  signal?: NodeJS.Signals | undefined
 }
 
+const loopback = (address: string) => address === "localhost" || /^127\./.test(address) || address === "::1"
+
+const urlHost = (address: string) => (address.includes(":") ? `[${address}]` : address)
+
 /**
- * Serves health first (so `/healthz` answers and `/readyz` says 503 during boot), boots the
- * components, waits for `stop`, then shuts down newest first within the shutdown timeout; the
- * health endpoints close last, so `/readyz` reports the shutdown while it happens.
+ * The kernel logs an interrupted boot as `boot failed` at error level; when a signal interrupted it
+ * that is the operator's request, so the host says so at info level instead (one line).
+ */
+const signalAware = (run: AgentRun) =>
+  Effect.locallyWith(FiberRef.currentLoggers, (loggers) =>
+    HashSet.map(loggers, (logger) =>
+      Logger.mapInputOptions(logger, (options) => {
+        const name = Option.getOrUndefined(HashMap.get(options.annotations, "name"))
+        if (run.signal === undefined || name !== "boot.failed" || !/boot interrupted/.test(String(options.message)))
+          return options
+        return {
+          ...options,
+          logLevel: LogLevel.Info,
+          message: `boot interrupted by ${run.signal}: rolling back what had started`,
+          annotations: HashMap.set(options.annotations, "name", "boot.interrupted" as unknown),
+        }
+      }),
+    ),
+  )
+
+/**
+ * Creates and locks the data directory before anything is written into it, serves health (so
+ * `/healthz` answers and `/readyz` says 503 during boot), boots the components, waits for
+ * `stop`, then shuts down newest first within the shutdown timeout; the health endpoints close
+ * last, so `/readyz` reports the shutdown while it happens.
  */
 export const runAgent = (
   settings: HostSettings,
-  load: Effect.Effect<ReadonlyArray<Component.AnyComponent>>,
+  load: (lock: ConflictCheck.DataDirLock) => Effect.Effect<ReadonlyArray<Component.AnyComponent>>,
   run: AgentRun,
   options: { readonly tty: boolean; readonly context?: Context.Context<never> },
 ): Effect.Effect<ExitCode> =>
   Effect.gen(function* () {
     const { state } = run
-    yield* Effect.promise(() => mkdir(settings.dataDir, { recursive: true, mode: 0o700 }))
-    const health = yield* serve(settings.listenAddress, settings.healthPort, healthHandler(state))
-    const host = settings.listenAddress.includes(":") ? `[${settings.listenAddress}]` : settings.listenAddress
-    yield* Effect.logInfo(`health endpoints on http://${host}:${health.port}`).pipe(
-      Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }),
+    yield* Effect.logInfo(
+      `${Version.describe}: starting node ${settings.nodeId}, data directory ${settings.dataDir}`,
+    ).pipe(
+      Effect.annotateLogs({
+        name: "node.starting",
+        node_id: settings.nodeId,
+        data_dir: settings.dataDir,
+        ...Version.fields,
+      }),
     )
+    yield* DataDir.prepare(settings.dataDir)
+    // Before the boot record (written at init_start): a refused second agent must not touch it.
+    const lock = yield* ConflictCheck.lockDataDir(settings.dataDir)
+    if (lock.tookOverFrom !== undefined)
+      yield* Effect.logWarning(
+        `took over the lock of ${settings.dataDir} left by dead process ${lock.tookOverFrom}`,
+      ).pipe(Effect.annotateLogs({ name: "node.lock" }))
+    const health = yield* serve(settings.monitoringAddress, settings.healthPort, healthHandler(state))
+    const host = urlHost(settings.monitoringAddress)
+    const exposed = loopback(settings.monitoringAddress)
+      ? loopback(settings.listenAddress)
+        ? ""
+        : ` (loopback only, while the cluster listener is on ${settings.listenAddress}: set monitoring.listen_address to expose them)`
+      : " (unauthenticated: keep this address off untrusted networks)"
+    yield* Effect.logInfo(
+      `health endpoints (/healthz, /readyz, /status) on http://${host}:${health.port}${exposed}`,
+    ).pipe(Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }))
     const progress = options.tty ? terminalProgress() : undefined
-    const components = yield* load
+    const components = yield* load(lock)
     const node = yield* Boot.boot(components, {
       maxConcurrency: settings.maxConcurrency,
       phaseTimeouts: settings.phaseTimeouts,
@@ -56,19 +123,20 @@ export const runAgent = (
         if (event._tag === "BootStarted") state.report = event.report
         progress?.(event)
       },
-    })
+    }).pipe(signalAware(run))
     state.handle = node
     state.lifecycle = "ready"
     const endpoints: Array<[string, string]> = [["health", `http://${host}:${health.port}/healthz`]]
     const metrics = Context.getOption(node.context as Context.Context<MetricsEndpoint>, MetricsEndpoint)
     if (Option.isSome(metrics)) endpoints.push(["metrics", metrics.value.url])
     if (options.tty) process.stderr.write(readySummary(node.report, endpoints, settings.nodeId))
-    yield* Effect.logInfo("READY").pipe(
+    yield* Effect.logInfo(`READY: novacron-node ${Version.version}, node ${settings.nodeId}`).pipe(
       Effect.annotateLogs({
         name: "node.ready",
         node_id: settings.nodeId,
         duration: node.report.totalMillis,
         endpoints: Object.fromEntries(endpoints),
+        ...Version.fields,
       }),
     )
     yield* Deferred.await(run.stop)
@@ -93,11 +161,16 @@ export const runAgent = (
         const code =
           error._tag === "PhaseTimeout"
             ? ExitCode.timeout
-            : error._tag === "ListenError"
-              ? ExitCode.critical
+            : error._tag === "DataDirError" || error._tag === "LockError"
+              ? ExitCode.config
               : ExitCode.critical
-        yield* Effect.logError(error.message).pipe(Effect.annotateLogs({ name: "node.failed", exit_code: code }))
-        if (options.tty) process.stderr.write(`\nboot failed: ${error.message}\n`)
+        // The kernel has logged a failed boot (`boot.failed`) already; what failed before the boot
+        // (data directory, lock, health port) is logged here, once.
+        if (error._tag === "ComponentFailed" || error._tag === "PhaseTimeout")
+          yield* Effect.logDebug(`exit code ${code}`).pipe(
+            Effect.annotateLogs({ name: "node.failed", exit_code: code }),
+          )
+        else yield* Effect.logError(error.message).pipe(Effect.annotateLogs({ name: "node.failed", exit_code: code }))
         return code
       }),
     ),

@@ -1,6 +1,8 @@
 import type { Boot, BootReport, Health } from "@novacron/init"
-import { Effect } from "effect"
+import { Context, Effect, Option } from "effect"
 import type { Handler } from "./HttpEndpoint.js"
+import { Membership } from "./Membership.js"
+import * as Version from "./Version.js"
 
 /** What the host knows of its boot, updated as it goes; read by the health endpoints. */
 export interface NodeState {
@@ -34,7 +36,8 @@ const componentRows = (report: BootReport.BootReport | undefined, health: Health
 
 /**
  * `/healthz` (liveness: the process answers), `/readyz` (200 only when READY; `?verbose` lists each
- * component like Kubernetes), `/status` (JSON: each component's status, criticality, init time, health).
+ * component like Kubernetes), `/status` (JSON: version, each component's status, criticality, init
+ * time, health, and the connected peers).
  */
 export const healthHandler =
   (state: NodeState): Handler =>
@@ -55,10 +58,15 @@ export const healthHandler =
         return { status: ready ? 200 : 503, type: "text/plain", body: `${lines.join("\n")}\n` }
       }
       case "/status": {
-        const health =
-          state.handle && state.lifecycle === "ready" ? await Effect.runPromise(state.handle.health) : undefined
+        const ready = state.handle !== undefined && state.lifecycle === "ready"
+        const health = ready ? await Effect.runPromise(state.handle!.health) : undefined
+        const membership = ready
+          ? Context.getOption(state.handle!.context as Context.Context<Membership>, Membership)
+          : Option.none()
+        const peers = Option.isSome(membership) ? await Effect.runPromise(membership.value.peers) : []
         return json(200, {
           node_id: state.nodeId,
+          ...Version.fields,
           lifecycle: state.lifecycle,
           status: health?.status ?? (state.lifecycle === "ready" ? "healthy" : state.lifecycle),
           uptime_ms: Date.now() - state.startedAt,
@@ -73,6 +81,7 @@ export const healthHandler =
               }
             : null,
           components: componentRows(state.report, health),
+          peers,
         })
       }
       default:

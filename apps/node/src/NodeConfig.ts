@@ -19,7 +19,7 @@ export interface LoadedNode {
   readonly config: Config.Loaded
   readonly host: HostSettings
   /** The node's components; DWCP v3 parts are imported here, and why a requested one is missing is logged. */
-  readonly components: Effect.Effect<ReadonlyArray<Component.AnyComponent>>
+  readonly components: (lock: ConflictCheck.DataDirLock) => Effect.Effect<ReadonlyArray<Component.AnyComponent>>
   readonly shutdownDeadlineMillis: number
   /** Installs the program's logger (a router the `logging` component reconfigures). */
   readonly provide: <A, E, R>(
@@ -48,8 +48,23 @@ const terminalLevel = (loaded: Config.Loaded, tty: boolean) => {
   return tty && s.logging.format !== "json" && s.system.log_level === "info" ? "warn" : s.system.log_level
 }
 
-export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean): Array<Component.AnyComponent> => {
+/**
+ * Where health and metrics listen: `monitoring.listen_address` when the configuration has it, else
+ * loopback, whatever `network.listen_address` is (they are unauthenticated).
+ */
+export const monitoringAddress = (loaded: Config.Loaded): string => {
+  const configured = (loaded.settings.monitoring as { readonly listen_address?: unknown }).listen_address
+  return typeof configured === "string" && configured !== "" ? configured : "127.0.0.1"
+}
+
+export const components = (
+  loaded: Config.Loaded,
+  dataDir: string,
+  tty: boolean,
+  lock?: ConflictCheck.DataDirLock,
+): Array<Component.AnyComponent> => {
   const s = loaded.settings
+  const monitoring = monitoringAddress(loaded)
   return [
     Config.component(loaded),
     Logging.component({
@@ -64,14 +79,18 @@ export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean)
       min_memory: s.system.min_memory,
       min_disk: s.system.min_disk,
     }),
-    ConflictCheck.component({
-      data_dir: dataDir,
-      listen_address: s.network.listen_address,
-      bind_port: s.network.bind_port,
-      // The host binds the health port itself before boot; a clash there fails with its own message.
-      health_check_port: 0,
-      metrics_port: s.monitoring.enabled ? s.monitoring.metrics_port : 0,
-    }),
+    ConflictCheck.component(
+      {
+        data_dir: dataDir,
+        listen_address: s.network.listen_address,
+        monitoring_address: monitoring,
+        bind_port: s.network.bind_port,
+        // The host binds the health port itself before boot; a clash there fails with its own message.
+        health_check_port: 0,
+        metrics_port: s.monitoring.enabled ? s.monitoring.metrics_port : 0,
+      },
+      { held: lock },
+    ),
     EnvironmentDetector.component(
       Schema.decodeSync(EnvironmentDetector.Settings)({
         enable_auto_detection: s.dwcp.enable_auto_detection,
@@ -88,26 +107,53 @@ export const components = (loaded: Config.Loaded, dataDir: string, tty: boolean)
       node_id: s.system.node_id,
       listen_address: s.network.listen_address,
     }),
-    DatabaseComponent.component(s.storage, { data_dir: dataDir }),
+    // A PostgreSQL still starting is waited for during most of the core phase, not all of it, so
+    // its own error (naming the attempts) wins over the phase timeout's.
+    DatabaseComponent.component(
+      s.storage,
+      { data_dir: dataDir },
+      { connectRetry: Duration.times(s.system.phase_timeouts.core, 0.75) },
+    ),
     CacheComponent.component(s.storage),
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
-    ...(s.monitoring.enabled ? [MetricsEndpoint.component(s.network.listen_address, s.monitoring.metrics_port)] : []),
+    ...(s.monitoring.enabled ? [MetricsEndpoint.component(monitoring, s.monitoring.metrics_port)] : []),
   ]
+}
+
+/** One configuration problem, as `validate --json` prints it. */
+export interface Problem {
+  /** Dotted key path; `""` for the whole file. */
+  readonly path: string
+  readonly message: string
+  /** Where the value came from: `file:line`, an environment variable, a flag, or the default. */
+  readonly source: string
+  readonly kind: string
 }
 
 /** Loads the configuration from the command line (after the command) and the environment. */
 export const loadForCli = async (
   argv: ReadonlyArray<string>,
   tty: boolean,
-): Promise<{ readonly ok: true; readonly node: LoadedNode } | { readonly ok: false; readonly message: string }> => {
+): Promise<
+  | { readonly ok: true; readonly node: LoadedNode }
+  | { readonly ok: false; readonly message: string; readonly problems: ReadonlyArray<Problem> }
+> => {
   const exit = await Effect.runPromiseExit(Config.load({ flags: argv, env: process.env }))
   if (Exit.isFailure(exit)) {
     const failure = Cause.failureOption(exit.cause)
-    return {
-      ok: false,
-      message: Option.isSome(failure) ? ConfigError.format(failure.value) : Cause.pretty(exit.cause),
-    }
+    return Option.isSome(failure)
+      ? {
+          ok: false,
+          message: ConfigError.format(failure.value),
+          problems: failure.value.issues.map((i) => ({
+            path: i.path,
+            message: i.message,
+            source: Origin.render(i.origin),
+            kind: i.kind,
+          })),
+        }
+      : { ok: false, message: Cause.pretty(exit.cause), problems: [] }
   }
   const loaded = exit.value
   const s = loaded.settings
@@ -116,6 +162,7 @@ export const loadForCli = async (
     nodeId: s.system.node_id,
     dataDir,
     listenAddress: s.network.listen_address,
+    monitoringAddress: monitoringAddress(loaded),
     healthPort: s.system.health_check_port,
     maxConcurrency: s.system.max_concurrency,
     shutdownTimeout: s.system.shutdown_timeout,
@@ -132,11 +179,12 @@ export const loadForCli = async (
     node: {
       config: loaded,
       host,
-      components: Effect.gen(function* () {
-        const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
-        for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
-        return [...components(loaded, dataDir, tty), ...dwcp.components]
-      }),
+      components: (lock) =>
+        Effect.gen(function* () {
+          const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
+          for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
+          return [...components(loaded, dataDir, tty, lock), ...dwcp.components]
+        }),
       shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
       provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
       context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,

@@ -1,182 +1,97 @@
-import { parseArgs } from "node:util"
-import { Flags } from "@novacron/config"
-import { Logging } from "@novacron/logging"
-import { Deferred, Effect, Fiber } from "effect"
-import { type AgentRun, runAgent } from "./Agent.js"
-import { analyze, UsageError } from "./Analyze.js"
-import { ExitCode } from "./ExitCode.js"
-import { type LoadedNode, loadForCli } from "./NodeConfig.js"
+/**
+ * The `novacron-node` executable (`dist/main.js`): runs the agent's bundle (`src/cli.ts`, bundled
+ * as `dist/cli.cjs`) through a V8 code cache.
+ *
+ * Compiling the bundle and its start-up functions is most of the time between process start
+ * and READY. Node 20 has no module compile cache (`module.enableCompileCache` is Node 22), so the
+ * bundle is compiled as a `vm.Script` with the cached data of an earlier run, kept per user under
+ * `$XDG_CACHE_HOME/novacron` (or `~/.cache/novacron`), keyed by the bundle file and the Node
+ * version. v8-compile-cache does the same for `require` but breaks `import()` in the cached code,
+ * which the agent uses for the DWCP packages (so does plain `vm.Script` on Node 20: see
+ * internal/importEsm.ts). `NOVACRON_COMPILE_CACHE=off` turns it off, `NOVACRON_COMPILE_CACHE=DIR`
+ * moves it. A rejected, unreadable or unwritable cache only costs time.
+ */
+import { createHash } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { homedir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as vm from "node:vm"
 
-const usage = `usage: novacron-node <command> [options]
+const bundle = fileURLToPath(new URL("./cli.cjs", import.meta.url))
+const source = readFileSync(bundle, "utf8")
 
-commands:
-  start [--config FILE] [--set key.path=value ...] [--data-dir DIR] [--node-id ID] [--log-level LEVEL]
-        [--listen-address ADDR] [--bind-port N] [--health-check-port N] [--metrics-port N]
-        [--dwcp-mode MODE] [--resource-profile minimal|production]
-        boot all four phases and run until SIGTERM/SIGINT (a second signal forces exit)
-  validate [--config FILE]          check the configuration, print every problem
-  config print [--config FILE]      the effective configuration, secrets redacted, with each value's source
-  analyze blame|critical-chain|plot [--data-dir DIR] [--json] [-o FILE]
-        read the boot record in the data directory (like systemd-analyze)
+const setting = process.env.NOVACRON_COMPILE_CACHE
+const cacheDir =
+  setting === "off"
+    ? undefined
+    : setting !== undefined && setting !== ""
+      ? setting
+      : join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "novacron")
+// V8 checks only the source length before using cached code, so the key names this very file:
+// its size, modification time and inode (cheaper than hashing 1 MB on every start).
+const stat = statSync(bundle, { bigint: true })
+const key = createHash("sha256")
+  .update(`${process.version} ${process.arch} ${stat.size} ${stat.mtimeNs} ${stat.ino} ${bundle}`)
+  .digest("hex")
+const cacheFile = cacheDir === undefined ? undefined : join(cacheDir, `agent-${key.slice(0, 24)}.v8cache`)
 
-exit codes: 0 ok, 1 internal error, 2 usage, 3 configuration error, 4 CRITICAL component failure,
-            5 timeout (phase or shutdown), 130 forced by a second signal
-`
-
-// The configuration's own flags (--config, --set and the named ones) plus the commands' flags.
-const options = {
-  config: { type: "string", short: "c" },
-  set: { type: "string", multiple: true },
-  ...(Object.fromEntries(Object.keys(Flags.named).map((k) => [k, { type: "string" }])) as Record<
-    string,
-    { type: "string" }
-  >),
-  json: { type: "boolean" },
-  output: { type: "string", short: "o" },
-  help: { type: "boolean", short: "h" },
-} as const
-
-const exit = (code: number): never => {
-  process.exitCode = code
-  // Let stdout drain before leaving.
-  process.stdout.write("", () => process.exit(code))
-  return undefined as never
-}
-
-const configFlags = new Set(["config", "set", ...Object.keys(Flags.named)])
-
-type Token = {
-  kind: string
-  name?: string
-  rawName?: string
-  value?: string | undefined
-  inlineValue?: boolean | undefined
-}
-
-// The configuration's flags, as given, for the configuration loader; the commands' own are left out.
-const configArgs = (tokens: ReadonlyArray<Token>): Array<string> =>
-  tokens.flatMap((t) =>
-    t.kind === "option" && t.name !== undefined && configFlags.has(t.name) && t.value !== undefined
-      ? t.inlineValue
-        ? [`${t.rawName}=${t.value}`]
-        : [t.rawName!, t.value]
-      : [],
-  )
-
-const start = async (argv: Array<string>) => {
-  const tty = process.stderr.isTTY === true
-  const loaded = await loadForCli(argv, tty)
-  if (!loaded.ok) {
-    process.stderr.write(`${loaded.message}\n`)
-    return exit(ExitCode.config)
-  }
-  const node: LoadedNode = loaded.node
-  const stop = Effect.runSync(Deferred.make<void>())
-  const run: AgentRun = { stop, state: { nodeId: node.host.nodeId, lifecycle: "booting", startedAt: Date.now() } }
-  const program = node
-    .provide(
-      Effect.flatMap(Logging.LogRouter, (router) =>
-        runAgent(node.host, node.components, run, { tty, context: node.context(router) }),
-      ),
-    )
-    .pipe(
-      Effect.catchAll((e) =>
-        Effect.sync(() => {
-          process.stderr.write(`${e.message}\n`)
-          return ExitCode.critical
-        }),
-      ),
-    )
-  const fiber = Effect.runFork(program)
-
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++
-    if (signals > 1) {
-      process.stderr.write(`\n${signal} again: forcing exit\n`)
-      process.exit(ExitCode.forced)
-    }
-    process.stderr.write(tty ? `\n${signal}: shutting down (again to force)\n` : "")
-    // Our own deadline on top of the kernel's, in case shutdown itself wedges the event loop's work.
-    setTimeout(() => {
-      process.stderr.write(`shutdown did not finish within ${node.host.shutdownTimeout.toString()}: exiting\n`)
-      process.exit(ExitCode.timeout)
-    }, node.shutdownDeadlineMillis + 2000).unref()
-    if (run.state.lifecycle === "ready") Effect.runSync(Deferred.succeed(stop, undefined))
-    else Effect.runFork(Fiber.interrupt(fiber))
-  }
-  process.on("SIGTERM", onSignal)
-  process.on("SIGINT", onSignal)
-
-  const result = await Effect.runPromise(Fiber.await(fiber))
-  if (result._tag === "Success") return exit(result.value)
-  // Interrupted during boot: the kernel rolled back what had started before the fiber ended.
-  return exit(signals > 0 ? ExitCode.ok : ExitCode.internal)
-}
-
-const main = async () => {
-  const parsed = (() => {
-    try {
-      return parseArgs({ args: process.argv.slice(2), options, allowPositionals: true, strict: true, tokens: true })
-    } catch (e) {
-      process.stderr.write(`${(e as Error).message}\n\n${usage}`)
-      return undefined
-    }
-  })()
-  if (parsed === undefined) return exit(ExitCode.usage)
-  const { values: flags, positionals } = parsed
-  const [command, sub] = positionals
-  const rest = configArgs(parsed.tokens ?? [])
-  if (flags.help || command === undefined || command === "help") {
-    process.stdout.write(usage)
-    return exit(command === undefined && !flags.help ? ExitCode.usage : ExitCode.ok)
-  }
+let cachedData: Buffer | undefined
+if (cacheFile !== undefined) {
   try {
-    switch (command) {
-      case "start":
-        return await start(rest)
-      case "validate": {
-        const loaded = await loadForCli(rest, false)
-        if (!loaded.ok) {
-          process.stderr.write(`${loaded.message}\n`)
-          return exit(ExitCode.config)
-        }
-        process.stdout.write(`configuration is valid${flags.config ? ` (${flags.config})` : " (embedded defaults)"}\n`)
-        return exit(ExitCode.ok)
-      }
-      case "config": {
-        if (sub !== "print") throw new UsageError(`unknown config command "${sub ?? ""}" (expected: config print)`)
-        const loaded = await loadForCli(rest, false)
-        if (!loaded.ok) {
-          process.stderr.write(`${loaded.message}\n`)
-          return exit(ExitCode.config)
-        }
-        process.stdout.write(`${loaded.node.print(flags.json === true)}\n`)
-        return exit(ExitCode.ok)
-      }
-      case "analyze": {
-        if (sub === undefined) throw new UsageError("analyze needs a view: blame, critical-chain or plot")
-        const loaded = await loadForCli(rest, false)
-        if (!loaded.ok) {
-          process.stderr.write(`${loaded.message}\n`)
-          return exit(ExitCode.config)
-        }
-        const dataDir = loaded.node.host.dataDir
-        const output = typeof flags.output === "string" ? flags.output : undefined
-        process.stdout.write(`${await analyze(dataDir, sub, { json: flags.json === true, output })}\n`)
-        return exit(ExitCode.ok)
-      }
-      default:
-        throw new UsageError(`unknown command "${command}"`)
-    }
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`${e.message}\n\n${usage}`)
-      return exit(ExitCode.usage)
-    }
-    process.stderr.write(`${(e as Error).message}\n`)
-    return exit(ExitCode.internal)
+    cachedData = readFileSync(cacheFile)
+  } catch {
+    cachedData = undefined
   }
 }
 
-void main()
+// Module.wrap's parameters, plus the importer the bundle uses for `import()` (see internal/importEsm.ts).
+const wrapped = `(function (exports, require, module, __filename, __dirname, __novacronImportEsm) { ${source}\n});`
+const script = new vm.Script(wrapped, {
+  filename: bundle,
+  ...(cachedData === undefined ? {} : { cachedData }),
+  importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+})
+
+// Written once the agent has run a while, so the functions compiled during boot are in it too.
+if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+  setTimeout(() => {
+    try {
+      mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 })
+      const partial = `${cacheFile}.${process.pid}.tmp`
+      writeFileSync(partial, script.createCachedData(), { mode: 0o600 })
+      renameSync(partial, cacheFile)
+      // Caches of other builds or Node versions would pile up; another install's cache in use is
+      // spared for a week (it is rewritten after that at the cost of one cold start).
+      const weekAgo = Date.now() - 7 * 24 * 3600 * 1000
+      for (const name of readdirSync(dirname(cacheFile))) {
+        const other = join(dirname(cacheFile), name)
+        if (/^agent-[0-9a-f]{24}\.v8cache$/.test(name) && other !== cacheFile && statSync(other).mtimeMs < weekAgo) {
+          rmSync(other, { force: true })
+        }
+      }
+    } catch {
+      // An unwritable cache directory only means the next start compiles again.
+    }
+  }, 2000).unref()
+}
+
+const module = { exports: {} }
+const wrapper = script.runInThisContext() as (
+  exports: unknown,
+  require: NodeJS.Require,
+  module: unknown,
+  filename: string,
+  dirname: string,
+  importEsm: (specifier: string) => Promise<unknown>,
+) => void
+wrapper.call(
+  module.exports,
+  module.exports,
+  createRequire(bundle),
+  module,
+  bundle,
+  dirname(bundle),
+  (specifier) => import(specifier),
+)

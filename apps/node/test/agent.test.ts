@@ -296,6 +296,8 @@ describe("membership", () => {
     const status = JSON.parse((await get(`${base}/status`)).text)
     const membership = status.components.find((c: { name: string }) => c.name === "membership")
     expect(membership.status).toBe("running")
+    // /status lists the connected peers.
+    expect(status.peers).toEqual([expect.objectContaining({ node_id: "node-b", side: "inbound" })])
 
     b.kill("SIGTERM")
     expect((await b.exited).code).toBe(0)
@@ -391,7 +393,7 @@ describe("code cache", () => {
     expect(statSync(file).size).toBeGreaterThan(100_000)
     const before = statSync(file).mtimeMs
     // A start with a valid cache leaves it alone; code run from the cache can still import() a
-    // DWCP package (Node 20 drops the callback for that in cached scripts; bin.ts works around it).
+    // DWCP package (Node 20 drops the callback for that in cached scripts; src/main.ts works around it).
     const v3 = ["--set", "dwcp.v3_rollout_percentage=100", "--set", "dwcp.enable_v3_compression=true"]
     const cached = await startAndStop(v3)
     expect(statSync(file).mtimeMs).toBe(before)

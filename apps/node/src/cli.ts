@@ -1,0 +1,255 @@
+import { parseArgs } from "node:util"
+import { Flags } from "@novacron/config"
+import { Logging } from "@novacron/logging"
+import { Cause, Deferred, Effect, Fiber } from "effect"
+import { type AgentRun, runAgent } from "./Agent.js"
+import { analyze, UsageError } from "./Analyze.js"
+import { ExitCode } from "./ExitCode.js"
+import { type LoadedNode, loadForCli } from "./NodeConfig.js"
+import * as Version from "./Version.js"
+
+// Each command's line(s) in the overview and its own help (`<command> --help`). A new command
+// adds an entry here and a case in `main`.
+const commands: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly help?: string }> = [
+  {
+    name: "start",
+    usage: `  start [options]                    boot all four phases and run until SIGTERM/SIGINT`,
+    help: `usage: novacron-node start [--config FILE] [--set key.path=value ...] [options]
+
+Boots the node's components in four phases (pre-init, core, services, post-init) and runs until
+SIGTERM or SIGINT, then shuts down newest first; a second signal forces the exit (130).
+
+options (each sets a configuration key; --set reaches any key):
+  -c, --config FILE            YAML configuration file (default: embedded defaults)
+      --set key.path=value     any key, repeatable; flags win over the environment and the file
+      --data-dir DIR           system.data_dir (created 0700 if missing; locked while the agent runs)
+      --node-id ID             system.node_id
+      --log-level LEVEL        system.log_level: debug, info, warn, error
+      --listen-address ADDR    network.listen_address (the cluster listener only)
+      --bind-port N            network.bind_port
+      --health-check-port N    system.health_check_port (/healthz, /readyz, /status)
+      --metrics-port N         monitoring.metrics_port (/metrics)
+      --dwcp-mode MODE         dwcp.forced_mode
+      --resource-profile P     system.resource_profile: minimal or production
+
+Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says otherwise.
+`,
+  },
+  { name: "validate", usage: "  validate [--config FILE] [--json]  check the configuration, print every problem" },
+  {
+    name: "config",
+    usage:
+      "  config print [--config FILE] [--json]\n        the effective configuration, secrets redacted, with each value's source",
+  },
+  {
+    name: "analyze",
+    usage:
+      "  analyze blame|critical-chain|plot [--data-dir DIR] [--json] [-o FILE]\n        read the boot record in the data directory (like systemd-analyze)",
+  },
+  { name: "version", usage: "  version                            the agent's version (also --version)" },
+]
+
+const usage = `usage: novacron-node <command> [options]   (novacron-node <command> --help for a command's own)
+
+commands:
+${commands.map((c) => c.usage).join("\n")}
+
+exit codes: 0 ok, 1 internal error, 2 usage, 3 configuration error (also an unusable data directory),
+            4 CRITICAL component failure, 5 timeout (phase or shutdown), 130 forced by a second signal
+`
+
+// The configuration's own flags (--config, --set and the named ones) plus the commands' flags.
+const options = {
+  config: { type: "string", short: "c" },
+  set: { type: "string", multiple: true },
+  ...(Object.fromEntries(Object.keys(Flags.named).map((k) => [k, { type: "string" }])) as Record<
+    string,
+    { type: "string" }
+  >),
+  json: { type: "boolean" },
+  output: { type: "string", short: "o" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+} as const
+
+const exit = (code: number): never => {
+  process.exitCode = code
+  // Let stdout drain before leaving.
+  process.stdout.write("", () => process.exit(code))
+  return undefined as never
+}
+
+const configFlags = new Set(["config", "set", ...Object.keys(Flags.named)])
+
+type Token = {
+  kind: string
+  name?: string
+  rawName?: string
+  value?: string | undefined
+  inlineValue?: boolean | undefined
+}
+
+// The configuration's flags, as given, for the configuration loader; the commands' own are left out.
+const configArgs = (tokens: ReadonlyArray<Token>): Array<string> =>
+  tokens.flatMap((t) =>
+    t.kind === "option" && t.name !== undefined && configFlags.has(t.name) && t.value !== undefined
+      ? t.inlineValue
+        ? [`${t.rawName}=${t.value}`]
+        : [t.rawName!, t.value]
+      : [],
+  )
+
+const start = async (argv: Array<string>) => {
+  const tty = process.stderr.isTTY === true
+  const loaded = await loadForCli(argv, tty)
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.message}\n`)
+    return exit(ExitCode.config)
+  }
+  const node: LoadedNode = loaded.node
+  const stop = Effect.runSync(Deferred.make<void>())
+  const run: AgentRun = { stop, state: { nodeId: node.host.nodeId, lifecycle: "booting", startedAt: Date.now() } }
+  const program = node
+    .provide(
+      Effect.flatMap(Logging.LogRouter, (router) =>
+        runAgent(node.host, node.components, run, { tty, context: node.context(router) }),
+      ),
+    )
+    .pipe(
+      Effect.catchAll((e) =>
+        Effect.sync(() => {
+          process.stderr.write(`${e.message}\n`)
+          return ExitCode.critical
+        }),
+      ),
+    )
+  const fiber = Effect.runFork(program)
+
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) {
+      process.stderr.write(`\n${signal} again: forcing exit\n`)
+      process.exit(ExitCode.forced)
+    }
+    process.stderr.write(tty ? `\n${signal}: shutting down (again to force)\n` : "")
+    // Our own deadline on top of the kernel's, in case shutdown itself wedges the event loop's work.
+    setTimeout(() => {
+      process.stderr.write(`shutdown did not finish within ${node.host.shutdownTimeout.toString()}: exiting\n`)
+      process.exit(ExitCode.timeout)
+    }, node.shutdownDeadlineMillis + 2000).unref()
+    if (run.state.lifecycle === "ready") Effect.runSync(Deferred.succeed(stop, undefined))
+    else {
+      run.signal = signal
+      Effect.runFork(Fiber.interrupt(fiber))
+    }
+  }
+  process.on("SIGTERM", onSignal)
+  process.on("SIGINT", onSignal)
+
+  const result = await Effect.runPromise(Fiber.await(fiber))
+  if (result._tag === "Success") return exit(result.value)
+  // Interrupted during boot: the kernel rolled back what had started before the fiber ended.
+  if (signals > 0 && Cause.isInterruptedOnly(result.cause)) return exit(ExitCode.ok)
+  process.stderr.write(`internal error: ${Cause.pretty(result.cause)}\n`)
+  return exit(ExitCode.internal)
+}
+
+/** How many positional arguments each command takes after its name. */
+const positionalsOf: Readonly<Record<string, number>> = { start: 0, validate: 0, config: 1, analyze: 1, version: 0 }
+
+const main = async () => {
+  const parsed = (() => {
+    try {
+      return parseArgs({ args: process.argv.slice(2), options, allowPositionals: true, strict: true, tokens: true })
+    } catch (e) {
+      process.stderr.write(`${(e as Error).message}\n\n${usage}`)
+      return undefined
+    }
+  })()
+  if (parsed === undefined) return exit(ExitCode.usage)
+  const { values: flags, positionals } = parsed
+  const [command, sub] = positionals
+  const rest = configArgs(parsed.tokens ?? [])
+  if (flags.version) {
+    process.stdout.write(`${Version.describe}\n`)
+    return exit(ExitCode.ok)
+  }
+  if (command === "help" && sub !== undefined) {
+    const help = commands.find((c) => c.name === sub)?.help
+    process.stdout.write(help ?? usage)
+    return exit(ExitCode.ok)
+  }
+  if (flags.help || command === undefined || command === "help") {
+    const help = commands.find((c) => c.name === command)?.help
+    process.stdout.write(help ?? usage)
+    return exit(command === undefined && !flags.help ? ExitCode.usage : ExitCode.ok)
+  }
+  try {
+    const allowed = positionalsOf[command]
+    if (allowed !== undefined && positionals.length - 1 > allowed)
+      throw new UsageError(
+        `unexpected argument${positionals.length - 1 - allowed > 1 ? "s" : ""} after "${[command, ...positionals.slice(1, 1 + allowed)].join(" ")}": ${positionals
+          .slice(1 + allowed)
+          .map((p) => JSON.stringify(p))
+          .join(" ")} (options start with --)`,
+      )
+    switch (command) {
+      case "version":
+        process.stdout.write(`${Version.describe}\n`)
+        return exit(ExitCode.ok)
+      case "start":
+        return await start(rest)
+      case "validate": {
+        const loaded = await loadForCli(rest, false)
+        const source = flags.config ?? null
+        if (flags.json === true) {
+          // Machine-readable: one JSON document on stdout either way; the exit code says which.
+          process.stdout.write(
+            `${JSON.stringify({ valid: loaded.ok, config: source, problems: loaded.ok ? [] : loaded.problems }, null, 2)}\n`,
+          )
+          return exit(loaded.ok ? ExitCode.ok : ExitCode.config)
+        }
+        if (!loaded.ok) {
+          process.stderr.write(`${loaded.message}\n`)
+          return exit(ExitCode.config)
+        }
+        process.stdout.write(`configuration is valid${flags.config ? ` (${flags.config})` : " (embedded defaults)"}\n`)
+        return exit(ExitCode.ok)
+      }
+      case "config": {
+        if (sub !== "print") throw new UsageError(`unknown config command "${sub ?? ""}" (expected: config print)`)
+        const loaded = await loadForCli(rest, false)
+        if (!loaded.ok) {
+          process.stderr.write(`${loaded.message}\n`)
+          return exit(ExitCode.config)
+        }
+        process.stdout.write(`${loaded.node.print(flags.json === true)}\n`)
+        return exit(ExitCode.ok)
+      }
+      case "analyze": {
+        if (sub === undefined) throw new UsageError("analyze needs a view: blame, critical-chain or plot")
+        const loaded = await loadForCli(rest, false)
+        if (!loaded.ok) {
+          process.stderr.write(`${loaded.message}\n`)
+          return exit(ExitCode.config)
+        }
+        const dataDir = loaded.node.host.dataDir
+        const output = typeof flags.output === "string" ? flags.output : undefined
+        process.stdout.write(`${await analyze(dataDir, sub, { json: flags.json === true, output })}\n`)
+        return exit(ExitCode.ok)
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"`)
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n\n${usage}`)
+      return exit(ExitCode.usage)
+    }
+    process.stderr.write(`${(e as Error).message}\n`)
+    return exit(ExitCode.internal)
+  }
+}
+
+void main()
