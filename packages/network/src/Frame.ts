@@ -127,27 +127,18 @@ export const decoder = (maxFrameSize: number): Decoder => {
   // Header of the frame being decoded, once complete.
   let header: { type: number; flags: number; length: number; crc: number; head: Buffer } | undefined
 
-  // Removes n buffered bytes; a view into the first chunk when it holds them all, else one copy.
-  let fresh = false
+  // Removes n buffered bytes into fresh memory: a frame never aliases (or pins) a socket's read,
+  // which the caller may reuse, and a small payload does not keep a 64 KiB read alive.
   const take = (n: number): Buffer => {
-    let out: Buffer
-    const first = chunks[0]!
-    fresh = first.length < n
-    if (!fresh) {
-      out = first.subarray(0, n)
-      if (first.length === n) chunks.shift()
-      else chunks[0] = first.subarray(n)
-    } else {
-      out = Buffer.allocUnsafe(n)
-      let filled = 0
-      while (filled < n) {
-        const c = chunks[0]!
-        const k = Math.min(c.length, n - filled)
-        c.copy(out, filled, 0, k)
-        filled += k
-        if (k === c.length) chunks.shift()
-        else chunks[0] = c.subarray(k)
-      }
+    const out = Buffer.allocUnsafe(n)
+    let filled = 0
+    while (filled < n) {
+      const c = chunks[0]!
+      const k = Math.min(c.length, n - filled)
+      c.copy(out, filled, 0, k)
+      filled += k
+      if (k === c.length) chunks.shift()
+      else chunks[0] = c.subarray(k)
     }
     buffered -= n
     start += n
@@ -206,9 +197,7 @@ export const decoder = (maxFrameSize: number): Decoder => {
           header = { type: head.readUInt8(3), flags: head.readUInt16BE(4), length, crc: head.readUInt32BE(10), head }
         }
         if (buffered < header.length) return { frames }
-        // Copied so that a small payload does not pin a whole socket read in memory.
-        let payload = header.length === 0 ? Buffer.alloc(0) : take(header.length)
-        if (header.length > 0 && !fresh) payload = Buffer.from(payload)
+        const payload = take(header.length)
         const actual = crc32(payload, crc32(header.head.subarray(0, 10)))
         if (actual !== header.crc) {
           const at = start - header.length - HEADER_BYTES + 10

@@ -145,3 +145,104 @@ describe("Frame codec", () => {
     expect(decodeAll([payload]).error).toMatchObject({ reason: "ChecksumMismatch", offset: 10 })
   })
 })
+
+describe("Frame codec edges (issue 29)", () => {
+  it("max_frame_size is inclusive, when encoding and when decoding", () => {
+    const exact = Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(MAX, 7) }, MAX)
+    const r = Frame.decoder(MAX).push(exact)
+    expect(r.error).toBeUndefined()
+    expect(r.frames[0]!.payload.byteLength).toBe(MAX)
+    expect(() => Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(MAX + 1) }, MAX)).toThrow(
+      `payload of ${MAX + 1} bytes exceeds max_frame_size ${MAX}`,
+    )
+    // The default bound is the 32-bit length field: 2^32 bytes are refused before any allocation.
+    const huge = { byteLength: 2 ** 32 } as Uint8Array
+    expect(() => Frame.encode({ type: 16, flags: 0, payload: huge })).toThrow(
+      "payload of 4294967296 bytes exceeds max_frame_size 4294967295",
+    )
+  })
+
+  it("refuses types and flags outside their fields, naming the value", () => {
+    const payload = Buffer.alloc(0)
+    for (const type of [-1, 256, 1.5, Number.NaN]) {
+      expect(() => Frame.encode({ type, flags: 0, payload })).toThrow(`frame type ${type} out of range`)
+    }
+    for (const flags of [-1, 0x10000, 0.5]) {
+      expect(() => Frame.encode({ type: 16, flags, payload })).toThrow(`frame flags ${flags} out of range`)
+    }
+    for (const [type, flags] of [
+      [0, 0],
+      [255, 0xffff],
+    ] as const) {
+      const [f] = Frame.decoder(MAX).push(Frame.encode({ type, flags, payload })).frames
+      expect(f).toMatchObject({ type, flags })
+    }
+  })
+
+  it("a decoded payload is its own memory, not a view of the pushed chunk", () => {
+    const bytes = Buffer.from(Frame.encode({ type: 16, flags: 0, payload: Buffer.from("original") }))
+    const [frame] = Frame.decoder(MAX).push(bytes).frames
+    bytes.fill(0)
+    expect(Buffer.from(frame!.payload).toString()).toBe("original")
+  })
+
+  it("tracks offset and buffered bytes, and the limit can be changed between frames", () => {
+    const d = Frame.decoder(16)
+    expect(d.maxFrameSize).toBe(16)
+    const small = Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(16) })
+    expect(d.push(small.subarray(0, 20)).frames).toEqual([])
+    expect({ offset: d.offset, buffered: d.buffered }).toEqual({ offset: 20, buffered: 6 })
+    expect(d.push(small.subarray(20)).frames.length).toBe(1)
+    expect({ offset: d.offset, buffered: d.buffered }).toEqual({ offset: 30, buffered: 0 })
+    const big = Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(100) })
+    d.maxFrameSize = 100
+    expect(d.maxFrameSize).toBe(100)
+    expect(d.push(big).frames.length).toBe(1)
+    d.maxFrameSize = 99
+    expect(d.push(big).error).toMatchObject({
+      reason: "Oversized",
+      offset: 30 + big.length + 6,
+      detail: "payload length 100 exceeds max_frame_size 99",
+    })
+  })
+
+  it("stays failed: push yields no frames and end() returns the same error", () => {
+    const d = Frame.decoder(MAX)
+    const bad = Buffer.from(Frame.encode({ type: 16, flags: 0, payload: Buffer.from("x") }))
+    bad[0] = 0x47
+    const { error } = d.push(bad)
+    expect(error).toMatchObject({ reason: "BadMagic", detail: "0x4743" })
+    const good = Frame.encode({ type: 16, flags: 0, payload: Buffer.from("y") })
+    expect(d.push(good)).toEqual({ frames: [], error })
+    expect(d.end()).toBe(error)
+  })
+
+  it("names what was cut off, and the version and checksum found", () => {
+    const good = Frame.encode({ type: 17, flags: 3, payload: Buffer.from("hello") })
+    expect(decodeAll([good.subarray(0, 5)]).error).toMatchObject({
+      detail: "stream ended inside a frame header (5 of 14 bytes)",
+    })
+    expect(decodeAll([good.subarray(0, 16)]).error).toMatchObject({
+      detail: "stream ended inside a payload (2 of 5 bytes)",
+    })
+    const version = Buffer.from(good)
+    version[2] = 9
+    expect(decodeAll([version]).error).toMatchObject({ detail: "version 9, expected 1" })
+    const payload = Buffer.from(good)
+    payload[payload.length - 1]! ^= 0xff
+    const header = good.readUInt32BE(10).toString(16)
+    expect(decodeAll([payload]).error?.detail).toMatch(new RegExp(`^checksum 0x[0-9a-f]+, header says 0x${header}$`))
+    expect(decodeAll([good]).error).toBeUndefined()
+  })
+
+  it("json and parseJson: control payloads are JSON objects, nothing else", () => {
+    const f = Frame.json(Frame.FrameType.Hello, { node_id: "n" })
+    expect(f).toMatchObject({ type: Frame.FrameType.Hello, flags: 0 })
+    expect(Buffer.from(f.payload).toString("utf8")).toBe('{"node_id":"n"}')
+    expect(Frame.parseJson(f.payload)).toEqual({ node_id: "n" })
+    expect(Frame.parseJson(Buffer.from("{}"))).toEqual({})
+    for (const text of ["null", "[]", "[1]", "3", '"s"', "true", "{", ""]) {
+      expect(Frame.parseJson(Buffer.from(text))).toBeUndefined()
+    }
+  })
+})
