@@ -2,7 +2,10 @@
  * Node certificates for mutual TLS. With `cert_file`, `key_file` and `ca_file` all empty, a node CA
  * and a node certificate (ECDSA P-256) are issued into `<data_dir>/tls` on first start (private keys
  * mode 0600) and reused afterwards; a node certificate that expired or no longer matches its CA is
- * re-issued. In production the three configured files are used as they are.
+ * re-issued. A node that joined a cluster holds the cluster's `ca.crt` without `ca.key`: its node
+ * certificate is used as it is, and when it is missing, expired or not issued by that CA the start
+ * fails asking for a re-join (a new CA is never minted over a cluster's). In production the three
+ * configured files are used as they are, after checking their validity period.
  *
  * @since 0.1.0
  */
@@ -194,6 +197,16 @@ const caMatches = (certPem: string, keyPem: string): boolean => {
   }
 }
 
+// ca.crt without ca.key: the node joined a cluster and only the cluster's seed may sign for it.
+const joinedOnly = (where: string, problem: string) =>
+  new CertificateError({
+    reason:
+      `this node joined a cluster (tls/ca.crt is the cluster CA and tls/ca.key is absent) but ${problem}: ` +
+      "re-join the cluster with a new join token (novacron join) to get a new node certificate; " +
+      "no new CA is minted over the cluster's",
+    path: where,
+  })
+
 const leafNames = (node: NodeInfo): Required<Pick<CertificateOptions, "dnsNames" | "ipAddresses">> => {
   const dns = new Set(["localhost"])
   if (/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/.test(node.node_id)) dns.add(node.node_id)
@@ -203,6 +216,53 @@ const leafNames = (node: NodeInfo): Required<Pick<CertificateOptions, "dnsNames"
   }
   return { dnsNames: [...dns], ipAddresses: [...ips] }
 }
+
+const DAY = 86_400_000
+
+/**
+ * Within this many days of its end, a certificate in use is warned about at load.
+ *
+ * @since 0.1.0
+ */
+export const expiryWarningDays = 30
+
+/**
+ * Fails when the node certificate is outside its validity period or no CA of the bundle is within
+ * its own; warns, with the days left, for each that ends within {@link expiryWarningDays}.
+ *
+ * @since 0.1.0
+ */
+export const checkValidity = (tls: NodeTls, where: string, now = Date.now()): Effect.Effect<void, CertificateError> =>
+  Effect.gen(function* () {
+    const from = (c: X509Certificate) => new Date(c.validFrom).getTime()
+    const to = (c: X509Certificate) => new Date(c.validTo).getTime()
+    if (now > to(tls.certificate)) {
+      return yield* new CertificateError({ reason: `certificate expired on ${tls.certificate.validTo}`, path: where })
+    }
+    if (now < from(tls.certificate)) {
+      return yield* new CertificateError({
+        reason: `certificate is not valid before ${tls.certificate.validFrom}`,
+        path: where,
+      })
+    }
+    if (!tls.caCertificates.some((ca) => from(ca) <= now && now <= to(ca))) {
+      return yield* new CertificateError({
+        reason: `every CA certificate has expired or is not yet valid (${tls.caCertificates.map((c) => c.validTo).join(", ")})`,
+        path: where,
+      })
+    }
+    for (const [what, c] of [
+      ["certificate", tls.certificate] as const,
+      ...tls.caCertificates.map((ca) => ["CA certificate", ca] as const),
+    ]) {
+      const left = Math.floor((to(c) - now) / DAY)
+      if (to(c) >= now && left < expiryWarningDays) {
+        yield* Effect.logWarning(
+          `${what} ${commonName(c) ?? c.subject} in ${where} expires in ${left} days (${c.validTo})`,
+        )
+      }
+    }
+  })
 
 /**
  * Loads the configured certificate, key and CA, or issues/reuses the node's own under `<data_dir>/tls`.
@@ -225,7 +285,9 @@ export const ensureNodeTls = (
       for (const [i, text] of [cert, key, ca].entries()) {
         if (text === undefined) return yield* new CertificateError({ reason: "file not found", path: configured[i] })
       }
-      return yield* material(cert!, key!, ca!, "configured", 0, settings.cert_file)
+      const tls = yield* material(cert!, key!, ca!, "configured", 0, settings.cert_file)
+      yield* checkValidity(tls, settings.cert_file)
+      return tls
     }
 
     const dir = tlsDir(node)
@@ -244,12 +306,23 @@ export const ensureNodeTls = (
     if (caCert !== undefined && cert !== undefined && key !== undefined) {
       const reused = yield* Effect.either(material(cert, key, caCert, "reused", 0, files.cert))
       if (reused._tag === "Right" && isIssuedBy(reused.right.certificate, reused.right.caCertificates)) {
+        yield* checkValidity(reused.right, files.cert)
         return reused.right
       }
+      if (caKey === undefined) {
+        const why = reused._tag === "Left" ? reused.left.reason : "expired, not yet valid, or not issued by ca.crt"
+        return yield* joinedOnly(files.cert, `the node certificate is unusable (${why})`)
+      }
       yield* Effect.logWarning(`node certificate in ${dir} is invalid or expired; issuing a new one`)
+    } else if (caCert !== undefined && caKey === undefined) {
+      return yield* joinedOnly(dir, "node.crt or node.key is missing")
     }
     const started = performance.now()
-    yield* Effect.promise(() => fs.mkdir(dir, { recursive: true, mode: 0o700 }))
+    yield* Effect.tryPromise({
+      try: () => fs.mkdir(dir, { recursive: true, mode: 0o700 }),
+      catch: (cause) =>
+        new CertificateError({ reason: `cannot create the TLS directory: ${errorText(cause)}`, path: dir, cause }),
+    })
     let ca: Issued
     if (caCert !== undefined && caKey !== undefined && caMatches(caCert, caKey)) {
       ca = { certPem: caCert, keyPem: caKey }

@@ -1,7 +1,14 @@
 /**
  * The master key: 32 random bytes that encrypt the secrets store. Taken from the environment
- * variable `master_key_env` when it is set, else from `master_key_file`, else from
- * `<data_dir>/master.key`, which is created (mode 0600) on first start.
+ * variable `master_key_env` when it is set (the variable is then removed from `process.env`), else
+ * from `master_key_file`, else from `<data_dir>/master.key`, which is created (mode 0600) on first
+ * start.
+ *
+ * Like Vault's seal or Consul's gossip key, the key belongs somewhere the operator chose apart from
+ * the data it protects: `master_key_file` on another volume or the environment. The data-directory
+ * default remains so a first start needs no set-up, but every start then warns that a copy of the
+ * data directory opens every secret. A key file must be mode 0600 (or stricter) and owned by the
+ * agent's user, or it is refused.
  *
  * @since 0.1.0
  */
@@ -44,14 +51,39 @@ export const filePath = (settings: SecuritySettings, node: NodeInfo): string =>
   settings.master_key_file !== "" ? settings.master_key_file : path.join(node.data_dir, "master.key")
 
 /**
- * Decodes a key written as base64 or hex; `undefined` unless it is exactly 32 bytes.
+ * Decodes a key of exactly 32 bytes written as 64 hex digits or as canonical padded base64 (44
+ * characters ending in one `=`, unused bits zero); `undefined` for anything else. Surrounding
+ * whitespace (the file's newline) is ignored. Node's lenient base64 decoder would otherwise take
+ * any 43 characters of its alphabet, typos included.
  *
  * @since 0.1.0
  */
 export const decode = (text: string): Buffer | undefined => {
   const t = text.trim()
-  const key = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, "hex") : Buffer.from(t, "base64")
-  return key.length === KEY_BYTES ? key : undefined
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, "hex")
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(t)) return undefined
+  const key = Buffer.from(t, "base64")
+  return key.toString("base64") === t ? key : undefined
+}
+
+/**
+ * Why a key file's mode or owner is refused, or `undefined` when it is private to `uid`.
+ *
+ * @since 0.1.0
+ */
+export const checkPrivate = (
+  file: string,
+  stat: { readonly mode: number; readonly uid: number },
+  uid: number | undefined,
+): string | undefined => {
+  const mode = (stat.mode & 0o777).toString(8).padStart(3, "0")
+  if ((stat.mode & 0o077) !== 0) {
+    return `master key file ${file} has mode ${mode} (owner uid ${stat.uid}): group or others may read it; chmod 600 ${file}`
+  }
+  if (uid !== undefined && stat.uid !== uid) {
+    return `master key file ${file} is owned by uid ${stat.uid}, not by the agent's user (uid ${uid}), mode ${mode}; chown it to the agent's user`
+  }
+  return undefined
 }
 
 /**
@@ -75,31 +107,54 @@ export const generate = (): Buffer => randomBytes(KEY_BYTES)
  */
 export const idOf = (key: Uint8Array): string => keyIdOf(key)
 
+const statIfExists = async (file: string) => {
+  try {
+    return await fs.stat(file)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw e
+  }
+}
+
 /**
- * Reads a key file, failing when it does not hold a 32-byte key. Warns when group or others may read it.
+ * Reads a key file, failing when it does not hold a 32-byte key (strict hex or base64), when group
+ * or others may read it, or when it is not owned by the agent's user.
  *
  * @since 0.1.0
  */
 export const readFile = (file: string): Effect.Effect<Buffer | undefined, MasterKeyError> =>
   Effect.gen(function* () {
-    const data = yield* Effect.tryPromise({
-      try: () => readIfExists(file),
-      catch: (cause) =>
-        new MasterKeyError({ reason: `cannot read master key: ${errorText(cause)}`, path: file, cause }),
-    })
+    const cannotRead = (cause: unknown) =>
+      new MasterKeyError({ reason: `cannot read master key: ${errorText(cause)}`, path: file, cause })
+    // Mode and owner first: a key anyone may read is refused before it is used.
+    const stat = yield* Effect.tryPromise({ try: () => statIfExists(file), catch: cannotRead })
+    if (stat === undefined) return undefined
+    const refused = checkPrivate(file, stat, process.getuid?.())
+    if (refused !== undefined) return yield* new MasterKeyError({ reason: refused, path: file })
+    const data = yield* Effect.tryPromise({ try: () => readIfExists(file), catch: cannotRead })
     if (data === undefined) return undefined
     const key = decode(data.toString("utf8"))
     if (key === undefined) {
-      return yield* new MasterKeyError({ reason: "master key file does not hold 32 bytes (base64 or hex)", path: file })
-    }
-    const stat = yield* Effect.promise(() => fs.stat(file))
-    if ((stat.mode & 0o077) !== 0) {
-      yield* Effect.logWarning(
-        `master key file ${file} is readable by group or others (mode ${(stat.mode & 0o777).toString(8)}); chmod 600 it`,
-      )
+      return yield* new MasterKeyError({
+        reason: "master key file does not hold 32 bytes as 64 hex digits or canonical base64",
+        path: file,
+      })
     }
     return key
   })
+
+const insideDataDir = (file: string, node: NodeInfo): boolean => {
+  const rel = path.relative(path.resolve(node.data_dir), path.resolve(file))
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel))
+}
+
+const warnBeside = (file: string) =>
+  Effect.logWarning(
+    `SECURITY WARNING: master key ${file} is in the data directory, beside the secrets it protects: ` +
+      "any copy of the data directory (backup, snapshot, stolen disk) opens every secret. " +
+      "Set security.master_key_file to a path outside it (e.g. /etc/novacron/master.key, mode 0600) " +
+      "or provide the key in NOVACRON_MASTER_KEY.",
+  )
 
 /**
  * Writes a key file atomically with mode 0600.
@@ -121,17 +176,21 @@ export const writeFile = (file: string, key: Uint8Array): Effect.Effect<void, Ma
 export const load = (settings: SecuritySettings, node: NodeInfo): Effect.Effect<MasterKey, MasterKeyError> =>
   Effect.gen(function* () {
     const env = node.env ?? process.env
-    const fromEnv = settings.master_key_env === "" ? undefined : env[settings.master_key_env]
+    const variable = settings.master_key_env
+    const fromEnv = variable === "" ? undefined : env[variable]
     if (fromEnv !== undefined && fromEnv !== "") {
+      // Child processes and crash dumps inherit process.env: the key must not stay there.
+      if (env === process.env) delete process.env[variable]
       const key = decode(fromEnv)
       if (key === undefined) {
         return yield* new MasterKeyError({
-          reason: `environment variable ${settings.master_key_env} does not hold 32 bytes (base64 or hex)`,
+          reason: `environment variable ${variable} does not hold 32 bytes as 64 hex digits or canonical base64`,
         })
       }
-      return { key, id: keyIdOf(key), source: { _tag: "Env", variable: settings.master_key_env } } as const
+      return { key, id: keyIdOf(key), source: { _tag: "Env", variable } } as const
     }
     const file = filePath(settings, node)
+    if (insideDataDir(file, node)) yield* warnBeside(file)
     const existing = yield* readFile(file)
     if (existing !== undefined) {
       return { key: existing, id: keyIdOf(existing), source: { _tag: "File", path: file, created: false } } as const

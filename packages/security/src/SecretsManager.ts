@@ -1,7 +1,8 @@
 /**
  * Secrets encrypted at rest (AES-256-GCM) in `<data_dir>/secrets.json` under a key derived from
- * the master key. Each ciphertext is bound to its secret's name (associated data), so entries
- * cannot be swapped in the file. Rotating the master key re-encrypts every secret and is atomic:
+ * the master key. Each ciphertext is bound to its secret's name and to the store's generation
+ * (associated data), so entries cannot be swapped or mixed with those of an older file, and an
+ * older file as a whole is refused; messages per key are counted against the AES-GCM limit. Rotating the master key re-encrypts every secret and is atomic:
  * a crash leaves either the old key and store or the new ones.
  *
  * @since 0.1.0
@@ -54,14 +55,26 @@ export interface SecretsManager {
 export const SecretsManager = Context.GenericTag<SecretsManager>("@novacron/security/SecretsManager")
 
 /**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** AES-GCM messages allowed under one derived key before writes are refused; default 2^32. */
+  readonly maxMessagesPerKey?: number | undefined
+}
+
+/**
  * Opens the store, loading (or on first start creating) the master key and finishing or discarding
- * a rotation that a crash interrupted.
+ * a rotation that a crash interrupted. Fails when the store is older than the last generation
+ * written (`<data_dir>/secrets.generation`): an old `secrets.json` is not taken back silently.
  *
  * @since 0.1.0
  */
 export const make: (
   settings: SecuritySettings,
   node: NodeInfo,
+  options?: Options,
 ) => Effect.Effect<SecretsManager, SecretsError | MasterKeyError> = internal.make
 
 /**

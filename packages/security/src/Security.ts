@@ -59,6 +59,31 @@ export const hashToken = (token: string): string => createHash("sha256").update(
 export const generateToken = (): string => randomBytes(32).toString("base64url")
 
 /**
+ * A parsed `trusted_nodes` entry.
+ *
+ * @since 0.1.0
+ */
+export type TrustedNode =
+  | { readonly _tag: "Fingerprint"; readonly sha256: string }
+  | { readonly _tag: "CommonName"; readonly name: string }
+
+/**
+ * Reads a `trusted_nodes` entry: `sha256:<hex>` (any case, colons optional) or `cn:<name>`; the bare
+ * forms are aliases: 64 hex digits (colons optional) is a fingerprint, anything else a common name.
+ * A common name that looks like a fingerprint must be written `cn:<name>`.
+ *
+ * @since 0.1.0
+ */
+export const parseTrustedNode = (entry: string): TrustedNode => {
+  if (entry.startsWith("sha256:")) {
+    return { _tag: "Fingerprint", sha256: CertificateAuthority.normalizeFingerprint(entry.slice(7)) }
+  }
+  if (entry.startsWith("cn:")) return { _tag: "CommonName", name: entry.slice(3) }
+  const print = CertificateAuthority.normalizeFingerprint(entry)
+  return /^[0-9a-f]{64}$/.test(print) ? { _tag: "Fingerprint", sha256: print } : { _tag: "CommonName", name: entry }
+}
+
+/**
  * Whether an address is loopback only.
  *
  * @since 0.1.0
@@ -80,8 +105,9 @@ export const make = (
 ): Effect.Effect<Security> =>
   Effect.gen(function* () {
     const tokenHashes = settings.tokens.map((t) => ({ ...t, digest: Buffer.from(t.sha256.toLowerCase(), "hex") }))
-    const trustedFingerprints = new Set(settings.trusted_nodes.map(CertificateAuthority.normalizeFingerprint))
-    const trustedNames = new Set(settings.trusted_nodes)
+    const trusted = settings.trusted_nodes.map(parseTrustedNode)
+    const trustedFingerprints = new Set(trusted.flatMap((t) => (t._tag === "Fingerprint" ? [t.sha256] : [])))
+    const trustedNames = new Set(trusted.flatMap((t) => (t._tag === "CommonName" ? [t.name] : [])))
 
     if (settings.auth_method === "none") {
       if (isLoopback(node.listen_address)) {

@@ -51,6 +51,21 @@ export class DecryptionError extends Data.TaggedError("DecryptionError")<{
 }
 
 /**
+ * A plaintext could not be sealed: no associated data, or the data key's message count could not
+ * be recorded.
+ *
+ * @since 0.1.0
+ */
+export class EncryptionError extends Data.TaggedError("EncryptionError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return this.reason
+  }
+}
+
+/**
  * Certificates could not be issued, read or validated.
  *
  * @since 0.1.0

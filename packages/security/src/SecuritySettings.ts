@@ -35,6 +35,22 @@ export const TokenEntry = Schema.Struct({
 export type TokenEntry = typeof TokenEntry.Type
 
 /**
+ * A `trusted_nodes` entry; `sha256:` must be followed by 64 hex digits (colons allowed).
+ *
+ * @since 0.1.0
+ */
+export const TrustedNodeEntry = Schema.String.pipe(
+  Schema.filter((s) =>
+    s.startsWith("sha256:")
+      ? /^[0-9a-fA-F]{64}$/.test(s.slice(7).replaceAll(":", "").trim()) ||
+        `"${s}": sha256: needs the 64 hex digits of a certificate's SHA-256`
+      : s.startsWith("cn:")
+        ? s.length > 3 || `"${s}": cn: needs a common name`
+        : s.trim() !== "" || "a trusted node entry must not be empty",
+  ),
+)
+
+/**
  * The `security` section, with the defaults of the settings contract.
  *
  * @since 0.1.0
@@ -45,12 +61,19 @@ export const SecuritySettings = Schema.Struct({
   cert_file: Schema.optionalWith(Schema.String, { default: () => "" }),
   key_file: Schema.optionalWith(Schema.String, { default: () => "" }),
   ca_file: Schema.optionalWith(Schema.String, { default: () => "" }),
-  /** Peers accepted over mTLS: SHA-256 certificate fingerprints or subject common names. Empty: any certificate of the CA. */
-  trusted_nodes: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /**
+   * Peers accepted over mTLS: `sha256:<fingerprint>` or `cn:<common name>`; bare forms are aliases
+   * (64 hex digits: a fingerprint, anything else: a common name). Empty: any certificate of the CA.
+   */
+  trusted_nodes: Schema.optionalWith(Schema.Array(TrustedNodeEntry), { default: () => [] }),
   tokens: Schema.optionalWith(Schema.Array(TokenEntry), { default: () => [] }),
-  /** Empty: `<data_dir>/master.key`. */
+  /**
+   * Where the master key lives: a path outside the data directory (Vault/Consul style: the key apart
+   * from what it protects). Must exist, mode 0600, owned by the agent's user. Empty: `<data_dir>/master.key`,
+   * created on first start, with a warning at every start.
+   */
   master_key_file: Schema.optionalWith(Schema.String, { default: () => "" }),
-  /** When this environment variable is set, it holds the master key (base64 or hex of 32 bytes). */
+  /** When this environment variable is set, it holds the master key (64 hex digits or canonical base64 of 32 bytes); it is removed from `process.env` once read. */
   master_key_env: Schema.optionalWith(Schema.String, { default: () => "NOVACRON_MASTER_KEY" }),
 })
 

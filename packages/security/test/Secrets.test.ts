@@ -23,15 +23,57 @@ describe("MasterKey", () => {
     }),
   )
 
-  it.scoped("warns when an existing key file is readable by group or others", () =>
+  it.scoped("refuses a key file group or others may read, or owned by another user, naming file, mode and owner", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
+      const file = path.join(dir, "master.key")
       yield* MasterKey.load(settings(), nodeInfo(dir))
-      yield* Effect.promise(() => fs.chmod(path.join(dir, "master.key"), 0o644))
-      const [, logs] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
-      expect(logs.find((l) => l.level === "WARN")?.message).toMatch(/readable by group or others \(mode 644\)/)
+      yield* Effect.promise(() => fs.chmod(file, 0o644))
+      const lax = yield* Effect.flip(MasterKey.load(settings(), nodeInfo(dir)))
+      expect(lax).toMatchObject({ _tag: "MasterKeyError", path: file })
+      expect(lax.reason).toBe(
+        `master key file ${file} has mode 644 (owner uid ${process.getuid!()}): group or others may read it; chmod 600 ${file}`,
+      )
+      yield* Effect.promise(() => fs.chmod(file, 0o640))
+      expect((yield* Effect.flip(MasterKey.load(settings(), nodeInfo(dir)))).reason).toMatch(/has mode 640/)
+      yield* Effect.promise(() => fs.chmod(file, 0o400))
+      expect((yield* MasterKey.load(settings(), nodeInfo(dir))).source).toMatchObject({ created: false })
+      expect(MasterKey.checkPrivate(file, { mode: 0o100600, uid: 4242 }, 1000)).toBe(
+        `master key file ${file} is owned by uid 4242, not by the agent's user (uid 1000), mode 600; chown it to the agent's user`,
+      )
+      expect(MasterKey.checkPrivate(file, { mode: 0o100600, uid: 1000 }, 1000)).toBeUndefined()
+      expect(MasterKey.checkPrivate(file, { mode: 0o100600, uid: 4242 }, undefined)).toBeUndefined()
+      if (process.getuid!() === 0) {
+        // As root the real check can be shown: a file handed to another user is refused.
+        yield* Effect.promise(() => fs.chown(file, 4242, 4242))
+        expect((yield* Effect.flip(MasterKey.load(settings(), nodeInfo(dir)))).reason).toMatch(
+          /owned by uid 4242, not by the agent's user \(uid 0\)/,
+        )
+      }
     }),
   )
+
+  it("accepts only 64 hex digits or canonical padded base64 of 32 bytes", () => {
+    const key = MasterKey.generate()
+    const b64 = key.toString("base64")
+    expect(MasterKey.decode(`${b64}\n`)).toEqual(key)
+    expect(MasterKey.decode(key.toString("hex").toUpperCase())).toEqual(key)
+    const bad = [
+      b64.slice(0, 43), // no padding
+      `${b64.slice(0, 10)} ${b64.slice(10)}`, // inner space
+      key.toString("base64url"),
+      `${b64}=`,
+      key.toString("hex").slice(0, 63),
+      `${key.toString("hex")}00`,
+      "A".repeat(43), // 43 characters of the alphabet: Node alone would take it
+    ]
+    for (const text of bad) expect(MasterKey.decode(text), text).toBeUndefined()
+    // Non-canonical: the last character carries bits beyond the 32 bytes.
+    const last = b64.at(-2)!
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1]!
+    expect(MasterKey.decode(`${b64.slice(0, 42)}${sibling}=`)).toBeUndefined()
+  })
 
   it.scoped("takes the key from the environment first, and refuses a malformed one", () =>
     Effect.gen(function* () {
@@ -43,11 +85,50 @@ describe("MasterKey", () => {
       )
       expect(fromEnv.id).toBe(MasterKey.idOf(key))
       expect(fromEnv.source).toEqual({ _tag: "Env", variable: "NOVACRON_MASTER_KEY" })
-      expect(yield* Effect.promise(() => fs.readdir(dir))).toEqual([])
+      expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual([])
       const bad = yield* Effect.exit(
         MasterKey.load(settings(), nodeInfo(dir, { env: { NOVACRON_MASTER_KEY: "short" } })),
       )
       expect(bad).toMatchObject({ _tag: "Failure" })
+    }),
+  )
+
+  it.scoped("removes the variable from process.env once read", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const key = MasterKey.generate()
+      const variable = "NOVACRON_TEST_MASTER_KEY"
+      process.env[variable] = key.toString("base64")
+      const loaded = yield* MasterKey.load(settings({ master_key_env: variable }), nodeInfo(dir, { env: undefined }))
+      expect(loaded.id).toBe(MasterKey.idOf(key))
+      expect(process.env[variable]).toBeUndefined()
+      // An injected environment (tests, tools) is the caller's own and left alone.
+      const env = { [variable]: key.toString("hex") }
+      yield* MasterKey.load(settings({ master_key_env: variable }), nodeInfo(dir, { env }))
+      expect(env[variable]).toBe(key.toString("hex"))
+    }),
+  )
+
+  it.scoped("warns at every start while the key sits in the data directory, not when it is kept apart", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const [, first] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
+      const [, second] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
+      for (const logs of [first, second]) {
+        expect(logs.find((l) => l.level === "WARN")?.message).toMatch(
+          /^SECURITY WARNING: master key .*master\.key is in the data directory, beside the secrets it protects/,
+        )
+      }
+      const apart = yield* tempDir
+      const file = path.join(apart, "master.key")
+      yield* MasterKey.writeFile(file, MasterKey.generate())
+      const data = path.join(apart, "data")
+      const [, quiet] = yield* withLogs(MasterKey.load(settings({ master_key_file: file }), nodeInfo(data)))
+      expect(quiet.filter((l) => l.level === "WARN")).toEqual([])
+      const [, inside] = yield* withLogs(
+        MasterKey.load(settings({ master_key_file: path.join(dir, "master.key") }), nodeInfo(dir)),
+      )
+      expect(inside.some((l) => l.message.startsWith("SECURITY WARNING"))).toBe(true)
     }),
   )
 
@@ -93,8 +174,10 @@ describe("SecretsManager", () => {
       expect(err._tag).toBe("SecretsError")
       expect(err.message).toMatch(/authentication failed/)
 
-      expect(yield* swapped.remove("api/key")).toBe(true)
-      expect(yield* swapped.remove("api/key")).toBe(false)
+      // Every write re-seals every secret, so a store holding a tampered entry cannot be written over it.
+      expect((yield* Effect.flip(swapped.remove("api/key")))._tag).toBe("SecretsError")
+      expect(yield* reopened.remove("api/key")).toBe(true)
+      expect(yield* reopened.remove("api/key")).toBe(false)
     }),
   )
 
@@ -137,7 +220,11 @@ describe("SecretsManager", () => {
         const newStore = JSON.parse(yield* Effect.promise(() => fs.readFile(SecretsManager.storePath(node), "utf8")))
         for (const name of Object.keys(values))
           expect(newStore.secrets[name]).not.toBe(JSON.parse(oldStore).secrets[name])
-        expect(yield* Effect.promise(() => fs.readdir(dir))).toEqual(["master.key", "secrets.json"])
+        expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual([
+          "master.key",
+          "secrets.generation",
+          "secrets.json",
+        ])
 
         const reopened = yield* SecretsManager.make(settings(), node)
         for (const [k, v] of Object.entries(values)) expect(yield* reopened.getString(k)).toEqual(Option.some(v))
@@ -170,7 +257,11 @@ describe("SecretsManager", () => {
       const discarded = yield* SecretsManager.make(settings(), node)
       expect(yield* discarded.masterKeyId).toBe(keyId)
       expect(yield* discarded.getString("k")).toEqual(Option.some("v"))
-      expect(yield* Effect.promise(() => fs.readdir(dir))).toEqual(["master.key", "secrets.json"])
+      expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual([
+        "master.key",
+        "secrets.generation",
+        "secrets.json",
+      ])
     }),
   )
 
@@ -183,7 +274,7 @@ describe("SecretsManager", () => {
       expect((yield* Effect.flip(secrets.rotateMasterKey())).message).toMatch(/pass the new key/)
       const next = MasterKey.generate()
       yield* secrets.rotateMasterKey(next)
-      expect(yield* Effect.promise(() => fs.readdir(dir))).toEqual(["secrets.json"])
+      expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual(["secrets.generation", "secrets.json"])
       const reopened = yield* SecretsManager.make(
         settings(),
         nodeInfo(dir, { env: { NOVACRON_MASTER_KEY: next.toString("base64") } }),
@@ -216,14 +307,14 @@ describe("Encryption", () => {
       expect(new Set(yield* enc.keyIds)).toEqual(new Set([firstKey, ...concurrent]))
       const second = yield* enc.rotateKey
       expect(second).not.toBe(firstKey)
-      const sealed2 = yield* enc.encrypt(plain)
+      const sealed2 = yield* enc.encrypt(plain, aad)
       yield* secrets.rotateMasterKey()
       // A restart after both rotations: data keys came back from the re-encrypted store.
       const enc2 = yield* Encryption.make(yield* SecretsManager.make(settings(), nodeInfo(dir)))
       expect(yield* enc2.currentKeyId).toBe(second)
       expect([...(yield* enc2.keyIds)].sort()).toEqual([firstKey, ...concurrent, second].sort())
       expect(yield* enc2.decrypt(sealed, aad)).toEqual(plain)
-      expect(yield* enc2.decrypt(sealed2)).toEqual(plain)
+      expect(yield* enc2.decrypt(sealed2, aad)).toEqual(plain)
     }),
   )
 
@@ -231,7 +322,8 @@ describe("Encryption", () => {
     Effect.gen(function* () {
       const a = yield* Encryption.fromKeys(new Map([["a", MasterKey.generate()]]), "a")
       const b = yield* Encryption.fromKeys(new Map([["b", MasterKey.generate()]]), "b")
-      const err = yield* Effect.flip(b.decrypt(yield* a.encrypt(Buffer.from("x"))))
+      const aad = Buffer.from("test/x")
+      const err = yield* Effect.flip(b.decrypt(yield* a.encrypt(Buffer.from("x"), aad), aad))
       expect(err).toMatchObject({ reason: "unknown key", keyId: "a" })
     }),
   )
@@ -247,7 +339,7 @@ describe("Encryption properties", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.uint8Array({ maxLength: 2048 }),
-        fc.uint8Array({ maxLength: 64 }),
+        fc.uint8Array({ minLength: 1, maxLength: 64 }),
         fc.nat(),
         async (plain, aad, pos) => {
           const sealed = await Effect.runPromise(enc.encrypt(plain, aad))
@@ -262,4 +354,117 @@ describe("Encryption properties", () => {
       { numRuns: 200 },
     )
   })
+})
+
+describe("secrets at rest: generations and message limits", () => {
+  it.scoped("an older secrets.json is refused, and entries of two versions of the file cannot be mixed", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const node = nodeInfo(dir)
+      const file = SecretsManager.storePath(node)
+      const secrets = yield* SecretsManager.make(settings(), node)
+      yield* secrets.set("db/password", "old-password")
+      yield* secrets.set("api/key", "k1")
+      const old = yield* Effect.promise(() => fs.readFile(file, "utf8"))
+      yield* secrets.set("db/password", "new-password")
+      const current = yield* Effect.promise(() => fs.readFile(file, "utf8"))
+      expect(JSON.parse(current)).toMatchObject({ version: 2, generation: 3 })
+
+      // The whole old file put back: refused at open, naming both generations.
+      yield* Effect.promise(() => fs.writeFile(file, old))
+      const rolledBack = yield* Effect.flip(SecretsManager.make(settings(), node))
+      expect(rolledBack.message).toMatch(/at generation 2 but generation 3 was written .*rolled back/)
+
+      // One old entry inside the current file: its associated data names generation 2, not 3.
+      const mixed = JSON.parse(current)
+      mixed.secrets["db/password"] = JSON.parse(old).secrets["db/password"]
+      yield* Effect.promise(() => fs.writeFile(file, JSON.stringify(mixed)))
+      const opened = yield* SecretsManager.make(settings(), node)
+      expect((yield* Effect.flip(opened.get("db/password"))).message).toMatch(/authentication failed/)
+      expect(yield* opened.getString("api/key")).toEqual(Option.some("k1"))
+    }),
+  )
+
+  it.scoped("a version 1 store (name-only binding) is read and rewritten as version 2", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const node = nodeInfo(dir)
+      const master = yield* MasterKey.load(settings(), node)
+      const { deriveKey, seal } = yield* Effect.promise(() => import("../src/internal/aead.js"))
+      const key = deriveKey(master.key, "novacron/secrets/v1")
+      const v1 = {
+        version: 1,
+        key_id: master.id,
+        secrets: {
+          a: seal(key, master.id, Buffer.from("legacy"), Buffer.from("novacron/secret:a")).toString("base64"),
+        },
+      }
+      yield* Effect.promise(() => fs.writeFile(SecretsManager.storePath(node), JSON.stringify(v1), { mode: 0o600 }))
+      const secrets = yield* SecretsManager.make(settings(), node)
+      expect(yield* secrets.getString("a")).toEqual(Option.some("legacy"))
+      yield* secrets.set("b", "new")
+      const rewritten = JSON.parse(yield* Effect.promise(() => fs.readFile(SecretsManager.storePath(node), "utf8")))
+      expect(rewritten).toMatchObject({ version: 2, generation: 1, sealed: 2 })
+      const reopened = yield* SecretsManager.make(settings(), node)
+      expect(yield* reopened.getString("a")).toEqual(Option.some("legacy"))
+    }),
+  )
+
+  it.scoped("writes are refused before the derived key passes its message limit; a master rotation resets it", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const secrets = yield* SecretsManager.make(settings(), nodeInfo(dir), { maxMessagesPerKey: 4 })
+      yield* secrets.set("a", "1") // 1 sealed
+      yield* secrets.set("b", "2") // 3 sealed (a and b re-sealed)
+      const err = yield* Effect.flip(secrets.set("c", "3"))
+      expect(err.message).toMatch(/sealed 3 messages; 3 more would pass the AES-GCM limit of 4: rotate the master key/)
+      expect(yield* secrets.names).toEqual(["a", "b"])
+      yield* secrets.rotateMasterKey()
+      yield* secrets.set("a", "1b")
+      expect(yield* secrets.getString("a")).toEqual(Option.some("1b"))
+    }),
+  )
+})
+
+describe("Encryption: associated data and message limits", () => {
+  const aad = Buffer.from("vm/7/disk-key")
+
+  it.effect("refuses empty associated data", () =>
+    Effect.gen(function* () {
+      const enc = yield* Encryption.fromKeys(new Map([["k", MasterKey.generate()]]), "k")
+      const err = yield* Effect.flip(enc.encrypt(Buffer.from("x"), Buffer.alloc(0)))
+      expect(err).toMatchObject({ _tag: "EncryptionError" })
+      expect(err.message).toMatch(/^associated data is required/)
+    }),
+  )
+
+  it.effect("rotates the key before it seals more than its limit; older ciphertexts still open", () =>
+    Effect.gen(function* () {
+      const enc = yield* Encryption.fromKeys(new Map([["k", MasterKey.generate()]]), "k", { maxMessagesPerKey: 3 })
+      const sealed = []
+      for (let i = 0; i < 3; i++) sealed.push(yield* enc.encrypt(Buffer.from(`m${i}`), aad))
+      expect(yield* enc.currentKeyId).toBe("k")
+      const fourth = yield* enc.encrypt(Buffer.from("m3"), aad)
+      const rotated = yield* enc.currentKeyId
+      expect(rotated).not.toBe("k")
+      expect(fourth.subarray(2, 2 + fourth[1]!).toString()).toBe(rotated)
+      for (const [i, s] of sealed.entries()) expect((yield* enc.decrypt(s, aad)).toString()).toBe(`m${i}`)
+    }),
+  )
+
+  it.scoped("the count survives a restart: it is reserved in the store ahead of use", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const options = { maxMessagesPerKey: 5, reserveBlock: 2 }
+      const enc = yield* Encryption.make(yield* SecretsManager.make(settings(), nodeInfo(dir)), options)
+      const first = yield* enc.currentKeyId
+      for (let i = 0; i < 3; i++) yield* enc.encrypt(Buffer.from("x"), aad) // reserves 2, then 4
+      // Restarted, the key counts as 4 used: one more message, then a new key.
+      const again = yield* Encryption.make(yield* SecretsManager.make(settings(), nodeInfo(dir)), options)
+      yield* again.encrypt(Buffer.from("y"), aad)
+      expect(yield* again.currentKeyId).toBe(first)
+      yield* again.encrypt(Buffer.from("z"), aad)
+      expect(yield* again.currentKeyId).not.toBe(first)
+    }),
+  )
 })

@@ -187,13 +187,15 @@ describe("Security", () => {
       const secrets = Context.get(ctx, SecretsManager.SecretsManager)
       const enc = Context.get(ctx, Encryption.Encryption)
       yield* secrets.set("x", "y")
-      const sealed = yield* enc.encrypt(Buffer.from("z"))
+      const sealed = yield* enc.encrypt(Buffer.from("z"), Buffer.from("test/z"))
       yield* Scope.close(scope, Exit.void)
       const files = yield* Effect.promise(() => fs.readdir(dir))
-      expect(files.sort()).toEqual(["master.key", "secrets.json", "tls"])
+      expect(files.sort()).toEqual(["master.key", "secrets.generation", "secrets.json", "tls"])
       // A restart of the layer reads what the first wrote.
       const again = yield* Layer.build(Security.layer(settings(), nodeInfo(dir)))
-      expect(yield* Context.get(again, Encryption.Encryption).decrypt(sealed)).toEqual(Buffer.from("z"))
+      expect(yield* Context.get(again, Encryption.Encryption).decrypt(sealed, Buffer.from("test/z"))).toEqual(
+        Buffer.from("z"),
+      )
       expect(Context.get(again, Security.Security).tls.source).toBe("reused")
     }),
   )

@@ -39,11 +39,14 @@ export const renameDurable = async (from: string, to: string): Promise<void> => 
   await fsyncDir(path.dirname(to))
 }
 
+/** The file's contents; `undefined` when it, or a directory above it, does not exist. */
 export const readIfExists = async (file: string): Promise<Buffer | undefined> => {
   try {
     return await fs.readFile(file)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    const code = (e as NodeJS.ErrnoException).code
+    // ENOTDIR: a file stands where a directory above would be, so this file cannot exist.
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined
     throw e
   }
 }

@@ -9,18 +9,43 @@ import { deriveKey, open, parse, seal } from "./aead.js"
 import { errorText, readIfExists, renameDurable, writeAtomic } from "./files.js"
 
 const PURPOSE = "novacron/secrets/v1"
-const aadOf = (name: string) => Buffer.from(`novacron/secret:${name}`, "utf8")
+/**
+ * Version 2 binds each secret to its name and to the store generation it was sealed at; every write
+ * re-seals every secret under the next generation, so entries of different versions of the file
+ * cannot be mixed, and the generation a file claims is authenticated by its entries. Version 1
+ * (name only) is read and rewritten as version 2 on the next write.
+ */
+const aadOf = (name: string, generation: number | undefined) =>
+  Buffer.from(
+    generation === undefined ? `novacron/secret:${name}` : `novacron/secret:${name}\0generation:${generation}`,
+    "utf8",
+  )
+
+/** AES-GCM with random 96-bit IVs: at most 2^32 messages per key (NIST SP 800-38D §8.3). */
+export const GCM_MESSAGE_LIMIT = 2 ** 32
 
 interface StoreFile {
-  readonly version: 1
+  readonly version: 1 | 2
   readonly key_id: string
+  /** Version 2: incremented by every write, bound into every secret's associated data. */
+  readonly generation?: number
+  /** Version 2: messages sealed under the current master key's derived key so far. */
+  readonly sealed?: number
   readonly secrets: Readonly<Record<string, string>>
 }
 
 interface State {
   readonly master: MasterKey.MasterKey
   readonly key: Buffer
+  /** `undefined`: a version 1 store, not yet rewritten. */
+  readonly generation: number | undefined
+  readonly sealed: number
   readonly secrets: Readonly<Record<string, string>>
+}
+
+export interface Options {
+  /** Messages allowed per derived key; default {@link GCM_MESSAGE_LIMIT}. */
+  readonly maxMessagesPerKey?: number | undefined
 }
 
 const fail = (reason: string, cause?: unknown, secret?: string) =>
@@ -34,7 +59,13 @@ const readStore = (file: string): Effect.Effect<StoreFile | undefined, SecretsEr
         : Effect.try({
             try: () => {
               const parsed = JSON.parse(data.toString("utf8")) as StoreFile
-              if (parsed.version !== 1 || typeof parsed.key_id !== "string" || typeof parsed.secrets !== "object") {
+              if (
+                (parsed.version !== 1 && parsed.version !== 2) ||
+                typeof parsed.key_id !== "string" ||
+                typeof parsed.secrets !== "object" ||
+                (parsed.version === 2 &&
+                  (!Number.isSafeInteger(parsed.generation) || !Number.isSafeInteger(parsed.sealed)))
+              ) {
                 throw new Error("unrecognised format")
               }
               return parsed
@@ -68,19 +99,37 @@ const recoverRotation = (keyFile: string, storeFile: string): Effect.Effect<void
       })
       yield* Effect.logWarning(`completed an interrupted master key rotation (key ${MasterKey.idOf(next)})`)
     } else {
-      yield* Effect.promise(() => fs.rm(nextFile, { force: true }))
+      yield* Effect.tryPromise({
+        try: () => fs.rm(nextFile, { force: true }),
+        catch: (e) => fail(`cannot discard an uncommitted master key rotation (${nextFile})`, e),
+      })
       yield* Effect.logWarning("discarded an uncommitted master key rotation")
     }
   })
 
 export const storePath = (node: NodeInfo) => path.join(node.data_dir, "secrets.json")
 
+/** The highest store generation written, kept apart from the store so a restored old store is noticed. */
+export const generationPath = (node: NodeInfo) => path.join(node.data_dir, "secrets.generation")
+
+const readGeneration = (file: string): Effect.Effect<number | undefined, SecretsError> =>
+  Effect.tryPromise({ try: () => readIfExists(file), catch: (e) => fail(`cannot read ${file}`, e) }).pipe(
+    Effect.flatMap((data) => {
+      if (data === undefined) return Effect.succeed(undefined)
+      const n = Number(data.toString("utf8").trim())
+      return Number.isSafeInteger(n) && n >= 0 ? Effect.succeed(n) : Effect.fail(fail(`${file} is corrupt`))
+    }),
+  )
+
 export const make = (
   settings: SecuritySettings,
   node: NodeInfo,
+  options: Options = {},
 ): Effect.Effect<SecretsManager, SecretsError | MasterKeyError> =>
   Effect.gen(function* () {
+    const limit = options.maxMessagesPerKey ?? GCM_MESSAGE_LIMIT
     const storeFile = storePath(node)
+    const generationFile = generationPath(node)
     const keyFile = MasterKey.filePath(settings, node)
     yield* recoverRotation(keyFile, storeFile)
     const master = yield* MasterKey.load(settings, node)
@@ -90,22 +139,66 @@ export const make = (
         `secrets store is encrypted under master key ${store.key_id} but the loaded master key is ${master.id}`,
       )
     }
+    const written = yield* readGeneration(generationFile)
+    const generation = store?.version === 2 ? store.generation! : store === undefined ? 0 : undefined
+    if (written !== undefined && (generation ?? 0) < written) {
+      return yield* fail(
+        `secrets store ${storeFile} is at generation ${generation ?? "1 (version 1 format)"} but generation ${written} ` +
+          `was written (${generationFile}): the store was rolled back (restored from an older copy?). ` +
+          "Restore the latest secrets.json, or, to accept the old one knowingly, delete secrets.generation",
+      )
+    }
     const state = yield* Ref.make<State>({
       master,
       key: deriveKey(master.key, PURPOSE),
+      generation,
+      sealed: store?.sealed ?? 0,
       secrets: store?.secrets ?? {},
     })
     const lock = yield* Effect.makeSemaphore(1)
-    const persist = (s: State) => writeStore(storeFile, { version: 1, key_id: s.master.id, secrets: s.secrets })
 
     const decrypt = (s: State, name: string, encoded: string): Effect.Effect<Buffer, SecretsError> => {
       const parsed = parse(Buffer.from(encoded, "base64"))
       if (typeof parsed === "string") return Effect.fail(fail(parsed, undefined, name))
-      const plain = open(s.key, parsed, aadOf(name))
+      const plain = open(s.key, parsed, aadOf(name, s.generation))
       return plain === undefined
-        ? Effect.fail(fail("authentication failed (tampered or wrong key)", undefined, name))
+        ? Effect.fail(fail("authentication failed (tampered, rolled back or wrong key)", undefined, name))
         : Effect.succeed(plain)
     }
+
+    /** Every secret re-sealed under `key` at the next generation, then written durably. */
+    const commit = (
+      s: State,
+      plain: ReadonlyMap<string, Uint8Array>,
+      master: MasterKey.MasterKey,
+      key: Buffer,
+      sealedBefore: number,
+    ): Effect.Effect<State, SecretsError> =>
+      Effect.gen(function* () {
+        const sealed = sealedBefore + plain.size
+        if (sealed > limit) {
+          return yield* fail(
+            `the secrets key has sealed ${sealedBefore} messages; ${plain.size} more would pass the AES-GCM limit of ${limit}: rotate the master key`,
+          )
+        }
+        const next = (s.generation ?? 0) + 1
+        const secrets: Record<string, string> = {}
+        for (const [name, value] of plain)
+          secrets[name] = seal(key, master.id, value, aadOf(name, next)).toString("base64")
+        yield* writeStore(storeFile, { version: 2, key_id: master.id, generation: next, sealed, secrets })
+        yield* Effect.tryPromise({
+          try: () => writeAtomic(generationFile, `${next}\n`, 0o600),
+          catch: (e) => fail(`cannot write ${generationFile}`, e),
+        })
+        return { master, key, generation: next, sealed, secrets }
+      })
+
+    const plaintexts = (s: State) =>
+      Effect.gen(function* () {
+        const out = new Map<string, Uint8Array>()
+        for (const [name, encoded] of Object.entries(s.secrets)) out.set(name, yield* decrypt(s, name, encoded))
+        return out
+      })
 
     const get = (name: string) =>
       Effect.flatMap(Ref.get(state), (s) => {
@@ -118,13 +211,9 @@ export const make = (
         Effect.gen(function* () {
           if (name === "") return yield* fail("secret name must not be empty")
           const s = yield* Ref.get(state)
-          const plain = typeof value === "string" ? Buffer.from(value, "utf8") : value
-          const next = {
-            ...s,
-            secrets: { ...s.secrets, [name]: seal(s.key, s.master.id, plain, aadOf(name)).toString("base64") },
-          }
-          yield* persist(next)
-          yield* Ref.set(state, next)
+          const all = yield* plaintexts(s)
+          all.set(name, typeof value === "string" ? Buffer.from(value, "utf8") : value)
+          yield* Ref.set(state, yield* commit(s, all, s.master, s.key, s.sealed))
         }),
       )
 
@@ -133,10 +222,9 @@ export const make = (
         Effect.gen(function* () {
           const s = yield* Ref.get(state)
           if (!Object.hasOwn(s.secrets, name)) return false
-          const { [name]: _, ...rest } = s.secrets
-          const next = { ...s, secrets: rest }
-          yield* persist(next)
-          yield* Ref.set(state, next)
+          const all = yield* plaintexts(s)
+          all.delete(name)
+          yield* Ref.set(state, yield* commit(s, all, s.master, s.key, s.sealed))
           return true
         }),
       )
@@ -154,32 +242,25 @@ export const make = (
           if (newKey.length !== 32) return yield* fail("a master key is 32 bytes")
           const newId = MasterKey.idOf(newKey)
           const derived = deriveKey(newKey, PURPOSE)
-          // Re-encrypt everything in memory first: a secret that fails to open aborts before any write.
-          const reencrypted: Record<string, string> = {}
-          for (const [name, encoded] of Object.entries(s.secrets)) {
-            const plain = yield* decrypt(s, name, encoded)
-            reencrypted[name] = seal(derived, newId, plain, aadOf(name)).toString("base64")
-          }
+          // Open everything first: a secret that fails to open aborts before any write.
+          const all = yield* plaintexts(s)
           const source = s.master.source
-          const next: State = {
-            master: {
-              key: newKey,
-              id: newId,
-              source: source._tag === "File" ? { _tag: "File", path: source.path, created: false } : source,
-            },
-            key: derived,
-            secrets: reencrypted,
+          const master: MasterKey.MasterKey = {
+            key: newKey,
+            id: newId,
+            source: source._tag === "File" ? { _tag: "File", path: source.path, created: false } : source,
           }
+          let next: State
           if (source._tag === "File") {
             const nextFile = `${source.path}.next`
             yield* MasterKey.writeFile(nextFile, newKey)
-            yield* persist(next)
+            next = yield* commit(s, all, master, derived, 0)
             yield* Effect.tryPromise({
               try: () => renameDurable(nextFile, source.path),
               catch: (e) => fail("cannot install the new master key", e),
             })
           } else {
-            yield* persist(next)
+            next = yield* commit(s, all, master, derived, 0)
             yield* Effect.logWarning(`master key rotated to ${newId}: set ${source.variable} to the new key now`)
           }
           yield* Ref.set(state, next)
@@ -187,7 +268,7 @@ export const make = (
           return {
             previousKeyId: s.master.id,
             keyId: newId,
-            reencrypted: Object.keys(reencrypted).length,
+            reencrypted: all.size,
           } satisfies RotationResult
         }),
       )
