@@ -4,7 +4,7 @@
 import { crc32 } from "node:zlib"
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
 import fc from "fast-check"
-import { compress } from "../src/internal/codec.js"
+import { compress, decompress } from "../src/internal/codec.js"
 import { Decoder } from "../src/internal/decoder.js"
 import type { DeltaCache } from "../src/internal/deltaCache.js"
 import {
@@ -27,7 +27,7 @@ import {
   writeEndFrame,
   writeStreamHeader,
 } from "../src/internal/format.js"
-import { Tag } from "../src/internal/pages.js"
+import { type DecodePagesInput, decodePages, Tag, xbzrleDecode } from "../src/internal/pages.js"
 import { memoryImage, mutate, randomBytes, text } from "./fixtures.js"
 import { cacheWith, encodeSync } from "./streams.js"
 
@@ -681,3 +681,149 @@ describe("fuzz: structure-aware, with limits per input", () => {
     expect(decodedSome).toBeGreaterThan(0)
   })
 })
+
+describe("page streams and payloads: every refusal", () => {
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeUInt32LE(n)
+    return b
+  }
+  const page = (v: number, n = 4096) => Buffer.alloc(n, v)
+  const pages = (inner: ReadonlyArray<number | Buffer>, o: Partial<DecodePagesInput> = {}) => {
+    const bytes = Buffer.concat(inner.map((x) => (typeof x === "number" ? Buffer.from([x]) : x)))
+    try {
+      return decodePages({
+        inner: bytes,
+        originalSize: 8192,
+        pageSize: 4096,
+        firstPage: 10,
+        dedupWindowPages: 4,
+        lookup: () => undefined,
+        base: undefined,
+        basePage: () => undefined,
+        at: 7,
+        ...o,
+      })
+    } catch (e) {
+      return e as FrameFault
+    }
+  }
+  const reason = (r: Buffer | FrameFault) => (r instanceof FrameFault ? `${r.offset}: ${r.reason}` : "decoded")
+
+  it("tags, aux table, literals, trailing bytes", () => {
+    expect(reason(pages([1]))).toBe("7: page stream shorter than its tag table")
+    expect(reason(pages([2, 1]))).toBe("7: page stream shorter than its aux table")
+    expect(reason(pages([2, 1, Buffer.alloc(3)]))).toBe("7: page stream shorter than its aux table")
+    expect(reason(pages([9, 1]))).toBe("7: page 0: unknown tag 9")
+    expect(reason(pages([1, 6]))).toBe("7: page 1: unknown tag 6")
+    expect(reason(pages([0, 1, page(3, 4095)]))).toBe("7: page 0: literal runs past the page stream")
+    expect(pages([0, 1, page(3)])).toEqual(Buffer.concat([page(3), page(0)]))
+    expect(pages([1, 0, page(4)])).toEqual(Buffer.concat([page(0), page(4)]))
+    expect(reason(pages([1, 1, Buffer.alloc(3)]))).toBe("7: page stream has 3 trailing bytes")
+    expect(pages([0], { originalSize: 100, inner: Buffer.concat([Buffer.from([0]), page(5, 100)]) })).toEqual(
+      page(5, 100),
+    )
+  })
+
+  it("same, delta and moved pages need their base", () => {
+    const base = Buffer.concat([page(1), page(2)])
+    expect(reason(pages([3, 1]))).toBe("7: page 0: delta without a base page")
+    expect(pages([3, 3], { base })).toEqual(base)
+    expect(reason(pages([1, 3], { base: base.subarray(0, 6000) }))).toBe("7: page 1: delta without a base page")
+    expect(reason(pages([4, 1, u32(0)], { base }))).toBe("7: page 0: delta length 0 out of range")
+    expect(reason(pages([4, 1, u32(4), Buffer.from([0, 1, 9])], { base }))).toBe(
+      "7: page 0: delta length 4 out of range",
+    )
+    // Page 0 literal, page 1 a delta of its base page: its first byte becomes 0x55.
+    const mixed = pages([0, 4, u32(3), page(7), Buffer.from([0, 1, 0x55])], { base })
+    expect(mixed).toEqual(Buffer.concat([page(7), Buffer.from([0x55]), page(2, 4095)]))
+    expect(reason(pages([4, 1, u32(2), Buffer.from([0, 0])], { base }))).toBe(
+      "7: page 0: delta run 0+0 outside the page",
+    )
+    expect(reason(pages([5, 1, u32(3)]))).toBe("7: page 0: moved from unknown base page 3")
+    const moved = pages([5, 5, u32(3), u32(4)], {
+      basePage: (i) => (i === 3 ? page(3) : i === 4 ? page(4, 100) : undefined),
+    })
+    expect(reason(moved)).toBe("7: page 1: moved from unknown base page 4")
+    expect(pages([5, 1, u32(3)], { basePage: (i) => page(i) })).toEqual(Buffer.concat([page(3), page(0)]))
+  })
+
+  it("duplicates point backwards into the window, or into the chunk itself", () => {
+    const lookup = (p: number) => (p === 6 ? page(6) : p === 7 ? page(7, 10) : undefined)
+    expect(pages([2, 1, u32(6)], { lookup })).toEqual(Buffer.concat([page(6), page(0)]))
+    expect(reason(pages([2, 1, u32(5)], { lookup }))).toBe("7: page 0: duplicate reference 5 outside the window")
+    expect(reason(pages([2, 1, u32(10)], { lookup }))).toBe("7: page 0: duplicate reference 10 outside the window")
+    expect(reason(pages([1, 2, u32(11)], { lookup }))).toBe("7: page 1: duplicate reference 11 outside the window")
+    expect(reason(pages([2, 1, u32(7)], { lookup }))).toBe("7: page 0: duplicate of unknown page 7")
+    expect(reason(pages([2, 1, u32(8)], { lookup }))).toBe("7: page 0: duplicate of unknown page 8")
+    expect(pages([0, 2, u32(10), page(9)])).toEqual(Buffer.concat([page(9), page(9)]))
+    // Two references in one stream: each page takes its own aux word, in page order.
+    const two = pages([2, 5, u32(6), u32(3)], { lookup, basePage: (i) => (i === 3 ? page(33) : undefined) })
+    expect(two).toEqual(Buffer.concat([page(6), page(33)]))
+    // A partial last page cannot be a duplicate of a whole one.
+    expect(reason(pages([0, 2, u32(10), page(9)], { originalSize: 6000 }))).toBe(
+      "7: page 1: duplicate of unknown page 10",
+    )
+  })
+
+  it("XBZRLE: varints, runs and bounds", () => {
+    const apply = (delta: ReadonlyArray<number>, size = 200) => {
+      const t = Buffer.alloc(size)
+      try {
+        xbzrleDecode(Buffer.from(delta), t, 3)
+        return t
+      } catch (e) {
+        return e as FrameFault
+      }
+    }
+    expect(reason(apply([0x80]))).toBe("3: delta varint truncated")
+    expect(reason(apply([0x80, 0x80, 0x80, 0x80, 0x01]))).toBe("3: delta varint too long")
+    expect(apply([0x80, 0x80, 0x80, 0x00, 1, 9])).toBeInstanceOf(Buffer)
+    expect(reason(apply([0, 0]))).toBe("3: delta run 0+0 outside the page")
+    expect(reason(apply([0, 5, 1, 2, 3, 4, 5], 4))).toBe("3: delta run 0+5 outside the page")
+    expect(apply([0, 4, 1, 2, 3, 4], 4)).toEqual(Buffer.from([1, 2, 3, 4]))
+    expect(reason(apply([2, 2, 9]))).toBe("3: delta run 2+2 outside the page")
+    const t = apply([1, 1, 0xaa, 1, 1, 0xbb], 5)
+    expect(t).toEqual(Buffer.from([0, 0xaa, 0, 0xbb, 0]))
+    const far = apply([0x81, 0x01, 1, 0x77])
+    expect(far instanceof Buffer && far[129]).toBe(0x77)
+    expect(apply([0xff, 0xff, 0xff, 0x7f, 1, 1])).toBeInstanceOf(FrameFault)
+  })
+
+  it("codec payloads: declared sizes and corruption", () => {
+    const data = text(1000)
+    const z = compress(Codec.zstd, 1, data)
+    expect(decompress(Codec.zstd, z, 1000, 5)).toEqual(data)
+    expect(reason(rescue(() => decompress(Codec.zstd, z, 1001, 5)))).toBe(
+      "5: zstd frame declares 1000 bytes, header says 1001",
+    )
+    const broken = Buffer.from(z)
+    broken[broken.length - 6] = (broken[broken.length - 6] ?? 0) ^ 0xff
+    expect(reason(rescue(() => decompress(Codec.zstd, broken, 1000, 5)))).toMatch(/^5: zstd payload corrupt: /)
+    const dict = text(2000)
+    const zd = compress(Codec.zstd, 1, data, dict)
+    expect(decompress(Codec.zstd, zd, 1000, 5, dict)).toEqual(data)
+    const l = compress(Codec.lz4, 1, data)
+    expect(decompress(Codec.lz4, l, 1000, 5)).toEqual(data)
+    expect(reason(rescue(() => decompress(Codec.lz4, l, 999, 5)))).toBe(
+      "5: lz4 block declares 1000 bytes, header says 999",
+    )
+    expect(reason(rescue(() => decompress(Codec.lz4, l.subarray(0, 4), 1000, 5)))).toBe("5: lz4 payload too short")
+    const forged = Buffer.from(compress(Codec.lz4, 1, Buffer.alloc(5000)))
+    forged.writeUInt32LE(1000, 0)
+    expect(reason(rescue(() => decompress(Codec.lz4, forged, 1000, 5)))).toMatch(/^5: lz4 (produced|payload corrupt)/)
+    const copy = Buffer.from(data)
+    const out = decompress(Codec.none, copy, 1000, 5)
+    copy.fill(0)
+    expect(out).toEqual(data)
+  })
+})
+
+const rescue = (f: () => Buffer): Buffer | FrameFault => {
+  try {
+    return f()
+  } catch (e) {
+    if (e instanceof FrameFault) return e
+    throw e
+  }
+}

@@ -149,10 +149,10 @@ export class Decoder {
     if (this.chunkHeader === undefined) {
       if (this.buffered === 0) return undefined
       this.frameAt = this.start
-      const type = this.parts[0]?.[0]
+      const type = (this.parts[0] as Buffer)[0]
       if (type === FRAME_END) {
         if (this.buffered < END_FRAME_SIZE) return undefined
-        this.end(this.take(END_FRAME_SIZE).bytes)
+        this.end(this.header, this.take(END_FRAME_SIZE).bytes)
         return null
       }
       if (type !== FRAME_CHUNK) throw new FrameFault(0, `unknown frame type ${type}`)
@@ -169,7 +169,7 @@ export class Decoder {
     return this.chunk(this.header, h, payload.bytes, payload.fresh)
   }
 
-  private end(b: Buffer): void {
+  private end(header: StreamHeader, b: Buffer): void {
     const e = readEndFrame(b, 0)
     if (e.chunkCount !== this.seq) throw new FrameFault(4, `end frame counts ${e.chunkCount} chunks, got ${this.seq}`)
     if (e.totalSize !== this.total) throw new FrameFault(8, `end frame counts ${e.totalSize} bytes, got ${this.total}`)
@@ -183,9 +183,9 @@ export class Decoder {
           digest,
           chunks: this.kept,
           size: this.total,
-          chunkSize: this.header?.maxChunkSize ?? 0,
+          chunkSize: header.maxChunkSize,
           chunkDigests: this.chunkDigests,
-          pageSize: 2 ** (this.header?.pageShift ?? 12),
+          pageSize: 2 ** header.pageShift,
           fingerprints: concatFingerprints(this.fingerprints),
         })
       else cache.remove(objectId)
@@ -253,7 +253,7 @@ export class Decoder {
     } else {
       chunk = inner
     }
-    this.remember(chunk, firstPage, pageSize)
+    this.remember(chunk, firstPage, pageSize, header.dedupWindowPages)
     const analysis = analyse(chunk, pageSize)
     this.chunkDigests.push(analysis.digest)
     this.fingerprints.push(analysis.fingerprints)
@@ -267,10 +267,9 @@ export class Decoder {
     return chunk
   }
 
-  private remember(chunk: Buffer, firstPage: number, pageSize: number): void {
+  private remember(chunk: Buffer, firstPage: number, pageSize: number, w: number): void {
     const pages = Math.ceil(chunk.length / pageSize)
     this.nextPage = firstPage + pages
-    const w = this.header?.dedupWindowPages ?? 0
     if (w === 0) return
     for (let p = 0; p < pages; p++) this.window.set(firstPage + p, chunk.subarray(p * pageSize, (p + 1) * pageSize))
     for (let p = firstPage - w; p < this.nextPage - w; p++) this.window.delete(p)

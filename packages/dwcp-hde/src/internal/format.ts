@@ -130,9 +130,9 @@ export const readStreamHeader = (b: Uint8Array, at: number, limits: DecodeLimits
   if (v.readUInt32LE(0) !== MAGIC) throw new FrameFault(at, "not an HDE stream (bad magic)")
   if (v[4] !== VERSION) throw new FrameFault(at + 4, `unsupported version ${v[4]}`)
   if (v.readUInt32LE(24) !== crc32(v.subarray(0, 24))) throw new FrameFault(at, "stream header checksum mismatch")
-  const flags = v[5] ?? 0
+  const flags = v.readUInt8(5)
   if ((flags & ~STREAM_FLAG_BASE) !== 0) throw new FrameFault(at + 5, `unknown stream flags ${flags}`)
-  const pageShift = v[6] ?? 0
+  const pageShift = v.readUInt8(6)
   if (pageShift < 9 || pageShift > 16) throw new FrameFault(at + 6, `page shift ${pageShift} out of 9..16`)
   const maxChunkSize = v.readUInt32LE(8)
   if (maxChunkSize === 0) throw new FrameFault(at + 8, "declared chunk size 0")
@@ -190,9 +190,9 @@ export const innerBound = (originalSize: number, pageShift: number): number => {
 export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader): ChunkHeader => {
   if (b.length - at < CHUNK_HEADER_SIZE) throw new FrameFault(at, "truncated chunk header")
   const v = Buffer.from(b.buffer, b.byteOffset + at, CHUNK_HEADER_SIZE)
-  const codec = v[1] ?? 255
+  const codec = v.readUInt8(1)
   if (codecName(codec) === undefined) throw new FrameFault(at + 1, `unknown codec id ${codec}`)
-  const flags = v[2] ?? 0
+  const flags = v.readUInt8(2)
   if ((flags & ~(CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA | CHUNK_FLAG_DICT)) !== 0)
     throw new FrameFault(at + 2, `unknown chunk flags ${flags}`)
   if (flags & CHUNK_FLAG_DICT && (!(flags & CHUNK_FLAG_DELTA) || codec !== Codec.zstd))
@@ -216,7 +216,7 @@ export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader)
   return {
     codec,
     flags,
-    level: v[3] ?? 0,
+    level: v.readUInt8(3),
     seq: v.readUInt32LE(4),
     originalSize,
     innerSize,

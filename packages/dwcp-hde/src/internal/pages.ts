@@ -263,7 +263,11 @@ export const decodePages = (input: DecodePagesInput): Buffer => {
       if (t === Tag.delta) {
         const n = view.readUInt32LE(auxStart + 4 * a++)
         if (n === 0 || dataAt + n > inner.length) throw new FrameFault(at, `page ${p}: delta length ${n} out of range`)
-        xbzrleDecode(inner.subarray(dataAt, dataAt + n), target, at)
+        try {
+          xbzrleDecode(inner.subarray(dataAt, dataAt + n), target, at)
+        } catch (e) {
+          throw e instanceof FrameFault ? new FrameFault(at, `page ${p}: ${e.reason}`) : e
+        }
         dataAt += n
       }
     } else if (t === Tag.moved) {
