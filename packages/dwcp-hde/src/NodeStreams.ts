@@ -34,7 +34,8 @@ export const encoder = (hde: Hde, options?: TransferOptions): Duplex => adapt(hd
 
 /**
  * A duplex stream: write HDE frames, read the original bytes. A bad frame destroys the stream
- * with the `FrameError` (its `offset` names the first bad byte).
+ * with the `FrameError` (its `offset` names the first bad byte), a stream over the receiver's
+ * limits with the `LimitError` (`options.maxSize` declares the size expected).
  *
  * @since 0.1.0
  */
