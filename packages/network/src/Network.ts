@@ -4,9 +4,13 @@
  * of peers with exponential backoff and jitter.
  *
  * Connection life: the client sends Hello (`node_id`, and `token` with token auth); the server
- * authenticates it (certificate, token or none) and answers Welcome, or Refused and closes. Beyond
- * `max_connections` a new connection gets Refused (`max_connections`) and is closed. A connection
- * that is not established within `conn_timeout`, or that is silent for `idle_timeout`, is closed.
+ * authenticates it (certificate, token or none), checks that the certificate names the Hello's node
+ * id (mtls), and answers Welcome, or Refused and closes. Beyond `max_connections` or
+ * `max_connections_per_ip` (handshaking sockets count) a new connection is refused. Until
+ * authenticated, frames are capped at 16 KiB and the bytes all such connections hold are bounded.
+ * A connection that is not established within `conn_timeout` (TLS handshake included), or that is
+ * silent for `idle_timeout`, is closed. The dialer checks the server certificate against a pinned
+ * node id or fingerprint before its Hello, and the Welcome's node id against the certificate.
  * A malformed or oversized frame closes its connection with a logged reason; nothing throws.
  * When the layer's scope closes the listener stops, every connection gets Goodbye, and the rest
  * are cut after the drain timeout.

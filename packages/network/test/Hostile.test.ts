@@ -9,6 +9,7 @@ import { CertificateAuthority, Security } from "@novacron/security"
 import { type Duration, Effect, Metric, Schedule } from "effect"
 import * as Frame from "../src/Frame.js"
 import * as Text from "../src/internal/text.js"
+import * as Network from "../src/Network.js"
 import * as NetworkMetrics from "../src/NetworkMetrics.js"
 import * as NetworkSettings from "../src/NetworkSettings.js"
 import { type Logs, recordingLogger, startNode, tempDir } from "./helpers.js"
@@ -191,6 +192,36 @@ describe("node identity is bound to the certificate", () => {
       const refused = yield* Effect.flip(a.network.dial(z.target))
       expect(refused.reason).toBe('identity refused: Welcome says "node-z" but the server certificate names "node-b"')
       expect(refused.retryable).toBe(false)
+    }),
+  )
+})
+
+describe("configured peers are pinned", () => {
+  it.scopedLive("a node-id@host:port peer whose certificate names another node is never sent a Hello", () =>
+    Effect.gen(function* () {
+      const logs: Logs = []
+      yield* Effect.gen(function* () {
+        const ca = yield* startNode({ nodeId: "node-ca" })
+        const b = yield* startNode({ nodeId: "node-b", security: yield* identityFiles(ca.dir, "node-b") })
+        const a = yield* startNode({
+          nodeId: "node-a",
+          security: yield* identityFiles(ca.dir, "node-a"),
+          network: { peers: [`node-x@${b.target}`, `node-b@${b.target}`] },
+          options: { peerBackoff: Network.backoff({ base: "20 millis", max: "100 millis", attempts: Infinity }) },
+        })
+        // The correctly pinned link comes up; the other never reaches B.
+        expect(yield* b.network.accepted.take).toMatchObject({ peerNodeId: "node-a" })
+        yield* settle(a.network.peers, (m) => m.has(`node-b@${b.target}`))
+        yield* settle(
+          Effect.sync(() => logs.some((l) => l.message.startsWith(`peer node-x@${b.target} cannot be linked`))),
+          (seen) => seen,
+        )
+        expect(yield* b.network.accepted.size).toMatchObject({ value: 0 })
+        expect((yield* a.network.peers).has(`node-x@${b.target}`)).toBe(false)
+      }).pipe(Effect.provide(recordingLogger(logs)))
+      expect(logs.find((l) => l.message.startsWith("peer node-x@"))?.message).toContain(
+        'server certificate names "node-b", expected node "node-x"',
+      )
     }),
   )
 })

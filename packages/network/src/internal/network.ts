@@ -662,7 +662,7 @@ export const make = (
         }).pipe(Effect.ensuring(Effect.sync(() => peers.delete(target)))),
       ).pipe(
         Effect.catchAll((e) =>
-          Effect.logError(`peer ${target} refused us: ${e.reason}; trying again in 30 s`).pipe(
+          Effect.logError(`peer ${target} cannot be linked: ${e.reason}; trying again in 30 s`).pipe(
             Effect.zipRight(Effect.sleep("30 seconds")),
           ),
         ),
