@@ -9,14 +9,15 @@
 // and the figures compare transports, not this machine's disk), AMST_BENCH_ONLY (comma list of
 // loopback, wan, veth; default all).
 // Across namespaces AMST reports its whole-transfer goodput and, like iperf3's `-O 2`, the goodput after
-// its first 2 s (from the receiver's part file, which grows in order as bytes are written).
+// its first 2 s (from the receiver's part file, which grows in order as bytes are written; the CLIs
+// authenticate with a token file).
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { existsSync } from "node:fs"
-import { mkdtemp, open, rm, stat } from "node:fs/promises"
+import { mkdtemp, open, readdir, rm, stat, writeFile } from "node:fs/promises"
 import * as net from "node:net"
 import { tmpdir } from "node:os"
-import { basename, dirname, join } from "node:path"
+import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { Receiver, Sender, Source, TransportSettings } from "../src/index.js"
@@ -97,6 +98,10 @@ const lines = (s: string) =>
 
 /** Receiver in namespace b, sender in namespace a, both through the CLI (built dist). */
 const amstAcross = async (l: Ns, file: string, outDir: string, port: number, extra: Array<string> = []) => {
+  // The receiver listens beyond loopback, so senders must prove a shared token.
+  const tokenFile = `${outDir}.token`
+  await writeFile(tokenFile, `${randomBytes(24).toString("hex")}\n`, { mode: 0o600 })
+  const auth = ["--token-file", tokenFile]
   const rx = spawn(
     "ip",
     [
@@ -114,6 +119,7 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
       String(port),
       "--once",
       "--json",
+      ...auth,
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
@@ -128,7 +134,7 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
     if (!rxOut.includes("listening")) throw new Error("receiver did not start")
     const tx = spawn(
       "ip",
-      ["netns", "exec", l.a, process.execPath, cli, "send", file, `${l.addrB}:${port}`, "--json", ...extra],
+      ["netns", "exec", l.a, process.execPath, cli, "send", file, `${l.addrB}:${port}`, "--json", ...auth, ...extra],
       { stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 },
     )
     let txOut = ""
@@ -141,7 +147,12 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
     })
     const txExit = new Promise<void>((r) => tx.once("exit", () => r()))
     // In-order bytes written over time, read from the part file's size (the receiver writes in order).
-    const part = join(outDir, `${basename(file)}.amst-part`)
+    // The one transfer's part file in the receiver's staging directory (named by transfer id).
+    const staging = join(outDir, ".amst-staging")
+    const partSize = async () => {
+      const name = (await readdir(staging).catch(() => [] as Array<string>)).find((n) => n.endsWith(".part"))
+      return name === undefined ? undefined : stat(join(staging, name)).then((s) => s.size)
+    }
     const samples: Array<[number, number]> = []
     // Verified: the part file is renamed into place.
     let verifiedAt: number | undefined
@@ -150,10 +161,7 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
       exited = true
     })
     while (!exited && verifiedAt === undefined) {
-      const size = await stat(part).then(
-        (s) => s.size,
-        () => undefined,
-      )
+      const size = await partSize().catch(() => undefined)
       if (size !== undefined) samples.push([performance.now(), size])
       else if (samples.length > 0) verifiedAt = performance.now()
       await new Promise((r) => setTimeout(r, 20))

@@ -96,13 +96,13 @@ export class FrameError extends Data.TaggedError("FrameError")<{
  * @since 0.1.0
  */
 export const encode = (frame: Frame): readonly [Buffer, Buffer] => {
-  const h = Buffer.allocUnsafe(HEADER_SIZE)
+  // Zeroed: a transfer id shorter than 16 bytes is padded with zeros.
+  const h = Buffer.alloc(HEADER_SIZE)
   h[0] = MAGIC0
   h[1] = MAGIC1
   h[2] = VERSION
   h[3] = frame.type
   frame.transferId.copy(h, 4, 0, 16)
-  if (frame.transferId.length < 16) h.fill(0, 4 + frame.transferId.length, 20)
   h.writeUInt32BE(frame.seq >>> 0, 20)
   h.writeBigUInt64BE(BigInt(frame.offset), 24)
   h.writeUInt32BE(frame.payload.length, 32)

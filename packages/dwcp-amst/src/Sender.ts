@@ -93,7 +93,7 @@ export interface Options {
    *
    * @since 0.2.0
    */
-  readonly onSocket?: ((socket: net.Socket) => Effect.Effect<void, unknown>) | undefined
+  readonly onSocket?: ((socket: net.Socket) => Effect.Effect<unknown, unknown>) | undefined
   /**
    * Run before each chunk is written, with its size: a token bucket here (e.g. dwcp-acp's
    * `Pacer.take`) holds the whole transfer to a rate, such as a share of the link or a PBA allocation.
@@ -170,7 +170,7 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
             maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
             chunksPerStream: options.chunksPerStream ?? 4,
             predictedBandwidth: options.predictedBandwidth,
-            onSocket: onSocket && ((socket) => run(onSocket(socket))),
+            onSocket: onSocket && ((socket) => run(Effect.asVoid(onSocket(socket)))),
             pace: pace && ((bytes) => run(pace(bytes))),
             onProgress: options.onProgress,
             onEvent: options.onEvent,

@@ -103,6 +103,144 @@ describe("Frame", () => {
   })
 })
 
+const frame = (over: Partial<Frame.Frame> = {}): Frame.Frame => ({
+  type: Frame.FrameType.DATA,
+  transferId: Buffer.alloc(16, 1),
+  seq: 3,
+  offset: 3 * 4096,
+  payload: Buffer.from("chunk bytes"),
+  ...over,
+})
+
+/** The error `push` throws for `wire`. */
+const failure = (wire: Buffer, limit = 1024): Frame.FrameError => {
+  const d = new Frame.Decoder(limit)
+  try {
+    d.push(wire)
+  } catch (e) {
+    return e as Frame.FrameError
+  }
+  throw new Error("decoded without error")
+}
+
+describe("Frame decoder errors", () => {
+  // A good frame first, so every error must name the second frame's offset (encoded inside the
+  // tests, where mutation testing sees which test covers the encoder).
+  const at = Frame.HEADER_SIZE
+  const bad = (edit: (b: Buffer) => void) => {
+    const lead = Frame.encodeToBuffer(frame({ type: Frame.FrameType.ACK, payload: Buffer.alloc(0) }))
+    const b = Frame.encodeToBuffer(frame())
+    edit(b)
+    return Buffer.concat([lead, b])
+  }
+
+  it("names the reason and the offset of a bad header (checked before the checksum)", () => {
+    for (const byte of [0, 1]) {
+      expect(failure(bad((b) => (b[byte] = b[byte]! ^ 0xff)))).toMatchObject({
+        _tag: "FrameError",
+        reason: "bad-magic",
+        offset: at,
+        message: `bad magic at offset ${at}`,
+      })
+    }
+    expect(failure(bad((b) => (b[2] = 9)))).toMatchObject({
+      reason: "bad-version",
+      offset: at,
+      message: `unsupported version 9 at offset ${at}`,
+    })
+    expect(failure(bad((b) => (b[3] = 0)))).toMatchObject({
+      reason: "bad-type",
+      offset: at,
+      message: `unknown frame type 0 at offset ${at}`,
+    })
+    expect(
+      failure(
+        bad(() => {}),
+        10,
+      ),
+    ).toMatchObject({
+      reason: "too-large",
+      offset: at,
+      message: `frame at offset ${at} claims 11 bytes, limit 10`,
+    })
+    // An offset beyond 2^53 cannot be a byte position; exactly 2^53 - 1 still decodes.
+    expect(failure(bad((b) => b.writeBigUInt64BE(BigInt(Number.MAX_SAFE_INTEGER) + 1n, 24)))).toMatchObject({
+      reason: "bad-payload",
+      offset: at,
+      message: `offset out of range at ${at}`,
+    })
+    const max = Frame.encodeToBuffer(frame({ offset: Number.MAX_SAFE_INTEGER }))
+    expect(new Frame.Decoder(1024).push(max)[0]!.offset).toBe(Number.MAX_SAFE_INTEGER)
+  })
+
+  it("names a checksum mismatch in header or payload", () => {
+    for (const pos of [25, 45]) {
+      expect(failure(bad((b) => (b[pos] = b[pos]! ^ 1)))).toMatchObject({
+        reason: "bad-checksum",
+        offset: at,
+        message: `checksum mismatch in frame at offset ${at}`,
+      })
+    }
+  })
+
+  it("stays failed: later bytes, even a good frame, get the same error", () => {
+    const d = new Frame.Decoder(1024)
+    const wire = bad((b) => (b[2] = 9))
+    expect(() => d.push(wire)).toThrow(/unsupported version/)
+    expect(d.buffered).toBe(0)
+    const again = (() => {
+      try {
+        d.push(Frame.encodeToBuffer(frame()))
+      } catch (e) {
+        return e
+      }
+    })()
+    expect(again).toMatchObject({ reason: "bad-version", offset: at })
+  })
+
+  it("hands out views of the bytes read, not copies, and tracks its position", () => {
+    const d = new Frame.Decoder(1024)
+    // Each read in its own memory (small buffers share Node's pool, where any copy would too).
+    const read = (b: Buffer) => {
+      const own = Buffer.from(new ArrayBuffer(b.length))
+      b.copy(own)
+      return own
+    }
+    // A header-only frame in a read of exactly 40 bytes, then a data frame in one read.
+    const ack = read(Frame.encodeToBuffer(frame({ type: Frame.FrameType.ACK, payload: Buffer.alloc(0) })))
+    const [a] = d.push(ack)
+    expect(a!.transferId.buffer).toBe(ack.buffer)
+    const data = read(Frame.encodeToBuffer(frame()))
+    const [f] = d.push(data)
+    expect(f!.payload.buffer).toBe(data.buffer)
+    expect(f!.payload.toString()).toBe("chunk bytes")
+    expect(f!.at).toBe(ack.length)
+    expect(d.position).toBe(ack.length + data.length)
+    // Split reads are joined, and the position counts whole frames only.
+    expect(d.push(data.subarray(0, 50))).toEqual([])
+    expect(d.buffered).toBe(50)
+    expect(d.position).toBe(ack.length + data.length)
+    expect(d.push(data.subarray(50))[0]!.payload.toString()).toBe("chunk bytes")
+  })
+
+  it("pads a transfer id shorter than 16 bytes with zeros", () => {
+    const [f] = new Frame.Decoder(1024).push(Frame.encodeToBuffer(frame({ transferId: Buffer.from([1, 2, 3]) })))
+    expect([...f!.transferId]).toEqual([1, 2, 3, ...Array(13).fill(0)])
+  })
+
+  it("parseJson decodes a control payload or fails with bad-payload at the given offset", () => {
+    expect(Frame.parseJson(frame({ payload: Buffer.from('{"a":1}') }), 0)).toEqual({ a: 1 })
+    expect(() => Frame.parseJson(frame({ payload: Buffer.from("{nope") }), 77)).toThrow(
+      expect.objectContaining({
+        _tag: "FrameError",
+        reason: "bad-payload",
+        offset: 77,
+        message: "control frame at offset 77 is not JSON",
+      }),
+    )
+  })
+})
+
 const rawSend = (port: number, bytes: Buffer) =>
   Effect.async<boolean>((resume) => {
     const s = net.connect({ host: "127.0.0.1", port }, () => s.write(bytes))

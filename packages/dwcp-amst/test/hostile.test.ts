@@ -294,7 +294,7 @@ describe("a hostile sender", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("is bounded: open transfers, reorder memory, connections per address, time to HELLO", () =>
+  it.live("is bounded: open transfers, reorder memory, connections per address, time to HELLO, idle time", () =>
     Effect.gen(function* () {
       const id = (n: number) => Buffer.alloc(16, n)
       const one = yield* Receiver.listen({ dir: yield* tmp, maxTransfers: 1 })
@@ -329,6 +329,11 @@ describe("a hostile sender", () => {
         (x) => x,
       )
       expect(closed).toBe(true)
+      // An admitted stream that falls silent is closed after idleTimeout.
+      const idle = yield* Receiver.listen({ dir: yield* tmp, idleTimeout: 300 })
+      const w = yield* exchange(idle.port, hello(id(5)))
+      expect(w.frame?.type).toBe(Frame.FrameType.WELCOME)
+      expect((yield* Queue.take(idle.faults)).error.message).toMatch(/idle for 300 ms/)
     }).pipe(Effect.scoped),
   )
 })

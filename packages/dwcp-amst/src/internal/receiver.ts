@@ -175,7 +175,9 @@ export class ReceiverEngine {
   async listen(): Promise<number> {
     this.staging = await prepareStaging(this.config.dir)
     const onConn = (s: net.Socket) => this.accept(s)
-    const server = this.config.tls ? tls.createServer(this.config.tls, onConn) : net.createServer(onConn)
+    const server = this.config.tls
+      ? tls.createServer({ handshakeTimeout: this.config.helloTimeoutMs, ...this.config.tls }, onConn)
+      : net.createServer(onConn)
     this.server = server
     // A TLS handshake failure must not take the process down.
     server.on("tlsClientError", () => {})
@@ -263,10 +265,11 @@ export class ReceiverEngine {
     }
     this.conns.add(conn)
     this.perAddress.set(address, fromAddress + 1)
-    conn.helloTimer = setTimeout(
-      () => this.fault(conn, new Error(`no HELLO answered within ${this.config.helloTimeoutMs} ms from ${remote}`)),
-      this.config.helloTimeoutMs,
-    )
+    conn.helloTimer = setTimeout(() => {
+      // A refused stream (ERROR sent) that the peer keeps open is closed here, without a second fault.
+      if (conn.closed) conn.socket.destroy()
+      else this.fault(conn, new Error(`no HELLO answered within ${this.config.helloTimeoutMs} ms from ${remote}`))
+    }, this.config.helloTimeoutMs)
     conn.helloTimer.unref()
     socket.setTimeout(this.config.idleTimeoutMs, () =>
       this.fault(conn, new Error(`${remote} idle for ${this.config.idleTimeoutMs} ms`)),
@@ -314,6 +317,7 @@ export class ReceiverEngine {
       }
       const sha = this.completed.get(key)
       if (sha !== undefined) {
+        clearTimeout(conn.helloTimer)
         this.send(
           conn,
           control(FrameType.WELCOME, f.transferId, { offset: hello.size, window: 1, done: true, sha256: sha }),
