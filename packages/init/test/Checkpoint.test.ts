@@ -177,6 +177,18 @@ describe("Checkpoint.previousBoot", () => {
     })
   })
 
+  it("a crash during boot names every component that was still starting", () => {
+    const starting = (name: string) =>
+      ({ name, phase: "core", criticality: "CRITICAL", dependencies: [], status: "starting", attempts: 1 }) as const
+    const prev = Checkpoint.previousBoot(
+      record({ checkpoints: [{ name: "init_start", at: 0 }], components: [starting("db"), starting("cache")] }),
+      dead,
+    )
+    expect(prev?.summary).toBe(
+      "previous boot b-7 (pid 4242) crashed during boot, after checkpoint init_start while starting db, cache",
+    )
+  })
+
   it("a dead process that died before its first checkpoint crashed during boot, after none", () => {
     expect(Checkpoint.previousBoot(record(), dead)?.summary).toBe(
       "previous boot b-7 (pid 4242) crashed during boot, after checkpoint none",
@@ -195,6 +207,8 @@ describe("Checkpoint.previousBoot", () => {
   it("by default asks the system whether the pid is alive", () => {
     expect(Checkpoint.previousBoot(record({ pid: process.ppid }))?.outcome).toBe("starting")
     expect(Checkpoint.previousBoot(record({ pid: deadPid() }))?.outcome).toBe("crashed")
+    // Init is always alive; a process not allowed to signal it (EPERM) must still see it so.
+    expect(Checkpoint.previousBoot(record({ pid: 1 }))?.outcome).toBe("starting")
   })
 
   it("a failed boot with no recorded cause still says it failed", () => {
@@ -206,6 +220,16 @@ describe("Checkpoint.previousBoot", () => {
 })
 
 describe("Checkpoint.fileStore", () => {
+  it("CheckpointError names the operation, the file and the cause, whatever the cause is", () => {
+    const at = (cause: unknown) =>
+      new Checkpoint.CheckpointError({ path: "/d/r.json", operation: "write", cause }).message
+    expect(at(new Error("EROFS: read-only file system"))).toBe(
+      "cannot write boot record /d/r.json: EROFS: read-only file system",
+    )
+    expect(at("quota exceeded")).toBe("cannot write boot record /d/r.json: quota exceeded")
+    expect(at(undefined)).toBe("cannot write boot record /d/r.json: undefined")
+  })
+
   it.live("reads nothing where there is no record, and back what it wrote", () =>
     Effect.gen(function* () {
       const store = Checkpoint.fileStore(join(tempDir(), "nested"))

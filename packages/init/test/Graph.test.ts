@@ -57,10 +57,11 @@ describe("Graph.validate", () => {
     ])
   })
 
-  it("GraphError's message lists the issues", () => {
-    const result = Effect.runSync(Effect.either(Graph.validate([c("a", ["b"]), c("b", ["a"])])))
+  it("GraphError's message lists the issues, one a line", () => {
+    const result = Effect.runSync(Effect.either(Graph.validate([c("a", ["b"]), c("b", ["a"]), c("a")])))
+    expect(Either.isLeft(result) && result.left._tag).toBe("GraphError")
     expect(Either.isLeft(result) && result.left.message).toBe(
-      "invalid component graph:\n  - dependency cycle: a -> b -> a",
+      'invalid component graph:\n  - duplicate component name "a"\n  - dependency cycle: a -> b -> a',
     )
   })
 })
