@@ -14,7 +14,7 @@
 import { readFile } from "node:fs/promises"
 import { parseArgs } from "node:util"
 import cliProgress from "cli-progress"
-import { Effect, Exit, Fiber, Queue, Redacted } from "effect"
+import { Cause, Effect, Exit, Fiber, Queue, Redacted } from "effect"
 import * as Receiver from "./Receiver.js"
 import * as Sender from "./Sender.js"
 import * as Source from "./Source.js"
@@ -190,7 +190,10 @@ const run = async <A, E>(program: Effect.Effect<A, E>): Promise<A> => {
   process.off("SIGINT", stop)
   process.off("SIGTERM", stop)
   if (Exit.isSuccess(exit)) return exit.value
-  throw new Error(Exit.isInterrupted(exit) ? "interrupted" : String(exit.cause.toString()))
+  if (Exit.isInterrupted(exit)) throw new Error("interrupted")
+  // One line for the user: the failure's tag and message, not a stack.
+  const e = Cause.squash(exit.cause)
+  throw new Error(e instanceof Error ? `${(e as { _tag?: string })._tag ?? e.name}: ${e.message}` : String(e))
 }
 
 /**

@@ -4,7 +4,7 @@ import { lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeFile } f
 import * as net from "node:net"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Queue, Redacted } from "effect"
+import { Effect, Either, Queue, Redacted, Schedule } from "effect"
 import { Frame, Receiver, Sender, Source } from "../src/index.js"
 import { payload, settings, sha, tmp } from "./helpers.js"
 
@@ -210,6 +210,31 @@ describe("a hostile sender", () => {
       )
       expect(frame?.type).toBe(Frame.FrameType.ERROR)
       expect(json(frame).code).toBe("unauthorized")
+    }).pipe(Effect.scoped),
+  )
+
+  it.live("a busy receiver is retried on the reconnect schedule until a transfer slot frees up", () =>
+    Effect.gen(function* () {
+      const rx = yield* Receiver.listen({ dir: yield* tmp, maxTransfers: 1, releaseAfter: 50 })
+      const holder = yield* exchange(rx.port, hello(Buffer.alloc(16, 8), { name: "holder.img" }))
+      expect(holder.frame?.type).toBe(Frame.FrameType.WELCOME)
+      const data = payload(100_000, 55)
+      const events: Array<Sender.SenderEvent> = []
+      const r = yield* Sender.send({
+        host: rx.host,
+        port: rx.port,
+        source: Source.fromBuffer(data, "waits.img"),
+        settings: settings(),
+        reconnect: Schedule.spaced(50).pipe(Schedule.intersect(Schedule.recurs(400))),
+        onEvent: (e) => {
+          events.push(e)
+          // Refused at least once: now let the slot go (released 50 ms after its stream closes).
+          if (e._tag === "Reconnecting" && e.attempt === 2) holder.socket.destroy()
+        },
+      })
+      expect(r.sha256).toBe(sha(data))
+      expect(events.filter((e) => e._tag === "Reconnecting").length).toBeGreaterThanOrEqual(2)
+      expect((yield* Queue.take(rx.faults)).error.message).toMatch(/1 transfers already open/)
     }).pipe(Effect.scoped),
   )
 

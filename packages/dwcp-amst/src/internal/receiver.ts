@@ -512,6 +512,8 @@ export class ReceiverEngine {
     await rm(t.partPath, { force: true })
     await rm(t.progressPath, { force: true })
     this.completed.set(t.key, sha256)
+    // Remembered so a sender whose DONE was lost can finish; the oldest are forgotten first.
+    if (this.completed.size > 4096) this.completed.delete(this.completed.keys().next().value!)
     const to = target()
     if (to) this.send(to, control(FrameType.DONE, t.id, { sha256 }))
     this.hooks.onComplete({
