@@ -193,6 +193,8 @@ export const make = (
     // and each one's address, which the TLS socket forgets once destroyed.
     const cutByUs = new WeakSet<net.Socket>()
     const remoteOf = new WeakMap<net.Socket, string>()
+    // When each TCP socket was accepted: conn_timeout runs from there, across the TLS handshake.
+    const acceptedAt = new WeakMap<net.Socket, number>()
 
     const count = (metric: Metric.Metric.Counter<number>) => Runtime.runFork(runtime)(Metric.increment(metric))
     const countRefused = (label: string) =>
@@ -244,7 +246,7 @@ export const make = (
     }
 
     /** A socket ready for frames (plain TCP at once, TLS after its handshake): Hello, authenticate, Welcome. */
-    const onConnection = (socket: net.Socket, remote: string | undefined) => {
+    const onConnection = (socket: net.Socket, remote: string | undefined, since = Date.now()) => {
       const id = nextId++
       const wire = new Wire(socket, {
         id,
@@ -261,7 +263,7 @@ export const make = (
       wire.closed.then(() => live.delete(wire))
       const timer = setTimeout(
         () => wire.close(`no authenticated Hello within conn_timeout (${connTimeout} ms)`, "warn", "timeout"),
-        connTimeout,
+        Math.max(0, connTimeout - (Date.now() - since)),
       )
       timer.unref()
       wire.closed.then(() => clearTimeout(timer))
@@ -355,6 +357,7 @@ export const make = (
       const ip = raw.remoteAddress ?? "?"
       const remote = `${ip}:${raw.remotePort ?? "?"}`
       remoteOf.set(raw, remote)
+      acceptedAt.set(raw, Date.now())
       const refusal = admit(raw)
       if (refusal !== undefined) {
         const level = refusal.label === "shutting_down" ? "debug" : "warn"
@@ -401,7 +404,7 @@ export const make = (
             handshakeTimeout: connTimeout,
             minVersion: "TLSv1.2",
           },
-          (socket) => onConnection(socket, remoteOf.get(tcpOf(socket))),
+          (socket) => onConnection(socket, remoteOf.get(tcpOf(socket)), acceptedAt.get(tcpOf(socket))),
         )
       : net.createServer()
     server.on("tlsClientError", (e: Error & { code?: string }, socket: tls.TLSSocket) => {
