@@ -70,12 +70,12 @@ const openssl = (args: Array<string>) => execFileSync("openssl", args, { stdio: 
 
 describe("a hostile sender", () => {
   it.live(
-    "50 HELLO-then-disconnect connections leave no open file and no worker thread behind",
+    "75 HELLO-then-disconnect connections leave no open file and no worker thread behind",
     () =>
       Effect.gen(function* () {
         const dir = yield* tmp
-        // Room for all 50 at once, so what is measured is release, not refusal.
-        const rx = yield* Receiver.listen({ dir, releaseAfter: 100, maxTransfers: 64, window: 1 << 20 })
+        // Room for all at once, so what is measured is release, not refusal.
+        const rx = yield* Receiver.listen({ dir, releaseAfter: 100, maxTransfers: 100, window: 1 << 20 })
         const threadsBefore = yield* Effect.promise(threads)
         for (let i = 0; i < 50; i++) {
           const id = Buffer.alloc(16, 0)
@@ -84,6 +84,24 @@ describe("a hostile sender", () => {
           expect(frame?.type).toBe(Frame.FrameType.WELCOME)
           socket.destroy()
         }
+        // And 25 that hang up right after the HELLO, before it can be answered.
+        for (let i = 50; i < 75; i++) {
+          const id = Buffer.alloc(16, 0)
+          id.writeUInt32BE(i + 1)
+          const s = net.connect({ host: "127.0.0.1", port: rx.port }, () =>
+            s.end(hello(id, { name: `probe-${i}.img` })),
+          )
+          s.on("error", () => {})
+          yield* Effect.async<void>((resume) => {
+            s.once("close", () => resume(Effect.void))
+          })
+        }
+        // Every HELLO was served (a part file each, kept for a resume) before counting what is open.
+        const parts = yield* eventually(
+          async () => (await readdir(join(dir, ".amst-staging"))).filter((n) => n.endsWith(".part")).length,
+          (n) => n === 75,
+        )
+        expect(parts).toBe(75)
         const fds = yield* eventually(
           () => fdsInto(dir),
           (n) => n === 0,

@@ -268,6 +268,8 @@ export class ReceiverEngine {
     conn.helloTimer = setTimeout(() => {
       // A refused stream (ERROR sent) that the peer keeps open is closed here, without a second fault.
       if (conn.closed) conn.socket.destroy()
+      // Its HELLO arrived and is being served (opening a large part file re-hashes it).
+      else if (conn.pending || conn.transfer) return
       else this.fault(conn, new Error(`no HELLO answered within ${this.config.helloTimeoutMs} ms from ${remote}`))
     }, this.config.helloTimeoutMs)
     conn.helloTimer.unref()
@@ -349,6 +351,8 @@ export class ReceiverEngine {
           (t) => {
             // Opened after the receiver closed: nobody else will release it.
             if (this.closing) void this.release(t)
+            // Its streams may all be gone already (HELLO, then disconnect): release it in time.
+            else this.idle(t)
           },
           () => {
             if (this.transfers.get(key) === opened) this.transfers.delete(key)
@@ -542,11 +546,18 @@ export class ReceiverEngine {
       t.buffer.clear()
       t.bufferedBytes = 0
       void this.persist(t).catch(() => {})
-      t.releaseTimer = setTimeout(() => {
-        if (t.conns.size === 0) void this.release(t)
-      }, this.config.releaseAfterMs)
-      t.releaseTimer.unref()
+      this.idle(t)
     }
+  }
+
+  /** A transfer without streams releases its file and worker after the grace period. */
+  private idle(t: Transfer) {
+    if (t.conns.size > 0 || t.finished || t.released) return
+    clearTimeout(t.releaseTimer)
+    t.releaseTimer = setTimeout(() => {
+      if (t.conns.size === 0) void this.release(t)
+    }, this.config.releaseAfterMs)
+    t.releaseTimer.unref()
   }
 
   private persisting: Promise<void> = Promise.resolve()
