@@ -232,17 +232,163 @@ describe("SecurityComponent", () => {
 })
 
 describe("issued certificate encoding", () => {
-  it.effect("every issued certificate parses and verifies (serials are minimally encoded)", () =>
-    Effect.gen(function* () {
-      const ca = yield* CertificateAuthority.issueCa("encoding CA")
-      const caCert = new X509Certificate(ca.certPem)
-      // Without the fix 1 serial in 256 starts with a zero byte; 1000 issues catch that almost surely.
-      for (let i = 0; i < 1000; i++) {
-        const leaf = yield* CertificateAuthority.issueCertificate(ca, `n${i}`)
-        const cert = new X509Certificate(leaf.certPem)
-        expect(cert.verify(caCert.publicKey)).toBe(true)
-        expect(cert.serialNumber).toMatch(/^(?!00)[0-7][0-9A-F]/)
+  it.effect(
+    "every issued certificate parses and verifies (serials are minimally encoded)",
+    () =>
+      Effect.gen(function* () {
+        const ca = yield* CertificateAuthority.issueCa("encoding CA")
+        const caCert = new X509Certificate(ca.certPem)
+        // Without the fix 1 serial in 256 starts with a zero byte; 1000 issues catch that almost surely.
+        for (let i = 0; i < 1000; i++) {
+          const leaf = yield* CertificateAuthority.issueCertificate(ca, `n${i}`)
+          const cert = new X509Certificate(leaf.certPem)
+          expect(cert.verify(caCert.publicKey)).toBe(true)
+          expect(cert.serialNumber).toMatch(/^(?!00)[0-7][0-9A-F]/)
+        }
+      }),
+    // 1000 key pairs and signatures: about 20 s on an idle core, several times that on a loaded machine.
+    180_000,
+  )
+})
+
+describe("joined nodes: ca.crt without ca.key", () => {
+  const joined = (dir: string, ca: CertificateAuthority.Issued, leaf: CertificateAuthority.Issued | undefined) =>
+    Effect.promise(async () => {
+      const tls = path.join(dir, "tls")
+      await fs.mkdir(tls, { recursive: true })
+      await fs.writeFile(path.join(tls, "ca.crt"), ca.certPem)
+      if (leaf) {
+        await fs.writeFile(path.join(tls, "node.crt"), leaf.certPem)
+        await fs.writeFile(path.join(tls, "node.key"), leaf.keyPem, { mode: 0o600 })
       }
+    })
+  const files = (dir: string) => Effect.promise(async () => (await fs.readdir(path.join(dir, "tls"))).sort())
+
+  it.scoped("uses the node certificate as it is when the cluster CA issued it and it is valid", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const ca = yield* CertificateAuthority.issueCa("cluster CA")
+      const leaf = yield* CertificateAuthority.issueCertificate(ca, "node-a")
+      yield* joined(dir, ca, leaf)
+      const tls = yield* CertificateAuthority.ensureNodeTls(settings(), nodeInfo(dir))
+      expect(tls.source).toBe("reused")
+      expect(tls.cert).toBe(leaf.certPem)
+      expect(tls.ca).toBe(ca.certPem)
+      expect(yield* files(dir)).toEqual(["ca.crt", "node.crt", "node.key"])
+    }),
+  )
+
+  it.scoped("an expired, foreign or missing node certificate fails asking for a re-join; no CA is minted", () =>
+    Effect.gen(function* () {
+      const ca = yield* CertificateAuthority.issueCa("cluster CA")
+      const expired = yield* CertificateAuthority.issueCertificate(ca, "node-a", { validDays: -1 })
+      const foreign = yield* CertificateAuthority.issueCertificate(
+        yield* CertificateAuthority.issueCa("other"),
+        "node-a",
+      )
+      for (const [leaf, why] of [
+        [expired, /expired, not yet valid, or not issued by ca\.crt/],
+        [foreign, /expired, not yet valid, or not issued by ca\.crt/],
+        [undefined, /node\.crt or node\.key is missing/],
+      ] as const) {
+        const dir = yield* tempDir
+        yield* joined(dir, ca, leaf)
+        const err = yield* Effect.flip(CertificateAuthority.ensureNodeTls(settings(), nodeInfo(dir)))
+        expect(err._tag).toBe("CertificateError")
+        expect(err.message).toMatch(
+          /^this node joined a cluster \(tls\/ca\.crt is the cluster CA and tls\/ca\.key is absent\)/,
+        )
+        expect(err.message).toMatch(why)
+        expect(err.message).toMatch(/re-join the cluster/)
+        expect(yield* files(dir)).toEqual(leaf ? ["ca.crt", "node.crt", "node.key"] : ["ca.crt"])
+        expect(yield* Effect.promise(() => fs.readFile(path.join(dir, "tls", "ca.crt"), "utf8"))).toBe(ca.certPem)
+      }
+    }),
+  )
+})
+
+describe("certificate validity and file errors", () => {
+  const configure = (dir: string, ca: CertificateAuthority.Issued, leaf: CertificateAuthority.Issued) =>
+    Effect.promise(async () => {
+      const files = {
+        cert_file: path.join(dir, "n.crt"),
+        key_file: path.join(dir, "n.key"),
+        ca_file: path.join(dir, "ca.crt"),
+      }
+      await fs.writeFile(files.cert_file, leaf.certPem)
+      await fs.writeFile(files.key_file, leaf.keyPem)
+      await fs.writeFile(files.ca_file, ca.certPem)
+      return files
+    })
+
+  it.scoped("a configured certificate that expired fails at load; one near its end warns with the days left", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const ca = yield* CertificateAuthority.issueCa("prod CA")
+      const expired = yield* configure(
+        dir,
+        ca,
+        yield* CertificateAuthority.issueCertificate(ca, "n", { validDays: -1 }),
+      )
+      const err = yield* Effect.flip(CertificateAuthority.ensureNodeTls(settings(expired), nodeInfo(dir)))
+      expect(err).toMatchObject({ _tag: "CertificateError", path: expired.cert_file })
+      expect(err.message).toMatch(/^certificate expired on .* \(.*n\.crt\)$/)
+
+      const soon = yield* configure(dir, ca, yield* CertificateAuthority.issueCertificate(ca, "n", { validDays: 10 }))
+      const [tls, logs] = yield* withLogs(CertificateAuthority.ensureNodeTls(settings(soon), nodeInfo(dir)))
+      expect(tls.source).toBe("configured")
+      expect(logs.find((l) => l.level === "WARN")?.message).toMatch(/^certificate n in .*n\.crt expires in 9 days/)
+
+      const fine = yield* configure(dir, ca, yield* CertificateAuthority.issueCertificate(ca, "n", { validDays: 60 }))
+      const [, quiet] = yield* withLogs(CertificateAuthority.ensureNodeTls(settings(fine), nodeInfo(dir)))
+      expect(quiet.filter((l) => l.level === "WARN")).toEqual([])
+    }),
+  )
+
+  it.scoped("a TLS directory that cannot be created is a typed error naming the path", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const blocker = path.join(dir, "not-a-dir")
+      yield* Effect.promise(() => fs.writeFile(blocker, "x"))
+      const err = yield* Effect.flip(
+        CertificateAuthority.ensureNodeTls(settings(), nodeInfo(path.join(blocker, "data"))),
+      )
+      expect(err).toMatchObject({ _tag: "CertificateError", path: path.join(blocker, "data", "tls") })
+      expect(err.message).toMatch(/^cannot create the TLS directory: .*(ENOTDIR|EEXIST)/)
+    }),
+  )
+})
+
+describe("trusted_nodes forms", () => {
+  it.scoped("sha256:<hex> and cn:<name>, bare aliases, and a common name that looks like a fingerprint", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const tls = yield* CertificateAuthority.ensureNodeTls(settings(), nodeInfo(dir))
+      const ca = {
+        certPem: yield* Effect.promise(() => fs.readFile(path.join(dir, "tls", "ca.crt"), "utf8")),
+        keyPem: yield* Effect.promise(() => fs.readFile(path.join(dir, "tls", "ca.key"), "utf8")),
+      }
+      const hexName = "ab".repeat(32)
+      const b = new X509Certificate((yield* CertificateAuthority.issueCertificate(ca, "node-b")).certPem)
+      const odd = new X509Certificate((yield* CertificateAuthority.issueCertificate(ca, hexName)).certPem)
+      const accepts = (entries: ReadonlyArray<string>, cert: X509Certificate) =>
+        Effect.flatMap(Security.make(settings({ trusted_nodes: entries }), nodeInfo(dir), tls), (s) =>
+          Effect.map(Effect.exit(s.authenticateCertificate(cert)), Exit.isSuccess),
+        )
+      expect(yield* accepts([`sha256:${b.fingerprint256}`], b)).toBe(true)
+      expect(yield* accepts([`sha256:${CertificateAuthority.fingerprint(b).toUpperCase()}`], b)).toBe(true)
+      expect(yield* accepts(["cn:node-b"], b)).toBe(true)
+      expect(yield* accepts(["node-b"], b)).toBe(true)
+      // An explicit form means only that: a name is not a fingerprint and the reverse.
+      expect(yield* accepts([`cn:${CertificateAuthority.fingerprint(b)}`], b)).toBe(false)
+      expect(yield* accepts(["sha256:" + "0".repeat(64)], b)).toBe(false)
+      // A bare 64-hex-digit entry is a fingerprint; a common name of that shape needs cn:.
+      expect(yield* accepts([hexName], odd)).toBe(false)
+      expect(yield* accepts([`cn:${hexName}`], odd)).toBe(true)
+      expect(Security.parseTrustedNode("sha256:AB:cd")).toEqual({ _tag: "Fingerprint", sha256: "abcd" })
+      expect(() => settings({ trusted_nodes: ["sha256:abc"] })).toThrow(/sha256: needs the 64 hex digits/)
+      expect(() => settings({ trusted_nodes: ["cn:"] })).toThrow(/cn: needs a common name/)
+      expect(() => settings({ trusted_nodes: [""] })).toThrow(/must not be empty/)
     }),
   )
 })
