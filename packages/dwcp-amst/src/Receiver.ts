@@ -109,7 +109,7 @@ export interface Receiver {
   readonly port: number
   /** Completed transfers, in completion order. */
   readonly completed: Queue.Dequeue<Completed>
-  /** Faults, in order. */
+  /** Faults, in order (the latest 1024 when they are not taken). */
   readonly faults: Queue.Dequeue<Fault>
   /** Waits for the completion of the given transfer (hex id) or of the next one. */
   readonly awaitCompleted: (transferId?: string) => Effect.Effect<Completed>
@@ -123,7 +123,8 @@ export interface Receiver {
 export const listen = (options: Options): Effect.Effect<Receiver, ListenError, Scope.Scope> =>
   Effect.gen(function* () {
     const completed = yield* Queue.unbounded<Completed>()
-    const faults = yield* Queue.unbounded<Fault>()
+    // Sliding: a flood of hostile connections must not grow memory when nobody reads the faults.
+    const faults = yield* Queue.sliding<Fault>(1024)
     const waiters = new Map<string, Deferred.Deferred<Completed>>()
     const waiterFor = (id: string) => {
       let d = waiters.get(id)
@@ -169,7 +170,8 @@ export const listen = (options: Options): Effect.Effect<Receiver, ListenError, S
           Effect.runSync(Deferred.succeed(waiterFor(c.transferId), c))
           Queue.unsafeOffer(completed, c)
         },
-        onFault: (f) => Queue.unsafeOffer(faults, f),
+        // offer (not unsafeOffer) applies the sliding strategy; it never suspends on a sliding queue.
+        onFault: (f) => Effect.runSync(Queue.offer(faults, f)),
         onProgress: options.onProgress,
       },
     )

@@ -167,11 +167,6 @@ export class ReceiverEngine {
     this.budget = config.maxReorderBytes
   }
 
-  /** Transfers holding a file open (tests check that abandoned ones are released). */
-  get openTransfers(): number {
-    return this.transfers.size
-  }
-
   async listen(): Promise<number> {
     this.staging = await prepareStaging(this.config.dir)
     const onConn = (s: net.Socket) => this.accept(s)
