@@ -62,7 +62,10 @@ const step = (what, cmd, args) => {
   process.exit(r.status ?? 1)
 }
 
+let pnpmReady = false
 const ensurePnpm = () => {
+  if (pnpmReady) return
+  pnpmReady = true
   const found = quiet("pnpm", ["--version"])
   if (found.status === 0 && found.stdout.trim() === pinned) return
   const local = join(root, ".cache", "pnpm")
@@ -108,22 +111,20 @@ const setup = () => {
   if (skipSetup) return
   mkdirSync(dirname(logFile), { recursive: true })
   writeFileSync(logFile, `novacron set-up, ${new Date().toISOString()}\n`)
-  ensurePnpm()
   if (installCurrent()) return
+  ensurePnpm()
   const frozen = existsSync(join(root, "pnpm-lock.yaml")) && process.env.CI ? ["--frozen-lockfile"] : []
   step("installing dependencies (pnpm install)", "pnpm", ["install", ...frozen, "--reporter=append-only"])
 }
 
+// turbo itself, not `pnpm exec turbo`: pnpm's own start-up costs most of a second on every start.
 const build = (filter) =>
   skipSetup ||
-  step(`building${filter ? " the agent" : ""} (turbo; unchanged packages come from its cache)`, "pnpm", [
-    "exec",
-    "turbo",
-    "run",
-    "build",
-    ...(filter ? [`--filter=${filter}`] : []),
-    "--output-logs=errors-only",
-  ])
+  step(
+    `building${filter ? " the agent" : ""} (turbo; unchanged packages come from its cache)`,
+    join(root, "node_modules", ".bin", "turbo"),
+    ["run", "build", ...(filter ? [`--filter=${filter}`] : []), "--output-logs=errors-only"],
+  )
 
 const signalNumber = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }
 
@@ -185,23 +186,27 @@ switch (command) {
   }
   case "test": {
     setup()
+    ensurePnpm()
     build()
     process.exit(run("pnpm", ["exec", "vitest", "run", ...rest]))
     break
   }
   case "bench": {
     setup()
+    ensurePnpm()
     build()
     process.exit(run("pnpm", ["exec", "turbo", "run", "bench", "--concurrency=1", ...rest]))
     break
   }
   case "lint": {
     setup()
+    ensurePnpm()
     process.exit(run("pnpm", ["exec", "biome", "ci", "."]))
     break
   }
   case "typecheck": {
     setup()
+    ensurePnpm()
     process.exit(run("pnpm", ["exec", "turbo", "run", "typecheck", "--output-logs=errors-only"]))
     break
   }
