@@ -684,6 +684,18 @@ describe("log lines", () => {
     }),
   )
 
+  it.effect("a component's lines name all its dependencies", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { lines } = yield* logsOf([
+        fixture(j, "a"),
+        fixture(j, "b"),
+        fixture(j, "api", { dependencies: ["a", "b"] }),
+      ])
+      expect(lines.find(([, m]) => m === "api started")?.[2]).toMatchObject({ component: "api", dependencies: "a,b" })
+    }),
+  )
+
   it.effect("a CRITICAL failure, the rollback, and a DEGRADED component left without a service", () =>
     Effect.gen(function* () {
       const j = makeJournal()
@@ -798,6 +810,10 @@ describe("what a host sees", () => {
         startedAt: 4,
         finishedAt: 10,
       })
+      const phaseSeconds = (phase: Component.Phase) =>
+        Effect.map(Metric.value(Metric.tagged(BootMetrics.phaseDuration, "phase", phase)), (g) => g.value)
+      expect(yield* phaseSeconds("pre-init")).toBeCloseTo(0.004, 9)
+      expect(yield* phaseSeconds("services")).toBeCloseTo(0.006, 9)
       expect(yield* SubscriptionRef.get(node!.lifecycle)).toBe("ready")
       yield* node!.shutdown
       expect(yield* SubscriptionRef.get(node!.lifecycle)).toBe("stopped")
