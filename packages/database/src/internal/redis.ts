@@ -71,6 +71,11 @@ const decodeCheckpoint = (name: string, member: string): CheckpointRecord => {
   return { name, sequence: Number(member.slice(0, bar)), data: body.data, created_at: body.created_at }
 }
 
+const appliedMigration = rowDecoder(
+  "migrations",
+  Schema.parseJson(Schema.Struct({ name: Schema.String, checksum: Schema.String })),
+)
+
 /** Decodes what a command returned; a stored value that does not decode is a typed failure of `operation`. */
 const decoded =
   <A, B>(operation: string, f: (a: A) => B) =>
@@ -101,10 +106,11 @@ export const migrate = (client: Redis, prefix: string, migrations: ReadonlyArray
     )
     return yield* Effect.gen(function* () {
       const recorded = yield* attempt("migrate.read", () => client.hgetall(`${prefix}migrations`))
-      const applied = Object.entries(recorded).map(([v, json]): Migration.Applied => {
-        const r = JSON.parse(json) as { name: string; checksum: string }
-        return { version: Number(v), name: r.name, checksum: r.checksum }
-      })
+      const applied = yield* Effect.succeed(Object.entries(recorded)).pipe(
+        decoded("migrate.read", (entries) =>
+          entries.map(([v, json]): Migration.Applied => ({ version: Number(v), ...appliedMigration(json) })),
+        ),
+      )
       const pending = yield* Migration.plan(migrations, applied)
       for (const m of pending) {
         yield* attempt(`migrate.${m.version}`, () => client.eval(m.up, 0, prefix))
