@@ -256,6 +256,32 @@ describe("a hostile sender", () => {
     }).pipe(Effect.scoped),
   )
 
+  it.live(
+    "a flood of refused connections keeps only the latest 1024 faults",
+    () =>
+      Effect.gen(function* () {
+        const rx = yield* Receiver.listen({ dir: yield* tmp, maxConnectionsPerAddress: 0 })
+        const local: Array<number> = []
+        for (let i = 0; i < 1100; i++) {
+          const s = yield* connect(rx.port)
+          local.push(s.localPort!)
+          yield* Effect.async<void>((resume) => {
+            if (s.destroyed) return resume(Effect.void)
+            s.once("close", () => resume(Effect.void))
+          })
+        }
+        const size = yield* eventually(
+          () => Effect.runPromise(Queue.size(rx.faults)),
+          (n) => n === 1024,
+        )
+        expect(size).toBe(1024)
+        // The oldest went first: what is left are the last 1024 connections', in order.
+        const faults = yield* Queue.takeAll(rx.faults)
+        expect([...faults].map((f) => Number(f.remote.split(":").at(-1)))).toEqual(local.slice(-1024))
+      }).pipe(Effect.scoped),
+    60_000,
+  )
+
   it.live("refuses to listen beyond loopback without any sender authentication", () =>
     Effect.gen(function* () {
       const dir = yield* tmp
