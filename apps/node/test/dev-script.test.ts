@@ -77,11 +77,10 @@ describe("npm start under signals", () => {
     expect(stopped).toBeGreaterThan(0)
     expect(reported).toBeGreaterThan(stopped)
     expect(alive(pid)).toBe(false)
-    // npm runs the script under `sh -c`; dash re-raises the SIGINT it saw once its child is done,
-    // so npm ends with 130 unless the root script `exec`s the wrapper (then npm reports its 0).
-    const script = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: { start: string } })
-      .scripts.start
-    expect(code).toBe(script.startsWith("exec ") ? 0 : 130)
+    // npm runs the script under `sh -c`: a shell that execs the command (bash) lets npm report the
+    // wrapper's 0; dash stays, re-raises the SIGINT it saw once the wrapper is done, and npm then
+    // ends with 130 (a root script starting with `exec` avoids that). Either way, only after the agent.
+    expect([0, 130]).toContain(code)
   })
 
   it("SIGTERM to npm: the agent stops too", async () => {
