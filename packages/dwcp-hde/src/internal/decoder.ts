@@ -61,7 +61,8 @@ export class Decoder {
   private readonly kept: Array<Buffer> = []
   private readonly chunkDigests: Array<Uint8Array> = []
   private readonly fingerprints: Array<Float64Array> = []
-  private keptBytes = 0
+  /** Bytes of output kept to become the object's next base (only with an object id and a cache). */
+  keptBytes = 0
   private done = false
 
   constructor(private readonly options: DecoderOptions) {}

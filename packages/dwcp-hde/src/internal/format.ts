@@ -209,8 +209,8 @@ export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader)
   if (innerSize === 0 || innerSize > maxInner || (!(flags & CHUNK_FLAG_PAGED) && innerSize !== originalSize))
     throw new FrameFault(at + 12, `inner size ${innerSize} inconsistent with original size ${originalSize}`)
   const encodedSize = v.readUInt32LE(16)
-  // A compressor never needs much more than its input; anything larger is forged.
-  const maxEncoded = codec === Codec.none ? innerSize : innerSize + (innerSize >>> 7) + 1024
+  // A compressor never needs much more than its input ("none" exactly it); anything larger is forged.
+  const maxEncoded = innerSize + (innerSize >>> 7) + 1024
   if (encodedSize === 0 || encodedSize > maxEncoded || (codec === Codec.none && encodedSize !== innerSize))
     throw new FrameFault(at + 16, `encoded size ${encodedSize} inconsistent with inner size ${innerSize}`)
   return {
