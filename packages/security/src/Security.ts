@@ -12,7 +12,7 @@ import { authorize, type Permission, type Principal } from "./Authorization.js"
 import * as CertificateAuthority from "./CertificateAuthority.js"
 import * as Encryption from "./Encryption.js"
 import * as SecretsManager from "./SecretsManager.js"
-import { type Forbidden, type SecurityStartError, Unauthenticated } from "./SecurityError.js"
+import { type Forbidden, SecuritySettingsError, type SecurityStartError, Unauthenticated } from "./SecurityError.js"
 import type { AuthMethod, NodeInfo, SecuritySettings } from "./SecuritySettings.js"
 
 /**
@@ -57,6 +57,53 @@ export const hashToken = (token: string): string => createHash("sha256").update(
  * @since 0.1.0
  */
 export const generateToken = (): string => randomBytes(32).toString("base64url")
+
+/**
+ * The entropy floor of an operator-chosen token, in bits.
+ *
+ * @since 0.1.0
+ */
+export const minTokenBits = 128
+
+/**
+ * An estimate of a token's entropy: its length times log2 of the alphabet its characters span
+ * (hex digits 16; else lowercase 26, uppercase 26, digits 10, `-`/`_` 2, anything else 32). It is an
+ * upper bound for random tokens and generous to words, so it refuses short or narrow tokens only.
+ *
+ * @since 0.1.0
+ */
+export const tokenEntropyBits = (token: string): number => {
+  if (token === "") return 0
+  const size = /^[0-9a-fA-F]+$/.test(token)
+    ? 16
+    : (/[a-z]/.test(token) ? 26 : 0) +
+      (/[A-Z]/.test(token) ? 26 : 0) +
+      (/[0-9]/.test(token) ? 10 : 0) +
+      (/[-_]/.test(token) ? 2 : 0) +
+      (/[^a-zA-Z0-9_-]/.test(token) ? 32 : 0)
+  return [...token].length * Math.log2(size)
+}
+
+/**
+ * The `sha256` to configure for an operator-chosen token, refusing one below {@link minTokenBits}
+ * bits (by {@link tokenEntropyBits}) or with fewer than 8 distinct characters. Tools that take a
+ * token from the operator use this rather than {@link hashToken}; {@link generateToken} always passes.
+ *
+ * @since 0.1.0
+ */
+export const hashChosenToken = (token: string): Effect.Effect<string, SecuritySettingsError> => {
+  const bits = tokenEntropyBits(token)
+  const distinct = new Set(token).size
+  return bits < minTokenBits || distinct < 8
+    ? Effect.fail(
+        new SecuritySettingsError({
+          reason:
+            `token too weak: about ${Math.floor(bits)} bits from ${token.length} characters (${distinct} distinct); ` +
+            `at least ${minTokenBits} bits are required (e.g. 32 random hex digits, or Security.generateToken())`,
+        }),
+      )
+    : Effect.succeed(hashToken(token))
+}
 
 /**
  * A parsed `trusted_nodes` entry.

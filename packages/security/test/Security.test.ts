@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto"
+import { randomBytes, X509Certificate } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -389,6 +389,33 @@ describe("trusted_nodes forms", () => {
       expect(() => settings({ trusted_nodes: ["sha256:abc"] })).toThrow(/sha256: needs the 64 hex digits/)
       expect(() => settings({ trusted_nodes: ["cn:"] })).toThrow(/cn: needs a common name/)
       expect(() => settings({ trusted_nodes: [""] })).toThrow(/must not be empty/)
+    }),
+  )
+})
+
+describe("operator-chosen tokens", () => {
+  it.effect("are refused below 128 bits or with few distinct characters; generated ones pass", () =>
+    Effect.gen(function* () {
+      for (const weak of [
+        "hunter2",
+        "correct-horse-battery",
+        "a".repeat(64),
+        "0123456789abcdef".repeat(1),
+        "Ab1!".repeat(4),
+      ]) {
+        const err = yield* Effect.flip(Security.hashChosenToken(weak))
+        expect(err._tag).toBe("SecuritySettingsError")
+        expect(err.message).toMatch(/^token too weak: about \d+ bits .* at least 128 bits are required/)
+      }
+      const generated = Security.generateToken()
+      expect(yield* Security.hashChosenToken(generated)).toBe(Security.hashToken(generated))
+      const hex = randomBytes(16).toString("hex")
+      expect(Security.tokenEntropyBits(hex)).toBe(128)
+      expect(yield* Security.hashChosenToken(hex)).toBe(Security.hashToken(hex))
+      expect(Security.tokenEntropyBits(hex.slice(1))).toBeLessThan(128)
+      expect(Security.tokenEntropyBits("")).toBe(0)
+      expect(Security.tokenEntropyBits("aB3-")).toBeCloseTo(4 * Math.log2(64))
+      expect(Security.tokenEntropyBits("zz!")).toBeCloseTo(3 * Math.log2(58))
     }),
   )
 })
