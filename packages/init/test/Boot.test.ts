@@ -16,7 +16,7 @@ import {
   SubscriptionRef,
   TestClock,
 } from "effect"
-import { Boot, BootMetrics, BootStatus, Component, Graph } from "../src/index.js"
+import { Boot, BootMetrics, type BootReport, BootStatus, Component, Graph } from "../src/index.js"
 import { fixture, makeJournal } from "./fixtures.js"
 
 /** Boots in a fresh scope on a forked fiber, advancing the TestClock until it is done. */
@@ -929,6 +929,173 @@ describe("edge cases", () => {
       )
       expect(Exit.isSuccess(exit)).toBe(true)
       expect(j.events.filter((e) => e.event.startsWith("start:")).map((e) => e.at)).toEqual([0, 5])
+    }),
+  )
+})
+
+describe("survivors of the first mutation run", () => {
+  it.effect("a component missing two dependencies names both", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit } = yield* bootAndRun([
+        fixture(j, "a", { criticality: "WARNING", failTimes: Infinity }),
+        fixture(j, "b", { criticality: "WARNING", failTimes: Infinity }),
+        fixture(j, "c", { criticality: "WARNING", dependencies: ["a", "b"] }),
+      ])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(node!.report.components.find((c) => c.name === "c")!.error).toBe("dependency unavailable: a, b")
+    }),
+  )
+
+  it.effect("times are counted from this boot's start, not from the clock's epoch", () =>
+    Effect.gen(function* () {
+      yield* TestClock.adjust("1 hour")
+      const statuses: Array<string> = []
+      const { exit } = yield* bootAndRun([fixture(makeJournal(), "db", { takes: "5 millis" })], {
+        onEvent: (e) => {
+          if (e._tag === "BootStarted") statuses.push(...e.report.components.map((c) => c.status))
+        },
+      })
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(node!.report.checkpoints.map((c) => c.at)).toEqual([0, 0, 5, 5, 5])
+      expect(node!.report.totalMillis).toBe(5)
+      expect(statuses[0]).toBe("pending")
+    }),
+  )
+
+  it.effect("a phase is running while its components start", () =>
+    Effect.gen(function* () {
+      let report: BootReport.BootReport | undefined
+      const seen: Array<string> = []
+      yield* bootAndRun([fixture(makeJournal(), "db")], {
+        onEvent: (e) => {
+          if (e._tag === "BootStarted") report = e.report
+          if (e._tag === "PhaseStarted") seen.push(report!.phases.find((p) => p.phase === e.phase)!.status)
+        },
+      })
+      expect(seen).toEqual(["running", "running", "running", "running"])
+    }),
+  )
+
+  it.effect("a fallback is only for DEGRADED: a failed WARNING component does not use one", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit } = yield* bootAndRun([
+        fixture(j, "telemetry", { criticality: "WARNING", failTimes: Infinity, fallback: true }),
+      ])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      expect(node!.report.components[0]).toMatchObject({ status: "failed" })
+      expect(j.names("fallback:")).toEqual([])
+    }),
+  )
+
+  it.effect(
+    "a phase timeout names what was waiting as stuck too, times what finished, and is the recorded failure",
+    () =>
+      Effect.gen(function* () {
+        const j = makeJournal()
+        let report: BootReport.BootReport | undefined
+        const { exit } = yield* bootAndRun(
+          [
+            fixture(j, "config", { phase: "pre-init", takes: "3 millis" }),
+            fixture(j, "fast", { takes: "2 millis" }),
+            fixture(j, "stuck", { takes: "1 hour" }),
+            fixture(j, "after", { dependencies: ["stuck"] }),
+          ],
+          {
+            phaseTimeouts: { core: "1 second" },
+            onEvent: (e) => {
+              if (e._tag === "BootStarted") report = e.report
+            },
+          },
+        )
+        const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+        expect(error?._tag === "Some" && error.value).toMatchObject({
+          _tag: "PhaseTimeout",
+          stuck: ["stuck", "after"],
+          finished: [
+            { name: "config", millis: 3 },
+            { name: "fast", millis: 2 },
+          ],
+        })
+        expect(report!.failure).toEqual({
+          message: "phase core timed out after 1000 ms; stuck: stuck, after; finished: config 3.0 ms, fast 2.0 ms",
+        })
+      }),
+  )
+
+  it.effect("lifecycle is shutting-down while components stop", () =>
+    Effect.gen(function* () {
+      let node: Boot.BootHandle | undefined
+      const seen: Array<string> = []
+      const db = Component.make({
+        name: "db",
+        phase: "core",
+        criticality: "CRITICAL",
+        layer: Layer.scopedDiscard(
+          Effect.addFinalizer(() =>
+            Effect.map(SubscriptionRef.get(node!.lifecycle), (l) => {
+              seen.push(l)
+            }),
+          ),
+        ),
+      })
+      const { exit } = yield* bootAndRun([db])
+      node = Exit.isSuccess(exit) ? exit.value : undefined
+      yield* node!.shutdown
+      expect(seen).toEqual(["shutting-down"])
+    }),
+  )
+
+  it.effect("health: components without a check follow their status; a check never runs without a service", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const cache = Component.make({
+        ...fixture(j, "cache", { criticality: "DEGRADED", failTimes: Infinity, retry: Schedule.recurs(0) }),
+        healthCheck: Effect.succeed({ status: "healthy" as const }),
+      })
+      const { exit } = yield* bootAndRun([
+        fixture(j, "db"),
+        cache,
+        fixture(j, "telemetry", { criticality: "WARNING", failTimes: Infinity }),
+      ])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const health = yield* node!.health
+      expect(Object.fromEntries(health.components.map((c) => [c.name, c.health]))).toEqual({
+        db: "healthy",
+        cache: "degraded",
+        telemetry: "unknown",
+      })
+    }),
+  )
+
+  it.effect("health checks run at once: two that hang take one timeout, not two", () =>
+    Effect.gen(function* () {
+      const hangs = (name: string) =>
+        Component.make({ name, phase: "core", criticality: "WARNING", layer: Layer.empty, healthCheck: Effect.never })
+      const { exit } = yield* bootAndRun([hangs("a"), hangs("b")], { healthCheckTimeout: "2 seconds" })
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      const fiber = yield* Effect.fork(node!.health)
+      yield* TestClock.adjust("3 seconds")
+      const done = yield* Fiber.poll(fiber)
+      expect(done._tag).toBe("Some")
+    }),
+  )
+
+  it.effect("level by level, levels run in increasing order even when start order interleaves them", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      // h (level 2) is ready for core before b (level 1) is: core's order is a, h, b.
+      const components = [
+        fixture(j, "p0", { phase: "pre-init" }),
+        fixture(j, "p1", { phase: "pre-init", dependencies: ["p0"] }),
+        fixture(j, "a"),
+        fixture(j, "h", { dependencies: ["p1"] }),
+        fixture(j, "b", { dependencies: ["a"] }),
+      ]
+      expect((yield* Graph.validate(components)).order).toEqual(["p0", "p1", "a", "h", "b"])
+      yield* bootAndRun(components, { strategy: "levels" })
+      expect(j.names("start:")).toEqual(["p0", "p1", "a", "b", "h"])
     }),
   )
 })
