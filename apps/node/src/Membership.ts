@@ -11,6 +11,8 @@ export interface Peer {
   readonly principal: string
   readonly role: string
   readonly since: number
+  /** `certificate`: the id is the one its certificate names; `claimed`: only said in its Hello (token or none auth). */
+  readonly identity: Connection.Connection["peerNodeIdSource"]
 }
 
 /** Which nodes are connected to this one, kept in the database's `nodes` table too. */
@@ -46,10 +48,16 @@ const make = (nodeId: string) =>
           principal: conn.peer.name,
           role: conn.peer.role,
           since: yield* Clock.currentTimeMillis,
+          identity: conn.peerNodeIdSource,
         }
+        // Only an id a certificate vouches for may write the `nodes` table: a claimed one could
+        // overwrite another node's row.
+        const recorded = peer.identity === "certificate"
         yield* Ref.update(peers, (m) => new Map(m).set(conn.id, peer))
-        yield* Effect.logInfo(`peer ${peer.node_id} connected (${conn.side}, ${peer.address}, ${peer.role})`)
-        yield* record(db, peer.node_id, peer.address, "connected", { side: conn.side, role: peer.role })
+        yield* Effect.logInfo(
+          `peer ${peer.node_id} connected (${conn.side}, ${peer.address}, ${peer.role}${recorded ? "" : ", identity claimed, not recorded"})`,
+        )
+        if (recorded) yield* record(db, peer.node_id, peer.address, "connected", { side: conn.side, role: peer.role })
         // Nothing in this node handles cluster messages yet: frames are read (so the socket never
         // stalls) and dropped with a reason.
         yield* Effect.forever(
@@ -64,7 +72,7 @@ const make = (nodeId: string) =>
           return next
         })
         yield* Effect.logInfo(`peer ${peer.node_id} disconnected: ${reason}`)
-        yield* record(db, peer.node_id, peer.address, "disconnected", { side: conn.side, role: peer.role })
+        if (recorded) yield* record(db, peer.node_id, peer.address, "disconnected", { side: conn.side, role: peer.role })
       })
 
     yield* record(db, nodeId, self, "up", { self: "true" })
@@ -88,7 +96,7 @@ export const component = (nodeId: string) =>
     healthCheck: Effect.flatMap(Membership, (m) =>
       Effect.map(m.peers, (peers) => ({
         status: "healthy" as const,
-        details: { peers: peers.map((p) => `${p.node_id}@${p.address} (${p.side})`) },
+        details: { peers: peers.map((p) => `${p.node_id}@${p.address} (${p.side}, ${p.identity})`) },
       })),
     ),
     description: "records connected peers; takes accepted connections",
