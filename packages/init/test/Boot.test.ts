@@ -11,12 +11,13 @@ import {
   Logger,
   LogLevel,
   Metric,
+  Option,
   Schedule,
   Scope,
   SubscriptionRef,
   TestClock,
 } from "effect"
-import { Boot, BootMetrics, type BootReport, BootStatus, Component, Graph } from "../src/index.js"
+import { Boot, BootMetrics, type BootReport, BootStatus, Checkpoint, Component, Graph } from "../src/index.js"
 import { fixture, makeJournal } from "./fixtures.js"
 
 /** Boots in a fresh scope on a forked fiber, advancing the TestClock until it is done. */
@@ -623,14 +624,14 @@ describe("ready queue under a cap", () => {
 describe("log lines", () => {
   type Line = [level: string, message: string, annotations: Record<string, unknown>]
   /** Boots, then closes the scope; every line the kernel logs (not the runtime's own), at any level. */
-  const logsOf = (components: ReadonlyArray<Component.AnyComponent>) => {
+  const logsOf = (components: ReadonlyArray<Component.AnyComponent>, options: Boot.BootOptions = {}) => {
     const lines: Array<Line> = []
     const capture = Logger.make(({ logLevel, message, annotations }) => {
       const a = Object.fromEntries(annotations)
       if ("name" in a || "component" in a) lines.push([logLevel.label, String(message), a])
     })
     return Effect.gen(function* () {
-      const { exit, scope } = yield* bootAndRun(components)
+      const { exit, scope } = yield* bootAndRun(components, options)
       yield* Scope.close(scope, Exit.void)
       return { exit, lines }
     }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)), Logger.withMinimumLogLevel(LogLevel.All))
@@ -681,6 +682,97 @@ describe("log lines", () => {
         ["INFO", "cache stopped", { name: "component.stopped", component: "cache", duration: 0 }],
         ["INFO", "config stopped", { name: "component.stopped", component: "config", duration: 0 }],
       ])
+    }),
+  )
+
+  /** A store in memory: `read` gives what it is told; `write` fails once `failWhen` holds. */
+  const memoryStore = (
+    read: Checkpoint.CheckpointStore["read"],
+    failWhen: (r: BootReport.BootReport) => boolean = () => false,
+  ): Checkpoint.CheckpointStore => ({
+    path: "/mem/boot-record.json",
+    read,
+    write: (r) =>
+      failWhen(r)
+        ? Effect.fail(
+            new Checkpoint.CheckpointError({
+              path: "/mem/boot-record.json",
+              operation: "write",
+              cause: new Error("disk gone"),
+            }),
+          )
+        : Effect.void,
+  })
+  const errors = (lines: Array<Line>) => lines.filter(([level]) => level === "ERROR").map(([, m]) => m)
+
+  it.effect("what the previous record said, or that it was corrupt, is logged as boot.previous", () =>
+    Effect.gen(function* () {
+      const crashed = {
+        bootId: "b-0",
+        pid: process.pid,
+        startedAt: "2026-01-01T00:00:00.000Z",
+        outcome: "starting" as const,
+        checkpoints: [],
+        phases: [],
+        components: [],
+      }
+      const { lines } = yield* logsOf([fixture(makeJournal(), "db")], {
+        checkpoints: memoryStore(Effect.succeed(Option.some(crashed))),
+      })
+      expect(lines.filter(([level]) => level === "WARN")).toEqual([
+        [
+          "WARN",
+          `previous boot b-0 (pid ${process.pid}) crashed during boot, after checkpoint none`,
+          { name: "boot.previous" },
+        ],
+      ])
+      const corrupt = yield* logsOf([fixture(makeJournal(), "db")], {
+        checkpoints: memoryStore(Effect.fail(new Checkpoint.CorruptRecord({ path: "/mem/r", reason: "not JSON" }))),
+      })
+      expect(corrupt.lines.filter(([level]) => level === "WARN")).toEqual([
+        ["WARN", "boot record /mem/r is corrupt: not JSON; ignoring it", { name: "boot.previous" }],
+      ])
+    }),
+  )
+
+  it.effect("a failure in pre-init is logged with its last checkpoint, init_start", () =>
+    Effect.gen(function* () {
+      const { lines } = yield* logsOf([fixture(makeJournal(), "config", { phase: "pre-init", failTimes: Infinity })])
+      expect(lines.find(([, m]) => m.startsWith("boot failed:"))?.[2]).toEqual({
+        name: "boot.failed",
+        checkpoint: "init_start",
+      })
+    }),
+  )
+
+  it.effect("a rollback past its deadline is logged, and the boot still fails with the component's error", () =>
+    Effect.gen(function* () {
+      const j = makeJournal()
+      const { exit, lines } = yield* logsOf(
+        [fixture(j, "config", { phase: "pre-init", stopTakes: "1 hour" }), fixture(j, "db", { failTimes: Infinity })],
+        { shutdownTimeout: "1 second" },
+      )
+      const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+      expect(error?._tag === "Some" && error.value._tag).toBe("ComponentFailed")
+      expect(errors(lines).filter((m) => m.startsWith("rollback incomplete: "))).toHaveLength(1)
+      expect(errors(lines).find((m) => m.startsWith("rollback incomplete: "))).toContain(
+        "shutdown timed out after 1000 ms while stopping config",
+      )
+    }),
+  )
+
+  it.effect("a record that cannot be written at rollback or at shutdown is logged; neither is held up", () =>
+    Effect.gen(function* () {
+      const rollback = yield* logsOf([fixture(makeJournal(), "db", { failTimes: Infinity })], {
+        checkpoints: memoryStore(Effect.succeed(Option.none()), (r) => r.outcome === "failed"),
+      })
+      expect(Exit.isFailure(rollback.exit)).toBe(true)
+      expect(errors(rollback.lines)).toContain("cannot write boot record /mem/boot-record.json: disk gone")
+      const shutdown = yield* logsOf([fixture(makeJournal(), "db")], {
+        checkpoints: memoryStore(Effect.succeed(Option.none()), (r) => r.outcome === "stopped"),
+      })
+      expect(Exit.isSuccess(shutdown.exit)).toBe(true)
+      expect(errors(shutdown.lines)).toEqual(["cannot write boot record /mem/boot-record.json: disk gone"])
     }),
   )
 

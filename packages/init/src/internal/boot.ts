@@ -158,6 +158,8 @@ export const boot = (
       }
     }
     const persist = store === undefined ? Effect.void : Effect.suspend(() => store.write(report))
+    const logWriteFailure = (e: { readonly message: string }) =>
+      Effect.logError(e.message).pipe(Effect.annotateLogs({ name: "boot.record" }))
     const checkpoint = (name: CheckpointName) =>
       Effect.gen(function* () {
         report.checkpoints.push({ name, at: yield* now })
@@ -511,9 +513,15 @@ export const boot = (
         yield* Effect.logError(`boot failed: ${report.failure.message}; rolling back`).pipe(
           Effect.annotateLogs({ name: "boot.failed", checkpoint: report.checkpoints.at(-1)?.name ?? "none" }),
         )
-        const rollback = yield* Effect.exit(stopAll(bootExit, shutdownTimeout))
-        if (Exit.isFailure(rollback)) yield* Effect.logError(`rollback incomplete: ${Cause.pretty(rollback.cause)}`)
-        yield* persist.pipe(Effect.catchAll((e) => Effect.logError(e.message)))
+        // Here everything is uninterruptible, the deadline's own interruption of the stuck wait
+        // included: run the shutdown on a fiber of its own, interruptible, that no signal reaches.
+        const stopping = yield* Effect.forkDaemon(Effect.interruptible(stopAll(bootExit, shutdownTimeout)))
+        const rollback = yield* Fiber.await(stopping)
+        if (Exit.isFailure(rollback))
+          yield* Effect.logError(`rollback incomplete: ${Cause.pretty(rollback.cause)}`).pipe(
+            Effect.annotateLogs({ name: "boot.rollback" }),
+          )
+        yield* persist.pipe(Effect.catchAll(logWriteFailure))
       })
     yield* Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(Effect.exit(restore(runPhases)), (bootExit) =>
@@ -541,7 +549,7 @@ export const boot = (
         const result = yield* Effect.exit(stopAll(Exit.void, shutdownTimeout))
         report.outcome = "stopped"
         yield* SubscriptionRef.set(lifecycle, "stopped")
-        yield* persist.pipe(Effect.catchAll((e) => Effect.logError(e.message)))
+        yield* persist.pipe(Effect.catchAll(logWriteFailure))
         return yield* result
       }),
     )
