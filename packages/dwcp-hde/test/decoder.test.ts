@@ -246,9 +246,11 @@ describe("decoder: valid streams", () => {
 })
 
 describe("decoder: every refusal names its byte", () => {
-  const { wire, offsets, endAt, frames, header } = encodeSync(text(20_000), { chunkSize: 8192 })
+  // Built inside each test, not at collection: Stryker sees the writers run per test.
+  const sample = () => encodeSync(text(20_000), { chunkSize: 8192 })
 
   it("stream level: truncation, trailing data, unknown frames", () => {
+    const { wire, offsets, endAt, header } = sample()
     expect(fault([])).toMatchObject({ offset: 0, reason: "stream truncated (no end frame)" })
     expect(fault([wire.subarray(0, wire.length - 1)])).toMatchObject({
       offset: wire.length - 1,
@@ -274,6 +276,7 @@ describe("decoder: every refusal names its byte", () => {
   })
 
   it("chunk level: checksum, sequence, and the end frame's count, size and digest", () => {
+    const { wire, offsets, endAt, frames, header } = sample()
     const bad = Buffer.from(wire)
     const at1 = offsets[1] ?? 0
     bad[at1 + CHUNK_HEADER_SIZE + 5] = (bad[at1 + CHUNK_HEADER_SIZE + 5] ?? 0) ^ 1
@@ -390,9 +393,10 @@ describe("decoder: output budget", () => {
   // Three uncompressed chunks of 4 KiB zero pages, 25 bytes each, under a header declaring 8 KiB.
   const chunk = (seq: number) => frame({ flags: CHUNK_FLAG_PAGED, seq, originalSize: 4096 }, Buffer.from([Tag.zero]))
   const zero = Buffer.alloc(4096)
-  const pieces = [streamHeader(), chunk(0), chunk(1), chunk(2), endFor([zero, zero, zero])]
+  const stream = () => [streamHeader(), chunk(0), chunk(1), chunk(2), endFor([zero, zero, zero])]
 
   it("maxSize: the chunk that would pass it is refused at its size field, before decoding", () => {
+    const pieces = stream()
     const r = run(pieces, { limits: { maxSize: 8192 } })
     expect(r.out.length).toBe(8192)
     expect(r.fault).toBeInstanceOf(LimitFault)
@@ -404,6 +408,7 @@ describe("decoder: output budget", () => {
   })
 
   it("maxRatio: bytes received times the ratio, plus one declared chunk", () => {
+    const pieces = stream()
     const r = run(pieces, { limits: { maxRatio: 0 } })
     expect(r.out.length).toBe(8192)
     expect(r.fault).toMatchObject({ offset: 86, limit: "maxRatio", value: 12288, max: 8192, chunk: 2 })
@@ -472,6 +477,7 @@ describe("frame parsers", () => {
       value: 8193,
       max: 8192,
       chunk: undefined,
+      reason: "declared chunk size 8193 over the limit maxChunkSize 8192",
     })
     expect(at(streamHeader({ dedupWindowPages: 256 }))).toBeUndefined()
     const w = at(streamHeader({ dedupWindowPages: 257 }))
@@ -807,6 +813,19 @@ describe("page streams and payloads: every refusal", () => {
     // Two references in one stream: each page takes its own aux word, in page order.
     const two = pages([2, 5, u32(6), u32(3)], { lookup, basePage: (i) => (i === 3 ? page(33) : undefined) })
     expect(two).toEqual(Buffer.concat([page(6), page(33)]))
+    // Each reference reads its own aux word when it is not the first: a delta, a duplicate.
+    const base = Buffer.concat([page(1), page(2)])
+    expect(pages([2, 4, u32(6), u32(3), Buffer.from([0, 1, 0x55])], { lookup, base })).toEqual(
+      Buffer.concat([page(6), Buffer.from([0x55]), page(2, 4095)]),
+    )
+    const lookup8 = (p: number) => (p === 8 ? page(8) : undefined)
+    expect(
+      pages([5, 2, u32(3), u32(8)], { lookup: lookup8, basePage: (i) => (i === 3 ? page(33) : undefined) }),
+    ).toEqual(Buffer.concat([page(33), page(8)]))
+    // A duplicate of the chunk's second page.
+    expect(pages([1, 0, 2, u32(11), page(9)], { originalSize: 12288 })).toEqual(
+      Buffer.concat([page(0), page(9), page(9)]),
+    )
     // A partial last page cannot be a duplicate of a whole one.
     expect(reason(pages([0, 2, u32(10), page(9)], { originalSize: 6000 }))).toBe(
       "7: page 1: duplicate of unknown page 10",
@@ -824,6 +843,8 @@ describe("page streams and payloads: every refusal", () => {
       }
     }
     expect(reason(apply([0x80]))).toBe("3: delta varint truncated")
+    expect(reason(apply([0]))).toBe("3: delta varint truncated")
+    expect(reason(apply([0, 1]))).toBe("3: delta run 0+1 outside the page")
     expect(reason(apply([0x80, 0x80, 0x80, 0x80, 0x01]))).toBe("3: delta varint too long")
     expect(apply([0x80, 0x80, 0x80, 0x00, 1, 9])).toBeInstanceOf(Buffer)
     expect(reason(apply([0, 0]))).toBe("3: delta run 0+0 outside the page")
@@ -861,6 +882,10 @@ describe("page streams and payloads: every refusal", () => {
       "5: lz4 block declares 1000 bytes, header says 999",
     )
     expect(reason(rescue(() => decompress(Codec.lz4, l.subarray(0, 4), 1000, 5)))).toBe("5: lz4 payload too short")
+    // Five bytes are a size prefix and a token: long enough to be tried.
+    expect(reason(rescue(() => decompress(Codec.lz4, Buffer.from([1, 0, 0, 0, 0x10]), 1, 5)))).not.toBe(
+      "5: lz4 payload too short",
+    )
     const forged = Buffer.from(compress(Codec.lz4, 1, Buffer.alloc(5000)))
     forged.writeUInt32LE(1000, 0)
     expect(reason(rescue(() => decompress(Codec.lz4, forged, 1000, 5)))).toMatch(/^5: lz4 (produced|payload corrupt)/)
