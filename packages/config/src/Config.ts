@@ -31,7 +31,30 @@ export interface Loaded {
   readonly provenance: ReadonlyMap<string, Origin.Origin>
   /** The file read, if any. */
   readonly file: string | undefined
+  /** Keys set to something whose part is not built yet: accepted, but changing nothing. */
+  readonly notes: ReadonlyArray<Note>
 }
+
+/**
+ * A key that was accepted but is not in effect yet (e.g. `dwcp.consensus.protocol` while no
+ * consensus component is built). `path` is the key as written (a design name stays as written).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Note {
+  readonly path: string
+  readonly origin: Origin.Origin
+  readonly message: string
+}
+
+/**
+ * Renders a note on one line: `dwcp.transport.stream_timeout (novacron.yaml:28): accepted, not in effect yet: ...`.
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const renderNote = (note: Note): string => `${note.path} (${Origin.render(note.origin)}): ${note.message}`
 
 /**
  * Where to load from.
@@ -109,7 +132,12 @@ export const component = (options: Options | Loaded = {}) =>
     phase: "pre-init",
     criticality: "CRITICAL",
     description: "loads and validates novacron.yaml, environment and flags",
-    layer: "settings" in options ? layerLoaded(options) : layer(options),
+    // Keys accepted but not in effect are said at every boot, not silently ignored.
+    layer: Layer.tap("settings" in options ? layerLoaded(options) : layer(options), (ctx) =>
+      Effect.forEach(Context.get(ctx, NovacronConfig).notes, (n) => Effect.logWarning(renderNote(n)), {
+        discard: true,
+      }),
+    ),
     healthCheck: Effect.map(NovacronConfig, (c) => ({
       status: "healthy" as const,
       details: { file: c.file ?? "(defaults only)" },

@@ -8,50 +8,19 @@
  * @since 0.1.0
  */
 import { hostname } from "node:os"
-import { Duration as D, ParseResult, Schema } from "effect"
+import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
+import * as Common from "@novacron/init/CommonSettings"
+import { Duration as D, Schema } from "effect"
 
 const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
 
-const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
-
-const renderDuration = (d: D.Duration): string => {
-  const ms = D.toMillis(d)
-  for (const [unit, size] of [
-    ["h", 3_600_000],
-    ["m", 60_000],
-    ["s", 1000],
-  ] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`
-  }
-  return `${ms}ms`
-}
-
 /**
- * A duration written `500ms`, `30s`, `5m` or `1h`, decoded to an effect `Duration`.
+ * A duration written `500ms`, `30s`, `5m` or `1h`, decoded to an effect `Duration` (the one
+ * schema every section uses, from `@novacron/init/CommonSettings`).
  *
  * @since 0.1.0
  */
-export const Duration: Schema.Schema<D.Duration, string> = Schema.transformOrFail(
-  Schema.String,
-  Schema.DurationFromSelf,
-  {
-    strict: true,
-    decode: (s, _, ast) => {
-      const m = durationPattern.exec(s.trim())
-      return m
-        ? ParseResult.succeed(D.millis(Number(m[1]) * units[m[2]!]!))
-        : ParseResult.fail(new ParseResult.Type(ast, s))
-    },
-    encode: (d) => ParseResult.succeed(renderDuration(d)),
-  },
-).annotations(allowed('expected a duration such as "500ms", "30s", "5m" or "1h"'))
-
-/** A {@link Duration} of at least `min` milliseconds. */
-const durationAtLeast = (min: number) =>
-  Duration.pipe(Schema.filter((d) => D.toMillis(d) >= min)).annotations(
-    allowed(`expected a duration of at least ${renderDuration(D.millis(min))}, such as "500ms", "30s", "5m" or "1h"`),
-  )
+export const Duration = Common.Duration
 
 const int = (min: number, max: number) =>
   Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
@@ -59,14 +28,12 @@ const bool = Schema.Boolean.annotations(allowed("expected true or false"))
 const str = Schema.String.annotations(allowed("expected a string"))
 const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
   Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
-const port = int(0, 65535).annotations(allowed("expected a port 0..65535 (0 = any free port)"))
+const port = Common.Port
 const hostPort = Schema.String.pipe(Schema.pattern(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/)).annotations(
   allowed('expected "host:port"'),
 )
-const bytes = (min: number) =>
-  Schema.Int.pipe(Schema.greaterThanOrEqualTo(min)).annotations(allowed(`expected a byte count >= ${min}`))
-const bytesBetween = (min: number, max: number) =>
-  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected a byte count ${min}..${max}`))
+const bytes = (min: number) => Common.bytes(min)
+const bytesBetween = (min: number, max: number) => Common.bytes(min, max)
 
 /**
  * A `trusted_nodes` entry: `sha256:<fingerprint>` (64 hex digits, colons allowed), `cn:<common name>`,
@@ -144,7 +111,7 @@ export const Network = Schema.Struct({
   enable_tls: opt(bool, () => true),
   max_connections: opt(int(1, 1_000_000), () => 1000),
   /** At least 100ms (the same bound as `@novacron/network`). */
-  conn_timeout: opt(durationAtLeast(100), () => D.seconds(10)),
+  conn_timeout: opt(Common.durationBetween(D.millis(100)), () => D.seconds(10)),
   idle_timeout: opt(Duration, () => D.minutes(5)),
   /** 1 KiB..256 MiB (the same bounds as `@novacron/network`). */
   max_frame_size: opt(bytesBetween(1024, 268_435_456), () => 16_777_216),
@@ -164,6 +131,8 @@ export const Storage = Schema.Struct({
   /** At least 1: the cache would read 0 as an unbounded LRU. */
   cache_max_entries: opt(int(1, 1_000_000_000), () => 10_000),
   cache_redis_url: opt(str, () => ""),
+  /** The design's switch for the cache; `false` is accepted but not in effect yet (the cache always runs). */
+  enable_cache: opt(bool, () => true),
 })
 
 /**
@@ -191,6 +160,10 @@ export const Security = Schema.Struct({
   tokens: opt(Schema.Array(Token), () => []),
   master_key_file: opt(str, () => ""),
   master_key_env: opt(str, () => "NOVACRON_MASTER_KEY"),
+  /** Secrets at rest are always sealed; `false` is accepted but not in effect yet. */
+  enable_encryption: opt(bool, () => true),
+  /** The AEAD that seals secrets at rest: the only one built. */
+  encryption_algo: opt(oneOf("aes-256-gcm"), () => "aes-256-gcm" as const),
 })
 
 /**
@@ -198,8 +171,15 @@ export const Security = Schema.Struct({
  */
 export const Monitoring = Schema.Struct({
   enabled: opt(bool, () => true),
+  /** Where health and metrics listen (they are unauthenticated, hence loopback by default). */
+  listen_address: opt(Schema.NonEmptyString.annotations(allowed("expected an address")), () => "127.0.0.1"),
   metrics_port: opt(port, () => 7781),
+  /** Accepted; no tracer is built yet, so `true` is not in effect. */
   tracing: opt(bool, () => false),
+  tracing_endpoint: opt(str, () => ""),
+  /** Accepted; no profiler is built yet, so `true` is not in effect. */
+  enable_profiling: opt(bool, () => false),
+  profiling_port: opt(port, () => 6060),
 })
 
 /**
@@ -212,6 +192,8 @@ export const Transport = Schema.Struct({
   congestion_algorithm: opt(oneOf("auto", "bbr", "cubic", "dctcp", "reno"), () => "auto" as const),
   enable_rdma: opt(bool, () => true),
   chunk_size: opt(bytes(1024), () => 262_144),
+  /** Accepted; streams have no timeout of their own yet, so it is not in effect. */
+  stream_timeout: opt(Duration, () => D.seconds(60)),
 })
 
 /**
@@ -226,15 +208,20 @@ export const Compression = Schema.Struct({
   delta_cache_size: opt(bytes(0), () => 268_435_456),
   chunk_size: opt(bytes(1024), () => 1_048_576),
   workers: opt(int(0, 1024), () => 0),
+  /** Accepted; no learned model is built yet, so `true` is not in effect. */
+  enable_ml_model: opt(bool, () => false),
 })
 
 /**
+ * Accepted and checked, but no consensus component is built yet: none of it is in effect.
+ *
  * @since 0.1.0
  */
 export const Consensus = Schema.Struct({
-  algorithm: opt(oneOf("raft", "pbft"), () => "raft" as const),
+  algorithm: opt(oneOf("raft", "pbft", "gossip"), () => "raft" as const),
   election_timeout: opt(Duration, () => D.seconds(1)),
   heartbeat_interval: opt(Duration, () => D.millis(100)),
+  byzantine_tolerance: opt(bool, () => false),
 })
 
 /**
@@ -244,9 +231,6 @@ export const Consensus = Schema.Struct({
  */
 export const Mode = oneOf("", "datacenter", "internet", "hybrid")
 
-/**
- * @since 0.1.0
- */
 /**
  * Workload placement (`@novacron/dwcp-itp`). `auto` means `fragmentation` when
  * `enable_v3_placement` is on, else `binpack`.
@@ -294,6 +278,8 @@ export const Settings = Schema.Struct({
   security: section(Security),
   monitoring: section(Monitoring),
   dwcp: section(Dwcp),
+  /** Owned by `@novacron/cluster` (join server and join tokens). */
+  cluster: section(ClusterSettings),
 })
 
 /**

@@ -3,29 +3,16 @@
  *
  * @since 0.1.0
  */
-import { Duration as D, ParseResult, Schema } from "effect"
-
-const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+import * as Common from "@novacron/init/CommonSettings"
+import { Duration as D, Schema } from "effect"
 
 /**
- * A duration written `500ms`, `30s`, `5m` or `1h`, decoded to an effect `Duration`.
+ * A duration written `500ms`, `30s`, `5m` or `1h` (the configuration's one duration schema,
+ * from `@novacron/init/CommonSettings`; encodes as `"30s"`).
  *
  * @since 0.1.0
  */
-export const Duration: Schema.Schema<D.Duration, string> = Schema.transformOrFail(
-  Schema.String,
-  Schema.DurationFromSelf,
-  {
-    strict: true,
-    decode: (s, _, ast) => {
-      const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim())
-      return m
-        ? ParseResult.succeed(D.millis(Number(m[1]) * units[m[2]!]!))
-        : ParseResult.fail(new ParseResult.Type(ast, s, 'expected a duration such as "500ms", "30s" or "5m"'))
-    },
-    encode: (d) => ParseResult.succeed(`${D.toMillis(d)}ms`),
-  },
-)
+export const Duration = Common.Duration
 
 /**
  * Which store keeps the node's state.

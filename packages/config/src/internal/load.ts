@@ -7,7 +7,8 @@ import type { Override } from "../Env.js"
 import { Origin } from "../Origin.js"
 import { redact, redactAt } from "../Redact.js"
 import * as S from "../Settings.js"
-import { at, type Shape, shapeOf, suggest } from "./shape.js"
+import { aliases, message, type Note, notes } from "./aliases.js"
+import { at, type Shape, shapeOf, suggest, withLeaf } from "./shape.js"
 
 type Raw = Record<string, unknown>
 
@@ -16,9 +17,11 @@ export interface Loaded {
   readonly encoded: S.Encoded
   readonly provenance: ReadonlyMap<string, Origin>
   readonly file: string | undefined
+  readonly notes: ReadonlyArray<Note>
 }
 
-const shape = shapeOf(S.Settings.ast)
+// The schema's keys and the design's names for some of them (see aliases.ts).
+const shape = aliases.reduce((s, a) => withLeaf(s, a.path.split("."), shapeOf(a.schema.ast)), shapeOf(S.Settings.ast))
 // Computed once: the defaults never change within a process (node_id is the host name).
 const encodedDefaults = Schema.encodeSync(S.Settings)(S.defaults())
 
@@ -48,6 +51,8 @@ class Tree {
   readonly origins = new Map<string, Origin>()
   readonly positions = new Map<string, Origin>()
   readonly issues: Array<ConfigIssue> = []
+  /** Keys written from a design name: their issues and notes name the key the operator wrote. */
+  readonly writtenAs = new Map<string, string>()
 
   /** The source of `path`: the nearest explicitly set ancestor, else the nearest file node. */
   originOf(path: string): Origin {
@@ -210,6 +215,67 @@ const applyOverride = (tree: Tree, o: Override): void => {
     for (const k of [...map.keys()]) if (k.startsWith(`${o.path}.`) || k.startsWith(`${o.path}[`)) map.delete(k)
   }
   tree.origins.set(o.path, o.origin)
+}
+
+const layer = (o: Origin): number => ({ Default: 0, File: 1, Env: 2, Flag: 3 })[o._tag]
+
+const setAt = (raw: Raw, path: string, value: unknown): void => {
+  const segments = path.split(".")
+  let cur = raw
+  for (const seg of segments.slice(0, -1)) {
+    if (!isObject(cur[seg])) cur[seg] = {}
+    cur = cur[seg] as Raw
+  }
+  cur[segments.at(-1)!] = value
+}
+
+const deleteAt = (raw: Raw, path: string): void => {
+  const segments = path.split(".")
+  const parent = getAt(raw, segments.slice(0, -1).join("."))
+  if (isObject(parent.value)) delete parent.value[segments.at(-1)!]
+}
+
+/**
+ * Moves each design-named key onto the key that does the work. The later layer wins (a flag on
+ * `security.cert_file` over `network.tls_cert_path` in the file); both in one layer must agree.
+ */
+const resolveAliases = (tree: Tree): void => {
+  const get = (path: string) => {
+    const own = getAt(tree.raw, path)
+    return own.found ? own.value : getAt(encodedDefaults, path).value
+  }
+  for (const a of aliases) {
+    const got = getAt(tree.raw, a.path)
+    if (!got.found) continue
+    deleteAt(tree.raw, a.path)
+    const invalid = message(a.schema, got.value)
+    if (invalid !== undefined) {
+      tree.issue("invalid", a.path, invalid, { value: got.value })
+      continue
+    }
+    const decoded = Schema.decodeUnknownSync(a.schema)(got.value)
+    const target = a.target(get)
+    const value = a.value(decoded)
+    const existing = getAt(tree.raw, target)
+    const mine = tree.originOf(a.path)
+    const theirs = tree.origins.get(target)
+    if (value === undefined) {
+      if (existing.found && a.contradicts?.(decoded, existing.value)) {
+        tree.issue("rule", a.path, `contradicts ${target} = ${JSON.stringify(existing.value)}`, { value: got.value })
+      }
+      continue
+    }
+    if (existing.found && theirs !== undefined && layer(theirs) > layer(mine)) continue
+    if (existing.found && (theirs === undefined || layer(theirs) === layer(mine)) && existing.value !== value) {
+      tree.issue("rule", a.path, `conflicts with ${target} = ${JSON.stringify(existing.value)}; set only one`, {
+        value: got.value,
+      })
+      continue
+    }
+    setAt(tree.raw, target, value)
+    tree.origins.set(target, mine)
+    tree.writtenAs.set(target, a.path)
+  }
 }
 
 const deepMerge = (base: unknown, over: unknown): unknown => {
@@ -385,6 +451,7 @@ export const load = (input: LoadInput): Effect.Effect<Loaded, ConfigError> =>
     for (const o of input.env) applyOverride(tree, o)
     for (const o of input.flags) applyOverride(tree, o)
     tree.issues.push(...input.flagIssues)
+    resolveAliases(tree)
 
     const decoded = Schema.decodeUnknownEither(S.Settings, { errors: "all", onExcessProperty: "ignore" })(tree.raw)
     if (Either.isLeft(decoded)) {
@@ -398,6 +465,10 @@ export const load = (input: LoadInput): Effect.Effect<Loaded, ConfigError> =>
 
     if (tree.issues.length > 0 || Either.isLeft(decoded)) {
       const issues = tree.issues
+        .map((issue) => {
+          const as = tree.writtenAs.get(issue.path)
+          return as === undefined ? issue : { ...issue, path: as }
+        })
         .map((issue, i) => ({ issue, i }))
         .sort(
           (a, b) =>
@@ -422,7 +493,14 @@ export const load = (input: LoadInput): Effect.Effect<Loaded, ConfigError> =>
       }
       provenance.set(path, o ?? Origin.Default())
     }
-    const loaded: Loaded = { settings, encoded, provenance, file: input.file }
+    const found = notes(
+      (path) => getAt(encoded, path).value,
+      (path) => {
+        const o = provenance.get(path)
+        return o === undefined || o._tag === "Default" ? undefined : o
+      },
+    ).map((n) => ({ ...n, path: tree.writtenAs.get(n.path) ?? n.path }))
+    const loaded: Loaded = { settings, encoded, provenance, file: input.file, notes: found }
     // Logging or inspecting the whole configuration by accident must not leak its secrets.
     const safe = () => ({ file: input.file, settings: redact(encoded) })
     Object.defineProperty(loaded, "toJSON", { value: safe, enumerable: false })

@@ -79,3 +79,14 @@ export const at = (root: Shape, segments: ReadonlyArray<string>): Shape | undefi
   }
   return s
 }
+
+/** `root` with one more leaf at `path` (its parent sections must exist): for keys read outside the schema. */
+export const withLeaf = (root: Shape, path: ReadonlyArray<string>, leaf: Shape): Shape => {
+  const [head, ...rest] = path
+  if (root.kind !== "struct" || head === undefined) return root
+  const fields = new Map(root.fields)
+  const child = fields.get(head)
+  if (rest.length === 0) fields.set(head, leaf)
+  else if (child !== undefined) fields.set(head, withLeaf(child, rest, leaf))
+  return { kind: "struct", fields }
+}
