@@ -1161,6 +1161,30 @@ describe("survivors of the first mutation run", () => {
     }),
   )
 
+  it.effect("after shutdown, health runs no check on the stopped components", () =>
+    Effect.gen(function* () {
+      let checks = 0
+      const db = Component.make({
+        name: "db",
+        phase: "core",
+        criticality: "CRITICAL",
+        layer: Layer.empty,
+        healthCheck: Effect.sync(() => {
+          checks++
+        }),
+      })
+      const { exit } = yield* bootAndRun([db])
+      const node = Exit.isSuccess(exit) ? exit.value : undefined
+      yield* node!.health
+      expect(checks).toBe(1)
+      yield* node!.shutdown
+      const after = yield* node!.health
+      expect(checks).toBe(1)
+      expect(after.components[0]).toMatchObject({ status: "stopped", health: "unknown" })
+      expect(after).toMatchObject({ status: "unhealthy", ready: false, lifecycle: "stopped" })
+    }),
+  )
+
   it.effect("health checks run at once: two that hang take one timeout, not two", () =>
     Effect.gen(function* () {
       const hangs = (name: string) =>
