@@ -72,7 +72,8 @@ const make = (nodeId: string) =>
           return next
         })
         yield* Effect.logInfo(`peer ${peer.node_id} disconnected: ${reason}`)
-        if (recorded) yield* record(db, peer.node_id, peer.address, "disconnected", { side: conn.side, role: peer.role })
+        if (recorded)
+          yield* record(db, peer.node_id, peer.address, "disconnected", { side: conn.side, role: peer.role })
       })
 
     yield* record(db, nodeId, self, "up", { self: "true" })

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path"
 import { CacheComponent } from "@novacron/cache"
+import { ClusterComponent } from "@novacron/cluster"
 import { Config, ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent } from "@novacron/database"
 import { EnvironmentDetector } from "@novacron/environment"
@@ -117,6 +118,11 @@ export const components = (
     CacheComponent.component(s.storage),
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
+    ClusterComponent.component(s.cluster, {
+      data_dir: dataDir,
+      listen_address: s.network.listen_address,
+      bind_port: s.network.bind_port,
+    }),
     ...(s.monitoring.enabled ? [MetricsEndpoint.component(monitoring, s.monitoring.metrics_port)] : []),
   ]
 }

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util"
+import { Cluster } from "@novacron/cluster"
 import { Flags } from "@novacron/config"
 import { Logging } from "@novacron/logging"
 import { Cause, Deferred, Effect, Fiber } from "effect"
@@ -47,6 +48,28 @@ Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says oth
       "  analyze blame|critical-chain|plot [--data-dir DIR] [--json] [-o FILE]\n        read the boot record in the data directory (like systemd-analyze)",
   },
   { name: "version", usage: "  version                            the agent's version (also --version)" },
+  {
+    name: "cluster",
+    usage:
+      "  cluster init | token create|list|revoke ID | join TOKEN\n        form a cluster: one CA, join tokens that pin it (see `cluster --help`)",
+    help: `usage: novacron-node cluster <init | token create|list|revoke ID | join TOKEN> [--data-dir DIR] [--node-id ID]
+
+On the first node (the seed):
+  cluster init                     keep this node's CA as the cluster CA, print a first join token
+  cluster token create [--uses N] [--ttl 24h]
+                                   another join token (cluster.token_uses, cluster.token_ttl by default)
+  cluster token list               tokens with their status, uses and the nodes they joined
+  cluster token revoke ID          a token can no longer be used
+The seed serves joins while it runs (\`start\`) on cluster.join_port (default 7790).
+
+On every other node, before its first start:
+  cluster join TOKEN [--force]     fetch this node's certificate from the seed (the token pins the
+                                   seed's CA; nothing is sent to a server that shows another CA) and
+                                   print the start command; --force moves other TLS material aside
+
+Each command reads the configuration like \`start\` (--config, --set, --data-dir, --node-id).
+`,
+  },
 ]
 
 const usage = `usage: novacron-node <command> [options]   (novacron-node <command> --help for a command's own)
@@ -70,6 +93,10 @@ const options = {
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
+  // cluster token create / join
+  uses: { type: "string" },
+  ttl: { type: "string" },
+  force: { type: "boolean" },
 } as const
 
 const exit = (code: number): never => {
@@ -156,7 +183,84 @@ const start = async (argv: Array<string>) => {
 }
 
 /** How many positional arguments each command takes after its name. */
-const positionalsOf: Readonly<Record<string, number>> = { start: 0, validate: 0, config: 1, analyze: 1, version: 0 }
+const positionalsOf: Readonly<Record<string, number>> = {
+  start: 0,
+  validate: 0,
+  config: 1,
+  analyze: 1,
+  version: 0,
+  cluster: 3,
+}
+
+/** `cluster …`: the cluster package's commands, with this node's configuration. */
+const cluster = async (
+  args: ReadonlyArray<string>,
+  flags: { uses?: string; ttl?: string; force?: boolean },
+  rest: Array<string>,
+) => {
+  const [sub, action, arg] = args
+  const loaded = await loadForCli(rest, false)
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.message}\n`)
+    return exit(ExitCode.config)
+  }
+  const { host } = loaded.node
+  const settings = loaded.node.config.settings.cluster
+  const command = (() => {
+    switch (sub) {
+      case "init":
+        if (action !== undefined) throw new UsageError(`cluster init takes no argument, got "${action}"`)
+        return Cluster.initCommand({
+          dataDir: host.dataDir,
+          nodeId: host.nodeId,
+          listenAddress: host.listenAddress,
+          settings,
+        })
+      case "token": {
+        if (action === "create") {
+          const uses = flags.uses === undefined ? undefined : Number(flags.uses)
+          return Cluster.tokenCommand({
+            dataDir: host.dataDir,
+            settings,
+            action: { _tag: "create", uses, ttl: flags.ttl },
+          })
+        }
+        if (action === "list")
+          return Cluster.tokenCommand({ dataDir: host.dataDir, settings, action: { _tag: "list" } })
+        if (action === "revoke" && arg !== undefined)
+          return Cluster.tokenCommand({ dataDir: host.dataDir, settings, action: { _tag: "revoke", id: arg } })
+        throw new UsageError("cluster token needs create, list or revoke ID")
+      }
+      case "join":
+        if (action === undefined)
+          throw new UsageError(
+            "cluster join needs the TOKEN printed by cluster init or cluster token create on the seed",
+          )
+        return Cluster.joinCommand({
+          token: action,
+          dataDir: host.dataDir,
+          nodeId: host.nodeId,
+          ipAddresses:
+            host.listenAddress === "0.0.0.0" || host.listenAddress === "::" ? undefined : [host.listenAddress],
+          force: flags.force === true,
+        })
+      default:
+        throw new UsageError(`unknown cluster command "${sub ?? ""}" (expected: init, token, join)`)
+    }
+  })()
+  const result = await Effect.runPromiseExit(
+    (command as Effect.Effect<string, { readonly message: string }>).pipe(
+      Effect.provide(Logging.routerLayer({ log_level: "warn", format: "auto", data_dir: host.dataDir })),
+    ),
+  )
+  if (result._tag === "Success") {
+    process.stdout.write(result.value)
+    return exit(ExitCode.ok)
+  }
+  const failure = Cause.failureOption(result.cause)
+  process.stderr.write(`${failure._tag === "Some" ? failure.value.message : Cause.pretty(result.cause)}\n`)
+  return exit(failure._tag === "Some" ? ExitCode.config : ExitCode.internal)
+}
 
 const main = async () => {
   const parsed = (() => {
@@ -198,6 +302,8 @@ const main = async () => {
       case "version":
         process.stdout.write(`${Version.describe}\n`)
         return exit(ExitCode.ok)
+      case "cluster":
+        return await cluster(positionals.slice(1), flags, rest)
       case "start":
         return await start(rest)
       case "validate": {

@@ -6,6 +6,7 @@
  */
 export * as Cluster from "./Cluster.js"
 export * as ClusterCa from "./ClusterCa.js"
+export * as ClusterComponent from "./ClusterComponent.js"
 export * as ClusterError from "./ClusterError.js"
 export * as ClusterSettings from "./ClusterSettings.js"
 export * as Join from "./Join.js"
