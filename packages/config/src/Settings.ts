@@ -9,7 +9,10 @@
  */
 import { hostname } from "node:os"
 import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
+import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
+import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import * as Common from "@novacron/init/CommonSettings"
+import { NetworkSettings } from "@novacron/network/NetworkSettings"
 import { Duration as D, Schema } from "effect"
 
 const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
@@ -29,11 +32,7 @@ const str = Schema.String.annotations(allowed("expected a string"))
 const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
   Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
 const port = Common.Port
-const hostPort = Schema.String.pipe(Schema.pattern(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/)).annotations(
-  allowed('expected "host:port"'),
-)
 const bytes = (min: number) => Common.bytes(min)
-const bytesBetween = (min: number, max: number) => Common.bytes(min, max)
 
 /**
  * A `trusted_nodes` entry: `sha256:<fingerprint>` (64 hex digits, colons allowed), `cn:<common name>`,
@@ -103,20 +102,11 @@ export const Logging = Schema.Struct({
 })
 
 /**
+ * The `network` section: owned by `@novacron/network` (its schema, bounds and defaults).
+ *
  * @since 0.1.0
  */
-export const Network = Schema.Struct({
-  listen_address: opt(Schema.NonEmptyString.annotations(allowed("expected an address")), () => "127.0.0.1"),
-  bind_port: opt(port, () => 7700),
-  enable_tls: opt(bool, () => true),
-  max_connections: opt(int(1, 1_000_000), () => 1000),
-  /** At least 100ms (the same bound as `@novacron/network`). */
-  conn_timeout: opt(Common.durationBetween(D.millis(100)), () => D.seconds(10)),
-  idle_timeout: opt(Duration, () => D.minutes(5)),
-  /** 1 KiB..256 MiB (the same bounds as `@novacron/network`). */
-  max_frame_size: opt(bytesBetween(1024, 268_435_456), () => 16_777_216),
-  peers: opt(Schema.Array(hostPort), () => []),
-})
+export const Network = NetworkSettings
 
 /**
  * @since 0.1.0
@@ -183,32 +173,26 @@ export const Monitoring = Schema.Struct({
 })
 
 /**
+ * `dwcp.transport`: owned by `@novacron/dwcp-amst`. Its `min_streams <= max_streams` check is the
+ * loader's rule here, so it is reported on the key rather than on the section.
+ *
  * @since 0.1.0
  */
 export const Transport = Schema.Struct({
-  min_streams: opt(int(1, 256), () => 4),
-  max_streams: opt(int(1, 256), () => 256),
-  initial_streams: opt(int(1, 256), () => 8),
-  congestion_algorithm: opt(oneOf("auto", "bbr", "cubic", "dctcp", "reno"), () => "auto" as const),
-  enable_rdma: opt(bool, () => true),
-  chunk_size: opt(bytes(1024), () => 262_144),
-  /** Accepted; streams have no timeout of their own yet, so it is not in effect. */
+  ...TransportSettings.from.fields,
+  /** The design's key; streams have no timeout of their own yet, so it is accepted but not in effect. */
   stream_timeout: opt(Duration, () => D.seconds(60)),
 })
 
 /**
- * `level` is checked against the algorithm: zstd and adaptive 1..22, lz4 1..12.
+ * `dwcp.compression`: owned by `@novacron/dwcp-hde`. The level's bound per algorithm (lz4 1..12)
+ * is the loader's rule here, so it is reported on the key rather than on the section.
  *
  * @since 0.1.0
  */
 export const Compression = Schema.Struct({
-  algorithm: opt(oneOf("adaptive", "zstd", "lz4", "none"), () => "adaptive" as const),
-  level: opt(int(0, 22), () => 3),
-  enable_delta: opt(bool, () => true),
-  delta_cache_size: opt(bytes(0), () => 268_435_456),
-  chunk_size: opt(bytes(1024), () => 1_048_576),
-  workers: opt(int(0, 1024), () => 0),
-  /** Accepted; no learned model is built yet, so `true` is not in effect. */
+  ...CompressionSettings.from.fields,
+  /** The design's key; no learned model is built yet, so `true` is accepted but not in effect. */
   enable_ml_model: opt(bool, () => false),
 })
 

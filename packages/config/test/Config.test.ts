@@ -165,7 +165,7 @@ describe("validation reports every problem at once, with exact messages", () => 
         `dwcp.compression.level = 15 (${name}:11): expected an integer 1..12 for algorithm "lz4"`,
         `dwcp.transport.min_streams = 64 (${name}:13): must be <= dwcp.transport.max_streams (8)`,
         `network.bind_port = 7780 (${name}:16): port 7780 is also used by system.health_check_port; non-zero ports must be distinct`,
-        `network.peers[1] = "bad peer" (${name}:17): expected "host:port"`,
+        `network.peers[1] = "bad peer" (${name}:17): expected "host:port" or "node-id@host:port", got bad peer`,
         `security.peers (${name}:19): unknown key; did you mean "network.peers"?`,
       ])
     }),
@@ -230,7 +230,7 @@ describe("validation reports every problem at once, with exact messages", () => 
       expect(
         yield* problems({ env: { NOVACRON__SECURITY__TOKENS: "{name: [", NOVACRON__NETWORK__MAX_CONNECTIONS: "[1," } }),
       ).toEqual([
-        'network.max_connections = "[1," (env NOVACRON__NETWORK__MAX_CONNECTIONS): expected an integer 1..1000000',
+        'network.max_connections = "[1," (env NOVACRON__NETWORK__MAX_CONNECTIONS): must be an integer from 1 to 1000000, got [1,',
         'security.tokens[0] = "{name: [" (env NOVACRON__SECURITY__TOKENS): expected a mapping of keys',
       ])
     }),
@@ -253,8 +253,9 @@ describe("validation reports every problem at once, with exact messages", () => 
           ],
         }),
       ).toEqual([
+        // A value the schema refuses comes before the cross-field rules.
+        "dwcp.compression.level = 0 (flag --set dwcp.compression.level): expected an integer 1..22",
         "dwcp.transport.initial_streams = 2 (flag --set dwcp.transport.initial_streams): must be between min_streams (4) and max_streams (256)",
-        'dwcp.compression.level = 0 (flag --set dwcp.compression.level): expected an integer 1..22 for algorithm "zstd"',
         "monitoring.metrics_port = 7700 (flag --set monitoring.metrics_port): port 7700 is also used by network.bind_port; non-zero ports must be distinct",
         `security.cert_file = "${missing}" (flag --set security.cert_file): cannot read ${missing} (ENOENT); TLS is on (network.enable_tls)`,
         'dwcp.consensus.heartbeat_interval = "2s" (flag --set dwcp.consensus.heartbeat_interval): must be shorter than dwcp.consensus.election_timeout (1s)',
@@ -443,8 +444,9 @@ describe("redaction of URLs (config print)", () => {
   )
 })
 
-describe("bounds shared with the consumers of the configuration", () => {
-  it.effect("max_frame_size 1 KiB..256 MiB, conn_timeout >= 100ms, cache_max_entries >= 1, each named by path", () =>
+describe("bounds owned by the consumers of the configuration", () => {
+  // @novacron/network owns the network section: 1 KiB..1 GiB frames, 100ms..10m to connect.
+  it.effect("max_frame_size 1 KiB..1 GiB, conn_timeout 100ms..10m, cache_max_entries >= 1, each named by path", () =>
     Effect.gen(function* () {
       expect(
         yield* problems({
@@ -455,22 +457,34 @@ describe("bounds shared with the consumers of the configuration", () => {
           ],
         }),
       ).toEqual([
-        'network.conn_timeout = "0ms" (flag --set network.conn_timeout): expected a duration of at least 100ms, such as "500ms", "30s", "5m" or "1h"',
-        "network.max_frame_size = 99999999999 (flag --set network.max_frame_size): expected a byte count 1024..268435456",
+        'network.conn_timeout = "0ms" (flag --set network.conn_timeout): must be between 100ms and 10m (a duration such as "500ms", "30s" or "5m")',
+        "network.max_frame_size = 99999999999 (flag --set network.max_frame_size): must be an integer from 1024 to 1073741824, got 99999999999",
         "storage.cache_max_entries = 0 (flag --set storage.cache_max_entries): expected an integer 1..1000000000",
       ])
       expect(
-        yield* problems({ flags: ["--set", "network.max_frame_size=1023", "--set", "network.conn_timeout=99ms"] }),
+        yield* problems({
+          flags: [
+            ...["--set", "network.max_frame_size=1023", "--set", "network.conn_timeout=99ms"],
+            ...["--set", "network.max_connections_per_ip=0"],
+          ],
+        }),
+      ).toHaveLength(3)
+      expect(
+        yield* problems({
+          flags: ["--set", "network.max_frame_size=1073741825", "--set", "network.conn_timeout=601s"],
+        }),
       ).toHaveLength(2)
       const edge = yield* Config.load({
         env: {},
         flags: [
-          ...["--set", "network.max_frame_size=268435456", "--set", "network.conn_timeout=100ms"],
+          ...["--set", "network.max_frame_size=1073741824", "--set", "network.conn_timeout=100ms"],
           ...["--set", "storage.cache_max_entries=1"],
         ],
       })
-      expect(edge.settings.network.max_frame_size).toBe(268_435_456)
+      expect(edge.settings.network.max_frame_size).toBe(1_073_741_824)
       expect(Duration.toMillis(edge.settings.network.conn_timeout)).toBe(100)
+      const slow = yield* Config.load({ env: {}, flags: ["--set", "network.conn_timeout=10m"] })
+      expect(Duration.toMinutes(slow.settings.network.conn_timeout)).toBe(10)
       expect(edge.settings.storage.cache_max_entries).toBe(1)
       const low = yield* Config.load({ env: {}, flags: ["--set", "network.max_frame_size=1024"] })
       expect(low.settings.network.max_frame_size).toBe(1024)

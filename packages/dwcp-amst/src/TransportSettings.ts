@@ -1,10 +1,21 @@
 /**
  * Settings of the `dwcp.transport` section, as decoded from the node's configuration file
- * (snake_case names and defaults shared with `@novacron/config`).
+ * (snake_case names). This package owns the section: `@novacron/config` composes it (subpath
+ * `@novacron/dwcp-amst/TransportSettings`).
  *
  * @since 0.1.0
  */
+import * as Common from "@novacron/init/CommonSettings"
 import { Schema } from "effect"
+
+// Each leaf says what is allowed: the configuration loader prints it next to the key and its source.
+const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
+const int = (min: number, max: number) =>
+  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
+const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
+  Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
+const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
 
 /**
  * `dwcp.transport`. `min_streams`..`max_streams` bound the stream-count controller; `chunk_size`
@@ -14,16 +25,12 @@ import { Schema } from "effect"
  * @since 0.1.0
  */
 export const TransportSettings = Schema.Struct({
-  min_streams: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 256)), { default: () => 4 }),
-  max_streams: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 256)), { default: () => 256 }),
-  initial_streams: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 256)), { default: () => 8 }),
-  congestion_algorithm: Schema.optionalWith(Schema.Literal("auto", "bbr", "cubic", "dctcp", "reno"), {
-    default: () => "auto" as const,
-  }),
-  enable_rdma: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  chunk_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(4096, 16 * 1024 * 1024)), {
-    default: () => 262144,
-  }),
+  min_streams: opt(int(1, 256), () => 4),
+  max_streams: opt(int(1, 256), () => 256),
+  initial_streams: opt(int(1, 256), () => 8),
+  congestion_algorithm: opt(oneOf("auto", "bbr", "cubic", "dctcp", "reno"), () => "auto" as const),
+  enable_rdma: opt(Schema.Boolean.annotations(allowed("expected true or false")), () => true),
+  chunk_size: opt(Common.bytes(4096, 16 * 1024 * 1024), () => 262144),
 }).pipe(
   Schema.filter((s) =>
     s.min_streams <= s.max_streams

@@ -1,11 +1,23 @@
 /**
- * Settings of the `dwcp.compression` section, with the contract's field names and defaults.
+ * Settings of the `dwcp.compression` section, with the contract's field names and defaults. This
+ * package owns it: `@novacron/config` composes it (subpath `@novacron/dwcp-hde/HdeSettings`).
  *
  * @since 0.1.0
  */
+import * as Common from "@novacron/init/CommonSettings"
 import { Effect, type ParseResult, Schema } from "effect"
 
 const MiB = 1024 * 1024
+
+// Each leaf says what is allowed: the configuration loader prints it next to the key and its source.
+const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
+const int = (min: number, max: number) =>
+  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
+const bool = Schema.Boolean.annotations(allowed("expected true or false"))
+const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
+  Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
+const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
 
 /**
  * `dwcp.compression`. `level` is the zstd level (1..22) for `algorithm: "zstd"` and the upper
@@ -15,14 +27,12 @@ const MiB = 1024 * 1024
  * @since 0.1.0
  */
 export const CompressionSettings = Schema.Struct({
-  algorithm: Schema.optionalWith(Schema.Literal("adaptive", "zstd", "lz4", "none"), {
-    default: () => "adaptive" as const,
-  }),
-  level: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 22)), { default: () => 3 }),
-  enable_delta: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  delta_cache_size: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 268435456 }),
-  chunk_size: Schema.optionalWith(Schema.Int.pipe(Schema.between(4096, 64 * MiB)), { default: () => 1048576 }),
-  workers: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 256)), { default: () => 0 }),
+  algorithm: opt(oneOf("adaptive", "zstd", "lz4", "none"), () => "adaptive" as const),
+  level: opt(int(1, 22), () => 3),
+  enable_delta: opt(bool, () => true),
+  delta_cache_size: opt(Common.bytes(0), () => 268435456),
+  chunk_size: opt(Common.bytes(4096, 64 * MiB), () => 1048576),
+  workers: opt(int(0, 256), () => 0),
 }).pipe(
   Schema.filter((s) => s.algorithm !== "lz4" || s.level <= 12 || "lz4 level must be within 1..12"),
   Schema.annotations({ identifier: "CompressionSettings" }),

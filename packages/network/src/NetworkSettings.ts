@@ -1,5 +1,6 @@
 /**
- * The `network` section of the node configuration (same names and defaults as `@novacron/config`).
+ * The `network` section of the node configuration. This package owns it: `@novacron/config`
+ * composes this schema (from the `@novacron/network/NetworkSettings` subpath) into `novacron.yaml`.
  *
  * @since 0.1.0
  */
@@ -14,19 +15,27 @@ import { Duration as D, Schema } from "effect"
  */
 export const Duration = Common.Duration
 
+// Messages name the key: this schema is also decoded on its own (tests, tools), outside the loader.
+// `override`: a value of the wrong type gets the same message as one out of range.
 const durationBetween = (key: string, min: D.Duration, max: D.Duration) =>
-  Duration.pipe(
-    Schema.filter((d) => D.between(d, { minimum: min, maximum: max }), {
-      message: () => `network.${key} must be between ${D.format(min)} and ${D.format(max)}`,
+  Duration.pipe(Schema.filter((d) => D.between(d, { minimum: min, maximum: max }))).annotations({
+    message: () => ({
+      message: `network.${key} must be between ${D.format(min)} and ${D.format(max)} (a duration such as "500ms", "30s" or "5m")`,
+      override: true,
     }),
-  )
+  })
 
 const intBetween = (key: string, min: number, max: number) =>
-  Schema.Int.pipe(
-    Schema.filter((n) => n >= min && n <= max, {
-      message: (issue) => `network.${key} must be an integer from ${min} to ${max}, got ${String(issue.actual)}`,
+  Schema.Int.pipe(Schema.filter((n) => n >= min && n <= max)).annotations({
+    message: (issue) => ({
+      message: `network.${key} must be an integer from ${min} to ${max}, got ${String(issue.actual)}`,
+      override: true,
     }),
-  )
+  })
+
+const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
+const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
 
 /**
  * Default of `max_connections_per_ip`.
@@ -49,29 +58,24 @@ export const PEER_PATTERN = /^(?:[^\s@:[\]]+@)?(\[[0-9a-fA-F:.]+\]|[^\s:@[\]]+):
  * @since 0.1.0
  */
 export const NetworkSettings = Schema.Struct({
-  listen_address: Schema.optionalWith(Schema.NonEmptyString, { default: () => "127.0.0.1" }),
+  listen_address: opt(Schema.NonEmptyString.annotations(allowed("expected an address")), () => "127.0.0.1"),
   /** 0: any free port. */
-  bind_port: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 65535)), { default: () => 7700 }),
-  enable_tls: Schema.optionalWith(Schema.Boolean, { default: () => true }),
-  max_connections: Schema.optionalWith(intBetween("max_connections", 1, 1_000_000), { default: () => 1000 }),
-  /**
-   * Inbound connections (handshaking ones included) from one IP address. Optional in the type so
-   * that sections decoded elsewhere (`@novacron/config`) still fit; default 64.
-   */
-  max_connections_per_ip: Schema.optional(intBetween("max_connections_per_ip", 1, 1_000_000)),
+  bind_port: opt(Common.Port, () => 7700),
+  enable_tls: opt(Schema.Boolean.annotations(allowed("expected true or false")), () => true),
+  max_connections: opt(intBetween("max_connections", 1, 1_000_000), () => 1000),
+  /** Inbound connections (handshaking ones included) from one IP address. */
+  max_connections_per_ip: opt(intBetween("max_connections_per_ip", 1, 1_000_000), () => DEFAULT_MAX_CONNECTIONS_PER_IP),
   /**
    * Bound on establishing a connection: TCP connect, TLS handshake and the Hello/Welcome exchange
    * (100 ms to 10 minutes: 0 would refuse every peer).
    */
-  conn_timeout: Schema.optionalWith(durationBetween("conn_timeout", D.millis(100), D.minutes(10)), {
-    default: () => D.seconds(10),
-  }),
+  conn_timeout: opt(durationBetween("conn_timeout", D.millis(100), D.minutes(10)), () => D.seconds(10)),
   /** A connection that receives nothing for this long is closed. */
-  idle_timeout: Schema.optionalWith(Duration, { default: () => D.minutes(5) }),
+  idle_timeout: opt(Duration, () => D.minutes(5)),
   /** Largest application frame payload, 1 KiB to 1 GiB. */
-  max_frame_size: Schema.optionalWith(intBetween("max_frame_size", 1024, 2 ** 30), { default: () => 16_777_216 }),
+  max_frame_size: opt(intBetween("max_frame_size", 1024, 2 ** 30), () => 16_777_216),
   /** `host:port` or `node-id@host:port` (the node id is then checked against the peer's certificate). */
-  peers: Schema.optionalWith(
+  peers: opt(
     Schema.Array(
       Schema.String.pipe(
         Schema.filter((s) => PEER_PATTERN.test(s), {
@@ -79,7 +83,7 @@ export const NetworkSettings = Schema.Struct({
         }),
       ),
     ),
-    { default: () => [] },
+    () => [],
   ),
 })
 

@@ -420,6 +420,9 @@ const flatten = (value: unknown, path: string, out: Map<string, unknown>): Map<s
 /** Leaves carry their own messages; sections, lists and missing fields get these instead of Schema's defaults. */
 const plain = (path: string, message: string): string => {
   if (message === "is missing") return "is required"
+  // A package's schema may name the key itself ("network.max_frame_size must be ..."): said once.
+  const key = path.replace(/\[\d+\]$/, "")
+  for (const sep of [": ", " "]) if (message.startsWith(key + sep)) return message.slice(key.length + sep.length)
   if (!message.startsWith("Expected ")) return message
   let s: Shape | undefined = shape
   for (const seg of segmentsOf(path)) {
