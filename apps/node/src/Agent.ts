@@ -1,19 +1,6 @@
 import { Boot, Checkpoint, type Component } from "@novacron/init"
 import { ConflictCheck } from "@novacron/resources"
-import {
-  Cause,
-  Context,
-  Deferred,
-  Duration,
-  Effect,
-  Exit,
-  FiberRef,
-  HashMap,
-  HashSet,
-  Logger,
-  LogLevel,
-  Option,
-} from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Option } from "effect"
 import { bootDir } from "./Analyze.js"
 import * as DataDir from "./DataDir.js"
 import { ExitCode } from "./ExitCode.js"
@@ -41,34 +28,11 @@ export interface AgentRun {
   /** Completed by the first SIGTERM/SIGINT once the node is READY. */
   readonly stop: Deferred.Deferred<void>
   readonly state: NodeState
-  /** The signal that interrupted the boot, set by the signal handler before it interrupts. */
-  signal?: NodeJS.Signals | undefined
 }
 
 const loopback = (address: string) => address === "localhost" || /^127\./.test(address) || address === "::1"
 
 const urlHost = (address: string) => (address.includes(":") ? `[${address}]` : address)
-
-/**
- * The kernel logs an interrupted boot as `boot failed` at error level; when a signal interrupted it
- * that is the operator's request, so the host says so at info level instead (one line).
- */
-const signalAware = (run: AgentRun) =>
-  Effect.locallyWith(FiberRef.currentLoggers, (loggers) =>
-    HashSet.map(loggers, (logger) =>
-      Logger.mapInputOptions(logger, (options) => {
-        const name = Option.getOrUndefined(HashMap.get(options.annotations, "name"))
-        if (run.signal === undefined || name !== "boot.failed" || !/boot interrupted/.test(String(options.message)))
-          return options
-        return {
-          ...options,
-          logLevel: LogLevel.Info,
-          message: `boot interrupted by ${run.signal}: rolling back what had started`,
-          annotations: HashMap.set(options.annotations, "name", "boot.interrupted" as unknown),
-        }
-      }),
-    ),
-  )
 
 /**
  * Creates and locks the data directory before anything is written into it, serves health (so
@@ -123,7 +87,7 @@ export const runAgent = (
         if (event._tag === "BootStarted") state.report = event.report
         progress?.(event)
       },
-    }).pipe(signalAware(run))
+    })
     state.handle = node
     state.lifecycle = "ready"
     const endpoints: Array<[string, string]> = [["health", `http://${host}:${health.port}/healthz`]]

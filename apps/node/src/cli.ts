@@ -166,10 +166,7 @@ const start = async (argv: Array<string>) => {
       process.exit(ExitCode.timeout)
     }, node.shutdownDeadlineMillis + 2000).unref()
     if (run.state.lifecycle === "ready") Effect.runSync(Deferred.succeed(stop, undefined))
-    else {
-      run.signal = signal
-      Effect.runFork(Fiber.interrupt(fiber))
-    }
+    else Effect.runFork(Fiber.interrupt(fiber))
   }
   process.on("SIGTERM", onSignal)
   process.on("SIGINT", onSignal)

@@ -93,7 +93,7 @@ describe("log lines of a boot that does not finish", () => {
     expect(interrupted[0]).toMatchObject({
       level: "info",
       name: "boot.interrupted",
-      message: "boot interrupted by SIGTERM: rolling back what had started",
+      message: "boot interrupted: rolling back what had started",
     })
     expect(agent.lines.filter((l) => l.level === "error" || l.level === "fatal")).toEqual([])
   })

@@ -334,33 +334,48 @@ describe("booting over the previous record", () => {
 })
 
 describe("the record of a boot that did not finish", () => {
-  it.live("interrupted mid-start (a signal): failed, 'boot interrupted', what was starting stopped", () =>
-    Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
-      const starting = yield* Deferred.make<void>()
-      const hangs = Component.make({
-        name: "hangs",
-        phase: "core",
-        criticality: "CRITICAL",
-        layer: Layer.effectDiscard(Effect.zipRight(Deferred.succeed(starting, undefined), Effect.never)),
+  it.live(
+    "interrupted mid-start (a signal): failed, 'boot interrupted' logged once at info, what was starting stopped",
+    () => {
+      const lines: Array<[string, string, Record<string, unknown>]> = []
+      const capture = Logger.make(({ logLevel, message, annotations }) => {
+        lines.push([logLevel.label, String(message), Object.fromEntries(annotations)])
       })
-      const j = makeJournal()
-      const fiber = yield* Effect.fork(
-        Effect.scoped(Boot.boot([fixture(j, "config", { phase: "pre-init" }), hangs], { checkpoints: store })),
-      )
-      yield* Deferred.await(starting)
-      yield* Fiber.interrupt(fiber)
-      const record = JSON.parse(readFileSync(store.path, "utf8")) as BootReport.BootReport
-      expect(record.outcome).toBe("failed")
-      expect(record.failure).toEqual({ message: "boot interrupted" })
-      expect(record.components.map((c) => [c.name, c.status])).toEqual([
-        ["config", "stopped"],
-        ["hangs", "stopped"],
-      ])
-      expect(j.names("down:")).toEqual(["config"])
-      expect(Checkpoint.previousBoot(record)?.summary).toBe(
-        `previous boot ${record.bootId} failed: boot interrupted; last valid checkpoint pre_init_complete`,
-      )
-    }),
+      return Effect.gen(function* () {
+        const store = Checkpoint.fileStore(tempDir())
+        const starting = yield* Deferred.make<void>()
+        const hangs = Component.make({
+          name: "hangs",
+          phase: "core",
+          criticality: "CRITICAL",
+          layer: Layer.effectDiscard(Effect.zipRight(Deferred.succeed(starting, undefined), Effect.never)),
+        })
+        const j = makeJournal()
+        const fiber = yield* Effect.fork(
+          Effect.scoped(Boot.boot([fixture(j, "config", { phase: "pre-init" }), hangs], { checkpoints: store })),
+        )
+        yield* Deferred.await(starting)
+        yield* Fiber.interrupt(fiber)
+        const record = JSON.parse(readFileSync(store.path, "utf8")) as BootReport.BootReport
+        expect(record.outcome).toBe("failed")
+        expect(record.failure).toEqual({ message: "boot interrupted" })
+        // Said once, at info: an interruption is a request, not a failure.
+        expect(lines.filter(([, m]) => /boot (failed|interrupted)/.test(m))).toEqual([
+          [
+            "INFO",
+            "boot interrupted: rolling back what had started",
+            { name: "boot.interrupted", checkpoint: "pre_init_complete" },
+          ],
+        ])
+        expect(record.components.map((c) => [c.name, c.status])).toEqual([
+          ["config", "stopped"],
+          ["hangs", "stopped"],
+        ])
+        expect(j.names("down:")).toEqual(["config"])
+        expect(Checkpoint.previousBoot(record)?.summary).toBe(
+          `previous boot ${record.bootId} failed: boot interrupted; last valid checkpoint pre_init_complete`,
+        )
+      }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+    },
   )
 })

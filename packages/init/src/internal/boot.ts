@@ -510,9 +510,15 @@ export const boot = (
           ...(failed ? { component: failed.component, phase: failed.phase } : {}),
         }
         yield* SubscriptionRef.set(lifecycle, "failed")
-        yield* Effect.logError(`boot failed: ${report.failure.message}; rolling back`).pipe(
-          Effect.annotateLogs({ name: "boot.failed", checkpoint: report.checkpoints.at(-1)?.name ?? "none" }),
-        )
+        const checkpoint = report.checkpoints.at(-1)?.name ?? "none"
+        // An interruption is someone's request (a signal during boot), not a failure: one info line.
+        yield* Option.isNone(error) && Cause.isInterruptedOnly(bootExit.cause)
+          ? Effect.logInfo("boot interrupted: rolling back what had started").pipe(
+              Effect.annotateLogs({ name: "boot.interrupted", checkpoint }),
+            )
+          : Effect.logError(`boot failed: ${report.failure.message}; rolling back`).pipe(
+              Effect.annotateLogs({ name: "boot.failed", checkpoint }),
+            )
         // Here everything is uninterruptible, the deadline's own interruption of the stuck wait
         // included: run the shutdown on a fiber of its own, interruptible, that no signal reaches.
         const stopping = yield* Effect.forkDaemon(Effect.interruptible(stopAll(bootExit, shutdownTimeout)))
