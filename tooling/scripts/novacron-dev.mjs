@@ -207,7 +207,10 @@ switch (command) {
   case "typecheck": {
     setup()
     ensurePnpm()
-    process.exit(run("pnpm", ["exec", "turbo", "run", "typecheck", "--output-logs=errors-only"]))
+    const types = run("pnpm", ["exec", "turbo", "run", "typecheck", "--output-logs=errors-only"])
+    // The TSDoc @example blocks compile against today's API too.
+    const examples = run("node", [join(root, "tooling/scripts/check-examples.mjs")])
+    process.exit(types !== 0 ? types : examples)
     break
   }
   case "setup":

@@ -85,11 +85,20 @@ export type BootError = GraphError | ComponentFailed | PhaseTimeout | Checkpoint
  * @example
  * ```ts
  * import { Boot, Component } from "@novacron/init"
- * import { Effect } from "effect"
+ * import { Effect, Layer } from "effect"
+ *
+ * const config = Component.make({ name: "config", phase: "pre-init", criticality: "CRITICAL", layer: Layer.empty })
+ * const database = Component.make({
+ *   name: "database",
+ *   phase: "core",
+ *   criticality: "CRITICAL",
+ *   dependencies: ["config"],
+ *   layer: Layer.empty,
+ * })
  *
  * const program = Effect.scoped(
  *   Effect.gen(function* () {
- *     const node = yield* Boot.boot([config, database, api], { maxConcurrency: 8 })
+ *     const node = yield* Boot.boot([config, database], { maxConcurrency: 8 })
  *     yield* Effect.log(`ready in ${node.report.totalMillis} ms`)
  *     yield* Effect.never
  *   }),

@@ -93,7 +93,11 @@ export interface AnyComponent extends Omit<Component<any, any, any>, "layer" | "
  * @example
  * ```ts
  * import { Component } from "@novacron/init"
- * import { Layer } from "effect"
+ * import { Context, Layer } from "effect"
+ *
+ * class Cache extends Context.Tag("Cache")<Cache, { readonly get: (key: string) => string | undefined }>() {}
+ * const RedisCache = { layer: Layer.succeed(Cache, { get: () => undefined }) }
+ * const MemoryCache = { layer: Layer.succeed(Cache, { get: () => undefined }) }
  *
  * const cache = Component.make({
  *   name: "cache",
