@@ -50,13 +50,10 @@ const terminalLevel = (loaded: Config.Loaded, tty: boolean) => {
 }
 
 /**
- * Where health and metrics listen: `monitoring.listen_address` when the configuration has it, else
- * loopback, whatever `network.listen_address` is (they are unauthenticated).
+ * Where health and metrics listen: `monitoring.listen_address` (default loopback), whatever
+ * `network.listen_address` is (they are unauthenticated).
  */
-export const monitoringAddress = (loaded: Config.Loaded): string => {
-  const configured = (loaded.settings.monitoring as { readonly listen_address?: unknown }).listen_address
-  return typeof configured === "string" && configured !== "" ? configured : "127.0.0.1"
-}
+export const monitoringAddress = (loaded: Config.Loaded): string => loaded.settings.monitoring.listen_address
 
 export const components = (
   loaded: Config.Loaded,
