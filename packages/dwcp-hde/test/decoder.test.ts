@@ -822,6 +822,9 @@ describe("page streams and payloads: every refusal", () => {
     expect(
       pages([5, 2, u32(3), u32(8)], { lookup: lookup8, basePage: (i) => (i === 3 ? page(33) : undefined) }),
     ).toEqual(Buffer.concat([page(33), page(8)]))
+    expect(pages([4, 2, u32(3), u32(8), Buffer.from([0, 1, 0x55])], { lookup: lookup8, base })).toEqual(
+      Buffer.concat([Buffer.from([0x55]), page(1, 4095), page(8)]),
+    )
     // A duplicate of the chunk's second page.
     expect(pages([1, 0, 2, u32(11), page(9)], { originalSize: 12288 })).toEqual(
       Buffer.concat([page(0), page(9), page(9)]),
