@@ -9,10 +9,12 @@
  */
 import { hostname } from "node:os"
 import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
+import { StorageSettings } from "@novacron/database/StorageSettings"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import * as Common from "@novacron/init/CommonSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
+import { SecuritySettings, TokenEntry } from "@novacron/security/SecuritySettings"
 import { Duration as D, Schema } from "effect"
 
 const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
@@ -33,18 +35,6 @@ const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
   Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
 const port = Common.Port
 const bytes = (min: number) => Common.bytes(min)
-
-/**
- * A `trusted_nodes` entry: `sha256:<fingerprint>` (64 hex digits, colons allowed), `cn:<common name>`,
- * or the bare forms (a 64-hex-digit fingerprint, anything else a common name).
- */
-const trustedNode = Schema.String.pipe(
-  Schema.filter((s) => {
-    if (s.startsWith("sha256:")) return /^[0-9a-fA-F]{64}$/.test(s.slice(7).replaceAll(":", ""))
-    if (s.startsWith("cn:")) return s.length > 3
-    return s.trim() !== ""
-  }),
-).annotations(allowed('expected "sha256:<64 hex digits>", "cn:<common name>", or a bare fingerprint or common name'))
 
 const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
   Schema.optionalWith(schema, { default: value, exact: true })
@@ -109,47 +99,31 @@ export const Logging = Schema.Struct({
 export const Network = NetworkSettings
 
 /**
+ * The `storage` section: owned by `@novacron/database` (the cache keys included), plus the
+ * design's `enable_cache`.
+ *
  * @since 0.1.0
  */
 export const Storage = Schema.Struct({
-  backend: opt(oneOf("sqlite", "postgres", "redis"), () => "sqlite" as const),
-  sqlite_path: opt(str, () => ""),
-  postgres_url: opt(str, () => ""),
-  redis_url: opt(str, () => ""),
-  max_connections: opt(int(1, 10_000), () => 10),
-  cache_ttl: opt(Duration, () => D.minutes(5)),
-  /** At least 1: the cache would read 0 as an unbounded LRU. */
-  cache_max_entries: opt(int(1, 1_000_000_000), () => 10_000),
-  cache_redis_url: opt(str, () => ""),
+  ...StorageSettings.fields,
   /** The design's switch for the cache; `false` is accepted but not in effect yet (the cache always runs). */
   enable_cache: opt(bool, () => true),
 })
 
 /**
- * An API token: only the SHA-256 of the secret is stored.
+ * An API token: only the SHA-256 of the secret is stored (owned by `@novacron/security`).
  *
  * @since 0.1.0
  */
-export const Token = Schema.Struct({
-  name: Schema.NonEmptyString.annotations(allowed("expected a non-empty name")),
-  role: oneOf("admin", "operator", "reader", "node"),
-  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)).annotations(
-    allowed("expected 64 lowercase hex digits (the SHA-256 of the token)"),
-  ),
-})
+export const Token = TokenEntry
 
 /**
+ * The `security` section: owned by `@novacron/security`, plus the design's encryption keys.
+ *
  * @since 0.1.0
  */
 export const Security = Schema.Struct({
-  auth_method: opt(oneOf("mtls", "token", "none"), () => "mtls" as const),
-  cert_file: opt(str, () => ""),
-  key_file: opt(str, () => ""),
-  ca_file: opt(str, () => ""),
-  trusted_nodes: opt(Schema.Array(trustedNode), () => []),
-  tokens: opt(Schema.Array(Token), () => []),
-  master_key_file: opt(str, () => ""),
-  master_key_env: opt(str, () => "NOVACRON_MASTER_KEY"),
+  ...SecuritySettings.fields,
   /** Secrets at rest are always sealed; `false` is accepted but not in effect yet. */
   enable_encryption: opt(bool, () => true),
   /** The AEAD that seals secrets at rest: the only one built. */

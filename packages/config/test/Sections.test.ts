@@ -7,11 +7,11 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { CacheSettings } from "@novacron/cache"
 import * as ClusterSettings from "@novacron/cluster/ClusterSettings"
-import { StorageSettings } from "@novacron/database"
+import * as StorageSettings from "@novacron/database/StorageSettings"
 import * as TransportSettings from "@novacron/dwcp-amst/TransportSettings"
 import * as HdeSettings from "@novacron/dwcp-hde/HdeSettings"
 import * as NetworkSettings from "@novacron/network/NetworkSettings"
-import { SecuritySettings } from "@novacron/security"
+import * as SecuritySettings from "@novacron/security/SecuritySettings"
 import { Effect, Schema } from "effect"
 import { Config } from "../src/index.js"
 
@@ -36,10 +36,10 @@ const throughEveryPackage = (loaded: Config.Loaded) => {
     Schema.decodeUnknownSync(HdeSettings.CompressionSettings)(e.dwcp?.compression),
   )
   expect(s.cluster).toEqual(ClusterSettings.decode(e.cluster))
-  // The loader adds the design keys a package does not act on yet (stream_timeout, enable_ml_model), and
-  // still holds its own copy of security and storage: the package's keys decode to the same values.
-  expect(s.security).toMatchObject(SecuritySettings.decode(e.security))
+  // The loader adds the design keys a package does not act on yet (stream_timeout, enable_ml_model,
+  // enable_cache, enable_encryption): the package's own keys decode to the same values.
   expect(s.storage).toMatchObject(StorageSettings.decode(e.storage))
+  expect(s.security).toMatchObject(SecuritySettings.decode(e.security))
   expect(s.storage).toMatchObject(CacheSettings.decode(e.storage))
 }
 
@@ -66,6 +66,8 @@ describe("every section decodes through the package that owns it", () => {
         set("dwcp.compression.workers=256", "dwcp.compression.chunk_size=67108864"),
         set("dwcp.transport.chunk_size=16777216"),
         set("cluster.token_ttl=168h", "cluster.max_request_bytes=1048576"),
+        set("storage.cache_max_entries=100000000"),
+        set(`security.tokens=[{name: ci, role: admin, sha256: ${"AB".repeat(32)}}]`, "security.auth_method=token"),
       ]) {
         throughEveryPackage(yield* Config.load({ env: {}, flags }))
       }
@@ -76,6 +78,7 @@ describe("every section decodes through the package that owns it", () => {
         set("dwcp.compression.chunk_size=1024"),
         set("dwcp.transport.chunk_size=1024"),
         set("network.conn_timeout=1h"),
+        set("storage.cache_max_entries=100000001"),
       ]) {
         const error = yield* Effect.flip(Config.load({ env: {}, flags }))
         expect(error.issues).toHaveLength(1)

@@ -4,14 +4,21 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { RoleSchema } from "./Authorization.js"
+import { RoleSchema, roles } from "./Authorization.js"
+
+// Each leaf says what is allowed: the configuration loader prints it next to the key and its source.
+const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
+const str = Schema.String.annotations(allowed("expected a string"))
+const oneOf = (values: ReadonlyArray<string>) => `expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`
+const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
 
 /**
  * How callers (API clients and peers) are authenticated.
  *
  * @since 0.1.0
  */
-export const AuthMethod = Schema.Literal("mtls", "token", "none")
+export const AuthMethod = Schema.Literal("mtls", "token", "none").annotations(allowed(oneOf(["mtls", "token", "none"])))
 
 /**
  * @since 0.1.0
@@ -24,9 +31,11 @@ export type AuthMethod = typeof AuthMethod.Type
  * @since 0.1.0
  */
 export const TokenEntry = Schema.Struct({
-  name: Schema.NonEmptyString,
-  role: RoleSchema,
-  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-fA-F]{64}$/)),
+  name: Schema.NonEmptyString.annotations(allowed("expected a non-empty name")),
+  role: RoleSchema.annotations(allowed(oneOf(roles))),
+  sha256: Schema.String.pipe(Schema.pattern(/^[0-9a-fA-F]{64}$/)).annotations(
+    allowed("expected 64 hex digits (the SHA-256 of the token)"),
+  ),
 })
 
 /**
@@ -39,7 +48,9 @@ export type TokenEntry = typeof TokenEntry.Type
  *
  * @since 0.1.0
  */
-export const TrustedNodeEntry = Schema.String.pipe(
+export const TrustedNodeEntry = Schema.String.annotations(
+  allowed('expected "sha256:<64 hex digits>", "cn:<common name>", or a bare fingerprint or common name'),
+).pipe(
   Schema.filter((s) =>
     s.startsWith("sha256:")
       ? /^[0-9a-fA-F]{64}$/.test(s.slice(7).replaceAll(":", "").trim()) ||
@@ -51,30 +62,31 @@ export const TrustedNodeEntry = Schema.String.pipe(
 )
 
 /**
- * The `security` section, with the defaults of the settings contract.
+ * The `security` section, with the defaults of the settings contract. This package owns it:
+ * `@novacron/config` composes it (subpath `@novacron/security/SecuritySettings`).
  *
  * @since 0.1.0
  */
 export const SecuritySettings = Schema.Struct({
-  auth_method: Schema.optionalWith(AuthMethod, { default: () => "mtls" as const }),
+  auth_method: opt(AuthMethod, () => "mtls" as const),
   /** Node certificate (PEM). Empty with `key_file` and `ca_file`: issued into `<data_dir>/tls`. */
-  cert_file: Schema.optionalWith(Schema.String, { default: () => "" }),
-  key_file: Schema.optionalWith(Schema.String, { default: () => "" }),
-  ca_file: Schema.optionalWith(Schema.String, { default: () => "" }),
+  cert_file: opt(str, () => ""),
+  key_file: opt(str, () => ""),
+  ca_file: opt(str, () => ""),
   /**
    * Peers accepted over mTLS: `sha256:<fingerprint>` or `cn:<common name>`; bare forms are aliases
    * (64 hex digits: a fingerprint, anything else: a common name). Empty: any certificate of the CA.
    */
-  trusted_nodes: Schema.optionalWith(Schema.Array(TrustedNodeEntry), { default: () => [] }),
-  tokens: Schema.optionalWith(Schema.Array(TokenEntry), { default: () => [] }),
+  trusted_nodes: opt(Schema.Array(TrustedNodeEntry), () => []),
+  tokens: opt(Schema.Array(TokenEntry), () => []),
   /**
    * Where the master key lives: a path outside the data directory (Vault/Consul style: the key apart
    * from what it protects). Must exist, mode 0600, owned by the agent's user. Empty: `<data_dir>/master.key`,
    * created on first start, with a warning at every start.
    */
-  master_key_file: Schema.optionalWith(Schema.String, { default: () => "" }),
+  master_key_file: opt(str, () => ""),
   /** When this environment variable is set, it holds the master key (64 hex digits or canonical base64 of 32 bytes); it is removed from `process.env` once read. */
-  master_key_env: Schema.optionalWith(Schema.String, { default: () => "NOVACRON_MASTER_KEY" }),
+  master_key_env: opt(str, () => "NOVACRON_MASTER_KEY"),
 })
 
 /**
