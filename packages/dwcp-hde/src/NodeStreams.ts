@@ -25,7 +25,17 @@ const adapt = (transform: (input: Stream.Stream<Uint8Array, Error>) => Stream.St
  *
  * @example
  * ```ts
- * await pipeline(createReadStream("vm.raw"), NodeStreams.encoder(hde), createWriteStream("vm.hde"))
+ * import { createReadStream, createWriteStream } from "node:fs"
+ * import { pipeline } from "node:stream/promises"
+ * import { Hde, NodeStreams } from "@novacron/dwcp-hde"
+ * import { Effect } from "effect"
+ *
+ * const compressFile = Effect.gen(function* () {
+ *   const hde = yield* Hde.Hde
+ *   yield* Effect.tryPromise(() =>
+ *     pipeline(createReadStream("vm.raw"), NodeStreams.encoder(hde), createWriteStream("vm.hde")),
+ *   )
+ * })
  * ```
  *
  * @since 0.1.0
