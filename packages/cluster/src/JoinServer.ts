@@ -14,6 +14,7 @@ import { createPublicKey } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import * as https from "node:https"
 import { isIP } from "node:net"
+import { CertificateAuthority } from "@novacron/security"
 import { Context, Data, Effect, FiberSet, Layer, Schema, type Scope } from "effect"
 import * as ClusterCa from "./ClusterCa.js"
 import { type ClusterCaError, type ClusterStateError, JoinServerError } from "./ClusterError.js"
@@ -21,7 +22,6 @@ import { defaults } from "./ClusterSettings.js"
 import { errorText, readIfExists } from "./internal/files.js"
 import { JOIN_PATH, JoinRequest, type JoinResponse, PROOF_HEADER } from "./internal/protocol.js"
 import * as store from "./internal/tokens.js"
-import { signLeaf } from "./internal/x509.js"
 import * as JoinToken from "./JoinToken.js"
 
 /**
@@ -186,13 +186,14 @@ export const make = (
                 return [tokens, new Refused({ status: 403, reason, detail: reason })] as const
               }
               const spki = createPublicKey(request.public_key).export({ type: "spki", format: "der" })
-              const certificate = await signLeaf(ca.certPem, ca.keyPem, {
-                commonName: request.node_id,
-                subjectSpki: spki,
-                dnsNames: [...new Set([request.node_id, ...request.dns_names])].filter((n) => isIP(n) === 0),
-                ipAddresses: request.ip_addresses,
-                validDays,
-              })
+              // Inside the token store's locked update (a Promise engine): signed before the use is written.
+              const certificate = await Effect.runPromise(
+                CertificateAuthority.signCertificate(ca, request.node_id, spki, {
+                  dnsNames: [...new Set([request.node_id, ...request.dns_names])].filter((n) => isIP(n) === 0),
+                  ipAddresses: request.ip_addresses,
+                  validDays,
+                }),
+              )
               const used = { ...token, uses: token.uses + 1, joined: [...token.joined, request.node_id] }
               return [tokens.map((t) => (t === token ? used : t)), { certificate, tokenId: token.id }] as const
             },

@@ -99,6 +99,28 @@ export const issueCertificate = (
   })
 
 /**
+ * Signs a leaf certificate (server and client authentication) for a public key someone else holds
+ * (a node joining the cluster sends its SubjectPublicKeyInfo, DER; its private key never leaves it).
+ *
+ * @since 0.2.0
+ */
+export const signCertificate = (
+  ca: Issued,
+  commonName: string,
+  subjectPublicKey: Buffer,
+  options: CertificateOptions = {},
+): Effect.Effect<string, CertificateError> =>
+  Effect.tryPromise({
+    try: () =>
+      x509.signLeaf(ca, commonName, subjectPublicKey, {
+        dnsNames: options.dnsNames ?? ["localhost"],
+        ipAddresses: options.ipAddresses ?? ["127.0.0.1", "::1"],
+        validDays: options.validDays ?? 825,
+      }),
+    catch: (cause) => new CertificateError({ reason: `cannot sign certificate: ${errorText(cause)}`, cause }),
+  })
+
+/**
  * SHA-256 fingerprint as lowercase hex without colons.
  *
  * @since 0.1.0

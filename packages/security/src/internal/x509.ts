@@ -122,26 +122,27 @@ export const issueCa = async (commonName: string, validDays: number): Promise<Is
   return { certPem, keyPem: keys.keyPem }
 }
 
-export const issueCertificate = async (
+/** A leaf certificate (server and client authentication) for `subjectSpki` (DER), signed by `ca`. */
+export const signLeaf = async (
   ca: Issued,
   commonName: string,
+  subjectSpki: Buffer,
   options: CertificateOptions,
-): Promise<Issued> => {
+): Promise<string> => {
   const l = await lib()
   const { schema, x509 } = l
   const caDer = Buffer.from(ca.certPem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s/g, ""), "base64")
   const caCert = schema.AsnConvert.parse(caDer, x509.Certificate)
   const caSpki = createPublicKey(createPrivateKey(ca.keyPem)).export({ type: "spki", format: "der" })
-  const keys = newKeys()
   const names = [
     ...options.dnsNames.map((dNSName) => new x509.GeneralName({ dNSName })),
     ...options.ipAddresses.filter((ip) => isIP(ip) !== 0).map((iPAddress) => new x509.GeneralName({ iPAddress })),
   ]
   const caNotAfter = caCert.tbsCertificate.validity.notAfter.getTime() // a Date
-  const certPem = build(l, {
+  return build(l, {
     subject: commonName,
     issuer: caCert.tbsCertificate.subject,
-    subjectSpki: keys.spki,
+    subjectSpki,
     signingKeyPem: ca.keyPem,
     notAfter: new Date(Math.min(Date.now() + options.validDays * DAY, caNotAfter.getTime())),
     extensions: [
@@ -167,8 +168,21 @@ export const issueCertificate = async (
         false,
         new x509.AuthorityKeyIdentifier({ keyIdentifier: new x509.KeyIdentifier(keyIdentifier(caSpki, l)) }),
       ),
-      extension(l, x509.id_ce_subjectKeyIdentifier, false, new x509.SubjectKeyIdentifier(keyIdentifier(keys.spki, l))),
+      extension(
+        l,
+        x509.id_ce_subjectKeyIdentifier,
+        false,
+        new x509.SubjectKeyIdentifier(keyIdentifier(subjectSpki, l)),
+      ),
     ],
   })
-  return { certPem, keyPem: keys.keyPem }
+}
+
+export const issueCertificate = async (
+  ca: Issued,
+  commonName: string,
+  options: CertificateOptions,
+): Promise<Issued> => {
+  const keys = newKeys()
+  return { certPem: await signLeaf(ca, commonName, keys.spki, options), keyPem: keys.keyPem }
 }
