@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Layer, Logger } from "effect"
 import { Config, ConfigError, Origin } from "../src/index.js"
 
 const example = readFileSync(join(import.meta.dirname, "..", "..", "..", "examples", "novacron.yaml"), "utf8")
@@ -218,6 +218,29 @@ describe("monitoring.listen_address and the cluster section", () => {
         "monitoring.listen_address",
       ])
       expect(issues[1]).toContain('did you mean "token_uses"?')
+    }),
+  )
+})
+
+describe("not silently ignored at boot either", () => {
+  it.effect("Config.component logs each note as a warning when its layer is built", () =>
+    Effect.gen(function* () {
+      const loaded = yield* load("dwcp:\n  transport:\n    stream_timeout: 2m\n")
+      const logged: Array<{ level: string; message: string }> = []
+      const capture = Logger.make(({ logLevel, message }) => {
+        logged.push({ level: logLevel.label, message: String(Array.isArray(message) ? message[0] : message) })
+      })
+      yield* Effect.scoped(Layer.build(Config.component(loaded).layer)).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+      )
+      expect(logged).toEqual([
+        {
+          level: "WARN",
+          message: expect.stringMatching(
+            /^dwcp\.transport\.stream_timeout \(c\d+\.yaml:3\): accepted, not in effect yet: DWCP streams have no timeout of their own$/,
+          ) as unknown as string,
+        },
+      ])
     }),
   )
 })
