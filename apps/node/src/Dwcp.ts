@@ -78,9 +78,7 @@ export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
   })
   await part("compression", async () => {
     const { HdeComponent, HdeSettings } = await importEsm<typeof import("@novacron/dwcp-hde")>("@novacron/dwcp-hde")
-    // Level 0 is allowed with algorithm `none`, where it means nothing; the codec wants 1..22.
-    const compression = { ...d.compression, level: Math.max(1, d.compression.level) }
-    components.push(HdeComponent.component(Schema.decodeSync(HdeSettings.CompressionSettings)(compression)))
+    components.push(HdeComponent.component(Schema.decodeSync(HdeSettings.CompressionSettings)(d.compression)))
   })
   await part("prediction", async () => {
     const { Pba, PbaComponent } = await importEsm<typeof import("@novacron/dwcp-pba")>("@novacron/dwcp-pba")

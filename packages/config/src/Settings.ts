@@ -159,7 +159,7 @@ export const Transport = Schema.Struct({
 })
 
 /**
- * `dwcp.compression`: owned by `@novacron/dwcp-hde`. The level's bound per algorithm (lz4 1..12)
+ * `dwcp.compression`: owned by `@novacron/dwcp-hde`. The level's bound per algorithm (lz4 0..12)
  * is the loader's rule here, so it is reported on the key rather than on the section.
  *
  * @since 0.1.0

@@ -162,7 +162,7 @@ describe("validation reports every problem at once, with exact messages", () => 
         `dwcp.transprot (${name}:5): unknown key; did you mean "transport"?`,
         `dwcp.forced_mode = "cloud" (${name}:7): expected one of "", "datacenter", "internet", "hybrid"`,
         `dwcp.detection_interval = "30 seconds" (${name}:8): expected a duration such as "500ms", "30s", "5m" or "1h"`,
-        `dwcp.compression.level = 15 (${name}:11): expected an integer 1..12 for algorithm "lz4"`,
+        `dwcp.compression.level = 15 (${name}:11): expected an integer 0..12 for algorithm "lz4"`,
         `dwcp.transport.min_streams = 64 (${name}:13): must be <= dwcp.transport.max_streams (8)`,
         `network.bind_port = 7780 (${name}:16): port 7780 is also used by system.health_check_port; non-zero ports must be distinct`,
         `network.peers[1] = "bad peer" (${name}:17): expected "host:port" or "node-id@host:port", got bad peer`,
@@ -249,12 +249,12 @@ describe("validation reports every problem at once, with exact messages", () => 
             ...["--set", "dwcp.enable_auto_detection=false"],
             ...["--set", "monitoring.metrics_port=7700"],
             ...["--set", "dwcp.compression.algorithm=zstd"],
-            ...["--set", "dwcp.compression.level=0"],
+            ...["--set", "dwcp.compression.level=23"],
           ],
         }),
       ).toEqual([
         // A value the schema refuses comes before the cross-field rules.
-        "dwcp.compression.level = 0 (flag --set dwcp.compression.level): expected an integer 1..22",
+        "dwcp.compression.level = 23 (flag --set dwcp.compression.level): expected an integer 0..22",
         "dwcp.transport.initial_streams = 2 (flag --set dwcp.transport.initial_streams): must be between min_streams (4) and max_streams (256)",
         "monitoring.metrics_port = 7700 (flag --set monitoring.metrics_port): port 7700 is also used by network.bind_port; non-zero ports must be distinct",
         `security.cert_file = "${missing}" (flag --set security.cert_file): cannot read ${missing} (ENOENT); TLS is on (network.enable_tls)`,

@@ -130,12 +130,13 @@ describe("cross-field rules at their edges", () => {
     }),
   )
 
-  // @novacron/dwcp-hde owns the level: 1..22 whatever the algorithm (0 used to pass here and fail there).
-  it.effect("compression level ranges per algorithm, at their edges; none takes 1..22", () =>
+  // @novacron/dwcp-hde owns the level: 0..22 as the design's table says (0: zstd's default), lz4 0..12.
+  it.effect("compression level ranges per algorithm, at their edges; 0 is zstd's default", () =>
     Effect.gen(function* () {
       for (const [algorithm, level] of [
-        ["lz4", 1],
+        ["lz4", 0],
         ["lz4", 12],
+        ["zstd", 0],
         ["zstd", 22],
         ["adaptive", 1],
         ["none", 1],
@@ -148,12 +149,12 @@ describe("cross-field rules at their edges", () => {
         expect(settings.dwcp.compression.level).toBe(level)
       }
       expect(yield* problems(set("dwcp.compression.algorithm=lz4", "dwcp.compression.level=13"))).toEqual([
-        'dwcp.compression.level = 13 (flag --set dwcp.compression.level): expected an integer 1..12 for algorithm "lz4"',
+        'dwcp.compression.level = 13 (flag --set dwcp.compression.level): expected an integer 0..12 for algorithm "lz4"',
       ])
-      expect(yield* problems(set("dwcp.compression.level=0"))).toEqual([
-        "dwcp.compression.level = 0 (flag --set dwcp.compression.level): expected an integer 1..22",
+      expect(yield* problems(set("dwcp.compression.level=23"))).toEqual([
+        "dwcp.compression.level = 23 (flag --set dwcp.compression.level): expected an integer 0..22",
       ])
-      expect(yield* problems(set("dwcp.compression.algorithm=none", "dwcp.compression.level=0"))).toHaveLength(1)
+      expect(yield* problems(set("dwcp.compression.level=-1"))).toHaveLength(1)
     }),
   )
 

@@ -73,7 +73,7 @@ describe("every section decodes through the package that owns it", () => {
       }
       // The package's lower bounds, which the loader used to accept and the package then refused.
       for (const flags of [
-        set("dwcp.compression.algorithm=none", "dwcp.compression.level=0"),
+        set("dwcp.compression.algorithm=none", "dwcp.compression.level=23"),
         set("dwcp.compression.workers=257"),
         set("dwcp.compression.chunk_size=1024"),
         set("dwcp.transport.chunk_size=1024"),

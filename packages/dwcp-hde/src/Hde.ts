@@ -9,7 +9,7 @@ import { constants as bufferConstants } from "node:buffer"
 import { availableParallelism } from "node:os"
 import { Chunk, Context, Effect, Layer, type Scope, Stream } from "effect"
 import { EncodeError, FrameError, LimitError } from "./HdeError.js"
-import type { CompressionSettings } from "./HdeSettings.js"
+import { type CompressionSettings, effectiveLevel } from "./HdeSettings.js"
 import { type Estimates, initialEstimates } from "./internal/adaptive.js"
 import { Decoder } from "./internal/decoder.js"
 import { DeltaCache, type DeltaCacheStats } from "./internal/deltaCache.js"
@@ -149,7 +149,7 @@ export const make = (
       pool,
       config: {
         algorithm: settings.algorithm,
-        level: settings.level,
+        level: effectiveLevel(settings),
         chunkSize: settings.chunk_size,
         pageShift,
         pages: options.pages ?? true,
@@ -158,7 +158,7 @@ export const make = (
         inflight: Math.max(1, options.inflight ?? 2 * workers),
       },
       cache: new DeltaCache(settings.enable_delta ? settings.delta_cache_size : 0),
-      estimates: initialEstimates(settings.level),
+      estimates: initialEstimates(effectiveLevel(settings)),
       linkBps: options.linkBps ?? 125e6,
       counters,
     }

@@ -20,21 +20,22 @@ const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schem
   Schema.optionalWith(schema, { default: value, exact: true })
 
 /**
- * `dwcp.compression`. `level` is the zstd level (1..22) for `algorithm: "zstd"` and the upper
- * bound adaptive mode may also consider; for `"lz4"` it must be 1..12 and is accepted for
+ * `dwcp.compression`. `level` is the zstd level (0..22, as the design's table gives it; 0 is zstd's
+ * own default, 3) for `algorithm: "zstd"` and the upper
+ * bound adaptive mode may also consider; for `"lz4"` it must be 0..12 and is accepted for
  * compatibility only (lz4-napi has a single fast mode). `workers: 0` means one worker per core.
  *
  * @since 0.1.0
  */
 export const CompressionSettings = Schema.Struct({
   algorithm: opt(oneOf("adaptive", "zstd", "lz4", "none"), () => "adaptive" as const),
-  level: opt(int(1, 22), () => 3),
+  level: opt(int(0, 22), () => 3),
   enable_delta: opt(bool, () => true),
   delta_cache_size: opt(Common.bytes(0), () => 268435456),
   chunk_size: opt(Common.bytes(4096, 64 * MiB), () => 1048576),
   workers: opt(int(0, 256), () => 0),
 }).pipe(
-  Schema.filter((s) => s.algorithm !== "lz4" || s.level <= 12 || "lz4 level must be within 1..12"),
+  Schema.filter((s) => s.algorithm !== "lz4" || s.level <= 12 || "lz4 level must be within 0..12"),
   Schema.annotations({ identifier: "CompressionSettings" }),
 )
 
@@ -42,6 +43,14 @@ export const CompressionSettings = Schema.Struct({
  * @since 0.1.0
  */
 export type CompressionSettings = typeof CompressionSettings.Type
+
+/**
+ * The level the codecs get: `level`, or zstd's own default (3) for `0`, as zstd reads it.
+ *
+ * @since 0.2.0
+ */
+export const effectiveLevel = (settings: Pick<CompressionSettings, "level">): number =>
+  settings.level === 0 ? 3 : settings.level
 
 /**
  * Decodes the section as written in a settings file (missing fields take their defaults).

@@ -71,6 +71,21 @@ describe("round trips", () => {
     }),
   )
 
+  it.scoped("level 0 is zstd's own default level (3), as the design's 0-22 range means it", () =>
+    Effect.gen(function* () {
+      const data = text(200_000)
+      const codecs = (level: number) =>
+        Effect.gen(function* () {
+          const hde = yield* Hde.make(settings({ algorithm: "zstd", level, chunk_size: 65536 }))
+          const encoded = yield* hde.encode(data)
+          expect((yield* hde.decode(encoded)).equals(data)).toBe(true)
+          return (yield* hde.stats).codecs
+        })
+      expect(yield* codecs(0)).toEqual({ zstd3: 4 })
+      expect(yield* codecs(0)).toEqual(yield* codecs(3))
+    }),
+  )
+
   it.scoped("zero and duplicate pages are eliminated within a transfer, across chunks", () =>
     Effect.gen(function* () {
       const hde = yield* Hde.make(settings({ algorithm: "none", chunk_size: 16384 }))

@@ -321,7 +321,7 @@ const rules = (tree: Tree, c: Raw): void => {
 
   const algorithm = get("dwcp.compression.algorithm")
   const level = get("dwcp.compression.level")
-  const range: Record<string, readonly [number, number]> = { zstd: [1, 22], adaptive: [1, 22], lz4: [1, 12] }
+  const range: Record<string, readonly [number, number]> = { zstd: [0, 22], adaptive: [0, 22], lz4: [0, 12] }
   const r = typeof algorithm === "string" ? range[algorithm] : undefined
   if (r && typeof level === "number" && Number.isInteger(level) && (level < r[0] || level > r[1])) {
     fail("dwcp.compression.level", `expected an integer ${r[0]}..${r[1]} for algorithm "${algorithm}"`)
