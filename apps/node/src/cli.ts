@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util"
 import { Cluster } from "@novacron/cluster"
-import { Flags } from "@novacron/config"
+import { Config, Flags, Origin } from "@novacron/config"
 import { Logging } from "@novacron/logging"
 import { Cause, Deferred, Effect, Fiber } from "effect"
 import { type AgentRun, runAgent } from "./Agent.js"
@@ -308,8 +308,15 @@ const main = async () => {
         const source = flags.config ?? null
         if (flags.json === true) {
           // Machine-readable: one JSON document on stdout either way; the exit code says which.
+          const notes = loaded.ok
+            ? loaded.node.config.notes.map((n) => ({
+                path: n.path,
+                message: n.message,
+                source: Origin.render(n.origin),
+              }))
+            : []
           process.stdout.write(
-            `${JSON.stringify({ valid: loaded.ok, config: source, problems: loaded.ok ? [] : loaded.problems }, null, 2)}\n`,
+            `${JSON.stringify({ valid: loaded.ok, config: source, problems: loaded.ok ? [] : loaded.problems, notes }, null, 2)}\n`,
           )
           return exit(loaded.ok ? ExitCode.ok : ExitCode.config)
         }
@@ -318,6 +325,8 @@ const main = async () => {
           return exit(ExitCode.config)
         }
         process.stdout.write(`configuration is valid${flags.config ? ` (${flags.config})` : " (embedded defaults)"}\n`)
+        // Keys accepted but not in effect yet: said, never silently ignored.
+        for (const note of loaded.node.config.notes) process.stdout.write(`  note: ${Config.renderNote(note)}\n`)
         return exit(ExitCode.ok)
       }
       case "config": {

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import parse from "parse-prometheus-text-format"
 import { describe, expect, it } from "vitest"
 import { agentMain, agentsPerTest, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
@@ -192,7 +192,40 @@ describe("the command line", () => {
     }
     const good = cli(["validate", "--json"])
     expect(good.code).toBe(0)
-    expect(JSON.parse(good.stdout)).toEqual({ valid: true, config: null, problems: [] })
+    expect(JSON.parse(good.stdout)).toEqual({ valid: true, config: null, problems: [], notes: [] })
+  })
+
+  it("the design's own novacron.yaml: every key accepted; what is not built yet is said; missing files named", () => {
+    const example = join(dirname(agentMain), "../../../examples/novacron.yaml")
+    // As shipped, it points at certificate files this machine does not have: exactly those are named.
+    const shipped = cli(["validate", "--json", "--config", example])
+    expect(shipped.code).toBe(3)
+    const problems = (JSON.parse(shipped.stdout) as { problems: Array<{ path: string; message: string }> }).problems
+    expect(problems.map((p) => [p.path, p.message])).toEqual([
+      ["network.tls_cert_path", expect.stringContaining("cannot read /etc/novacron/certs/server.crt (ENOENT)")],
+      ["network.tls_key_path", expect.stringContaining("cannot read /etc/novacron/certs/server.key (ENOENT)")],
+    ])
+    // With the files there (given by the design's own key names), it is valid, and each key whose part
+    // is not built yet is named with where it was set.
+    const tls = tempDataDir()
+    writeFileSync(join(tls, "server.crt"), "")
+    writeFileSync(join(tls, "server.key"), "")
+    const paths = [
+      "--set",
+      `network.tls_cert_path=${join(tls, "server.crt")}`,
+      "--set",
+      `network.tls_key_path=${join(tls, "server.key")}`,
+    ]
+    const ok = cli(["validate", "--config", example, ...paths])
+    expect(ok.stderr).toBe("")
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(/^configuration is valid \(/)
+    expect(ok.stdout).toMatch(/note: dwcp\.consensus\.protocol \(novacron\.yaml:\d+\): .*not in effect yet/)
+    const json = JSON.parse(cli(["validate", "--json", "--config", example, ...paths]).stdout) as {
+      notes: Array<{ path: string; source: string }>
+    }
+    expect(json.notes.length).toBeGreaterThan(0)
+    for (const n of json.notes) expect(n.source).toMatch(/novacron\.yaml:\d+/)
   })
 
   it("an extra positional argument is a usage error (2) naming it", () => {
