@@ -66,11 +66,15 @@ let pnpmReady = false
 const ensurePnpm = () => {
   if (pnpmReady) return
   pnpmReady = true
-  const found = quiet("pnpm", ["--version"])
-  if (found.status === 0 && found.stdout.trim() === pinned) return
   const local = join(root, ".cache", "pnpm")
   const bin = join(local, "node_modules", ".bin")
-  if (!existsSync(join(bin, "pnpm")))
+  // The copy installed here earlier is the pinned one: no need to ask a pnpm on the PATH (a spawn).
+  const installedHere = existsSync(join(bin, "pnpm"))
+  if (!installedHere) {
+    const found = quiet("pnpm", ["--version"])
+    if (found.status === 0 && found.stdout.trim() === pinned) return
+  }
+  if (!installedHere)
     step(`installing pnpm ${pinned} into .cache/pnpm`, "npm", [
       "install",
       "--no-save",
@@ -118,8 +122,10 @@ const setup = () => {
 }
 
 // turbo itself, not `pnpm exec turbo`: pnpm's own start-up costs most of a second on every start.
+// turbo needs the package manager's binary on the PATH to read the workspace.
 const build = (filter) =>
   skipSetup ||
+  ensurePnpm() ||
   step(
     `building${filter ? " the agent" : ""} (turbo; unchanged packages come from its cache)`,
     join(root, "node_modules", ".bin", "turbo"),
