@@ -1,14 +1,15 @@
 /**
  * The master key: 32 random bytes that encrypt the secrets store. Taken from the environment
  * variable `master_key_env` when it is set (the variable is then removed from `process.env`), else
- * from `master_key_file`, else from `<data_dir>/master.key`, which is created (mode 0600) on first
- * start.
+ * from `master_key_file`, else from `<data_dir>.master.key` BESIDE the data directory (for
+ * `/var/lib/novacron`: `/var/lib/novacron.master.key`), created (mode 0600) on first start.
  *
- * Like Vault's seal or Consul's gossip key, the key belongs somewhere the operator chose apart from
- * the data it protects: `master_key_file` on another volume or the environment. The data-directory
- * default remains so a first start needs no set-up, but every start then warns that a copy of the
- * data directory opens every secret. A key file must be mode 0600 (or stricter) and owned by the
- * agent's user, or it is refused.
+ * Like Vault's seal or Consul's gossip key, the key belongs somewhere apart from the data it
+ * protects: by default outside the data directory, so a copy of the directory (backup, snapshot)
+ * does not carry the key that opens its secrets; in production `master_key_file` on another volume
+ * or the environment. A key still in the data directory (`<data_dir>/master.key`, where earlier
+ * versions created it, or configured there) is used with a warning at every start. A key file must
+ * be mode 0600 (or stricter) and owned by the agent's user, or it is refused.
  *
  * @since 0.1.0
  */
@@ -48,7 +49,22 @@ export interface MasterKey {
  * @since 0.1.0
  */
 export const filePath = (settings: SecuritySettings, node: NodeInfo): string =>
-  settings.master_key_file !== "" ? settings.master_key_file : path.join(node.data_dir, "master.key")
+  settings.master_key_file !== "" ? settings.master_key_file : defaultFile(node)
+
+/**
+ * The default key file: `<data_dir>.master.key`, beside the data directory, not in it.
+ *
+ * @since 0.2.0
+ */
+export const defaultFile = (node: NodeInfo): string => `${path.resolve(node.data_dir)}.master.key`
+
+/**
+ * Where versions before 0.2 created the key: inside the data directory. Still read (with a warning)
+ * when the default file does not exist.
+ *
+ * @since 0.2.0
+ */
+export const legacyFile = (node: NodeInfo): string => path.join(node.data_dir, "master.key")
 
 /**
  * Decodes a key of exactly 32 bytes written as 64 hex digits or as canonical padded base64 (44
@@ -152,7 +168,7 @@ const warnBeside = (file: string) =>
   Effect.logWarning(
     `SECURITY WARNING: master key ${file} is in the data directory, beside the secrets it protects: ` +
       "any copy of the data directory (backup, snapshot, stolen disk) opens every secret. " +
-      "Set security.master_key_file to a path outside it (e.g. /etc/novacron/master.key, mode 0600) " +
+      "Move it out (e.g. to /etc/novacron/master.key, mode 0600, and set security.master_key_file), " +
       "or provide the key in NOVACRON_MASTER_KEY.",
   )
 
@@ -168,7 +184,7 @@ export const writeFile = (file: string, key: Uint8Array): Effect.Effect<void, Ma
   })
 
 /**
- * Loads the master key, creating `<data_dir>/master.key` on first start. An explicitly configured
+ * Loads the master key, creating `<data_dir>.master.key` on first start. An explicitly configured
  * `master_key_file` must exist: a missing operator-supplied key is an error, not a reason to invent one.
  *
  * @since 0.1.0
@@ -194,6 +210,15 @@ export const load = (settings: SecuritySettings, node: NodeInfo): Effect.Effect<
     const existing = yield* readFile(file)
     if (existing !== undefined) {
       return { key: existing, id: keyIdOf(existing), source: { _tag: "File", path: file, created: false } } as const
+    }
+    if (settings.master_key_file === "") {
+      // A data directory from before 0.2 holds its key inside: keep using it (its secrets need it), say so.
+      const legacy = legacyFile(node)
+      const old = yield* readFile(legacy)
+      if (old !== undefined) {
+        yield* warnBeside(legacy)
+        return { key: old, id: keyIdOf(old), source: { _tag: "File", path: legacy, created: false } } as const
+      }
     }
     if (settings.master_key_file !== "") {
       return yield* new MasterKeyError({ reason: "configured master key file does not exist", path: file })

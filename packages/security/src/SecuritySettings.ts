@@ -81,8 +81,8 @@ export const SecuritySettings = Schema.Struct({
   tokens: opt(Schema.Array(TokenEntry), () => []),
   /**
    * Where the master key lives: a path outside the data directory (Vault/Consul style: the key apart
-   * from what it protects). Must exist, mode 0600, owned by the agent's user. Empty: `<data_dir>/master.key`,
-   * created on first start, with a warning at every start.
+   * from what it protects). Must exist, mode 0600, owned by the agent's user. Empty: `<data_dir>.master.key`,
+   * beside the data directory (not in it), created on first start.
    */
   master_key_file: opt(str, () => ""),
   /** When this environment variable is set, it holds the master key (64 hex digits or canonical base64 of 32 bytes); it is removed from `process.env` once read. */

@@ -9,12 +9,14 @@ import * as SecretsManager from "../src/SecretsManager.js"
 import { modeOf, nodeInfo, settings, tempDir, withLogs } from "./helpers.js"
 
 describe("MasterKey", () => {
-  it.scoped("creates <data_dir>/master.key with mode 0600 on first start and reuses it", () =>
+  it.scoped("creates <data_dir>.master.key beside (not in) the data directory, mode 0600, and reuses it", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const first = yield* MasterKey.load(settings(), nodeInfo(dir))
-      const file = path.join(dir, "master.key")
+      const file = `${dir}.master.key`
       expect(first.source).toEqual({ _tag: "File", path: file, created: true })
+      // A copy of the data directory does not carry the key that opens its secrets.
+      expect(yield* Effect.promise(() => fs.readdir(dir))).not.toContain("master.key")
       expect(yield* Effect.promise(() => modeOf(file))).toBe(0o600)
       const second = yield* MasterKey.load(settings(), nodeInfo(dir))
       expect(second.source).toMatchObject({ created: false })
@@ -26,7 +28,7 @@ describe("MasterKey", () => {
   it.scoped("refuses a key file group or others may read, or owned by another user, naming file, mode and owner", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const file = path.join(dir, "master.key")
+      const file = `${dir}.master.key`
       yield* MasterKey.load(settings(), nodeInfo(dir))
       yield* Effect.promise(() => fs.chmod(file, 0o644))
       const lax = yield* Effect.flip(MasterKey.load(settings(), nodeInfo(dir)))
@@ -112,8 +114,17 @@ describe("MasterKey", () => {
   it.scoped("warns at every start while the key sits in the data directory, not when it is kept apart", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const [, first] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
+      // A data directory from an earlier version holds its key inside: it is used, with the warning.
+      const legacy = path.join(dir, "master.key")
+      const key = MasterKey.generate()
+      yield* MasterKey.writeFile(legacy, key)
+      const [loaded, first] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
+      expect(loaded.source).toEqual({ _tag: "File", path: legacy, created: false })
+      expect(loaded.key.equals(key)).toBe(true)
       const [, second] = yield* withLogs(MasterKey.load(settings(), nodeInfo(dir)))
+      const fresh = yield* tempDir
+      const [, byDefault] = yield* withLogs(MasterKey.load(settings(), nodeInfo(fresh)))
+      expect(byDefault.filter((l) => l.level === "WARN")).toEqual([])
       for (const logs of [first, second]) {
         expect(logs.find((l) => l.level === "WARN")?.message).toMatch(
           /^SECURITY WARNING: master key .*master\.key is in the data directory, beside the secrets it protects/,
@@ -200,7 +211,7 @@ describe("SecretsManager", () => {
       Effect.gen(function* () {
         const dir = yield* tempDir
         const node = nodeInfo(dir)
-        const keyFile = path.join(dir, "master.key")
+        const keyFile = `${dir}.master.key`
         const secrets = yield* SecretsManager.make(settings(), node)
         const values = Object.fromEntries(
           Array.from({ length: 20 }, (_, i) => [`s${i}`, `value-${i}-${"x".repeat(i)}`]),
@@ -220,11 +231,7 @@ describe("SecretsManager", () => {
         const newStore = JSON.parse(yield* Effect.promise(() => fs.readFile(SecretsManager.storePath(node), "utf8")))
         for (const name of Object.keys(values))
           expect(newStore.secrets[name]).not.toBe(JSON.parse(oldStore).secrets[name])
-        expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual([
-          "master.key",
-          "secrets.generation",
-          "secrets.json",
-        ])
+        expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual(["secrets.generation", "secrets.json"])
 
         const reopened = yield* SecretsManager.make(settings(), node)
         for (const [k, v] of Object.entries(values)) expect(yield* reopened.getString(k)).toEqual(Option.some(v))
@@ -239,7 +246,7 @@ describe("SecretsManager", () => {
     Effect.gen(function* () {
       const dir = yield* tempDir
       const node = nodeInfo(dir)
-      const keyFile = path.join(dir, "master.key")
+      const keyFile = `${dir}.master.key`
       const secrets = yield* SecretsManager.make(settings(), node)
       yield* secrets.set("k", "v")
       const oldKey = yield* Effect.promise(() => fs.readFile(keyFile))
@@ -257,11 +264,10 @@ describe("SecretsManager", () => {
       const discarded = yield* SecretsManager.make(settings(), node)
       expect(yield* discarded.masterKeyId).toBe(keyId)
       expect(yield* discarded.getString("k")).toEqual(Option.some("v"))
-      expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual([
-        "master.key",
-        "secrets.generation",
-        "secrets.json",
-      ])
+      expect((yield* Effect.promise(() => fs.readdir(dir))).sort()).toEqual(["secrets.generation", "secrets.json"])
+      // Nothing is left of the discarded rotation beside the key either.
+      const beside = yield* Effect.promise(() => fs.readdir(path.dirname(dir)))
+      expect(beside.filter((f) => f.startsWith(path.basename(keyFile)))).toEqual([path.basename(keyFile)])
     }),
   )
 

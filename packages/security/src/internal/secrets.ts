@@ -132,6 +132,7 @@ export const make = (
     const generationFile = generationPath(node)
     const keyFile = MasterKey.filePath(settings, node)
     yield* recoverRotation(keyFile, storeFile)
+    if (settings.master_key_file === "") yield* recoverRotation(MasterKey.legacyFile(node), storeFile)
     const master = yield* MasterKey.load(settings, node)
     const store = yield* readStore(storeFile)
     if (store !== undefined && store.key_id !== master.id) {
