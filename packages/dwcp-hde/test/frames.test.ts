@@ -218,9 +218,11 @@ describe("settings", () => {
       workers: 0,
     })
     expect(Effect.runSync(HdeSettings.decode({ algorithm: "lz4", level: 9 })).level).toBe(9)
+    // 0 is zstd's default level, as the design's 0-22 range has it.
+    expect(HdeSettings.effectiveLevel(Effect.runSync(HdeSettings.decode({ level: 0 })))).toBe(3)
     for (const bad of [
       { level: 23 },
-      { level: 0 },
+      { level: -1 },
       { algorithm: "lz4", level: 13 },
       { algorithm: "brotli" },
       { chunk_size: 100 },
