@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { Config, ConfigError } from "../src/index.js"
+import { Config, ConfigError, Origin } from "../src/index.js"
 
 const dir = mkdtempSync(join(tmpdir(), "novacron-config-survivors-"))
 /** A configuration file `<name>.yaml` holding `text` (named, so tests may run alone or in any order). */
@@ -255,6 +255,113 @@ describe("a loaded configuration hides its redacting views", () => {
       expect(Object.keys(loaded).sort()).toEqual(["encoded", "file", "notes", "provenance", "settings"])
       expect(Object.getOwnPropertyDescriptor(loaded, Symbol.for("nodejs.util.inspect.custom"))?.enumerable).toBe(false)
       expect(Object.getOwnPropertySymbols({ ...loaded })).toEqual([])
+    }),
+  )
+})
+
+describe("design key names (aliases) set the key that does the work", () => {
+  it.effect("the design name sets its target, which remembers where it was written", () =>
+    Effect.gen(function* () {
+      const metrics = yield* Config.load({
+        file: file("alias-metrics", "monitoring:\n  enable_metrics: false\n"),
+        env: {},
+      })
+      expect(metrics.settings.monitoring.enabled).toBe(false)
+      expect(Origin.render(metrics.provenance.get("monitoring.enabled")!)).toBe("alias-metrics.yaml:2")
+      const algo = yield* Config.load({
+        file: file("alias-congestion", "dwcp:\n  transport:\n    congestion_algo: adaptive\n"),
+        env: {},
+      })
+      expect(algo.settings.dwcp.transport.congestion_algorithm).toBe("auto")
+      const url = yield* Config.load({
+        file: file("alias-connection", "storage:\n  backend: postgres\n  connection_string: postgres://db/x\n"),
+        env: {},
+      })
+      expect(url.settings.storage.postgres_url).toBe("postgres://db/x")
+      expect(Origin.render(url.provenance.get("storage.postgres_url")!)).toBe("alias-connection.yaml:3")
+    }),
+  )
+
+  it.effect("an invalid design value is reported under the design name", () =>
+    Effect.gen(function* () {
+      expect(yield* problems({ file: file("alias-invalid", "monitoring:\n  enable_metrics: yes\n") })).toEqual([
+        'invalid | monitoring.enable_metrics = "yes" (alias-invalid.yaml:2): expected true or false',
+      ])
+    }),
+  )
+
+  it.effect("both names in one layer must agree; agreeing is fine", () =>
+    Effect.gen(function* () {
+      expect(
+        yield* problems({ file: file("alias-conflict", "monitoring:\n  enabled: true\n  enable_metrics: false\n") }),
+      ).toEqual([
+        "rule | monitoring.enable_metrics = false (alias-conflict.yaml:3): conflicts with monitoring.enabled = true; set only one",
+      ])
+      const agree = yield* Config.load({
+        file: file("alias-agree", "monitoring:\n  enabled: false\n  enable_metrics: false\n"),
+        env: {},
+      })
+      expect(agree.settings.monitoring.enabled).toBe(false)
+    }),
+  )
+
+  it.effect("the later layer wins, whichever name it uses", () =>
+    Effect.gen(function* () {
+      const flagTarget = yield* Config.load({
+        file: file("alias-under-flag", "monitoring:\n  enable_metrics: false\n"),
+        env: {},
+        flags: set("monitoring.enabled=true"),
+      })
+      expect(flagTarget.settings.monitoring.enabled).toBe(true)
+      expect(Origin.render(flagTarget.provenance.get("monitoring.enabled")!)).toBe("flag --set monitoring.enabled")
+      const flagAlias = yield* Config.load({
+        file: file("target-under-flag", "monitoring:\n  enabled: true\n"),
+        env: {},
+        flags: set("monitoring.enable_metrics=false"),
+      })
+      expect(flagAlias.settings.monitoring.enabled).toBe(false)
+      expect(Origin.render(flagAlias.provenance.get("monitoring.enabled")!)).toBe(
+        "flag --set monitoring.enable_metrics",
+      )
+    }),
+  )
+
+  it.effect("enable_auth: false means auth_method none; true only contradicts none", () =>
+    Effect.gen(function* () {
+      const off = yield* Config.load({ file: file("auth-off", "security:\n  enable_auth: false\n"), env: {} })
+      expect(off.settings.security.auth_method).toBe("none")
+      expect(Origin.render(off.provenance.get("security.auth_method")!)).toBe("auth-off.yaml:2")
+      const on = yield* Config.load({ file: file("auth-on", "security:\n  enable_auth: true\n"), env: {} })
+      expect(on.settings.security.auth_method).toBe("mtls")
+      expect(Origin.render(on.provenance.get("security.auth_method")!)).toBe("default")
+      expect(
+        yield* problems({ file: file("auth-contradicts", "security:\n  enable_auth: true\n  auth_method: none\n") }),
+      ).toEqual([
+        'rule | security.enable_auth = true (auth-contradicts.yaml:2): contradicts security.auth_method = "none"',
+      ])
+    }),
+  )
+
+  it.effect("rule issues and notes on a target name the key the operator wrote", () =>
+    Effect.gen(function* () {
+      const tls = file(
+        "alias-tls",
+        "network:\n  tls_cert_path: /nonexistent/c.pem\n  tls_key_path: /nonexistent/k.pem\n",
+      )
+      expect(yield* problems({ file: tls })).toEqual([
+        'rule | network.tls_cert_path = "/nonexistent/c.pem" (alias-tls.yaml:2): cannot read /nonexistent/c.pem (ENOENT); TLS is on (network.enable_tls)',
+        'rule | network.tls_key_path = "/nonexistent/k.pem" (alias-tls.yaml:3): cannot read /nonexistent/k.pem (ENOENT); TLS is on (network.enable_tls)',
+      ])
+      const tracing = yield* Config.load({
+        file: file("alias-tracing", "monitoring:\n  enable_tracing: true\n"),
+        env: {},
+      })
+      expect(tracing.settings.monitoring.tracing).toBe(true)
+      expect(tracing.notes.map(Config.renderNote)).toEqual([
+        "monitoring.enable_tracing (alias-tracing.yaml:2): accepted, not in effect yet: no tracer is built",
+      ])
+      // Defaults are not notes: nothing was set.
+      expect((yield* Config.load({ env: {} })).notes).toEqual([])
     }),
   )
 })
