@@ -727,7 +727,9 @@ describe("fuzz: structure-aware, with limits per input", () => {
         if (whole.fault instanceof LimitFault) refusedByLimit++
         if (pieces.out.length > 0) decodedSome++
       }),
-      { numRuns: 300 },
+      // A fixed seed: the same 300 inputs in every run, so the coverage checks below cannot flip with the
+      // draw (some seeds produce no input that decodes anything in 300). FUZZ_SEED=<n> explores others.
+      { numRuns: 300, seed: Number(process.env.FUZZ_SEED ?? 1) },
     )
     // The generator reaches both the limits and real output (else it tests nothing).
     expect(refusedByLimit).toBeGreaterThan(0)
