@@ -18,10 +18,6 @@ const isStringLike = (ast: SchemaAST.AST): boolean => {
       return typeof ast.literal === "string"
     case "Union":
       return ast.types.every(isStringLike)
-    case "Refinement":
-      return isStringLike(ast.from)
-    case "Transformation":
-      return isStringLike(ast.from)
     default:
       return false
   }
@@ -40,17 +36,13 @@ const build = (ast: SchemaAST.AST): Shape => {
       if (members.length === 1) return build(members[0]!)
       return { kind: "leaf", string: isStringLike(ast) }
     }
-    case "Refinement":
-      return build(ast.from)
-    case "Transformation":
-      return build(ast.from)
-    case "Suspend":
-      return build(ast.f())
     default:
       return { kind: "leaf", string: isStringLike(ast) }
   }
 }
 
+// The encoded side has no refinements or transformations left, and the settings schema has no
+// recursion (Suspend): only structs, arrays, unions and leaves need a case.
 export const shapeOf = (ast: SchemaAST.AST): Shape => build(SchemaAST.encodedAST(ast))
 
 /** Every leaf path of a shape (array items not expanded), for "did you mean" across sections. */
