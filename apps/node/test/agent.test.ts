@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { join } from "node:path"
@@ -6,17 +6,9 @@ import Database from "better-sqlite3"
 import { XMLParser, XMLValidator } from "fast-xml-parser"
 import parse from "parse-prometheus-text-format"
 import { describe, expect, it } from "vitest"
-import { agentMain, agentsPerTest, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
+import { agentMain, agentsPerTest, cli, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
 
 const start = agentsPerTest()
-const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
-  requireBuild()
-  const r = spawnSync(process.execPath, [agentMain, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, ...testEnv, ...env },
-  })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
 
 describe("novacron-node start", () => {
   it("boots to READY, serves health and metrics, and shuts down in reverse start order on SIGTERM", async () => {

@@ -1,17 +1,11 @@
-import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
-import { agentMain, agentsPerTest, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
+import { agentsPerTest, cli, ephemeralPorts, get, tempDataDir } from "./harness.js"
 
 const start = agentsPerTest()
-const cli = (args: ReadonlyArray<string>) => {
-  requireBuild()
-  const r = spawnSync(process.execPath, [agentMain, ...args], { encoding: "utf8", env: { ...process.env, ...testEnv } })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {

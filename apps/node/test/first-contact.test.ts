@@ -1,24 +1,11 @@
-// Issue 17: what a new operator meets first — an unusable data directory, a second agent, the
-// log lines of a failed or interrupted boot, the version, the health address, the CLI's edges.
-import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import parse from "parse-prometheus-text-format"
 import { describe, expect, it } from "vitest"
-import { agentMain, agentsPerTest, ephemeralPorts, get, requireBuild, tempDataDir, testEnv } from "./harness.js"
+import { agentMain, agentsPerTest, cli, ephemeralPorts, get, tempDataDir } from "./harness.js"
 
 const start = agentsPerTest()
-const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
-  requireBuild()
-  // A bounded wait: the old agent spun forever creating a directory under /proc.
-  const r = spawnSync(process.execPath, [agentMain, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, ...testEnv, ...env },
-    timeout: 30_000,
-  })
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
-}
 const lines = (stdout: string) =>
   stdout
     .split("\n")

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
@@ -129,4 +129,18 @@ export const agentsPerTest = () => {
     running.push(a)
     return a
   }
+}
+
+/**
+ * Runs one agent command to its end (`validate`, `cluster join`, …). Bounded: a command that hangs
+ * (the old agent spun forever creating a directory under /proc) fails the test instead of the run.
+ */
+export const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
+  requireBuild()
+  const r = spawnSync(process.execPath, [agentMain, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...testEnv, ...env },
+    timeout: 30_000,
+  })
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
 }
