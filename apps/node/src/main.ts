@@ -12,7 +12,7 @@
  * moves it. A rejected, unreadable or unwritable cache only costs time.
  */
 import { createHash } from "node:crypto"
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { homedir } from "node:os"
 import { dirname, join } from "node:path"
@@ -37,10 +37,28 @@ const key = createHash("sha256")
   .digest("hex")
 const cacheFile = cacheDir === undefined ? undefined : join(cacheDir, `agent-${key.slice(0, 24)}.v8cache`)
 
-let cachedData: Buffer | undefined
-if (cacheFile !== undefined) {
+// Cached code runs in the agent: a cache directory or file that another user owns or may write
+// (a shared XDG_CACHE_HOME, a mistyped NOVACRON_COMPILE_CACHE) is neither read nor written.
+const unsafe = (path: string): string | undefined => {
   try {
-    cachedData = readFileSync(cacheFile)
+    const st = lstatSync(path)
+    const uid = process.getuid?.()
+    if (st.isSymbolicLink()) return `${path} is a symbolic link`
+    if (uid !== undefined && st.uid !== uid) return `${path} is owned by uid ${st.uid}, not ${uid}`
+    if ((st.mode & 0o022) !== 0) return `${path} is writable by group or others (mode ${(st.mode & 0o777).toString(8)})`
+    return undefined
+  } catch {
+    return undefined // missing: created below with private modes
+  }
+}
+const refused = cacheFile === undefined ? undefined : (unsafe(dirname(cacheFile)) ?? unsafe(cacheFile))
+if (refused !== undefined) process.stderr.write(`novacron: V8 code cache not used: ${refused}\n`)
+const usable = refused === undefined ? cacheFile : undefined
+
+let cachedData: Buffer | undefined
+if (usable !== undefined) {
+  try {
+    cachedData = readFileSync(usable)
   } catch {
     cachedData = undefined
   }
@@ -55,19 +73,19 @@ const script = new vm.Script(wrapped, {
 })
 
 // Written once the agent has run a while, so the functions compiled during boot are in it too.
-if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
+if (usable !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) {
   setTimeout(() => {
     try {
-      mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 })
-      const partial = `${cacheFile}.${process.pid}.tmp`
+      mkdirSync(dirname(usable), { recursive: true, mode: 0o700 })
+      const partial = `${usable}.${process.pid}.tmp`
       writeFileSync(partial, script.createCachedData(), { mode: 0o600 })
-      renameSync(partial, cacheFile)
+      renameSync(partial, usable)
       // Caches of other builds or Node versions would pile up; another install's cache in use is
       // spared for a week (it is rewritten after that at the cost of one cold start).
       const weekAgo = Date.now() - 7 * 24 * 3600 * 1000
-      for (const name of readdirSync(dirname(cacheFile))) {
-        const other = join(dirname(cacheFile), name)
-        if (/^agent-[0-9a-f]{24}\.v8cache$/.test(name) && other !== cacheFile && statSync(other).mtimeMs < weekAgo) {
+      for (const name of readdirSync(dirname(usable))) {
+        const other = join(dirname(usable), name)
+        if (/^agent-[0-9a-f]{24}\.v8cache$/.test(name) && other !== usable && statSync(other).mtimeMs < weekAgo) {
           rmSync(other, { force: true })
         }
       }

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process"
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { join } from "node:path"
 import Database from "better-sqlite3"
@@ -393,6 +393,15 @@ describe("code cache", () => {
     writeFileSync(file, Buffer.alloc(4096, 7))
     await startAndStop()
     expect(statSync(file).size).toBeGreaterThan(100_000)
+    // Cached code runs in the agent: in a directory others may write, the cache is neither read nor
+    // rewritten (a planted file stays as it is), and stderr says why.
+    chmodSync(cache, 0o777)
+    writeFileSync(file, Buffer.alloc(4096, 7))
+    const shared = await startAndStop()
+    expect(shared.stderr.join("")).toContain(
+      `novacron: V8 code cache not used: ${cache} is writable by group or others`,
+    )
+    expect(statSync(file).size).toBe(4096)
   })
 
   it("is not used when turned off", async () => {
