@@ -187,6 +187,14 @@ describe("validation reports every problem at once, with exact messages", () => 
     }),
   )
 
+  it.effect("a scalar for a section whose defaults a rule reads is one issue, at the section", () =>
+    Effect.gen(function* () {
+      // The rules once merged 5 over the network defaults, lost enable_tls and blamed security's mTLS.
+      const path = file("network: 5\n")
+      expect(yield* problems({ file: path })).toEqual([`network = 5 (${basename(path)}:1): expected a mapping of keys`])
+    }),
+  )
+
   it.effect("a missing file and a YAML syntax error", () =>
     Effect.gen(function* () {
       expect(yield* problems({ file: join(dir, "absent.yaml") })).toEqual([

@@ -3,6 +3,7 @@
 // schema decodes. And the keys accepted whose part is not built yet, reported as notes.
 
 import { Either, ParseResult, Schema } from "effect"
+import type { Note } from "../Config.js"
 import type { Origin } from "../Origin.js"
 
 const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
@@ -72,12 +73,6 @@ export const message = (schema: Schema.Schema.AnyNoContext, value: unknown): str
   return Either.isLeft(r) ? (ParseResult.ArrayFormatter.formatErrorSync(r.left)[0]?.message ?? "invalid") : undefined
 }
 
-/** A key that is accepted but whose part is not built yet, so its value changes nothing. */
-export interface Note {
-  readonly path: string
-  readonly origin: Origin
-  readonly message: string
-}
 
 type Get = (path: string) => unknown
 

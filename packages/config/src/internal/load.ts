@@ -7,7 +7,8 @@ import type { Override } from "../Env.js"
 import { Origin } from "../Origin.js"
 import { redact, redactAt } from "../Redact.js"
 import * as S from "../Settings.js"
-import { aliases, message, type Note, notes } from "./aliases.js"
+import type { Note } from "../Config.js"
+import { aliases, message, notes } from "./aliases.js"
 import { at, type Shape, shapeOf, suggest, withLeaf } from "./shape.js"
 
 type Raw = Record<string, unknown>
@@ -278,8 +279,14 @@ const resolveAliases = (tree: Tree): void => {
   }
 }
 
+/**
+ * The defaults under what was written, for the cross-key rules. A scalar written where a section
+ * belongs is already an issue at its path; the rules see the section's defaults, so it is not
+ * reported again as a spurious rule on some key of that section (`network: 5` and mTLS).
+ */
 const deepMerge = (base: unknown, over: unknown): unknown => {
-  if (isObject(base) && isObject(over)) {
+  if (isObject(base)) {
+    if (!isObject(over)) return base
     const out: Raw = { ...base }
     for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v)
     return out
