@@ -73,7 +73,6 @@ export const message = (schema: Schema.Schema.AnyNoContext, value: unknown): str
   return Either.isLeft(r) ? (ParseResult.ArrayFormatter.formatErrorSync(r.left)[0]?.message ?? "invalid") : undefined
 }
 
-
 type Get = (path: string) => unknown
 
 /** Keys accepted but not in effect: `when` says whether an explicitly set value asks for something unbuilt. */
