@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
+import { freePort, haveRedisServer, redisOn } from "@novacron/testing"
 import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import * as CacheComponent from "../src/CacheComponent.js"
 import * as CacheSettings from "../src/CacheSettings.js"
-import { freePort, haveRedisServer, namespace, startRedis, stopRedis } from "./helpers.js"
+import { namespace } from "./helpers.js"
 
 const security = Component.make({ name: "security", phase: "core", criticality: "CRITICAL", layer: Layer.empty })
 
@@ -18,7 +19,7 @@ const advanceUntil = <E, R>(done: Effect.Effect<boolean, E, R>, maxSeconds: numb
     return yield* Effect.die(new Error(`not done after ${maxSeconds} s of TestClock time`))
   })
 
-describe.skipIf(!haveRedisServer)("cache under the boot kernel", () => {
+describe.skipIf(!(await haveRedisServer()))("cache under the boot kernel", () => {
   it.scoped("redis down at boot: retried, boot goes on degraded; redis up: health reports recovery", () =>
     Effect.gen(function* () {
       const port = yield* freePort
@@ -32,7 +33,7 @@ describe.skipIf(!haveRedisServer)("cache under the boot kernel", () => {
       expect(record.status).toBe("degraded")
       expect(yield* cache()).toMatchObject({ health: "degraded" })
 
-      const server = yield* Effect.acquireRelease(startRedis(port), stopRedis)
+      const server = yield* redisOn(port)
       expect(server.pid).toBeGreaterThan(0)
       yield* advanceUntil(
         Effect.map(cache(), (c) => c.health === "healthy"),

@@ -2,15 +2,17 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
+import { freePort, haveRedisServer, redisOn, service, stopRedis, tempDir } from "@novacron/testing"
 import { Effect, Layer, Logger, Ref, Schema } from "effect"
 import * as Database from "../src/Database.js"
 import * as DatabaseComponent from "../src/DatabaseComponent.js"
 import type * as Migration from "../src/Migration.js"
 import * as StorageSettings from "../src/StorageSettings.js"
-import { haveRedisServer, pgSchema, pgUrl, privateRedis, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
+import { pgSchema, pgUrl, redisPrefix, redisUrl } from "./helpers.js"
 
 const pgUp = await service("PostgreSQL", pgUrl)
 const redisUp = await service("Redis", redisUrl)
+const redisServer = await haveRedisServer()
 
 // The database only names "security" as a dependency; a stand-in satisfies the graph.
 const security = Component.make({ name: "security", phase: "core", criticality: "CRITICAL", layer: Layer.empty })
@@ -30,16 +32,6 @@ const capture =
         }),
       ),
     )
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
 
 const bootHealthy = (component: ReturnType<typeof DatabaseComponent.component>) =>
   Effect.scoped(
@@ -140,7 +132,7 @@ describe("database under the boot kernel", () => {
           const schema = yield* pgSchema
           const upstream = new URL(pgUrl)
           // A port nothing listens on (refused), where a proxy to the real server appears after ~1 s.
-          const port = yield* Effect.promise(freePort)
+          const port = yield* freePort
           yield* Effect.acquireRelease(
             Effect.sync(() => {
               const sockets = new Set<net.Socket>()
@@ -186,22 +178,27 @@ describe("database under the boot kernel", () => {
       ),
   )
 
-  it.live.skipIf(!redisUp || !haveRedisServer())(
+  it.live.skipIf(!redisUp || !redisServer)(
     "the health check turns unhealthy while the store is down and healthy once it is back",
     () =>
       Effect.scoped(
         Effect.gen(function* () {
-          const redis = yield* privateRedis
-          const first = yield* redis.start
-          const c = DatabaseComponent.component(settings({ backend: "redis", redis_url: redis.url }), { data_dir: "" })
+          const port = yield* freePort
+          const first = yield* redisOn(port)
+          const c = DatabaseComponent.component(
+            settings({ backend: "redis", redis_url: `redis://127.0.0.1:${port}` }),
+            {
+              data_dir: "",
+            },
+          )
           const ctx = yield* Layer.build(c.layer)
           const check = Effect.provide(DatabaseComponent.healthCheck, ctx)
           expect(yield* check).toMatchObject({ status: "healthy" })
-          yield* redis.stop(first)
+          yield* stopRedis(first)
           const down = yield* check
           expect(down.status).toBe("unhealthy")
           expect(down.message).toMatch(/redis: health failed/)
-          yield* redis.start
+          yield* redisOn(port)
           // ioredis reconnects on its own (every 200 ms at first, at most 2 s).
           let back = yield* check
           for (let i = 0; i < 100 && back.status !== "healthy"; i++) {

@@ -1,15 +1,15 @@
 /**
- * The framed message protocol used between nodes (cluster and DWCP messages).
+ * The framed message protocol used between nodes (cluster and DWCP messages), on the
+ * `@novacron/wire` format with 2 bytes of fields (the flags).
  *
  * Header, 14 bytes, big-endian:
- * `magic "NC" (2) | version (1) | type (1) | flags (2) | payload length (4) | CRC-32 (4)`.
+ * `magic "NC" (2) | version (1) | type (1) | payload length (4) | flags (2) | CRC-32 (4)`.
  * The CRC-32 covers the first 10 header bytes and the payload, so a damaged type or length is caught
  * too. Oversized lengths are refused as soon as the header arrives, before any payload is buffered.
  *
  * @since 0.1.0
  */
-import { crc32 } from "node:zlib"
-import { FrameError } from "./NetworkError.js"
+import { Wire, type WireError } from "@novacron/wire"
 
 /**
  * `"NC"`.
@@ -19,14 +19,31 @@ import { FrameError } from "./NetworkError.js"
 export const MAGIC = 0x4e43
 
 /**
+ * 2 since the wire module (the flags moved behind the length).
+ *
  * @since 0.1.0
  */
-export const VERSION = 1
+export const VERSION = 2
 
 /**
  * @since 0.1.0
  */
 export const HEADER_BYTES = 14
+
+/**
+ * Where the payload length (u32) is in the header.
+ *
+ * @since 0.2.0
+ */
+export const LENGTH_OFFSET = 4
+
+/**
+ * The wire format of cluster messages.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const format: Wire.Format = Wire.format({ protocol: "network", magic: MAGIC, version: VERSION, fieldsSize: 2 })
 
 /**
  * Control frame types (below 16) and the first application type.
@@ -66,20 +83,11 @@ export interface Frame {
  */
 export const encode = (frame: Frame, maxFrameSize = 2 ** 32 - 1): Buffer => {
   const { type, flags, payload } = frame
-  if (!Number.isInteger(type) || type < 0 || type > 255) throw new RangeError(`frame type ${type} out of range`)
   if (!Number.isInteger(flags) || flags < 0 || flags > 0xffff) throw new RangeError(`frame flags ${flags} out of range`)
   if (payload.byteLength > maxFrameSize) {
     throw new RangeError(`payload of ${payload.byteLength} bytes exceeds max_frame_size ${maxFrameSize}`)
   }
-  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.byteLength)
-  out.writeUInt16BE(MAGIC, 0)
-  out.writeUInt8(VERSION, 2)
-  out.writeUInt8(type, 3)
-  out.writeUInt16BE(flags, 4)
-  out.writeUInt32BE(payload.byteLength, 6)
-  out.set(payload, HEADER_BYTES)
-  out.writeUInt32BE(crc32(payload, crc32(out.subarray(0, 10))), 10)
-  return out
+  return Wire.encode(format, type, payload, (h, at) => h.writeUInt16BE(flags, at))
 }
 
 /**
@@ -89,7 +97,7 @@ export const encode = (frame: Frame, maxFrameSize = 2 ** 32 - 1): Buffer => {
  */
 export interface DecodeResult {
   readonly frames: ReadonlyArray<Frame>
-  readonly error?: FrameError | undefined
+  readonly error?: WireError.FrameError | undefined
 }
 
 /**
@@ -100,7 +108,7 @@ export interface DecodeResult {
 export interface Decoder {
   push(chunk: Uint8Array): DecodeResult
   /** The stream ended: an error if a frame was cut off. */
-  end(): FrameError | undefined
+  end(): WireError.FrameError | undefined
   /** Bytes received so far. */
   readonly offset: number
   /** Bytes held waiting for the rest of a frame. */
@@ -118,107 +126,30 @@ export interface Decoder {
  * @since 0.1.0
  */
 export const decoder = (maxFrameSize: number): Decoder => {
-  let limit = maxFrameSize
-  let chunks: Array<Buffer> = []
-  let buffered = 0
-  // Stream offset of the first buffered byte (= start of the frame being decoded).
-  let start = 0
-  let failed: FrameError | undefined
-  // Header of the frame being decoded, once complete.
-  let header: { type: number; flags: number; length: number; crc: number; head: Buffer } | undefined
-
-  // Removes n buffered bytes into fresh memory: a frame never aliases (or pins) a socket's read,
-  // which the caller may reuse, and a small payload does not keep a 64 KiB read alive.
-  const take = (n: number): Buffer => {
-    const out = Buffer.allocUnsafe(n)
-    let filled = 0
-    while (filled < n) {
-      const c = chunks[0]!
-      const k = Math.min(c.length, n - filled)
-      c.copy(out, filled, 0, k)
-      filled += k
-      if (k === c.length) chunks.shift()
-      else chunks[0] = c.subarray(k)
-    }
-    buffered -= n
-    start += n
-    return out
-  }
-
-  const fail = (error: FrameError) => {
-    failed = error
-    chunks = []
-    buffered = 0
-    return error
-  }
-
+  // Copies: a frame never aliases (or pins) a socket's read, and a small payload does not keep a
+  // 64 KiB read alive while a handler holds it.
+  const wire = Wire.decoder(format, { maxPayload: maxFrameSize, copy: true, limitName: "max_frame_size" })
   return {
     get offset() {
-      return start + buffered
+      return wire.offset
     },
     get buffered() {
-      return buffered
+      return wire.buffered
     },
     get maxFrameSize() {
-      return limit
+      return wire.maxPayload
     },
     set maxFrameSize(n: number) {
-      limit = n
+      wire.maxPayload = n
     },
     push(chunk) {
-      if (failed !== undefined) return { frames: [], error: failed }
-      if (chunk.byteLength > 0) {
-        chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
-        buffered += chunk.byteLength
-      }
-      const frames: Array<Frame> = []
-      for (;;) {
-        if (header === undefined) {
-          if (buffered < HEADER_BYTES) return { frames }
-          const at = start
-          const head = take(HEADER_BYTES)
-          const magic = head.readUInt16BE(0)
-          if (magic !== MAGIC) {
-            return {
-              frames,
-              error: fail(new FrameError({ reason: "BadMagic", offset: at, detail: `0x${magic.toString(16)}` })),
-            }
-          }
-          const version = head.readUInt8(2)
-          if (version !== VERSION) {
-            const detail = `version ${version}, expected ${VERSION}`
-            return { frames, error: fail(new FrameError({ reason: "UnsupportedVersion", offset: at + 2, detail })) }
-          }
-          const length = head.readUInt32BE(6)
-          if (length > limit) {
-            const detail = `payload length ${length} exceeds max_frame_size ${limit}`
-            return { frames, error: fail(new FrameError({ reason: "Oversized", offset: at + 6, detail })) }
-          }
-          header = { type: head.readUInt8(3), flags: head.readUInt16BE(4), length, crc: head.readUInt32BE(10), head }
-        }
-        if (buffered < header.length) return { frames }
-        const payload = take(header.length)
-        const actual = crc32(payload, crc32(header.head.subarray(0, 10)))
-        if (actual !== header.crc) {
-          const at = start - header.length - HEADER_BYTES + 10
-          const detail = `checksum 0x${actual.toString(16)}, header says 0x${header.crc.toString(16)}`
-          header = undefined
-          return { frames, error: fail(new FrameError({ reason: "ChecksumMismatch", offset: at, detail })) }
-        }
-        frames.push({ type: header.type, flags: header.flags, payload })
-        header = undefined
+      const { frames, error } = wire.push(chunk)
+      return {
+        frames: frames.map((f) => ({ type: f.type, flags: f.fields.readUInt16BE(0), payload: f.payload })),
+        error,
       }
     },
-    end() {
-      if (failed !== undefined) return failed
-      if (header === undefined && buffered === 0) return undefined
-      const frameStart = header === undefined ? start : start - HEADER_BYTES
-      const detail =
-        header === undefined
-          ? `stream ended inside a frame header (${buffered} of ${HEADER_BYTES} bytes)`
-          : `stream ended inside a payload (${buffered} of ${header.length} bytes)`
-      return fail(new FrameError({ reason: "Truncated", offset: frameStart, detail }))
-    },
+    end: () => wire.end(),
   }
 }
 

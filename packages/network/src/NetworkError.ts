@@ -3,39 +3,33 @@
  *
  * @since 0.1.0
  */
+import { WireError } from "@novacron/wire"
 import { Data } from "effect"
 
 /**
- * Why a byte stream is not a valid frame sequence. `offset` is the position in the connection's
- * byte stream of the offending field.
+ * Why a byte stream is not a valid frame sequence: the wire module's one error (`reason`, `offset`
+ * of the offending field in the connection's byte stream, `detail`).
  *
  * @since 0.1.0
  */
-export class FrameError extends Data.TaggedError("FrameError")<{
-  readonly reason: "BadMagic" | "UnsupportedVersion" | "Oversized" | "ChecksumMismatch" | "Truncated"
-  readonly offset: number
-  readonly detail: string
-}> {
-  override get message() {
-    return `${this.reason} at byte ${this.offset}: ${this.detail}`
-  }
-}
+export const FrameError = WireError.FrameError
 
 /**
- * The listener could not be started.
+ * @since 0.1.0
+ */
+export type FrameError = WireError.FrameError
+
+/**
+ * The listener could not be started: the wire module's one error (`address`, `port`, `reason`).
  *
  * @since 0.1.0
  */
-export class ListenError extends Data.TaggedError("ListenError")<{
-  readonly address: string
-  readonly port: number
-  readonly reason: string
-  readonly cause?: unknown
-}> {
-  override get message() {
-    return `cannot listen on ${this.address}:${this.port}: ${this.reason}`
-  }
-}
+export const ListenError = WireError.ListenError
+
+/**
+ * @since 0.1.0
+ */
+export type ListenError = WireError.ListenError
 
 /**
  * A peer could not be reached or refused us. `retryable` is false when retrying cannot help

@@ -121,11 +121,11 @@ describe("Frame codec", () => {
   it("refuses an oversized length from the header alone, naming the length field's offset", () => {
     const ok = Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(10) })
     const big = Buffer.from(Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(0) }))
-    big.writeUInt32BE(MAX + 1, 6)
+    big.writeUInt32BE(MAX + 1, Frame.LENGTH_OFFSET)
     const d = Frame.decoder(MAX)
     const r = d.push(Buffer.concat([ok, big]))
     expect(r.frames.length).toBe(1)
-    expect(r.error).toMatchObject({ reason: "Oversized", offset: ok.length + 6 })
+    expect(r.error).toMatchObject({ reason: "TooLarge", offset: ok.length + Frame.LENGTH_OFFSET })
     expect(r.error!.message).toContain(`exceeds max_frame_size ${MAX}`)
     // Stays failed.
     expect(d.push(ok).error).toBe(r.error)
@@ -139,10 +139,10 @@ describe("Frame codec", () => {
     expect(decodeAll([magic]).error).toMatchObject({ reason: "BadMagic", offset: 0 })
     const version = Buffer.from(good)
     version[2] = 9
-    expect(decodeAll([good, version]).error).toMatchObject({ reason: "UnsupportedVersion", offset: good.length + 2 })
+    expect(decodeAll([good, version]).error).toMatchObject({ reason: "BadVersion", offset: good.length + 2 })
     const payload = Buffer.from(good)
     payload[payload.length - 1]! ^= 0xff
-    expect(decodeAll([payload]).error).toMatchObject({ reason: "ChecksumMismatch", offset: 10 })
+    expect(decodeAll([payload]).error).toMatchObject({ reason: "BadChecksum", offset: 10 })
   })
 })
 
@@ -191,7 +191,8 @@ describe("Frame codec edges (issue 29)", () => {
     expect(d.maxFrameSize).toBe(16)
     const small = Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(16) })
     expect(d.push(small.subarray(0, 20)).frames).toEqual([])
-    expect({ offset: d.offset, buffered: d.buffered }).toEqual({ offset: 20, buffered: 6 })
+    // The header (14 bytes) and 6 payload bytes are held.
+    expect({ offset: d.offset, buffered: d.buffered }).toEqual({ offset: 20, buffered: 20 })
     expect(d.push(small.subarray(20)).frames.length).toBe(1)
     expect({ offset: d.offset, buffered: d.buffered }).toEqual({ offset: 30, buffered: 0 })
     const big = Frame.encode({ type: 16, flags: 0, payload: Buffer.alloc(100) })
@@ -200,8 +201,8 @@ describe("Frame codec edges (issue 29)", () => {
     expect(d.push(big).frames.length).toBe(1)
     d.maxFrameSize = 99
     expect(d.push(big).error).toMatchObject({
-      reason: "Oversized",
-      offset: 30 + big.length + 6,
+      reason: "TooLarge",
+      offset: 30 + big.length + Frame.LENGTH_OFFSET,
       detail: "payload length 100 exceeds max_frame_size 99",
     })
   })
@@ -211,7 +212,7 @@ describe("Frame codec edges (issue 29)", () => {
     const bad = Buffer.from(Frame.encode({ type: 16, flags: 0, payload: Buffer.from("x") }))
     bad[0] = 0x47
     const { error } = d.push(bad)
-    expect(error).toMatchObject({ reason: "BadMagic", detail: "0x4743" })
+    expect(error).toMatchObject({ reason: "BadMagic", detail: "magic 0x4743, expected 0x4e43" })
     const good = Frame.encode({ type: 16, flags: 0, payload: Buffer.from("y") })
     expect(d.push(good)).toEqual({ frames: [], error })
     expect(d.end()).toBe(error)
@@ -227,7 +228,7 @@ describe("Frame codec edges (issue 29)", () => {
     })
     const version = Buffer.from(good)
     version[2] = 9
-    expect(decodeAll([version]).error).toMatchObject({ detail: "version 9, expected 1" })
+    expect(decodeAll([version]).error).toMatchObject({ detail: "version 9, expected 2" })
     const payload = Buffer.from(good)
     payload[payload.length - 1]! ^= 0xff
     const header = good.readUInt32BE(10).toString(16)

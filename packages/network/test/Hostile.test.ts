@@ -57,7 +57,7 @@ const openFds = () => (fs.existsSync("/proc/self/fd") ? fs.readdirSync("/proc/se
 
 const helloHeader = (length: number) => {
   const header = Buffer.from(Frame.encode(Frame.json(Frame.FrameType.Hello, {})).subarray(0, Frame.HEADER_BYTES))
-  header.writeUInt32BE(length, 6)
+  header.writeUInt32BE(length, Frame.LENGTH_OFFSET)
   return header
 }
 
@@ -241,7 +241,9 @@ describe("memory before authentication", () => {
         for (const c of attackers) yield* waitClosed(c.closed)
         expect(yield* counted(NetworkMetrics.refused("protocol"))).toBe(protocol + 5)
       }).pipe(Effect.provide(recordingLogger(logs)))
-      const oversized = logs.filter((l) => l.message.includes("(before authentication): Oversized at byte 6"))
+      const oversized = logs.filter((l) =>
+        l.message.includes("(before authentication): network frame: TooLarge at byte 4"),
+      )
       expect(oversized.length).toBe(5)
       expect(oversized[0]!.message).toContain("payload length 15728640 exceeds max_frame_size 16384")
     }),

@@ -298,12 +298,12 @@ describe("malformed input", () => {
             schedule: Schedule.spaced("5 millis"),
           }).pipe(Effect.timeout("5 seconds"))
           const header = Buffer.from(Frame.encode({ type: APP, flags: 0, payload: Buffer.alloc(0) }))
-          header.writeUInt32BE(1 << 30, 6)
+          header.writeUInt32BE(1 << 30, Frame.LENGTH_OFFSET)
           big.socket.write(header)
           yield* Effect.promise(() => big.ended)
           expect(framesOf(big.received())[0]?.type).toBe(Frame.FrameType.Welcome)
           const inbound = yield* a.network.accepted.take
-          expect(yield* inbound.awaitClose).toContain(`Oversized at byte ${hello("raw").length + 6}`)
+          expect(yield* inbound.awaitClose).toContain(`TooLarge at byte ${hello("raw").length + Frame.LENGTH_OFFSET}`)
           // Its mailbox ended: a reader sees the end, not a hang.
           const [, done] = yield* inbound.receive.takeAll
           expect(done).toBe(true)
@@ -328,8 +328,10 @@ describe("malformed input", () => {
         expect(closes).toEqual(
           expect.arrayContaining([
             expect.stringMatching(/BadMagic at byte 0/),
-            expect.stringMatching(/Oversized at byte 37: payload length 1073741824 exceeds max_frame_size 2048/),
-            expect.stringMatching(/ChecksumMismatch at byte 10/),
+            expect.stringContaining(
+              `TooLarge at byte ${hello("raw").length + Frame.LENGTH_OFFSET}: payload length 1073741824 exceeds max_frame_size 2048`,
+            ),
+            expect.stringMatching(/BadChecksum at byte 10/),
           ]),
         )
       }),

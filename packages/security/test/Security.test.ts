@@ -3,6 +3,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot } from "@novacron/init"
+import { tempDir } from "@novacron/testing"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import * as Authorization from "../src/Authorization.js"
 import * as CertificateAuthority from "../src/CertificateAuthority.js"
@@ -10,7 +11,7 @@ import * as Encryption from "../src/Encryption.js"
 import * as SecretsManager from "../src/SecretsManager.js"
 import * as Security from "../src/Security.js"
 import * as SecurityComponent from "../src/SecurityComponent.js"
-import { modeOf, nodeInfo, settings, tempDir, withLogs } from "./helpers.js"
+import { modeOf, nodeInfo, settings, withLogs } from "./helpers.js"
 
 describe("CertificateAuthority", () => {
   it.scoped("issues a node CA and certificate into <data_dir>/tls on first start (keys 0600) and reuses them", () =>

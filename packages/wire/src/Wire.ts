@@ -153,6 +153,8 @@ export interface DecoderOptions {
   readonly copy?: boolean | undefined
   /** Checks a header before its payload is buffered; a `FrameError` returned stops the decoder. */
   readonly check?: ((header: Header) => FrameError | undefined) | undefined
+  /** How the bound is named in a `TooLarge` error (the setting an operator would change); default "the limit". */
+  readonly limitName?: string | undefined
 }
 
 /**

@@ -204,7 +204,9 @@ describe("Wire header checks", () => {
     const r = d.push(Buffer.concat([good, head]))
     expect(r.frames.length).toBe(1)
     expect(r.error).toMatchObject({ reason: "TooLarge", offset: good.length + 4, expected: 100, actual: 101 })
-    expect(r.error?.detail).toBe("payload length 101 over the limit 100")
+    expect(r.error?.detail).toBe("payload length 101 exceeds the limit 100")
+    const named = Wire.decoder(Demo, { maxPayload: 100, limitName: "max_frame_size" }).push(head).error
+    expect(named?.detail).toBe("payload length 101 exceeds max_frame_size 100")
     expect(d.buffered).toBe(0)
     // Exactly the bound is accepted.
     expect(Either.isRight(Wire.decodeAll(Demo, Wire.encode(Demo, 1, Buffer.alloc(100)), { maxPayload: 100 }))).toBe(

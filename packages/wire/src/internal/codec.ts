@@ -30,6 +30,7 @@ export interface DecoderOptions {
   readonly maxPayload: number
   readonly copy?: boolean | undefined
   readonly check?: ((header: Header) => FrameError | undefined) | undefined
+  readonly limitName?: string | undefined
 }
 
 /** Bytes before the protocol's fields: magic u16, version u8, type u8, payload length u32. */
@@ -108,6 +109,7 @@ export class Decoder {
   private readonly size: number
   private readonly copy: boolean
   private readonly check: ((header: Header) => FrameError | undefined) | undefined
+  private readonly limitName: string
   maxPayload: number
 
   constructor(
@@ -118,6 +120,7 @@ export class Decoder {
     this.maxPayload = options.maxPayload
     this.copy = options.copy === true
     this.check = options.check
+    this.limitName = options.limitName ?? "the limit"
   }
 
   /** Bytes received so far. */
@@ -220,7 +223,7 @@ export class Decoder {
     if (isType !== undefined && !isType(type)) throw this.fail("BadType", offset + 3, `unknown frame type ${type}`)
     const length = head.readUInt32BE(4)
     if (length > this.maxPayload) {
-      const detail = `payload length ${length} over the limit ${this.maxPayload}`
+      const detail = `payload length ${length} exceeds ${this.limitName} ${this.maxPayload}`
       throw this.fail("TooLarge", offset + 4, detail, this.maxPayload, length)
     }
     const header = { type, fields: head.subarray(PREFIX, PREFIX + this.format.fieldsSize), length, offset, head }
