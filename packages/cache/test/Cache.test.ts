@@ -1,18 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
+import { freePort, haveRedisServer, privateRedis, redisOn, stopRedis } from "@novacron/testing"
 import { Context, Effect, Exit, Fiber, Layer, Option, Stream, SubscriptionRef, TestClock } from "effect"
 import * as Cache from "../src/Cache.js"
 import * as CacheComponent from "../src/CacheComponent.js"
 import * as CacheSettings from "../src/CacheSettings.js"
-import {
-  eventually,
-  freePort,
-  haveRedisServer,
-  namespace,
-  privateRedis,
-  refusingServer,
-  startRedis,
-  stopRedis,
-} from "./helpers.js"
+import { eventually, namespace, refusingServer } from "./helpers.js"
 
 const settings = (raw: Record<string, unknown> = {}) => CacheSettings.decode(raw)
 
@@ -74,7 +66,7 @@ describe("in-memory level", () => {
   )
 })
 
-describe.skipIf(!haveRedisServer)("shared level and coherency (private redis-server)", () => {
+describe.skipIf(!(await haveRedisServer()))("shared level and coherency (private redis-server)", () => {
   it.live("after a write or invalidation on A returns, B never serves the old value", () =>
     Effect.scoped(
       Effect.gen(function* () {
@@ -136,8 +128,7 @@ describe.skipIf(!haveRedisServer)("shared level and coherency (private redis-ser
       Effect.gen(function* () {
         const port = yield* freePort
         const url = `redis://127.0.0.1:${port}`
-        const first = yield* startRedis(port)
-        yield* Effect.addFinalizer(() => stopRedis(first))
+        const first = yield* redisOn(port)
         const cache = yield* build(
           Cache.layerStrict(settings({ cache_redis_url: url }), { ...fast, namespace: namespace() }),
         )
@@ -155,8 +146,7 @@ describe.skipIf(!haveRedisServer)("shared level and coherency (private redis-ser
         yield* cache.set("offline", "1")
         expect(yield* cache.get("offline")).toEqual(Option.some("1"))
 
-        const second = yield* startRedis(port)
-        yield* Effect.addFinalizer(() => stopRedis(second))
+        yield* redisOn(port)
         yield* awaitStatus(cache, "connected")
         expect((yield* health()).status).toBe("healthy")
         expect((yield* cache.stats).recoveries).toBe(1)
@@ -177,8 +167,7 @@ describe.skipIf(!haveRedisServer)("shared level and coherency (private redis-ser
         expect(yield* cache.status).toBe("degraded")
         yield* cache.set("k", "local")
         expect(yield* cache.get("k")).toEqual(Option.some("local"))
-        const server = yield* startRedis(port)
-        yield* Effect.addFinalizer(() => stopRedis(server))
+        yield* redisOn(port)
         yield* awaitStatus(cache, "connected")
         expect((yield* cache.stats).recoveries).toBe(1)
         expect((yield* cache.stats).degradedSince).toBeUndefined()
@@ -226,7 +215,7 @@ describe("boot policy", () => {
       const srv = yield* refusingServer
       const s = settings({ cache_redis_url: `redis://127.0.0.1:${srv.port}` })
       const c = CacheComponent.component(s)
-      expect([c.name, c.phase, c.criticality, c.dependencies]).toEqual(["cache", "core", "DEGRADED", ["security"]])
+      expect([c.name, "phase" in c, "dependencies" in c]).toEqual(["cache", false, false])
       expect(c.retry).toBe(Cache.retrySchedule)
       const strict = yield* Effect.exit(Effect.scoped(Layer.build(c.layer)))
       expect(Exit.isFailure(strict) && String(strict.cause)).toMatch(/RedisUnavailable|unreachable/)

@@ -5,6 +5,7 @@ import * as path from "node:path"
 import * as tls from "node:tls"
 import { describe, expect, it } from "@effect/vitest"
 import { CertificateAuthority, SecuritySettings } from "@novacron/security"
+import { tempDir } from "@novacron/testing"
 import { Effect, Exit } from "effect"
 import * as Cluster from "../src/Cluster.js"
 import * as ClusterCa from "../src/ClusterCa.js"
@@ -12,7 +13,7 @@ import * as ClusterSettings from "../src/ClusterSettings.js"
 import { join } from "../src/Join.js"
 import * as JoinServer from "../src/JoinServer.js"
 import * as JoinToken from "../src/JoinToken.js"
-import { type Log, modeOf, post, recording, seed, tempDir } from "./helpers.js"
+import { type Log, modeOf, post, recording, seed } from "./helpers.js"
 
 const read = (file: string) => Effect.promise(() => fs.readFile(file, "utf8"))
 const exists = (file: string) =>

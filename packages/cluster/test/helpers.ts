@@ -1,17 +1,10 @@
 import * as fs from "node:fs/promises"
 import * as https from "node:https"
-import * as os from "node:os"
-import * as path from "node:path"
+import { tempDir } from "@novacron/testing"
 import { Effect, Logger } from "effect"
 import * as ClusterCa from "../src/ClusterCa.js"
 import * as JoinServer from "../src/JoinServer.js"
 import * as JoinToken from "../src/JoinToken.js"
-
-/** A fresh directory, removed when the scope closes. */
-export const tempDir = Effect.acquireRelease(
-  Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "novacron-cluster-"))),
-  (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true })),
-)
 
 export const modeOf = async (file: string) => (await fs.stat(file)).mode & 0o777
 

@@ -1,6 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { service, tempDir } from "@novacron/testing"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Either, Exit, Layer } from "effect"
 import { Redis } from "ioredis"
@@ -9,7 +10,7 @@ import * as Database from "../src/Database.js"
 import * as Pg from "../src/internal/postgres.js"
 import * as Migration from "../src/Migration.js"
 import * as StorageSettings from "../src/StorageSettings.js"
-import { pgSchema, pgUrl, redisPrefix, redisUrl, service, tempDir, unique } from "./helpers.js"
+import { pgSchema, pgUrl, redisPrefix, redisUrl, unique } from "./helpers.js"
 
 const pgUp = await service("PostgreSQL", pgUrl)
 const redisUp = await service("Redis", redisUrl)

@@ -1,5 +1,6 @@
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { service, tempDir } from "@novacron/testing"
 import BetterSqlite3 from "better-sqlite3"
 import { Context, Effect, Layer, Option, type Scope } from "effect"
 import { Redis } from "ioredis"
@@ -7,7 +8,7 @@ import postgres from "postgres"
 import * as Database from "../src/Database.js"
 import type { DatabaseError, MigrationError } from "../src/DatabaseError.js"
 import type { TaskRecord } from "../src/Model.js"
-import { pgSchema, pgUrl, redisPrefix, redisUrl, service, tempDir } from "./helpers.js"
+import { pgSchema, pgUrl, redisPrefix, redisUrl } from "./helpers.js"
 
 type Make = Effect.Effect<Layer.Layer<Database.Database, DatabaseError | MigrationError>, never, Scope.Scope>
 

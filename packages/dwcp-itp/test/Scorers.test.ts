@@ -1,3 +1,4 @@
+import { fuzzSeed } from "@novacron/testing"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { FgdEvaluator, TargetWorkload } from "../src/internal/fgd.js"
@@ -155,7 +156,7 @@ describe("scorers and policies", () => {
           expect(delta).toBeCloseTo(expected, 6)
         },
       ),
-      { numRuns: 400, seed: 11 },
+      { numRuns: 400, seed: fuzzSeed(11) },
     )
   })
 

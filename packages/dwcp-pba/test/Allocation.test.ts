@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { fuzzSeed } from "@novacron/testing"
 import fc from "fast-check"
 import { Allocation } from "../src/index.js"
 
@@ -34,6 +35,7 @@ describe("allocate: properties", () => {
           expect(g.reserved).toBeLessThanOrEqual(g.rate + tol(g.rate))
         })
       }),
+      { seed: fuzzSeed(1) },
     )
   })
 
@@ -45,6 +47,7 @@ describe("allocate: properties", () => {
         const allSatisfied = grants.every((g, i) => g.rate >= (ts[i]!.demand ?? Infinity) - tol(g.rate))
         if (!allSatisfied) expect(total).toBeGreaterThanOrEqual(cap - 1e-6 * Math.max(1, cap))
       }),
+      { seed: fuzzSeed(2) },
     )
   })
 
@@ -63,6 +66,7 @@ describe("allocate: properties", () => {
           }
         }
       }),
+      { seed: fuzzSeed(3) },
     )
   })
 
@@ -79,6 +83,7 @@ describe("allocate: properties", () => {
           }
         }
       }),
+      { seed: fuzzSeed(4) },
     )
   })
 
@@ -95,6 +100,7 @@ describe("allocate: properties", () => {
           expect(g.rate).toBeGreaterThanOrEqual(need[i]! * (1 - 1e-9))
         })
       }),
+      { seed: fuzzSeed(5) },
     )
   })
 })

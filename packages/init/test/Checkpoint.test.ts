@@ -1,22 +1,21 @@
 import { spawnSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { tempDir } from "@novacron/testing"
 import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
 import { Boot, BootReport, Checkpoint, Component } from "../src/index.js"
 import { fixture, makeJournal } from "./fixtures.js"
 
-const tempDir = () => mkdtempSync(join(tmpdir(), "novacron-init-"))
 const deadPid = () => {
   const r = spawnSync(process.execPath, ["-e", ""])
   return r.pid!
 }
 
 describe("checkpoints", () => {
-  it.live("are written durably at each phase with each component's status", () =>
+  it.scopedLive("are written durably at each phase with each component's status", () =>
     Effect.gen(function* () {
-      const dir = tempDir()
+      const dir = yield* tempDir
       const store = Checkpoint.fileStore(dir)
       let seenDuringCore: BootReport.BootReport | undefined
       const spy = Component.make({
@@ -43,9 +42,9 @@ describe("checkpoints", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("after a crash, the next boot says what happened", () =>
+  it.scopedLive("after a crash, the next boot says what happened", () =>
     Effect.gen(function* () {
-      const dir = tempDir()
+      const dir = yield* tempDir
       const store = Checkpoint.fileStore(dir)
       // A record as a process killed while starting "db" leaves it.
       const crashed: BootReport.BootReport = {
@@ -81,9 +80,9 @@ describe("checkpoints", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("a failed boot records the failure and the last valid checkpoint, after rolling back", () =>
+  it.scopedLive("a failed boot records the failure and the last valid checkpoint, after rolling back", () =>
     Effect.gen(function* () {
-      const dir = tempDir()
+      const dir = yield* tempDir
       const store = Checkpoint.fileStore(dir)
       const j = makeJournal()
       const scope = yield* Scope.make()
@@ -110,9 +109,9 @@ describe("checkpoints", () => {
     }),
   )
 
-  it.live("an unwritable checkpoint directory fails the boot with a clear error", () =>
+  it.scopedLive("an unwritable checkpoint directory fails the boot with a clear error", () =>
     Effect.gen(function* () {
-      const file = join(tempDir(), "not-a-dir")
+      const file = join(yield* tempDir, "not-a-dir")
       writeFileSync(file, "")
       const error = yield* Effect.flip(
         Boot.boot([fixture(makeJournal(), "x")], { checkpoints: Checkpoint.fileStore(file) }),
@@ -230,9 +229,9 @@ describe("Checkpoint.fileStore", () => {
     expect(at(undefined)).toBe("cannot write boot record /d/r.json: undefined")
   })
 
-  it.live("reads nothing where there is no record, and back what it wrote", () =>
+  it.scopedLive("reads nothing where there is no record, and back what it wrote", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(join(tempDir(), "nested"))
+      const store = Checkpoint.fileStore(join(yield* tempDir, "nested"))
       expect(Option.isNone(yield* store.read)).toBe(true)
       const r = record({ outcome: "running", checkpoints: [{ name: "init_start", at: 0.5 }] })
       yield* store.write(r)
@@ -240,9 +239,9 @@ describe("Checkpoint.fileStore", () => {
     }),
   )
 
-  it.live("a record that is not JSON, or not a boot record, is CorruptRecord naming the file", () =>
+  it.scopedLive("a record that is not JSON, or not a boot record, is CorruptRecord naming the file", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
+      const store = Checkpoint.fileStore(yield* tempDir)
       writeFileSync(store.path, '{"bootId": "b-1", "pid"')
       const e1 = yield* Effect.flip(store.read)
       expect(e1._tag).toBe("CorruptRecord")
@@ -254,9 +253,9 @@ describe("Checkpoint.fileStore", () => {
     }),
   )
 
-  it.live("a record that cannot be read is CheckpointError naming the file and the cause", () =>
+  it.scopedLive("a record that cannot be read is CheckpointError naming the file and the cause", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
+      const store = Checkpoint.fileStore(yield* tempDir)
       // Tests may run as root, which reads past any mode bits: a directory in its place does not.
       mkdirSync(store.path)
       const e = yield* Effect.flip(store.read)
@@ -275,9 +274,9 @@ describe("booting over the previous record", () => {
       }),
     )
 
-  it.live("after a clean shutdown, the next boot reports no previous trouble", () =>
+  it.scopedLive("after a clean shutdown, the next boot reports no previous trouble", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
+      const store = Checkpoint.fileStore(yield* tempDir)
       const first = yield* Effect.scoped(Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }))
       expect(first.report.outcome).toBe("stopped")
       const warnings: Array<string> = []
@@ -289,9 +288,9 @@ describe("booting over the previous record", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("a boot that reached READY and died is told apart from one that died starting", () =>
+  it.scopedLive("a boot that reached READY and died is told apart from one that died starting", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
+      const store = Checkpoint.fileStore(yield* tempDir)
       // Left running, as a killed process leaves it; the pid is ours, as in a container.
       const first = yield* Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }).pipe(
         Scope.extend(yield* Scope.make()),
@@ -306,9 +305,9 @@ describe("booting over the previous record", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("a corrupt record is logged with its path and replaced; the boot goes on", () =>
+  it.scopedLive("a corrupt record is logged with its path and replaced; the boot goes on", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
+      const store = Checkpoint.fileStore(yield* tempDir)
       writeFileSync(store.path, "\u0000\u0000\u0000")
       const warnings: Array<string> = []
       const node = yield* Boot.boot([fixture(makeJournal(), "db")], { checkpoints: store }).pipe(
@@ -321,9 +320,9 @@ describe("booting over the previous record", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("a record that cannot be read fails the boot before anything starts", () =>
+  it.scopedLive("a record that cannot be read fails the boot before anything starts", () =>
     Effect.gen(function* () {
-      const store = Checkpoint.fileStore(tempDir())
+      const store = Checkpoint.fileStore(yield* tempDir)
       mkdirSync(store.path)
       const j = makeJournal()
       const error = yield* Effect.flip(Boot.boot([fixture(j, "db")], { checkpoints: store }))
@@ -334,7 +333,7 @@ describe("booting over the previous record", () => {
 })
 
 describe("the record of a boot that did not finish", () => {
-  it.live(
+  it.scopedLive(
     "interrupted mid-start (a signal): failed, 'boot interrupted' logged once at info, what was starting stopped",
     () => {
       const lines: Array<[string, string, Record<string, unknown>]> = []
@@ -342,7 +341,7 @@ describe("the record of a boot that did not finish", () => {
         lines.push([logLevel.label, String(message), Object.fromEntries(annotations)])
       })
       return Effect.gen(function* () {
-        const store = Checkpoint.fileStore(tempDir())
+        const store = Checkpoint.fileStore(yield* tempDir)
         const starting = yield* Deferred.make<void>()
         const hangs = Component.make({
           name: "hangs",

@@ -1,15 +1,7 @@
 import * as fs from "node:fs/promises"
-import * as os from "node:os"
-import * as path from "node:path"
 import { Effect, Logger, Ref } from "effect"
 import type { NodeInfo, SecuritySettings } from "../src/SecuritySettings.js"
 import * as Settings from "../src/SecuritySettings.js"
-
-/** A fresh data directory, removed when the scope closes. */
-export const tempDir = Effect.acquireRelease(
-  Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), "novacron-security-"))),
-  (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true })),
-)
 
 export const nodeInfo = (data_dir: string, extra: Partial<NodeInfo> = {}): NodeInfo => ({
   data_dir,

@@ -1,0 +1,26 @@
+/**
+ * Shared test helpers for the NovaCron packages (a private workspace package, used as a
+ * devDependency).
+ *
+ * @packageDocumentation
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * from "./Fuzz.js"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./RedisServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./Services.js"
+
+/**
+ * @since 0.1.0
+ */
+export * from "./TempDir.js"
