@@ -11,6 +11,7 @@ import { hostname } from "node:os"
 import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
 import { StorageSettings } from "@novacron/database/StorageSettings"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
+import { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import * as Common from "@novacron/init/CommonSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
@@ -171,16 +172,12 @@ export const Compression = Schema.Struct({
 })
 
 /**
- * Accepted and checked, but no consensus component is built yet: none of it is in effect.
+ * `dwcp.consensus`: owned by `@novacron/dwcp-ass` (the design's `protocol` is an alias of
+ * `algorithm`). The agent does not start a consensus component yet, so none of it is in effect.
  *
  * @since 0.1.0
  */
-export const Consensus = Schema.Struct({
-  algorithm: opt(oneOf("raft", "pbft", "gossip"), () => "raft" as const),
-  election_timeout: opt(Duration, () => D.seconds(1)),
-  heartbeat_interval: opt(Duration, () => D.millis(100)),
-  byzantine_tolerance: opt(bool, () => false),
-})
+export const Consensus = ConsensusSettings
 
 /**
  * The three network environments DWCP adapts to; `""` = auto-detect.

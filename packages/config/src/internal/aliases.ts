@@ -80,7 +80,15 @@ const unbuilt: ReadonlyArray<{ readonly path: string; readonly when: (v: unknown
   [
     { path: "dwcp.transport.stream_timeout", when: () => true, why: "DWCP streams have no timeout of their own" },
     { path: "dwcp.compression.enable_ml_model", when: (v) => v === true, why: "no learned compression model is built" },
-    ...["algorithm", "election_timeout", "heartbeat_interval", "byzantine_tolerance"].map((k) => ({
+    ...[
+      "algorithm",
+      "election_timeout",
+      "heartbeat_interval",
+      "byzantine_tolerance",
+      "etcd_endpoints",
+      "lease_ttl",
+      "call_timeout",
+    ].map((k) => ({
       path: `dwcp.consensus.${k}`,
       when: () => true,
       why: "no consensus component is built",

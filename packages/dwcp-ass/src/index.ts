@@ -1,0 +1,19 @@
+/**
+ * DWCP Adaptive State Synchronization: one typed cluster state API (get, put, compareAndSet,
+ * watch, leases, leader election with fencing) on etcd (Raft mode) or the node's local database.
+ *
+ * @packageDocumentation
+ */
+
+/** @since 0.1.0 */
+export * as ConsensusSettings from "./ConsensusSettings.js"
+/** @since 0.1.0 */
+export * as EtcdStore from "./EtcdStore.js"
+/** @since 0.1.0 */
+export * as Keyspace from "./Keyspace.js"
+/** @since 0.1.0 */
+export * as LocalStore from "./LocalStore.js"
+/** @since 0.1.0 */
+export * as StateError from "./StateError.js"
+/** @since 0.1.0 */
+export * as StateStore from "./StateStore.js"
