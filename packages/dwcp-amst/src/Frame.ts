@@ -1,15 +1,16 @@
 /**
- * The AMST wire format. Every frame is a 40-byte header followed by `length` payload bytes:
+ * The AMST wire format: `@novacron/wire` frames with 28 bytes of fields, a 40-byte header followed
+ * by `length` payload bytes (integers big-endian):
  *
  * | bytes | field |
  * | --- | --- |
  * | 0..2 | magic `0xA5 0x7D` |
- * | 2 | version (1) |
+ * | 2 | version (2) |
  * | 3 | type ({@link FrameType}) |
- * | 4..20 | transfer id (16 bytes) |
- * | 20..24 | sequence number (chunk index), u32 BE |
- * | 24..32 | byte offset in the transfer, u64 BE |
- * | 32..36 | payload length, u32 BE |
+ * | 4..8 | payload length, u32 |
+ * | 8..24 | transfer id (16 bytes) |
+ * | 24..28 | sequence number (chunk index), u32 |
+ * | 28..36 | byte offset in the transfer, u64 |
  * | 36..40 | CRC-32 of header bytes 0..36 and the payload |
  *
  * Control frames (`HELLO`, `WELCOME`, `FIN`, `DONE`, `ERROR`) carry a JSON payload; `DATA` carries
@@ -18,8 +19,7 @@
  *
  * @since 0.1.0
  */
-import { crc32 } from "node:zlib"
-import { Data } from "effect"
+import { Wire, WireError } from "@novacron/wire"
 
 /**
  * Frame type codes.
@@ -44,11 +44,11 @@ export const FrameType = {
 export type FrameType = (typeof FrameType)[keyof typeof FrameType]
 
 /**
- * Current protocol version.
+ * Current protocol version (2 since the wire module: the length moved to bytes 4..8).
  *
  * @since 0.1.0
  */
-export const VERSION = 1
+export const VERSION = 2
 
 /**
  * Header size in bytes.
@@ -57,9 +57,35 @@ export const VERSION = 1
  */
 export const HEADER_SIZE = 40
 
-const MAGIC0 = 0xa5
-const MAGIC1 = 0x7d
+/**
+ * Where the payload length (u32) is in the header.
+ *
+ * @since 0.2.0
+ */
+export const LENGTH_OFFSET = 4
+
+/**
+ * Where the transfer offset (u64) is in the header.
+ *
+ * @since 0.2.0
+ */
+export const OFFSET_OFFSET = 28
+
 const knownTypes = new Set<number>(Object.values(FrameType))
+
+/**
+ * The AMST frame format.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const format: Wire.Format = Wire.format({
+  protocol: "amst",
+  magic: 0xa57d,
+  version: VERSION,
+  fieldsSize: 28,
+  isType: (t) => knownTypes.has(t),
+})
 
 /**
  * A decoded frame.
@@ -78,16 +104,17 @@ export interface Frame {
 }
 
 /**
- * A frame that could not be decoded. `offset` is the byte offset in the connection's stream where
- * the bad frame starts; the connection that produced it is closed.
+ * A frame that could not be decoded: the wire module's one error. `offset` is the byte of the
+ * offending field in the connection's stream; the connection that produced it is closed.
  *
  * @since 0.1.0
  */
-export class FrameError extends Data.TaggedError("FrameError")<{
-  readonly offset: number
-  readonly reason: "bad-magic" | "bad-version" | "bad-type" | "too-large" | "bad-checksum" | "bad-payload"
-  readonly message: string
-}> {}
+export const FrameError = WireError.FrameError
+
+/**
+ * @since 0.1.0
+ */
+export type FrameError = WireError.FrameError
 
 /**
  * Encodes a frame. The payload is referenced, not copied: the header and payload are returned as
@@ -95,20 +122,15 @@ export class FrameError extends Data.TaggedError("FrameError")<{
  *
  * @since 0.1.0
  */
-export const encode = (frame: Frame): readonly [Buffer, Buffer] => {
-  // Zeroed: a transfer id shorter than 16 bytes is padded with zeros.
-  const h = Buffer.alloc(HEADER_SIZE)
-  h[0] = MAGIC0
-  h[1] = MAGIC1
-  h[2] = VERSION
-  h[3] = frame.type
-  frame.transferId.copy(h, 4, 0, 16)
-  h.writeUInt32BE(frame.seq >>> 0, 20)
-  h.writeBigUInt64BE(BigInt(frame.offset), 24)
-  h.writeUInt32BE(frame.payload.length, 32)
-  h.writeUInt32BE(crc32(frame.payload, crc32(h.subarray(0, 36))), 36)
-  return [h, frame.payload]
-}
+export const encode = (frame: Frame): readonly [Buffer, Buffer] => [
+  // A transfer id shorter than 16 bytes is padded with zeros (the header starts zeroed).
+  Wire.encodeHeader(format, frame.type, frame.payload, (h, at) => {
+    frame.transferId.copy(h, at, 0, 16)
+    h.writeUInt32BE(frame.seq >>> 0, at + 16)
+    h.writeBigUInt64BE(BigInt(frame.offset), at + 20)
+  }),
+  frame.payload,
+]
 
 /**
  * Encodes a frame into one buffer (copies the payload).
@@ -117,23 +139,43 @@ export const encode = (frame: Frame): readonly [Buffer, Buffer] => {
  */
 export const encodeToBuffer = (frame: Frame): Buffer => Buffer.concat(encode(frame))
 
+const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER)
+
+// Refused from the header, before the payload: a transfer offset a JS number cannot hold exactly.
+const checkOffset = (h: Wire.Header): FrameError | undefined =>
+  h.fields.readBigUInt64BE(20) > MAX_OFFSET
+    ? new FrameError({
+        protocol: "amst",
+        reason: "Malformed",
+        offset: h.offset + OFFSET_OFFSET,
+        detail: `transfer offset ${h.fields.readBigUInt64BE(20)} over 2^53 - 1`,
+      })
+    : undefined
+
 /**
  * Incremental decoder for one connection. Feed it what the socket delivers; it returns whole
  * frames and throws {@link FrameError} on the first malformed one (the decoder is then unusable).
+ * A frame within one read is a view of it, not a copy (the receiver's memory bound relies on it).
  *
  * @since 0.1.0
  */
 export class Decoder {
-  private pieces: Array<Buffer> = []
-  private pending = 0
-  /** Bytes of the connection consumed by complete frames so far. */
-  private consumed = 0
-  private failed: FrameError | undefined
+  private readonly wire: Wire.Decoder
 
   /**
    * @param maxPayload largest payload accepted; a receiver raises it once a stream is admitted.
    */
-  constructor(public maxPayload: number) {}
+  constructor(maxPayload: number) {
+    this.wire = Wire.decoder(format, { maxPayload, check: checkOffset, limitName: "maxFrameSize" })
+  }
+
+  get maxPayload(): number {
+    return this.wire.maxPayload
+  }
+
+  set maxPayload(n: number) {
+    this.wire.maxPayload = n
+  }
 
   /**
    * Appends bytes and returns the frames completed by them.
@@ -141,81 +183,31 @@ export class Decoder {
    * @throws FrameError
    */
   push(chunk: Buffer): Array<Frame> {
-    if (this.failed) throw this.failed
-    this.pieces.push(chunk)
-    this.pending += chunk.length
-    const out: Array<Frame> = []
-    for (;;) {
-      if (this.pending < HEADER_SIZE) return out
-      const head = this.peek(HEADER_SIZE)
-      const length = this.checkHeader(head)
-      const total = HEADER_SIZE + length
-      if (this.pending < total) return out
-      const whole = this.take(total)
-      const payload = whole.subarray(HEADER_SIZE)
-      const expected = whole.readUInt32BE(36)
-      if (crc32(payload, crc32(whole.subarray(0, 36))) !== expected) {
-        this.fail("bad-checksum", `checksum mismatch in frame at offset ${this.consumed}`)
+    const { frames, error } = this.wire.push(chunk)
+    if (error !== undefined) throw error
+    const out = new Array<Frame>(frames.length)
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i] as Wire.Frame
+      out[i] = {
+        type: f.type as FrameType,
+        transferId: f.fields.subarray(0, 16),
+        seq: f.fields.readUInt32BE(16),
+        offset: Number(f.fields.readBigUInt64BE(20)),
+        payload: f.payload,
+        at: f.offset,
       }
-      out.push({
-        type: whole[3] as FrameType,
-        transferId: whole.subarray(4, 20),
-        seq: whole.readUInt32BE(20),
-        offset: Number(whole.readBigUInt64BE(24)),
-        payload,
-        at: this.consumed,
-      })
-      this.consumed += total
     }
+    return out
   }
 
   /** Bytes received but not yet part of a complete frame. */
   get buffered(): number {
-    return this.pending
+    return this.wire.buffered
   }
 
   /** Byte offset in the connection where the next frame starts. */
   get position(): number {
-    return this.consumed
-  }
-
-  private checkHeader(h: Buffer): number {
-    if (h[0] !== MAGIC0 || h[1] !== MAGIC1) this.fail("bad-magic", `bad magic at offset ${this.consumed}`)
-    if (h[2] !== VERSION) this.fail("bad-version", `unsupported version ${h[2]} at offset ${this.consumed}`)
-    if (!knownTypes.has(h[3]!)) this.fail("bad-type", `unknown frame type ${h[3]} at offset ${this.consumed}`)
-    const length = h.readUInt32BE(32)
-    if (length > this.maxPayload) {
-      this.fail("too-large", `frame at offset ${this.consumed} claims ${length} bytes, limit ${this.maxPayload}`)
-    }
-    const offset = h.readBigUInt64BE(24)
-    if (offset > BigInt(Number.MAX_SAFE_INTEGER)) this.fail("bad-payload", `offset out of range at ${this.consumed}`)
-    return length
-  }
-
-  private fail(reason: FrameError["reason"], message: string): never {
-    this.failed = new FrameError({ offset: this.consumed, reason, message })
-    this.pieces = []
-    this.pending = 0
-    throw this.failed
-  }
-
-  private peek(n: number): Buffer {
-    const first = this.pieces[0]!
-    if (first.length >= n) return first.subarray(0, n)
-    this.pieces = [Buffer.concat(this.pieces)]
-    return this.pieces[0]!.subarray(0, n)
-  }
-
-  private take(n: number): Buffer {
-    let first = this.pieces[0]!
-    if (first.length < n) {
-      this.pieces = [Buffer.concat(this.pieces)]
-      first = this.pieces[0]!
-    }
-    if (first.length === n) this.pieces.shift()
-    else this.pieces[0] = first.subarray(n)
-    this.pending -= n
-    return first.subarray(0, n)
+    return this.wire.position
   }
 }
 
@@ -228,6 +220,6 @@ export const parseJson = (frame: Frame, offset: number): unknown => {
   try {
     return JSON.parse(frame.payload.toString("utf8"))
   } catch {
-    throw new FrameError({ offset, reason: "bad-payload", message: `control frame at offset ${offset} is not JSON` })
+    throw new FrameError({ protocol: "amst", reason: "Malformed", offset, detail: "control frame is not JSON" })
   }
 }

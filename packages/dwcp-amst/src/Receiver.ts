@@ -139,8 +139,10 @@ export const listen = (options: Options): Effect.Effect<Receiver, ListenError, S
     const certificates = tlsOptions?.requestCert === true && tlsOptions.rejectUnauthorized !== false
     if (!certificates && options.token === undefined && !isLoopback(host) && options.allowUnauthenticated !== true) {
       return yield* new ListenError({
-        message:
-          `refusing to listen on ${host}: no sender authentication (give tls.ca for client certificates or a token, ` +
+        address: host,
+        port: options.port ?? 0,
+        reason:
+          "no sender authentication on a non-loopback address (give tls.ca for client certificates or a token, " +
           "or allowUnauthenticated)",
       })
     }
@@ -179,7 +181,7 @@ export const listen = (options: Options): Effect.Effect<Receiver, ListenError, S
       Effect.tryPromise({
         try: () => engine.listen(),
         catch: (e) =>
-          new ListenError({ message: `cannot listen on ${host}:${options.port ?? 0}: ${(e as Error).message}` }),
+          new ListenError({ address: host, port: options.port ?? 0, reason: (e as Error).message, cause: e }),
       }),
       () => Effect.promise(() => engine.close()),
     )

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import { WireError } from "@novacron/wire"
 import { Data } from "effect"
 
 /**
@@ -36,10 +37,13 @@ export class ProtocolError extends Data.TaggedError("ProtocolError")<{
 }> {}
 
 /**
- * The receiver could not listen.
+ * The receiver could not listen: the wire module's one `ListenError` (`address`, `port`, `reason`).
  *
  * @since 0.1.0
  */
-export class ListenError extends Data.TaggedError("ListenError")<{
-  readonly message: string
-}> {}
+export const ListenError = WireError.ListenError
+
+/**
+ * @since 0.1.0
+ */
+export type ListenError = WireError.ListenError

@@ -45,7 +45,7 @@ describe("Frame", () => {
     )
   })
 
-  it("reports any corrupted byte as a FrameError at the corrupted frame's offset, never another exception", () => {
+  it("reports any corrupted byte as a FrameError inside the corrupted frame, never another exception", () => {
     fc.assert(
       fc.property(
         fc.array(frameArb, { minLength: 1, maxLength: 5 }),
@@ -67,7 +67,8 @@ describe("Frame", () => {
             d.push(wire)
           } catch (e) {
             expect(e).toBeInstanceOf(Frame.FrameError)
-            expect((e as Frame.FrameError).offset).toBe(start)
+            // The offending field: the magic, version, type, length, transfer offset, or the checksum.
+            expect((e as Frame.FrameError).offset - start).toBeOneOf([0, 2, 3, 4, 28, 36])
             return
           }
           // A flipped length byte can make the decoder wait for more bytes; it never yields a bad frame.
@@ -99,7 +100,7 @@ describe("Frame", () => {
       payload: Buffer.alloc(100),
     })
     const d = new Frame.Decoder(99)
-    expect(() => d.push(f.subarray(0, Frame.HEADER_SIZE))).toThrow(/claims 100 bytes, limit 99/)
+    expect(() => d.push(f.subarray(0, Frame.HEADER_SIZE))).toThrow(/payload length 100 exceeds maxFrameSize 99/)
   })
 })
 
@@ -134,24 +135,24 @@ describe("Frame decoder errors", () => {
     return Buffer.concat([lead, b])
   }
 
-  it("names the reason and the offset of a bad header (checked before the checksum)", () => {
-    for (const byte of [0, 1]) {
-      expect(failure(bad((b) => (b[byte] = b[byte]! ^ 0xff)))).toMatchObject({
-        _tag: "FrameError",
-        reason: "bad-magic",
-        offset: at,
-        message: `bad magic at offset ${at}`,
-      })
-    }
-    expect(failure(bad((b) => (b[2] = 9)))).toMatchObject({
-      reason: "bad-version",
+  it("names the reason and the offset of a bad header field (checked before the checksum)", () => {
+    expect(failure(bad((b) => (b[0] = b[0]! ^ 0xff)))).toMatchObject({
+      _tag: "FrameError",
+      protocol: "amst",
+      reason: "BadMagic",
       offset: at,
-      message: `unsupported version 9 at offset ${at}`,
+      message: `amst frame: BadMagic at byte ${at}: magic 0x5a7d, expected 0xa57d`,
+    })
+    expect(failure(bad((b) => (b[1] = b[1]! ^ 0xff)))).toMatchObject({ reason: "BadMagic", offset: at, actual: 0xa582 })
+    expect(failure(bad((b) => (b[2] = 9)))).toMatchObject({
+      reason: "BadVersion",
+      offset: at + 2,
+      message: `amst frame: BadVersion at byte ${at + 2}: version 9, expected 2`,
     })
     expect(failure(bad((b) => (b[3] = 0)))).toMatchObject({
-      reason: "bad-type",
-      offset: at,
-      message: `unknown frame type 0 at offset ${at}`,
+      reason: "BadType",
+      offset: at + 3,
+      message: `amst frame: BadType at byte ${at + 3}: unknown frame type 0`,
     })
     expect(
       failure(
@@ -159,15 +160,16 @@ describe("Frame decoder errors", () => {
         10,
       ),
     ).toMatchObject({
-      reason: "too-large",
-      offset: at,
-      message: `frame at offset ${at} claims 11 bytes, limit 10`,
+      reason: "TooLarge",
+      offset: at + Frame.LENGTH_OFFSET,
+      message: `amst frame: TooLarge at byte ${at + 4}: payload length 11 exceeds maxFrameSize 10`,
     })
     // An offset beyond 2^53 cannot be a byte position; exactly 2^53 - 1 still decodes.
-    expect(failure(bad((b) => b.writeBigUInt64BE(BigInt(Number.MAX_SAFE_INTEGER) + 1n, 24)))).toMatchObject({
-      reason: "bad-payload",
-      offset: at,
-      message: `offset out of range at ${at}`,
+    const over = BigInt(Number.MAX_SAFE_INTEGER) + 1n
+    expect(failure(bad((b) => b.writeBigUInt64BE(over, Frame.OFFSET_OFFSET)))).toMatchObject({
+      reason: "Malformed",
+      offset: at + Frame.OFFSET_OFFSET,
+      message: `amst frame: Malformed at byte ${at + 28}: transfer offset ${over} over 2^53 - 1`,
     })
     const max = Frame.encodeToBuffer(frame({ offset: Number.MAX_SAFE_INTEGER }))
     expect(new Frame.Decoder(1024).push(max)[0]!.offset).toBe(Number.MAX_SAFE_INTEGER)
@@ -176,9 +178,11 @@ describe("Frame decoder errors", () => {
   it("names a checksum mismatch in header or payload", () => {
     for (const pos of [25, 45]) {
       expect(failure(bad((b) => (b[pos] = b[pos]! ^ 1)))).toMatchObject({
-        reason: "bad-checksum",
-        offset: at,
-        message: `checksum mismatch in frame at offset ${at}`,
+        reason: "BadChecksum",
+        offset: at + 36,
+        message: expect.stringMatching(
+          new RegExp(`^amst frame: BadChecksum at byte ${at + 36}: checksum 0x[0-9a-f]+, header says 0x`),
+        ),
       })
     }
   })
@@ -186,7 +190,7 @@ describe("Frame decoder errors", () => {
   it("stays failed: later bytes, even a good frame, get the same error", () => {
     const d = new Frame.Decoder(1024)
     const wire = bad((b) => (b[2] = 9))
-    expect(() => d.push(wire)).toThrow(/unsupported version/)
+    expect(() => d.push(wire)).toThrow(/BadVersion/)
     expect(d.buffered).toBe(0)
     const again = (() => {
       try {
@@ -195,7 +199,7 @@ describe("Frame decoder errors", () => {
         return e
       }
     })()
-    expect(again).toMatchObject({ reason: "bad-version", offset: at })
+    expect(again).toMatchObject({ reason: "BadVersion", offset: at + 2 })
   })
 
   it("hands out views of the bytes read, not copies, and tracks its position", () => {
@@ -228,14 +232,14 @@ describe("Frame decoder errors", () => {
     expect([...f!.transferId]).toEqual([1, 2, 3, ...Array(13).fill(0)])
   })
 
-  it("parseJson decodes a control payload or fails with bad-payload at the given offset", () => {
+  it("parseJson decodes a control payload or fails with Malformed at the given offset", () => {
     expect(Frame.parseJson(frame({ payload: Buffer.from('{"a":1}') }), 0)).toEqual({ a: 1 })
     expect(() => Frame.parseJson(frame({ payload: Buffer.from("{nope") }), 77)).toThrow(
       expect.objectContaining({
         _tag: "FrameError",
-        reason: "bad-payload",
+        reason: "Malformed",
         offset: 77,
-        message: "control frame at offset 77 is not JSON",
+        message: "amst frame: Malformed at byte 77: control frame is not JSON",
       }),
     )
   })
@@ -290,7 +294,7 @@ describe("Receiver against malformed input", () => {
         const f = yield* Queue.take(rx.faults)
         expect(["FrameError", "ProtocolError"]).toContain((f.error as { _tag?: string })._tag)
         expect((f.error as Frame.FrameError).offset).toBe(c.at)
-        expect(f.error.message).toMatch(/offset/)
+        expect(f.error.message).toMatch(/offset|at byte/)
       }
       // DATA with a wrong offset for its sequence number after a valid HELLO.
       const bad = Frame.encodeToBuffer({

@@ -32,7 +32,7 @@ export const decodeControl = <A, I>(schema: Schema.Schema<A, I>, frame: Frame): 
   const at = frame.at ?? 0
   const r = Schema.decodeUnknownEither(schema)(parseJson(frame, at))
   if (Either.isLeft(r)) {
-    throw new FrameError({ offset: at, reason: "bad-payload", message: `invalid control payload at offset ${at}` })
+    throw new FrameError({ protocol: "amst", reason: "Malformed", offset: at, detail: "invalid control payload" })
   }
   return r.right
 }
