@@ -8,10 +8,11 @@
  */
 import { X509Certificate } from "node:crypto"
 import * as path from "node:path"
+import { DurableFile } from "@novacron/init"
 import { CertificateAuthority, SecuritySettings } from "@novacron/security"
 import { Duration, Effect, Schema } from "effect"
 import { ClusterCaError, ClusterStateError, TokenNotFound } from "./ClusterError.js"
-import { errorText, readIfExists, writeAtomic } from "./internal/files.js"
+import { errorText, readIfExists } from "./internal/files.js"
 import * as store from "./internal/tokens.js"
 import * as JoinToken from "./JoinToken.js"
 
@@ -72,10 +73,9 @@ const readText = (file: string) =>
   })
 
 const writeText = (file: string, text: string, mode: number) =>
-  Effect.tryPromise({
-    try: () => writeAtomic(file, text, mode),
-    catch: (cause) => new ClusterStateError({ reason: `cannot write: ${errorText(cause)}`, path: file, cause }),
-  })
+  DurableFile.write(file, text, { mode, directoryMode: 0o700 }).pipe(
+    Effect.mapError((e) => new ClusterStateError({ reason: `cannot write: ${e.reason}`, path: file, cause: e.cause })),
+  )
 
 /**
  * The CA certificate and key of this node, with the certificate's fingerprint. Fails when the key is

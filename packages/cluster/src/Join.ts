@@ -12,6 +12,7 @@ import * as http from "node:http"
 import { isIP } from "node:net"
 import * as path from "node:path"
 import * as tls from "node:tls"
+import { DurableFile } from "@novacron/init"
 import { Effect, Schema } from "effect"
 import * as ClusterCa from "./ClusterCa.js"
 import {
@@ -22,7 +23,7 @@ import {
   JoinTransportError,
   type TokenFormatError,
 } from "./ClusterError.js"
-import { errorText, exists, readIfExists, writeAtomic } from "./internal/files.js"
+import { errorText, exists, readIfExists } from "./internal/files.js"
 import { JOIN_PATH, JoinResponse, PROOF_HEADER, Refusal } from "./internal/protocol.js"
 import * as JoinToken from "./JoinToken.js"
 
@@ -189,10 +190,9 @@ const exchange = (
   })
 
 const writeFile = (file: string, text: string, mode: number) =>
-  Effect.tryPromise({
-    try: () => writeAtomic(file, text, mode),
-    catch: (cause) => new ClusterStateError({ reason: `cannot write: ${errorText(cause)}`, path: file, cause }),
-  })
+  DurableFile.write(file, text, { mode, directoryMode: 0o700 }).pipe(
+    Effect.mapError((e) => new ClusterStateError({ reason: `cannot write: ${e.reason}`, path: file, cause: e.cause })),
+  )
 
 // A data directory with TLS material of another CA (e.g. from a standalone start) is not silently replaced.
 const prepareDataDir = (dataDir: string, pinned: string, force: boolean) =>

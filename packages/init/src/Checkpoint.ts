@@ -5,12 +5,13 @@
  *
  * @since 0.1.0
  */
-import { mkdir, readFile } from "node:fs/promises"
+import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Data, Effect, Either, Option } from "effect"
 import type { BootReport, PreviousBoot } from "./BootReport.js"
-import { writeFileAtomic } from "./internal/atomicFile.js"
+import * as DurableFile from "./DurableFile.js"
 import { decodeRecord } from "./internal/record.js"
+import * as Process from "./Process.js"
 
 /**
  * Reading or writing the record failed: the file is there but cannot be read (permissions, a
@@ -76,13 +77,9 @@ export const fileStore = (dir: string): CheckpointStore => {
   return {
     path,
     write: (report) =>
-      Effect.tryPromise({
-        try: async () => {
-          await mkdir(dir, { recursive: true })
-          await writeFileAtomic(path, `${JSON.stringify(report, null, 2)}\n`)
-        },
-        catch: (cause) => new CheckpointError({ path, operation: "write", cause }),
-      }),
+      DurableFile.write(path, `${JSON.stringify(report, null, 2)}\n`, { directoryMode: 0o755 }).pipe(
+        Effect.mapError((e) => new CheckpointError({ path, operation: "write", cause: e.cause })),
+      ),
     read: Effect.tryPromise({
       try: async () => {
         try {
@@ -107,15 +104,6 @@ export const fileStore = (dir: string): CheckpointStore => {
   }
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /**
  * What the previous record says, or nothing when it ended cleanly. A record still `starting` or
  * `running` whose process is gone was left by a crash.
@@ -124,7 +112,7 @@ const alive = (pid: number): boolean => {
  */
 export const previousBoot = (
   record: BootReport,
-  isAlive: (pid: number) => boolean = alive,
+  isAlive: (pid: number) => boolean = Process.alive,
 ): PreviousBoot | undefined => {
   const last = record.checkpoints.at(-1)?.name
   const base = { bootId: record.bootId, pid: record.pid, startedAt: record.startedAt, lastCheckpoint: last }

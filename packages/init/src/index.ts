@@ -22,7 +22,11 @@ export * as Checkpoint from "./Checkpoint.js"
 export * as Component from "./Component.js"
 /** Graph validation, Kahn order, levels, critical path. */
 export * as Graph from "./Graph.js"
+/** Crash-safe file writes (temp file, fsync, rename, fsync dir). */
+export * as DurableFile from "./DurableFile.js"
 /** Aggregated health. */
 export * as Health from "./Health.js"
 /** Prometheus text exposition of Effect metrics. */
 export * as Prometheus from "./Prometheus.js"
+/** Whether a pid is alive. */
+export * as Process from "./Process.js"

@@ -13,8 +13,9 @@ import { createPrivateKey, X509Certificate } from "node:crypto"
 import * as fs from "node:fs/promises"
 import { isIP } from "node:net"
 import * as path from "node:path"
+import { DurableFile } from "@novacron/init"
 import { Effect } from "effect"
-import { errorText, readIfExists, writeAtomic } from "./internal/files.js"
+import { errorText, readIfExists } from "./internal/files.js"
 import * as x509 from "./internal/x509.js"
 import { CertificateError, SecuritySettingsError } from "./SecurityError.js"
 import type { NodeInfo, SecuritySettings } from "./SecuritySettings.js"
@@ -176,10 +177,9 @@ const read = (file: string) =>
   }).pipe(Effect.map((b) => b?.toString("utf8")))
 
 const write = (file: string, text: string, mode: number) =>
-  Effect.tryPromise({
-    try: () => writeAtomic(file, text, mode),
-    catch: (cause) => new CertificateError({ reason: `cannot write: ${errorText(cause)}`, path: file, cause }),
-  })
+  DurableFile.write(file, text, { mode, directoryMode: 0o700 }).pipe(
+    Effect.mapError((e) => new CertificateError({ reason: `cannot write: ${e.reason}`, path: file, cause: e.cause })),
+  )
 
 const material = (
   cert: string,

@@ -16,9 +16,10 @@
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { DurableFile } from "@novacron/init"
 import { Effect } from "effect"
 import { KEY_BYTES, keyIdOf } from "./internal/aead.js"
-import { errorText, readIfExists, writeAtomic } from "./internal/files.js"
+import { errorText, readIfExists } from "./internal/files.js"
 import { MasterKeyError } from "./SecurityError.js"
 import type { NodeInfo, SecuritySettings } from "./SecuritySettings.js"
 
@@ -178,10 +179,11 @@ const warnBeside = (file: string) =>
  * @since 0.1.0
  */
 export const writeFile = (file: string, key: Uint8Array): Effect.Effect<void, MasterKeyError> =>
-  Effect.tryPromise({
-    try: () => writeAtomic(file, encode(key), 0o600),
-    catch: (cause) => new MasterKeyError({ reason: `cannot write master key: ${errorText(cause)}`, path: file, cause }),
-  })
+  DurableFile.write(file, encode(key), { mode: 0o600, directoryMode: 0o700 }).pipe(
+    Effect.mapError(
+      (e) => new MasterKeyError({ reason: `cannot write master key: ${e.reason}`, path: file, cause: e.cause }),
+    ),
+  )
 
 /**
  * Loads the master key, creating `<data_dir>.master.key` on first start. An explicitly configured

@@ -2,34 +2,6 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 
-// Same durable write as @novacron/security's (not exported there): temp file, fsync, rename, fsync dir.
-export const writeAtomic = async (file: string, data: string | Uint8Array, mode: number): Promise<void> => {
-  const dir = path.dirname(file)
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`)
-  const handle = await fs.open(tmp, "wx", mode)
-  try {
-    await handle.writeFile(data)
-    // open's mode is masked by the umask; set it exactly.
-    await handle.chmod(mode)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await fs.rename(tmp, file)
-  } catch (e) {
-    await fs.rm(tmp, { force: true })
-    throw e
-  }
-  const d = await fs.open(dir, "r")
-  try {
-    await d.sync()
-  } finally {
-    await d.close()
-  }
-}
-
 export const readIfExists = async (file: string): Promise<string | undefined> => {
   try {
     return await fs.readFile(file, "utf8")

@@ -1,5 +1,6 @@
+import { DurableFile } from "@novacron/init"
 import { Schema } from "effect"
-import { readIfExists, withFileLock, writeAtomic } from "./files.js"
+import { readIfExists, withFileLock } from "./files.js"
 
 const Hex64 = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/))
 
@@ -38,7 +39,7 @@ export const read = async (file: string): Promise<ReadonlyArray<TokenRecord>> =>
 }
 
 const write = (file: string, tokens: ReadonlyArray<TokenRecord>) =>
-  writeAtomic(file, `${encodeFile({ version: 1, tokens })}\n`, 0o600)
+  DurableFile.writePromise(file, `${encodeFile({ version: 1, tokens })}\n`, { mode: 0o600, directoryMode: 0o700 })
 
 /** Read-modify-write under the file lock. `f` returns the new list (or the same one) and a result. */
 export const update = <A>(

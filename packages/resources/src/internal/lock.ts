@@ -2,18 +2,9 @@ import { link, mkdir, readFile, rename, stat, unlink, writeFile } from "node:fs/
 import { createServer } from "node:net"
 import { hostname } from "node:os"
 import { dirname, join, resolve } from "node:path"
+import { Process } from "@novacron/init"
 import { Effect } from "effect"
 import { DataDirInUse, type DataDirLock, LockError, lockFileName } from "../ConflictCheck.js"
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 interface Owner {
   readonly pid: number
@@ -43,7 +34,7 @@ const readPid = async (file: string): Promise<number | undefined> => (await read
 /** Live on this host, or unknowable because the lock was written on another host (shared file system). */
 const live = async (owner: Owner): Promise<boolean> => {
   if (owner.host !== "" && owner.host !== hostname()) return true
-  if (!alive(owner.pid)) return false
+  if (!Process.alive(owner.pid)) return false
   // Same pid, different start time: the owner died and its pid went to an unrelated process.
   const now = owner.start === "" ? "" : await startTime(owner.pid)
   return owner.start === "" || now === "" || now === owner.start

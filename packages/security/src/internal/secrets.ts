@@ -1,12 +1,13 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { DurableFile } from "@novacron/init"
 import { Effect, Option, Ref } from "effect"
 import * as MasterKey from "../MasterKey.js"
 import type { RotationResult, SecretsManager } from "../SecretsManager.js"
 import { type MasterKeyError, SecretsError } from "../SecurityError.js"
 import type { NodeInfo, SecuritySettings } from "../SecuritySettings.js"
 import { deriveKey, open, parse, seal } from "./aead.js"
-import { errorText, readIfExists, renameDurable, writeAtomic } from "./files.js"
+import { errorText, readIfExists } from "./files.js"
 
 const PURPOSE = "novacron/secrets/v1"
 /**
@@ -76,10 +77,9 @@ const readStore = (file: string): Effect.Effect<StoreFile | undefined, SecretsEr
   )
 
 const writeStore = (file: string, store: StoreFile) =>
-  Effect.tryPromise({
-    try: () => writeAtomic(file, `${JSON.stringify(store, null, 2)}\n`, 0o600),
-    catch: (e) => fail("cannot write secrets store", e),
-  })
+  DurableFile.write(file, `${JSON.stringify(store, null, 2)}\n`, { mode: 0o600, directoryMode: 0o700 }).pipe(
+    Effect.mapError((e) => fail("cannot write secrets store", e.cause)),
+  )
 
 /**
  * A rotation writes `<key file>.next`, then the re-encrypted store, then renames `.next` over the key
@@ -93,10 +93,9 @@ const recoverRotation = (keyFile: string, storeFile: string): Effect.Effect<void
     if (next === undefined) return
     const store = yield* readStore(storeFile)
     if (store !== undefined && store.key_id === MasterKey.idOf(next)) {
-      yield* Effect.tryPromise({
-        try: () => renameDurable(nextFile, keyFile),
-        catch: (e) => fail("cannot complete interrupted master key rotation", e),
-      })
+      yield* DurableFile.rename(nextFile, keyFile).pipe(
+        Effect.mapError((e) => fail("cannot complete interrupted master key rotation", e.cause)),
+      )
       yield* Effect.logWarning(`completed an interrupted master key rotation (key ${MasterKey.idOf(next)})`)
     } else {
       yield* Effect.tryPromise({
@@ -187,10 +186,9 @@ export const make = (
         for (const [name, value] of plain)
           secrets[name] = seal(key, master.id, value, aadOf(name, next)).toString("base64")
         yield* writeStore(storeFile, { version: 2, key_id: master.id, generation: next, sealed, secrets })
-        yield* Effect.tryPromise({
-          try: () => writeAtomic(generationFile, `${next}\n`, 0o600),
-          catch: (e) => fail(`cannot write ${generationFile}`, e),
-        })
+        yield* DurableFile.write(generationFile, `${next}\n`, { mode: 0o600, directoryMode: 0o700 }).pipe(
+          Effect.mapError((e) => fail(`cannot write ${generationFile}`, e.cause)),
+        )
         return { master, key, generation: next, sealed, secrets }
       })
 
@@ -256,10 +254,9 @@ export const make = (
             const nextFile = `${source.path}.next`
             yield* MasterKey.writeFile(nextFile, newKey)
             next = yield* commit(s, all, master, derived, 0)
-            yield* Effect.tryPromise({
-              try: () => renameDurable(nextFile, source.path),
-              catch: (e) => fail("cannot install the new master key", e),
-            })
+            yield* DurableFile.rename(nextFile, source.path).pipe(
+              Effect.mapError((e) => fail("cannot install the new master key", e.cause)),
+            )
           } else {
             next = yield* commit(s, all, master, derived, 0)
             yield* Effect.logWarning(`master key rotated to ${newId}: set ${source.variable} to the new key now`)
