@@ -195,6 +195,27 @@ describe("a stored row that does not match its Schema", () => {
     }),
   )
 
+  it.scoped("sqlite: a kv value or a migration record of the wrong type fails naming the table and column", () =>
+    Effect.gen(function* () {
+      const file = path.join(yield* tempDir, "state.db")
+      const db = yield* open(Effect.succeed(Database.layerSqlite({ path: file })))
+      yield* db.kv.set("a", "x")
+      const raw = new BetterSqlite3(file)
+      // SQLite stores a blob in a TEXT column as it is: another writer can put bytes where text belongs.
+      raw.prepare("UPDATE kv SET value = x'00ff'").run()
+      raw.prepare("UPDATE novacron_migrations SET checksum = x'07'").run()
+      raw.close()
+      expect((yield* Effect.flip(db.kv.get("a"))).message).toMatch(
+        /^sqlite: kv\.get failed: stored kv row does not decode: column value: Expected string, actual /,
+      )
+      expect((yield* Effect.flip(db.kv.list(""))).message).toMatch(/stored kv row does not decode: column value:/)
+      const reopened = yield* Effect.flip(Layer.build(Database.layerSqlite({ path: file })))
+      expect(reopened.message).toMatch(
+        /stored novacron_migrations row does not decode: column checksum: Expected string, actual /,
+      )
+    }),
+  )
+
   it.scoped.skipIf(!backends[1]!.up)("postgres: checkpoints.latest fails naming the table and column", () =>
     Effect.gen(function* () {
       const schema = yield* pgSchema

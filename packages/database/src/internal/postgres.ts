@@ -5,7 +5,7 @@ import { DatabaseError, type MigrationError } from "../DatabaseError.js"
 import * as Migration from "../Migration.js"
 import type { CheckpointRecord } from "../Model.js"
 import { checksum, migrationFailure, planOrThrow, toJson, tryPromise } from "./common.js"
-import { NodeRow, rowDecoder } from "./rows.js"
+import { AppliedRow, KvRow, KvValueRow, NodeRow, rowDecoder } from "./rows.js"
 import { toCheckpoint, toTask } from "./sqlite.js"
 
 type Sql = postgres.Sql
@@ -128,7 +128,7 @@ export const migrate = (
           "CREATE TABLE IF NOT EXISTS novacron_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
         const applied = (await tx`SELECT version, name, checksum FROM novacron_migrations ORDER BY version`).map(
-          (r): Migration.Applied => ({ version: Number(r.version), name: r.name, checksum: r.checksum }),
+          toApplied,
         )
         const pending = planOrThrow(migrations, applied)
         for (const m of pending) {
@@ -141,6 +141,9 @@ export const migrate = (
   })
 
 const toNode = rowDecoder("nodes", NodeRow)
+const toKv = rowDecoder("kv", KvRow)
+const toKvValue = rowDecoder("kv", KvValueRow)
+const toApplied = rowDecoder("novacron_migrations", AppliedRow)
 
 export const make = (options: {
   readonly url: string
@@ -239,7 +242,7 @@ export const make = (options: {
           attempt("kv.get", async () =>
             Option.map(
               Option.fromNullable((await sql`SELECT value FROM kv WHERE key = ${key}`)[0]),
-              (r) => r.value as string,
+              (r) => toKvValue(r).value,
             ),
           ),
         set: (key, value) =>
@@ -251,7 +254,10 @@ export const make = (options: {
         list: (prefix) =>
           attempt("kv.list", async () =>
             (await sql`SELECT key, value FROM kv WHERE starts_with(key, ${prefix}) ORDER BY key COLLATE "C"`).map(
-              (r) => [r.key as string, r.value as string] as const,
+              (row) => {
+                const r = toKv(row)
+                return [r.key, r.value] as const
+              },
             ),
           ),
       },

@@ -193,8 +193,12 @@ export const make = (options: {
             const tasks = yield* Effect.succeed(rows).pipe(
               decoded("tasks.list", (rows) =>
                 rows
-                  .map(([, h]) => h as Record<string, string>)
-                  .filter((h) => h.id !== undefined)
+                  .map(([err, h]) => {
+                    if (err) throw err
+                    return h
+                  })
+                  // An id deleted between SMEMBERS and HGETALL reads back as an empty hash.
+                  .filter((h) => typeof h === "object" && h !== null && "id" in h)
                   .map((h) => decodeTask(h)),
               ),
             )

@@ -26,6 +26,16 @@ export const CheckpointRow = Schema.Struct({
   created_at: Num,
 })
 
+/** A row of `novacron_migrations` (version is BIGINT text in PostgreSQL). */
+export const AppliedRow = Schema.Struct({ version: Num, name: Schema.String, checksum: Schema.String })
+
+/** A row of `kv`; `value` alone when only it is selected. */
+export const KvRow = Schema.Struct({ key: Schema.String, value: Schema.String })
+export const KvValueRow = Schema.Struct({ value: Schema.String })
+
+/** What `INSERT … RETURNING sequence` gives back. */
+export const SequenceRow = Schema.Struct({ sequence: Num })
+
 /** A stored row that does not match its Schema: names the table (or key), the column and why. */
 export class RowDecodeError extends Error {
   constructor(

@@ -6,9 +6,8 @@ import type { Repository } from "../Database.js"
 import type { DatabaseError, MigrationError } from "../DatabaseError.js"
 import * as Migration from "../Migration.js"
 import { checksum, migrationFailure, planOrThrow, toJson, trySync } from "./common.js"
-import { CheckpointRow, NodeRow, rowDecoder, TaskRow } from "./rows.js"
+import { AppliedRow, CheckpointRow, KvRow, KvValueRow, NodeRow, rowDecoder, SequenceRow, TaskRow } from "./rows.js"
 
-type Row = Record<string, unknown>
 const attempt = trySync("sqlite")
 
 const toNode = rowDecoder("nodes", NodeRow)
@@ -19,6 +18,11 @@ export const toTask = rowDecoder("tasks", TaskRow)
 /** @internal */
 export const toCheckpoint = rowDecoder("checkpoints", CheckpointRow)
 
+const toApplied = rowDecoder("novacron_migrations", AppliedRow)
+const toKv = rowDecoder("kv", KvRow)
+const toKvValue = rowDecoder("kv", KvValueRow)
+const toSequence = rowDecoder("checkpoints", SequenceRow)
+
 /** Applies pending migrations in one IMMEDIATE transaction, which serializes concurrent processes on the file. */
 export const migrate = (db: BetterSqlite3.Database, migrations: ReadonlyArray<Migration.Migration>) => {
   db.exec(
@@ -27,7 +31,8 @@ export const migrate = (db: BetterSqlite3.Database, migrations: ReadonlyArray<Mi
   const run = db.transaction(() => {
     const applied = db
       .prepare("SELECT version, name, checksum FROM novacron_migrations ORDER BY version")
-      .all() as Array<Migration.Applied>
+      .all()
+      .map(toApplied)
     const pending = planOrThrow(migrations, applied)
     const record = db.prepare(
       "INSERT INTO novacron_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)",
@@ -113,8 +118,8 @@ export const make = (options: {
             "nodes.put",
             () => void st.nodePut().run(n.id, n.address, n.state, JSON.stringify(n.labels), n.updated_at),
           ),
-        get: (id) => attempt("nodes.get", () => Option.map(Option.fromNullable(st.nodeGet().get(id) as Row), toNode)),
-        list: attempt("nodes.list", () => (st.nodeList().all() as Array<Row>).map(toNode)),
+        get: (id) => attempt("nodes.get", () => Option.map(Option.fromNullable(st.nodeGet().get(id)), toNode)),
+        list: attempt("nodes.list", () => st.nodeList().all().map(toNode)),
         remove: (id) => attempt("nodes.remove", () => st.nodeDel().run(id).changes > 0),
       },
       tasks: {
@@ -124,12 +129,13 @@ export const make = (options: {
             () =>
               void st.taskPut().run(t.id, t.kind, t.status, t.node_id, toJson(t.payload), t.created_at, t.updated_at),
           ),
-        get: (id) => attempt("tasks.get", () => Option.map(Option.fromNullable(st.taskGet().get(id) as Row), toTask)),
+        get: (id) => attempt("tasks.get", () => Option.map(Option.fromNullable(st.taskGet().get(id)), toTask)),
         list: (filter = {}) =>
           attempt("tasks.list", () =>
-            (st.taskList().all({ status: filter.status ?? null, node_id: filter.node_id ?? null }) as Array<Row>).map(
-              toTask,
-            ),
+            st
+              .taskList()
+              .all({ status: filter.status ?? null, node_id: filter.node_id ?? null })
+              .map(toTask),
           ),
         setStatus: (id, status, at) =>
           attempt("tasks.setStatus", () => st.taskStatus().run(status, at, id).changes > 0),
@@ -139,29 +145,29 @@ export const make = (options: {
         append: (name, data, at) =>
           attempt("checkpoints.append", () => {
             const json = toJson(data)
-            const { sequence } = st.cpInsert().get({ name, data: json, at }) as { sequence: number }
+            const { sequence } = toSequence(st.cpInsert().get({ name, data: json, at }))
             return { name, sequence: Number(sequence), data: JSON.parse(json), created_at: at }
           }),
         latest: (name) =>
-          attempt("checkpoints.latest", () =>
-            Option.map(Option.fromNullable(st.cpLatest().get(name) as Row), toCheckpoint),
-          ),
-        list: (name) => attempt("checkpoints.list", () => (st.cpList().all(name) as Array<Row>).map(toCheckpoint)),
+          attempt("checkpoints.latest", () => Option.map(Option.fromNullable(st.cpLatest().get(name)), toCheckpoint)),
+        list: (name) => attempt("checkpoints.list", () => st.cpList().all(name).map(toCheckpoint)),
         prune: (name, keep) =>
           attempt("checkpoints.prune", () => st.cpPrune().run({ name, keep: Math.max(0, keep) }).changes),
       },
       kv: {
         get: (key) =>
-          attempt("kv.get", () =>
-            Option.map(Option.fromNullable(st.kvGet().get(key) as { value: string } | undefined), (r) => r.value),
-          ),
+          attempt("kv.get", () => Option.map(Option.fromNullable(st.kvGet().get(key)), (r) => toKvValue(r).value)),
         set: (key, value) => attempt("kv.set", () => void st.kvSet().run(key, value, Date.now())),
         delete: (key) => attempt("kv.delete", () => st.kvDel().run(key).changes > 0),
         list: (prefix) =>
           attempt("kv.list", () =>
-            (st.kvList().all({ prefix }) as Array<{ key: string; value: string }>).map(
-              (r) => [r.key, r.value] as const,
-            ),
+            st
+              .kvList()
+              .all({ prefix })
+              .map((row) => {
+                const r = toKv(row)
+                return [r.key, r.value] as const
+              }),
           ),
       },
       health: attempt("health", () => {
