@@ -156,8 +156,12 @@ export const make = (
     const validDays = options.validDays ?? 825
     const p = ClusterCa.paths(options.dataDir)
     const ca = yield* ClusterCa.loadCa(options.dataDir)
-    const [cert, key] = yield* Effect.promise(() => Promise.all([readIfExists(p.nodeCert), readIfExists(p.nodeKey)]))
     const where = `${host.includes(":") ? `[${host}]` : host}:${options.port}`
+    const [cert, key] = yield* Effect.tryPromise({
+      try: () => Promise.all([readIfExists(p.nodeCert), readIfExists(p.nodeKey)]),
+      catch: (cause) =>
+        new JoinServerError({ reason: `cannot read the node certificate: ${errorText(cause)}`, address: where, cause }),
+    })
     if (cert === undefined || key === undefined) {
       return yield* new JoinServerError({
         reason: `no node certificate in ${p.tls}; run cluster init first`,

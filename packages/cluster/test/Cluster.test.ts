@@ -258,6 +258,22 @@ describe("join", () => {
     }),
   )
 
+  it.scoped("a node key it cannot read is a typed JoinServerError naming the address, not a defect", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* ClusterCa.init({ dataDir: dir, nodeId: "seed", joinAddress: "127.0.0.1:1" })
+      const key = ClusterCa.paths(dir).nodeKey
+      // A directory where the key belongs: readFile fails (EISDIR) as it would on EACCES.
+      yield* Effect.promise(async () => {
+        await fs.rm(key)
+        await fs.mkdir(key)
+      })
+      const error = yield* failure(JoinServer.make({ dataDir: dir, port: 0 }))
+      expect(error._tag).toBe("JoinServerError")
+      expect(error.message).toMatch(/^join server on 127\.0\.0\.1:0: cannot read the node certificate: EISDIR/)
+    }),
+  )
+
   it.scoped("a joined node cannot serve joins: it has no CA key", () =>
     Effect.gen(function* () {
       const s = yield* seed()
