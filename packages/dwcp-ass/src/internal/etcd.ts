@@ -4,6 +4,7 @@
 // transactions (we use plain Txn compares on mod/create revision instead); a lease's `lost`
 // event comes after 2x TTL (core.ts ends leadership by itself); a watch on a compacted revision
 // just ends (we re-read and continue).
+import { randomInt } from "node:crypto"
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from "cockatiel"
 import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import { Etcd3, isRecoverableError } from "etcd3"
@@ -85,7 +86,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       createRevision: Number(kv.create_revision),
       modRevision: Number(kv.mod_revision),
       version: Number(kv.version),
-      lease: kv.lease === "0" || kv.lease === undefined ? undefined : kv.lease,
+      lease: kv.lease === undefined || String(kv.lease) === "0" ? undefined : String(kv.lease),
     })
 
     const retry = Schedule.exponential(Duration.millis(20), 1.5).pipe(
@@ -137,7 +138,10 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
         client.kv.txn({
           compare: compares(key, g) as never,
           success: [op as never],
-          failure: [{ request_range: { key: k(key) } }],
+          failure: [
+            { request_range: { key: k(key) } },
+            ...(g.fence === undefined ? [] : [{ request_range: { key: k(g.fence.key) } }]),
+          ],
         }),
       ).pipe(
         Effect.map((r): TxnResult => {
@@ -151,6 +155,11 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
               revision: Number(r.header.revision),
               existed: res.response_delete_range ? Number(res.response_delete_range.deleted) > 0 : true,
             }
+          }
+          // A lost fence first: a deposed writer learns nothing about the key.
+          if (g.fence !== undefined) {
+            const f = r.responses[1]?.response_range.kvs[0] as RawKv | undefined
+            if (f === undefined || Number(f.create_revision) !== g.fence.token) return { _tag: "Fence" }
           }
           const kv = r.responses[0]?.response_range.kvs[0] as RawKv | undefined
           const actual = kv === undefined ? 0 : Number(kv.mod_revision)
@@ -196,7 +205,8 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
               )
               w.on("error", (err) => {
                 if (closed) return
-                if (/compacted/i.test(err.message)) {
+                // etcd 3.4 cancels a watch on a compacted revision with an empty reason.
+                if (/compacted|^Watcher canceled: *$/i.test(err.message)) {
                   // The changes since `start` are gone: hand over a fresh snapshot and go on from it.
                   Effect.runPromise(Effect.either(list(prefix))).then((r) => {
                     if (r._tag === "Left") return emit.fail(r.left)
@@ -218,10 +228,15 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
         ),
       )
 
+    // We pick the lease id: int64 fields may reach us as JS numbers (the proto loader's `longs`
+    // option is not honoured under every module loader, e.g. vitest's), rounding an id etcd picked.
     const leaseGrant = (ttl: Duration.Duration) =>
-      write("lease", "", () =>
-        client.leaseClient.leaseGrant({ TTL: Math.max(1, Math.ceil(Duration.toSeconds(ttl))) }),
-      ).pipe(Effect.map((r) => ({ id: String(r.ID), ttl: Duration.seconds(Number(r.TTL)) })))
+      Effect.suspend(() => {
+        const id = String(randomInt(1, 2 ** 47) * 64 + randomInt(0, 64))
+        return write("lease", id, () =>
+          client.leaseClient.leaseGrant({ ID: id, TTL: Math.max(1, Math.ceil(Duration.toSeconds(ttl))) }),
+        ).pipe(Effect.map((r) => ({ id, ttl: Duration.seconds(Number(r.TTL)) })))
+      }).pipe(Effect.retry({ times: 3, while: (e) => /lease already exists/i.test(e.message) }))
 
     const leaseKeepAlive = (id: string) =>
       Effect.async<Duration.Duration, StateError>((resume) => {

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Chunk, Duration, Effect, Fiber, Option, Stream } from "effect"
+import { Etcd3 } from "etcd3"
+import { EtcdStore, StateStore } from "../src/index.js"
+import { type EtcdCluster, haveEtcd, startEtcdCluster } from "./fixtures/etcdCluster.js"
+import { contract } from "./support/contract.js"
+
+let cluster: EtcdCluster
+let n = 0
+const store = (namespace: string, callTimeout = Duration.seconds(2)) =>
+  EtcdStore.layer({ endpoints: cluster.endpoints, namespace, callTimeout })
+
+describe.skipIf(!haveEtcd)("Raft mode on a 3-member etcd", () => {
+  beforeAll(async () => {
+    cluster = await startEtcdCluster()
+  }, 30_000)
+  afterAll(() => cluster?.stop())
+
+  contract({ name: "etcd", layer: () => store(`c${n++}/`), ttl: Duration.seconds(1) })
+
+  it.live(
+    "watch from a compacted revision: a Reset with the current state, then the changes after it",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StateStore.StateStore
+        const from = yield* s.put("h/a", "0")
+        for (let i = 1; i <= 3; i++) yield* s.put("h/a", String(i))
+        const top = yield* s.put("h/b", "b")
+        const raw = new Etcd3({ hosts: [...cluster.endpoints] })
+        yield* Effect.promise(() => raw.kv.compact({ revision: top, physical: true }))
+        raw.close()
+        const fiber = yield* s.watch("h/", from).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+        yield* Effect.sleep(Duration.millis(300))
+        yield* s.put("h/c", "c")
+        const [reset, next] = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
+        expect(reset?._tag).toBe("Reset")
+        if (reset?._tag === "Reset")
+          expect(reset.snapshot.entries.map((e) => [e.key, e.value])).toEqual([
+            ["h/a", "3"],
+            ["h/b", "b"],
+          ])
+        expect(next?._tag === "Put" && next.entry.key).toBe("h/c")
+      }).pipe(Effect.scoped, Effect.provide(store("compact/"))),
+    20_000,
+  )
+
+  it.live(
+    "SIGKILL of the etcd leader: writes go on after the election, acknowledged ones survive, the member rejoins",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StateStore.StateStore
+        yield* s.put("k", "before")
+        const leader = yield* Effect.promise(() => cluster.leader())
+        yield* Effect.promise(() => cluster.kill(leader))
+        // Retry until the new leader takes the write (bounded: 10 calls of 2 s).
+        const rev = yield* s
+          .put("k", "after")
+          .pipe(Effect.retry({ times: 10, while: (e) => e._tag === "StateUnavailable" || e._tag === "StateTimeout" }))
+        expect(Option.getOrThrow(yield* s.get("k"))).toMatchObject({ value: "after", modRevision: rev })
+        yield* Effect.promise(() => cluster.restart(leader))
+        expect(Option.getOrThrow(yield* s.get("k")).value).toBe("after")
+      }).pipe(Effect.scoped, Effect.provide(store("failover/"))),
+    40_000,
+  )
+})
