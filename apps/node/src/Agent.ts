@@ -42,7 +42,9 @@ const urlHost = (address: string) => (address.includes(":") ? `[${address}]` : a
  */
 export const runAgent = (
   settings: HostSettings,
-  load: (lock: ConflictCheck.DataDirLock) => Effect.Effect<ReadonlyArray<Component.AnyComponent>>,
+  load: (
+    lock: ConflictCheck.DataDirLock,
+  ) => Effect.Effect<ReadonlyArray<Component.AnyComponent>, Component.UnplacedComponent>,
   run: AgentRun,
   options: { readonly tty: boolean; readonly context?: Context.Context<never> },
 ): Effect.Effect<ExitCode> =>

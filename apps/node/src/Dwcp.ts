@@ -13,7 +13,7 @@ export const rolloutBucket = (nodeId: string): number =>
 
 /** What the DWCP v3 section of the configuration adds to the boot. */
 export interface DwcpPlan {
-  readonly components: ReadonlyArray<Component.AnyComponent>
+  readonly components: ReadonlyArray<Component.AnySpec>
   /** Why a requested v3 part is not there; logged at boot. */
   readonly notes: ReadonlyArray<string>
 }
@@ -50,7 +50,7 @@ export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
     }
   }
   const on = new Set(requested)
-  const components: Array<Component.AnyComponent> = []
+  const components: Array<Component.AnySpec> = []
   const notes: Array<string> = []
   // These parts are DEGRADED: a package whose native addon will not load leaves its part off, said why.
   const part = async (flag: Flag, add: () => Promise<void>) => {

@@ -86,13 +86,10 @@ const make = (nodeId: string) =>
     return { peers: Effect.map(Ref.get(peers), (m) => [...m.values()]) }
   })
 
-/** Services phase, CRITICAL: without it the listener would fill its backlog and refuse peers. */
+/** The spec; the boot table makes it CRITICAL: without it the listener would fill its backlog and refuse peers. */
 export const component = (nodeId: string) =>
-  Component.make({
+  Component.spec({
     name: "membership",
-    phase: "services",
-    criticality: "CRITICAL",
-    dependencies: ["database", "network"],
     layer: Layer.scoped(Membership, make(nodeId)),
     healthCheck: Effect.flatMap(Membership, (m) =>
       Effect.map(m.peers, (peers) => ({

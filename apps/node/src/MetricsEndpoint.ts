@@ -25,14 +25,11 @@ export const exposition: Effect.Effect<string> = Effect.map(Metric.snapshot, (pa
 
 /**
  * `/metrics` in Prometheus text format on `monitoring.metrics_port`, with
- * `novacron_build_info`. A post-init WARNING component: a node without its metrics endpoint
- * still does its work.
+ * `novacron_build_info`. The boot table places it (post-init, WARNING).
  */
 export const component = (host: string, port: number) =>
-  Component.make({
+  Component.spec({
     name: "metrics-endpoint",
-    phase: "post-init",
-    criticality: "WARNING",
     layer: Layer.scoped(
       MetricsEndpoint,
       Effect.gen(function* () {

@@ -4,13 +4,14 @@ import { ClusterComponent } from "@novacron/cluster"
 import { Config, ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent } from "@novacron/database"
 import { EnvironmentDetector } from "@novacron/environment"
-import type { Component } from "@novacron/init"
+import { BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
 import { Cause, Context, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
+import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
 import * as Membership from "./Membership.js"
 import * as MetricsEndpoint from "./MetricsEndpoint.js"
@@ -20,7 +21,14 @@ export interface LoadedNode {
   readonly config: Config.Loaded
   readonly host: HostSettings
   /** The node's components; DWCP v3 parts are imported here, and why a requested one is missing is logged. */
-  readonly components: (lock: ConflictCheck.DataDirLock) => Effect.Effect<ReadonlyArray<Component.AnyComponent>>
+  readonly components: (
+    lock: ConflictCheck.DataDirLock,
+  ) => Effect.Effect<ReadonlyArray<Component.AnyComponent>, Component.UnplacedComponent>
+  /** What `start` would boot, without starting anything (`start --dry-run`); notes say which DWCP parts stay off. */
+  readonly plan: Effect.Effect<
+    { readonly plan: BootPlan.BootPlan; readonly notes: ReadonlyArray<string> },
+    Component.UnplacedComponent | Graph.GraphError
+  >
   readonly shutdownDeadlineMillis: number
   /** Installs the program's logger (a router the `logging` component reconfigures). */
   readonly provide: <A, E, R>(
@@ -60,7 +68,7 @@ export const components = (
   dataDir: string,
   tty: boolean,
   lock?: ConflictCheck.DataDirLock,
-): Array<Component.AnyComponent> => {
+): Array<Component.AnySpec> => {
   const s = loaded.settings
   const monitoring = monitoringAddress(loaded)
   return [
@@ -186,8 +194,13 @@ export const loadForCli = async (
         Effect.gen(function* () {
           const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
           for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
-          return [...components(loaded, dataDir, tty, lock), ...dwcp.components]
+          return yield* BootTable.place([...components(loaded, dataDir, tty, lock), ...dwcp.components])
         }),
+      plan: Effect.gen(function* () {
+        const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
+        const placed = yield* BootTable.place([...components(loaded, dataDir, tty), ...dwcp.components])
+        return { plan: BootPlan.make(yield* Graph.validate(placed)), notes: dwcp.notes }
+      }),
       shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
       provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
       context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,

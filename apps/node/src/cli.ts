@@ -1,9 +1,10 @@
 import { parseArgs } from "node:util"
 import { Cluster } from "@novacron/cluster"
 import { Config, Flags, Origin } from "@novacron/config"
+import { BootPlan } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { Cause, Deferred, Effect, Fiber } from "effect"
-import { type AgentRun, runAgent } from "./Agent.js"
+import { type AgentRun, durationMillis, runAgent } from "./Agent.js"
 import { analyze, UsageError } from "./Analyze.js"
 import { ExitCode } from "./ExitCode.js"
 import { type LoadedNode, loadForCli } from "./NodeConfig.js"
@@ -32,6 +33,9 @@ options (each sets a configuration key; --set reaches any key):
       --metrics-port N         monitoring.metrics_port (/metrics)
       --dwcp-mode MODE         dwcp.forced_mode
       --resource-profile P     system.resource_profile: minimal or production
+      --dry-run                print the boot plan (phases, each component's criticality, level and
+                               dependencies, the critical chain) and exit; nothing is started
+      --json                   with --dry-run: the plan as JSON
 
 Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says otherwise.
 `,
@@ -90,6 +94,7 @@ const options = {
     { type: "string" }
   >),
   json: { type: "boolean" },
+  "dry-run": { type: "boolean" },
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -125,6 +130,53 @@ const configArgs = (tokens: ReadonlyArray<Token>): Array<string> =>
         : [t.rawName!, t.value]
       : [],
   )
+
+/** `start --dry-run`: the boot table applied to this configuration, printed; no data directory, no socket. */
+const dryRun = async (argv: Array<string>, json: boolean) => {
+  const loaded = await loadForCli(argv, false)
+  if (!loaded.ok) {
+    process.stderr.write(`${loaded.message}\n`)
+    return exit(ExitCode.config)
+  }
+  const { host } = loaded.node
+  const result = await Effect.runPromiseExit(loaded.node.plan)
+  if (result._tag === "Failure") {
+    process.stderr.write(
+      `${Cause.squash(result.cause) instanceof Error ? (Cause.squash(result.cause) as Error).message : Cause.pretty(result.cause)}\n`,
+    )
+    return exit(ExitCode.internal)
+  }
+  const { plan, notes } = result.value
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          node_id: host.nodeId,
+          phases: plan.phases.map((p) => ({
+            phase: p.phase,
+            timeout_ms: durationMillis(host.phaseTimeouts?.[p.phase] ?? 0),
+            components: p.components.map((c) => ({
+              name: c.name,
+              criticality: c.criticality,
+              level: c.level,
+              dependencies: c.dependencies,
+              expected_ms: c.expectedMillis,
+            })),
+          })),
+          critical_chain: { path: plan.criticalChain.path, expected_ms: plan.criticalChain.expectedMillis },
+          notes,
+        },
+        null,
+        2,
+      )}\n`,
+    )
+    return exit(ExitCode.ok)
+  }
+  process.stdout.write(
+    `boot plan of node ${host.nodeId} (dry run: nothing started)\n\n${BootPlan.render(plan, { phaseTimeouts: host.phaseTimeouts })}\n${notes.map((n) => `note: ${n}\n`).join("")}`,
+  )
+  return exit(ExitCode.ok)
+}
 
 const start = async (argv: Array<string>) => {
   const tty = process.stderr.isTTY === true
@@ -302,7 +354,7 @@ const main = async () => {
       case "cluster":
         return await cluster(positionals.slice(1), flags, rest)
       case "start":
-        return await start(rest)
+        return flags["dry-run"] === true ? await dryRun(rest, flags.json === true) : await start(rest)
       case "validate": {
         const loaded = await loadForCli(rest, false)
         const source = flags.config ?? null

@@ -1,5 +1,6 @@
 /**
- * The `@novacron/init` component: phase `core`, DEGRADED, after `security`.
+ * The `@novacron/init` component spec: the Redis-backed layer, its retry and the in-memory
+ * fallback. The host's boot table places it (phase, criticality, dependencies).
  *
  * @since 0.1.0
  */
@@ -36,11 +37,8 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Cache.Cac
  * @since 0.1.0
  */
 export const component = (settings: CacheSettings, options: Cache.Options = {}) =>
-  Component.make({
+  Component.spec({
     name: "cache",
-    phase: "core",
-    criticality: "DEGRADED",
-    dependencies: ["security"],
     layer: Cache.layerStrict(settings, options),
     fallback: Cache.layerDegraded(settings, options),
     retry: Cache.retrySchedule,

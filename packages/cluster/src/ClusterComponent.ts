@@ -1,6 +1,6 @@
 /**
- * The `@novacron/init` component that serves joins on the seed: services phase, WARNING (a node that
- * cannot serve joins still runs its own work), after `security` (which makes or loads the CA).
+ * The `@novacron/init` component spec that serves joins on the seed; it needs the CA that `security`
+ * makes or loads. The host's boot table places it (phase, criticality, dependencies).
  * On a node that is not the seed (no `cluster init` here, or joined: no CA key) it starts nothing.
  *
  * @since 0.1.0
@@ -87,17 +87,14 @@ export const layer = (settings: ClusterSettings, node: NodeInfo) =>
   )
 
 /**
- * The component descriptor.
+ * The component spec (placed by the host's boot table).
  *
  * @since 0.1.0
  * @category components
  */
 export const component = (settings: ClusterSettings, node: NodeInfo) =>
-  Component.make({
+  Component.spec({
     name: "cluster-join",
-    phase: "services",
-    criticality: "WARNING",
-    dependencies: ["security"],
     layer: layer(settings, node),
     healthCheck: Effect.map(ClusterJoin, ({ server }) => ({
       status: "healthy" as const,

@@ -1,5 +1,6 @@
 /**
- * The `@novacron/init` component: phase `core`, CRITICAL, after `security`.
+ * The `@novacron/init` component spec: the store's layer and health check. The host's boot table
+ * places it (phase, criticality, dependencies).
  *
  * @since 0.1.0
  */
@@ -24,17 +25,14 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Database.
 )
 
 /**
- * The component descriptor. The layer opens the store, applies migrations (refusing an edited
+ * The component spec (placed by the host's boot table). The layer opens the store, applies migrations (refusing an edited
  * applied one) and closes the store when the component's scope closes.
  *
  * @since 0.1.0
  */
 export const component = (settings: StorageSettings, node: NodeInfo, options: Database.LayerOptions = {}) =>
-  Component.make({
+  Component.spec({
     name: "database",
-    phase: "core",
-    criticality: "CRITICAL",
-    dependencies: ["security"],
     layer: Database.layer(settings, node, options),
     healthCheck,
     timeout: "30 seconds",

@@ -1,10 +1,7 @@
 /**
- * The `@novacron/init` component of the placement service (`dwcp.enable_v3_placement`): phase
- * `services`, criticality `DEGRADED`, with the v1 (binpack) service as fallback.
- *
- * DEGRADED rather than WARNING: without a placement service the node can join the cluster but
- * cannot place a VM, so boot should retry and then go on with the simplest placement that works
- * rather than without any. Not CRITICAL: nothing else in boot needs placement to start.
+ * The `@novacron/init` component spec of the placement service (`dwcp.enable_v3_placement`), with
+ * the v1 (binpack) service as fallback. The host's boot table places it (phase, criticality,
+ * dependencies).
  *
  * @since 0.1.0
  */
@@ -34,15 +31,13 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Placement
 })
 
 /**
- * The component descriptor.
+ * The component spec (placed by the host's boot table).
  *
  * @since 0.1.0
  */
 export const component = (settings: Placement.PlacementSettings) =>
-  Component.make({
+  Component.spec({
     name: "dwcp-itp",
-    phase: "services",
-    criticality: "DEGRADED",
     layer: Placement.layer(settings),
     fallback: Placement.layer({
       ...settings,

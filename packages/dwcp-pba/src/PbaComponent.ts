@@ -1,7 +1,7 @@
 /**
- * The `@novacron/init` component of the service (`dwcp.enable_v3_prediction`): phase
- * `services`, criticality `DEGRADED`, healthy while the model is ready (or disabled), degraded
- * while predictions come from the fallback baseline.
+ * The `@novacron/init` component spec of the service (`dwcp.enable_v3_prediction`): healthy while
+ * the model is ready (or disabled), degraded while predictions come from the fallback baseline.
+ * The host's boot table places it (phase, criticality, dependencies).
  *
  * @since 0.1.0
  */
@@ -30,15 +30,13 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Pba.Pba> 
 )
 
 /**
- * The component descriptor.
+ * The component spec (placed by the host's boot table).
  *
  * @since 0.1.0
  */
 export const component = (settings: Pba.PbaSettings) =>
-  Component.make({
+  Component.spec({
     name: "dwcp-pba",
-    phase: "services",
-    criticality: "DEGRADED",
     layer: Pba.layer(settings),
     healthCheck,
     description: "predictive bandwidth allocation (dwcp.enable_v3_prediction)",

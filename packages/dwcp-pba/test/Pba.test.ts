@@ -1,6 +1,6 @@
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { type Context, Effect, Exit, Layer, Ref, Schema, Scope, Stream, TestClock } from "effect"
 import { type Allocation, Lstm, Pba, PbaComponent, Predictor } from "../src/index.js"
 import reference from "./fixtures/lstm-reference.json" with { type: "json" }
@@ -93,7 +93,9 @@ describe("Pba service", () => {
 describe("as an @novacron/init component", () => {
   const bootWith = (raw: unknown) =>
     Effect.gen(function* () {
-      const node = yield* Boot.boot([PbaComponent.component(settings(raw))])
+      const node = yield* Boot.boot([
+        Component.place(PbaComponent.component(settings(raw)), { phase: "services", criticality: "DEGRADED" }),
+      ])
       const pba = yield* Effect.provide(Pba.Pba, node.context as Context.Context<Pba.Pba>)
       yield* pba.awaitModel
       const health = yield* node.health

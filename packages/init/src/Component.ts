@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type { Duration, Effect, Layer, Schedule } from "effect"
+import { Data, type Duration, Effect, type Layer, type Schedule } from "effect"
 
 /**
  * The four boot phases, in the order they run.
@@ -103,7 +103,6 @@ export interface AnyComponent extends Omit<Component<any, any, any>, "layer" | "
  *   name: "cache",
  *   phase: "core",
  *   criticality: "DEGRADED",
- *   dependencies: ["security"],
  *   layer: RedisCache.layer,
  *   fallback: MemoryCache.layer,
  * })
@@ -114,3 +113,116 @@ export interface AnyComponent extends Omit<Component<any, any, any>, "layer" | "
 export const make = <ROut, E, RIn>(
   options: Omit<Component<ROut, E, RIn>, "dependencies"> & { readonly dependencies?: ReadonlyArray<string> },
 ): Component<ROut, E, RIn> => ({ ...options, dependencies: options.dependencies ?? [] })
+
+/**
+ * What a package says about its component: its Layer, health check, retry and fallback, but not
+ * where it runs. Phase, criticality and dependencies are the host's ({@link Placement}), kept in
+ * one table so the boot order has one owner.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Spec<ROut = unknown, E = unknown, RIn = never> = Omit<
+  Component<ROut, E, RIn>,
+  "phase" | "criticality" | "dependencies"
+>
+
+/**
+ * A spec of any service type, as a host's list holds it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface AnySpec extends Omit<AnyComponent, "phase" | "criticality" | "dependencies"> {}
+
+/**
+ * Where a component runs: one row of the host's boot table.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Placement {
+  readonly phase: Phase
+  readonly criticality: Criticality
+  /** Components that must be up first (same or earlier phase). Default: none. */
+  readonly dependencies?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * A boot table: the placement of every component a host may run, by component name.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Table = Readonly<Record<string, Placement>>
+
+/**
+ * Declares a package's component without placing it.
+ *
+ * @example
+ * ```ts
+ * import { Component } from "@novacron/init"
+ * import { Context, Layer } from "effect"
+ *
+ * class Cache extends Context.Tag("Cache")<Cache, { readonly get: (key: string) => string | undefined }>() {}
+ *
+ * // In the package:
+ * const cache = Component.spec({ name: "cache", layer: Layer.succeed(Cache, { get: () => undefined }) })
+ * // In the host's boot table:
+ * const placed = Component.place(cache, { phase: "core", criticality: "DEGRADED" })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const spec = <ROut, E, RIn>(options: Spec<ROut, E, RIn>): Spec<ROut, E, RIn> => options
+
+/**
+ * A spec placed by a table row. The row wins over any placement the spec still carries.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const place = <ROut, E, RIn>(spec: Spec<ROut, E, RIn>, placement: Placement): Component<ROut, E, RIn> => ({
+  ...spec,
+  phase: placement.phase,
+  criticality: placement.criticality,
+  dependencies: placement.dependencies ?? [],
+})
+
+/**
+ * Specs the boot table has no row for: the host would not know their phase.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class UnplacedComponent extends Data.TaggedError("UnplacedComponent")<{
+  readonly names: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `no boot table row for component${this.names.length > 1 ? "s" : ""} ${this.names.map((n) => `"${n}"`).join(", ")}`
+  }
+}
+
+/**
+ * Places every spec by its name's row; every spec without a row is reported at once. Rows
+ * without a spec are components this node does not run (a disabled endpoint, a DWCP part).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const placeAll = (
+  specs: Iterable<AnySpec>,
+  table: Table,
+): Effect.Effect<ReadonlyArray<AnyComponent>, UnplacedComponent> =>
+  Effect.suspend(() => {
+    const placed: Array<AnyComponent> = []
+    const missing: Array<string> = []
+    for (const s of specs) {
+      const row = Object.hasOwn(table, s.name) ? table[s.name] : undefined
+      if (row === undefined) missing.push(s.name)
+      // biome-ignore lint/suspicious/noExplicitAny: the list erases each spec's service types.
+      else placed.push(place(s as Spec<any, any, any>, row) as AnyComponent)
+    }
+    return missing.length > 0 ? Effect.fail(new UnplacedComponent({ names: missing })) : Effect.succeed(placed)
+  })

@@ -12,6 +12,8 @@ export * as BootChart from "./BootChart.js"
 export * from "./BootError.js"
 /** The boot metrics, as Effect metrics. */
 export * as BootMetrics from "./BootMetrics.js"
+/** What a boot would do: phases, levels, critical chain (`start --dry-run`). */
+export * as BootPlan from "./BootPlan.js"
 /** The boot report: blame, critical chain. */
 export * as BootReport from "./BootReport.js"
 /** A component's view of the others' status. */

@@ -1,5 +1,6 @@
 /**
- * The `@novacron/init` component: phase `core`, CRITICAL, no dependencies.
+ * The `@novacron/init` component spec: layer and health check. The host's boot table places it
+ * (phase, criticality, dependencies).
  *
  * @since 0.1.0
  */
@@ -27,16 +28,13 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Security.
 )
 
 /**
- * The component descriptor.
+ * The component spec (placed by the host's boot table).
  *
  * @since 0.1.0
  */
 export const component = (settings: SecuritySettings, node: NodeInfo) =>
-  Component.make({
+  Component.spec({
     name: "security",
-    phase: "core",
-    criticality: "CRITICAL",
-    dependencies: [],
     layer: Security.layer(settings, node),
     healthCheck,
     timeout: "10 seconds",

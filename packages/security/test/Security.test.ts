@@ -2,7 +2,7 @@ import { randomBytes, X509Certificate } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { tempDir } from "@novacron/testing"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import * as Authorization from "../src/Authorization.js"
@@ -207,8 +207,9 @@ describe("SecurityComponent", () => {
   it.scopedLive("boots under the kernel as a healthy CRITICAL core component", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const component = SecurityComponent.component(settings(), nodeInfo(dir))
-      expect(component).toMatchObject({ name: "security", phase: "core", criticality: "CRITICAL", dependencies: [] })
+      const spec = SecurityComponent.component(settings(), nodeInfo(dir))
+      expect([spec.name, "phase" in spec]).toEqual(["security", false])
+      const component = Component.place(spec, { phase: "core", criticality: "CRITICAL" })
       const node = yield* Boot.boot([component])
       const security = Context.get(node.context as Context.Context<Security.Security>, Security.Security)
       expect(security.nodeId).toBe("node-a")
@@ -227,7 +228,14 @@ describe("SecurityComponent", () => {
       const sm = yield* SecretsManager.make(settings(), nodeInfo(dir))
       yield* sm.set("k", "v")
       const env = { NOVACRON_MASTER_KEY: Buffer.alloc(32, 7).toString("base64") }
-      const exit = yield* Effect.exit(Boot.boot([SecurityComponent.component(settings(), nodeInfo(dir, { env }))]))
+      const exit = yield* Effect.exit(
+        Boot.boot([
+          Component.place(SecurityComponent.component(settings(), nodeInfo(dir, { env })), {
+            phase: "core",
+            criticality: "CRITICAL",
+          }),
+        ]),
+      )
       expect(Exit.isFailure(exit)).toBe(true)
     }),
   )

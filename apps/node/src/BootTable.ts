@@ -1,0 +1,61 @@
+/**
+ * The node's boot table: for every component the host may run, its phase, criticality and
+ * dependencies, in one place. Packages export specs (Layer, health check, retry, fallback); this
+ * table alone places them. It follows the design's tables (initialization-architecture-v2.md:
+ * the four phases, and CRITICAL halts and rolls back, DEGRADED retries then continues on its
+ * fallback, WARNING logs and continues).
+ */
+import { Component } from "@novacron/init"
+import type { Effect } from "effect"
+
+/**
+ * | Component        | Phase     | Criticality | Dependencies      | Why this placement                                   |
+ * |------------------|-----------|-------------|-------------------|------------------------------------------------------|
+ * | config           | pre-init  | CRITICAL    | -                 | every other component reads it                       |
+ * | logging          | pre-init  | CRITICAL    | config            | log level, format and file come from config          |
+ * | resources        | pre-init  | CRITICAL    | config            | a node below its profile must not join               |
+ * | conflict-check   | pre-init  | CRITICAL    | config            | data-dir lock, free ports                            |
+ * | environment      | pre-init  | CRITICAL    | config            | DWCP mode (datacenter, internet, hybrid)             |
+ * | security         | core      | CRITICAL    | -                 | keys, certificates, auth                             |
+ * | database         | core      | CRITICAL    | -                 | state store (opens its own files; no key needed)     |
+ * | cache            | core      | DEGRADED    | -                 | in-memory fallback while Redis is away               |
+ * | network          | core      | CRITICAL    | security          | TLS needs the node certificate                       |
+ * | dwcp-acp         | core      | DEGRADED    | -                 | congestion control; default TCP without it           |
+ * | membership       | services  | CRITICAL    | database, network | takes accepted connections, writes `nodes`           |
+ * | cluster-join     | services  | WARNING     | security          | serves joins with the CA; a node runs without it     |
+ * | dwcp-amst        | services  | DEGRADED    | -                 | multi-stream transfer                                |
+ * | dwcp-hde         | services  | DEGRADED    | -                 | compression, dedup, delta                            |
+ * | dwcp-pba         | services  | DEGRADED    | -                 | bandwidth prediction; baseline fallback              |
+ * | dwcp-itp         | services  | DEGRADED    | -                 | placement; binpack fallback (a node that cannot place |
+ * |                  |           |             |                   | a VM is worse off than one placing simply)           |
+ * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
+ *
+ * A row without a component is one this node does not run (metrics disabled, a DWCP part off).
+ */
+export const table = {
+  config: { phase: "pre-init", criticality: "CRITICAL" },
+  logging: { phase: "pre-init", criticality: "CRITICAL", dependencies: ["config"] },
+  resources: { phase: "pre-init", criticality: "CRITICAL", dependencies: ["config"] },
+  "conflict-check": { phase: "pre-init", criticality: "CRITICAL", dependencies: ["config"] },
+  environment: { phase: "pre-init", criticality: "CRITICAL", dependencies: ["config"] },
+
+  security: { phase: "core", criticality: "CRITICAL" },
+  database: { phase: "core", criticality: "CRITICAL" },
+  cache: { phase: "core", criticality: "DEGRADED" },
+  network: { phase: "core", criticality: "CRITICAL", dependencies: ["security"] },
+  "dwcp-acp": { phase: "core", criticality: "DEGRADED" },
+
+  membership: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "network"] },
+  "cluster-join": { phase: "services", criticality: "WARNING", dependencies: ["security"] },
+  "dwcp-amst": { phase: "services", criticality: "DEGRADED" },
+  "dwcp-hde": { phase: "services", criticality: "DEGRADED" },
+  "dwcp-pba": { phase: "services", criticality: "DEGRADED" },
+  "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
+
+  "metrics-endpoint": { phase: "post-init", criticality: "WARNING" },
+} as const satisfies Component.Table
+
+/** The node's components, each placed by its row; a spec without a row is an error naming it. */
+export const place = (
+  specs: Iterable<Component.AnySpec>,
+): Effect.Effect<ReadonlyArray<Component.AnyComponent>, Component.UnplacedComponent> => Component.placeAll(specs, table)
