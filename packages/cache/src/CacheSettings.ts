@@ -1,5 +1,7 @@
 /**
- * The cache keys of the `storage` section (same names and defaults as `@novacron/config`); other
+ * The cache keys of the `storage` section (`cache_ttl`, `cache_max_entries`, `cache_redis_url`):
+ * this package is their one owner; `@novacron/config` composes them with the database's keys
+ * into `storage` (subpath `@novacron/cache/CacheSettings`, which loads no Redis client). Other
  * keys of the section are ignored, so the whole decoded section can be passed.
  *
  * @since 0.1.0
@@ -20,11 +22,11 @@ export const Duration = Common.Duration
  */
 export const CacheSettings = Schema.Struct({
   /** Lifetime of an entry on both levels. */
-  cache_ttl: Schema.optionalWith(Duration, { default: () => D.minutes(5) }),
-  /** Bound of the in-memory level (least recently used entries go first). */
-  cache_max_entries: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000_000)), { default: () => 10_000 }),
+  cache_ttl: Common.withDefault(Duration, () => D.minutes(5)),
+  /** Bound of the in-memory level (least recently used entries go first). At least 1: lru-cache reads 0 as unbounded. */
+  cache_max_entries: Common.withDefault(Common.int(1, 100_000_000), () => 10_000),
   /** Empty: in-memory only. */
-  cache_redis_url: Schema.optionalWith(Schema.String, { default: () => "" }),
+  cache_redis_url: Common.withDefault(Common.str, () => ""),
 })
 
 /**

@@ -7,18 +7,22 @@
  *
  * @since 0.1.0
  */
-import { hostname } from "node:os"
+import { CacheSettings } from "@novacron/cache/CacheSettings"
 import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
 import { StorageSettings } from "@novacron/database/StorageSettings"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
+import { PlacementSection, PlacementSettings } from "@novacron/dwcp-itp/PlacementSettings"
+import { Mode as DetectionMode, DetectionSettings } from "@novacron/environment/DetectionSettings"
 import * as Common from "@novacron/init/CommonSettings"
+import * as SystemSettings from "@novacron/init/SystemSettings"
+import { LoggingSettings, SystemLogLevel } from "@novacron/logging/LoggingSettings"
+import { MonitoringSettings } from "@novacron/monitoring/MonitoringSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
+import { ResourceProfile as Profile, ResourceSettings } from "@novacron/resources/ResourceSettings"
 import { SecuritySettings, TokenEntry } from "@novacron/security/SecuritySettings"
 import { Duration as D, Schema } from "effect"
-
-const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
 
 /**
  * A duration written `500ms`, `30s`, `5m` or `1h`, decoded to an effect `Duration` (the one
@@ -28,21 +32,8 @@ const allowed = (message: string) => ({ message: () => ({ message, override: tru
  */
 export const Duration = Common.Duration
 
-const int = (min: number, max: number) =>
-  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
-const bool = Schema.Boolean.annotations(allowed("expected true or false"))
-const str = Schema.String.annotations(allowed("expected a string"))
-const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
-  Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
+const { allowed, bool, oneOf, section, str, withDefault: opt } = Common
 const port = Common.Port
-const bytes = (min: number) => Common.bytes(min)
-
-const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
-
-/** A section whose every field has a default, so `{}` decodes and the section itself may be omitted. */
-const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
-  Schema.optionalWith(schema, { default: () => Schema.decodeUnknownSync(schema)({}), exact: true })
 
 /**
  * Minimum CPU / memory / disk a node needs. `production` is the design's 4 CPU, 8 GiB, 100 GiB;
@@ -50,47 +41,39 @@ const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
  *
  * @since 0.1.0
  */
-export const ResourceProfile = oneOf("production", "minimal")
+export const ResourceProfile = Profile
 
 /**
- * @since 0.1.0
- */
-export const PhaseTimeouts = Schema.Struct({
-  pre_init: opt(Duration, () => D.seconds(10)),
-  core: opt(Duration, () => D.seconds(20)),
-  services: opt(Duration, () => D.seconds(20)),
-  post_init: opt(Duration, () => D.seconds(10)),
-})
-
-/**
- * @since 0.1.0
- */
-export const System = Schema.Struct({
-  node_id: opt(Schema.NonEmptyString.annotations(allowed("expected a non-empty string")), () => hostname()),
-  data_dir: opt(Schema.NonEmptyString.annotations(allowed("expected a non-empty path")), () => "./.novacron"),
-  log_level: opt(oneOf("debug", "info", "warn", "error"), () => "info" as const),
-  max_concurrency: opt(int(1, 1024), () => 8),
-  health_check_port: opt(port, () => 7780),
-  shutdown_timeout: opt(Duration, () => D.seconds(30)),
-  phase_timeouts: section(PhaseTimeouts),
-  resource_profile: opt(ResourceProfile, () => "minimal" as const),
-  /** Overrides of the profile's minimums; 0 keeps the profile's value. */
-  min_cpus: opt(int(0, 4096), () => 0),
-  min_memory: opt(bytes(0), () => 0),
-  min_disk: opt(bytes(0), () => 0),
-})
-
-/**
- * Where logs go besides stdout. `file` is relative to `system.data_dir`; empty = stdout only.
+ * The deadline of each boot phase (owned by `@novacron/init/SystemSettings`).
  *
  * @since 0.1.0
  */
-export const Logging = Schema.Struct({
-  format: opt(oneOf("auto", "json", "pretty"), () => "auto" as const),
-  file: opt(str, () => ""),
-  max_size: opt(bytes(4096), () => 10 * 1024 * 1024),
-  max_files: opt(int(1, 100), () => 5),
+export const PhaseTimeouts = SystemSettings.PhaseTimeouts
+
+const { node_id, data_dir, ...boot } = SystemSettings.SystemSettings.fields
+
+/**
+ * The `system` section, composed from its owners: the boot kernel's keys
+ * (`@novacron/init/SystemSettings`), `log_level` (`@novacron/logging/LoggingSettings`) and the
+ * resource minimums (`@novacron/resources/ResourceSettings`).
+ *
+ * @since 0.1.0
+ */
+export const System = Schema.Struct({
+  node_id,
+  data_dir,
+  ...SystemLogLevel.fields,
+  ...boot,
+  ...ResourceSettings.fields,
 })
+
+/**
+ * Where logs go besides stdout (owned by `@novacron/logging/LoggingSettings`). `file` is relative
+ * to `system.data_dir`; empty = stdout only.
+ *
+ * @since 0.1.0
+ */
+export const Logging = LoggingSettings
 
 /**
  * The `network` section: owned by `@novacron/network` (its schema, bounds and defaults).
@@ -100,13 +83,14 @@ export const Logging = Schema.Struct({
 export const Network = NetworkSettings
 
 /**
- * The `storage` section: owned by `@novacron/database` (the cache keys included), plus the
- * design's `enable_cache`.
+ * The `storage` section: the database's keys (`@novacron/database/StorageSettings`) and the
+ * cache's (`@novacron/cache/CacheSettings`), plus the design's `enable_cache`.
  *
  * @since 0.1.0
  */
 export const Storage = Schema.Struct({
   ...StorageSettings.fields,
+  ...CacheSettings.fields,
   /** The design's switch for the cache; `false` is accepted but not in effect yet (the cache always runs). */
   enable_cache: opt(bool, () => true),
 })
@@ -132,20 +116,11 @@ export const Security = Schema.Struct({
 })
 
 /**
+ * The `monitoring` section: owned by `@novacron/monitoring`.
+ *
  * @since 0.1.0
  */
-export const Monitoring = Schema.Struct({
-  enabled: opt(bool, () => true),
-  /** Where health and metrics listen (they are unauthenticated, hence loopback by default). */
-  listen_address: opt(Schema.NonEmptyString.annotations(allowed("expected an address")), () => "127.0.0.1"),
-  metrics_port: opt(port, () => 7781),
-  /** Accepted; no tracer is built yet, so `true` is not in effect. */
-  tracing: opt(bool, () => false),
-  tracing_endpoint: opt(str, () => ""),
-  /** Accepted; no profiler is built yet, so `true` is not in effect. */
-  enable_profiling: opt(bool, () => false),
-  profiling_port: opt(port, () => 6060),
-})
+export const Monitoring = MonitoringSettings
 
 /**
  * `dwcp.transport`: owned by `@novacron/dwcp-amst`. Its `min_streams <= max_streams` check is the
@@ -184,36 +159,32 @@ export const Consensus = ConsensusSettings
  *
  * @since 0.1.0
  */
-export const Mode = oneOf("", "datacenter", "internet", "hybrid")
+export const Mode = DetectionMode
 
 /**
- * Workload placement (`@novacron/dwcp-itp`). `auto` means `fragmentation` when
- * `enable_v3_placement` is on, else `binpack`.
+ * Workload placement, owned by `@novacron/dwcp-itp/PlacementSettings`. `auto` means
+ * `fragmentation` when `enable_v3_placement` is on, else `binpack`.
  *
  * @since 0.1.0
  */
-export const Placement = Schema.Struct({
-  policy: opt(oneOf("auto", "binpack", "spread", "balanced", "fragmentation"), () => "auto" as const),
-  seed: opt(int(0, 2 ** 32 - 1), () => 0),
-  fragmentation_classes: opt(int(1, 1024), () => 64),
-  fragmentation_half_life: opt(int(1, 1_000_000_000), () => 10_000),
-  optimizer_top_k: opt(int(1, 100), () => 5),
-})
+export const Placement = PlacementSection
 
 /**
+ * The `dwcp` section: detection keys from `@novacron/environment/DetectionSettings`, each
+ * subsection from the package that runs it.
+ *
  * @since 0.1.0
  */
 export const Dwcp = Schema.Struct({
-  enable_auto_detection: opt(bool, () => true),
-  forced_mode: opt(Mode, () => "" as const),
-  detection_interval: opt(Duration, () => D.seconds(30)),
-  v3_rollout_percentage: opt(int(0, 100), () => 0),
+  ...DetectionSettings.fields,
+  // The rollout and the v3 switches below are read by the node's DWCP composition (apps/node).
+  v3_rollout_percentage: opt(Common.int(0, 100), () => 0),
   enable_v3_transport: opt(bool, () => false),
   enable_v3_compression: opt(bool, () => false),
   enable_v3_prediction: opt(bool, () => false),
   enable_v3_state_sync: opt(bool, () => false),
   enable_v3_consensus: opt(bool, () => false),
-  enable_v3_placement: opt(bool, () => false),
+  enable_v3_placement: PlacementSettings.fields.enable_v3_placement,
   transport: section(Transport),
   compression: section(Compression),
   consensus: section(Consensus),

@@ -1,18 +1,14 @@
 /**
- * The `storage` section of the node configuration (same names and defaults as `@novacron/config`).
+ * The database keys of the `storage` section; the cache keys beside them are owned by
+ * `@novacron/cache/CacheSettings`, and `@novacron/config` composes the two.
  *
  * @since 0.1.0
  */
 import * as Common from "@novacron/init/CommonSettings"
-import { Duration as D, Schema } from "effect"
+import { Schema } from "effect"
 
 // Each leaf says what is allowed: the configuration loader prints it next to the key and its source.
-const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
-const int = (min: number, max: number) =>
-  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
-const str = Schema.String.annotations(allowed("expected a string"))
-const opt = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
+const { int, oneOf, str, withDefault: opt } = Common
 
 /**
  * A duration written `500ms`, `30s`, `5m` or `1h` (the configuration's one duration schema,
@@ -27,9 +23,7 @@ export const Duration = Common.Duration
  *
  * @since 0.1.0
  */
-export const Backend = Schema.Literal("sqlite", "postgres", "redis").annotations(
-  allowed('expected one of "sqlite", "postgres", "redis"'),
-)
+export const Backend = oneOf("sqlite", "postgres", "redis")
 
 /**
  * @since 0.1.0
@@ -37,8 +31,8 @@ export const Backend = Schema.Literal("sqlite", "postgres", "redis").annotations
 export type Backend = typeof Backend.Type
 
 /**
- * The whole `storage` section (the cache keys included, so one decoded section serves both packages).
- * This package owns it: `@novacron/config` composes it (subpath `@novacron/database/StorageSettings`).
+ * The database keys of `storage`. This package owns them: `@novacron/config` composes them with
+ * the cache's (subpath `@novacron/database/StorageSettings`). Other keys are ignored.
  *
  * @since 0.1.0
  */
@@ -50,11 +44,6 @@ export const StorageSettings = Schema.Struct({
   redis_url: opt(str, () => ""),
   /** Upper bound of the PostgreSQL pool. */
   max_connections: opt(int(1, 10_000), () => 10),
-  cache_ttl: opt(Duration, () => D.minutes(5)),
-  /** At least 1: the cache would read 0 as an unbounded LRU. */
-  cache_max_entries: opt(int(1, 100_000_000), () => 10_000),
-  /** Empty: in-memory cache only. */
-  cache_redis_url: opt(str, () => ""),
 })
 
 /**
@@ -80,7 +69,7 @@ export interface NodeInfo {
 }
 
 /**
- * Decodes a raw section (`backend: "postgres"`, `cache_ttl: "30s"`, ...), filling the defaults.
+ * Decodes a raw section (`backend: "postgres"`, ...), filling the defaults.
  *
  * @since 0.1.0
  */

@@ -30,42 +30,18 @@ import type {
   UnknownWorkload,
   Unschedulable,
 } from "./PlacementError.js"
+import * as Settings from "./PlacementSettings.js"
 import type { FilterPlugin, Policy, ScorePlugin } from "./Plugin.js"
 import * as Scheduler from "./Scheduler.js"
 import type { Allocation, WorkloadRequest } from "./Workload.js"
 
-const PolicySetting = Schema.Literal("auto", "binpack", "spread", "balanced", "fragmentation")
-
-const placementDefaults = {
-  policy: "auto" as const,
-  seed: 0,
-  fragmentation_classes: 64,
-  fragmentation_half_life: 10_000,
-  optimizer_top_k: 5,
-}
-
 /**
- * Settings: the `dwcp` section fields this package reads, snake_case as in the config file, with
- * the same defaults as `@novacron/config`. `placement` holds this package's own knobs.
- *
- * `policy: "auto"` means `fragmentation` when `enable_v3_placement` is on, else `binpack`
- * (the v1 behaviour).
+ * Settings: the `dwcp` keys this package reads, owned by {@link PlacementSettings} (the module):
+ * `enable_v3_placement` and the `placement` section.
  *
  * @since 0.1.0
  */
-export const PlacementSettings = Schema.Struct({
-  enable_v3_placement: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  placement: Schema.optionalWith(
-    Schema.Struct({
-      policy: Schema.optionalWith(PolicySetting, { default: () => "auto" as const }),
-      seed: Schema.optionalWith(Schema.Int, { default: () => 0 }),
-      fragmentation_classes: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1024)), { default: () => 64 }),
-      fragmentation_half_life: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10_000 }),
-      optimizer_top_k: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 5 }),
-    }),
-    { default: () => placementDefaults },
-  ),
-})
+export const PlacementSettings = Settings.PlacementSettings
 
 /**
  * @since 0.1.0

@@ -16,6 +16,8 @@ export * as Placement from "./Placement.js"
 export * as PlacementComponent from "./PlacementComponent.js"
 /** Typed errors. */
 export * from "./PlacementError.js"
+/** @since 0.2.0 */
+export * as PlacementSettings from "./PlacementSettings.js"
 /** Filter and score plugins, policies. */
 export * as Plugin from "./Plugin.js"
 /** The synchronous engine. */

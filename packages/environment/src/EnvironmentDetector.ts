@@ -12,6 +12,7 @@ import { readdir } from "node:fs/promises"
 import { Component } from "@novacron/init"
 import { Context, Duration, Effect, Layer, Schema, Stream, SubscriptionRef } from "effect"
 import * as Classify from "./Classify.js"
+import * as DetectionSettings from "./DetectionSettings.js"
 import * as Probe from "./Probe.js"
 
 /**
@@ -22,7 +23,7 @@ import * as Probe from "./Probe.js"
  */
 export const Settings = Schema.Struct({
   enable_auto_detection: Schema.optionalWith(Schema.Boolean, { default: () => true, exact: true }),
-  forced_mode: Schema.optionalWith(Schema.Literal("", "datacenter", "internet", "hybrid"), {
+  forced_mode: Schema.optionalWith(DetectionSettings.Mode, {
     default: () => "" as const,
     exact: true,
   }),

@@ -7,6 +7,8 @@
 
 /** @since 0.1.0 */
 export * as Classify from "./Classify.js"
+/** @since 0.2.0 */
+export * as DetectionSettings from "./DetectionSettings.js"
 /** @since 0.1.0 */
 export * as EnvironmentDetector from "./EnvironmentDetector.js"
 /** @since 0.1.0 */

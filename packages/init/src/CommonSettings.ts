@@ -11,7 +11,14 @@
  */
 import { Duration as D, ParseResult, Schema } from "effect"
 
-const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
+/**
+ * The annotation that makes a leaf's issue say what is allowed (`expected an integer 1..1024`)
+ * instead of Schema's own wording.
+ *
+ * @since 0.2.0
+ * @category annotations
+ */
+export const allowed = (message: string) => ({ message: () => ({ message, override: true }) })
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
@@ -93,3 +100,63 @@ export const bytes = (min: number, max?: number) =>
     ? Schema.Int.pipe(Schema.greaterThanOrEqualTo(min))
     : Schema.Int.pipe(Schema.between(min, max))
   ).annotations(allowed(max === undefined ? `expected a byte count >= ${min}` : `expected a byte count ${min}..${max}`))
+
+/**
+ * An integer within `[min, max]`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const int = (min: number, max: number) =>
+  Schema.Int.pipe(Schema.between(min, max)).annotations(allowed(`expected an integer ${min}..${max}`))
+
+/**
+ * `true` or `false`.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const bool = Schema.Boolean.annotations(allowed("expected true or false"))
+
+/**
+ * Any string.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const str = Schema.String.annotations(allowed("expected a string"))
+
+/**
+ * A non-empty string; `what` names it in the issue (`expected a non-empty path`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const nonEmpty = (what = "string") => Schema.NonEmptyString.annotations(allowed(`expected a non-empty ${what}`))
+
+/**
+ * One of the given strings.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
+  Schema.Literal(...values).annotations(allowed(`expected one of ${values.map((v) => JSON.stringify(v)).join(", ")}`))
+
+/**
+ * A key that may be omitted, taking `value()` then.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const withDefault = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+/**
+ * A nested section whose every key has a default, so the section itself may be omitted.
+ *
+ * @since 0.2.0
+ * @category fields
+ */
+export const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
+  Schema.optionalWith(schema, { default: () => Schema.decodeUnknownSync(schema)({}), exact: true })

@@ -20,6 +20,7 @@ import { Component } from "@novacron/init"
 import { Context, Data, Effect, Layer, Logger, LogLevel, Option, Schema, type Scope } from "effect"
 import { createStream } from "rotating-file-stream"
 import * as format from "./internal/format.js"
+import * as LoggingSettings from "./LoggingSettings.js"
 
 /**
  * The settings: `log_level` and `data_dir` as in `system`, the rest as in the `logging` section.
@@ -27,22 +28,9 @@ import * as format from "./internal/format.js"
  * @since 0.1.0
  */
 export const Settings = Schema.Struct({
-  log_level: Schema.optionalWith(Schema.Literal("debug", "info", "warn", "error"), {
-    default: () => "info" as const,
-    exact: true,
-  }),
+  ...LoggingSettings.SystemLogLevel.fields,
   data_dir: Schema.optionalWith(Schema.String, { default: () => "./.novacron", exact: true }),
-  /** `auto`: readable on a terminal, JSON otherwise. The file is always JSON. */
-  format: Schema.optionalWith(Schema.Literal("auto", "json", "pretty"), {
-    default: () => "auto" as const,
-    exact: true,
-  }),
-  /** Log file, relative to `data_dir`; empty: stdout only. */
-  file: Schema.optionalWith(Schema.String, { default: () => "", exact: true }),
-  /** Rotate when the file reaches this many bytes. */
-  max_size: Schema.optionalWith(Schema.Int, { default: () => 10 * 1024 * 1024, exact: true }),
-  /** Rotated files kept (`file.1` newest ... `file.N`). */
-  max_files: Schema.optionalWith(Schema.Int, { default: () => 5, exact: true }),
+  ...LoggingSettings.LoggingSettings.fields,
 })
 
 /**

@@ -6,3 +6,5 @@
 
 /** @since 0.1.0 */
 export * as Logging from "./Logging.js"
+/** @since 0.2.0 */
+export * as LoggingSettings from "./LoggingSettings.js"

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { ResourceProfile } from "./ResourceSettings.js"
 
 const GiB = 1024 ** 3
 
@@ -23,7 +23,7 @@ export interface Requirements {
  *
  * @since 0.1.0
  */
-export const ProfileName = Schema.Literal("production", "minimal")
+export const ProfileName = ResourceProfile
 
 /**
  * @since 0.1.0

@@ -10,6 +10,7 @@ import { dirname, resolve } from "node:path"
 import { Component } from "@novacron/init"
 import { Context, Data, Effect, Layer, Schema } from "effect"
 import * as Profile from "./Profile.js"
+import * as ResourceSettings from "./ResourceSettings.js"
 
 /**
  * The settings, named as in `system.*` of the configuration.
@@ -18,10 +19,7 @@ import * as Profile from "./Profile.js"
  */
 export const Settings = Schema.Struct({
   data_dir: Schema.optionalWith(Schema.String, { default: () => "./.novacron", exact: true }),
-  resource_profile: Schema.optionalWith(Profile.ProfileName, { default: () => "minimal" as const, exact: true }),
-  min_cpus: Schema.optionalWith(Schema.Int, { default: () => 0, exact: true }),
-  min_memory: Schema.optionalWith(Schema.Int, { default: () => 0, exact: true }),
-  min_disk: Schema.optionalWith(Schema.Int, { default: () => 0, exact: true }),
+  ...ResourceSettings.ResourceSettings.fields,
 })
 
 /**
