@@ -125,8 +125,13 @@ const toDecodeError = (e: unknown): FrameError | LimitError =>
   e instanceof LimitFault
     ? new LimitError({ limit: e.limit, value: e.value, max: e.max, offset: e.offset, chunk: e.chunk, reason: e.reason })
     : e instanceof FrameFault
-      ? new FrameError({ offset: e.offset, reason: e.reason })
-      : new FrameError({ offset: -1, reason: `decoder failure: ${e instanceof Error ? e.message : String(e)}` })
+      ? new FrameError({ protocol: "hde", reason: e.kind, offset: e.offset, detail: e.reason })
+      : new FrameError({
+          protocol: "hde",
+          reason: "Malformed",
+          offset: -1,
+          detail: `decoder failure: ${e instanceof Error ? e.message : String(e)}`,
+        })
 
 /**
  * Builds the service in the current scope (its worker threads end with the scope).

@@ -3,23 +3,23 @@
  *
  * @since 0.1.0
  */
+import { WireError } from "@novacron/wire"
 import { Data } from "effect"
 
 /**
- * A frame that cannot be decoded: truncated, corrupted, forged or out of bounds. `offset` is the
- * byte offset in the encoded stream where the bad structure starts (the stream header, a chunk
- * header or a chunk payload), so a receiver can log exactly where a transfer went wrong.
+ * A frame that cannot be decoded: truncated, corrupted, forged or out of bounds. The wire module's
+ * one `FrameError`: `offset` is the byte in the encoded stream of the offending field (a header
+ * field, a chunk payload, the end frame's digest), so a receiver can log exactly where a transfer
+ * went wrong; `reason` says what kind of fault, `detail` what exactly.
  *
  * @since 0.1.0
  */
-export class FrameError extends Data.TaggedError("FrameError")<{
-  readonly offset: number
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `bad frame at byte ${this.offset}: ${this.reason}`
-  }
-}
+export const FrameError = WireError.FrameError
+
+/**
+ * @since 0.1.0
+ */
+export type FrameError = WireError.FrameError
 
 /**
  * A well-formed stream that asks for more than this receiver allows: a chunk size or dedup window

@@ -5,6 +5,7 @@ import { Hde, HdeSettings } from "../src/index.js"
 import {
   CHUNK_HEADER_SIZE,
   FrameFault,
+  LENGTH_AT,
   readChunkHeader,
   readStreamHeader,
   STREAM_HEADER_SIZE,
@@ -135,15 +136,14 @@ describe("delta against the previous version", () => {
       const at = STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE
       expect(delta[at]).toBe(Tag.moved)
       delta.writeUInt32LE(1000, at + 16)
-      const h = readChunkHeader(delta, STREAM_HEADER_SIZE, readStreamHeader(delta, 0, limits))
-      const frame = Buffer.concat([
-        writeChunkHeader(h, delta.subarray(at, at + h.encodedSize)),
-        delta.subarray(at, at + h.encodedSize),
-      ])
-      frame.copy(delta, STREAM_HEADER_SIZE)
+      // The frame re-signed, so that the page stream, not the checksum, is what is wrong.
+      const stream = readStreamHeader(delta.subarray(CHUNK_HEADER_SIZE, STREAM_HEADER_SIZE), limits)
+      const length = delta.readUInt32BE(STREAM_HEADER_SIZE + LENGTH_AT)
+      const h = readChunkHeader(Buffer.from(delta.subarray(STREAM_HEADER_SIZE + 8, at - 4)), length, stream)
+      writeChunkHeader(h, delta.subarray(at, at + h.encodedSize)).copy(delta, STREAM_HEADER_SIZE)
       const exit = yield* Effect.exit(hde.decode(delta, { objectId: "o" }))
       expect(Exit.isFailure(exit) && String(exit.cause)).toContain(
-        `bad frame at byte ${at}: page 0: moved from unknown base page 1000`,
+        `hde frame: Malformed at byte ${at}: page 0: moved from unknown base page 1000`,
       )
     }),
   )

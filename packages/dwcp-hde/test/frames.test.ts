@@ -10,6 +10,7 @@ import {
   Codec,
   DIGEST_SIZE,
   END_FRAME_SIZE,
+  LENGTH_AT,
   STREAM_HEADER_SIZE,
   writeChunkHeader,
   writeEndFrame,
@@ -36,7 +37,7 @@ const header = (maxChunkSize = 8192) =>
 const chunkFrame = (
   fields: { codec: number; flags: number; originalSize: number; innerSize: number; seq?: number },
   payload: Uint8Array,
-) => Buffer.concat([writeChunkHeader({ level: 3, seq: 0, ...fields, encodedSize: payload.length }, payload), payload])
+) => Buffer.concat([writeChunkHeader({ level: 3, seq: 0, ...fields }, payload), payload])
 
 layer(Hde.layer(settings))("bad input", (it) => {
   it.effect("random, truncated and bit-flipped streams are rejected with the offset, never a crash", () =>
@@ -84,13 +85,14 @@ layer(Hde.layer(settings))("bad input", (it) => {
     Effect.gen(function* () {
       const hde = yield* Hde.Hde
       const valid = yield* hde.encode(text(30_000))
-      const secondChunk = STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE + valid.readUInt32LE(STREAM_HEADER_SIZE + 16)
+      const secondChunk = STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE + valid.readUInt32BE(STREAM_HEADER_SIZE + LENGTH_AT)
       const bad = Buffer.from(valid)
       const flip = secondChunk + CHUNK_HEADER_SIZE + 10
       bad.writeUInt8(bad.readUInt8(flip) ^ 1, flip)
       const e = frameError(hde, bad)
-      expect(e.offset).toBe(secondChunk)
-      expect(e.reason).toContain("checksum")
+      // At the second chunk's checksum field.
+      expect(e).toMatchObject({ protocol: "hde", reason: "BadChecksum", offset: secondChunk + 24 })
+      expect(e).toMatchObject({ detail: expect.stringContaining("checksum") })
     }),
   )
 
@@ -104,10 +106,10 @@ layer(Hde.layer(settings))("bad input", (it) => {
         Buffer.alloc(16),
       )
       let e = frameError(hde, Buffer.concat([header(), big]))
-      expect(e.offset).toBe(at + 8)
+      expect(e.offset).toBe(at + 16)
       // A stream header declaring chunk size 0.
       e = frameError(hde, header(0))
-      expect(e.offset).toBe(8)
+      expect(e.offset).toBe(CHUNK_HEADER_SIZE + 4)
       // A zstd bomb: 64 MiB of zeros in a few KiB, in a frame that claims 8 KiB.
       const bomb = compress(Codec.zstd, 19, Buffer.alloc(64 << 20))
       expect(bomb.length).toBeLessThan(8192)
@@ -119,7 +121,7 @@ layer(Hde.layer(settings))("bad input", (it) => {
         ]),
       )
       expect(e.offset).toBe(at + CHUNK_HEADER_SIZE)
-      expect(e.reason).toContain("declares")
+      expect(e).toMatchObject({ detail: expect.stringContaining("declares") })
       // The same with lz4: the block's own size prefix disagrees with the header.
       const lz = lz4Compress(Buffer.alloc(1 << 20))
       e = frameError(
@@ -135,7 +137,7 @@ layer(Hde.layer(settings))("bad input", (it) => {
           chunkFrame({ codec: Codec.zstd, flags: 2 | 4, originalSize: 8192, innerSize: 8192 }, bomb),
         ]),
       )
-      expect(e.offset).toBe(at + 2)
+      expect(e.offset).toBe(at + 9)
       // An lz4 block whose prefix is forged to match but whose data expands further.
       const forged = Buffer.from(lz)
       forged.writeUInt32LE(8192, 0)
@@ -193,16 +195,21 @@ layer(Hde.layer(settings))("bad input", (it) => {
       expect(decoded.equals(text(20_000))).toBe(true)
       frameError(hde, Buffer.concat([valid, Buffer.from([0])]))
       const end = valid.subarray(valid.length - END_FRAME_SIZE)
-      const wrongCount = writeEndFrame({ chunkCount: 9, totalSize: 20_000, digest: end.subarray(16, 16 + DIGEST_SIZE) })
+      const digestAt = CHUNK_HEADER_SIZE + 12
+      const wrongCount = writeEndFrame({
+        chunkCount: 9,
+        totalSize: 20_000,
+        digest: end.subarray(digestAt, digestAt + DIGEST_SIZE),
+      })
       let e = frameError(hde, Buffer.concat([valid.subarray(0, valid.length - END_FRAME_SIZE), wrongCount]))
-      expect(e.offset).toBe(valid.length - END_FRAME_SIZE + 4)
+      expect(e.offset).toBe(valid.length - END_FRAME_SIZE + CHUNK_HEADER_SIZE)
       const wrongDigest = writeEndFrame({ chunkCount: 3, totalSize: 20_000, digest: Buffer.alloc(DIGEST_SIZE, 1) })
       e = frameError(hde, Buffer.concat([valid.subarray(0, valid.length - END_FRAME_SIZE), wrongDigest]))
-      expect(e.reason).toContain("digest")
+      expect(e).toMatchObject({ reason: "BadChecksum", detail: "end-to-end digest mismatch" })
       const page = Buffer.alloc(8192, 3)
       const c0 = chunkFrame({ codec: Codec.none, flags: 0, originalSize: 8192, innerSize: 8192, seq: 1 }, page)
       e = frameError(hde, Buffer.concat([header(), c0]))
-      expect(e.offset).toBe(STREAM_HEADER_SIZE + 4)
+      expect(e).toMatchObject({ offset: STREAM_HEADER_SIZE + 12, detail: "chunk sequence 1, expected 0" })
     }),
   )
 })

@@ -10,6 +10,7 @@ import {
   CHUNK_FLAG_PAGED,
   CHUNK_HEADER_SIZE,
   Codec,
+  END_FRAME_SIZE,
   STREAM_HEADER_SIZE,
   writeChunkHeader,
   writeEndFrame,
@@ -36,7 +37,7 @@ const zeroChunk = (seq: number, size: number, pageShift: number, packed: boolean
   const payload = packed ? compress(Codec.zstd, 19, tags) : tags
   const codec = packed ? Codec.zstd : Codec.none
   const fields = { codec, flags: CHUNK_FLAG_PAGED, level: 0, seq, originalSize: size, innerSize: tags.length }
-  return Buffer.concat([writeChunkHeader({ ...fields, encodedSize: payload.length }, payload), payload])
+  return Buffer.concat([writeChunkHeader(fields, payload), payload])
 }
 
 /** A valid stream of `chunks` chunks of `size` zero bytes, end frame and digest included. */
@@ -84,7 +85,8 @@ describe("output budget", () => {
         const e = failureOf(exit)
         expect(e).toMatchObject({ _tag: "LimitError", limit: "maxRatio", chunk: 1, value: 128 * MiB })
         const chunk1 = STREAM_HEADER_SIZE + (frames[0]?.length ?? 0)
-        expect(e).toMatchObject({ offset: chunk1 + 8 })
+        // At the chunk's original size field.
+        expect(e).toMatchObject({ offset: chunk1 + 16 })
         // ratio 4096 x bytes received + one declared chunk of slack
         expect(e).toMatchObject({ max: Math.floor(4096 * (chunk1 + (frames[1]?.length ?? 0)) + 64 * MiB) })
         expect(e.message).toContain("maxRatio")
@@ -97,7 +99,7 @@ describe("output budget", () => {
         expect(failureOf(refused.exit)).toMatchObject({
           _tag: "LimitError",
           limit: "maxChunkSize",
-          offset: 8,
+          offset: CHUNK_HEADER_SIZE + 4,
           value: 64 * MiB,
           max: 8192,
           chunk: undefined,
@@ -122,7 +124,7 @@ describe("output budget", () => {
         _tag: "LimitError",
         limit: "maxSize",
         chunk: 7,
-        offset: chunk7 + 8,
+        offset: chunk7 + 16,
         value: 8 * MiB,
         max: 8 * MiB - 1,
       })
@@ -142,15 +144,15 @@ describe("output budget", () => {
   it.scoped("the ratio's slack is one declared chunk, plus the base version for a delta", () =>
     Effect.gen(function* () {
       const hde = yield* Hde.make(settings())
-      // Uncompressed zero chunks of 4 KiB (25 bytes each) under a header declaring 8 KiB chunks.
+      // Uncompressed zero chunks of 4 KiB (29 bytes each) under a header declaring 8 KiB chunks.
       const { wire, pieces } = zeros({ chunks: 3, size: 4096, packed: false, maxChunkSize: 8192 })
       // maxRatio 0: the slack alone, 8192 bytes, holds chunks 0 and 1 exactly, not chunk 2.
       const r = yield* drain(hde, pieces, { maxRatio: 0 })
       expect(failureOf(r.exit)).toMatchObject({ limit: "maxRatio", chunk: 2, value: 12288, max: 8192 })
       expect(r.out).toBe(8192)
-      // Chunk 2 ends at byte 103: 40 x 103 + 8192 = 12312 holds its 12288 bytes, 39 x 103 + 8192 does not.
-      expect(Exit.isSuccess((yield* drain(hde, [wire], { maxRatio: 40 })).exit)).toBe(true)
-      expect(failureOf((yield* drain(hde, [wire], { maxRatio: 39 })).exit)).toMatchObject({ max: 12209 })
+      // Chunk 2 ends at byte 135: 31 x 135 + 8192 = 12377 holds its 12288 bytes, 30 x 135 + 8192 does not.
+      expect(Exit.isSuccess((yield* drain(hde, [wire], { maxRatio: 31 })).exit)).toBe(true)
+      expect(failureOf((yield* drain(hde, [wire], { maxRatio: 30 })).exit)).toMatchObject({ max: 12242 })
       // A delta of an unchanged object rebuilds the base: its size is slack too.
       const data = text(65536)
       const first = yield* hde.encode(data, { objectId: "vm" })
@@ -176,7 +178,7 @@ describe("header limits", () => {
       expect(failureOf(yield* Effect.exit(hde.decode(stream(16, 65536))))).toMatchObject({
         _tag: "LimitError",
         limit: "maxDedupWindow",
-        offset: 12,
+        offset: CHUNK_HEADER_SIZE + 8,
         value: 4096 * MiB,
         max: 64 * MiB,
         chunk: undefined,
@@ -203,9 +205,9 @@ describe("header limits", () => {
       const hde = yield* Hde.make(settings({ chunk_size: 16384 }))
       expect(Exit.isSuccess(yield* Effect.exit(hde.decode(Buffer.concat([streamHeader(16384), end]))))).toBe(true)
       const e = failureOf(yield* Effect.exit(hde.decode(Buffer.concat([streamHeader(16385), end]))))
-      expect(e).toMatchObject({ _tag: "LimitError", limit: "maxChunkSize", offset: 8, value: 16385, max: 16384 })
+      expect(e).toMatchObject({ _tag: "LimitError", limit: "maxChunkSize", offset: 32, value: 16385, max: 16384 })
       expect(e.message).toBe(
-        "decode limit maxChunkSize exceeded at byte 8 (stream header): declared chunk size 16385 over the limit maxChunkSize 16384",
+        "decode limit maxChunkSize exceeded at byte 32 (stream header): declared chunk size 16385 over the limit maxChunkSize 16384",
       )
     }),
   )
@@ -217,7 +219,7 @@ describe("pieces", () => {
       const hde = yield* Hde.make(settings({ algorithm: "none", chunk_size: 4 * MiB }), { pages: false })
       const data = randomBytes(4 * MiB, 5)
       const wire = yield* hde.encode(data)
-      expect(wire.length).toBe(STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE + 4 * MiB + 28)
+      expect(wire.length).toBe(STREAM_HEADER_SIZE + CHUNK_HEADER_SIZE + 4 * MiB + END_FRAME_SIZE)
       const pieces: Array<Buffer> = []
       for (let at = 0; at < wire.length; at += 65536) pieces.push(wire.subarray(at, at + 65536))
       // Every join of received bytes goes through Buffer.concat; count what it copies.

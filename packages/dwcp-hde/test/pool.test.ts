@@ -164,7 +164,8 @@ describe("Node streams", () => {
           (e: unknown) => e,
         ),
       )
-      expect(String(failed)).toContain(`bad frame at byte ${STREAM_HEADER_SIZE}:`)
+      // Byte 100 is in the first chunk's payload: its checksum (header byte 24) does not match.
+      expect(String(failed)).toContain(`hde frame: BadChecksum at byte ${STREAM_HEADER_SIZE + 24}:`)
     }),
   )
 })

@@ -145,7 +145,6 @@ export const encodeChunk = (req: EncodeRequest): EncodeResult => {
       seq: req.seq,
       originalSize: req.chunk.length,
       innerSize: inner.length,
-      encodedSize: payload.length,
     },
     payload,
   )

@@ -3,7 +3,7 @@
 // refuses output beyond the transfer's budget before decompressing the chunk that would exceed it.
 // Synchronous and outside Effect: it runs once per received piece on the hot path.
 
-import { crc32 } from "node:zlib"
+import { Wire, WireError } from "@novacron/wire"
 import { analyse, digestOf } from "./chunk.js"
 import { decompress } from "./codec.js"
 import { concatFingerprints, type DeltaCache, sliceVersion, type Version } from "./deltaCache.js"
@@ -11,19 +11,23 @@ import {
   CHUNK_FLAG_DELTA,
   CHUNK_FLAG_DICT,
   CHUNK_FLAG_PAGED,
-  CHUNK_HEADER_SIZE,
   type ChunkHeader,
   Codec,
   type DecodeLimits,
-  END_FRAME_SIZE,
-  FRAME_CHUNK,
+  END_PAYLOAD_SIZE,
   FRAME_END,
+  FRAME_START,
   FrameFault,
+  format,
+  HEADER_SIZE,
+  innerBound,
+  LENGTH_AT,
   LimitFault,
+  maxEncoded,
   readChunkHeader,
   readEndFrame,
   readStreamHeader,
-  STREAM_HEADER_SIZE,
+  START_PAYLOAD_SIZE,
   type StreamHeader,
 } from "./format.js"
 import { decodePages } from "./pages.js"
@@ -34,23 +38,25 @@ export interface DecoderOptions {
   readonly cache: DeltaCache | undefined
 }
 
+// Positions of chunk fields in the frame, for faults found after the header checks.
+const FLAGS_AT = Wire.FIELDS_OFFSET + 1
+const SEQ_AT = Wire.FIELDS_OFFSET + 4
+const ORIGINAL_AT = Wire.FIELDS_OFFSET + 8
+
+/** A wire-level error as the fault this decoder throws (its reason kept as the fault's kind). */
+const asFault = (e: unknown): unknown =>
+  e instanceof WireError.FrameError ? new FrameFault(e.offset, e.detail, e.reason) : e
+
 export class Decoder {
   /**
-   * Received bytes not decoded yet, as the caller's own pieces (views, not copies: a piece must
-   * not be written to after `push`). A frame split over pieces is joined once, when complete.
+   * Framing, checksums and the size bound before buffering. Frames within one pushed piece are
+   * views of it (a piece must not be written to after `push`); a frame split over pieces is joined
+   * once, when complete.
    */
-  private parts: Array<Buffer> = []
-  private buffered = 0
-  /** Stream offset of the first buffered byte. */
-  private start = 0
-  /** Stream offset of the frame being decoded (faults report offsets within it). */
-  private frameAt = 0
+  private readonly wire: Wire.Decoder
   /** Bytes copied to join frames that arrived in pieces: at most once per byte. */
   joined = 0
   private header: StreamHeader | undefined
-  private chunkHeader: ChunkHeader | undefined
-  /** CRC-32 of the pending chunk header's first 20 bytes, where its frame checksum starts. */
-  private headCrc = 0
   private base: Version | undefined
   /** Output allowed beyond the ratio: one declared chunk, plus the base version a delta rebuilds. */
   private slack = 0
@@ -65,26 +71,34 @@ export class Decoder {
   keptBytes = 0
   private done = false
 
-  constructor(private readonly options: DecoderOptions) {}
+  constructor(private readonly options: DecoderOptions) {
+    this.wire = Wire.decoder(format, { maxPayload: START_PAYLOAD_SIZE, check: (h) => this.check(h) })
+  }
 
   /** Consumes `bytes`; returns the chunks that became complete, in order. Throws `FrameFault`. */
   push(bytes: Uint8Array): Array<Buffer> {
     if (bytes.length === 0) return []
-    if (this.done) throw new FrameFault(this.start, "data after the end frame")
-    this.parts.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length))
-    this.buffered += bytes.length
+    if (this.done) throw new FrameFault(this.wire.offset, "data after the end frame")
+    this.wire.write(bytes)
     const out: Array<Buffer> = []
     for (;;) {
-      let step: Buffer | null | undefined
+      let f: Wire.Frame | undefined
       try {
-        step = this.step()
+        f = this.wire.next()
       } catch (e) {
-        throw e instanceof FrameFault ? e.shift(this.frameAt) : e
+        throw asFault(e)
       }
-      if (step === undefined) break
+      if (f === undefined) break
+      if (f.owned) this.joined += HEADER_SIZE + f.payload.length
+      let step: Buffer | null
+      try {
+        step = this.step(f)
+      } catch (e) {
+        throw e instanceof FrameFault ? e.shift(f.offset) : e
+      }
       if (step !== null) out.push(step)
       if (this.done) {
-        if (this.buffered > 0) throw new FrameFault(this.start, "data after the end frame")
+        if (this.wire.buffered > 0) throw new FrameFault(this.wire.position, "data after the end frame")
         break
       }
     }
@@ -100,82 +114,74 @@ export class Decoder {
 
   /** Call at end of input: fails unless a valid end frame closed the stream. */
   finish(): void {
-    if (!this.done) throw new FrameFault(this.start + this.buffered, "stream truncated (no end frame)")
+    if (!this.done) throw new FrameFault(this.wire.offset, "stream truncated (no end frame)", "Truncated")
   }
 
-  /**
-   * Removes the next `n` buffered bytes: a view when one piece holds them all, else one copy.
-   * `fresh` tells which (a copy may be kept; a view of the caller's piece may not).
-   */
-  private take(n: number): { readonly bytes: Buffer; readonly fresh: boolean } {
-    this.buffered -= n
-    this.start += n
-    const first = this.parts[0] as Buffer
-    if (first.length >= n) {
-      if (first.length === n) this.parts.shift()
-      else this.parts[0] = first.subarray(n)
-      return { bytes: first.subarray(0, n), fresh: false }
+  /** Checks a frame header before its payload is buffered: the frame sequence and a chunk's sizes. */
+  private check(h: Wire.Header): WireError.FrameError | undefined {
+    try {
+      this.checkHeader(h)
+      return undefined
+    } catch (e) {
+      if (!(e instanceof FrameFault)) throw e
+      return new WireError.FrameError({
+        protocol: "hde",
+        reason: e.kind,
+        offset: h.offset + e.offset,
+        detail: e.reason,
+      })
     }
-    const pieces: Array<Buffer> = []
-    let filled = 0
-    while (filled < n) {
-      const part = this.parts[0] as Buffer
-      const k = Math.min(part.length, n - filled)
-      pieces.push(part.subarray(0, k))
-      filled += k
-      if (k === part.length) this.parts.shift()
-      else this.parts[0] = part.subarray(k)
-    }
-    this.joined += n
-    return { bytes: Buffer.concat(pieces, n), fresh: true }
   }
 
-  /** One frame: a chunk, null (a header or end frame), or undefined (need more bytes). */
-  private step(): Buffer | null | undefined {
+  private checkHeader(h: Wire.Header): void {
     if (this.header === undefined) {
-      if (this.buffered < STREAM_HEADER_SIZE) return undefined
-      this.frameAt = this.start
-      const h = readStreamHeader(this.take(STREAM_HEADER_SIZE).bytes, 0, this.options.limits)
+      if (h.type !== FRAME_START) throw new FrameFault(3, `frame type ${h.type} before the stream header`)
+      return
+    }
+    if (h.type === FRAME_START) throw new FrameFault(3, "a second stream header")
+    if (h.type === FRAME_END) {
+      if (h.length !== END_PAYLOAD_SIZE)
+        throw new FrameFault(LENGTH_AT, `end frame of ${h.length} bytes, expected ${END_PAYLOAD_SIZE}`)
+      return
+    }
+    // Bounded before the payload is buffered: it is at most a little over the declared chunk size.
+    readChunkHeader(h.fields, h.length, this.header)
+  }
+
+  /** One frame: a chunk, or null (a stream header or end frame). */
+  private step(f: Wire.Frame): Buffer | null {
+    if (this.header === undefined) {
+      const h = readStreamHeader(f.payload, this.options.limits)
       if (h.baseDigest !== undefined) {
         const v = this.options.objectId === undefined ? undefined : this.options.cache?.peek(this.options.objectId)
-        if (v === undefined) throw new FrameFault(16, "delta stream but no base version of this object is cached")
+        if (v === undefined)
+          throw new FrameFault(HEADER_SIZE + 12, "delta stream but no base version of this object is cached")
         if (Buffer.compare(v.digest, h.baseDigest) !== 0)
-          throw new FrameFault(16, "cached base version differs from the sender's")
+          throw new FrameFault(HEADER_SIZE + 12, "cached base version differs from the sender's")
         this.base = v
       }
       this.header = h
       this.slack = h.maxChunkSize + (this.base?.size ?? 0)
+      this.wire.maxPayload = Math.max(END_PAYLOAD_SIZE, maxEncoded(innerBound(h.maxChunkSize, h.pageShift)))
       return null
     }
-    if (this.chunkHeader === undefined) {
-      if (this.buffered === 0) return undefined
-      this.frameAt = this.start
-      const type = (this.parts[0] as Buffer)[0]
-      if (type === FRAME_END) {
-        if (this.buffered < END_FRAME_SIZE) return undefined
-        this.end(this.header, this.take(END_FRAME_SIZE).bytes)
-        return null
-      }
-      if (type !== FRAME_CHUNK) throw new FrameFault(0, `unknown frame type ${type}`)
-      if (this.buffered < CHUNK_HEADER_SIZE) return undefined
-      // Bounded before the payload is buffered: it is at most a little over the declared chunk size.
-      const head = this.take(CHUNK_HEADER_SIZE).bytes
-      this.chunkHeader = readChunkHeader(head, 0, this.header)
-      this.headCrc = crc32(head.subarray(0, 20))
+    if (f.type === FRAME_END) {
+      this.end(this.header, f.payload)
+      return null
     }
-    const h = this.chunkHeader
-    if (this.buffered < h.encodedSize) return undefined
-    this.chunkHeader = undefined
-    const payload = this.take(h.encodedSize)
-    return this.chunk(this.header, h, payload.bytes, payload.fresh)
+    const h = readChunkHeader(f.fields, f.payload.length, this.header)
+    return this.chunk(this.header, h, f.payload, f.owned, f.offset + HEADER_SIZE + f.payload.length)
   }
 
-  private end(header: StreamHeader, b: Buffer): void {
-    const e = readEndFrame(b, 0)
-    if (e.chunkCount !== this.seq) throw new FrameFault(4, `end frame counts ${e.chunkCount} chunks, got ${this.seq}`)
-    if (e.totalSize !== this.total) throw new FrameFault(8, `end frame counts ${e.totalSize} bytes, got ${this.total}`)
+  private end(header: StreamHeader, payload: Buffer): void {
+    const P = HEADER_SIZE
+    const e = readEndFrame(payload)
+    if (e.chunkCount !== this.seq) throw new FrameFault(P, `end frame counts ${e.chunkCount} chunks, got ${this.seq}`)
+    if (e.totalSize !== this.total)
+      throw new FrameFault(P + 4, `end frame counts ${e.totalSize} bytes, got ${this.total}`)
     const digest = digestOf(Buffer.concat(this.chunkDigests))
-    if (Buffer.compare(digest, e.digest) !== 0) throw new FrameFault(16, "end-to-end digest mismatch")
+    if (Buffer.compare(digest, e.digest) !== 0)
+      throw new FrameFault(P + 12, "end-to-end digest mismatch", "BadChecksum")
     this.done = true
     const { cache, objectId } = this.options
     if (cache !== undefined && objectId !== undefined) {
@@ -194,44 +200,43 @@ export class Decoder {
   }
 
   /** Refuses a chunk that would take the output over the transfer's budget. */
-  private budget(h: ChunkHeader): void {
+  private budget(h: ChunkHeader, received: number): void {
     const { maxSize, maxRatio } = this.options.limits
     const after = this.total + h.originalSize
     if (!(after <= maxSize))
       throw new LimitFault(
-        8,
+        ORIGINAL_AT,
         "maxSize",
         after,
         maxSize,
         h.seq,
         `chunk ${h.seq} would bring the output to ${after} bytes, over the transfer's maxSize ${maxSize}`,
       )
-    // `start` is now the end of this frame: everything received that this output comes from.
-    const allowed = Math.floor(maxRatio * this.start + this.slack)
+    // Everything received up to the end of this frame: what this output comes from.
+    const allowed = Math.floor(maxRatio * received + this.slack)
     if (!(after <= allowed))
       throw new LimitFault(
-        8,
+        ORIGINAL_AT,
         "maxRatio",
         after,
         allowed,
         h.seq,
-        `chunk ${h.seq} would bring the output to ${after} bytes from ${this.start} encoded bytes, over maxRatio ${maxRatio} x ${this.start} + ${this.slack} bytes of slack = ${allowed}`,
+        `chunk ${h.seq} would bring the output to ${after} bytes from ${received} encoded bytes, over maxRatio ${maxRatio} x ${received} + ${this.slack} bytes of slack = ${allowed}`,
       )
   }
 
   /** Checks one chunk frame and its budget (before anything is decompressed), then decodes it. */
-  private chunk(header: StreamHeader, h: ChunkHeader, payload: Buffer, fresh: boolean): Buffer {
-    if (crc32(payload, this.headCrc) !== h.crc) throw new FrameFault(0, "chunk checksum mismatch")
-    if (h.seq !== this.seq) throw new FrameFault(4, `chunk sequence ${h.seq}, expected ${this.seq}`)
-    this.budget(h)
+  private chunk(header: StreamHeader, h: ChunkHeader, payload: Buffer, fresh: boolean, received: number): Buffer {
+    if (h.seq !== this.seq) throw new FrameFault(SEQ_AT, `chunk sequence ${h.seq}, expected ${this.seq}`)
+    this.budget(h, received)
     const base =
       h.flags & CHUNK_FLAG_DELTA && this.base ? sliceVersion(this.base, this.total, h.originalSize) : undefined
     if (h.flags & CHUNK_FLAG_DICT && base === undefined)
-      throw new FrameFault(2, "dictionary chunk past the end of the base")
+      throw new FrameFault(FLAGS_AT, "dictionary chunk past the end of the base")
     const dict = h.flags & CHUNK_FLAG_DICT ? base : undefined
     // A joined payload is already this decoder's own copy; a view of the caller's piece is not.
     const inner =
-      h.codec === Codec.none && fresh ? payload : decompress(h.codec, payload, h.innerSize, CHUNK_HEADER_SIZE, dict)
+      h.codec === Codec.none && fresh ? payload : decompress(h.codec, payload, h.innerSize, HEADER_SIZE, dict)
     const pageSize = 2 ** header.pageShift
     const firstPage = this.nextPage
     let chunk: Buffer
@@ -249,7 +254,7 @@ export class Decoder {
           h.flags & CHUNK_FLAG_DELTA && version !== undefined
             ? sliceVersion(version, index * pageSize, pageSize)
             : undefined,
-        at: CHUNK_HEADER_SIZE,
+        at: HEADER_SIZE,
       })
     } else {
       chunk = inner

@@ -1,26 +1,45 @@
-// Wire format, version 2. All integers little-endian.
+// Wire format, version 3: `@novacron/wire` frames (big-endian, magic "HD") with 16 bytes of
+// fields; the wire module checks magic, version, type, length and the CRC-32 over header and payload.
 //
-// stream header (28 B): "NHDE" | version u8 | flags u8 (bit0: delta base) | pageShift u8 | 0 u8
-//   | maxChunkSize u32 | dedupWindowPages u32 | baseDigest [8] | crc32(bytes 0..24) u32
-// chunk frame (24 B + payload): type u8 = 1 | codec u8 | flags u8 (PAGED 1, DELTA 2, DICT 4)
-//   | level u8 | seq u32
-//   | originalSize u32 | innerSize u32 | encodedSize u32 | crc32(header 0..20 ++ payload) u32
-// end frame (28 B): type u8 = 2 | 0 0 0 | chunkCount u32 | totalSize u64 | digest [8]
-//   | crc32(bytes 0..24) u32
+// frame header (28 B): magic "HD" u16 | version u8 = 3 | type u8 | payload length u32
+//   | fields [16] | crc32(bytes 0..24 ++ payload) u32
+// start frame (type 1, fields zero), payload 20 B: flags u8 (bit0: delta base) | pageShift u8 | 0 u16
+//   | maxChunkSize u32 | dedupWindowPages u32 | baseDigest [8]
+// chunk frame (type 2), fields: codec u8 | flags u8 (PAGED 1, DELTA 2, DICT 4) | level u8 | 0 u8
+//   | seq u32 | originalSize u32 | innerSize u32; payload: the encoded chunk (its length is encodedSize)
+// end frame (type 3, fields zero), payload 20 B: chunkCount u32 | totalSize u64 | digest [8]
 // digest = XXH64 over the concatenated chunk digests; a chunk digest is XXH64 over the XXH64 of
 // each of its pages (the page hashes also serve as dedup fingerprints), so workers hash chunks
 // in parallel and the sequential part is 8 bytes per chunk. XXH64 (the content checksum of zstd
 // frames) catches corruption and coding errors; authenticity is the transport's job (TLS).
-// Version 1 used SHA-256 in the same places, at four times the CPU per byte.
-import { crc32 } from "node:zlib"
+// Version 2 had its own little-endian framing ("NHDE"); version 1 used SHA-256 for the digests.
+import { Wire, type WireError } from "@novacron/wire"
 
-export const MAGIC = 0x4544484e // "NHDE" read as u32 LE
-export const VERSION = 2
-export const STREAM_HEADER_SIZE = 28
-export const CHUNK_HEADER_SIZE = 24
-export const END_FRAME_SIZE = 28
-export const FRAME_CHUNK = 1
-export const FRAME_END = 2
+export const MAGIC = 0x4844 // "HD"
+export const VERSION = 3
+export const FRAME_START = 1
+export const FRAME_CHUNK = 2
+export const FRAME_END = 3
+
+export const format: Wire.Format = Wire.format({
+  protocol: "hde",
+  magic: MAGIC,
+  version: VERSION,
+  fieldsSize: 16,
+  isType: (t) => t >= FRAME_START && t <= FRAME_END,
+})
+
+/** Frame header bytes; a chunk's payload starts here. */
+export const HEADER_SIZE = 28
+/** Where the payload length (the chunk's encoded size) is. */
+export const LENGTH_AT = 4
+/** Where the fields start. */
+const F = Wire.FIELDS_OFFSET
+export const START_PAYLOAD_SIZE = 20
+export const END_PAYLOAD_SIZE = 20
+export const STREAM_HEADER_SIZE = HEADER_SIZE + START_PAYLOAD_SIZE
+export const CHUNK_HEADER_SIZE = HEADER_SIZE
+export const END_FRAME_SIZE = HEADER_SIZE + END_PAYLOAD_SIZE
 export const STREAM_FLAG_BASE = 1
 export const CHUNK_FLAG_PAGED = 1
 export const CHUNK_FLAG_DELTA = 2
@@ -33,18 +52,22 @@ export type CodecName = keyof typeof Codec
 export const codecName = (id: number): CodecName | undefined =>
   id === 0 ? "none" : id === 1 ? "zstd" : id === 2 ? "lz4" : undefined
 
-/** Thrown inside the synchronous parsers; turned into `FrameError` at the Effect boundary. */
+/**
+ * Thrown inside the synchronous parsers; turned into the wire module's `FrameError` (with `kind` as
+ * its reason) at the Effect boundary.
+ */
 export class FrameFault extends Error {
   constructor(
     readonly offset: number,
     readonly reason: string,
+    readonly kind: WireError.FrameErrorReason = "Malformed",
   ) {
     super(`bad frame at byte ${offset}: ${reason}`)
   }
 
   /** The same fault `base` bytes further on: parsers report offsets within their frame. */
   shift(base: number): FrameFault {
-    return new FrameFault(this.offset + base, this.reason)
+    return new FrameFault(this.offset + base, this.reason, this.kind)
   }
 }
 
@@ -87,7 +110,6 @@ export interface ChunkHeader {
   readonly originalSize: number
   readonly innerSize: number
   readonly encodedSize: number
-  readonly crc: number
 }
 
 export interface EndFrame {
@@ -97,16 +119,13 @@ export interface EndFrame {
 }
 
 export const writeStreamHeader = (h: StreamHeader): Buffer => {
-  const b = Buffer.alloc(STREAM_HEADER_SIZE)
-  b.writeUInt32LE(MAGIC, 0)
-  b[4] = VERSION
-  b[5] = h.baseDigest ? STREAM_FLAG_BASE : 0
-  b[6] = h.pageShift
-  b.writeUInt32LE(h.maxChunkSize, 8)
-  b.writeUInt32LE(h.dedupWindowPages, 12)
-  if (h.baseDigest) b.set(h.baseDigest, 16)
-  b.writeUInt32LE(crc32(b.subarray(0, 24)), 24)
-  return b
+  const p = Buffer.alloc(START_PAYLOAD_SIZE)
+  p[0] = h.baseDigest ? STREAM_FLAG_BASE : 0
+  p[1] = h.pageShift
+  p.writeUInt32BE(h.maxChunkSize, 4)
+  p.writeUInt32BE(h.dedupWindowPages, 8)
+  if (h.baseDigest) p.set(h.baseDigest, 12)
+  return Wire.encode(format, FRAME_START, p)
 }
 
 /** Limits a decoder enforces on what a peer declares and sends, whatever the header says. */
@@ -124,34 +143,34 @@ export interface DecodeLimits {
   readonly maxRatio: number
 }
 
-export const readStreamHeader = (b: Uint8Array, at: number, limits: DecodeLimits): StreamHeader => {
-  if (b.length - at < STREAM_HEADER_SIZE) throw new FrameFault(at, "truncated stream header")
-  const v = Buffer.from(b.buffer, b.byteOffset + at, STREAM_HEADER_SIZE)
-  if (v.readUInt32LE(0) !== MAGIC) throw new FrameFault(at, "not an HDE stream (bad magic)")
-  if (v[4] !== VERSION) throw new FrameFault(at + 4, `unsupported version ${v[4]}`)
-  if (v.readUInt32LE(24) !== crc32(v.subarray(0, 24))) throw new FrameFault(at, "stream header checksum mismatch")
-  const flags = v.readUInt8(5)
-  if ((flags & ~STREAM_FLAG_BASE) !== 0) throw new FrameFault(at + 5, `unknown stream flags ${flags}`)
-  const pageShift = v.readUInt8(6)
-  if (pageShift < 9 || pageShift > 16) throw new FrameFault(at + 6, `page shift ${pageShift} out of 9..16`)
-  const maxChunkSize = v.readUInt32LE(8)
-  if (maxChunkSize === 0) throw new FrameFault(at + 8, "declared chunk size 0")
+/** Parses a start frame's payload; faults name offsets within the frame. */
+export const readStreamHeader = (payload: Uint8Array, limits: DecodeLimits): StreamHeader => {
+  const P = HEADER_SIZE
+  if (payload.length !== START_PAYLOAD_SIZE)
+    throw new FrameFault(LENGTH_AT, `stream header of ${payload.length} bytes, expected ${START_PAYLOAD_SIZE}`)
+  const v = Buffer.from(payload.buffer, payload.byteOffset, START_PAYLOAD_SIZE)
+  const flags = v.readUInt8(0)
+  if ((flags & ~STREAM_FLAG_BASE) !== 0) throw new FrameFault(P, `unknown stream flags ${flags}`)
+  const pageShift = v.readUInt8(1)
+  if (pageShift < 9 || pageShift > 16) throw new FrameFault(P + 1, `page shift ${pageShift} out of 9..16`)
+  const maxChunkSize = v.readUInt32BE(4)
+  if (maxChunkSize === 0) throw new FrameFault(P + 4, "declared chunk size 0")
   // Written as "not within" so that a NaN limit refuses everything instead of nothing.
   if (!(maxChunkSize <= limits.maxChunkSize))
     throw new LimitFault(
-      at + 8,
+      P + 4,
       "maxChunkSize",
       maxChunkSize,
       limits.maxChunkSize,
       undefined,
       `declared chunk size ${maxChunkSize} over the limit maxChunkSize ${limits.maxChunkSize}`,
     )
-  const dedupWindowPages = v.readUInt32LE(12)
+  const dedupWindowPages = v.readUInt32BE(8)
   // In bytes: the decoder keeps that many pages of output, and a page may be 64 KiB.
   const window = dedupWindowPages * 2 ** pageShift
   if (!(window <= limits.maxDedupWindow))
     throw new LimitFault(
-      at + 12,
+      P + 8,
       "maxDedupWindow",
       window,
       limits.maxDedupWindow,
@@ -162,23 +181,20 @@ export const readStreamHeader = (b: Uint8Array, at: number, limits: DecodeLimits
     pageShift,
     maxChunkSize,
     dedupWindowPages,
-    baseDigest: flags & STREAM_FLAG_BASE ? Uint8Array.from(v.subarray(16, 24)) : undefined,
+    baseDigest: flags & STREAM_FLAG_BASE ? Uint8Array.from(v.subarray(12, 20)) : undefined,
   }
 }
 
-export const writeChunkHeader = (h: Omit<ChunkHeader, "crc">, payload: Uint8Array): Buffer => {
-  const b = Buffer.alloc(CHUNK_HEADER_SIZE)
-  b[0] = FRAME_CHUNK
-  b[1] = h.codec
-  b[2] = h.flags
-  b[3] = h.level
-  b.writeUInt32LE(h.seq, 4)
-  b.writeUInt32LE(h.originalSize, 8)
-  b.writeUInt32LE(h.innerSize, 12)
-  b.writeUInt32LE(h.encodedSize, 16)
-  b.writeUInt32LE(crc32(payload, crc32(b.subarray(0, 20))), 20)
-  return b
-}
+/** A chunk frame's header for `payload` (its length is the encoded size), for a write of `[header, payload]`. */
+export const writeChunkHeader = (h: Omit<ChunkHeader, "encodedSize">, payload: Uint8Array): Buffer =>
+  Wire.encodeHeader(format, FRAME_CHUNK, payload, (b, at) => {
+    b[at] = h.codec
+    b[at + 1] = h.flags
+    b[at + 2] = h.level
+    b.writeUInt32BE(h.seq, at + 4)
+    b.writeUInt32BE(h.originalSize, at + 8)
+    b.writeUInt32BE(h.innerSize, at + 12)
+  })
 
 /** Upper bound of a page stream's size for `originalSize` bytes: tags, aux words and data. */
 export const innerBound = (originalSize: number, pageShift: number): number => {
@@ -186,61 +202,51 @@ export const innerBound = (originalSize: number, pageShift: number): number => {
   return originalSize + pages * 5
 }
 
-/** Parses and bounds-checks a chunk header (not the payload: that needs the whole frame). */
-export const readChunkHeader = (b: Uint8Array, at: number, stream: StreamHeader): ChunkHeader => {
-  if (b.length - at < CHUNK_HEADER_SIZE) throw new FrameFault(at, "truncated chunk header")
-  const v = Buffer.from(b.buffer, b.byteOffset + at, CHUNK_HEADER_SIZE)
-  const codec = v.readUInt8(1)
-  if (codecName(codec) === undefined) throw new FrameFault(at + 1, `unknown codec id ${codec}`)
-  const flags = v.readUInt8(2)
+/**
+ * Parses and bounds-checks a chunk frame's fields and payload length (`encodedSize`), before the
+ * payload is buffered; faults name offsets within the frame.
+ */
+export const readChunkHeader = (fields: Buffer, encodedSize: number, stream: StreamHeader): ChunkHeader => {
+  const codec = fields.readUInt8(0)
+  if (codecName(codec) === undefined) throw new FrameFault(F, `unknown codec id ${codec}`)
+  const flags = fields.readUInt8(1)
   if ((flags & ~(CHUNK_FLAG_PAGED | CHUNK_FLAG_DELTA | CHUNK_FLAG_DICT)) !== 0)
-    throw new FrameFault(at + 2, `unknown chunk flags ${flags}`)
+    throw new FrameFault(F + 1, `unknown chunk flags ${flags}`)
   if (flags & CHUNK_FLAG_DICT && (!(flags & CHUNK_FLAG_DELTA) || codec !== Codec.zstd))
-    throw new FrameFault(at + 2, "dictionary flag without a zstd delta chunk")
+    throw new FrameFault(F + 1, "dictionary flag without a zstd delta chunk")
   if (flags & CHUNK_FLAG_DELTA && !(flags & (CHUNK_FLAG_PAGED | CHUNK_FLAG_DICT)))
-    throw new FrameFault(at + 2, "delta flag without page stream")
+    throw new FrameFault(F + 1, "delta flag without page stream")
   if (flags & CHUNK_FLAG_DELTA && stream.baseDigest === undefined)
-    throw new FrameFault(at + 2, "delta chunk in a stream without a base")
-  const originalSize = v.readUInt32LE(8)
+    throw new FrameFault(F + 1, "delta chunk in a stream without a base")
+  const originalSize = fields.readUInt32BE(8)
   if (originalSize === 0 || originalSize > stream.maxChunkSize)
-    throw new FrameFault(at + 8, `original size ${originalSize} outside 1..${stream.maxChunkSize}`)
-  const innerSize = v.readUInt32LE(12)
+    throw new FrameFault(F + 8, `original size ${originalSize} outside 1..${stream.maxChunkSize}`)
+  const innerSize = fields.readUInt32BE(12)
   const maxInner = flags & CHUNK_FLAG_PAGED ? innerBound(originalSize, stream.pageShift) : originalSize
   if (innerSize === 0 || innerSize > maxInner || (!(flags & CHUNK_FLAG_PAGED) && innerSize !== originalSize))
-    throw new FrameFault(at + 12, `inner size ${innerSize} inconsistent with original size ${originalSize}`)
-  const encodedSize = v.readUInt32LE(16)
-  // A compressor never needs much more than its input ("none" exactly it); anything larger is forged.
-  const maxEncoded = innerSize + (innerSize >>> 7) + 1024
-  if (encodedSize === 0 || encodedSize > maxEncoded || (codec === Codec.none && encodedSize !== innerSize))
-    throw new FrameFault(at + 16, `encoded size ${encodedSize} inconsistent with inner size ${innerSize}`)
-  return {
-    codec,
-    flags,
-    level: v.readUInt8(3),
-    seq: v.readUInt32LE(4),
-    originalSize,
-    innerSize,
-    encodedSize,
-    crc: v.readUInt32LE(20),
-  }
+    throw new FrameFault(F + 12, `inner size ${innerSize} inconsistent with original size ${originalSize}`)
+  if (encodedSize === 0 || encodedSize > maxEncoded(innerSize) || (codec === Codec.none && encodedSize !== innerSize))
+    throw new FrameFault(LENGTH_AT, `encoded size ${encodedSize} inconsistent with inner size ${innerSize}`)
+  return { codec, flags, level: fields.readUInt8(2), seq: fields.readUInt32BE(4), originalSize, innerSize, encodedSize }
 }
+
+/** A compressor never needs much more than its input ("none" exactly it); anything larger is forged. */
+export const maxEncoded = (innerSize: number): number => innerSize + (innerSize >>> 7) + 1024
 
 export const writeEndFrame = (e: EndFrame): Buffer => {
-  const b = Buffer.alloc(END_FRAME_SIZE)
-  b[0] = FRAME_END
-  b.writeUInt32LE(e.chunkCount, 4)
-  b.writeBigUInt64LE(BigInt(e.totalSize), 8)
-  b.set(e.digest, 16)
-  b.writeUInt32LE(crc32(b.subarray(0, 24)), 24)
-  return b
+  const p = Buffer.alloc(END_PAYLOAD_SIZE)
+  p.writeUInt32BE(e.chunkCount, 0)
+  p.writeBigUInt64BE(BigInt(e.totalSize), 4)
+  p.set(e.digest, 12)
+  return Wire.encode(format, FRAME_END, p)
 }
 
-export const readEndFrame = (b: Uint8Array, at: number): EndFrame => {
-  if (b.length - at < END_FRAME_SIZE) throw new FrameFault(at, "truncated end frame")
-  const v = Buffer.from(b.buffer, b.byteOffset + at, END_FRAME_SIZE)
-  if (v[1] !== 0 || v[2] !== 0 || v[3] !== 0) throw new FrameFault(at + 1, "reserved end-frame bytes not zero")
-  if (v.readUInt32LE(24) !== crc32(v.subarray(0, 24))) throw new FrameFault(at, "end frame checksum mismatch")
-  const total = v.readBigUInt64LE(8)
-  if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw new FrameFault(at + 8, "total size out of range")
-  return { chunkCount: v.readUInt32LE(4), totalSize: Number(total), digest: Uint8Array.from(v.subarray(16, 24)) }
+/** Parses an end frame's payload; faults name offsets within the frame. */
+export const readEndFrame = (payload: Uint8Array): EndFrame => {
+  if (payload.length !== END_PAYLOAD_SIZE)
+    throw new FrameFault(LENGTH_AT, `end frame of ${payload.length} bytes, expected ${END_PAYLOAD_SIZE}`)
+  const v = Buffer.from(payload.buffer, payload.byteOffset, END_PAYLOAD_SIZE)
+  const total = v.readBigUInt64BE(4)
+  if (total > BigInt(Number.MAX_SAFE_INTEGER)) throw new FrameFault(HEADER_SIZE + 4, "total size out of range")
+  return { chunkCount: v.readUInt32BE(0), totalSize: Number(total), digest: Uint8Array.from(v.subarray(12, 20)) }
 }

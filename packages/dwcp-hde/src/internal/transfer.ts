@@ -104,7 +104,6 @@ const sameFrame = (seq: number, size: number, pageSize: number): Buffer => {
       seq,
       originalSize: size,
       innerSize: tags.length,
-      encodedSize: inner.length,
     },
     inner,
   )
