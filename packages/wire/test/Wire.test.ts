@@ -8,14 +8,16 @@ import { Wire, WireError } from "../src/index.js"
 const seed = Number(process.env.FUZZ_SEED ?? 20261207)
 const runs = { seed, numRuns: 300 }
 
-const Demo = Wire.format({ protocol: "demo", magic: 0x4e57, version: 3, fieldsSize: 6 })
-const Typed = Wire.format({
+// Plain objects, not Wire.format(...): nothing of the module under test runs at import, so Stryker
+// runs each mutant against the tests that cover it (a module-level call would make it "static").
+const Demo: Wire.Format = { protocol: "demo", magic: 0x4e57, version: 3, fieldsSize: 6 }
+const Typed: Wire.Format = {
   protocol: "typed",
   magic: 0xa57d,
   version: 1,
   fieldsSize: 0,
   isType: (t) => t === 1 || t === 2,
-})
+}
 const MAX = 4096
 
 interface Spec {
@@ -65,7 +67,8 @@ const errorOf = (format: Wire.Format, bytes: Uint8Array, maxPayload = MAX): Wire
   return r.left
 }
 
-const good = encodeSpec({ type: 9, fields: Buffer.from([1, 2, 3, 4, 5, 6]), payload: Buffer.from("first") })
+/** A valid frame of 23 bytes (payload "first"), built inside each test. */
+const makeGood = () => encodeSpec({ type: 9, fields: Buffer.from([1, 2, 3, 4, 5, 6]), payload: Buffer.from("first") })
 
 describe("Wire codec", () => {
   it("round-trips any frame sequence however the bytes are split", () => {
@@ -153,6 +156,7 @@ describe("Wire codec", () => {
 
 describe("Wire header checks", () => {
   it("bad magic: reason, offset of the frame, expected and actual", () => {
+    const good = makeGood()
     const bad = encodeSpec({ type: 1, fields: new Uint8Array(6), payload: new Uint8Array(1) })
     bad[1] = 0x00
     const e = errorOf(Demo, Buffer.concat([good, bad]))
@@ -170,6 +174,7 @@ describe("Wire header checks", () => {
   })
 
   it("bad version at the version byte", () => {
+    const good = makeGood()
     const bad = Buffer.from(good)
     bad[2] = 4
     const e = errorOf(Demo, Buffer.concat([good, bad]))
@@ -199,6 +204,7 @@ describe("Wire header checks", () => {
   })
 
   it("a length over the bound is refused from the header alone, nothing buffered", () => {
+    const good = makeGood()
     const d = Wire.decoder(Demo, { maxPayload: 100 })
     const head = Wire.encodeHeader(Demo, 1, Buffer.alloc(101))
     const r = d.push(Buffer.concat([good, head]))
@@ -219,6 +225,7 @@ describe("Wire header checks", () => {
   })
 
   it("a checksum mismatch in the header or the payload is reported at the checksum field", () => {
+    const good = makeGood()
     for (const at of [3, 5, 8, 13, good.length - 1]) {
       const bad = Buffer.from(good)
       bad[at] = (bad[at] as number) ^ 0x10
@@ -234,11 +241,13 @@ describe("Wire header checks", () => {
   })
 
   it("the checksum covers magic through fields and then the payload", () => {
+    const good = makeGood()
     const expected = crc32(good.subarray(18), crc32(good.subarray(0, 14)))
     expect(good.readUInt32BE(14)).toBe(expected)
   })
 
   it("a check hook refuses a header before its payload is buffered", () => {
+    const good = makeGood()
     const d = Wire.decoder(Demo, {
       maxPayload: MAX,
       check: (h) =>
@@ -262,6 +271,7 @@ describe("Wire header checks", () => {
 
 describe("Wire decoder state", () => {
   it("stays failed: later bytes give the same error, end() too", () => {
+    const good = makeGood()
     const d = Wire.decoder(Demo, { maxPayload: MAX })
     const bad = Buffer.from(good)
     bad[2] = 9
@@ -274,6 +284,7 @@ describe("Wire decoder state", () => {
   })
 
   it("end() inside a header or a payload is Truncated at the frame's start", () => {
+    const good = makeGood()
     const d1 = Wire.decoder(Demo, { maxPayload: MAX })
     d1.push(Buffer.concat([good, good.subarray(0, 5)]))
     expect(d1.end()).toMatchObject({
@@ -294,6 +305,7 @@ describe("Wire decoder state", () => {
   })
 
   it("offset, position and buffered follow the stream", () => {
+    const good = makeGood()
     const d = Wire.decoder(Demo, { maxPayload: MAX })
     d.push(good.subarray(0, 10))
     expect([d.offset, d.position, d.buffered]).toEqual([10, 0, 10])
@@ -304,6 +316,7 @@ describe("Wire decoder state", () => {
   })
 
   it("next() reads one frame at a time, so a bound raised after a frame applies to the next", () => {
+    const good = makeGood()
     const d = Wire.decoder(Demo, { maxPayload: 8 })
     const big = encodeSpec({ type: 2, fields: new Uint8Array(6), payload: Buffer.alloc(64, 1) })
     d.write(Buffer.concat([good, big]))
@@ -316,6 +329,7 @@ describe("Wire decoder state", () => {
   })
 
   it("a frame within one read is a view of it; copy (or a frame across reads) gives the decoder's own bytes", () => {
+    const good = makeGood()
     // Big enough not to come from Node's shared pool, so the checks below are about this read only.
     const read = Buffer.concat([good, good, Buffer.alloc(8192)]).subarray(0, 2 * good.length)
     const views = Wire.decoder(Demo, { maxPayload: MAX }).push(read).frames
@@ -334,11 +348,60 @@ describe("Wire decoder state", () => {
   })
 
   it("failWith stops the decoder with a protocol's own error", () => {
+    const good = makeGood()
     const d = Wire.decoder(Demo, { maxPayload: MAX })
     const mine = new WireError.FrameError({ protocol: "demo", reason: "Malformed", offset: 18, detail: "bad JSON" })
     d.push(good.subarray(0, 3))
     expect(d.failWith(mine)).toBe(mine)
     expect([d.error, d.buffered, d.end()]).toEqual([mine, 0, mine])
+  })
+})
+
+describe("Wire decoder details", () => {
+  it("frames that each fill one read are views of it, header fields included; an empty read changes nothing", () => {
+    const big = (b: Buffer) => {
+      // Outside Node's shared pool, so that a view and a copy can be told apart by writing to the read.
+      const own = Buffer.from(new ArrayBuffer(b.length))
+      b.copy(own)
+      return own
+    }
+    const a = big(encodeSpec({ type: 1, fields: new Uint8Array(6), payload: Buffer.alloc(100, 1) }))
+    const b = big(encodeSpec({ type: 2, fields: new Uint8Array(6), payload: Buffer.alloc(100, 2) }))
+    const d = Wire.decoder(Demo, { maxPayload: MAX })
+    const [fa] = d.push(a).frames
+    expect(d.push(new Uint8Array(0))).toEqual({ frames: [] })
+    const [fb] = d.push(b).frames
+    expect([fa?.owned, fb?.owned]).toEqual([false, false])
+    b.fill(0x41)
+    expect([...(fb?.fields ?? [])]).toEqual([0x41, 0x41, 0x41, 0x41, 0x41, 0x41])
+    expect(fb?.payload[0]).toBe(0x41)
+    // An empty payload at the very end of what was pushed.
+    const empty = Wire.decoder(Demo, { maxPayload: MAX }).push(
+      encodeSpec({ type: 3, fields: new Uint8Array(6), payload: new Uint8Array(0) }),
+    )
+    expect(empty.frames.map((f) => [f.payload.length, f.owned])).toEqual([[0, true]])
+  })
+
+  it("the checksum error names both values", () => {
+    const good = makeGood()
+    const bad = Buffer.from(good)
+    bad[20] = (bad[20] as number) ^ 1
+    const expected = good.readUInt32BE(14)
+    const actual = crc32(bad.subarray(18), crc32(bad.subarray(0, 14)))
+    const e = errorOf(Demo, bad)
+    expect(e.detail).toBe(`checksum 0x${actual.toString(16)}, header says 0x${expected.toString(16)}`)
+    expect([e.expected, e.actual]).toEqual([`0x${expected.toString(16)}`, `0x${actual.toString(16)}`])
+  })
+
+  it("a check hook that throws something else is a defect, not a FrameError", () => {
+    const boom = new TypeError("bug in the protocol's check")
+    const d = Wire.decoder(Demo, {
+      maxPayload: MAX,
+      check: () => {
+        throw boom
+      },
+    })
+    expect(() => d.push(makeGood())).toThrow(boom)
   })
 })
 
@@ -377,6 +440,26 @@ describe("Wire encoding", () => {
     )
     expect(() => Wire.format({ protocol: "x", magic: 1, version: 1, fieldsSize: 0.5 })).toThrow(RangeError)
     expect(Wire.format({ protocol: "x", magic: 0xffff, version: 255, fieldsSize: 0 }).magic).toBe(0xffff)
+    const lowest = { protocol: "x", magic: 0, version: 0, fieldsSize: 0 }
+    expect(Wire.format(lowest)).toBe(lowest)
+    expect(() => Wire.format({ protocol: "x", magic: 1.5, version: 1, fieldsSize: 0 })).toThrow(RangeError)
+    expect(() => Wire.format({ protocol: "x", magic: 1, version: 1.5, fieldsSize: 0 })).toThrow(RangeError)
+  })
+
+  it("the length bound is the u32 field: 2^32 - 1 passes the check, 2^32 does not", () => {
+    const fake = (n: number) => ({ byteLength: n }) as Uint8Array
+    expect(() => Wire.encodeHeader(Demo, 1, fake(2 ** 32))).toThrow("payload of 4294967296 bytes over 2^32 - 1")
+    expect(() => Wire.encode(Demo, 1, fake(2 ** 32 + 1))).toThrow(RangeError)
+    // Inclusive: the fake payload gets past the bound (and then fails where its bytes are read).
+    expect(() => Wire.encodeHeader(Demo, 1, fake(2 ** 32 - 1))).not.toThrow(/over 2\^32 - 1/)
+  })
+
+  it("types at both ends of a byte encode", () => {
+    for (const type of [0, 255]) {
+      const b = Wire.encode(Demo, type, Buffer.from("x"))
+      expect(b[3]).toBe(type)
+      expect(b.length).toBe(19)
+    }
   })
 
   it("zero-fills unwritten fields", () => {

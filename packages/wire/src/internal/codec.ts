@@ -237,22 +237,22 @@ export class Decoder {
     this.pending -= n
     this.start += n
     const first = this.chunks[0]
-    if (first === undefined) return { bytes: Buffer.alloc(0), owned: true }
-    if (!copy && first.length >= n) {
+    if (!copy && first !== undefined && first.length >= n) {
       if (first.length === n) this.chunks.shift()
       else this.chunks[0] = first.subarray(n)
       return { bytes: first.subarray(0, n), owned: false }
     }
-    const out = Buffer.allocUnsafe(n)
+    // One copy of exactly this frame's bytes, however many reads they came in.
+    const parts: Array<Buffer> = []
     let filled = 0
     while (filled < n) {
       const c = this.chunks[0] as Buffer
       const k = Math.min(c.length, n - filled)
-      c.copy(out, filled, 0, k)
+      parts.push(c.subarray(0, k))
       filled += k
       if (k === c.length) this.chunks.shift()
       else this.chunks[0] = c.subarray(k)
     }
-    return { bytes: out, owned: true }
+    return { bytes: Buffer.concat(parts, n), owned: true }
   }
 }
