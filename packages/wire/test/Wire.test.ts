@@ -1,11 +1,12 @@
 import { crc32 } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
+import { fuzzSeed } from "@novacron/testing"
 import { Either } from "effect"
 import * as fc from "fast-check"
 import { Wire, WireError } from "../src/index.js"
 
 // A fixed seed: the properties check the same inputs on every run (FUZZ_SEED explores others).
-const seed = Number(process.env.FUZZ_SEED ?? 20261207)
+const seed = fuzzSeed(20261207)
 const runs = { seed, numRuns: 300 }
 
 // Plain objects, not Wire.format(...): nothing of the module under test runs at import, so Stryker

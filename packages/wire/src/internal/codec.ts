@@ -1,37 +1,8 @@
 // The frame codec. Synchronous and outside Effect: it runs once per socket read on the hot path
 // (AMST moves GB/s), where an Effect per frame would cost more than the framing itself.
 import { crc32 } from "node:zlib"
+import type { DecodeResult, DecoderOptions, Format, Frame, Header } from "../Wire.js"
 import { FrameError } from "../WireError.js"
-
-export interface Format {
-  readonly protocol: string
-  readonly magic: number
-  readonly version: number
-  readonly fieldsSize: number
-  readonly isType?: ((type: number) => boolean) | undefined
-}
-
-export interface Frame {
-  readonly type: number
-  readonly fields: Buffer
-  readonly payload: Buffer
-  readonly offset: number
-  readonly owned: boolean
-}
-
-export interface Header {
-  readonly type: number
-  readonly fields: Buffer
-  readonly length: number
-  readonly offset: number
-}
-
-export interface DecoderOptions {
-  readonly maxPayload: number
-  readonly copy?: boolean | undefined
-  readonly check?: ((header: Header) => FrameError | undefined) | undefined
-  readonly limitName?: string | undefined
-}
 
 /** Bytes before the protocol's fields: magic u16, version u8, type u8, payload length u32. */
 export const PREFIX = 8
@@ -89,11 +60,6 @@ export const encode = (
   writeHeader(format, out.subarray(0, size), type, payload, writeFields)
   out.set(payload, size)
   return out
-}
-
-export interface DecodeResult {
-  readonly frames: ReadonlyArray<Frame>
-  readonly error?: FrameError | undefined
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`
