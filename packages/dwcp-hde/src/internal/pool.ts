@@ -15,6 +15,7 @@ import type { WorkerRequest } from "./worker.js"
 export interface WorkerSpec {
   readonly entry: URL | string
   readonly eval: boolean
+  readonly execArgv?: ReadonlyArray<string> | undefined
 }
 
 /** The sibling worker module, bootstrapped through tsx when this file is TypeScript. */
@@ -25,7 +26,9 @@ export const defaultWorkerSpec = (): WorkerSpec => {
     const api = pathToFileURL(join(tsxDir, "dist/esm/api/index.mjs")).href
     const entry = new URL("./worker.ts", here).href
     const code = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(here)}))`
-    return { entry: code, eval: true }
+    // From source, workspace packages (@novacron/wire) resolve to their sources too, as in vitest:
+    // no build of theirs is needed to run this one's tests.
+    return { entry: code, eval: true, execArgv: ["--conditions=@novacron/source"] }
   }
   return { entry: new URL("./worker.js", here), eval: false }
 }
@@ -91,7 +94,7 @@ export const make = (
   Effect.gen(function* () {
     // No inherited flags: the worker needs none, and some break it (`--input-type` from `node -e`,
     // `--expose-gc` and other per-process flags are refused in workers).
-    const execArgv: Array<string> = []
+    const execArgv: Array<string> = [...(spec.execArgv ?? [])]
     const slots = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
