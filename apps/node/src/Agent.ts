@@ -1,14 +1,48 @@
-import { Boot, Checkpoint, type Component } from "@novacron/init"
+import { Membership } from "@novacron/cluster"
+import {
+  Boot,
+  BootAnalyze,
+  BootProgress,
+  type BootReport,
+  Checkpoint,
+  type Component,
+  type Health,
+} from "@novacron/init"
+import { HealthEndpoints, HttpServer, MetricsEndpoint } from "@novacron/monitoring"
 import { ConflictCheck } from "@novacron/resources"
 import { Cause, Context, Deferred, Duration, Effect, Exit, Option } from "effect"
-import { bootDir } from "./Analyze.js"
 import * as DataDir from "./DataDir.js"
 import { ExitCode } from "./ExitCode.js"
-import { healthHandler, type NodeState } from "./HealthEndpoints.js"
-import { serve } from "./HttpEndpoint.js"
-import { MetricsEndpoint } from "./MetricsEndpoint.js"
-import { readySummary, terminalProgress } from "./Progress.js"
 import * as Version from "./Version.js"
+
+/** What the host knows of its boot, updated as it goes; read by the health endpoints. */
+export interface NodeState {
+  nodeId: string
+  report?: BootReport.BootReport
+  handle?: Boot.BootHandle
+  lifecycle: Health.Lifecycle
+  readonly startedAt: number
+}
+
+/** The health endpoints' view of the node; `/status` adds the connected peers. */
+const nodeView = (state: NodeState): HealthEndpoints.NodeView => ({
+  nodeId: state.nodeId,
+  build: Version.fields,
+  startedAt: state.startedAt,
+  lifecycle: Effect.sync(() => state.lifecycle),
+  report: Effect.sync(() => Option.fromNullable(state.report)),
+  handle: Effect.sync(() => Option.fromNullable(state.handle)),
+  extra: (handle) =>
+    Effect.map(
+      Option.match(
+        Option.flatMap(handle, (h) =>
+          Context.getOption(h.context as Context.Context<Membership.Membership>, Membership.Membership),
+        ),
+        { onNone: () => Effect.succeed([]), onSome: (m) => m.peers },
+      ),
+      (peers) => ({ peers }),
+    ),
+})
 
 /** What the host itself needs from the configuration. */
 export interface HostSettings {
@@ -67,7 +101,11 @@ export const runAgent = (
       yield* Effect.logWarning(
         `took over the lock of ${settings.dataDir} left by dead process ${lock.tookOverFrom}`,
       ).pipe(Effect.annotateLogs({ name: "node.lock" }))
-    const health = yield* serve(settings.monitoringAddress, settings.healthPort, healthHandler(state))
+    const health = yield* HttpServer.serve(
+      settings.monitoringAddress,
+      settings.healthPort,
+      HealthEndpoints.healthHandler(nodeView(state)),
+    )
     const host = urlHost(settings.monitoringAddress)
     const exposed = loopback(settings.monitoringAddress)
       ? loopback(settings.listenAddress)
@@ -77,13 +115,13 @@ export const runAgent = (
     yield* Effect.logInfo(
       `health endpoints (/healthz, /readyz, /status) on http://${host}:${health.port}${exposed}`,
     ).pipe(Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }))
-    const progress = options.tty ? terminalProgress() : undefined
+    const progress = options.tty ? BootProgress.terminalProgress() : undefined
     const components = yield* load(lock)
     const node = yield* Boot.boot(components, {
       maxConcurrency: settings.maxConcurrency,
       phaseTimeouts: settings.phaseTimeouts,
       shutdownTimeout: settings.shutdownTimeout,
-      checkpoints: Checkpoint.fileStore(bootDir(settings.dataDir)),
+      checkpoints: Checkpoint.fileStore(BootAnalyze.bootDir(settings.dataDir)),
       context: options.context,
       onEvent: (event) => {
         if (event._tag === "BootStarted") state.report = event.report
@@ -93,9 +131,12 @@ export const runAgent = (
     state.handle = node
     state.lifecycle = "ready"
     const endpoints: Array<[string, string]> = [["health", `http://${host}:${health.port}/healthz`]]
-    const metrics = Context.getOption(node.context as Context.Context<MetricsEndpoint>, MetricsEndpoint)
+    const metrics = Context.getOption(
+      node.context as Context.Context<MetricsEndpoint.MetricsEndpoint>,
+      MetricsEndpoint.MetricsEndpoint,
+    )
     if (Option.isSome(metrics)) endpoints.push(["metrics", metrics.value.url])
-    if (options.tty) process.stderr.write(readySummary(node.report, endpoints, settings.nodeId))
+    if (options.tty) process.stderr.write(BootProgress.readySummary(node.report, endpoints, settings.nodeId))
     yield* Effect.logInfo(`READY: novacron-node ${Version.version}, node ${settings.nodeId}`).pipe(
       Effect.annotateLogs({
         name: "node.ready",

@@ -1,11 +1,12 @@
 import { isAbsolute, resolve } from "node:path"
 import { CacheComponent } from "@novacron/cache"
-import { ClusterComponent } from "@novacron/cluster"
+import { ClusterComponent, Membership } from "@novacron/cluster"
 import { Config, ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent } from "@novacron/database"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
+import { MetricsEndpoint } from "@novacron/monitoring"
 import { NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
@@ -13,8 +14,7 @@ import { Cause, Context, Duration, Effect, Exit, Option, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
-import * as Membership from "./Membership.js"
-import * as MetricsEndpoint from "./MetricsEndpoint.js"
+import * as Version from "./Version.js"
 
 /** A configuration turned into what the host runs. */
 export interface LoadedNode {
@@ -128,7 +128,9 @@ export const components = (
       listen_address: s.network.listen_address,
       bind_port: s.network.bind_port,
     }),
-    ...(s.monitoring.enabled ? [MetricsEndpoint.component(monitoring, s.monitoring.metrics_port)] : []),
+    ...(s.monitoring.enabled
+      ? [MetricsEndpoint.component(monitoring, s.monitoring.metrics_port, { onStart: Version.recordBuildInfo })]
+      : []),
   ]
 }
 

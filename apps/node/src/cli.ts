@@ -1,11 +1,10 @@
 import { parseArgs } from "node:util"
 import { Cluster } from "@novacron/cluster"
 import { Config, Flags, Origin } from "@novacron/config"
-import { BootPlan } from "@novacron/init"
+import { BootAnalyze, BootPlan } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { Cause, Deferred, Effect, Fiber } from "effect"
 import { type AgentRun, durationMillis, runAgent } from "./Agent.js"
-import { analyze, UsageError } from "./Analyze.js"
 import { ExitCode } from "./ExitCode.js"
 import { type LoadedNode, loadForCli } from "./NodeConfig.js"
 import * as Version from "./Version.js"
@@ -103,6 +102,9 @@ const options = {
   ttl: { type: "string" },
   force: { type: "boolean" },
 } as const
+
+/** A bad command line: printed with the usage, exit 2. */
+class UsageError extends Error {}
 
 const exit = (code: number): never => {
   process.exitCode = code
@@ -400,7 +402,15 @@ const main = async () => {
         }
         const dataDir = loaded.node.host.dataDir
         const output = typeof flags.output === "string" ? flags.output : undefined
-        process.stdout.write(`${await analyze(dataDir, sub, { json: flags.json === true, output })}\n`)
+        const result = await Effect.runPromise(
+          Effect.either(BootAnalyze.analyze(dataDir, sub, { json: flags.json === true, output })),
+        )
+        if (result._tag === "Left") {
+          if (result.left._tag === "UnknownView") throw new UsageError(result.left.message)
+          process.stderr.write(`${result.left.message}\n`)
+          return exit(ExitCode.internal)
+        }
+        process.stdout.write(`${result.right}\n`)
         return exit(ExitCode.ok)
       }
       default:

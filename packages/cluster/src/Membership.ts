@@ -1,9 +1,20 @@
+/**
+ * Membership: which nodes are connected to this one, kept in the database's `nodes` table too.
+ * It takes every connection the network accepts, so the listener never fills its backlog.
+ *
+ * @since 0.2.0
+ */
 import { Database } from "@novacron/database"
 import { Component } from "@novacron/init"
 import { type Connection, Network } from "@novacron/network"
 import { Clock, Context, Effect, Layer, Ref } from "effect"
 
-/** A peer as this node sees it. */
+/**
+ * A peer as this node sees it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
 export interface Peer {
   readonly node_id: string
   readonly address: string
@@ -15,8 +26,13 @@ export interface Peer {
   readonly identity: Connection.Connection["peerNodeIdSource"]
 }
 
-/** Which nodes are connected to this one, kept in the database's `nodes` table too. */
-export class Membership extends Context.Tag("@novacron/node/Membership")<
+/**
+ * Which nodes are connected to this one, kept in the database's `nodes` table too.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class Membership extends Context.Tag("@novacron/cluster/Membership")<
   Membership,
   { readonly peers: Effect.Effect<ReadonlyArray<Peer>> }
 >() {}
@@ -86,7 +102,13 @@ const make = (nodeId: string) =>
     return { peers: Effect.map(Ref.get(peers), (m) => [...m.values()]) }
   })
 
-/** The spec; the boot table makes it CRITICAL: without it the listener would fill its backlog and refuse peers. */
+/**
+ * The component spec. A node places it CRITICAL after `database` and `network`: without it the
+ * listener would fill its backlog and refuse peers.
+ *
+ * @since 0.2.0
+ * @category components
+ */
 export const component = (nodeId: string) =>
   Component.spec({
     name: "membership",

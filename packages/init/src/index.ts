@@ -6,12 +6,18 @@
 
 /** Boots components in four phases; shutdown, rollback, health. */
 export * as Boot from "./Boot.js"
+/** `analyze blame|critical-chain|plot` over a data directory's boot record. */
+export * as BootAnalyze from "./BootAnalyze.js"
 /** Boot chart as SVG, like systemd-analyze plot. */
 export * as BootChart from "./BootChart.js"
 /** Errors of boot and shutdown. */
 export * from "./BootError.js"
 /** The boot metrics, as Effect metrics. */
 export * as BootMetrics from "./BootMetrics.js"
+/** What a boot would do: phases, levels, critical chain (`start --dry-run`). */
+export * as BootPlan from "./BootPlan.js"
+/** Boot progress on a terminal and the summary at READY. */
+export * as BootProgress from "./BootProgress.js"
 /** What a boot would do: phases, levels, critical chain (`start --dry-run`). */
 export * as BootPlan from "./BootPlan.js"
 /** The boot report: blame, critical chain. */

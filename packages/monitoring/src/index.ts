@@ -1,0 +1,15 @@
+/**
+ * A NovaCron node's monitoring: health, readiness and `/status` over HTTP, `/metrics` in
+ * Prometheus text format, and the `monitoring:` settings section.
+ *
+ * @packageDocumentation
+ */
+
+/** `/healthz`, `/readyz`, `/status`. */
+export * as HealthEndpoints from "./HealthEndpoints.js"
+/** A small HTTP server in a Scope. */
+export * as HttpServer from "./HttpServer.js"
+/** `/metrics` as a component spec. */
+export * as MetricsEndpoint from "./MetricsEndpoint.js"
+/** The `monitoring:` section. */
+export * as MonitoringSettings from "./MonitoringSettings.js"
