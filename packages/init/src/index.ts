@@ -18,8 +18,6 @@ export * as BootMetrics from "./BootMetrics.js"
 export * as BootPlan from "./BootPlan.js"
 /** Boot progress on a terminal and the summary at READY. */
 export * as BootProgress from "./BootProgress.js"
-/** What a boot would do: phases, levels, critical chain (`start --dry-run`). */
-export * as BootPlan from "./BootPlan.js"
 /** The boot report: blame, critical chain. */
 export * as BootReport from "./BootReport.js"
 /** A component's view of the others' status. */
