@@ -40,8 +40,16 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 insmod /lib/evdev.ko
 insmod /lib/button.ko
-# foreground under &: daemonized, busybox acpid chdirs to / and no longer finds its relative action path
-acpid -f -c /etc/acpi </dev/null >/dev/null 2>&1 &
+# acpid opens the event devices present when it starts: wait for the power button's node first.
+i=0
+while [ $i -lt 100 ]; do
+  ev=$(grep -A5 'Name="Power Button"' /proc/bus/input/devices | sed -n 's/.*Handlers=.*\(event[0-9]*\).*/\1/p')
+  [ -n "$ev" ] && [ -e "/dev/input/$ev" ] && break
+  sleep 0.1
+  i=$((i + 1))
+done
+# -l: acpid exits when it cannot open its log (default /var/log/acpid.log, absent here)
+acpid -f -c /etc/acpi -l /dev/ttyS0 </dev/null >/dev/null 2>&1 &
 echo "NOVACRON-GUEST-READY $(cat /proc/sys/kernel/random/boot_id)" > /dev/ttyS0
 while true; do sleep 3600; done
 INIT

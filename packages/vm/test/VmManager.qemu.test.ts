@@ -1,0 +1,229 @@
+// Real QEMU: one guest boot shared by the reattach and stop tests, one more for kill -9.
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Either, Layer, Option } from "effect"
+import { VmManager } from "../src/VmManager.js"
+import { VmStore } from "../src/VmStore.js"
+import { eventually, type Guest, guest, guestSpec, haveQemu, MARKER, managerLayer } from "./guest.js"
+
+const enabled = await haveQemu()
+
+/** The process has exited (a zombie left for a parent that does not reap counts as exited). */
+const gone = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")
+  } catch {
+    return true
+  }
+}
+
+describe.skipIf(!enabled)("VmManager on real QEMU", () => {
+  let g: Guest
+  let dataDir: string
+  const pids = new Set<number>()
+
+  beforeAll(() => {
+    g = guest()
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "novacron-vm-"))
+  }, 180_000)
+
+  afterAll(() => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {}
+    }
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  const withManager = <A, E>(
+    f: (m: VmManager["Type"], ctx: Context.Context<VmManager | VmStore>) => Effect.Effect<A, E>,
+  ) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const ctx = yield* Layer.build(managerLayer(dataDir))
+        return yield* f(Context.get(ctx, VmManager), ctx)
+      }),
+    )
+
+  const console = (m: VmManager["Type"], id: string) => Effect.orDie(m.console(id))
+  const markers = (text: string) => text.split("\n").filter((l) => l.startsWith(MARKER))
+
+  it.live(
+    "define makes a qcow2 overlay on the base; start boots the guest and its marker reaches the console",
+    () =>
+      withManager((m) =>
+        Effect.gen(function* () {
+          const rec = yield* m.define(guestSpec(g, "web-1"))
+          expect(rec.state).toBe("defined")
+          const info = JSON.parse(
+            execFileSync("qemu-img", ["info", "--output=json", path.join(dataDir, "vms/web-1/disk0.qcow2")], {
+              encoding: "utf8",
+            }),
+          )
+          expect(info.format).toBe("qcow2")
+          expect(info["backing-filename"]).toBe(g.base)
+          const running = yield* m.start("web-1")
+          expect(running.state).toBe("running")
+          expect(running.pid).toBeGreaterThan(1)
+          pids.add(running.pid!)
+          expect(running.term).toBe(1)
+          expect(running.accel).toBe("tcg") // this machine: /dev/kvm exists but runs no guest
+          yield* eventually(
+            "guest marker on the console",
+            Effect.map(console(m, "web-1"), (t) => t.includes(MARKER)),
+            150,
+          )
+          const status = yield* m.status("web-1")
+          expect(status).toMatchObject({ attached: true, qmp_status: "running" })
+          // QEMU is not the agent's child: its own session, parent is not this process.
+          const stat = fs.readFileSync(`/proc/${running.pid}/stat`, "utf8")
+          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+          const self = fs.readFileSync("/proc/self/stat", "utf8")
+          const selfSession = self.slice(self.lastIndexOf(")") + 2).split(" ")[3]
+          expect(Number(fields[1])).not.toBe(process.pid) // ppid
+          expect(fields[3]).not.toBe(selfSession) // its own session: the agent's signals do not reach it
+        }),
+      ),
+    200_000,
+  )
+
+  it.live("a second start of the running VM is refused, and QEMU's image lock refuses another QEMU on its disk", () =>
+    withManager((m) =>
+      Effect.gen(function* () {
+        const err = yield* Effect.flip(m.start("web-1"))
+        expect(err._tag).toBe("VmInvalidState")
+        expect(err.message).toBe("vm web-1: cannot start while running")
+        const out = yield* Effect.promise(
+          () =>
+            new Promise<string>((resolve) => {
+              const child = spawn(
+                "qemu-system-x86_64",
+                [
+                  "-nodefaults",
+                  "-display",
+                  "none",
+                  "-machine",
+                  "q35,accel=tcg",
+                  "-S",
+                  "-drive",
+                  `file=${path.join(dataDir, "vms/web-1/disk0.qcow2")},format=qcow2,if=virtio`,
+                ],
+                { stdio: ["ignore", "ignore", "pipe"] },
+              )
+              let err = ""
+              child.stderr.on("data", (d) => {
+                err += d
+              })
+              const t = setTimeout(() => child.kill("SIGKILL"), 20_000)
+              child.on("exit", () => {
+                clearTimeout(t)
+                resolve(err)
+              })
+            }),
+        )
+        expect(out).toContain('Failed to get "write" lock')
+      }),
+    ),
+  )
+
+  it.live("a new manager (agent restart) reattaches to the running QEMU without restarting it", () =>
+    Effect.gen(function* () {
+      const before = yield* withManager((m) => m.status("web-1"))
+      const pid = before.record.pid!
+      // The previous manager's scope closed: QEMU must still run, with the same boot.
+      expect(fs.existsSync(`/proc/${pid}`)).toBe(true)
+      yield* withManager((m) =>
+        Effect.gen(function* () {
+          const after = yield* m.status("web-1")
+          expect(after.record.pid).toBe(pid)
+          expect(after).toMatchObject({ attached: true, qmp_status: "running" })
+          expect(after.record.state).toBe("running")
+          expect(markers(yield* console(m, "web-1"))).toHaveLength(1) // booted once
+          expect((yield* m.info).unattached).toEqual([])
+        }),
+      )
+    }),
+  )
+
+  it.live(
+    "graceful stop: the guest powers off on system_powerdown",
+    () =>
+      withManager((m) =>
+        Effect.gen(function* () {
+          const pid = (yield* m.status("web-1")).record.pid!
+          const { method, record } = yield* m.stop("web-1", { timeout: "60 seconds" })
+          expect(method).toBe("powerdown")
+          expect(record).toMatchObject({ state: "stopped", pid: null, exit_reason: "powerdown" })
+          expect(yield* console(m, "web-1")).toContain("NOVACRON-GUEST-POWERDOWN")
+          expect(gone(pid)).toBe(true)
+          expect((yield* m.stop("web-1")).method).toBe("already-stopped")
+        }),
+      ),
+    120_000,
+  )
+
+  it.live(
+    "kill -9 of QEMU is detected: the VM is marked crashed with the reason",
+    () =>
+      withManager((m) =>
+        Effect.gen(function* () {
+          const rec = yield* m.start("web-1")
+          pids.add(rec.pid!)
+          expect(rec.term).toBe(2) // a new term for every start
+          process.kill(rec.pid!, "SIGKILL")
+          yield* eventually(
+            "crash recorded",
+            Effect.map(Effect.orDie(m.status("web-1")), (s) => s.record.state === "crashed"),
+            20,
+          )
+          const s = yield* m.status("web-1")
+          expect(s.record.exit_reason).toBe(`qemu (pid ${rec.pid}) exited without a SHUTDOWN event (killed or crashed)`)
+          expect(s.attached).toBe(false)
+        }),
+      ),
+    60_000,
+  )
+
+  it.live("graceful stop falls back to quit when the guest ignores the power button", () =>
+    withManager((m) =>
+      Effect.gen(function* () {
+        // No kernel, no disk: the firmware finds nothing to boot and nothing handles ACPI.
+        yield* m.define({ id: "deaf", vcpus: 1, memory_mb: 64 })
+        const rec = yield* m.start("deaf")
+        pids.add(rec.pid!)
+        const { method, record } = yield* m.stop("deaf", { timeout: "1 second" })
+        expect(method).toBe("quit")
+        expect(record.state).toBe("stopped")
+        expect(gone(rec.pid!)).toBe(true)
+        yield* m.remove("deaf")
+        expect(fs.existsSync(path.join(dataDir, "vms/deaf"))).toBe(false)
+        expect(Either.isLeft(yield* Effect.either(m.status("deaf")))).toBe(true)
+      }),
+    ),
+  )
+
+  it.live("a VM recorded running whose QEMU is gone is marked crashed when the manager starts", () =>
+    Effect.gen(function* () {
+      yield* withManager((_, ctx) =>
+        Effect.gen(function* () {
+          const store = Context.get(ctx, VmStore)
+          const rec = Option.getOrThrow(yield* store.get("web-1"))
+          yield* store.put({ ...rec, state: "running", pid: 999_999, exit_reason: null })
+        }),
+      )
+      yield* withManager((m) =>
+        Effect.gen(function* () {
+          const s = yield* m.status("web-1")
+          expect(s.record.state).toBe("crashed")
+          expect(s.record.exit_reason).toBe("qemu (pid 999999) was not running when the agent started")
+          yield* m.remove("web-1")
+        }),
+      )
+    }),
+  )
+})
