@@ -72,7 +72,9 @@ describe.skipIf(!enabled)("VmManager on real QEMU", () => {
           expect(running.pid).toBeGreaterThan(1)
           pids.add(running.pid!)
           expect(running.term).toBe(1)
-          expect(running.accel).toBe("tcg") // this machine: /dev/kvm exists but runs no guest
+          // The accelerator chosen must run guests: the marker below proves it. (On the CI machine
+          // /dev/kvm exists but runs nothing, so choosing by the device node fails this test.)
+          expect(["kvm", "tcg"]).toContain(running.accel)
           yield* eventually(
             "guest marker on the console",
             Effect.map(console(m, "web-1"), (t) => t.includes(MARKER)),

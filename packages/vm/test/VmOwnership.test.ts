@@ -1,0 +1,44 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Database } from "@novacron/database"
+import { Context, Effect, Layer } from "effect"
+import { layerLocal, VmOwnership } from "../src/VmOwnership.js"
+
+const db = Database.layerSqlite({ path: ":memory:" })
+const owners = Layer.merge(
+  Layer.map(layerLocal("node-a"), (ctx) => Context.make(A, Context.get(ctx, VmOwnership))),
+  Layer.map(layerLocal("node-b"), (ctx) => Context.make(B, Context.get(ctx, VmOwnership))),
+).pipe(Layer.provide(db))
+class A extends Context.Tag("A")<A, VmOwnership["Type"]>() {}
+class B extends Context.Tag("B")<B, VmOwnership["Type"]>() {}
+
+describe("VmOwnership.layerLocal", () => {
+  it.effect("terms grow with each acquisition; another node is refused; a stale term fails assert", () =>
+    Effect.gen(function* () {
+      const a = yield* A
+      const b = yield* B
+      expect(yield* a.acquire("vm-1")).toBe(1)
+      expect(yield* a.acquire("vm-1")).toBe(2)
+      yield* a.assert("vm-1", 2)
+      const stale = yield* Effect.flip(a.assert("vm-1", 1))
+      expect(stale.message).toBe("vm vm-1: ownership: term 1 is stale: node node-a holds term 2")
+      const refused = yield* Effect.flip(b.acquire("vm-1"))
+      expect(refused.message).toBe("vm vm-1: ownership: owned by node node-a (term 2)")
+      yield* a.release("vm-1")
+      expect((yield* Effect.flip(a.assert("vm-1", 2))).message).toContain("(released)")
+      // Released: the next owner continues the sequence, so the old holder's term stays stale.
+      expect(yield* b.acquire("vm-1")).toBe(3)
+      expect((yield* Effect.flip(a.acquire("vm-1"))).message).toContain("owned by node node-b")
+    }).pipe(Effect.provide(owners)),
+  )
+
+  it.effect("concurrent acquisitions get distinct terms", () =>
+    Effect.gen(function* () {
+      const a = yield* A
+      const terms = yield* Effect.all(
+        Array.from({ length: 8 }, () => a.acquire("vm-2")),
+        { concurrency: "unbounded" },
+      )
+      expect([...terms].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    }).pipe(Effect.provide(owners)),
+  )
+})
