@@ -212,7 +212,9 @@ describe("Frame codec edges (issue 29)", () => {
     const bad = Buffer.from(Frame.encode({ type: 16, flags: 0, payload: Buffer.from("x") }))
     bad[0] = 0x47
     const { error } = d.push(bad)
-    expect(error).toMatchObject({ reason: "BadMagic", detail: "magic 0x4743, expected 0x4e43" })
+    expect(error).toMatchObject({ reason: "BadMagic", detail: "magic 0x4743, expected 0x4e43", protocol: "network" })
+    expect(error?.message).toBe("network frame: BadMagic at byte 0: magic 0x4743, expected 0x4e43")
+    expect(Frame.format).toMatchObject({ protocol: "network", magic: 0x4e43, version: 2, fieldsSize: 2 })
     const good = Frame.encode({ type: 16, flags: 0, payload: Buffer.from("y") })
     expect(d.push(good)).toEqual({ frames: [], error })
     expect(d.end()).toBe(error)
