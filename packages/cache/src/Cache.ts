@@ -76,7 +76,7 @@ export class Cache extends Context.Tag("@novacron/cache/Cache")<Cache, CacheServ
 export interface Options {
   /** Prefix of the Redis keys and of the pub/sub channel; nodes sharing entries use the same. Default `novacron:cache:`. */
   readonly namespace?: string | undefined
-  /** Background reconnection: exponential from `reconnectBase` (default 500 ms) capped at `reconnectMax` (default 15 s). */
+  /** Background reconnection on the node's one Redis schedule (`@novacron/redis`): exponential from `reconnectBase` (default 200 ms) capped at `reconnectMax` (default 5 s). */
   readonly reconnectBase?: Duration.DurationInput | undefined
   readonly reconnectMax?: Duration.DurationInput | undefined
 }

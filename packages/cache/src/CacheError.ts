@@ -4,21 +4,17 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { RedisConnection } from "@novacron/redis"
 
 /**
- * Redis could not be reached when a connected start was required.
+ * Redis could not be reached when a connected start was required (the node's one Redis error,
+ * from `@novacron/redis`; its message never shows the password).
  *
  * @since 0.1.0
  */
-export class RedisUnavailable extends Data.TaggedError("RedisUnavailable")<{
-  readonly url: string
-  readonly cause: unknown
-}> {
-  override get message(): string {
-    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `cache: redis at ${redact(this.url)} unreachable: ${cause}`
-  }
-}
+export const RedisUnavailable = RedisConnection.RedisUnavailable
 
-const redact = (url: string) => url.replace(/\/\/[^@/]*@/, "//***@")
+/**
+ * @since 0.1.0
+ */
+export type RedisUnavailable = RedisConnection.RedisUnavailable

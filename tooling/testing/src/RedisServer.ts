@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import * as net from "node:net"
 import { Effect, type Scope } from "effect"
-import { reachable, requireService } from "./Services.js"
+import { requireService } from "./Services.js"
 
 /**
  * The redis-server binary (`NOVACRON_REDIS_SERVER` overrides `/usr/bin/redis-server`).
@@ -32,24 +32,52 @@ export const haveRedisServer = (): Promise<boolean> =>
     `${REDIS_SERVER} not found (apt-get install redis-server)`,
   )
 
+/** Binds `port` on loopback and closes it again: whether it was free. */
+const canBind = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const srv = net.createServer()
+    srv.once("error", () => resolve(false))
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)))
+  })
+
 /**
- * A loopback TCP port that was free a moment ago.
+ * A loopback TCP port that was free a moment ago. Drawn at random from 20000..59999 rather than
+ * asked of the kernel: Linux hands the same just-closed port to every worker asking at once, and
+ * two test files then start their servers on one port.
  *
  * @since 0.1.0
  * @category ports
  */
-export const freePort: Effect.Effect<number> = Effect.async<number>((resume) => {
-  const srv = net.createServer()
-  srv.once("error", (e) => resume(Effect.die(e)))
-  srv.listen(0, "127.0.0.1", () => {
-    const { port } = srv.address() as net.AddressInfo
-    srv.close(() => resume(Effect.succeed(port)))
-  })
+export const freePort: Effect.Effect<number> = Effect.promise(async () => {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 40000)
+    if (await canBind(port)) return port
+  }
 })
 
+/** The pid the redis-server on `port` reports (`INFO server`), or undefined if none answers. */
+const serverPid = (port: number) =>
+  new Promise<number | undefined>((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port })
+    let text = ""
+    const done = (pid: number | undefined) => {
+      socket.destroy()
+      resolve(pid)
+    }
+    socket.setTimeout(1000, () => done(undefined))
+    socket.once("error", () => done(undefined))
+    socket.once("connect", () => socket.write("INFO server\r\n"))
+    socket.on("data", (chunk) => {
+      text += chunk.toString()
+      const m = /process_id:(\d+)/.exec(text)
+      if (m) done(Number(m[1]))
+    })
+  })
+
 /**
- * Starts a redis-server on `port` (loopback, no persistence) and waits until it accepts
- * connections; dies if it exits first (port taken) or takes over 10 s.
+ * Starts a redis-server on `port` (loopback, no persistence) and waits until it answers as
+ * itself (its pid, so another test's server on the same port is not mistaken for it); dies if
+ * it exits first (port taken) or takes over 10 s.
  *
  * @since 0.1.0
  * @category servers
@@ -66,12 +94,13 @@ export const startRedis = (port: number): Effect.Effect<ChildProcess> =>
       failure = e
     })
     const deadline = Date.now() + 10_000
-    while (!(await reachable(`redis://127.0.0.1:${port}`))) {
+    while ((await serverPid(port)) !== child.pid) {
       if (failure !== undefined) throw failure
-      if (child.exitCode !== null) throw new Error(`redis-server on ${port} exited with ${child.exitCode}`)
+      if (child.exitCode !== null)
+        throw new Error(`redis-server on ${port} exited with ${child.exitCode} (port taken?)`)
       if (Date.now() > deadline) {
         child.kill("SIGKILL")
-        throw new Error(`redis-server on ${port} did not answer in 10 s`)
+        throw new Error(`redis-server on ${port} did not answer as pid ${child.pid} in 10 s`)
       }
       await new Promise((r) => setTimeout(r, 25))
     }

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import { vi } from "vitest"
 import {
   freePort,
@@ -11,6 +11,7 @@ import {
   reachable,
   requireService,
   ServiceMissing,
+  startRedis,
   stopRedis,
   tempDir,
 } from "../src/index.js"
@@ -97,6 +98,16 @@ describe.skipIf(!(await haveRedisServer()))("privateRedis", () => {
       expect(yield* Effect.promise(() => reachable(redis.url))).toBe(false)
       // Stopping an exited server is a no-op rather than a hang.
       yield* stopRedis(redis.child)
+    }),
+  )
+
+  it.scopedLive("a server on a port another one holds is an error, not the other server passed off as it", () =>
+    Effect.gen(function* () {
+      const redis = yield* privateRedis
+      const second = yield* Effect.exit(startRedis(redis.port))
+      expect(Exit.isFailure(second) && String(Cause.squash(second.cause))).toMatch(
+        new RegExp(`redis-server on ${redis.port} exited with 1 \\(port taken\\?\\)`),
+      )
     }),
   )
 

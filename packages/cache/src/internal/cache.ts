@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
-import { Deferred, Duration, Effect, Exit, Option, Ref, Schedule, type Scope, SubscriptionRef } from "effect"
-import { Redis } from "ioredis"
+import { RedisConnection } from "@novacron/redis"
+import { Deferred, Duration, Effect, Exit, Option, Ref, type Scope, SubscriptionRef } from "effect"
+import type { Redis } from "ioredis"
 import { LRUCache } from "lru-cache"
 import type { CacheService, Options, Stats, Status } from "../Cache.js"
 import { RedisUnavailable } from "../CacheError.js"
@@ -56,37 +57,34 @@ const INVALIDATE = `redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[1], cjson.encode({k = ARGV[2], v = '', o = ARGV[3]}))
 return 1`
 
+// Reconnection is the link supervisor's (on the shared schedule), so each drop surfaces at once as
+// "end"; commands fail fast rather than queue while the link is down.
+const linkOptions: RedisConnection.Options = {
+  reconnect: "caller",
+  offlineQueue: false,
+  maxRetriesPerRequest: 0,
+  connectTimeout: "2 seconds",
+  commandTimeout: "2 seconds",
+}
+
 const connectOnce = (url: string, channel: string, onMessage: (msg: string) => void) =>
   Effect.gen(function* () {
     const lost = yield* Deferred.make<void>()
-    const options = {
-      lazyConnect: true,
-      // Reconnection is ours (the link supervisor), so a drop surfaces at once as "end".
-      retryStrategy: () => null,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
-      commandTimeout: 2000,
-    }
-    const cmd = new Redis(url, options) as Scripted
+    const cmd = (yield* RedisConnection.open(url, linkOptions)) as Scripted
+    const sub = yield* RedisConnection.open(url, linkOptions).pipe(Effect.tapError(() => RedisConnection.close(cmd)))
     cmd.defineCommand("cacheRead", { numberOfKeys: 1, lua: READ })
     cmd.defineCommand("cacheWrite", { numberOfKeys: 3, lua: WRITE })
     cmd.defineCommand("cacheInvalidate", { numberOfKeys: 1, lua: INVALIDATE })
-    const sub = new Redis(url, options)
     const dropped = () => Deferred.unsafeDone(lost, Exit.void)
     for (const c of [cmd, sub]) {
-      c.on("error", () => {}) // reported through the failing connect or command, or "end"
       c.on("end", dropped)
+      // A drop between connecting and listening would otherwise go unseen.
+      if (c.status === "end") dropped()
     }
     sub.on("message", (_channel: string, msg: string) => onMessage(msg))
     const link: Link = { cmd, sub, lost }
     return yield* Effect.tryPromise({
-      try: async () => {
-        await cmd.connect()
-        await sub.connect()
-        await sub.subscribe(channel)
-        return link
-      },
+      try: () => sub.subscribe(channel).then(() => link),
       catch: (cause) => new RedisUnavailable({ url, cause }),
     }).pipe(Effect.tapError(() => dispose(link)))
   })
@@ -162,9 +160,7 @@ export const make = (
       yield* setStatus("degraded")
     })
 
-    const reconnect = Schedule.exponential(options.reconnectBase ?? "500 millis").pipe(
-      Schedule.modifyDelay((d) => Duration.min(d, Duration.decode(options.reconnectMax ?? "15 seconds"))),
-    )
+    const reconnect = RedisConnection.reconnect({ base: options.reconnectBase, max: options.reconnectMax })
 
     /** Watches the link: on loss goes degraded, reconnects with backoff, restores. */
     const supervise = (initial: Link | undefined): Effect.Effect<never> =>

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto"
+import { RedisConnection } from "@novacron/redis"
 import { Effect, Option, Schedule, Schema, type Scope } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 import type { Repository } from "../Database.js"
 import { DatabaseError, type MigrationError } from "../DatabaseError.js"
 import * as Migration from "../Migration.js"
@@ -20,31 +21,13 @@ return 1`
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`
 
-/** Connects, failing fast when the server is unreachable at boot, reconnecting on its own afterwards. */
+/** Connects, failing fast when the server is unreachable at boot, reconnecting on the shared schedule afterwards. */
 export const acquireClient = (url: string, backend = "redis"): Effect.Effect<Redis, DatabaseError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.suspend(() => {
-      if (url === "") {
-        return Effect.fail(new DatabaseError({ backend, operation: "connect", cause: "storage.redis_url is empty" }))
-      }
-      let connected = false
-      const client = new Redis(url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 2,
-        connectTimeout: 5000,
-        retryStrategy: (times) => (connected ? Math.min(times * 200, 2000) : null),
-      })
-      client.on("error", () => {}) // surfaced by the failing commands
-      return tryPromise(backend)("connect", () => client.connect()).pipe(
-        Effect.tap(() => {
-          connected = true
-        }),
-        Effect.as(client),
-        Effect.tapError(() => Effect.sync(() => client.disconnect())),
+  url === ""
+    ? Effect.fail(new DatabaseError({ backend, operation: "connect", cause: "storage.redis_url is empty" }))
+    : RedisConnection.connect(url, { maxRetriesPerRequest: 2 }).pipe(
+        Effect.mapError((e) => new DatabaseError({ backend, operation: "connect", cause: e.cause })),
       )
-    }),
-    (client) => Effect.promise(() => client.quit().catch(() => client.disconnect())),
-  )
 
 // Hash fields are strings: node_id and payload hold JSON, times decimal text.
 const decodeTask = rowDecoder(
