@@ -5,7 +5,14 @@
 // event comes after 2x TTL (core.ts ends leadership by itself); a watch on a compacted revision
 // just ends (we re-read and continue).
 import { randomInt } from "node:crypto"
-import { ConsecutiveBreaker, circuitBreaker, handleWhen, isBrokenCircuitError, noop } from "cockatiel"
+import {
+  ConsecutiveBreaker,
+  circuitBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  isBrokenCircuitError,
+  noop,
+} from "cockatiel"
 import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import { Etcd3, isRecoverableError } from "etcd3"
 import { type StateError, StateTimeout, StateUnavailable } from "../StateError.js"
@@ -73,6 +80,10 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
                 }),
               // Retries are ours: a write is retried only when it surely was not applied.
               global: noop,
+              // The default backs off to 30 s: a watch (and so a waiting candidate) would sleep
+              // through a whole failover after a member restart.
+              // etcd3 types this as a backoff but calls it as a factory (`.next()`), which this is.
+              watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as never,
             },
           }),
       ),
