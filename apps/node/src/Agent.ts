@@ -10,39 +10,10 @@ import {
 } from "@novacron/init"
 import { HealthEndpoints, HttpServer, MetricsEndpoint } from "@novacron/monitoring"
 import { ConflictCheck } from "@novacron/resources"
-import { Cause, Context, Deferred, Duration, Effect, Exit, Option } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Exit, Option, Ref, SubscriptionRef } from "effect"
 import * as DataDir from "./DataDir.js"
 import { ExitCode } from "./ExitCode.js"
 import * as Version from "./Version.js"
-
-/** What the host knows of its boot, updated as it goes; read by the health endpoints. */
-export interface NodeState {
-  nodeId: string
-  report?: BootReport.BootReport
-  handle?: Boot.BootHandle
-  lifecycle: Health.Lifecycle
-  readonly startedAt: number
-}
-
-/** The health endpoints' view of the node; `/status` adds the connected peers. */
-const nodeView = (state: NodeState): HealthEndpoints.NodeView => ({
-  nodeId: state.nodeId,
-  build: Version.fields,
-  startedAt: state.startedAt,
-  lifecycle: Effect.sync(() => state.lifecycle),
-  report: Effect.sync(() => Option.fromNullable(state.report)),
-  handle: Effect.sync(() => Option.fromNullable(state.handle)),
-  extra: (handle) =>
-    Effect.map(
-      Option.match(
-        Option.flatMap(handle, (h) =>
-          Context.getOption(h.context as Context.Context<Membership.Membership>, Membership.Membership),
-        ),
-        { onNone: () => Effect.succeed([]), onSome: (m) => m.peers },
-      ),
-      (peers) => ({ peers }),
-    ),
-})
 
 /** What the host itself needs from the configuration. */
 export interface HostSettings {
@@ -58,11 +29,43 @@ export interface HostSettings {
   readonly phaseTimeouts: Boot.BootOptions["phaseTimeouts"]
 }
 
-export interface AgentRun {
-  /** Completed by the first SIGTERM/SIGINT once the node is READY. */
-  readonly stop: Deferred.Deferred<void>
-  readonly state: NodeState
+/**
+ * The boot as the host sees it, owned by the agent's program: its lifecycle (a `SubscriptionRef`,
+ * so the health endpoints and anyone else read or follow it), the report once the kernel has one,
+ * and the booted node once READY.
+ */
+export interface NodeState {
+  readonly lifecycle: SubscriptionRef.SubscriptionRef<Health.Lifecycle>
+  readonly report: Ref.Ref<Option.Option<BootReport.BootReport>>
+  readonly handle: Ref.Ref<Option.Option<Boot.BootHandle>>
 }
+
+/** A fresh state: booting, nothing known yet. */
+export const makeState: Effect.Effect<NodeState> = Effect.all({
+  lifecycle: SubscriptionRef.make<Health.Lifecycle>("booting"),
+  report: Ref.make(Option.none<BootReport.BootReport>()),
+  handle: Ref.make(Option.none<Boot.BootHandle>()),
+})
+
+/** The health endpoints' view of the node; `/status` adds the connected peers. */
+const nodeView = (state: NodeState, nodeId: string, startedAt: number): HealthEndpoints.NodeView => ({
+  nodeId,
+  build: Version.fields,
+  startedAt,
+  lifecycle: SubscriptionRef.get(state.lifecycle),
+  report: Ref.get(state.report),
+  handle: Ref.get(state.handle),
+  extra: (handle) =>
+    Effect.map(
+      Option.match(
+        Option.flatMap(handle, (h) =>
+          Context.getOption(h.context as Context.Context<Membership.Membership>, Membership.Membership),
+        ),
+        { onNone: () => Effect.succeed([]), onSome: (m) => m.peers },
+      ),
+      (peers) => ({ peers }),
+    ),
+})
 
 const loopback = (address: string) => address === "localhost" || /^127\./.test(address) || address === "::1"
 
@@ -70,16 +73,17 @@ const urlHost = (address: string) => (address.includes(":") ? `[${address}]` : a
 
 /**
  * Creates and locks the data directory before anything is written into it, serves health (so
- * `/healthz` answers and `/readyz` says 503 during boot), boots the components, waits for
- * `stop`, then shuts down newest first within the shutdown timeout; the health endpoints close
- * last, so `/readyz` reports the shutdown while it happens.
+ * `/healthz` answers and `/readyz` says 503 during boot), boots the components, waits for the
+ * first signal, then shuts down newest first within the shutdown timeout; the health endpoints
+ * close last, so `/readyz` reports the shutdown while it happens. A signal before READY interrupts
+ * the boot (the kernel rolls back what had started) and the agent exits 0.
  */
 export const runAgent = (
   settings: HostSettings,
   load: (
     lock: ConflictCheck.DataDirLock,
   ) => Effect.Effect<ReadonlyArray<Component.AnyComponent>, Component.UnplacedComponent>,
-  run: AgentRun,
+  run: { readonly signal: Deferred.Deferred<NodeJS.Signals>; readonly state: NodeState; readonly startedAt: number },
   options: { readonly tty: boolean; readonly context?: Context.Context<never> },
 ): Effect.Effect<ExitCode> =>
   Effect.gen(function* () {
@@ -94,43 +98,54 @@ export const runAgent = (
         ...Version.fields,
       }),
     )
-    yield* DataDir.prepare(settings.dataDir)
-    // Before the boot record (written at init_start): a refused second agent must not touch it.
-    const lock = yield* ConflictCheck.lockDataDir(settings.dataDir)
-    if (lock.tookOverFrom !== undefined)
-      yield* Effect.logWarning(
-        `took over the lock of ${settings.dataDir} left by dead process ${lock.tookOverFrom}`,
-      ).pipe(Effect.annotateLogs({ name: "node.lock" }))
-    const health = yield* HttpServer.serve(
-      settings.monitoringAddress,
-      settings.healthPort,
-      HealthEndpoints.healthHandler(nodeView(state)),
-    )
-    const host = urlHost(settings.monitoringAddress)
-    const exposed = loopback(settings.monitoringAddress)
-      ? loopback(settings.listenAddress)
-        ? ""
-        : ` (loopback only, while the cluster listener is on ${settings.listenAddress}: set monitoring.listen_address to expose them)`
-      : " (unauthenticated: keep this address off untrusted networks)"
-    yield* Effect.logInfo(
-      `health endpoints (/healthz, /readyz, /status) on http://${host}:${health.port}${exposed}`,
-    ).pipe(Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }))
-    const progress = options.tty ? BootProgress.terminalProgress() : undefined
-    const components = yield* load(lock)
-    const node = yield* Boot.boot(components, {
-      maxConcurrency: settings.maxConcurrency,
-      phaseTimeouts: settings.phaseTimeouts,
-      shutdownTimeout: settings.shutdownTimeout,
-      checkpoints: Checkpoint.fileStore(BootAnalyze.bootDir(settings.dataDir)),
-      context: options.context,
-      onEvent: (event) => {
-        if (event._tag === "BootStarted") state.report = event.report
-        progress?.(event)
-      },
+    const untilReady = Effect.gen(function* () {
+      yield* DataDir.prepare(settings.dataDir)
+      // Before the boot record (written at init_start): a refused second agent must not touch it.
+      const lock = yield* ConflictCheck.lockDataDir(settings.dataDir)
+      if (lock.tookOverFrom !== undefined)
+        yield* Effect.logWarning(
+          `took over the lock of ${settings.dataDir} left by dead process ${lock.tookOverFrom}`,
+        ).pipe(Effect.annotateLogs({ name: "node.lock" }))
+      const health = yield* HttpServer.serve(
+        settings.monitoringAddress,
+        settings.healthPort,
+        HealthEndpoints.healthHandler(nodeView(state, settings.nodeId, run.startedAt)),
+      )
+      const host = urlHost(settings.monitoringAddress)
+      const exposed = loopback(settings.monitoringAddress)
+        ? loopback(settings.listenAddress)
+          ? ""
+          : ` (loopback only, while the cluster listener is on ${settings.listenAddress}: set monitoring.listen_address to expose them)`
+        : " (unauthenticated: keep this address off untrusted networks)"
+      yield* Effect.logInfo(
+        `health endpoints (/healthz, /readyz, /status) on http://${host}:${health.port}${exposed}`,
+      ).pipe(Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }))
+      const progress = options.tty ? BootProgress.terminalProgress() : undefined
+      const components = yield* load(lock)
+      const node = yield* Boot.boot(components, {
+        maxConcurrency: settings.maxConcurrency,
+        phaseTimeouts: settings.phaseTimeouts,
+        shutdownTimeout: settings.shutdownTimeout,
+        checkpoints: Checkpoint.fileStore(BootAnalyze.bootDir(settings.dataDir)),
+        context: options.context,
+        onEvent: (event) => {
+          if (event._tag === "BootStarted") Effect.runSync(Ref.set(state.report, Option.some(event.report)))
+          progress?.(event)
+        },
+      })
+      return { node, healthUrl: `http://${host}:${health.port}/healthz` }
     })
-    state.handle = node
-    state.lifecycle = "ready"
-    const endpoints: Array<[string, string]> = [["health", `http://${host}:${health.port}/healthz`]]
+    // The first signal before READY interrupts the boot (the loser of the race): the kernel rolls
+    // back what had started and logs it once.
+    const booted = yield* Effect.raceFirst(
+      Effect.asSome(untilReady),
+      Effect.as(Deferred.await(run.signal), Option.none()),
+    )
+    if (Option.isNone(booted)) return ExitCode.ok
+    const { node, healthUrl } = booted.value
+    yield* Ref.set(state.handle, Option.some(node))
+    yield* SubscriptionRef.set(state.lifecycle, "ready")
+    const endpoints: Array<[string, string]> = [["health", healthUrl]]
     const metrics = Context.getOption(
       node.context as Context.Context<MetricsEndpoint.MetricsEndpoint>,
       MetricsEndpoint.MetricsEndpoint,
@@ -146,16 +161,13 @@ export const runAgent = (
         ...Version.fields,
       }),
     )
-    yield* Deferred.await(run.stop)
-    state.lifecycle = "shutting-down"
+    yield* Deferred.await(run.signal)
+    yield* SubscriptionRef.set(state.lifecycle, "shutting-down")
     const stopped = yield* Effect.exit(node.shutdown)
-    state.lifecycle = "stopped"
+    yield* SubscriptionRef.set(state.lifecycle, "stopped")
     if (Exit.isFailure(stopped)) {
-      yield* Effect.logError(
-        Cause.squash(stopped.cause) instanceof Error
-          ? (Cause.squash(stopped.cause) as Error).message
-          : "shutdown failed",
-      )
+      const error = Cause.squash(stopped.cause)
+      yield* Effect.logError(error instanceof Error ? error.message : "shutdown failed")
       return ExitCode.timeout
     }
     yield* Effect.logInfo("stopped").pipe(Effect.annotateLogs({ name: "node.stopped" }))
@@ -164,7 +176,7 @@ export const runAgent = (
     Effect.scoped,
     Effect.catchAll((error) =>
       Effect.gen(function* () {
-        run.state.lifecycle = "failed"
+        yield* SubscriptionRef.set(run.state.lifecycle, "failed")
         const code =
           error._tag === "PhaseTimeout"
             ? ExitCode.timeout

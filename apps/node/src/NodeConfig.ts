@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from "node:path"
 import { CacheComponent } from "@novacron/cache"
 import { ClusterComponent, Membership } from "@novacron/cluster"
-import { Config, ConfigError, Origin, Redact } from "@novacron/config"
+import { Config, type ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent } from "@novacron/database"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BootPlan, type Component, Graph } from "@novacron/init"
@@ -10,7 +10,7 @@ import { MetricsEndpoint } from "@novacron/monitoring"
 import { NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
-import { Cause, Context, Duration, Effect, Exit, Option, Schema } from "effect"
+import { Context, Duration, Effect, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
@@ -144,31 +144,18 @@ export interface Problem {
   readonly kind: string
 }
 
+/** Every problem of a configuration error, as `validate --json` prints them. */
+export const problems = (error: ConfigError.ConfigError): ReadonlyArray<Problem> =>
+  error.issues.map((i) => ({ path: i.path, message: i.message, source: Origin.render(i.origin), kind: i.kind }))
+
 /** Loads the configuration from the command line (after the command) and the environment. */
-export const loadForCli = async (
+export const loadNode = (
   argv: ReadonlyArray<string>,
   tty: boolean,
-): Promise<
-  | { readonly ok: true; readonly node: LoadedNode }
-  | { readonly ok: false; readonly message: string; readonly problems: ReadonlyArray<Problem> }
-> => {
-  const exit = await Effect.runPromiseExit(Config.load({ flags: argv, env: process.env }))
-  if (Exit.isFailure(exit)) {
-    const failure = Cause.failureOption(exit.cause)
-    return Option.isSome(failure)
-      ? {
-          ok: false,
-          message: ConfigError.format(failure.value),
-          problems: failure.value.issues.map((i) => ({
-            path: i.path,
-            message: i.message,
-            source: Origin.render(i.origin),
-            kind: i.kind,
-          })),
-        }
-      : { ok: false, message: Cause.pretty(exit.cause), problems: [] }
-  }
-  const loaded = exit.value
+): Effect.Effect<LoadedNode, ConfigError.ConfigError> =>
+  Effect.map(Config.load({ flags: argv, env: process.env }), (loaded) => node(loaded, tty))
+
+const node = (loaded: Config.Loaded, tty: boolean): LoadedNode => {
   const s = loaded.settings
   const dataDir = absolute(s.system.data_dir)
   const host: HostSettings = {
@@ -188,35 +175,32 @@ export const loadForCli = async (
   }
   const initialLogging = { log_level: terminalLevel(loaded, tty), format: s.logging.format, data_dir: dataDir }
   return {
-    ok: true,
-    node: {
-      config: loaded,
-      host,
-      components: (lock) =>
-        Effect.gen(function* () {
-          const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
-          for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
-          return yield* BootTable.place([...components(loaded, dataDir, tty, lock), ...dwcp.components])
-        }),
-      plan: Effect.gen(function* () {
+    config: loaded,
+    host,
+    components: (lock) =>
+      Effect.gen(function* () {
         const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
-        const placed = yield* BootTable.place([...components(loaded, dataDir, tty), ...dwcp.components])
-        return { plan: BootPlan.make(yield* Graph.validate(placed)), notes: dwcp.notes }
+        for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
+        return yield* BootTable.place([...components(loaded, dataDir, tty, lock), ...dwcp.components])
       }),
-      shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
-      provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
-      context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,
-      print: (json) =>
-        json
-          ? JSON.stringify(
-              {
-                values: Redact.redact(loaded.encoded),
-                sources: Object.fromEntries([...loaded.provenance].map(([k, o]) => [k, Origin.render(o)])),
-              },
-              null,
-              2,
-            )
-          : Config.render(loaded, { provenance: true }),
-    },
+    plan: Effect.gen(function* () {
+      const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
+      const placed = yield* BootTable.place([...components(loaded, dataDir, tty), ...dwcp.components])
+      return { plan: BootPlan.make(yield* Graph.validate(placed)), notes: dwcp.notes }
+    }),
+    shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
+    provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
+    context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,
+    print: (json) =>
+      json
+        ? JSON.stringify(
+            {
+              values: Redact.redact(loaded.encoded),
+              sources: Object.fromEntries([...loaded.provenance].map(([k, o]) => [k, Origin.render(o)])),
+            },
+            null,
+            2,
+          )
+        : Config.render(loaded, { provenance: true }),
   }
 }

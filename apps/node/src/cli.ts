@@ -1,12 +1,12 @@
 import { parseArgs } from "node:util"
 import { Cluster } from "@novacron/cluster"
-import { Config, Flags, Origin } from "@novacron/config"
+import { Config, ConfigError, Flags, Origin } from "@novacron/config"
 import { BootAnalyze, BootPlan } from "@novacron/init"
 import { Logging } from "@novacron/logging"
-import { Cause, Deferred, Effect, Fiber } from "effect"
-import { type AgentRun, durationMillis, runAgent } from "./Agent.js"
+import { Cause, Clock, Console, Deferred, Effect, Either, Exit } from "effect"
+import { durationMillis, makeState, runAgent } from "./Agent.js"
 import { ExitCode } from "./ExitCode.js"
-import { type LoadedNode, loadForCli } from "./NodeConfig.js"
+import { loadNode, problems } from "./NodeConfig.js"
 import * as Version from "./Version.js"
 
 // Each command's line(s) in the overview and its own help (`<command> --help`). A new command
@@ -113,6 +113,9 @@ const exit = (code: number): never => {
   return undefined as never
 }
 
+/** The configuration of a one-shot command (validate, config, analyze, cluster). */
+const loadOnce = (argv: ReadonlyArray<string>) => Effect.runPromise(Effect.either(loadNode(argv, false)))
+
 const configFlags = new Set(["config", "set", ...Object.keys(Flags.named)])
 
 type Token = {
@@ -135,20 +138,18 @@ const configArgs = (tokens: ReadonlyArray<Token>): Array<string> =>
 
 /** `start --dry-run`: the boot table applied to this configuration, printed; no data directory, no socket. */
 const dryRun = async (argv: Array<string>, json: boolean) => {
-  const loaded = await loadForCli(argv, false)
-  if (!loaded.ok) {
-    process.stderr.write(`${loaded.message}\n`)
+  const loaded = await loadOnce(argv)
+  if (Either.isLeft(loaded)) {
+    process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
     return exit(ExitCode.config)
   }
-  const { host } = loaded.node
-  const result = await Effect.runPromiseExit(loaded.node.plan)
-  if (result._tag === "Failure") {
-    process.stderr.write(
-      `${Cause.squash(result.cause) instanceof Error ? (Cause.squash(result.cause) as Error).message : Cause.pretty(result.cause)}\n`,
-    )
+  const { host } = loaded.right
+  const result = await Effect.runPromise(Effect.either(loaded.right.plan))
+  if (Either.isLeft(result)) {
+    process.stderr.write(`${result.left.message}\n`)
     return exit(ExitCode.internal)
   }
-  const { plan, notes } = result.value
+  const { plan, notes } = result.right
   if (json) {
     process.stdout.write(
       `${JSON.stringify(
@@ -180,57 +181,73 @@ const dryRun = async (argv: Array<string>, json: boolean) => {
   return exit(ExitCode.ok)
 }
 
-const start = async (argv: Array<string>) => {
+/**
+ * SIGTERM and SIGINT while the program runs: the first completes `signal` (the agent interrupts
+ * its boot, or shuts down once READY) and arms our deadline on top of the kernel's shutdown
+ * timeout, in case shutdown wedges the event loop's work; a second forces the exit (130).
+ */
+const onSignals = (signal: Deferred.Deferred<NodeJS.Signals>, deadlineMillis: number, tty: boolean, timeout: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const handler = (name: NodeJS.Signals) => {
+        if (Effect.runSync(Deferred.isDone(signal))) {
+          process.stderr.write(`\n${name} again: forcing exit\n`)
+          process.exit(ExitCode.forced)
+        }
+        process.stderr.write(tty ? `\n${name}: shutting down (again to force)\n` : "")
+        setTimeout(() => {
+          process.stderr.write(`shutdown did not finish within ${timeout}: exiting\n`)
+          process.exit(ExitCode.timeout)
+        }, deadlineMillis + 2000).unref()
+        Deferred.unsafeDone(signal, Effect.succeed(name))
+      }
+      process.on("SIGTERM", handler)
+      process.on("SIGINT", handler)
+      return handler
+    }),
+    (handler) =>
+      Effect.sync(() => {
+        process.off("SIGTERM", handler)
+        process.off("SIGINT", handler)
+      }),
+  )
+
+/**
+ * Runs the program as the main fiber, like `NodeRuntime.runMain` from @effect/platform-node: its
+ * result is the exit code, a defect is printed and exits 1. Ours because the signals belong to the
+ * program (see {@link onSignals}), which decides between interrupting its boot and shutting down.
+ */
+const runMain = (program: Effect.Effect<ExitCode>) =>
+  Effect.runFork(program).addObserver((result) => {
+    if (Exit.isSuccess(result)) return exit(result.value)
+    if (Cause.isInterruptedOnly(result.cause)) return exit(ExitCode.ok)
+    process.stderr.write(`internal error: ${Cause.pretty(result.cause)}\n`)
+    return exit(ExitCode.internal)
+  })
+
+/** `start`: from the command line to READY and back to an exit code, one Effect program. */
+const start = (argv: Array<string>) => {
   const tty = process.stderr.isTTY === true
-  const loaded = await loadForCli(argv, tty)
-  if (!loaded.ok) {
-    process.stderr.write(`${loaded.message}\n`)
-    return exit(ExitCode.config)
-  }
-  const node: LoadedNode = loaded.node
-  const stop = Effect.runSync(Deferred.make<void>())
-  const run: AgentRun = { stop, state: { nodeId: node.host.nodeId, lifecycle: "booting", startedAt: Date.now() } }
-  const program = node
-    .provide(
-      Effect.flatMap(Logging.LogRouter, (router) =>
-        runAgent(node.host, node.components, run, { tty, context: node.context(router) }),
-      ),
-    )
-    .pipe(
-      Effect.catchAll((e) =>
-        Effect.sync(() => {
-          process.stderr.write(`${e.message}\n`)
-          return ExitCode.critical
-        }),
-      ),
-    )
-  const fiber = Effect.runFork(program)
-
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++
-    if (signals > 1) {
-      process.stderr.write(`\n${signal} again: forcing exit\n`)
-      process.exit(ExitCode.forced)
-    }
-    process.stderr.write(tty ? `\n${signal}: shutting down (again to force)\n` : "")
-    // Our own deadline on top of the kernel's, in case shutdown itself wedges the event loop's work.
-    setTimeout(() => {
-      process.stderr.write(`shutdown did not finish within ${node.host.shutdownTimeout.toString()}: exiting\n`)
-      process.exit(ExitCode.timeout)
-    }, node.shutdownDeadlineMillis + 2000).unref()
-    if (run.state.lifecycle === "ready") Effect.runSync(Deferred.succeed(stop, undefined))
-    else Effect.runFork(Fiber.interrupt(fiber))
-  }
-  process.on("SIGTERM", onSignal)
-  process.on("SIGINT", onSignal)
-
-  const result = await Effect.runPromise(Fiber.await(fiber))
-  if (result._tag === "Success") return exit(result.value)
-  // Interrupted during boot: the kernel rolled back what had started before the fiber ended.
-  if (signals > 0 && Cause.isInterruptedOnly(result.cause)) return exit(ExitCode.ok)
-  process.stderr.write(`internal error: ${Cause.pretty(result.cause)}\n`)
-  return exit(ExitCode.internal)
+  return runMain(
+    Effect.gen(function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      const node = yield* loadNode(argv, tty)
+      const signal = yield* Deferred.make<NodeJS.Signals>()
+      const state = yield* makeState
+      yield* onSignals(signal, node.shutdownDeadlineMillis, tty, node.host.shutdownTimeout.toString())
+      return yield* node.provide(
+        Effect.flatMap(Logging.LogRouter, (router) =>
+          runAgent(node.host, node.components, { signal, state, startedAt }, { tty, context: node.context(router) }),
+        ),
+      )
+    }).pipe(
+      Effect.scoped,
+      Effect.catchTags({
+        ConfigError: (e) => Effect.as(Console.error(ConfigError.format(e)), ExitCode.config),
+        LogFileError: (e) => Effect.as(Console.error(e.message), ExitCode.critical),
+      }),
+    ),
+  )
 }
 
 /** How many positional arguments each command takes after its name. */
@@ -250,13 +267,13 @@ const cluster = async (
   rest: Array<string>,
 ) => {
   const [sub, action, arg] = args
-  const loaded = await loadForCli(rest, false)
-  if (!loaded.ok) {
-    process.stderr.write(`${loaded.message}\n`)
+  const loaded = await loadOnce(rest)
+  if (Either.isLeft(loaded)) {
+    process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
     return exit(ExitCode.config)
   }
-  const { host } = loaded.node
-  const settings = loaded.node.config.settings.cluster
+  const { host } = loaded.right
+  const settings = loaded.right.config.settings.cluster
   const command = (() => {
     switch (sub) {
       case "init":
@@ -356,51 +373,53 @@ const main = async () => {
       case "cluster":
         return await cluster(positionals.slice(1), flags, rest)
       case "start":
-        return flags["dry-run"] === true ? await dryRun(rest, flags.json === true) : await start(rest)
+        if (flags["dry-run"] === true) return await dryRun(rest, flags.json === true)
+        start(rest)
+        return
       case "validate": {
-        const loaded = await loadForCli(rest, false)
+        const loaded = await loadOnce(rest)
         const source = flags.config ?? null
         if (flags.json === true) {
           // Machine-readable: one JSON document on stdout either way; the exit code says which.
-          const notes = loaded.ok
-            ? loaded.node.config.notes.map((n) => ({
+          const notes = Either.isRight(loaded)
+            ? loaded.right.config.notes.map((n) => ({
                 path: n.path,
                 message: n.message,
                 source: Origin.render(n.origin),
               }))
             : []
           process.stdout.write(
-            `${JSON.stringify({ valid: loaded.ok, config: source, problems: loaded.ok ? [] : loaded.problems, notes }, null, 2)}\n`,
+            `${JSON.stringify({ valid: Either.isRight(loaded), config: source, problems: Either.isLeft(loaded) ? problems(loaded.left) : [], notes }, null, 2)}\n`,
           )
-          return exit(loaded.ok ? ExitCode.ok : ExitCode.config)
+          return exit(Either.isRight(loaded) ? ExitCode.ok : ExitCode.config)
         }
-        if (!loaded.ok) {
-          process.stderr.write(`${loaded.message}\n`)
+        if (Either.isLeft(loaded)) {
+          process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
           return exit(ExitCode.config)
         }
         process.stdout.write(`configuration is valid${flags.config ? ` (${flags.config})` : " (embedded defaults)"}\n`)
         // Keys accepted but not in effect yet: said, never silently ignored.
-        for (const note of loaded.node.config.notes) process.stdout.write(`  note: ${Config.renderNote(note)}\n`)
+        for (const note of loaded.right.config.notes) process.stdout.write(`  note: ${Config.renderNote(note)}\n`)
         return exit(ExitCode.ok)
       }
       case "config": {
         if (sub !== "print") throw new UsageError(`unknown config command "${sub ?? ""}" (expected: config print)`)
-        const loaded = await loadForCli(rest, false)
-        if (!loaded.ok) {
-          process.stderr.write(`${loaded.message}\n`)
+        const loaded = await loadOnce(rest)
+        if (Either.isLeft(loaded)) {
+          process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
           return exit(ExitCode.config)
         }
-        process.stdout.write(`${loaded.node.print(flags.json === true)}\n`)
+        process.stdout.write(`${loaded.right.print(flags.json === true)}\n`)
         return exit(ExitCode.ok)
       }
       case "analyze": {
         if (sub === undefined) throw new UsageError("analyze needs a view: blame, critical-chain or plot")
-        const loaded = await loadForCli(rest, false)
-        if (!loaded.ok) {
-          process.stderr.write(`${loaded.message}\n`)
+        const loaded = await loadOnce(rest)
+        if (Either.isLeft(loaded)) {
+          process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
           return exit(ExitCode.config)
         }
-        const dataDir = loaded.node.host.dataDir
+        const dataDir = loaded.right.host.dataDir
         const output = typeof flags.output === "string" ? flags.output : undefined
         const result = await Effect.runPromise(
           Effect.either(BootAnalyze.analyze(dataDir, sub, { json: flags.json === true, output })),
