@@ -28,6 +28,8 @@ const report = {
       attempts: 4,
       error: "redis down",
     },
+    // A CRITICAL component on its fallback fails readiness where a DEGRADED one passes.
+    { name: "net", phase: "core", criticality: "CRITICAL", dependencies: [], status: "degraded", attempts: 1 },
   ],
 } as unknown as BootReport.BootReport
 
@@ -71,7 +73,7 @@ describe("health endpoints", () => {
       const { lifecycle, get } = yield* setup
       yield* Ref.set(lifecycle, "ready")
       expect((yield* get("/readyz?verbose")).body).toBe(
-        "[+]db running\n[+]cache degraded: redis down\nreadyz check passed\n",
+        "[+]db running\n[+]cache degraded: redis down\n[-]net degraded\nreadyz check passed\n",
       )
     }),
   )
