@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Context, Duration, Effect, Either, Layer, Option } from "effect"
 import { VmManager } from "../src/VmManager.js"
 import { VmStore } from "../src/VmStore.js"
 import { eventually, type Guest, guest, guestSpec, haveQemu, MARKER, managerLayer } from "./guest.js"
@@ -207,6 +207,34 @@ describe.skipIf(!enabled)("VmManager on real QEMU", () => {
         expect(Either.isLeft(yield* Effect.either(m.status("deaf")))).toBe(true)
       }),
     ),
+  )
+
+  it.live(
+    "with stop_on_shutdown the manager stops its VMs when it closes (host shutdown); by default they keep running",
+    () =>
+      Effect.gen(function* () {
+        const start = (settings: Parameters<typeof managerLayer>[1]) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const m = Context.get(yield* Layer.build(managerLayer(dataDir, settings)), VmManager)
+              const rec = yield* m.start("idle")
+              pids.add(rec.pid!)
+              return rec.pid!
+            }),
+          )
+        yield* withManager((m) => m.define({ id: "idle", vcpus: 1, memory_mb: 64 }))
+        const kept = yield* start({})
+        expect(gone(kept)).toBe(false)
+        yield* withManager((m) => Effect.asVoid(m.stop("idle", { timeout: "1 second" })))
+        const stopped = yield* start({ stop_on_shutdown: true, stop_timeout: Duration.seconds(1) })
+        expect(gone(stopped)).toBe(true)
+        yield* withManager((m) =>
+          Effect.gen(function* () {
+            expect((yield* m.status("idle")).record).toMatchObject({ state: "stopped", exit_reason: "quit" })
+            yield* m.remove("idle")
+          }),
+        )
+      }),
   )
 
   it.live("a VM recorded running whose QEMU is gone is marked crashed when the manager starts", () =>

@@ -56,6 +56,9 @@ export const make = (settings: VmSettings, options: Options) =>
     // Probe in the background so the first start does not wait for it.
     yield* Effect.forkIn(accel, layerScope)
 
+    // VM connections and watchers live in a child scope created now, so the stop-on-shutdown
+    // finalizer (added later, run earlier) still has their QMP connections.
+    const vmsScope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
     const attached = new Map<string, Attached>()
     const locks = new Map<string, Effect.Semaphore>()
     const withLock = <A, E, R>(id: string, effect: Effect.Effect<A, E, R>) => {
@@ -111,7 +114,7 @@ export const make = (settings: VmSettings, options: Options) =>
 
     const attach = (id: string, pid: number, p: Q.Paths) =>
       Effect.gen(function* () {
-        const scope = yield* Scope.fork(layerScope, ExecutionStrategy.sequential)
+        const scope = yield* Scope.fork(vmsScope, ExecutionStrategy.sequential)
         const qmp = yield* Qmp.connect(p.qmp).pipe(
           Scope.extend(scope),
           Effect.tapError(() => Scope.close(scope, Exit.void)),
@@ -130,13 +133,13 @@ export const make = (settings: VmSettings, options: Options) =>
           ),
           Effect.forkIn(scope),
         )
-        // The watcher lives in the layer's scope: when the agent stops it is interrupted and QEMU
+        // The watcher lives in the manager's scope: when the agent stops it is interrupted and QEMU
         // keeps running; when QEMU goes, the connection closes and the exit is recorded.
         yield* qmp.closed.pipe(
           Effect.flatMap((reason) =>
             reason._tag === "QmpClosed" && reason.detail === "client closed" ? Effect.void : onExit(id, pid, shutdown),
           ),
-          Effect.forkIn(layerScope),
+          Effect.forkIn(vmsScope),
         )
         attached.set(id, { pid, qmp, scope })
         return qmp
