@@ -122,12 +122,16 @@ export const make = (b: Backend): StateStoreApi => {
     new Deposed({ election: options?.fence?.election ?? "", token: options?.fence?.token ?? 0, key })
 
   const put: StateStoreApi["put"] = (key, value, options) =>
-    Effect.gen(function* () {
-      const fence = yield* fenceOf(key, options)
-      const r = yield* b.put(key, value, { fence, lease: leaseOf(options) })
-      if (r._tag === "Ok") return r.revision
-      return yield* deposed(key, options)
-    })
+    options?.fence === undefined
+      ? Effect.flatMap(b.put(key, value, { lease: leaseOf(options) }), (r) =>
+          r._tag === "Ok" ? Effect.succeed(r.revision) : Effect.fail(deposed(key, options)),
+        )
+      : Effect.gen(function* () {
+          const fence = yield* fenceOf(key, options)
+          const r = yield* b.put(key, value, { fence, lease: leaseOf(options) })
+          if (r._tag === "Ok") return r.revision
+          return yield* deposed(key, options)
+        })
 
   const compareAndSet: StateStoreApi["compareAndSet"] = (key, expected, value, options) =>
     Effect.gen(function* () {

@@ -105,12 +105,18 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       Schedule.upTo(options.callTimeout),
     )
 
+    // The retry schedule is set up only once a call failed (it costs on the hot path otherwise).
+    const retried =
+      (retryable: (e: StateError) => boolean) =>
+      <A>(self: Effect.Effect<A, StateError>): Effect.Effect<A, StateError> =>
+        Effect.catchIf(self, retryable, () => Effect.retry(self, { schedule: retry, while: retryable }))
+
     /** A read: any failure applied nothing, so retry until the deadline. */
     const read = <A>(operation: string, key: string, f: () => Promise<A>): Effect.Effect<A, StateError> =>
       Effect.tryPromise({
         try: f,
         catch: (e) => new StateUnavailable({ operation, key, message: `etcd: ${message(e)}` }),
-      }).pipe(Effect.retry(retry))
+      }).pipe(retried(() => true))
 
     /** A write: retried only when surely not applied; otherwise its outcome is unknown. */
     const write = <A>(operation: string, key: string, f: () => Promise<A>): Effect.Effect<A, StateError> =>
@@ -120,7 +126,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
           notApplied(e)
             ? new StateUnavailable({ operation, key, message: `etcd: ${message(e)}` })
             : new StateTimeout({ operation, key, message: `etcd: ${message(e)} (outcome unknown)` }),
-      }).pipe(Effect.retry({ schedule: retry, while: (e) => e._tag === "StateUnavailable" }))
+      }).pipe(retried((e) => e._tag === "StateUnavailable"))
 
     const get = (key: string) =>
       read("get", key, () => client.kv.range({ key: k(key) })).pipe(
