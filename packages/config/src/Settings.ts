@@ -32,8 +32,7 @@ import { Duration as D, Schema } from "effect"
  */
 export const Duration = Common.Duration
 
-const { allowed, bool, oneOf, section, str, withDefault: opt } = Common
-const port = Common.Port
+const { bool, oneOf, section, withDefault: opt } = Common
 
 /**
  * Minimum CPU / memory / disk a node needs. `production` is the design's 4 CPU, 8 GiB, 100 GiB;
