@@ -227,6 +227,15 @@ describe("Frame decoder errors", () => {
     expect(d.push(data.subarray(50))[0]!.payload.toString()).toBe("chunk bytes")
   })
 
+  it("the payload bound can be raised once a stream is admitted", () => {
+    const d = new Frame.Decoder(4)
+    expect(d.maxPayload).toBe(4)
+    d.maxPayload = 1024
+    expect(d.maxPayload).toBe(1024)
+    expect(d.push(Frame.encodeToBuffer(frame()))[0]?.payload.toString()).toBe("chunk bytes")
+    expect(Frame.format).toMatchObject({ protocol: "amst", magic: 0xa57d, version: 2, fieldsSize: 28 })
+  })
+
   it("pads a transfer id shorter than 16 bytes with zeros", () => {
     const [f] = new Frame.Decoder(1024).push(Frame.encodeToBuffer(frame({ transferId: Buffer.from([1, 2, 3]) })))
     expect([...f!.transferId]).toEqual([1, 2, 3, ...Array(13).fill(0)])
