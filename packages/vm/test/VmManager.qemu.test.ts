@@ -191,22 +191,32 @@ describe.skipIf(!enabled)("VmManager on real QEMU", () => {
     60_000,
   )
 
-  it.live("graceful stop falls back to quit when the guest ignores the power button", () =>
-    withManager((m) =>
-      Effect.gen(function* () {
-        // No kernel, no disk: the firmware finds nothing to boot and nothing handles ACPI.
-        yield* m.define({ id: "deaf", vcpus: 1, memory_mb: 64 })
-        const rec = yield* m.start("deaf")
-        pids.add(rec.pid!)
-        const { method, record } = yield* m.stop("deaf", { timeout: "1 second" })
-        expect(method).toBe("quit")
-        expect(record.state).toBe("stopped")
-        expect(gone(rec.pid!)).toBe(true)
-        yield* m.remove("deaf")
-        expect(fs.existsSync(path.join(dataDir, "vms/deaf"))).toBe(false)
-        expect(Either.isLeft(yield* Effect.either(m.status("deaf")))).toBe(true)
-      }),
-    ),
+  it.live(
+    "concurrent starts run one QEMU; graceful stop falls back to quit when the guest ignores the power button",
+    () =>
+      withManager((m) =>
+        Effect.gen(function* () {
+          // No kernel, no disk: the firmware finds nothing to boot and nothing handles ACPI.
+          yield* m.define({ id: "deaf", vcpus: 1, memory_mb: 64 })
+          // Two concurrent starts: one QEMU, the other refused.
+          const [one, two] = yield* Effect.all([Effect.either(m.start("deaf")), Effect.either(m.start("deaf"))], {
+            concurrency: 2,
+          })
+          const started = [one, two].filter(Either.isRight)
+          const refused = [one, two].filter(Either.isLeft)
+          expect(started).toHaveLength(1)
+          expect(refused.map((r) => r.left._tag)).toEqual(["VmInvalidState"])
+          const rec = started[0]!.right
+          pids.add(rec.pid!)
+          const { method, record } = yield* m.stop("deaf", { timeout: "1 second" })
+          expect(method).toBe("quit")
+          expect(record.state).toBe("stopped")
+          expect(gone(rec.pid!)).toBe(true)
+          yield* m.remove("deaf")
+          expect(fs.existsSync(path.join(dataDir, "vms/deaf"))).toBe(false)
+          expect(Either.isLeft(yield* Effect.either(m.status("deaf")))).toBe(true)
+        }),
+      ),
   )
 
   it.live(
