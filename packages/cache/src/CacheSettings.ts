@@ -27,6 +27,8 @@ export const CacheSettings = Schema.Struct({
   cache_max_entries: Common.withDefault(Common.int(1, 100_000_000), () => 10_000),
   /** Empty: in-memory only. */
   cache_redis_url: Common.withDefault(Common.str, () => ""),
+  /** The design's switch: the cache always runs, so `false` is accepted but not in effect. */
+  enable_cache: Common.withDefault(Common.bool, () => true),
 })
 
 /**

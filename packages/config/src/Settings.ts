@@ -32,7 +32,7 @@ import { Duration as D, Schema } from "effect"
  */
 export const Duration = Common.Duration
 
-const { bool, oneOf, section, withDefault: opt } = Common
+const { bool, section, withDefault: opt } = Common
 
 /**
  * Minimum CPU / memory / disk a node needs. `production` is the design's 4 CPU, 8 GiB, 100 GiB;
@@ -83,17 +83,14 @@ export const Network = NetworkSettings
 
 /**
  * The `storage` section: the database's keys (`@novacron/database/StorageSettings`) and the
- * cache's (`@novacron/cache/CacheSettings`), plus the design's `enable_cache`.
+ * cache's (`@novacron/cache/CacheSettings`, the design's `enable_cache` included).
  *
  * @since 0.1.0
  */
 export const Storage = Schema.Struct({
   ...StorageSettings.fields,
   ...CacheSettings.fields,
-  /** The design's switch for the cache; `false` is accepted but not in effect yet (the cache always runs). */
-  enable_cache: opt(bool, () => true),
 })
-
 /**
  * An API token: only the SHA-256 of the secret is stored (owned by `@novacron/security`).
  *
@@ -102,17 +99,11 @@ export const Storage = Schema.Struct({
 export const Token = TokenEntry
 
 /**
- * The `security` section: owned by `@novacron/security`, plus the design's encryption keys.
+ * The `security` section: owned by `@novacron/security` (the design's encryption keys included).
  *
  * @since 0.1.0
  */
-export const Security = Schema.Struct({
-  ...SecuritySettings.fields,
-  /** Secrets at rest are always sealed; `false` is accepted but not in effect yet. */
-  enable_encryption: opt(bool, () => true),
-  /** The AEAD that seals secrets at rest: the only one built. */
-  encryption_algo: opt(oneOf("aes-256-gcm"), () => "aes-256-gcm" as const),
-})
+export const Security = SecuritySettings
 
 /**
  * The `monitoring` section: owned by `@novacron/monitoring`.

@@ -46,7 +46,7 @@ const throughEveryPackage = (loaded: Config.Loaded) => {
   // The loader adds the design keys a package does not act on yet (stream_timeout, enable_ml_model,
   // enable_cache, enable_encryption): the package's own keys decode to the same values.
   expect(s.storage).toMatchObject(StorageSettings.decode(e.storage))
-  expect(s.security).toMatchObject(SecuritySettings.decode(e.security))
+  expect(s.security).toEqual(SecuritySettings.decode(e.security))
   expect(s.storage).toMatchObject(CacheSettings.decode(e.storage))
   expect(s.system).toMatchObject(SystemSettings.decode(e.system))
   expect(s.system).toMatchObject(ResourceSettings.decode(e.system))
@@ -147,9 +147,15 @@ describe("one owner per key", () => {
     expect(refused(Logging.Settings, {})).toBe(false)
   })
 
+  it("the design's keys not in effect yet are owned by the package that will act on them", () => {
+    expect(Settings.Security).toBe(SecuritySettings.SecuritySettings)
+    expect(SecuritySettings.decode({})).toMatchObject({ enable_encryption: true, encryption_algo: "aes-256-gcm" })
+    expect(CacheSettings.decode({}).enable_cache).toBe(true)
+  })
+
   it("the cache keys of storage belong to the cache alone", () => {
     const storage = Settings.Storage.fields
-    for (const key of ["cache_ttl", "cache_max_entries", "cache_redis_url"] as const) {
+    for (const key of ["cache_ttl", "cache_max_entries", "cache_redis_url", "enable_cache"] as const) {
       expect(storage[key]).toBe(CacheSettings.CacheSettings.fields[key])
       expect(Object.keys(StorageSettings.StorageSettings.fields)).not.toContain(key)
     }

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import * as Common from "@novacron/init/CommonSettings"
 import { Schema } from "effect"
 import { RoleSchema, roles } from "./Authorization.js"
 
@@ -87,6 +88,10 @@ export const SecuritySettings = Schema.Struct({
   master_key_file: opt(str, () => ""),
   /** When this environment variable is set, it holds the master key (64 hex digits or canonical base64 of 32 bytes); it is removed from `process.env` once read. */
   master_key_env: opt(str, () => "NOVACRON_MASTER_KEY"),
+  /** The design's switch: secrets at rest are always sealed, so `false` is accepted but not in effect. */
+  enable_encryption: opt(Common.bool, () => true),
+  /** The AEAD that seals secrets at rest: the only one built. */
+  encryption_algo: opt(Common.oneOf("aes-256-gcm"), () => "aes-256-gcm" as const),
 })
 
 /**
