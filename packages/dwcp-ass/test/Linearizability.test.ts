@@ -4,64 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Exit, Option, Ref, Scope, Stream } from "effect"
 import { EtcdStore, StateStore } from "../src/index.js"
 import { type EtcdCluster, haveEtcd, startEtcdCluster } from "./fixtures/etcdCluster.js"
-import { check, type Operation, type RegisterInput, type RegisterOutput, register } from "./support/porcupine.js"
+import { type Op, worker } from "./support/history.js"
+import { check, register } from "./support/porcupine.js"
 
 let cluster: EtcdCluster
 const RUN = Duration.seconds(Number(process.env.ASS_LIN_SECONDS ?? 10))
 
 const client = (namespace: string) =>
   EtcdStore.layer({ endpoints: cluster.endpoints, namespace, callTimeout: Duration.seconds(1) })
-
-type Op = Operation<RegisterInput, RegisterOutput>
-
-/** One client: random reads, unique writes and CAS on a few keys until `until`. */
-const worker = (id: number, until: number, history: Array<Op>) =>
-  Effect.gen(function* () {
-    const s = yield* StateStore.StateStore
-    let n = 0
-    while (performance.now() < until) {
-      const key = `k${Math.floor(Math.random() * 3)}`
-      const dice = Math.random()
-      const call = performance.now()
-      if (dice < 0.4) {
-        const r = yield* Effect.either(s.get(key))
-        // A failed read applied nothing and tells nothing.
-        if (r._tag === "Right")
-          history.push({
-            key,
-            client: id,
-            call,
-            ret: performance.now(),
-            input: { op: "read" },
-            output: Option.match(r.right, { onNone: () => null, onSome: (e) => e.value }),
-          })
-      } else if (dice < 0.7) {
-        const value = `c${id}-${n++}`
-        const r = yield* Effect.either(s.put(key, value))
-        if (r._tag === "Right")
-          history.push({ key, client: id, call, ret: performance.now(), input: { op: "write", value }, output: true })
-        else if (r.left._tag === "StateTimeout")
-          history.push({ key, client: id, call, ret: Infinity, input: { op: "write", value }, output: undefined })
-        // StateUnavailable: the adapter says it surely was not applied; recorded as nothing, so a
-        // write that was applied anyway shows up as a violation.
-      } else {
-        // cas(from, to) = read, then compareAndSet on the revision read (values are unique per write,
-        // so the revision identifies the value).
-        const read = yield* Effect.either(s.get(key))
-        if (read._tag === "Left") continue
-        const from = Option.match(read.right, { onNone: () => null, onSome: (e) => e.value })
-        const expected = Option.match(read.right, { onNone: () => 0, onSome: (e) => e.modRevision })
-        const to = `c${id}-${n++}`
-        const r = yield* Effect.either(s.compareAndSet(key, expected, to))
-        const input = { op: "cas", from, to } as const
-        if (r._tag === "Right") history.push({ key, client: id, call, ret: performance.now(), input, output: true })
-        else if (r.left._tag === "CompareFailed")
-          history.push({ key, client: id, call, ret: performance.now(), input, output: false })
-        else if (r.left._tag === "StateTimeout")
-          history.push({ key, client: id, call, ret: Infinity, input, output: undefined })
-      }
-    }
-  }).pipe(Effect.scoped, Effect.provide(client("lin/")))
 
 /** SIGKILLs a member (the leader every other time), restarts it, until `until`. */
 const nemesis = (until: number, log: Array<string>) =>
@@ -91,9 +41,15 @@ describe.skipIf(!haveEtcd)("linearizability and fencing under etcd member kills"
         const history: Array<Op> = []
         const log: Array<string> = []
         const until = performance.now() + Duration.toMillis(RUN)
-        yield* Effect.all([nemesis(until, log), ...[0, 1, 2, 3, 4].map((c) => worker(c, until, history))], {
-          concurrency: "unbounded",
-        })
+        yield* Effect.all(
+          [
+            nemesis(until, log),
+            ...[0, 1, 2, 3, 4].map((c) => worker(c, until, history).pipe(Effect.provide(client("lin/")))),
+          ],
+          {
+            concurrency: "unbounded",
+          },
+        )
         const done = history.filter((o) => o.ret !== Infinity)
         const unknown = history.length - done.length
         console.log(`linearizability: ${history.length} operations (${unknown} unknown), faults: ${log.join(", ")}`)
