@@ -10,7 +10,7 @@ import { check, register } from "./support/porcupine.js"
 
 let cluster: EtcdCluster
 
-describe.skipIf(!haveEtcd || !haveNetns)("linearizability under partitions (namespaces + nft)", () => {
+describe.skipIf(!haveEtcd || !haveNetns())("linearizability under partitions (namespaces + nft)", () => {
   beforeAll(async () => {
     cluster = await startEtcdCluster({ netns: true })
   }, 30_000)
