@@ -1,4 +1,4 @@
-// Real QEMU: one guest boot shared by the reattach and stop tests, one more for kill -9.
+// Real QEMU: one guest boot shared by the reattach and stop tests, one more for kill -9, one that halts itself.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -245,6 +245,32 @@ describe.skipIf(!enabled)("VmManager on real QEMU", () => {
           }),
         )
       }),
+  )
+
+  it.live(
+    "a guest that powers itself off is recorded stopped (guest-shutdown), not crashed",
+    () =>
+      withManager((m) =>
+        Effect.gen(function* () {
+          const spec = guestSpec(g, "halter")
+          yield* m.define({ ...spec, boot: { ...spec.boot, append: `${spec.boot.append} novacron.halt` } })
+          const rec = yield* m.start("halter")
+          pids.add(rec.pid!)
+          yield* eventually(
+            "guest-initiated shutdown recorded",
+            Effect.map(Effect.orDie(m.status("halter")), (s) => s.record.state !== "running"),
+            150,
+          )
+          expect((yield* m.status("halter")).record).toMatchObject({
+            state: "stopped",
+            exit_reason: "guest-shutdown",
+            pid: null,
+          })
+          expect(yield* console(m, "halter")).toContain("NOVACRON-GUEST-HALT")
+          yield* m.remove("halter")
+        }),
+      ),
+    200_000,
   )
 
   it.live("a VM recorded running whose QEMU is gone is marked crashed when the manager starts", () =>

@@ -51,6 +51,8 @@ done
 # -l: acpid exits when it cannot open its log (default /var/log/acpid.log, absent here)
 acpid -f -c /etc/acpi -l /dev/ttyS0 </dev/null >/dev/null 2>&1 &
 echo "NOVACRON-GUEST-READY $(cat /proc/sys/kernel/random/boot_id)" > /dev/ttyS0
+# novacron.halt on the kernel command line: the guest powers itself off (a guest-initiated shutdown).
+case " $(cat /proc/cmdline) " in *" novacron.halt "*) echo "NOVACRON-GUEST-HALT" > /dev/ttyS0; poweroff -f ;; esac
 while true; do sleep 3600; done
 INIT
 cat >"$work/rd/etc/acpi/PWRF/00000080" <<'PWR'
