@@ -14,7 +14,7 @@ const SAMPLES = Number(process.env.SAMPLES ?? 5)
 if (process.argv[2] === "child") {
   const dir = process.argv[3]!
   const { Effect, Logger, LogLevel } = await import("effect")
-  const { Boot } = await import("@novacron/init")
+  const { Boot, Component } = await import("@novacron/init")
   const { SecurityComponent, SecuritySettings } = await import("@novacron/security")
   const { NetworkComponent, NetworkSettings } = await import("../src/index.js")
   const settings = NetworkSettings.decode({ bind_port: 0 })
@@ -24,7 +24,11 @@ if (process.argv[2] === "child") {
     Effect.scoped(
       Effect.gen(function* () {
         const booted = yield* Boot.boot([
-          SecurityComponent.component(SecuritySettings.defaults, node),
+          // Security is a bare spec now; the host's boot table places it (core, CRITICAL).
+          Component.place(SecurityComponent.component(SecuritySettings.defaults, node), {
+            phase: "core",
+            criticality: "CRITICAL",
+          }),
           NetworkComponent.component(settings),
         ])
         process.stdout.write(JSON.stringify({ bootMs: performance.now() - t0 }))

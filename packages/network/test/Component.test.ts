@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { SecurityComponent, SecuritySettings } from "@novacron/security"
 import { Context, Effect } from "effect"
 import * as Network from "../src/Network.js"
@@ -20,7 +20,12 @@ describe("NetworkComponent", () => {
         criticality: "CRITICAL",
         dependencies: ["security"],
       })
-      const booted = yield* Boot.boot([SecurityComponent.component(SecuritySettings.defaults, node), network])
+      // Security is a bare spec now; the host's boot table places it (core, CRITICAL).
+      const security = Component.place(SecurityComponent.component(SecuritySettings.defaults, node), {
+        phase: "core",
+        criticality: "CRITICAL",
+      })
+      const booted = yield* Boot.boot([security, network])
       const net = Context.get(booted.context as Context.Context<Network.Network>, Network.Network)
       // The node dials itself with its own certificate: same CA, so mutual TLS accepts it.
       const conn = yield* net.dial(`127.0.0.1:${net.address.port}`)
