@@ -17,3 +17,5 @@ export * as LocalStore from "./LocalStore.js"
 export * as StateError from "./StateError.js"
 /** @since 0.1.0 */
 export * as StateStore from "./StateStore.js"
+/** @since 0.1.0 */
+export * as StateSync from "./StateSync.js"
