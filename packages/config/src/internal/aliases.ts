@@ -91,7 +91,7 @@ const unbuilt: ReadonlyArray<{ readonly path: string; readonly when: (v: unknown
     ].map((k) => ({
       path: `dwcp.consensus.${k}`,
       when: () => true,
-      why: "no consensus component is built",
+      why: "the agent does not start the consensus component (@novacron/dwcp-ass) yet",
     })),
     { path: "storage.enable_cache", when: (v) => v === false, why: "the cache always runs" },
     { path: "monitoring.tracing", when: (v) => v === true, why: "no tracer is built" },
