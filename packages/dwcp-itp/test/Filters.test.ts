@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { cluster, left, right } from "./helpers.js"
 
 const cpuHost = (id: string, extra: object = {}) => ({ id, cpuMilli: 8000, memoryMib: 16384, ...extra })

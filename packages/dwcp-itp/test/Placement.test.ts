@@ -1,7 +1,6 @@
-import { it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
 import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
-import { describe, expect } from "vitest"
 import * as Placement from "../src/Placement.js"
 import * as PlacementComponent from "../src/PlacementComponent.js"
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import type { FilterPlugin, ScorePlugin } from "../src/Plugin.js"
 import { cluster, left, right } from "./helpers.js"
 

@@ -1,6 +1,6 @@
+import { describe, expect, it } from "@effect/vitest"
 import { fuzzSeed } from "@novacron/testing"
 import fc from "fast-check"
-import { describe, expect, it } from "vitest"
 import type { HostSpec } from "../src/Host.js"
 import * as Scheduler from "../src/Scheduler.js"
 import type { AffinityTerm, Selector, WorkloadRequest } from "../src/Workload.js"

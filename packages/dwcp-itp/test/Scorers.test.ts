@@ -1,6 +1,6 @@
+import { describe, expect, it } from "@effect/vitest"
 import { fuzzSeed } from "@novacron/testing"
 import fc from "fast-check"
-import { describe, expect, it } from "vitest"
 import { FgdEvaluator, TargetWorkload } from "../src/internal/fgd.js"
 import { ClusterState, type HostRecord } from "../src/internal/state.js"
 import { cluster, right } from "./helpers.js"

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { cluster, left, right } from "./helpers.js"
 
 const gpuHost = (id: string, count = 4) => ({ id, cpuMilli: 32000, memoryMib: 65536, gpu: { model: "T4", count } })

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs"
+import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { describe, expect, it } from "vitest"
 import { nodes, pods, traceDir } from "../bench/trace.js"
 import * as Scheduler from "../src/Scheduler.js"
 
