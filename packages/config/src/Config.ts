@@ -121,16 +121,14 @@ export const layer = (options: Options = {}): Layer.Layer<NovacronConfig, Config
 export const layerLoaded = (loaded: Loaded): Layer.Layer<NovacronConfig> => Layer.succeed(NovacronConfig, loaded)
 
 /**
- * The ConfigurationLoader as an `@novacron/init` component: `config`, pre-init, CRITICAL, no
- * dependencies. Pass a {@link Loaded} to reuse a configuration loaded before boot.
+ * The ConfigurationLoader as an `@novacron/init` component spec (`config`; a host's boot table
+ * places it). Pass a {@link Loaded} to reuse a configuration loaded before boot.
  *
  * @since 0.1.0
  */
 export const component = (options: Options | Loaded = {}) =>
-  Component.make({
+  Component.spec({
     name: "config",
-    phase: "pre-init",
-    criticality: "CRITICAL",
     description: "loads and validates novacron.yaml, environment and flags",
     // Keys accepted but not in effect are said at every boot, not silently ignored.
     layer: Layer.tap("settings" in options ? layerLoaded(options) : layer(options), (ctx) =>

@@ -3,7 +3,7 @@ import { hostname, tmpdir } from "node:os"
 import { basename, join } from "node:path"
 import { inspect } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { Cause, Context, Duration, Effect, Exit, Layer, Logger, Schema } from "effect"
 import { stringify } from "yaml"
 import { Config, ConfigError, Flags, Origin, Redact, Settings } from "../src/index.js"
@@ -392,7 +392,12 @@ describe("as a layer and an @novacron/init component", () => {
     Effect.gen(function* () {
       const good = yield* Effect.scoped(
         Effect.gen(function* () {
-          const node = yield* Boot.boot([Config.component({ env: { NOVACRON_NODE_ID: "booted" } })])
+          const node = yield* Boot.boot([
+            Component.place(Config.component({ env: { NOVACRON_NODE_ID: "booted" } }), {
+              phase: "pre-init",
+              criticality: "CRITICAL",
+            }),
+          ])
           const health = yield* node.health
           return {
             id: Context.get(node.context as Context.Context<Config.NovacronConfig>, Config.NovacronConfig).settings
@@ -404,9 +409,14 @@ describe("as a layer and an @novacron/init component", () => {
       expect(good.id).toBe("booted")
       // "unhealthy" contains "healthy": compare the status itself.
       expect(good.health.components.find((c) => c.name === "config")).toMatchObject({ health: "healthy" })
-      const bad = yield* Effect.scoped(Boot.boot([Config.component({ env: { NOVACRON_LOG_LEVEL: "loud" } })])).pipe(
-        Effect.exit,
-      )
+      const bad = yield* Effect.scoped(
+        Boot.boot([
+          Component.place(Config.component({ env: { NOVACRON_LOG_LEVEL: "loud" } }), {
+            phase: "pre-init",
+            criticality: "CRITICAL",
+          }),
+        ]),
+      ).pipe(Effect.exit)
       expect(Exit.isFailure(bad)).toBe(true)
       // The kernel's error carries the formatted issue list.
       expect(Exit.isFailure(bad) && Cause.pretty(bad.cause)).toContain(

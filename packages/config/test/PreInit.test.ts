@@ -5,11 +5,15 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { EnvironmentDetector, Probe } from "@novacron/environment"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { Cause, Context, Effect, Exit, Schema, SubscriptionRef } from "effect"
 import { Config, Origin } from "../src/index.js"
+
+// Placed as the node's boot table places them: config first, the others after it.
+const pre = <A, E, R>(spec: Component.Spec<A, E, R>, dependencies: ReadonlyArray<string> = ["config"]) =>
+  Component.place(spec, { phase: "pre-init", criticality: "CRITICAL", dependencies })
 
 const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
   const { system, network, monitoring, dwcp, logging } = loaded.settings
@@ -23,20 +27,22 @@ const preInit = (loaded: Config.Loaded, output: Logging.Output) => {
     metrics_port: monitoring.metrics_port,
   }
   return [
-    Config.component(loaded),
-    Logging.component({ ...logging, log_level: system.log_level, data_dir: system.data_dir }, { output }),
-    EnvironmentDetector.component(
-      Schema.decodeSync(EnvironmentDetector.Settings)({
-        ...dwcp,
-        forced_origin: Origin.render(loaded.provenance.get("dwcp.forced_mode")!),
-        peers: network.peers,
-        enable_rdma: dwcp.transport.enable_rdma,
-        probe_count: 3,
-        bandwidth_bytes: 1 << 20,
-      }),
+    pre(Config.component(loaded), []),
+    pre(Logging.component({ ...logging, log_level: system.log_level, data_dir: system.data_dir }, { output })),
+    pre(
+      EnvironmentDetector.component(
+        Schema.decodeSync(EnvironmentDetector.Settings)({
+          ...dwcp,
+          forced_origin: Origin.render(loaded.provenance.get("dwcp.forced_mode")!),
+          peers: network.peers,
+          enable_rdma: dwcp.transport.enable_rdma,
+          probe_count: 3,
+          bandwidth_bytes: 1 << 20,
+        }),
+      ),
     ),
-    ResourceValidator.component(system),
-    ConflictCheck.component(conflictSettings),
+    pre(ResourceValidator.component(system)),
+    pre(ConflictCheck.component(conflictSettings)),
   ]
 }
 

@@ -151,16 +151,14 @@ export const healthCheck = Effect.gen(function* () {
 })
 
 /**
- * The `@novacron/init` component (`dwcp-acp`, core phase, DEGRADED: transfers still work on the system
- * default congestion control without it).
+ * The `@novacron/init` component spec (`dwcp-acp`; a host's boot table places it, DEGRADED in the
+ * node: transfers still work on the system default congestion control without it).
  *
  * @since 0.1.0
  */
 export const component = (settings: Settings) =>
-  Component.make({
+  Component.spec({
     name: "dwcp-acp",
-    phase: "core",
-    criticality: "DEGRADED",
     layer: layer(settings),
     healthCheck,
     timeout: "5 seconds",

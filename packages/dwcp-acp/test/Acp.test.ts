@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { type Context, Effect, Exit, Layer, Scope } from "effect"
 import { Acp, CongestionControl } from "../src/index.js"
 import { loopbackPair, ssInfo } from "./helpers.js"
@@ -56,7 +56,9 @@ describe("Acp service", () => {
   it.live("boots under the @novacron/init kernel and answers for the other components", () =>
     Effect.scoped(
       Effect.gen(function* () {
-        const node = yield* Boot.boot([Acp.component(settings({ mode: "internet" }))])
+        const node = yield* Boot.boot([
+          Component.place(Acp.component(settings({ mode: "internet" })), { phase: "core", criticality: "DEGRADED" }),
+        ])
         const acp = yield* Effect.provide(Acp.Acp, node.context as Context.Context<Acp.Acp>)
         const { client } = yield* loopbackPair
         expect(yield* acp.configure(client)).toMatchObject({ requested: "bbr", obtained: "bbr" })

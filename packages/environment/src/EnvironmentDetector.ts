@@ -187,20 +187,14 @@ export const layer = (settings: Settings, sources: Sources = {}): Layer.Layer<En
   )
 
 /**
- * The EnvironmentDetector as an `@novacron/init` component: `environment`, pre-init, CRITICAL,
- * after `config`.
+ * The EnvironmentDetector as an `@novacron/init` component spec (`environment`; a host's boot
+ * table places it).
  *
  * @since 0.1.0
  */
-export const component = (
-  settings: Settings,
-  options: Sources & { readonly dependencies?: ReadonlyArray<string> | undefined } = {},
-) =>
-  Component.make({
+export const component = (settings: Settings, options: Sources = {}) =>
+  Component.spec({
     name: "environment",
-    phase: "pre-init",
-    criticality: "CRITICAL",
-    dependencies: options.dependencies ?? ["config"],
     description: "classifies the network as datacenter, internet or hybrid",
     layer: layer(settings, options),
     healthCheck: Effect.flatMap(EnvironmentDetector, (d) =>

@@ -3,7 +3,7 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import {
   Chunk,
   Context,
@@ -268,9 +268,10 @@ describe("against real loopback peers", () => {
     Effect.gen(function* () {
       const fast = yield* Probe.serve()
       const node = yield* Boot.boot([
-        EnvironmentDetector.component(settings({ peers: [fast.address], probe_count: 3, bandwidth_bytes: 1 << 20 }), {
-          dependencies: [],
-        }),
+        Component.place(
+          EnvironmentDetector.component(settings({ peers: [fast.address], probe_count: 3, bandwidth_bytes: 1 << 20 })),
+          { phase: "pre-init", criticality: "CRITICAL" },
+        ),
       ])
       const detector = Context.get(
         node.context as Context.Context<EnvironmentDetector.EnvironmentDetector>,

@@ -217,21 +217,15 @@ export const routerLayer = (initial: Partial<Settings> = {}, output?: Output): L
   )
 
 /**
- * The LoggerFactory as an `@novacron/init` component: `logging`, pre-init, CRITICAL, after
- * `config`. When a {@link LogRouter} is in the boot's context, the configured logger replaces
+ * The LoggerFactory as an `@novacron/init` component spec (`logging`; a host's boot table places
+ * it). When a {@link LogRouter} is in the boot's context, the configured logger replaces
  * the router's for as long as the component runs.
  *
  * @since 0.1.0
  */
-export const component = (
-  settings: Settings,
-  options: { readonly output?: Output | undefined; readonly dependencies?: ReadonlyArray<string> | undefined } = {},
-) =>
-  Component.make({
+export const component = (settings: Settings, options: { readonly output?: Output | undefined } = {}) =>
+  Component.spec({
     name: "logging",
-    phase: "pre-init",
-    criticality: "CRITICAL",
-    dependencies: options.dependencies ?? ["config"],
     description: "JSON logs to stdout and a rotated file",
     layer: Layer.scoped(
       LoggingService,

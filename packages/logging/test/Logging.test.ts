@@ -155,9 +155,12 @@ describe("as an @novacron/init component with the router", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const router = yield* Logging.LogRouter
-          const node = yield* Boot.boot([Logging.component(s, { output, dependencies: [] }), after], {
-            context: Context.make(Logging.LogRouter, router) as Context.Context<never>,
-          })
+          const node = yield* Boot.boot(
+            [Component.place(Logging.component(s, { output }), { phase: "pre-init", criticality: "CRITICAL" }), after],
+            {
+              context: Context.make(Logging.LogRouter, router) as Context.Context<never>,
+            },
+          )
           expect(
             Context.get(node.context as Context.Context<Logging.LoggingService>, Logging.LoggingService).file,
           ).toBe(join(s.data_dir, "novacron.log"))

@@ -210,19 +210,14 @@ export const layer = (
   )
 
 /**
- * The conflict check as an `@novacron/init` component: `conflict-check`, pre-init, CRITICAL.
+ * The conflict check as an `@novacron/init` component spec (`conflict-check`; a host's boot table
+ * places it).
  *
  * @since 0.1.0
  */
-export const component = (
-  settings: Settings,
-  options: Options & { readonly dependencies?: ReadonlyArray<string> | undefined } = {},
-) =>
-  Component.make({
+export const component = (settings: Settings, options: Options = {}) =>
+  Component.spec({
     name: "conflict-check",
-    phase: "pre-init",
-    criticality: "CRITICAL",
-    dependencies: options.dependencies ?? ["config"],
     description: "exclusive data-directory lock and free ports",
     layer: layer(settings, { held: options.held }),
     healthCheck: Effect.flatMap(ConflictCheck, (lock) =>

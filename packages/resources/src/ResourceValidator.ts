@@ -146,8 +146,8 @@ export const layer = (
   Layer.effect(ResourceValidator, validate(settings, measurements))
 
 /**
- * The ResourceValidator as an `@novacron/init` component: `resources`, pre-init, CRITICAL,
- * after `config`.
+ * The ResourceValidator as an `@novacron/init` component spec (`resources`; a host's boot table
+ * places it).
  *
  * @since 0.1.0
  */
@@ -155,15 +155,10 @@ export const component = (
   settings: Settings,
   options: {
     readonly measurements?: Effect.Effect<Measurements, MeasurementError> | undefined
-    /** Default `["config"]`. */
-    readonly dependencies?: ReadonlyArray<string> | undefined
   } = {},
 ) =>
-  Component.make({
+  Component.spec({
     name: "resources",
-    phase: "pre-init",
-    criticality: "CRITICAL",
-    dependencies: options.dependencies ?? ["config"],
     description: "CPU, memory and free disk against the resource profile",
     layer: layer(settings, options.measurements),
     healthCheck: Effect.map(ResourceValidator, (r) => ({

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { Cause, Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 import { ConflictCheck, Profile, ResourceValidator } from "../src/index.js"
 
@@ -279,11 +279,13 @@ describe("as @novacron/init components", () => {
       yield* Effect.scoped(
         Effect.gen(function* () {
           const node = yield* Boot.boot([
-            ConflictCheck.component(conflict, { dependencies: [] }),
-            ResourceValidator.component(settings({ data_dir: dir }), {
-              dependencies: [],
-              measurements: Effect.succeed({ cpus: 2, memory: 4 * GiB, disk: 10 * GiB }),
-            }),
+            Component.place(ConflictCheck.component(conflict), { phase: "pre-init", criticality: "CRITICAL" }),
+            Component.place(
+              ResourceValidator.component(settings({ data_dir: dir }), {
+                measurements: Effect.succeed({ cpus: 2, memory: 4 * GiB, disk: 10 * GiB }),
+              }),
+              { phase: "pre-init", criticality: "CRITICAL" },
+            ),
           ])
           const ctx = node.context as Context.Context<ConflictCheck.ConflictCheck | ResourceValidator.ResourceValidator>
           expect(Context.get(ctx, ConflictCheck.ConflictCheck).pid).toBe(process.pid)
