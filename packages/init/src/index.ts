@@ -26,13 +26,13 @@ export * from "./BootStatus.js"
 export * as Checkpoint from "./Checkpoint.js"
 /** Component descriptors: a name, a phase, a criticality, dependencies and a Layer. */
 export * as Component from "./Component.js"
-/** Graph validation, Kahn order, levels, critical path. */
-export * as Graph from "./Graph.js"
 /** Crash-safe file writes (temp file, fsync, rename, fsync dir). */
 export * as DurableFile from "./DurableFile.js"
+/** Graph validation, Kahn order, levels, critical path. */
+export * as Graph from "./Graph.js"
 /** Aggregated health. */
 export * as Health from "./Health.js"
-/** Prometheus text exposition of Effect metrics. */
-export * as Prometheus from "./Prometheus.js"
 /** Whether a pid is alive. */
 export * as Process from "./Process.js"
+/** Prometheus text exposition of Effect metrics. */
+export * as Prometheus from "./Prometheus.js"
