@@ -6,4 +6,6 @@
  */
 
 /** @since 0.1.0 */
+export * as LinkClassifier from "./LinkClassifier.js"
+/** @since 0.1.0 */
 export * as ModeTable from "./ModeTable.js"
