@@ -45,7 +45,9 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const notApplied = (e: unknown): boolean => {
   if (isBrokenCircuitError(e)) return true
   const m = message(e)
-  return /ECONNREFUSED|No connection established|no leader|connection refused|failed to connect|Connection dropped before|ECONNRESET.*before|not capable|Broken circuit/i.test(
+  // Refused connections never carried the request; "no leader" and "not capable" are answered by
+  // etcd's gRPC interceptors before the request reaches raft. Anything else may have been applied.
+  return /ECONNREFUSED|No connection established|connection refused|failed to connect|etcdserver: no leader|etcdserver: not capable|Broken circuit/i.test(
     m,
   )
 }
