@@ -23,6 +23,7 @@ import type { Effect } from "effect"
  * | dwcp-acp         | core      | DEGRADED    | -                 | congestion control; default TCP without it           |
  * | membership       | services  | CRITICAL    | database, network | takes accepted connections, writes `nodes`           |
  * | cluster-join     | services  | WARNING     | security          | serves joins with the CA; a node runs without it     |
+ * | vm               | services  | DEGRADED    | database          | VMs through QEMU; without QEMU the node still serves |
  * | dwcp-amst        | services  | DEGRADED    | -                 | multi-stream transfer                                |
  * | dwcp-hde         | services  | DEGRADED    | -                 | compression, dedup, delta                            |
  * | dwcp-pba         | services  | DEGRADED    | -                 | bandwidth prediction; baseline fallback              |
@@ -47,6 +48,7 @@ export const table = {
 
   membership: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "network"] },
   "cluster-join": { phase: "services", criticality: "WARNING", dependencies: ["security"] },
+  vm: { phase: "services", criticality: "DEGRADED", dependencies: ["database"] },
   "dwcp-amst": { phase: "services", criticality: "DEGRADED" },
   "dwcp-hde": { phase: "services", criticality: "DEGRADED" },
   "dwcp-pba": { phase: "services", criticality: "DEGRADED" },

@@ -10,6 +10,7 @@ import { MetricsEndpoint } from "@novacron/monitoring"
 import { NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
+import { VmComponent } from "@novacron/vm"
 import { Context, Duration, Effect, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
@@ -123,6 +124,7 @@ export const components = (
     CacheComponent.component(s.storage),
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
+    VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),
     ClusterComponent.component(s.cluster, {
       data_dir: dataDir,
       listen_address: s.network.listen_address,

@@ -3,6 +3,7 @@ import { Cluster } from "@novacron/cluster"
 import { Config, ConfigError, Flags, Origin } from "@novacron/config"
 import { BootAnalyze, BootPlan } from "@novacron/init"
 import { Logging } from "@novacron/logging"
+import { VmCommand } from "@novacron/vm"
 import { Cause, Clock, Console, Deferred, Effect, Either, Exit } from "effect"
 import { durationMillis, makeState, runAgent } from "./Agent.js"
 import { ExitCode } from "./ExitCode.js"
@@ -52,6 +53,12 @@ Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says oth
   },
   { name: "version", usage: "  version                            the agent's version (also --version)" },
   {
+    name: "vm",
+    usage:
+      "  vm create|start|stop|kill|list|show|console|capacity|delete [ID]\n        the VMs of the agent running on this host (see `vm --help`)",
+    help: `${VmCommand.help}\n`,
+  },
+  {
     name: "cluster",
     usage:
       "  cluster init | token create|list|revoke ID | join TOKEN\n        form a cluster: one CA, join tokens that pin it (see `cluster --help`)",
@@ -97,6 +104,15 @@ const options = {
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
+  // vm create / stop
+  vcpus: { type: "string" },
+  memory: { type: "string" },
+  disk: { type: "string", multiple: true },
+  hostfwd: { type: "string", multiple: true },
+  kernel: { type: "string" },
+  initrd: { type: "string" },
+  append: { type: "string" },
+  timeout: { type: "string" },
   // cluster token create / join
   uses: { type: "string" },
   ttl: { type: "string" },
@@ -258,6 +274,7 @@ const positionalsOf: Readonly<Record<string, number>> = {
   analyze: 1,
   version: 0,
   cluster: 3,
+  vm: 2,
 }
 
 /** `cluster …`: the cluster package's commands, with this node's configuration. */
@@ -330,6 +347,27 @@ const cluster = async (
   return exit(failure._tag === "Some" ? ExitCode.config : ExitCode.internal)
 }
 
+/** `vm …`: the vm package's commands, against the agent whose data directory the configuration names. */
+const vm = async (args: ReadonlyArray<string>, flags: VmCommand.Flags, rest: Array<string>) => {
+  const loaded = await loadOnce(rest)
+  if (Either.isLeft(loaded)) {
+    process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
+    return exit(ExitCode.config)
+  }
+  const result = await Effect.runPromise(Effect.either(VmCommand.run(loaded.right.host.dataDir, args, flags)))
+  if (result._tag === "Right") {
+    process.stdout.write(result.right)
+    return exit(ExitCode.ok)
+  }
+  if (result.left._tag === "VmUsageError") {
+    process.stderr.write(`${result.left.message}\n\n${VmCommand.help}\n`)
+    return exit(ExitCode.usage)
+  }
+  process.stderr.write(`${result.left.tag === "Transport" ? "" : `${result.left.tag}: `}${result.left.message}\n`)
+  // The agent refused (not found, capacity, owned elsewhere) or is not reachable.
+  return exit(ExitCode.internal)
+}
+
 const main = async () => {
   const parsed = (() => {
     try {
@@ -372,6 +410,8 @@ const main = async () => {
         return exit(ExitCode.ok)
       case "cluster":
         return await cluster(positionals.slice(1), flags, rest)
+      case "vm":
+        return await vm(positionals.slice(1), flags, rest)
       case "start":
         if (flags["dry-run"] === true) return await dryRun(rest, flags.json === true)
         start(rest)

@@ -41,7 +41,7 @@ describe("start --dry-run", () => {
       expect(r.stdout).toMatch(/^ {2}cache +DEGRADED +level 0\b(?!.*after)/m)
       expect(r.stdout).toMatch(/^ {2}membership +CRITICAL +level 2 +after database, network$/m)
       expect(r.stdout).toMatch(
-        /^critical chain: config -> logging -> security -> network -> \S+ -> metrics-endpoint \(60 ms expected/m,
+        /^critical chain: config -> logging -> security -> network -> vm -> metrics-endpoint \(110 ms expected/m,
       )
     } finally {
       taken.close()

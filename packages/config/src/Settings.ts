@@ -22,6 +22,7 @@ import { MonitoringSettings } from "@novacron/monitoring/MonitoringSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
 import { ResourceProfile as Profile, ResourceSettings } from "@novacron/resources/ResourceSettings"
 import { SecuritySettings, TokenEntry } from "@novacron/security/SecuritySettings"
+import { VmSettings } from "@novacron/vm/VmSettings"
 import { Duration as D, Schema } from "effect"
 
 /**
@@ -196,6 +197,8 @@ export const Settings = Schema.Struct({
   dwcp: section(Dwcp),
   /** Owned by `@novacron/cluster` (join server and join tokens). */
   cluster: section(ClusterSettings),
+  /** Owned by `@novacron/vm` (QEMU, accelerator, stop timeout, capacity reserves). */
+  vm: section(VmSettings),
 })
 
 /**

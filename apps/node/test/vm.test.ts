@@ -1,0 +1,89 @@
+import { execFileSync } from "node:child_process"
+import { existsSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { requireService } from "@novacron/testing"
+import { describe, expect, it } from "vitest"
+import { agentsPerTest, cli, tempDataDir } from "./harness.js"
+
+const start = agentsPerTest()
+
+const haveQemuImg = await requireService(
+  "qemu",
+  () => ["/usr/bin/qemu-img", "/usr/bin/qemu-system-x86_64"].every((f) => existsSync(f)),
+  "qemu-img or qemu-system-x86_64 not found (apt-get install qemu-system-x86 qemu-utils)",
+)
+
+// The VM lifecycle on real guests is the vm package's test; this one is the CLI against a running
+// agent: the words, the admin socket, the errors and the exit codes.
+describe.skipIf(!haveQemuImg)("novacron-node vm", () => {
+  it("defines, lists, shows and deletes a VM through the running agent; refusals name the VM and exit 1", async () => {
+    const dir = tempDataDir()
+    const data = join(dir, "node")
+    const base = join(dir, "base.qcow2")
+    execFileSync("qemu-img", ["create", "-f", "qcow2", base, "16M"], { stdio: "ignore" })
+    const kernel = join(dir, "vmlinuz")
+    writeFileSync(kernel, "not a kernel; define only checks that it is there")
+    const a = start([
+      "start",
+      "--data-dir",
+      data,
+      "--set",
+      "system.health_check_port=0",
+      "--set",
+      "monitoring.metrics_port=0",
+      "--set",
+      "network.bind_port=0",
+    ])
+    await a.waitFor((l) => l.name === "node.ready")
+    const vm = (...args: Array<string>) => cli(["vm", ...args, "--data-dir", data])
+
+    expect(vm("list")).toMatchObject({ code: 0, stdout: "no VMs defined\n" })
+
+    const created = vm("create", "web-1", "--vcpus", "1", "--memory", "64", "--disk", `${base}:32`, "--kernel", kernel)
+    expect(created.stderr).toBe("")
+    expect(created.code).toBe(0)
+    expect(created.stdout).toMatch(/^web-1\s+defined\s+1\s+64\b/)
+
+    const listed = vm("list")
+    expect(listed.stdout.split("\n")[0]).toMatch(/^ID\s+STATE\s+VCPUS\s+MEMORY_MB\s+PID\s+ACCEL\s+REASON$/)
+    expect(listed.stdout).toMatch(/\nweb-1\s+defined\s+1\s+64\s+-\s+-\n/)
+
+    const shown = JSON.parse(vm("show", "web-1").stdout)
+    expect(shown.record.state).toBe("defined")
+    expect(shown.record.spec.disks).toEqual([{ base, size_mb: 32 }])
+    expect(shown.record.spec.boot.kernel).toBe(kernel)
+
+    const twice = vm("create", "web-1", "--vcpus", "1", "--memory", "64", "--kernel", kernel)
+    expect(twice.code).toBe(1)
+    expect(twice.stderr).toContain("web-1")
+
+    const missing = vm("create", "web-2", "--vcpus", "1", "--memory", "64", "--kernel", join(dir, "nope"))
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain(join(dir, "nope"))
+
+    const unknown = vm("show", "nope")
+    expect(unknown).toMatchObject({ code: 1 })
+    expect(unknown.stderr).toMatch(/^VmNotFound: .*nope/)
+
+    expect(vm("delete", "web-1")).toMatchObject({ code: 0, stdout: "web-1: deleted\n" })
+    expect(vm("list").stdout).toBe("no VMs defined\n")
+  })
+
+  it("a bad command line is a usage error (exit 2) and nothing reaches an agent; no agent is a clear error", () => {
+    const data = join(tempDataDir(), "node")
+    const noSizes = cli(["vm", "create", "x", "--data-dir", data])
+    expect(noSizes.code).toBe(2)
+    expect(noSizes.stderr).toContain("vm create needs --vcpus N and --memory MB")
+    const badNumber = cli(["vm", "create", "x", "--vcpus", "two", "--memory", "64", "--data-dir", data])
+    expect(badNumber.code).toBe(2)
+    expect(badNumber.stderr).toContain('--vcpus expects a whole number, got "two"')
+    const unknown = cli(["vm", "frob", "--data-dir", data])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/unknown vm command "frob"/)
+
+    const noAgent = cli(["vm", "list", "--data-dir", data])
+    expect(noAgent.code).toBe(1)
+    expect(noAgent.stderr).toContain(join(data, "vm-admin.sock"))
+    expect(noAgent.stderr).toContain("no agent listening")
+  })
+})
