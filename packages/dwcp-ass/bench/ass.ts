@@ -65,18 +65,25 @@ const main = async () => {
     )
     const ours: Array<number> = []
     const base: Array<number> = []
+    // Alternating who goes first (ABBA...): the cluster's throughput drifts during a run.
     for (let r = 0; r < RUNS; r++) {
-      ours.push(await throughput((i) => Effect.runPromise(store.put(`w/${i % 1024}`, value)), WRITES))
-      base.push(
-        await throughput(
+      const o = () => throughput((i) => Effect.runPromise(store.put(`w/${i % 1024}`, value)), WRITES)
+      const b = () =>
+        throughput(
           (i) =>
             raw
               .put(`raw/w/${i % 1024}`)
               .value(value)
               .exec(),
           WRITES,
-        ),
-      )
+        )
+      if (r % 2 === 0) {
+        ours.push(await o())
+        base.push(await b())
+      } else {
+        base.push(await b())
+        ours.push(await o())
+      }
     }
     console.log(
       `writes/s (64 in flight, 100 B): ours ${ours.map((x) => x.toFixed(0))} etcd3 ${base.map((x) => x.toFixed(0))}`,
