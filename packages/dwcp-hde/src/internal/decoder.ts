@@ -21,7 +21,6 @@ import {
   format,
   HEADER_SIZE,
   innerBound,
-  LENGTH_AT,
   LimitFault,
   maxEncoded,
   readChunkHeader,
@@ -125,7 +124,7 @@ export class Decoder {
     } catch (e) {
       if (!(e instanceof FrameFault)) throw e
       return new WireError.FrameError({
-        protocol: "hde",
+        protocol: format.protocol,
         reason: e.kind,
         offset: h.offset + e.offset,
         detail: e.reason,
@@ -139,11 +138,8 @@ export class Decoder {
       return
     }
     if (h.type === FRAME_START) throw new FrameFault(3, "a second stream header")
-    if (h.type === FRAME_END) {
-      if (h.length !== END_PAYLOAD_SIZE)
-        throw new FrameFault(LENGTH_AT, `end frame of ${h.length} bytes, expected ${END_PAYLOAD_SIZE}`)
-      return
-    }
+    // An end frame's size is readEndFrame's to check: maxPayload already bounds what is buffered.
+    if (h.type === FRAME_END) return
     // Bounded before the payload is buffered: it is at most a little over the declared chunk size.
     readChunkHeader(h.fields, h.length, this.header)
   }
