@@ -6,6 +6,18 @@
  */
 
 /** @since 0.1.0 */
+export * as Dwcp from "./Dwcp.js"
+/** @since 0.1.0 */
+export * as Engine from "./Engine.js"
+/** @since 0.1.0 */
+export * as Envelope from "./Envelope.js"
+/** @since 0.1.0 */
 export * as LinkClassifier from "./LinkClassifier.js"
 /** @since 0.1.0 */
 export * as ModeTable from "./ModeTable.js"
+/** @since 0.1.0 */
+export * as Part from "./Part.js"
+/** @since 0.1.0 */
+export * as Rollout from "./Rollout.js"
+/** @since 0.1.0 */
+export * as V1 from "./V1.js"

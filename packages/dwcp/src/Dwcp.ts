@@ -1,0 +1,363 @@
+/**
+ * The DWCP service: "send this state to that peer", "sync this state", "place this workload",
+ * with each part behind it. Every part is supervised ({@link Part}): on v3 when its flag and the
+ * rollout say so and it runs, on v1 otherwise (v1 = one TLS stream, zstd level 3 framing, no
+ * prediction, first-fit placement, node-local state), with health `degraded` naming the part and
+ * the cause while a v3 part is down and retried. Each transfer takes its link's row from the
+ * {@link LinkClassifier} when it starts and keeps it to the end.
+ *
+ * @since 0.1.0
+ */
+import type { Component } from "@novacron/init"
+import { Context, Data, Effect, Layer, Option, type Schedule, type Scope } from "effect"
+import * as Engine from "./Engine.js"
+import * as Envelope from "./Envelope.js"
+import { LinkClassifier } from "./LinkClassifier.js"
+import type * as ModeTable from "./ModeTable.js"
+import * as Part from "./Part.js"
+import * as Rollout from "./Rollout.js"
+import * as V1 from "./V1.js"
+
+/**
+ * Which version served each part of one operation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Served = Partial<Record<Part.Name, "v3" | "v1">>
+
+/**
+ * What a send did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendReport {
+  readonly peer: string
+  /** The row the transfer ran on, taken at its start. */
+  readonly row: ModeTable.ResolvedRow
+  readonly served: Served
+  readonly encoding: string
+  readonly bytes: number
+  readonly wireBytes: number
+  readonly delivery: Engine.Delivery
+}
+
+/**
+ * A payload encoded with something this node cannot decode now (e.g. `hde` while compression
+ * runs v1 here): the sender must fall back to an encoding both ends have.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EncodingUnavailable extends Data.TaggedError("EncodingUnavailable")<{
+  readonly encoding: string
+  readonly available: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `DWCP payload encoded with "${this.encoding}", which this node cannot decode now (it has ${this.available.join(", ")})`
+  }
+}
+
+/**
+ * A payload of a protocol version this node does not speak.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedVersion extends Data.TaggedError("UnsupportedVersion")<{
+  readonly version: number
+  readonly supported: ReadonlyArray<number>
+}> {
+  override get message(): string {
+    return `DWCP payload of protocol version ${this.version}; this node speaks ${this.supported.join(", ")}`
+  }
+}
+
+/**
+ * What `/status` shows.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Status {
+  readonly nodeId: string
+  readonly mode: ModeTable.Mode
+  readonly links: ReadonlyArray<{ readonly peer: string; readonly row: ModeTable.ResolvedRow }>
+  readonly parts: ReadonlyArray<Part.Status>
+  readonly stateStore: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly send: (request: {
+    readonly peer: string
+    readonly name: string
+    readonly data: Uint8Array
+    /** Names the object (e.g. a VM's memory) so its next transfer can be a delta. */
+    readonly objectId?: string | undefined
+  }) => Effect.Effect<SendReport, Engine.TransferFailed>
+  /** Decodes a received envelope; `maxSize` bounds the output. */
+  readonly open: (
+    bytes: Uint8Array,
+    maxSize: number,
+  ) => Effect.Effect<Uint8Array, Envelope.EnvelopeError | UnsupportedVersion | EncodingUnavailable | Engine.BadPayload>
+  readonly sync: (key: string, value: string) => Effect.Effect<Served, Engine.SyncFailed>
+  readonly read: (key: string) => Effect.Effect<Option.Option<string>, Engine.SyncFailed>
+  readonly place: (
+    workload: Engine.WorkloadRequest,
+    hosts: ReadonlyArray<Engine.HostSpec>,
+  ) => Effect.Effect<{ readonly host: string; readonly served: "v3" | "v1" }, Engine.NoHostFits>
+  readonly status: Effect.Effect<Status>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Dwcp extends Context.Tag("@novacron/dwcp/Dwcp")<Dwcp, Service>() {}
+
+/**
+ * The v3 engines, each started in its own scope (a failed start is retried), and the ACP
+ * congestion part, which decides the algorithm order a transport applies to its sockets.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface V3Engines {
+  readonly transport: Effect.Effect<Engine.Transport, unknown, Scope.Scope>
+  readonly congestion: Effect.Effect<Congestion, unknown, Scope.Scope>
+  readonly compression: Effect.Effect<Engine.Compression, unknown, Scope.Scope>
+  readonly prediction: Effect.Effect<Engine.Prediction, unknown, Scope.Scope>
+  readonly state_sync: Effect.Effect<Engine.StateSync, unknown, Scope.Scope>
+  readonly placement: Effect.Effect<Engine.Placement, unknown, Scope.Scope>
+}
+
+/**
+ * ACP for the service: the congestion algorithms, best first, for a row (v1: the kernel default).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Congestion {
+  readonly order: (row: ModeTable.ResolvedRow) => Effect.Effect<ReadonlyArray<string>, Part.PartFailure>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly nodeId: string
+  readonly flags: Rollout.Flags
+  readonly v3: V3Engines
+  /** v1 transport: one TLS stream on the cluster listener (the host owns the listener). */
+  readonly v1Transport: Engine.Transport
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+}
+
+const v3 = <B>(b: B): readonly [B, "v3" | "v1"] => [b, "v3"]
+const v1 = <B>(b: B): readonly [B, "v3" | "v1"] => [b, "v1"]
+
+/**
+ * Starts every part and the service in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, never, LinkClassifier | Scope.Scope> =>
+  Effect.gen(function* () {
+    const classifier = yield* LinkClassifier
+    const off = Rollout.decide(options.flags, options.nodeId)
+    const local = V1.localState()
+    const opts = (name: Part.Name) => ({ off: off[name], retry: options.retry })
+    const transport = yield* Part.make("transport", options.v3.transport, opts("transport"))
+    const congestion = yield* Part.make("congestion", options.v3.congestion, opts("congestion"))
+    const compression = yield* Part.make("compression", options.v3.compression, opts("compression"))
+    const prediction = yield* Part.make("prediction", options.v3.prediction, opts("prediction"))
+    const placement = yield* Part.make("placement", options.v3.placement, opts("placement"))
+    // What v1 kept while the store was down is written through before v3 serves again.
+    const replay = (store: Engine.StateSync) =>
+      Effect.gen(function* () {
+        const pending = yield* local.drain
+        for (const [k, v] of pending) {
+          yield* store
+            .put(k, v)
+            .pipe(
+              Effect.catchAll((e) =>
+                Effect.logWarning(
+                  `DWCP state_sync: replaying ${k} into the v3 store failed (${e.message}); kept on v1`,
+                ).pipe(Effect.zipRight(local.put(k, v))),
+              ),
+            )
+        }
+        if (pending.length > 0)
+          yield* Effect.logInfo(`DWCP state_sync: ${pending.length} keys written on v1 replayed into v3`)
+      })
+    const stateSync = yield* Part.make("state_sync", options.v3.state_sync, {
+      ...opts("state_sync"),
+      onRecover: (store) => Effect.orDie(replay(store)),
+    })
+    const parts = [transport, congestion, compression, prediction, stateSync, placement] as const
+
+    const encodings = (v3Compression: Option.Option<Engine.Compression>) =>
+      Option.match(v3Compression, {
+        onNone: () => new Map([[V1.compression.encoding, V1.compression]]),
+        onSome: (c) =>
+          new Map([
+            [c.encoding, c],
+            [V1.compression.encoding, V1.compression],
+          ]),
+      })
+
+    const service: Service = {
+      send: (request) =>
+        Effect.gen(function* () {
+          const row = yield* classifier.rowFor(request.peer)
+          const [predictedBps, p] = yield* prediction.use(
+            (e) => Effect.map(e.predict(request.peer), v3),
+            Effect.succeed(v1<number | undefined>(undefined)),
+          )
+          const [encoded, c] = yield* compression.use(
+            (e) =>
+              Effect.map(
+                e.encode(request.data, { compression: row.compression, objectId: request.objectId }),
+                (bytes) => v3({ bytes, encoding: e.encoding }),
+              ),
+            Effect.map(V1.compression.encode(request.data, { compression: row.compression }), (bytes) =>
+              v1({ bytes, encoding: V1.compression.encoding }),
+            ).pipe(Effect.orDie),
+          )
+          const [order, g] = yield* congestion.use(
+            (e) => Effect.map(e.order(row), v3),
+            Effect.succeed(v1([] as ReadonlyArray<string>)),
+          )
+          const wire = Envelope.encode({
+            version: c === "v3" ? 3 : 1,
+            encoding: encoded.encoding,
+            payload: encoded.bytes,
+          })
+          const sent = { ...row, congestion: order }
+          const start = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+          const [delivery, t] = yield* transport.use(
+            (e) =>
+              Effect.map(
+                e.send({ peer: request.peer, name: request.name, payload: wire, row: sent, predictedBps }),
+                v3,
+              ),
+            Effect.map(
+              options.v1Transport.send({
+                peer: request.peer,
+                name: request.name,
+                payload: wire,
+                row: sent,
+                predictedBps: undefined,
+              }),
+              v1,
+            ).pipe(
+              Effect.catchTag("PartFailure", (e) =>
+                Effect.fail(new Engine.TransferFailed({ peer: request.peer, reason: e.message })),
+              ),
+            ),
+          )
+          const ms = (yield* Effect.clockWith((clock) => clock.currentTimeMillis)) - start
+          if (ms > 0) {
+            yield* prediction.use((e) => e.observe(request.peer, (wire.length * 1000) / ms), Effect.void)
+          }
+          return {
+            peer: request.peer,
+            row,
+            served: { prediction: p, compression: c, congestion: g, transport: t },
+            encoding: encoded.encoding,
+            bytes: request.data.length,
+            wireBytes: wire.length,
+            delivery,
+          }
+        }),
+      open: (bytes, maxSize) =>
+        Effect.gen(function* () {
+          const e = yield* Envelope.decode(bytes)
+          if (!(Envelope.versions as ReadonlyArray<number>).includes(e.version)) {
+            return yield* new UnsupportedVersion({ version: e.version, supported: Envelope.versions })
+          }
+          const v3c = yield* compression.current
+          const codecs = encodings(v3c)
+          const codec = codecs.get(e.encoding)
+          if (codec === undefined)
+            return yield* new EncodingUnavailable({ encoding: e.encoding, available: [...codecs.keys()] })
+          if (codec === V1.compression)
+            return yield* V1.compression.decode(e.payload, maxSize).pipe(Effect.catchTag("PartFailure", Effect.die))
+          return yield* compression.use(
+            (c) => c.decode(e.payload, maxSize),
+            Effect.fail(new EncodingUnavailable({ encoding: e.encoding, available: [V1.compression.encoding] })),
+          )
+        }),
+      sync: (key, value) =>
+        stateSync
+          .use((s) => Effect.as(s.put(key, value), "v3" as const), Effect.as(local.put(key, value), "v1" as const))
+          .pipe(
+            Effect.map((v): Served => ({ state_sync: v })),
+            Effect.catchTag("PartFailure", Effect.die),
+          ),
+      read: (key) => stateSync.use((s) => s.get(key), local.get(key)).pipe(Effect.catchTag("PartFailure", Effect.die)),
+      place: (workload, hosts) =>
+        placement.use(
+          (p) => Effect.map(p.place(workload, hosts), (host) => ({ host, served: "v3" as const })),
+          Effect.map(V1.placement.place(workload, hosts), (host) => ({ host, served: "v1" as const })).pipe(
+            Effect.catchTag("PartFailure", Effect.die),
+          ),
+        ),
+      status: Effect.gen(function* () {
+        const snap = yield* classifier.current
+        return {
+          nodeId: options.nodeId,
+          mode: snap.mode,
+          links: [...snap.links.values()].map((l) => ({ peer: l.peer, row: l.row })),
+          parts: yield* Effect.forEach(parts, (p) => p.status),
+          stateStore: Option.match(yield* stateSync.current, { onNone: () => local.kind, onSome: (s) => s.kind }),
+        }
+      }),
+    }
+    return service
+  })
+
+/**
+ * Health: `degraded` while any v3 part that should run is down, naming each with its cause;
+ * parts off by flag or rollout are not a fault.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const health = (status: Status): Component.HealthResult => {
+  const down = status.parts.filter((p) => p._tag === "down")
+  const details = {
+    mode: status.mode,
+    parts: Object.fromEntries(
+      status.parts.map((p) => [
+        p.part,
+        p._tag === "up" ? "v3" : p._tag === "off" ? `v1 (${p.reason})` : `v1 (down: ${p.cause})`,
+      ]),
+    ),
+    downgrades: status.links.flatMap((l) =>
+      l.row.downgrades.map((d) => `${l.peer} ${d.cell}: ${d.used} (${d.reason})`),
+    ),
+  }
+  return down.length === 0
+    ? { status: "healthy" as const, details }
+    : {
+        status: "degraded" as const,
+        message: down
+          .map((p) => (p._tag === "down" ? `${p.part} on v1: v3 failed at ${p.phase} (${p.cause})` : ""))
+          .join("; "),
+        details,
+      }
+}
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Dwcp, never, LinkClassifier> => Layer.scoped(Dwcp, make(options))
