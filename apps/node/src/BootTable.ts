@@ -20,10 +20,13 @@ import type { Effect } from "effect"
  * | database         | core      | CRITICAL    | -                 | state store (opens its own files; no key needed)     |
  * | cache            | core      | DEGRADED    | -                 | in-memory fallback while Redis is away               |
  * | network          | core      | CRITICAL    | security          | TLS needs the node certificate                       |
+ * | state-sync       | core      | CRITICAL    | database          | cluster state (etcd, or the node database alone);    |
+ * |                  |           |             |                   | no node may own a VM without it                      |
  * | dwcp-acp         | core      | DEGRADED    | -                 | congestion control; default TCP without it           |
  * | membership       | services  | CRITICAL    | database, network | takes accepted connections, writes `nodes`           |
  * | cluster-join     | services  | WARNING     | security          | serves joins with the CA; a node runs without it     |
- * | vm               | services  | DEGRADED    | database          | VMs through QEMU; without QEMU the node still serves |
+ * | vm               | services  | DEGRADED    | database,         | VMs through QEMU; without QEMU the node still serves |
+ * |                  |           |             | state-sync        | (ownership terms are in the cluster state)           |
  * | dwcp-amst        | services  | DEGRADED    | -                 | multi-stream transfer                                |
  * | dwcp-hde         | services  | DEGRADED    | -                 | compression, dedup, delta                            |
  * | dwcp-pba         | services  | DEGRADED    | -                 | bandwidth prediction; baseline fallback              |
@@ -44,11 +47,12 @@ export const table = {
   database: { phase: "core", criticality: "CRITICAL" },
   cache: { phase: "core", criticality: "DEGRADED" },
   network: { phase: "core", criticality: "CRITICAL", dependencies: ["security"] },
+  "state-sync": { phase: "core", criticality: "CRITICAL", dependencies: ["database"] },
   "dwcp-acp": { phase: "core", criticality: "DEGRADED" },
 
   membership: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "network"] },
   "cluster-join": { phase: "services", criticality: "WARNING", dependencies: ["security"] },
-  vm: { phase: "services", criticality: "DEGRADED", dependencies: ["database"] },
+  vm: { phase: "services", criticality: "DEGRADED", dependencies: ["database", "state-sync"] },
   "dwcp-amst": { phase: "services", criticality: "DEGRADED" },
   "dwcp-hde": { phase: "services", criticality: "DEGRADED" },
   "dwcp-pba": { phase: "services", criticality: "DEGRADED" },

@@ -3,6 +3,7 @@ import { CacheComponent } from "@novacron/cache"
 import { ClusterComponent, Membership } from "@novacron/cluster"
 import { Config, type ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent } from "@novacron/database"
+import { StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
@@ -122,6 +123,7 @@ export const components = (
       { connectRetry: Duration.times(s.system.phase_timeouts.core, 0.75) },
     ),
     CacheComponent.component(s.storage),
+    StateComponent.component(s.dwcp.consensus),
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),

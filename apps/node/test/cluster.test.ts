@@ -1,21 +1,10 @@
 import { existsSync } from "node:fs"
-import { createServer } from "node:net"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
-import { agentsPerTest, cli, ephemeralPorts, get, tempDataDir } from "./harness.js"
+import { agentsPerTest, cli, ephemeralPorts, freePort, get, tempDataDir } from "./harness.js"
 
 const start = agentsPerTest()
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 const tokenIn = (text: string) => {
   const token = text.match(/\bncj1\.\S+/)?.[0]

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync } from "node:fs"
+import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -144,3 +145,14 @@ export const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
   })
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }
 }
+
+/** A port free on loopback right now (for a service a test starts itself). */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })

@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { requireService } from "@novacron/testing"
 import { describe, expect, it } from "vitest"
-import { agentsPerTest, cli, tempDataDir } from "./harness.js"
+import { agentsPerTest, cli, freePort, tempDataDir } from "./harness.js"
 
 const start = agentsPerTest()
 
@@ -85,5 +85,94 @@ describe.skipIf(!haveQemuImg)("novacron-node vm", () => {
     expect(noAgent.code).toBe(1)
     expect(noAgent.stderr).toContain(join(data, "vm-admin.sock"))
     expect(noAgent.stderr).toContain("no agent listening")
+  })
+})
+
+const haveEtcd = await requireService(
+  "etcd",
+  () => existsSync("/usr/bin/etcd"),
+  "/usr/bin/etcd not found (apt-get install etcd-server)",
+)
+
+/** One etcd member on loopback for this file's two agents; killed after. */
+const startEtcd = async (dir: string) => {
+  const [client, peer] = await Promise.all([freePort(), freePort()])
+  const proc = spawn(
+    "/usr/bin/etcd",
+    [
+      "--data-dir",
+      join(dir, "etcd"),
+      "--listen-client-urls",
+      `http://127.0.0.1:${client}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${client}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${peer}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${peer}`,
+      "--initial-cluster",
+      `default=http://127.0.0.1:${peer}`,
+    ],
+    { stdio: "ignore" },
+  )
+  const url = `http://127.0.0.1:${client}`
+  for (let i = 0; i < 100; i++) {
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    )
+    if (ok) return { url, proc }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  proc.kill("SIGKILL")
+  throw new Error(`etcd on ${url} did not become healthy`)
+}
+
+describe.skipIf(!haveQemuImg || !haveEtcd)("a VM runs on one host (ownership in the cluster state on etcd)", () => {
+  it("two agents on one etcd: the second cannot start a VM the first owns; after delete it can", async () => {
+    const dir = tempDataDir()
+    const etcd = await startEtcd(dir)
+    try {
+      const kernel = join(dir, "vmlinuz")
+      writeFileSync(kernel, "not a kernel: QEMU refuses it, but ownership is taken before QEMU runs")
+      const node = (id: string) => {
+        const data = join(dir, id)
+        const a = start([
+          "start",
+          "--data-dir",
+          data,
+          "--node-id",
+          id,
+          "--set",
+          `dwcp.consensus.etcd_endpoints=${JSON.stringify([etcd.url])}`,
+          "--set",
+          "system.health_check_port=0",
+          "--set",
+          "monitoring.metrics_port=0",
+          "--set",
+          "network.bind_port=0",
+        ])
+        const vm = (...args: Array<string>) => cli(["vm", ...args, "--data-dir", data])
+        return { a, vm }
+      }
+      const [na, nb] = [node("node-a"), node("node-b")]
+      await Promise.all([na.a.waitFor((l) => l.name === "node.ready"), nb.a.waitFor((l) => l.name === "node.ready")])
+      for (const n of [na, nb])
+        expect(n.vm("create", "shared", "--vcpus", "1", "--memory", "64", "--kernel", kernel).code).toBe(0)
+
+      // node-a takes the VM's term (its QEMU then fails on the bogus kernel; the term stays node-a's).
+      na.vm("start", "shared")
+      const refused = nb.vm("start", "shared")
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/^VmOwnershipError: vm shared: ownership: owned by node node-a \(term 1\)/)
+
+      // Deleting it on node-a gives it up; node-b may now take it (term 2).
+      expect(na.vm("delete", "shared").code).toBe(0)
+      nb.vm("start", "shared")
+      const shown = JSON.parse(nb.vm("show", "shared").stdout)
+      expect(shown.record.term).toBe(2)
+    } finally {
+      etcd.proc.kill("SIGKILL")
+    }
   })
 })

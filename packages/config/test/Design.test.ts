@@ -76,18 +76,21 @@ describe("the design's novacron.yaml", () => {
     Effect.gen(function* () {
       const text = runnable()
       const { notes } = yield* load(text)
+      // raft (the design's protocol) is in effect: the state-sync component runs it.
       expect(notes.map((x) => x.path).sort()).toEqual([
-        "dwcp.consensus.byzantine_tolerance",
         "dwcp.consensus.election_timeout",
         "dwcp.consensus.heartbeat_interval",
-        "dwcp.consensus.protocol",
         "dwcp.transport.stream_timeout",
       ])
-      const protocol = notes.find((x) => x.path === "dwcp.consensus.protocol")!
-      expect(Config.renderNote(protocol)).toMatch(
+      const election = notes.find((x) => x.path === "dwcp.consensus.election_timeout")!
+      expect(Config.renderNote(election)).toMatch(
         new RegExp(
-          `^dwcp\\.consensus\\.protocol \\(c\\d+\\.yaml:${lineOf(text, "protocol")}\\): accepted, not in effect yet`,
+          `^dwcp\\.consensus\\.election_timeout \\(c\\d+\\.yaml:${lineOf(text, "election_timeout")}\\): accepted, not in effect yet: the agent does not run etcd`,
         ),
+      )
+      const gossip = yield* load(text.replace('protocol: "raft"', 'protocol: "gossip"'))
+      expect(Config.renderNote(gossip.notes.find((x) => x.path === "dwcp.consensus.protocol")!)).toMatch(
+        /: accepted, not in effect yet: only raft .* is built/,
       )
       // Defaults only: nothing asked for, nothing to say.
       expect((yield* Config.load({ env: {} })).notes).toEqual([])

@@ -10,7 +10,6 @@
 import { Duration, Effect, Layer } from "effect"
 import type { ConsensusSettings } from "./ConsensusSettings.js"
 import * as Core from "./internal/core.js"
-import * as Etcd from "./internal/etcd.js"
 import { StateStore } from "./StateStore.js"
 
 /**
@@ -57,15 +56,21 @@ export interface Options {
 export const layer = (options: Options): Layer.Layer<StateStore> =>
   Layer.scoped(
     StateStore,
-    Effect.map(
-      Etcd.make({
-        endpoints: options.endpoints,
-        callTimeout: Duration.decode(options.callTimeout ?? Duration.seconds(5)),
-        halfOpenAfter: Duration.decode(options.halfOpenAfter ?? Duration.millis(200)),
-        defaultLeaseTtl: Duration.decode(options.leaseTtl ?? Duration.seconds(10)),
-        namespace: options.namespace,
-      }),
-      Core.make,
+    // Loaded on use: the etcd client (gRPC) is not read by a node on its local state, and the agent's
+    // start-up time is mostly module loading.
+    Effect.flatMap(
+      Effect.promise(() => import("./internal/etcd.js")),
+      (Etcd) =>
+        Effect.map(
+          Etcd.make({
+            endpoints: options.endpoints,
+            callTimeout: Duration.decode(options.callTimeout ?? Duration.seconds(5)),
+            halfOpenAfter: Duration.decode(options.halfOpenAfter ?? Duration.millis(200)),
+            defaultLeaseTtl: Duration.decode(options.leaseTtl ?? Duration.seconds(10)),
+            namespace: options.namespace,
+          }),
+          Core.make,
+        ),
     ),
   )
 

@@ -14,6 +14,8 @@ export * as Keyspace from "./Keyspace.js"
 /** @since 0.1.0 */
 export * as LocalStore from "./LocalStore.js"
 /** @since 0.1.0 */
+export * as StateComponent from "./StateComponent.js"
+/** @since 0.1.0 */
 export * as StateError from "./StateError.js"
 /** @since 0.1.0 */
 export * as StateStore from "./StateStore.js"

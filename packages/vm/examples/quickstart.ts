@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Database } from "@novacron/database"
+import { LocalStore } from "@novacron/dwcp-ass"
 import { Effect, Layer } from "effect"
 import { VmManager, VmOwnership, VmSettings, VmStore } from "../src/index.js"
 
@@ -37,7 +38,10 @@ const program = Effect.gen(function* () {
 })
 
 const layer = VmManager.layer(VmSettings.defaults, { dataDir }).pipe(
-  Layer.provide(Layer.merge(VmStore.layerDatabase, VmOwnership.layerLocal("node-1"))),
+  // VM records in the node database; ownership terms in the cluster state (here its single-node mode).
+  Layer.provide(
+    Layer.merge(VmStore.layerDatabase, VmOwnership.layer("node-1").pipe(Layer.provide(LocalStore.layer()))),
+  ),
   Layer.provide(Database.layerSqlite({ path: path.join(dataDir, "novacron.db") })),
 )
 

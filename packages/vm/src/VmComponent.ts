@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import type { Database } from "@novacron/database"
+import type { StateStore } from "@novacron/dwcp-ass"
 import { Component } from "@novacron/init"
 import { Effect, Layer, Schedule } from "effect"
 import * as Q from "./internal/qemu.js"
@@ -57,10 +58,10 @@ export interface Options {
   readonly nodeId: string
 }
 
-const deps = (options: Options) => Layer.merge(VmStore.layerDatabase, VmOwnership.layerLocal(options.nodeId))
+const deps = (options: Options) => Layer.merge(VmStore.layerDatabase, VmOwnership.layer(options.nodeId))
 
 /**
- * The component spec; its layer needs the `Database`.
+ * The component spec; its layer needs the `Database` and the cluster state (`StateStore`, for ownership terms).
  *
  * @since 0.1.0
  * @category constructors
@@ -69,20 +70,21 @@ export const component = (settings: VmSettings, options: Options) => {
   const admin = VmAdmin.layer(VmAdmin.socketPath(options.dataDir))
   const full = (manager: Layer.Layer<VmManager.VmManager, unknown, VmStore.VmStore | VmOwnership.VmOwnership>) =>
     Layer.provideMerge(admin, manager).pipe(Layer.provide(deps(options)))
-  const fallback: Layer.Layer<VmManager.VmManager, unknown, Database.Database> = Layer.unwrapEffect(
-    Effect.map(Effect.either(Q.version(settings.qemu_binary)), (v) =>
-      full(
-        VmManager.layerUnavailable(
-          new VmQemuUnavailable({
-            detail:
-              v._tag === "Left"
-                ? `${settings.qemu_binary} does not run (${v.left.message}); install qemu-system-x86`
-                : "the VM manager failed to start (see the boot log)",
-          }),
+  const fallback: Layer.Layer<VmManager.VmManager, unknown, Database.Database | StateStore.StateStore> =
+    Layer.unwrapEffect(
+      Effect.map(Effect.either(Q.version(settings.qemu_binary)), (v) =>
+        full(
+          VmManager.layerUnavailable(
+            new VmQemuUnavailable({
+              detail:
+                v._tag === "Left"
+                  ? `${settings.qemu_binary} does not run (${v.left.message}); install qemu-system-x86`
+                  : "the VM manager failed to start (see the boot log)",
+            }),
+          ),
         ),
       ),
-    ),
-  )
+    )
   return Component.spec({
     name: "vm",
     layer: full(VmManager.layer(settings, { dataDir: options.dataDir })),

@@ -1,13 +1,14 @@
 /**
  * Ownership of a VM: it runs on exactly one host. Starting needs the node to hold the VM's term; the
  * term is a fencing token that grows with every acquisition, so a node holding an older term knows
- * it lost the VM. This module is the narrow port; the local implementation keeps terms in the node
- * database (single-node default), and the cluster state's fencing token plugs in behind the same Tag.
+ * it lost the VM. The terms live in the cluster state (`@novacron/dwcp-ass`): linearizable on etcd,
+ * the node database on the single-node default; every change is a compare-and-set on the record's
+ * revision, so two nodes racing for one VM cannot both win.
  *
  * @since 0.1.0
  */
-import { Database } from "@novacron/database"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { StateStore } from "@novacron/dwcp-ass"
+import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { VmOwnershipError } from "./VmError.js"
 
 /**
@@ -33,56 +34,78 @@ const Entry = Schema.parseJson(Schema.Struct({ node: Schema.String, term: Schema
 const decode = Schema.decodeUnknownEither(Entry)
 const encode = Schema.encodeSync(Entry)
 
+/** Another writer changed the record between our read and our compare-and-set: read again. */
+class Raced {
+  readonly _tag = "Raced"
+}
+
 /**
- * Terms in the node database (`kv` entries `vm-owner/<id>`). A VM owned by another node id is
- * refused: moving it is the migration's job, which transfers the term.
+ * Ownership on the cluster state: the record `vm-owner/<id>` holds `{node, term, released}`; taking
+ * it is a compare-and-set on the revision read, retried when another writer got there first.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerLocal = (nodeId: string): Layer.Layer<VmOwnership, never, Database.Database> =>
+export const layer = (nodeId: string): Layer.Layer<VmOwnership, never, StateStore.StateStore> =>
   Layer.effect(
     VmOwnership,
     Effect.gen(function* () {
-      const db = yield* Database.Database
-      // One node process: a semaphore serializes the read-modify-write of a term.
-      const lock = yield* Effect.makeSemaphore(1)
+      const state = yield* StateStore.StateStore
       const key = (id: string) => `vm-owner/${id}`
+      const fail = (id: string) => (e: { readonly message: string }) => new VmOwnershipError({ id, detail: e.message })
       const read = (id: string) =>
-        db.kv.get(key(id)).pipe(
-          Effect.mapError((e) => new VmOwnershipError({ id, detail: e.message })),
+        state.get(key(id)).pipe(
+          Effect.mapError(fail(id)),
           Effect.flatMap(
             Option.match({
-              onNone: () => Effect.succeedNone,
-              onSome: (raw) => {
-                const r = decode(raw)
+              onNone: () => Effect.succeed({ revision: 0, entry: Option.none<typeof Entry.Type>() }),
+              onSome: (e) => {
+                const r = decode(e.value)
                 return r._tag === "Right"
-                  ? Effect.succeedSome(r.right)
-                  : Effect.fail(new VmOwnershipError({ id, detail: `stored term does not decode: ${r.left.message}` }))
+                  ? Effect.succeed({ revision: e.modRevision, entry: Option.some(r.right) })
+                  : Effect.fail(
+                      new VmOwnershipError({
+                        id,
+                        detail: `${key(id)} at revision ${e.modRevision} does not decode: ${r.left.message}`,
+                      }),
+                    )
               },
             }),
           ),
         )
-      const write = (id: string, entry: typeof Entry.Type) =>
-        Effect.mapError(db.kv.set(key(id), encode(entry)), (e) => new VmOwnershipError({ id, detail: e.message }))
+      const swap = (id: string, revision: number, entry: typeof Entry.Type) =>
+        state.compareAndSet(key(id), revision, encode(entry)).pipe(
+          Effect.catchTag("CompareFailed", () => Effect.fail(new Raced())),
+          Effect.mapError((e) => (e instanceof Raced ? e : fail(id)(e))),
+        )
+      // A lost race re-reads; contention on one VM is a handful of nodes, so a short bound is plenty.
+      const retryRaces = <A>(effect: Effect.Effect<A, VmOwnershipError | Raced>, id: string) =>
+        effect.pipe(
+          Effect.retry({ schedule: Schedule.recurs(32), while: (e) => e instanceof Raced }),
+          Effect.catchIf(
+            (e): e is Raced => e instanceof Raced,
+            () => Effect.fail(new VmOwnershipError({ id, detail: "too much contention on its record" })),
+          ),
+        )
       return {
         acquire: (id) =>
-          lock.withPermits(1)(
+          retryRaces(
             Effect.gen(function* () {
-              const current = yield* read(id)
-              if (Option.isSome(current) && !current.value.released && current.value.node !== nodeId) {
+              const { revision, entry } = yield* read(id)
+              if (Option.isSome(entry) && !entry.value.released && entry.value.node !== nodeId) {
                 return yield* new VmOwnershipError({
                   id,
-                  detail: `owned by node ${current.value.node} (term ${current.value.term})`,
+                  detail: `owned by node ${entry.value.node} (term ${entry.value.term})`,
                 })
               }
-              const term = Option.isSome(current) ? current.value.term + 1 : 1
-              yield* write(id, { node: nodeId, term, released: false })
+              const term = Option.isSome(entry) ? entry.value.term + 1 : 1
+              yield* swap(id, revision, { node: nodeId, term, released: false })
               return term
             }),
+            id,
           ),
         assert: (id, term) =>
-          Effect.flatMap(read(id), (current) =>
+          Effect.flatMap(read(id), ({ entry: current }) =>
             Option.isSome(current) &&
             !current.value.released &&
             current.value.node === nodeId &&
@@ -98,10 +121,13 @@ export const layerLocal = (nodeId: string): Layer.Layer<VmOwnership, never, Data
                 ),
           ),
         release: (id) =>
-          lock.withPermits(1)(
-            Effect.flatMap(read(id), (current) =>
-              Option.isSome(current) ? write(id, { ...current.value, released: true }) : Effect.void,
+          retryRaces(
+            Effect.flatMap(read(id), ({ revision, entry }) =>
+              Option.isSome(entry) && entry.value.node === nodeId && !entry.value.released
+                ? swap(id, revision, { ...entry.value, released: true })
+                : Effect.void,
             ),
+            id,
           ),
       }
     }),

@@ -5,6 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Database } from "@novacron/database"
+import { LocalStore } from "@novacron/dwcp-ass"
 import { Boot, Component } from "@novacron/init"
 import { tempDir } from "@novacron/testing"
 import { Context, Effect, Layer, Option } from "effect"
@@ -127,7 +128,7 @@ describe("VmComponent without QEMU", () => {
         const dir = yield* tempDir
         const settings = VmSettings.decode({ qemu_binary: "/nonexistent/qemu-system-x86_64" })
         const spec = VmComponent.component(settings, { dataDir: dir, nodeId: "node-1" })
-        const db = Database.layerSqlite({ path: path.join(dir, "novacron.db") })
+        const db = Layer.provideMerge(LocalStore.layer(), Database.layerSqlite({ path: path.join(dir, "novacron.db") }))
         const placed = Component.place(
           { ...spec, layer: Layer.provide(spec.layer, db), fallback: Layer.provide(spec.fallback!, db) },
           { phase: "services", criticality: "DEGRADED" },

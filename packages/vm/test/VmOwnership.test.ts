@@ -1,17 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Database } from "@novacron/database"
+import { LocalStore } from "@novacron/dwcp-ass"
 import { Context, Effect, Layer } from "effect"
-import { layerLocal, VmOwnership } from "../src/VmOwnership.js"
+import { layer, VmOwnership } from "../src/VmOwnership.js"
 
-const db = Database.layerSqlite({ path: ":memory:" })
+// Two nodes on one cluster state (the local store stands for etcd here; its contract is dwcp-ass's).
+const state = LocalStore.layer().pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" })))
 const owners = Layer.merge(
-  Layer.map(layerLocal("node-a"), (ctx) => Context.make(A, Context.get(ctx, VmOwnership))),
-  Layer.map(layerLocal("node-b"), (ctx) => Context.make(B, Context.get(ctx, VmOwnership))),
-).pipe(Layer.provide(db))
+  Layer.map(layer("node-a"), (ctx) => Context.make(A, Context.get(ctx, VmOwnership))),
+  Layer.map(layer("node-b"), (ctx) => Context.make(B, Context.get(ctx, VmOwnership))),
+).pipe(Layer.provide(state))
 class A extends Context.Tag("A")<A, VmOwnership["Type"]>() {}
 class B extends Context.Tag("B")<B, VmOwnership["Type"]>() {}
 
-describe("VmOwnership.layerLocal", () => {
+describe("VmOwnership.layer", () => {
   it.effect("terms grow with each acquisition; another node is refused; a stale term fails assert", () =>
     Effect.gen(function* () {
       const a = yield* A

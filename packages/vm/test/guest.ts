@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Database, type DatabaseError } from "@novacron/database"
+import { LocalStore, type StateError } from "@novacron/dwcp-ass"
 import { requireService } from "@novacron/testing"
 import { Effect, Layer } from "effect"
 import type { VmError } from "../src/VmError.js"
@@ -64,10 +65,13 @@ export const managerLayer = (
   node = "node-1",
 ): Layer.Layer<
   VmManager.VmManager | VmStore.VmStore | VmOwnership.VmOwnership | Database.Database,
-  VmError | DatabaseError.DatabaseError | DatabaseError.MigrationError
+  VmError | DatabaseError.DatabaseError | DatabaseError.MigrationError | StateError.StateUnavailable
 > => {
   const db = Database.layerSqlite({ path: path.join(dataDir, "novacron.db") })
-  const deps = Layer.mergeAll(VmStore.layerDatabase, VmOwnership.layerLocal(node)).pipe(Layer.provideMerge(db))
+  const state = LocalStore.layer()
+  const deps = Layer.mergeAll(VmStore.layerDatabase, VmOwnership.layer(node).pipe(Layer.provide(state))).pipe(
+    Layer.provideMerge(db),
+  )
   return VmManager.layer({ ...VmSettings.defaults, ...settings }, { dataDir }).pipe(Layer.provideMerge(deps))
 }
 

@@ -80,19 +80,17 @@ const unbuilt: ReadonlyArray<{ readonly path: string; readonly when: (v: unknown
   [
     { path: "dwcp.transport.stream_timeout", when: () => true, why: "DWCP streams have no timeout of their own" },
     { path: "dwcp.compression.enable_ml_model", when: (v) => v === true, why: "no learned compression model is built" },
-    ...[
-      "algorithm",
-      "election_timeout",
-      "heartbeat_interval",
-      "byzantine_tolerance",
-      "etcd_endpoints",
-      "lease_ttl",
-      "call_timeout",
-    ].map((k) => ({
+    {
+      path: "dwcp.consensus.algorithm",
+      when: (v) => v !== "raft",
+      why: "only raft (etcd, or the node database on a single node) is built: the state-sync component refuses gossip and pbft",
+    },
+    ...["election_timeout", "heartbeat_interval"].map((k) => ({
       path: `dwcp.consensus.${k}`,
       when: () => true,
-      why: "the agent does not start the consensus component (@novacron/dwcp-ass) yet",
+      why: "the agent does not run etcd: set it on the etcd members (--election-timeout, --heartbeat-interval)",
     })),
+    { path: "dwcp.consensus.byzantine_tolerance", when: (v) => v === true, why: "byzantine mode (PBFT) is not built" },
     { path: "storage.enable_cache", when: (v) => v === false, why: "the cache always runs" },
     { path: "monitoring.tracing", when: (v) => v === true, why: "no tracer is built" },
     { path: "monitoring.tracing_endpoint", when: (v) => v !== "", why: "no tracer is built" },
