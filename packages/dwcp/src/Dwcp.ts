@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import type { Socket } from "node:net"
 import type { Component } from "@novacron/init"
 import { Context, Data, Effect, Layer, Option, type Schedule, type Scope } from "effect"
 import * as Engine from "./Engine.js"
@@ -143,7 +144,13 @@ export interface V3Engines {
  * @category models
  */
 export interface Congestion {
-  readonly order: (row: ModeTable.ResolvedRow) => Effect.Effect<ReadonlyArray<string>, Part.PartFailure>
+  readonly order: (row: ModeTable.ResolvedRow) => Effect.Effect<
+    {
+      readonly order: ReadonlyArray<string>
+      readonly onSocket?: ((socket: Socket) => Effect.Effect<void>) | undefined
+    },
+    Part.PartFailure
+  >
 }
 
 /**
@@ -233,19 +240,28 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
           )
           const [order, g] = yield* congestion.use(
             (e) => Effect.map(e.order(row), v3),
-            Effect.succeed(v1([] as ReadonlyArray<string>)),
+            Effect.succeed(
+              v1<{ order: ReadonlyArray<string>; onSocket?: (s: Socket) => Effect.Effect<void> }>({ order: [] }),
+            ),
           )
           const wire = Envelope.encode({
             version: c === "v3" ? 3 : 1,
             encoding: encoded.encoding,
             payload: encoded.bytes,
           })
-          const sent = { ...row, congestion: order }
+          const sent = { ...row, congestion: order.order }
           const start = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
           const [delivery, t] = yield* transport.use(
             (e) =>
               Effect.map(
-                e.send({ peer: request.peer, name: request.name, payload: wire, row: sent, predictedBps }),
+                e.send({
+                  peer: request.peer,
+                  name: request.name,
+                  payload: wire,
+                  row: sent,
+                  predictedBps,
+                  onSocket: order.onSocket,
+                }),
                 v3,
               ),
             Effect.map(

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import type { Socket } from "node:net"
 import type { Host, Workload } from "@novacron/dwcp-itp"
 import { Data, type Effect, type Option } from "effect"
 import type * as ModeTable from "./ModeTable.js"
@@ -78,6 +79,8 @@ export interface Transport {
     readonly row: ModeTable.ResolvedRow
     /** Predicted link throughput in bytes/s (v1: none). */
     readonly predictedBps: number | undefined
+    /** Run on each new connection (ACP sets its congestion control); v1: none, the kernel default. */
+    readonly onSocket?: ((socket: Socket) => Effect.Effect<void>) | undefined
   }) => Effect.Effect<Delivery, PartFailure | TransferFailed>
 }
 

@@ -18,6 +18,8 @@ export * as ModeTable from "./ModeTable.js"
 /** @since 0.1.0 */
 export * as Part from "./Part.js"
 /** @since 0.1.0 */
+export * as Parts from "./Parts.js"
+/** @since 0.1.0 */
 export * as Rollout from "./Rollout.js"
 /** @since 0.1.0 */
 export * as V1 from "./V1.js"

@@ -50,7 +50,7 @@ const harness = (flags: Rollout.Flags = allOn, brokenAtStart: ReadonlyArray<Name
           ),
       } satisfies Engine.Transport),
       congestion: start("congestion", {
-        order: (row) => Effect.as(run("congestion"), row.congestion),
+        order: (row) => Effect.as(run("congestion"), { order: row.congestion }),
       } satisfies Dwcp.Congestion),
       compression: start("compression", {
         encoding: "fake3",

@@ -1,0 +1,194 @@
+/**
+ * The real engines: each v3 part from its package (AMST, ACP, HDE, PBA, ASS, ITP), and the v1
+ * transport (one TLS stream through the same AMST receiver, so a v1 sender and a v3 receiver, or
+ * the reverse, interoperate). Each start runs in the part's own scope, so a failed part's workers,
+ * sockets and connections are released before it is retried.
+ *
+ * @since 0.1.0
+ */
+import type * as tls from "node:tls"
+import type { Database } from "@novacron/database"
+import { Acp, CongestionControl } from "@novacron/dwcp-acp"
+import { Amst, Source, type TransportSettings } from "@novacron/dwcp-amst"
+import { StateStore, StateSync } from "@novacron/dwcp-ass"
+import type { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
+import { Hde } from "@novacron/dwcp-hde"
+import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
+import { Scheduler } from "@novacron/dwcp-itp"
+import { Pba } from "@novacron/dwcp-pba"
+import { Context, Effect, Either, Layer, Option, type Redacted, Schema, Scope } from "effect"
+import type { Congestion, V3Engines } from "./Dwcp.js"
+import * as Engine from "./Engine.js"
+import { PartFailure } from "./Part.js"
+
+/**
+ * Where a peer's DWCP receiver listens, and how to reach it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Link {
+  /** `host:port` of the peer's AMST receiver (the node's id → address is the host's). */
+  readonly resolve: (
+    peer: string,
+  ) => Effect.Effect<{ readonly host: string; readonly port: number }, Engine.TransferFailed>
+  /** Client TLS (the node certificate, the cluster CA); absent = plain TCP, for tests on loopback. */
+  readonly tls?: tls.ConnectionOptions | undefined
+  readonly token?: Redacted.Redacted<string> | undefined
+}
+
+const amstSend = (
+  service: Amst.Service,
+  link: Link,
+  request: Parameters<Engine.Transport["send"]>[0],
+  streams: number | undefined,
+): Effect.Effect<Engine.Delivery, Engine.TransferFailed> =>
+  Effect.gen(function* () {
+    const at = yield* link.resolve(request.peer)
+    const r = yield* service
+      .send({
+        host: at.host,
+        port: at.port,
+        source: Source.fromBuffer(request.payload, request.name),
+        tls: link.tls,
+        token: link.token,
+        streams,
+        mode: request.row.transport === "rdma-multistream" ? "datacenter" : request.row.linkClass,
+        predictedBandwidth: request.predictedBps === undefined ? undefined : () => request.predictedBps,
+        onSocket: request.onSocket,
+      })
+      .pipe(Effect.mapError((e) => new Engine.TransferFailed({ peer: request.peer, reason: e.message })))
+    return {
+      bytes: r.size,
+      streams: streams ?? 0,
+      carrier:
+        streams === 1
+          ? link.tls
+            ? "tls-single"
+            : "tcp-single"
+          : `${request.row.transport} (${r.transport.transport}: ${r.transport.reason})`,
+    }
+  })
+
+/**
+ * v1 transport: AMST with one stream and its controller off.
+ *
+ * @since 0.1.0
+ * @category engines
+ */
+export const v1Transport = (settings: TransportSettings.TransportSettings, link: Link): Engine.Transport => {
+  const service = Effect.runSync(Amst.make({ ...settings, enable_rdma: false }))
+  return { send: (request) => amstSend(service, link, request, 1) }
+}
+
+/**
+ * The v3 engines from the packages, with the settings the host decoded. State sync keeps its
+ * state in the node's database in local mode (Raft through etcd when `etcd_endpoints` are set and
+ * `enable_v3_consensus` is on).
+ *
+ * @since 0.1.0
+ * @category engines
+ */
+export const fromPackages = (options: {
+  readonly transport: TransportSettings.TransportSettings
+  readonly compression: CompressionSettings
+  readonly consensus: ConsensusSettings
+  readonly enableConsensus: boolean
+  readonly link: Link
+  /** The node's database (ASS local mode keeps its state there). */
+  readonly database: Layer.Layer<Database.Database, unknown>
+}): V3Engines => ({
+  transport: Effect.map(Amst.make(options.transport), (service) => ({
+    send: (request) => amstSend(service, options.link, request, undefined),
+  })),
+  congestion: Effect.map(
+    Acp.make(Schema.decodeSync(Acp.Settings)({ congestion_algorithm: options.transport.congestion_algorithm })),
+    (): Congestion => ({
+      order: (row) =>
+        Effect.succeed({
+          order: row.congestion,
+          // A socket that refuses every algorithm keeps the kernel default: not worth dropping it.
+          onSocket: (socket) =>
+            CongestionControl.apply(socket, row.congestion, `mode table: ${row.mode}/${row.linkClass}`).pipe(
+              Effect.tapError((e) => Effect.logDebug(`ACP: ${e._tag}`)),
+              Effect.ignore,
+            ),
+        }),
+    }),
+  ),
+  compression: Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    // One HDE per row's compression (at most three), built when a row first asks for it.
+    const byRow = new Map<string, Effect.Effect<Hde.Hde, PartFailure>>()
+    const hdeFor = (c: { algorithm: string; level: number }) => {
+      const key = `${c.algorithm}:${c.level}`
+      let got = byRow.get(key)
+      if (got === undefined) {
+        const settings = Schema.decodeUnknownSync(CompressionSettings)({ ...options.compression, ...c })
+        got = memo(
+          Hde.make(settings).pipe(
+            Scope.extend(scope),
+            Effect.mapError((e) => new PartFailure({ part: "compression", reason: e.message })),
+          ),
+        )
+        byRow.set(key, got)
+      }
+      return got
+    }
+    const decoder = yield* hdeFor({ algorithm: options.compression.algorithm, level: options.compression.level })
+    const fail = (e: { readonly message: string }) => new PartFailure({ part: "compression", reason: e.message })
+    return {
+      encoding: "hde",
+      encode: (data, o) =>
+        Effect.flatMap(hdeFor(o.compression), (h) =>
+          h.encode(data, o.objectId ? { objectId: o.objectId } : undefined).pipe(Effect.mapError(fail)),
+        ),
+      decode: (data, maxSize) =>
+        decoder
+          .decode(data, { maxSize })
+          .pipe(Effect.mapError((e) => new Engine.BadPayload({ reason: e.message, offset: e.offset }))),
+    } satisfies Engine.Compression
+  }),
+  prediction: Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
+    predict: (peer) => Effect.map(pba.predict(peer), (p) => (p.status === "ok" ? p.oneSecond.mean : undefined)),
+    observe: (peer, bps) => pba.push(peer, bps),
+  })),
+  state_sync: Effect.gen(function* () {
+    const settings = options.enableConsensus ? options.consensus : { ...options.consensus, etcd_endpoints: [] }
+    const ctx2 = yield* Layer.buildWithScope(
+      StateSync.layer(settings).pipe(Layer.provide(options.database)),
+      yield* Effect.scope,
+    )
+    const store = Context.get(ctx2, StateStore.StateStore)
+    const broken = (e: { readonly _tag: string; readonly message: string }) =>
+      new PartFailure({ part: "state_sync", reason: `${e._tag}: ${e.message}` })
+    return {
+      kind: store.mode === "etcd" ? "etcd (raft)" : "local",
+      put: (k, v) => Effect.asVoid(store.put(k, v)).pipe(Effect.mapError(broken)),
+      get: (k) =>
+        Effect.map(
+          store.get(k),
+          Option.map((e) => e.value),
+        ).pipe(Effect.mapError(broken)),
+    } satisfies Engine.StateSync
+  }),
+  placement: Effect.succeed({
+    place: (w, hosts) =>
+      Effect.suspend(() => {
+        // ITP decides on this snapshot: each host's capacity is what it has free now.
+        const s = Scheduler.make()
+        for (const h of hosts) {
+          const j = s.join(h)
+          if (Either.isLeft(j))
+            return Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `host ${h.id}: ${j.left._tag}` }))
+        }
+        const r = s.place(w)
+        return Either.isRight(r)
+          ? Effect.succeed(r.right.allocation.host)
+          : Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `${r.left._tag}: ${JSON.stringify(r.left)}` }))
+      }),
+  } satisfies Engine.Placement),
+})
+
+// The first caller runs it, later callers share its result.
+const memo = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> => Effect.runSync(Effect.cached(self))

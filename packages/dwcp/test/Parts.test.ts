@@ -1,0 +1,105 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Receiver } from "@novacron/dwcp-amst"
+import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
+import { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
+import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
+import { EnvironmentDetector } from "@novacron/environment"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import * as Dwcp from "../src/Dwcp.js"
+import type * as Engine from "../src/Engine.js"
+import * as LinkClassifier from "../src/LinkClassifier.js"
+import * as Parts from "../src/Parts.js"
+import type * as Rollout from "../src/Rollout.js"
+
+const flags = (on: boolean): Rollout.Flags => ({
+  v3_rollout_percentage: 100,
+  enable_v3_transport: on,
+  enable_v3_compression: on,
+  enable_v3_prediction: on,
+  enable_v3_state_sync: on,
+  enable_v3_consensus: on,
+  enable_v3_placement: on,
+})
+
+/** A node with the packages' engines (state sync aside: it needs a database) sending to `port`. */
+const node = (nodeId: string, on: boolean, port: number) =>
+  Effect.gen(function* () {
+    const transport = Schema.decodeUnknownSync(TransportSettings)({ min_streams: 2, max_streams: 4 })
+    const link: Parts.Link = { resolve: () => Effect.succeed({ host: "127.0.0.1", port }) }
+    const real = Parts.fromPackages({
+      transport,
+      compression: Schema.decodeUnknownSync(CompressionSettings)({ workers: 1 }),
+      consensus: Schema.decodeUnknownSync(ConsensusSettings)({}),
+      enableConsensus: false,
+      link,
+      database: Layer.fail("not used: state sync is replaced below"),
+    })
+    const store = new Map<string, string>()
+    const v3: Dwcp.V3Engines = {
+      ...real,
+      state_sync: Effect.succeed({
+        kind: "memory",
+        put: (k, v) => Effect.sync(() => void store.set(k, v)),
+        get: (k) => Effect.sync(() => Option.fromNullable(store.get(k))),
+      }),
+    }
+    const detector = EnvironmentDetector.layer({ ...EnvironmentDetector.Settings.make({}), forced_mode: "internet" })
+    const layer = Dwcp.layer({ nodeId, flags: flags(on), v3, v1Transport: Parts.v1Transport(transport, link) }).pipe(
+      Layer.provide(LinkClassifier.layer().pipe(Layer.provide(detector))),
+    )
+    return Context.get(yield* Layer.build(layer), Dwcp.Dwcp)
+  })
+
+describe("the packages' engines behind DWCP", () => {
+  it.scoped(
+    "a v3 node (AMST multi-stream, HDE) and a v1 node (one stream, zstd3) deliver to the same receiver; each payload opens where its encoding is known",
+    () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "dwcp-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const rx = yield* Receiver.listen({ dir, host: "127.0.0.1" })
+        const v3 = yield* node("node-3", true, rx.port)
+        const v1 = yield* node("node-1", false, rx.port)
+        const data = Buffer.alloc(4 * 1024 * 1024)
+        for (let i = 0; i < data.length; i += 4096) data.write(`page ${i}`, i)
+
+        const a = yield* v3.send({ peer: "node-9", name: "a.bin", data })
+        expect(a.served).toMatchObject({ transport: "v3", compression: "v3", prediction: "v3" })
+        expect(a.encoding).toBe("hde")
+        expect(a.delivery.carrier).toContain("tcp-multistream")
+        const gotA = readFileSync((yield* rx.awaitCompleted()).path)
+
+        const b = yield* v1.send({ peer: "node-9", name: "b.bin", data })
+        expect(b.served).toMatchObject({ transport: "v1", compression: "v1", prediction: "v1" })
+        expect(b).toMatchObject({ encoding: "zstd3", delivery: { carrier: "tcp-single", streams: 1 } })
+        const gotB = readFileSync((yield* rx.awaitCompleted()).path)
+
+        // v3 opens both; v1 opens its own and names what it lacks for the v3 one.
+        expect(Buffer.from(yield* v3.open(gotA, data.length)).equals(data)).toBe(true)
+        expect(Buffer.from(yield* v3.open(gotB, data.length)).equals(data)).toBe(true)
+        expect(Buffer.from(yield* v1.open(gotB, data.length)).equals(data)).toBe(true)
+        expect(yield* Effect.flip(v1.open(gotA, data.length))).toMatchObject({
+          _tag: "EncodingUnavailable",
+          encoding: "hde",
+        })
+      }),
+    60_000,
+  )
+
+  it.scoped("ITP places on the snapshot; a workload nothing fits is named", () =>
+    Effect.gen(function* () {
+      const v3 = yield* node("node-3", true, 1)
+      const hosts: ReadonlyArray<Engine.HostSpec> = [
+        { id: "a", cpuMilli: 2000, memoryMib: 2048 },
+        { id: "b", cpuMilli: 16000, memoryMib: 65536 },
+      ]
+      const r = yield* v3.place({ id: "vm", cpuMilli: 4000, memoryMib: 8192 }, hosts)
+      expect(r).toEqual({ host: "b", served: "v3" })
+      const e = yield* Effect.flip(v3.place({ id: "huge", cpuMilli: 64000, memoryMib: 1 }, hosts))
+      expect(e).toMatchObject({ _tag: "NoHostFits", workload: "huge" })
+    }),
+  )
+})
