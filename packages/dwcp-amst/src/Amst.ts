@@ -60,16 +60,14 @@ export const make = (settings: TransportSettings): Effect.Effect<Service> =>
 export const layer = (settings: TransportSettings): Layer.Layer<Amst> => Layer.effect(Amst, make(settings))
 
 /**
- * The `@novacron/init` component `dwcp-amst` (phase `services`). A failed start degrades the node
- * rather than halting it: migrations then cannot use the striped transport.
+ * The `@novacron/init` component spec `dwcp-amst`; the host's boot table places it (the node's:
+ * services, DEGRADED, since without it migrations only lose the striped transport).
  *
  * @since 0.1.0
  */
 export const component = (settings: TransportSettings) =>
-  Component.make({
+  Component.spec({
     name: "dwcp-amst",
-    phase: "services",
-    criticality: "DEGRADED",
     layer: layer(settings),
     description: "multi-stream transfer (TCP/TLS; RDMA detection)",
     healthCheck: Effect.map(Amst, (s) => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { Context, Effect, Either, Layer } from "effect"
 import { Amst, Source, TransportSettings } from "../src/index.js"
 import { payload, sha, tmp } from "./helpers.js"
@@ -49,10 +49,12 @@ describe("Amst service", () => {
     }).pipe(Effect.scoped),
   )
 
-  it.live("boots as the dwcp-amst component in the services phase and reports health", () =>
+  it.live("boots as the dwcp-amst component, placed as the node places it, and reports health", () =>
     Effect.gen(function* () {
-      const c = Amst.component(TransportSettings.defaults)
-      expect(c.phase).toBe("services")
+      const spec = Amst.component(TransportSettings.defaults)
+      // A bare spec: the host's boot table owns its placement.
+      expect([spec.name, "phase" in spec, "criticality" in spec]).toEqual(["dwcp-amst", false, false])
+      const c = Component.place(spec, { phase: "services", criticality: "DEGRADED" })
       const node = yield* Boot.boot([c])
       const amst = Context.get(node.context as Context.Context<Amst.Amst>, Amst.Amst)
       expect(amst.settings.max_streams).toBe(256)

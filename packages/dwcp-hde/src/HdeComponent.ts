@@ -11,25 +11,27 @@ import type { CompressionSettings } from "./HdeSettings.js"
 const probe = Buffer.from("novacron dwcp-hde health probe ".repeat(256))
 
 /**
- * Component `dwcp-hde` (phase `services`, DEGRADED: the node can still move data uncompressed
- * through the transport if encoding cannot start). Its health check round-trips a small
- * buffer through the worker pool and reports the counters.
+ * Component spec `dwcp-hde`; the host's boot table places it (the node's: services, DEGRADED, since
+ * the node can still move data uncompressed if encoding cannot start). Its health check
+ * round-trips a small buffer through the worker pool and reports the counters.
  *
  * @example
  * ```ts
- * import { Boot } from "@novacron/init"
+ * import { Boot, Component } from "@novacron/init"
  * import { HdeComponent, HdeSettings } from "@novacron/dwcp-hde"
  *
- * const node = Boot.boot([HdeComponent.component(HdeSettings.defaults)])
+ * const placed = Component.place(HdeComponent.component(HdeSettings.defaults), {
+ *   phase: "services",
+ *   criticality: "DEGRADED",
+ * })
+ * const node = Boot.boot([placed])
  * ```
  *
  * @since 0.1.0
  */
 export const component = (settings: CompressionSettings, options?: Hde.Options) =>
-  Component.make({
+  Component.spec({
     name: "dwcp-hde",
-    phase: "services",
-    criticality: "DEGRADED",
     description: "DWCP hybrid data encoding (compression, page dedup, delta) on worker threads",
     layer: Hde.layer(settings, options),
     timeout: "10 seconds",

@@ -5,7 +5,7 @@ import { Readable, Writable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot } from "@novacron/init"
+import { Boot, Component } from "@novacron/init"
 import { Chunk, Effect, Exit, Stream } from "effect"
 import { Hde, HdeComponent, HdeSettings, NodeStreams } from "../src/index.js"
 import { STREAM_HEADER_SIZE } from "../src/internal/format.js"
@@ -174,7 +174,10 @@ describe("@novacron/init component", () => {
   it.scoped("boots from dwcp.compression settings, is healthy, serves, and stops with the boot", () =>
     Effect.gen(function* () {
       const s = yield* HdeSettings.decode({ algorithm: "lz4", workers: 1, chunk_size: 65536 })
-      const node = yield* Boot.boot([HdeComponent.component(s)])
+      const spec = HdeComponent.component(s)
+      // A bare spec: the host's boot table owns its placement.
+      expect([spec.name, "phase" in spec, "criticality" in spec]).toEqual(["dwcp-hde", false, false])
+      const node = yield* Boot.boot([Component.place(spec, { phase: "services", criticality: "DEGRADED" })])
       const health = yield* node.health
       // Exact values: a substring match on "healthy" would also pass on "unhealthy".
       expect(health.status).toBe("healthy")

@@ -24,12 +24,16 @@ if (process.argv[2] === "child") {
     Effect.scoped(
       Effect.gen(function* () {
         const booted = yield* Boot.boot([
-          // Security is a bare spec now; the host's boot table places it (core, CRITICAL).
+          // Bare specs, placed as the host's boot table places them.
           Component.place(SecurityComponent.component(SecuritySettings.defaults, node), {
             phase: "core",
             criticality: "CRITICAL",
           }),
-          NetworkComponent.component(settings),
+          Component.place(NetworkComponent.component(settings), {
+            phase: "core",
+            criticality: "CRITICAL",
+            dependencies: ["security"],
+          }),
         ])
         process.stdout.write(JSON.stringify({ bootMs: performance.now() - t0 }))
         yield* booted.shutdown

@@ -1,5 +1,6 @@
 /**
- * The `@novacron/init` component: phase `core`, CRITICAL, depends on `security`.
+ * The `@novacron/init` component spec: the listener Layer (it needs `Security`) and its health
+ * check. The host's boot table places it (phase, criticality, dependencies).
  *
  * @since 0.1.0
  */
@@ -28,19 +29,16 @@ export const healthCheck = (settings: NetworkSettings): Effect.Effect<Component.
   )
 
 /**
- * The component descriptor.
+ * The component spec; the host places it after `security`, whose service its Layer needs.
  *
  * @since 0.1.0
  */
 export const component = (
   settings: NetworkSettings,
   options?: Network.NetworkOptions,
-): Component.Component<Network.Network, ListenError | NetworkSettingsError, Security.Security> =>
-  Component.make({
+): Component.Spec<Network.Network, ListenError | NetworkSettingsError, Security.Security> =>
+  Component.spec({
     name: "network",
-    phase: "core",
-    criticality: "CRITICAL",
-    dependencies: ["security"],
     layer: Network.layer(settings, options),
     healthCheck: healthCheck(settings),
     timeout: "10 seconds",

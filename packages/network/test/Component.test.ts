@@ -13,14 +13,16 @@ describe("NetworkComponent", () => {
       const dir = yield* tempDir
       const settings = NetworkSettings.decode({ bind_port: 0 })
       const node = { data_dir: dir, node_id: "node-a", listen_address: settings.listen_address, env: {} }
-      const network = NetworkComponent.component(settings)
-      expect(network).toMatchObject({
-        name: "network",
-        phase: "core",
-        criticality: "CRITICAL",
-        dependencies: ["security"],
-      })
-      // Security is a bare spec now; the host's boot table places it (core, CRITICAL).
+      const spec = NetworkComponent.component(settings)
+      // A bare spec: the host's boot table owns its placement.
+      expect([spec.name, "phase" in spec, "criticality" in spec, "dependencies" in spec]).toEqual([
+        "network",
+        false,
+        false,
+        false,
+      ])
+      // Both placed as the node's boot table places them (core, CRITICAL; network after security).
+      const network = Component.place(spec, { phase: "core", criticality: "CRITICAL", dependencies: ["security"] })
       const security = Component.place(SecurityComponent.component(SecuritySettings.defaults, node), {
         phase: "core",
         criticality: "CRITICAL",
