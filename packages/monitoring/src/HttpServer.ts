@@ -7,26 +7,26 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Data, Effect, Runtime, type Scope } from "effect"
+import { WireError } from "@novacron/wire"
+import { Effect, Runtime, type Scope } from "effect"
 
 /**
- * The port could not be bound.
+ * The port could not be bound: the wire module's one `ListenError` (`address`, `port`, `reason`),
+ * as the cluster listener and the transfer receiver report it.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ListenError extends Data.TaggedError("ListenError")<{
-  readonly host: string
-  readonly port: number
-  readonly cause: unknown
-}> {
-  override get message(): string {
-    const code = (this.cause as NodeJS.ErrnoException)?.code
-    return code === "EADDRINUSE"
-      ? `port ${this.port} on ${this.host} is already in use`
-      : `cannot listen on ${this.host}:${this.port}: ${String((this.cause as Error)?.message ?? this.cause)}`
-  }
-}
+export const ListenError = WireError.ListenError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ListenError = WireError.ListenError
+
+const listenReason = (cause: NodeJS.ErrnoException): string =>
+  cause.code === "EADDRINUSE" ? "port already in use" : cause.message
 
 /**
  * One answer.
@@ -108,7 +108,9 @@ export const serve = (
             )
           })
           server.keepAliveTimeout = 5000
-          server.once("error", (cause) => resume(Effect.fail(new ListenError({ host, port, cause }))))
+          server.once("error", (cause) =>
+            resume(Effect.fail(new ListenError({ address: host, port, reason: listenReason(cause), cause }))),
+          )
           server.listen(port, host, () =>
             resume(Effect.succeed({ server, port: (server.address() as AddressInfo).port })),
           )

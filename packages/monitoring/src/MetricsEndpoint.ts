@@ -6,7 +6,7 @@
  */
 import { Component, Prometheus } from "@novacron/init"
 import { Context, Effect, Layer, Metric, MetricPair, MetricState } from "effect"
-import { serve } from "./HttpServer.js"
+import { type ListenError, serve } from "./HttpServer.js"
 
 /**
  * The metrics endpoint as it was bound.
@@ -45,7 +45,11 @@ export const exposition: Effect.Effect<string> = Effect.map(Metric.snapshot, (pa
  * @since 0.1.0
  * @category components
  */
-export const component = (host: string, port: number, options: { readonly onStart?: Effect.Effect<void> } = {}) =>
+export const component = (
+  host: string,
+  port: number,
+  options: { readonly onStart?: Effect.Effect<void> } = {},
+): Component.Spec<MetricsEndpoint, ListenError> =>
   Component.spec({
     name: "metrics-endpoint",
     layer: Layer.scoped(

@@ -1,5 +1,6 @@
 import { createServer } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
+import { WireError } from "@novacron/wire"
 import { Effect, Exit, Scope } from "effect"
 import { HttpServer } from "../src/index.js"
 
@@ -54,8 +55,9 @@ describe("HttpServer.serve", () => {
       const port = (taken.address() as { port: number }).port
       const error = yield* Effect.flip(Effect.scoped(HttpServer.serve("127.0.0.1", port, () => Effect.die("unused"))))
       taken.close()
-      expect(error._tag).toBe("ListenError")
-      expect(error.message).toBe(`port ${port} on 127.0.0.1 is already in use`)
+      expect(error).toBeInstanceOf(WireError.ListenError)
+      expect(error).toMatchObject({ address: "127.0.0.1", port, reason: "port already in use" })
+      expect(error.message).toBe(`cannot listen on 127.0.0.1:${port}: port already in use`)
     }),
   )
 })
