@@ -14,7 +14,7 @@ import { Context, Data, Effect, Layer, Option, type Schedule, type Scope } from 
 import * as Engine from "./Engine.js"
 import * as Envelope from "./Envelope.js"
 import { LinkClassifier } from "./LinkClassifier.js"
-import type * as ModeTable from "./ModeTable.js"
+import * as ModeTable from "./ModeTable.js"
 import * as Part from "./Part.js"
 import * as Rollout from "./Rollout.js"
 import * as V1 from "./V1.js"
@@ -84,6 +84,8 @@ export class UnsupportedVersion extends Data.TaggedError("UnsupportedVersion")<{
 export interface Status {
   readonly nodeId: string
   readonly mode: ModeTable.Mode
+  /** The row of a link not measured yet (the mode's), with what this host replaced in it. */
+  readonly modeRow: ModeTable.ResolvedRow
   readonly links: ReadonlyArray<{ readonly peer: string; readonly row: ModeTable.ResolvedRow }>
   readonly parts: ReadonlyArray<Part.Status>
   readonly stateStore: string
@@ -331,6 +333,7 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
         return {
           nodeId: options.nodeId,
           mode: snap.mode,
+          modeRow: ModeTable.resolve(ModeTable.rowFor(snap.mode, snap.mode), snap.capabilities),
           links: [...snap.links.values()].map((l) => ({ peer: l.peer, row: l.row })),
           parts: yield* Effect.forEach(parts, (p) => p.status),
           stateStore: Option.match(yield* stateSync.current, { onNone: () => local.kind, onSome: (s) => s.kind }),
@@ -357,9 +360,14 @@ export const health = (status: Status): Component.HealthResult => {
         p._tag === "up" ? "v3" : p._tag === "off" ? `v1 (${p.reason})` : `v1 (down: ${p.cause})`,
       ]),
     ),
-    downgrades: status.links.flatMap((l) =>
-      l.row.downgrades.map((d) => `${l.peer} ${d.cell}: ${d.used} (${d.reason})`),
-    ),
+    downgrades: [
+      ...status.modeRow.downgrades.map(
+        (d) => `${status.mode} ${d.cell}: ${d.used} instead of ${d.wanted} (${d.reason})`,
+      ),
+      ...status.links.flatMap((l) =>
+        l.row.downgrades.map((d) => `${l.peer} ${d.cell}: ${d.used} instead of ${d.wanted} (${d.reason})`),
+      ),
+    ],
   }
   return down.length === 0
     ? { status: "healthy" as const, details }
