@@ -28,6 +28,7 @@ export const VmSettings = Schema.Struct({
   reserved_memory_mb: Schema.optionalWith(Common.int(0, 16 * 1024 * 1024), { default: () => 512 }),
   /** Free disk the data directory must keep, in MiB. */
   min_free_disk_mb: Schema.optionalWith(Common.int(0, 1024 * 1024 * 1024), { default: () => 1024 }),
+  capacity_interval: Schema.optionalWith(Common.Duration, { default: () => D.seconds(10) }),
 })
 
 /**

@@ -14,6 +14,8 @@ export * as Vm from "./Vm.js"
 /** @since 0.1.0 */
 export * as VmAdmin from "./VmAdmin.js"
 /** @since 0.1.0 */
+export * as VmCapacity from "./VmCapacity.js"
+/** @since 0.1.0 */
 export * as VmCommand from "./VmCommand.js"
 /** @since 0.1.0 */
 export * as VmComponent from "./VmComponent.js"
