@@ -1,5 +1,6 @@
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
+import { splitAt } from "@novacron/testing"
 import { Effect, Queue } from "effect"
 import fc from "fast-check"
 import { Frame, Receiver, Sender, Source } from "../src/index.js"
@@ -13,26 +14,13 @@ const frameArb = fc.record({
   payload: fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
 })
 
-/** Splits a buffer at the given cut points (as a socket might deliver it). */
-const split = (b: Buffer, cuts: Array<number>) => {
-  const points = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y)
-  const out: Array<Buffer> = []
-  let last = 0
-  for (const p of points) {
-    out.push(b.subarray(last, p))
-    last = p
-  }
-  out.push(b.subarray(last))
-  return out
-}
-
 describe("Frame", () => {
   it("round-trips any frames however the bytes are split", () => {
     fc.assert(
       fc.property(fc.array(frameArb, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }), (frames, cuts) => {
         const wire = Buffer.concat(frames.map(Frame.encodeToBuffer))
         const d = new Frame.Decoder(1024)
-        const got = split(wire, cuts).flatMap((piece) => d.push(piece))
+        const got = splitAt(wire, cuts).flatMap((piece) => d.push(piece))
         expect(
           got.map(({ at: _, ...f }) => ({
             ...f,

@@ -3,6 +3,7 @@
 
 import { crc32 } from "node:zlib"
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import { splitAt } from "@novacron/testing"
 import { Wire } from "@novacron/wire"
 import fc from "fast-check"
 import { compress, decompress } from "../src/internal/codec.js"
@@ -88,18 +89,6 @@ const fault = (pieces: ReadonlyArray<Uint8Array>, o?: RunOptions): FrameFault =>
   return r.fault
 }
 
-/** `b` cut at the given offsets (sorted, clipped). */
-const split = (b: Buffer, cuts: ReadonlyArray<number>): Array<Buffer> => {
-  const at = [...new Set(cuts.map((c) => c % (b.length + 1)))].sort((x, y) => x - y)
-  const out: Array<Buffer> = []
-  let prev = 0
-  for (const c of [...at, b.length]) {
-    if (c > prev) out.push(b.subarray(prev, c))
-    prev = Math.max(prev, c)
-  }
-  return out
-}
-
 const frame = (
   f: { codec?: number; flags?: number; level?: number; seq?: number; originalSize: number; innerSize?: number },
   payload: Uint8Array,
@@ -149,7 +138,7 @@ describe("decoder: valid streams", () => {
       expect(whole.out.equals(f.data), f.name).toBe(true)
       expect(whole.decoder.joined).toBe(0)
       const bytes = ok(
-        split(
+        splitAt(
           wire,
           Array.from({ length: wire.length }, (_, i) => i),
         ),
@@ -159,7 +148,7 @@ describe("decoder: valid streams", () => {
       expect(bytes.decoder.joined).toBe(wire.length)
       fc.assert(
         fc.property(fc.array(fc.nat(), { maxLength: 12 }), (cuts) => {
-          const r = ok(split(wire, cuts))
+          const r = ok(splitAt(wire, cuts))
           expect(r.out.equals(f.data)).toBe(true)
           expect(r.decoder.joined).toBeLessThanOrEqual(wire.length)
         }),
@@ -750,7 +739,7 @@ describe("fuzz: structure-aware, with limits per input", () => {
         const whole = run([wire], { limits })
         const elapsed = performance.now() - started
         const cost = allocated
-        const pieces = run(split(wire, s.cuts), { limits })
+        const pieces = run(splitAt(wire, s.cuts), { limits })
         // Same outcome whichever way the bytes arrive. (A push that faults returns no chunks, so
         // a stream in pieces may have delivered some before the fault that the whole one did not.)
         expect(pieces.fault?.offset).toBe(whole.fault?.offset)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { splitAt } from "@novacron/testing"
 import * as fc from "fast-check"
 import * as Frame from "../src/Frame.js"
 
@@ -9,18 +10,6 @@ const frameArb = fc.record({
   flags: fc.integer({ min: 0, max: 0xffff }),
   payload: fc.uint8Array({ maxLength: 600 }),
 })
-
-/** Splits bytes into chunks at the given cut points. */
-const chunked = (bytes: Buffer, cuts: ReadonlyArray<number>): Array<Buffer> => {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
-  const out: Array<Buffer> = []
-  let prev = 0
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(prev, p))
-    prev = p
-  }
-  return out
-}
 
 const decodeAll = (chunks: ReadonlyArray<Uint8Array>, max = MAX) => {
   const d = Frame.decoder(max)
@@ -41,7 +30,7 @@ describe("Frame codec", () => {
     fc.assert(
       fc.property(fc.array(frameArb, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, cuts) => {
         const bytes = Buffer.concat(frames.map((f) => Frame.encode(f)))
-        const { frames: out, error } = decodeAll(chunked(bytes, cuts))
+        const { frames: out, error } = decodeAll(splitAt(bytes, cuts))
         expect(error).toBeUndefined()
         expect(out.length).toBe(frames.length)
         for (const [i, f] of out.entries()) expect(same(f, frames[i]!)).toBe(true)
@@ -53,7 +42,7 @@ describe("Frame codec", () => {
   it("random bytes never throw: they decode or fail with a typed error at an offset inside the stream", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(), { maxLength: 10 }), (bytes, cuts) => {
-        const { error } = decodeAll(chunked(Buffer.from(bytes), cuts))
+        const { error } = decodeAll(splitAt(Buffer.from(bytes), cuts))
         if (bytes.length === 0) expect(error).toBeUndefined()
         else {
           expect(error?._tag).toBe("FrameError")

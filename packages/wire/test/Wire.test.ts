@@ -1,6 +1,6 @@
 import { crc32 } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { fuzzSeed } from "@novacron/testing"
+import { fuzzSeed, splitAt } from "@novacron/testing"
 import { Either } from "effect"
 import * as fc from "fast-check"
 import { Wire, WireError } from "../src/index.js"
@@ -34,18 +34,6 @@ const specArb = fc.record({
 })
 
 const encodeSpec = (s: Spec) => Wire.encode(Demo, s.type, s.payload, (h, at) => h.set(s.fields, at))
-
-/** Splits bytes into chunks at the given cut points. */
-const chunked = (bytes: Buffer, cuts: ReadonlyArray<number>): Array<Buffer> => {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
-  const out: Array<Buffer> = []
-  let prev = 0
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(prev, p))
-    prev = p
-  }
-  return out
-}
 
 const decodeChunks = (chunks: ReadonlyArray<Uint8Array>, options: Wire.DecoderOptions = { maxPayload: MAX }) => {
   const d = Wire.decoder(Demo, options)
@@ -83,7 +71,7 @@ describe("Wire codec", () => {
           return start
         })
         for (const copy of [false, true]) {
-          const { frames, error } = decodeChunks(chunked(bytes, cuts), { maxPayload: MAX, copy })
+          const { frames, error } = decodeChunks(splitAt(bytes, cuts), { maxPayload: MAX, copy })
           expect(error).toBeUndefined()
           expect(frames.length).toBe(specs.length)
           for (const [i, f] of frames.entries()) {
@@ -116,7 +104,7 @@ describe("Wire codec", () => {
   it("random bytes never throw: a typed FrameError at an offset inside the stream, or nothing", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(), { maxLength: 10 }), (bytes, cuts) => {
-        const { frames, error } = decodeChunks(chunked(Buffer.from(bytes), cuts))
+        const { frames, error } = decodeChunks(splitAt(Buffer.from(bytes), cuts))
         if (bytes.length === 0) expect(error).toBeUndefined()
         else {
           expect(error).toBeInstanceOf(WireError.FrameError)

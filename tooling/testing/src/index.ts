@@ -8,6 +8,11 @@
 /**
  * @since 0.1.0
  */
+export * from "./Bytes.js"
+
+/**
+ * @since 0.1.0
+ */
 export * from "./Fuzz.js"
 
 /**
