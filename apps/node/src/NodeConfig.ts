@@ -123,7 +123,7 @@ export const components = (
       { connectRetry: Duration.times(s.system.phase_timeouts.core, 0.75) },
     ),
     CacheComponent.component(s.storage),
-    StateComponent.component(s.dwcp.consensus),
+    StateComponent.component(s.dwcp.consensus, { data_dir: dataDir }),
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),

@@ -53,7 +53,41 @@ export const ConsensusSettings = Schema.Struct({
   lease_ttl: Schema.optionalWith(Common.Duration, { default: () => D.seconds(10), exact: true }),
   /** Deadline of one call to the store (a write that hits it is reported as of unknown outcome). */
   call_timeout: Schema.optionalWith(Common.Duration, { default: () => D.seconds(5), exact: true }),
-})
+  /**
+   * PEM file of the CA that signed the etcd members' certificates (`https://` endpoints). Empty:
+   * the cluster CA, `<data_dir>/tls/ca.crt`.
+   */
+  etcd_ca_file: Schema.optionalWith(Schema.String, { default: () => "", exact: true }),
+  /** PEM client certificate shown to etcd (`--client-cert-auth`). Empty: `<data_dir>/tls/node.crt`. */
+  etcd_cert_file: Schema.optionalWith(Schema.String, { default: () => "", exact: true }),
+  /** PEM key of `etcd_cert_file`. Empty: `<data_dir>/tls/node.key`. */
+  etcd_key_file: Schema.optionalWith(Schema.String, { default: () => "", exact: true }),
+}).pipe(
+  Schema.filter((s) => {
+    const https = s.etcd_endpoints.filter((e) => e.startsWith("https://")).length
+    // One set of credentials serves every member: a mixed list would send some calls in clear.
+    if (https > 0 && https < s.etcd_endpoints.length)
+      return {
+        path: ["etcd_endpoints"],
+        message: "expected all etcd endpoints https:// or all http:// (one TLS setting serves every member)",
+      }
+    const files = (["etcd_ca_file", "etcd_cert_file", "etcd_key_file"] as const).filter((k) => s[k] !== "")
+    if (https === 0 && files.length > 0)
+      return { path: [files[0]!], message: "set, but etcd_endpoints are not https://" }
+    if (files.length > 0 && files.includes("etcd_cert_file") !== files.includes("etcd_key_file"))
+      return { path: ["etcd_key_file"], message: "etcd_cert_file and etcd_key_file must be set together" }
+    return true
+  }),
+)
+
+/**
+ * Whether the etcd endpoints are `https://` (then the client shows a certificate).
+ *
+ * @since 0.2.0
+ * @category settings
+ */
+export const usesTls = (settings: ConsensusSettings): boolean =>
+  settings.etcd_endpoints.some((e) => e.startsWith("https://"))
 
 /**
  * @since 0.1.0

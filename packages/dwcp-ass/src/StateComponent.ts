@@ -9,6 +9,7 @@ import type { Database } from "@novacron/database"
 import { Component } from "@novacron/init"
 import { Duration, Effect, Schedule } from "effect"
 import type { ConsensusSettings } from "./ConsensusSettings.js"
+import type * as EtcdStore from "./EtcdStore.js"
 import type * as StateError from "./StateError.js"
 import * as StateStore from "./StateStore.js"
 import * as StateSync from "./StateSync.js"
@@ -35,7 +36,8 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, StateStor
 /**
  * The component spec (name `state-sync`). A store that cannot be reached at boot is retried a few
  * times (etcd members restarting together elect a leader within seconds); there is no fallback: a
- * node that cannot reach the cluster state must not take ownership of anything.
+ * node that cannot reach the cluster state must not take ownership of anything. `node.data_dir`
+ * locates the node's certificate for `https://` etcd endpoints.
  *
  * @example
  * ```ts
@@ -50,11 +52,12 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, StateStor
  */
 export const component = (
   settings: ConsensusSettings,
+  node?: EtcdStore.NodeFiles | undefined,
 ): Component.Spec<StateStore.StateStore, StateSync.ModeNotBuilt | StateError.StateUnavailable, Database.Database> => {
   const mode = StateSync.modeOf(settings)
   return Component.spec({
     name: "state-sync",
-    layer: StateSync.layer(settings),
+    layer: StateSync.layer(settings, node),
     retry:
       mode === "etcd" ? Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(4))) : undefined,
     healthCheck,

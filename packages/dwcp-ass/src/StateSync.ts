@@ -26,7 +26,8 @@ export class ModeNotBuilt extends Data.TaggedError("ModeNotBuilt")<{ readonly al
 }
 
 /**
- * The store for these settings. Local mode needs the node's `Database`.
+ * The store for these settings. Local mode needs the node's `Database`; etcd over `https://` uses
+ * the node's certificate in `<data_dir>/tls/` unless the `etcd_*_file` settings name others.
  *
  * @example
  * ```ts
@@ -43,9 +44,10 @@ export class ModeNotBuilt extends Data.TaggedError("ModeNotBuilt")<{ readonly al
  */
 export const layer = (
   settings: ConsensusSettings,
+  node?: EtcdStore.NodeFiles | undefined,
 ): Layer.Layer<StateStore, ModeNotBuilt | StateUnavailable, Database.Database> => {
   if (settings.algorithm !== "raft") return Layer.fail(new ModeNotBuilt({ algorithm: settings.algorithm }))
-  return settings.etcd_endpoints.length > 0 ? EtcdStore.fromSettings(settings) : LocalStore.fromSettings(settings)
+  return settings.etcd_endpoints.length > 0 ? EtcdStore.fromSettings(settings, node) : LocalStore.fromSettings(settings)
 }
 
 /**

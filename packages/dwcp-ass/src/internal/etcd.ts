@@ -28,6 +28,17 @@ export interface EtcdOptions {
   readonly defaultLeaseTtl: Duration.Duration
   /** Prepended to every key (several clusters or tests on one etcd). */
   readonly namespace?: string | undefined
+  /** PEM material for `https://` members: the CA that signed them, and our client certificate. */
+  readonly tls?: TlsMaterial | undefined
+}
+
+export interface TlsMaterial {
+  readonly rootCertificate: Buffer
+  readonly certChain?: Buffer | undefined
+  readonly privateKey?: Buffer | undefined
+  /** Where they came from, for errors (`dwcp.consensus.etcd_cert_file /var/lib/novacron/tls/node.crt`). */
+  readonly caSource: string
+  readonly certSource?: string | undefined
 }
 
 interface RawKv {
@@ -39,7 +50,33 @@ interface RawKv {
   readonly lease: string
 }
 
+const credentials = (tls: TlsMaterial) => ({
+  rootCertificate: tls.rootCertificate,
+  ...(tls.certChain ? { certChain: tls.certChain } : {}),
+  ...(tls.privateKey ? { privateKey: tls.privateKey } : {}),
+})
+
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e))
+
+// gRPC reports a failed handshake as "No connection established" with OpenSSL's text: say which
+// side refused which certificate, and which file it was.
+const tlsHint = (m: string, tls: TlsMaterial | undefined): string | undefined => {
+  if (
+    /alert (bad certificate|unknown ca|certificate unknown|certificate required|handshake failure)|alert number (40|42|46|48|116)\b/i.test(
+      m,
+    )
+  )
+    return tls?.certSource === undefined
+      ? `etcd requires a client certificate (--client-cert-auth) and none is configured (set dwcp.consensus.etcd_cert_file and etcd_key_file)`
+      : `etcd refused the client certificate ${tls.certSource}: it is not signed by a CA in etcd's --trusted-ca-file`
+  if (/certificate verify failed|unable to get (local )?issuer|self[- ]signed certificate|unable to verify/i.test(m))
+    return `the etcd member's certificate is not signed by the CA in ${tls?.caSource ?? "the system store"}`
+  if (/Hostname\/IP does not match|altnames/i.test(m))
+    return "the etcd member's certificate does not name the endpoint's host (subjectAltName)"
+  if (/wrong version number|packet length too long|http2 .*(Protocol|frame)|record overflow/i.test(m))
+    return "TLS/plain-text mismatch: the member does not speak what the endpoint's http(s):// scheme says"
+  return undefined
+}
 
 /** Surely not sent, or refused before it was proposed: safe to retry, nothing applied. */
 const notApplied = (e: unknown): boolean => {
@@ -67,11 +104,17 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
   Effect.gen(function* () {
     const callMs = Duration.toMillis(options.callTimeout)
     const ns = options.namespace ?? ""
+    const describe = (e: unknown) => {
+      const m = message(e)
+      const hint = tlsHint(m, options.tls)
+      return hint === undefined ? m : `${hint} (${m.trim()})`
+    }
     const client = yield* Effect.acquireRelease(
       Effect.sync(
         () =>
           new Etcd3({
             hosts: [...options.endpoints],
+            ...(options.tls ? { credentials: credentials(options.tls) } : {}),
             defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callMs }),
             dialTimeout: callMs,
             faultHandling: {
@@ -117,7 +160,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
     const read = <A>(operation: string, key: string, f: () => Promise<A>): Effect.Effect<A, StateError> =>
       Effect.tryPromise({
         try: f,
-        catch: (e) => new StateUnavailable({ operation, key, message: `etcd: ${message(e)}` }),
+        catch: (e) => new StateUnavailable({ operation, key, message: `etcd: ${describe(e)}` }),
       }).pipe(retried(() => true))
 
     /** A write: retried only when surely not applied; otherwise its outcome is unknown. */
@@ -126,8 +169,8 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
         try: f,
         catch: (e): StateError =>
           notApplied(e)
-            ? new StateUnavailable({ operation, key, message: `etcd: ${message(e)}` })
-            : new StateTimeout({ operation, key, message: `etcd: ${message(e)} (outcome unknown)` }),
+            ? new StateUnavailable({ operation, key, message: `etcd: ${describe(e)}` })
+            : new StateTimeout({ operation, key, message: `etcd: ${describe(e)} (outcome unknown)` }),
       }).pipe(retried((e) => e._tag === "StateUnavailable"))
 
     const get = (key: string) =>
@@ -233,7 +276,9 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
                     open(r.right.revision + 1)
                   })
                 } else {
-                  emit.fail(new StateUnavailable({ operation: "watch", key: prefix, message: `etcd: ${err.message}` }))
+                  emit.fail(
+                    new StateUnavailable({ operation: "watch", key: prefix, message: `etcd: ${describe(err)}` }),
+                  )
                 }
               })
             }
@@ -269,12 +314,12 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
               resume(Effect.succeed(Duration.seconds(Number(res.TTL))))
             })
             s.on("error", (e) =>
-              resume(Effect.fail(new StateUnavailable({ operation: "keepalive", key: id, message: message(e) }))),
+              resume(Effect.fail(new StateUnavailable({ operation: "keepalive", key: id, message: describe(e) }))),
             )
             s.write({ ID: id })
           })
           .catch((e) =>
-            resume(Effect.fail(new StateUnavailable({ operation: "keepalive", key: id, message: message(e) }))),
+            resume(Effect.fail(new StateUnavailable({ operation: "keepalive", key: id, message: describe(e) }))),
           )
         return Effect.sync(() => {
           try {
