@@ -15,7 +15,7 @@ describe("ConsensusSettings", () => {
     const s = ConsensusSettings.decode({
       election_timeout: "5s",
       heartbeat_interval: "500ms",
-      etcd_endpoints: ["http://10.0.0.5:2379", "https://etcd-2:2379"],
+      etcd_endpoints: ["https://10.0.0.5:2379", "https://etcd-2:2379"],
     })
     expect(Duration.toMillis(s.election_timeout)).toBe(5000)
     expect(s.etcd_endpoints).toHaveLength(2)
