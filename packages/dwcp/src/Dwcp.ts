@@ -15,6 +15,7 @@ import * as Engine from "./Engine.js"
 import * as Envelope from "./Envelope.js"
 import { LinkClassifier } from "./LinkClassifier.js"
 import * as ModeTable from "./ModeTable.js"
+import * as Negotiation from "./Negotiation.js"
 import * as Part from "./Part.js"
 import * as Rollout from "./Rollout.js"
 import * as V1 from "./V1.js"
@@ -102,7 +103,11 @@ export interface Service {
     readonly data: Uint8Array
     /** Names the object (e.g. a VM's memory) so its next transfer can be a delta. */
     readonly objectId?: string | undefined
-  }) => Effect.Effect<SendReport, Engine.TransferFailed>
+    /** What the peer said it takes (handshake); absent = assume it takes what this node sends. */
+    readonly peerOffer?: Negotiation.Offer | undefined
+  }) => Effect.Effect<SendReport, Engine.TransferFailed | Negotiation.NoCommonVersion>
+  /** What this node takes now, for the handshake: every version it speaks, the encodings it can decode. */
+  readonly offer: Effect.Effect<Negotiation.Offer>
   /** Decodes a received envelope; `maxSize` bounds the output. */
   readonly open: (
     bytes: Uint8Array,
@@ -222,7 +227,16 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
           ]),
       })
 
+    const offer = Effect.map(compression.current, (c) => ({
+      versions: [...Envelope.versions],
+      encodings: Option.match(c, {
+        onNone: () => [V1.compression.encoding],
+        onSome: (e) => [e.encoding, V1.compression.encoding],
+      }),
+    }))
+
     const service: Service = {
+      offer,
       send: (request) =>
         Effect.gen(function* () {
           const row = yield* classifier.rowFor(request.peer)
@@ -230,16 +244,33 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
             (e) => Effect.map(e.predict(request.peer), v3),
             Effect.succeed(v1<number | undefined>(undefined)),
           )
-          const [encoded, c] = yield* compression.use(
-            (e) =>
-              Effect.map(
-                e.encode(request.data, { compression: row.compression, objectId: request.objectId }),
-                (bytes) => v3({ bytes, encoding: e.encoding }),
-              ),
-            Effect.map(V1.compression.encode(request.data, { compression: row.compression }), (bytes) =>
-              v1({ bytes, encoding: V1.compression.encoding }),
-            ).pipe(Effect.orDie),
-          )
+          const agreed =
+            request.peerOffer === undefined
+              ? undefined
+              : yield* Negotiation.negotiate(request.peer, yield* offer, request.peerOffer)
+          if (agreed !== undefined && !agreed.encodings.includes(V1.compression.encoding)) {
+            return yield* new Engine.TransferFailed({
+              peer: request.peer,
+              reason: `the peer takes none of this node's encodings (it offers ${request.peerOffer?.encodings.join(", ") || "none"})`,
+            })
+          }
+          // A peer that cannot decode the v3 encoding gets v1's: negotiated, not a fallback.
+          const v3Encoding = Option.map(yield* compression.current, (e) => e.encoding)
+          const peerTakesV3 =
+            agreed === undefined || (Option.isSome(v3Encoding) && agreed.encodings.includes(v3Encoding.value))
+          const v1Encode = Effect.map(V1.compression.encode(request.data, { compression: row.compression }), (bytes) =>
+            v1({ bytes, encoding: V1.compression.encoding }),
+          ).pipe(Effect.orDie)
+          const [encoded, c] = peerTakesV3
+            ? yield* compression.use(
+                (e) =>
+                  Effect.map(
+                    e.encode(request.data, { compression: row.compression, objectId: request.objectId }),
+                    (bytes) => v3({ bytes, encoding: e.encoding }),
+                  ),
+                v1Encode,
+              )
+            : yield* v1Encode
           const [order, g] = yield* congestion.use(
             (e) => Effect.map(e.order(row), v3),
             Effect.succeed(
@@ -247,7 +278,7 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
             ),
           )
           const wire = Envelope.encode({
-            version: c === "v3" ? 3 : 1,
+            version: Math.min(c === "v3" ? 3 : 1, agreed?.version ?? 3),
             encoding: encoded.encoding,
             payload: encoded.bytes,
           })

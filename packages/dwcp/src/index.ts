@@ -18,6 +18,8 @@ export * as LinkClassifier from "./LinkClassifier.js"
 /** @since 0.1.0 */
 export * as ModeTable from "./ModeTable.js"
 /** @since 0.1.0 */
+export * as Negotiation from "./Negotiation.js"
+/** @since 0.1.0 */
 export * as Part from "./Part.js"
 /** @since 0.1.0 */
 export * as Parts from "./Parts.js"

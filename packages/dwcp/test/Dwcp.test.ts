@@ -4,6 +4,7 @@ import { Context, Effect, Layer, Logger, Metric, type MetricState, Option, Ref, 
 import * as Dwcp from "../src/Dwcp.js"
 import type * as Engine from "../src/Engine.js"
 import * as LinkClassifier from "../src/LinkClassifier.js"
+import * as Negotiation from "../src/Negotiation.js"
 import * as Part from "../src/Part.js"
 import * as Rollout from "../src/Rollout.js"
 
@@ -293,4 +294,48 @@ describe("open: what a peer sent", () => {
         })
       }),
   )
+})
+
+describe("version negotiation", () => {
+  it.scoped("a peer offering no common version is refused, naming both sides; nothing is sent", () =>
+    Effect.gen(function* () {
+      const { dwcp, inbox } = yield* harness()
+      expect(yield* dwcp.offer).toEqual({ versions: [3, 1], encodings: ["fake3", "zstd3"] })
+      const e = yield* Effect.flip(
+        dwcp.send({
+          peer: "node-4",
+          name: "x",
+          data: Buffer.alloc(10),
+          peerOffer: { versions: [4], encodings: ["zstd3"] },
+        }),
+      )
+      expect(e).toMatchObject({ _tag: "NoCommonVersion", local: [3, 1], remote: [4] })
+      expect(e.message).toBe("no common DWCP version with node-4: this node speaks 3, 1, the peer 4")
+      expect(inbox).toEqual([])
+    }),
+  )
+
+  it.scoped("a v3 peer gets the v3 encoding; a v1 peer gets zstd3 in a version-1 envelope", () =>
+    Effect.gen(function* () {
+      const { dwcp, inbox } = yield* harness()
+      const data = Buffer.alloc(5000, 9)
+      const a = yield* dwcp.send({
+        peer: "p3",
+        name: "x",
+        data,
+        peerOffer: { versions: [3, 1], encodings: ["fake3", "zstd3"] },
+      })
+      expect([a.encoding, inbox.at(-1)!.bytes[4]]).toEqual(["fake3", 3])
+      const b = yield* dwcp.send({ peer: "p1", name: "x", data, peerOffer: { versions: [1], encodings: ["zstd3"] } })
+      expect([b.encoding, inbox.at(-1)!.bytes[4]]).toEqual(["zstd3", 1])
+      // Negotiated down, not a failure: compression stays up.
+      expect((yield* statusOf(dwcp, "compression"))._tag).toBe("up")
+    }),
+  )
+
+  it("a malformed offer is refused with the path of the bad field", () => {
+    const r = Negotiation.decodeOffer({ versions: [3, "1"], encodings: ["zstd3"] })
+    expect(r._tag).toBe("Left")
+    expect(String(r._tag === "Left" && r.left.message)).toContain("[1]")
+  })
 })

@@ -45,7 +45,7 @@ describe("DwcpComponent", () => {
       const status = yield* Context.get(ctx, Dwcp.Dwcp).status
       expect(status.mode).toBe("datacenter")
       if (status.modeRow.transport !== "rdma-multistream") {
-        expect(health && health.details?.downgrades).toContainEqual(
+        expect(health?.details?.downgrades).toContainEqual(
           "datacenter transport: tcp-multistream instead of rdma-multistream (no RDMA device in /sys/class/infiniband)",
         )
       }
