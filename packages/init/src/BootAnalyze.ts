@@ -6,10 +6,11 @@
  */
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { Data, Effect } from "effect"
+import { Data, Effect, Either } from "effect"
 import * as BootChart from "./BootChart.js"
 import * as BootReport from "./BootReport.js"
-import { recordFile } from "./Checkpoint.js"
+import { CorruptRecord, recordFile } from "./Checkpoint.js"
+import { decodeRecord } from "./internal/record.js"
 
 /**
  * Where a host keeps its boot record inside its data directory.
@@ -28,7 +29,8 @@ export const bootDir = (dataDir: string): string => join(dataDir, "boot")
 export const views = ["blame", "critical-chain", "plot"] as const
 
 /**
- * No boot record, or one that cannot be read or parsed.
+ * No boot record, or one that cannot be read (a record that reads but does not decode is a
+ * `Checkpoint.CorruptRecord`).
  *
  * @since 0.2.0
  * @category errors
@@ -70,12 +72,14 @@ export class OutputError extends Data.TaggedError("OutputError")<{ readonly path
 }
 
 /**
- * The boot record of `dataDir`.
+ * The boot record of `dataDir`, decoded with the same Schema the boot kernel reads it with: a file
+ * that is not JSON or not a boot record (truncated, hand-edited, from another program) is a
+ * `CorruptRecord` naming the file and what is wrong, never a cast that fails later in a view.
  *
  * @since 0.2.0
  * @category reading
  */
-export const readRecord = (dataDir: string): Effect.Effect<BootReport.BootReport, BootRecordError> => {
+export const readRecord = (dataDir: string): Effect.Effect<BootReport.BootReport, BootRecordError | CorruptRecord> => {
   const path = join(bootDir(dataDir), recordFile)
   return Effect.tryPromise({
     try: () => readFile(path, "utf8"),
@@ -87,9 +91,9 @@ export const readRecord = (dataDir: string): Effect.Effect<BootReport.BootReport
       }),
   }).pipe(
     Effect.flatMap((text) =>
-      Effect.try({
-        try: () => JSON.parse(text) as BootReport.BootReport,
-        catch: (cause) => new BootRecordError({ path, reason: "unreadable", cause }),
+      Either.match(decodeRecord(text), {
+        onLeft: (e) => Effect.fail(new CorruptRecord({ path, reason: e })),
+        onRight: (record) => Effect.succeed(record),
       }),
     ),
   )
@@ -108,7 +112,7 @@ export const analyze = (
   dataDir: string,
   view: string,
   options: { readonly json: boolean; readonly output?: string | undefined },
-): Effect.Effect<string, BootRecordError | UnknownView | OutputError> =>
+): Effect.Effect<string, BootRecordError | CorruptRecord | UnknownView | OutputError> =>
   Effect.gen(function* () {
     if (!(views as ReadonlyArray<string>).includes(view)) return yield* new UnknownView({ view })
     const record = yield* readRecord(dataDir)

@@ -96,7 +96,7 @@ export const fileStore = (dir: string): CheckpointStore => {
       Effect.flatMap((text) => {
         if (text === undefined) return Effect.succeed(Option.none<BootReport>())
         return Either.match(decodeRecord(text), {
-          onLeft: (e) => Effect.fail(new CorruptRecord({ path, reason: e.message })),
+          onLeft: (e) => Effect.fail(new CorruptRecord({ path, reason: e })),
           onRight: (record) => Effect.succeed(Option.some<BootReport>(record)),
         })
       }),

@@ -7,6 +7,8 @@ import { BootAnalyze, BootProgress, type BootReport, Checkpoint } from "../src/i
 
 const record = {
   bootId: "b-7",
+  pid: 4242,
+  startedAt: "2026-12-07T15:00:00.000Z",
   outcome: "stopped",
   totalMillis: 30,
   checkpoints: [],
@@ -60,16 +62,32 @@ describe("BootAnalyze", () => {
     }),
   )
 
-  it.effect("a missing record, a corrupt one and an unknown view are typed errors that say so", () =>
-    Effect.gen(function* () {
-      const missing = yield* Effect.flip(BootAnalyze.analyze(dataDir(), "blame", { json: false }))
-      expect(missing).toMatchObject({ _tag: "BootRecordError", reason: "missing" })
-      expect(missing.message).toMatch(/^no boot record at .*boot-record\.json: start the agent once/)
-      const corrupt = yield* Effect.flip(BootAnalyze.analyze(dataDir("{"), "blame", { json: false }))
-      expect(corrupt).toMatchObject({ _tag: "BootRecordError", reason: "unreadable" })
-      const view = yield* Effect.flip(BootAnalyze.analyze(dataDir(JSON.stringify(record)), "pie", { json: false }))
-      expect(view.message).toBe('unknown analyze view "pie" (expected blame, critical-chain, plot)')
-    }),
+  it.effect(
+    "a missing, unreadable, truncated or invalid record and an unknown view are typed errors naming the file",
+    () =>
+      Effect.gen(function* () {
+        const missing = yield* Effect.flip(BootAnalyze.analyze(dataDir(), "blame", { json: false }))
+        expect(missing).toMatchObject({ _tag: "BootRecordError", reason: "missing" })
+        expect(missing.message).toMatch(/^no boot record at .*boot-record\.json: start the agent once/)
+        const unreadable = dataDir()
+        mkdirSync(join(BootAnalyze.bootDir(unreadable), Checkpoint.recordFile), { recursive: true })
+        const dir = yield* Effect.flip(BootAnalyze.analyze(unreadable, "blame", { json: false }))
+        expect(dir).toMatchObject({ _tag: "BootRecordError", reason: "unreadable" })
+        expect(dir.message).toMatch(/^cannot read boot record .*boot-record\.json: EISDIR/)
+        const truncated = yield* Effect.flip(BootAnalyze.analyze(dataDir("{"), "blame", { json: false }))
+        expect(truncated).toMatchObject({ _tag: "CorruptRecord" })
+        expect(truncated.message).toMatch(/^boot record .*boot-record\.json is corrupt: /)
+        // JSON, but not a boot record: a component without its criticality is named, not cast through.
+        const { criticality: _, ...noCriticality } = record.components[1]!
+        const wrong = JSON.stringify({ ...record, components: [record.components[0], noCriticality] })
+        const invalid = yield* Effect.flip(BootAnalyze.analyze(dataDir(wrong), "critical-chain", { json: false }))
+        expect(invalid).toMatchObject({ _tag: "CorruptRecord" })
+        expect(invalid.message).toMatch(
+          /^boot record .*boot-record\.json is corrupt: components\.1\.criticality: is missing$/,
+        )
+        const view = yield* Effect.flip(BootAnalyze.analyze(dataDir(JSON.stringify(record)), "pie", { json: false }))
+        expect(view.message).toBe('unknown analyze view "pie" (expected blame, critical-chain, plot)')
+      }),
   )
 })
 

@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import type { BootReport } from "../BootReport.js"
 import { checkpointNames } from "../BootReport.js"
 import { phases } from "../Component.js"
@@ -62,8 +62,19 @@ const Record = Schema.Struct({
   previous: Schema.optional(PreviousBoot),
 })
 
-/** The record file's text, JSON-parsed and checked, as a `BootReport`. */
-export const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(Record))
+const decode = Schema.decodeUnknownEither(Schema.parseJson(Record))
+
+/**
+ * The record file's text, JSON-parsed and checked, as a `BootReport`; on the left, what is wrong
+ * with it as `path: problem` lines (`components.1.criticality: is missing`), not the schema's
+ * whole type printed back.
+ */
+export const decodeRecord = (text: string): Either.Either<BootReport, string> =>
+  Either.mapLeft(decode(text), (e) =>
+    ParseResult.ArrayFormatter.formatErrorSync(e)
+      .map((i) => (i.path.length === 0 ? i.message : `${i.path.join(".")}: ${i.message}`))
+      .join("; "),
+  )
 
 // Keeps the schema in step with the interface: a field added to `BootReport` must be decoded too.
 type Decoded = typeof Record.Type
