@@ -17,6 +17,8 @@ export * as LocalStore from "./LocalStore.js"
 export * as StateComponent from "./StateComponent.js"
 /** @since 0.1.0 */
 export * as StateError from "./StateError.js"
+/** @since 0.2.0 */
+export * as StateMetrics from "./StateMetrics.js"
 /** @since 0.1.0 */
 export * as StateStore from "./StateStore.js"
 /** @since 0.1.0 */

@@ -1,6 +1,6 @@
 // Leases, fencing and elections written once over a backend's primitives (etcd or local), so
 // both modes share the parts that are easy to get subtly wrong.
-import { Clock, Deferred, Duration, Effect, Option, Ref, type Scope, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Metric, Option, Ref, type Scope, Stream } from "effect"
 import {
   CompareFailed,
   Deposed,
@@ -10,6 +10,7 @@ import {
   type StateUnavailable,
   type WriteError,
 } from "../StateError.js"
+import * as StateMetrics from "../StateMetrics.js"
 import type {
   CampaignOptions,
   Entry,
@@ -117,6 +118,55 @@ const fenceOf = (key: string, options: WriteOptions | undefined) =>
 
 const leaseOf = (options: WriteOptions | undefined) => options?.lease?.id
 
+const resultOf = (tag: string): StateMetrics.Result => {
+  switch (tag) {
+    case "StateUnavailable":
+      return "unavailable"
+    case "StateTimeout":
+      return "timeout"
+    case "CompareFailed":
+      return "compare_failed"
+    case "Deposed":
+      return "deposed"
+    case "StateDecodeError":
+      return "decode_error"
+    default:
+      return "lease_lost"
+  }
+}
+
+// Tagged metrics built once: tagging per call would hash the labels on every operation.
+const counters = new Map(
+  StateMetrics.operations.map((op) => [
+    op,
+    new Map(
+      StateMetrics.results.map((r) => [r, StateMetrics.ops.pipe(Metric.tagged("op", op), Metric.tagged("result", r))]),
+    ),
+  ]),
+)
+const timers = new Map(StateMetrics.operations.map((op) => [op, Metric.tagged(StateMetrics.opSeconds, "op", op)]))
+
+/** Counts the call by result and records its duration. */
+const instrument =
+  (op: StateMetrics.Operation) =>
+  <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Clock.currentTimeNanos, (start) =>
+      Effect.onExit(self, (exit) => {
+        const result: StateMetrics.Result = Exit.isSuccess(exit)
+          ? "ok"
+          : Option.match(Cause.failureOption(exit.cause), {
+              onNone: () => "interrupted",
+              onSome: (e) => resultOf(e._tag),
+            })
+        return Effect.flatMap(Clock.currentTimeNanos, (end) =>
+          Effect.zipRight(
+            Metric.increment(counters.get(op)!.get(result)!),
+            Metric.update(timers.get(op)!, Number(end - start) / 1e9),
+          ),
+        )
+      }),
+    )
+
 export const make = (b: Backend): StateStoreApi => {
   const deposed = (key: string, options: WriteOptions | undefined) =>
     new Deposed({ election: options?.fence?.election ?? "", token: options?.fence?.token ?? 0, key })
@@ -204,6 +254,15 @@ export const make = (b: Backend): StateStoreApi => {
           Effect.raceFirst(l.lost),
         )
       }
+      // Counted up once won, down once when the lease is lost or the campaign's scope closes.
+      const gauge = Metric.tagged(StateMetrics.leader, "election", election)
+      const held = yield* Ref.make(true)
+      const stepDown = Effect.flatMap(Ref.getAndSet(held, false), (was) =>
+        was ? Metric.incrementBy(gauge, -1) : Effect.void,
+      )
+      yield* Metric.increment(gauge)
+      yield* Effect.addFinalizer(() => stepDown)
+      yield* Effect.forkScoped(Effect.zipRight(l.lost, stepDown))
       const isLeader = l.valid
       return {
         election,
@@ -220,15 +279,16 @@ export const make = (b: Backend): StateStoreApi => {
 
   return {
     mode: b.mode,
-    get: b.get,
-    list: b.list,
-    put,
-    compareAndSet,
-    delete: del,
+    get: (key) => instrument("get")(b.get(key)),
+    list: (prefix) => instrument("list")(b.list(prefix)),
+    put: (key, value, options) => instrument("put")(put(key, value, options)),
+    compareAndSet: (key, expected, value, options) =>
+      instrument("compare_and_set")(compareAndSet(key, expected, value, options)),
+    delete: (key, options) => instrument("delete")(del(key, options)),
     watch: (prefix, from) => b.watch(prefix, from),
     lease,
-    campaign,
-    leader,
+    campaign: (election, value, options) => instrument("campaign")(campaign(election, value, options)),
+    leader: (election) => instrument("leader")(leader(election)),
   }
 }
 

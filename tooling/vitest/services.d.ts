@@ -1,1 +1,0 @@
-export { reachable, service } from "@novacron/testing"
