@@ -33,6 +33,8 @@ options (each sets a configuration key; --set reaches any key):
       --metrics-port N         monitoring.metrics_port (/metrics)
       --dwcp-mode MODE         dwcp.forced_mode
       --resource-profile P     system.resource_profile: minimal or production
+      --stop-vms-on-shutdown   vm.stop_on_shutdown: stop the VMs (ACPI power-down) when the agent stops;
+                               without it they keep running and the next agent adopts them
       --dry-run                print the boot plan (phases, each component's criticality, level and
                                dependencies, the critical chain) and exit; nothing is started
       --json                   with --dry-run: the plan as JSON
@@ -101,6 +103,7 @@ const options = {
   >),
   json: { type: "boolean" },
   "dry-run": { type: "boolean" },
+  "stop-vms-on-shutdown": { type: "boolean" },
   output: { type: "string", short: "o" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
@@ -381,6 +384,8 @@ const main = async () => {
   const { values: flags, positionals } = parsed
   const [command, sub] = positionals
   const rest = configArgs(parsed.tokens ?? [])
+  // A switch for the host's shutdown unit; the setting is the vm package's.
+  if (flags["stop-vms-on-shutdown"] === true) rest.push("--set", "vm.stop_on_shutdown=true")
   if (flags.version) {
     process.stdout.write(`${Version.describe}\n`)
     return exit(ExitCode.ok)

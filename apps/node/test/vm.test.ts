@@ -81,6 +81,11 @@ describe.skipIf(!haveQemuImg)("novacron-node vm", () => {
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/unknown vm command "frob"/)
 
+    // The host-shutdown switch sets the vm package's setting (config print shows where it came from).
+    const printed = JSON.parse(cli(["config", "print", "--json", "--stop-vms-on-shutdown"]).stdout)
+    expect(printed.values.vm.stop_on_shutdown).toBe(true)
+    expect(JSON.parse(cli(["config", "print", "--json"]).stdout).values.vm.stop_on_shutdown).toBe(false)
+
     const noAgent = cli(["vm", "list", "--data-dir", data])
     expect(noAgent.code).toBe(1)
     expect(noAgent.stderr).toContain(join(data, "vm-admin.sock"))
