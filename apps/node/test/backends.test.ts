@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
-import { service } from "@novacron/vitest-config/services"
+import { service } from "@novacron/testing"
 import Database from "better-sqlite3"
 import { Redis } from "ioredis"
 import postgres from "postgres"

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Process } from "@novacron/init"
 import { afterEach, describe, expect, it } from "vitest"
 import { ephemeralPorts, requireBuild, tempDataDir, testEnv } from "./harness.js"
 
@@ -15,7 +16,7 @@ const agents: Array<number> = []
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL")
   // An agent a failing wrapper left behind.
-  for (const pid of agents.splice(0)) if (alive(pid)) process.kill(pid, "SIGKILL")
+  for (const pid of agents.splice(0)) if (Process.alive(pid)) process.kill(pid, "SIGKILL")
 })
 
 const collect = (child: ChildProcess) => {
@@ -41,14 +42,6 @@ const exited = (child: ChildProcess) =>
       ? res({ code: child.exitCode, signal: child.signalCode })
       : child.once("exit", (code, signal) => res({ code, signal })),
   )
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 const agentPid = (dir: string) => {
   const pid = Number(readFileSync(join(dir, "novacron.lock"), "utf8").split("\n")[0])
   agents.push(pid)
@@ -76,7 +69,7 @@ describe("npm start under signals", () => {
     const reported = text.indexOf("[novacron] agent exited with code 0")
     expect(stopped).toBeGreaterThan(0)
     expect(reported).toBeGreaterThan(stopped)
-    expect(alive(pid)).toBe(false)
+    expect(Process.alive(pid)).toBe(false)
     // npm runs the script under `sh -c`: a shell that execs the command (bash) lets npm report the
     // wrapper's 0; dash stays, re-raises the SIGINT it saw once the wrapper is done, and npm then
     // ends with 130 (a root script starting with `exec` avoids that). Either way, only after the agent.
@@ -99,7 +92,7 @@ describe("npm start under signals", () => {
     expect((await fetch(`${health}/readyz`)).status).toBe(200)
     child.kill("SIGTERM")
     await exited(child)
-    await until("the agent to exit", () => !alive(pid))
+    await until("the agent to exit", () => !Process.alive(pid))
     await expect(fetch(`${health}/healthz`)).rejects.toThrow()
   })
 
@@ -118,7 +111,7 @@ describe("npm start under signals", () => {
     child.kill("SIGTERM")
     const { code, signal } = await exited(child)
     expect({ code, signal }).toEqual({ code: 0, signal: null })
-    expect(alive(pid)).toBe(false)
+    expect(Process.alive(pid)).toBe(false)
     expect(out.text).toContain('"name":"node.stopped"')
   })
 })

@@ -8,8 +8,11 @@ const settings = (sets: ReadonlyArray<string>) =>
   Effect.runPromise(Config.load({ env: {}, flags: sets.flatMap((s) => ["--set", s]) })).then((l) => l.settings)
 
 describe("v3 rollout", () => {
-  it("gives a node the same bucket every time, and spreads node ids evenly over 0..99", () => {
-    expect(rolloutBucket("node-17")).toBe(rolloutBucket("node-17"))
+  it("gives a node the same bucket on every boot and every build, and spreads node ids evenly over 0..99", () => {
+    // Pinned: the first 4 bytes of sha256(node id), big-endian, mod 100. A change of hash, seed or
+    // byte order would move nodes in or out of a running rollout on upgrade; a random or
+    // per-process bucket would move them on every restart.
+    expect(["node-17", "node-a", "host-0", ""].map(rolloutBucket)).toEqual([69, 44, 2, 10])
     const deciles = new Array<number>(10).fill(0)
     for (let i = 0; i < 10_000; i++) {
       const b = rolloutBucket(`host-${i}`)
