@@ -292,7 +292,12 @@ describe("as @novacron/init components", () => {
           expect(Context.get(ctx, ResourceValidator.ResourceValidator).measured.cpus).toBe(2)
           expect(existsSync(lockFile)).toBe(true)
           const health = yield* node.health
-          expect(JSON.stringify(health)).not.toContain("unhealthy")
+          // Exact values: "not unhealthy" would also pass a degraded node.
+          expect(health.status).toBe("healthy")
+          expect(health.components.map((c) => [c.name, c.health])).toEqual([
+            ["conflict-check", "healthy"],
+            ["resources", "healthy"],
+          ])
         }),
       )
       expect(existsSync(lockFile)).toBe(false)
