@@ -2,4 +2,4 @@
 // whole transfer hang would otherwise count as "killed" by timeout without any test saying why.
 import { novacronProject } from "@novacron/vitest-config"
 
-export default novacronProject("dwcp-amst", { include: ["test/frame.test.ts"] })
+export default novacronProject("dwcp-amst", { include: ["test/Frame.test.ts"] })
