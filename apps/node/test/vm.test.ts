@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { requireService } from "@novacron/testing"
 import { describe, expect, it } from "vitest"
-import { agentsPerTest, cli, freePort, tempDataDir } from "./harness.js"
+import { agentsPerTest, cli, ephemeralPorts, freePort, tempDataDir } from "./harness.js"
 
 const start = agentsPerTest()
 
@@ -23,17 +23,7 @@ describe.skipIf(!haveQemuImg)("novacron-node vm", () => {
     execFileSync("qemu-img", ["create", "-f", "qcow2", base, "16M"], { stdio: "ignore" })
     const kernel = join(dir, "vmlinuz")
     writeFileSync(kernel, "not a kernel; define only checks that it is there")
-    const a = start([
-      "start",
-      "--data-dir",
-      data,
-      "--set",
-      "system.health_check_port=0",
-      "--set",
-      "monitoring.metrics_port=0",
-      "--set",
-      "network.bind_port=0",
-    ])
+    const a = start(["start", "--data-dir", data, ...ephemeralPorts])
     await a.waitFor((l) => l.name === "node.ready")
     const vm = (...args: Array<string>) => cli(["vm", ...args, "--data-dir", data])
 
@@ -150,12 +140,7 @@ describe.skipIf(!haveQemuImg || !haveEtcd)("a VM runs on one host (ownership in 
           id,
           "--set",
           `dwcp.consensus.etcd_endpoints=${JSON.stringify([etcd.url])}`,
-          "--set",
-          "system.health_check_port=0",
-          "--set",
-          "monitoring.metrics_port=0",
-          "--set",
-          "network.bind_port=0",
+          ...ephemeralPorts,
         ])
         const vm = (...args: Array<string>) => cli(["vm", ...args, "--data-dir", data])
         return { a, vm }
