@@ -1,7 +1,7 @@
 // dwcp-ass bench on a private 3-member etcd (loopback, etcd's LAN defaults: heartbeat 100 ms,
 // election 1 s). Each figure beside its baseline measured in the same run; medians of RUNS runs.
 //   writes/s, 64 in flight: StateStore.put              vs etcd3 `put` used directly (default client)
-//   client-visible failover after SIGKILL of the leader: ours (deadline + 200 ms breaker) vs etcd3 defaults
+//   client-visible failover after SIGKILL of the leader: ours (writes to the leader, deadline, 200 ms breaker) vs etcd3 defaults
 //   coordinator failover (holder stops keepalives):      ours `campaign`  vs the holder's leased key deleted, seen by an etcd3 watch
 import { execFileSync } from "node:child_process"
 import { Context, Duration, Effect, Exit, Layer, Ref, Scope } from "effect"

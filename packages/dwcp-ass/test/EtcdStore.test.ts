@@ -63,4 +63,23 @@ describe.skipIf(!haveEtcd)("Raft mode on a 3-member etcd", () => {
       }).pipe(Effect.scoped, Effect.provide(store("failover/"))),
     40_000,
   )
+
+  it.live(
+    "SIGKILL of the etcd leader: writes started after it go to the new leader and succeed, none is left of unknown outcome",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StateStore.StateStore
+        yield* s.put("w/0", "before")
+        const leader = yield* Effect.promise(() => cluster.leader())
+        yield* Effect.promise(() => cluster.kill(leader))
+        // A write sent to a follower is forwarded to the dead leader and dropped there: it would wait
+        // out its whole deadline and end as StateTimeout. Sent to whoever leads, each one succeeds.
+        const revs = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (i) => s.put(`w/${i}`, "after"), {
+          concurrency: "unbounded",
+        })
+        expect(new Set(revs).size).toBe(6)
+        yield* Effect.promise(() => cluster.restart(leader))
+      }).pipe(Effect.scoped, Effect.provide(store("failover-direct/", Duration.seconds(5)))),
+    40_000,
+  )
 })

@@ -109,31 +109,81 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       const hint = tlsHint(m, options.tls)
       return hint === undefined ? m : `${hint} (${m.trim()})`
     }
-    const client = yield* Effect.acquireRelease(
-      Effect.sync(
-        () =>
-          new Etcd3({
-            hosts: [...options.endpoints],
-            ...(options.tls ? { credentials: credentials(options.tls) } : {}),
-            defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callMs }),
-            dialTimeout: callMs,
-            faultHandling: {
-              host: () =>
-                circuitBreaker(handleWhen(isRecoverableError), {
-                  halfOpenAfter: Duration.toMillis(options.halfOpenAfter ?? Duration.millis(200)),
-                  breaker: new ConsecutiveBreaker(3),
-                }),
-              // Retries are ours: a write is retried only when it surely was not applied.
-              global: noop,
-              // The default backs off to 30 s: a watch (and so a waiting candidate) would sleep
-              // through a whole failover after a member restart.
-              // etcd3 types this as a backoff but calls it as a factory (`.next()`), which this is.
-              watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as never,
-            },
-          }),
-      ),
-      (c) => Effect.sync(() => c.close()),
-    )
+    const open = (hosts: ReadonlyArray<string>) =>
+      Effect.acquireRelease(
+        Effect.sync(
+          () =>
+            new Etcd3({
+              hosts: [...hosts],
+              ...(options.tls ? { credentials: credentials(options.tls) } : {}),
+              defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callMs }),
+              dialTimeout: callMs,
+              faultHandling: {
+                host: () =>
+                  circuitBreaker(handleWhen(isRecoverableError), {
+                    halfOpenAfter: Duration.toMillis(options.halfOpenAfter ?? Duration.millis(200)),
+                    breaker: new ConsecutiveBreaker(3),
+                  }),
+                // Retries are ours: a write is retried only when it surely was not applied.
+                global: noop,
+                // The default backs off to 30 s: a watch (and so a waiting candidate) would sleep
+                // through a whole failover after a member restart.
+                // etcd3 types this as a backoff but calls it as a factory (`.next()`), which this is.
+                watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1000 }) as never,
+              },
+            }),
+        ),
+        (c) => Effect.sync(() => c.close()),
+      )
+    const client = yield* open(options.endpoints)
+    // One client per member for writes, sent to the member that says it leads. A write sent to a
+    // follower is forwarded to the leader; when the leader was killed, the follower keeps
+    // forwarding into the void until its election timeout fires (1-2 s), and the write waits out
+    // its whole deadline. Sent to the leader itself, it fails at once (connection refused: not
+    // applied, retried), and the retry waits for a member that says it leads: the new leader.
+    const members = options.endpoints.length > 1 ? yield* Effect.forEach(options.endpoints, (e) => open([e])) : []
+    // The member believed to lead, and when that was learnt (re-asked after a while: a leader that
+    // stepped down but lives still takes writes, by forwarding them).
+    let leader: { readonly index: number; readonly at: number } | undefined
+    const statusMs = Math.max(50, Math.min(250, callMs / 4))
+    /** Asks every member who leads; the index of one that says itself, else the first error. */
+    const findLeader = Effect.tryPromise({
+      try: async () => {
+        const answers = await Promise.all(
+          members.map((m) =>
+            m.maintenance.status({ deadline: Date.now() + statusMs }).then(
+              (s) => ({ ok: s }),
+              (e: unknown) => ({ error: e }),
+            ),
+          ),
+        )
+        let best: { index: number; term: number } | undefined
+        answers.forEach((a, index) => {
+          if (!("ok" in a) || String(a.ok.leader) !== String(a.ok.header.member_id)) return
+          // Two members saying they lead (one cut off, not stepped down yet): the later term.
+          const term = Number(a.ok.raftTerm)
+          if (best === undefined || term > best.term) best = { index, term }
+        })
+        if (best !== undefined) return best.index
+        const answered = answers.filter((a) => "ok" in a).length
+        if (answered > 0)
+          throw new Error(`etcdserver: no leader (${answered} of ${members.length} members answer, none leads)`)
+        throw (answers[0] as { error: unknown }).error
+      },
+      catch: (e) => e,
+    })
+    const leaderRefreshMs = 5_000
+    /** The client of the leader when known (found now if need be), else the pool's. */
+    const target = Effect.suspend((): Effect.Effect<{ readonly c: Etcd3; readonly index: number }, unknown> => {
+      if (members.length === 0) return Effect.succeed({ c: client, index: -1 })
+      const now = Date.now()
+      if (leader !== undefined && now - leader.at < leaderRefreshMs)
+        return Effect.succeed({ c: members[leader.index]!, index: leader.index })
+      return Effect.map(findLeader, (index) => {
+        leader = { index, at: Date.now() }
+        return { c: members[index]!, index }
+      })
+    })
     const k = (key: string) => Buffer.from(ns + key)
     const unk = (b: Buffer) => b.toString().slice(ns.length)
     const toEntry = (kv: RawKv): Entry => ({
@@ -150,11 +200,18 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       Schedule.upTo(options.callTimeout),
     )
 
+    // A write retried is one that was not sent or was refused by a member that does not lead: asking
+    // who leads again every 50 ms costs three status calls and takes the new leader within 50 ms.
+    const retryWrite = Schedule.exponential(Duration.millis(10), 1.5).pipe(
+      Schedule.union(Schedule.spaced(Duration.millis(50))),
+      Schedule.upTo(options.callTimeout),
+    )
+
     // The retry schedule is set up only once a call failed (it costs on the hot path otherwise).
     const retried =
-      (retryable: (e: StateError) => boolean) =>
+      (retryable: (e: StateError) => boolean, schedule = retry) =>
       <A>(self: Effect.Effect<A, StateError>): Effect.Effect<A, StateError> =>
-        Effect.catchIf(self, retryable, () => Effect.retry(self, { schedule: retry, while: retryable }))
+        Effect.catchIf(self, retryable, () => Effect.retry(self, { schedule, while: retryable }))
 
     /** A read: any failure applied nothing, so retry until the deadline. */
     const read = <A>(operation: string, key: string, f: () => Promise<A>): Effect.Effect<A, StateError> =>
@@ -164,14 +221,21 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       }).pipe(retried(() => true))
 
     /** A write: retried only when surely not applied; otherwise its outcome is unknown. */
-    const write = <A>(operation: string, key: string, f: () => Promise<A>): Effect.Effect<A, StateError> =>
-      Effect.tryPromise({
-        try: f,
-        catch: (e): StateError =>
-          notApplied(e)
-            ? new StateUnavailable({ operation, key, message: `etcd: ${describe(e)}` })
-            : new StateTimeout({ operation, key, message: `etcd: ${describe(e)} (outcome unknown)` }),
-      }).pipe(retried((e) => e._tag === "StateUnavailable"))
+    const write = <A>(operation: string, key: string, f: (c: Etcd3) => Promise<A>): Effect.Effect<A, StateError> =>
+      Effect.matchEffect(target, {
+        // Nothing was sent: no member says it leads (election running) or none answers.
+        onFailure: (e) => Effect.fail(new StateUnavailable({ operation, key, message: `etcd: ${describe(e)}` })),
+        onSuccess: ({ c, index }) =>
+          Effect.tryPromise({
+            try: () => f(c),
+            catch: (e): StateError => {
+              if (leader?.index === index) leader = undefined
+              return notApplied(e)
+                ? new StateUnavailable({ operation, key, message: `etcd: ${describe(e)}` })
+                : new StateTimeout({ operation, key, message: `etcd: ${describe(e)} (outcome unknown)` })
+            },
+          }),
+      }).pipe(retried((e) => e._tag === "StateUnavailable", retryWrite))
 
     const get = (key: string) =>
       read("get", key, () => client.kv.range({ key: k(key) })).pipe(
@@ -196,8 +260,8 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
     }
 
     const txn = (operation: string, key: string, g: Guard, op: Record<string, unknown>) =>
-      write(operation, key, () =>
-        client.kv.txn({
+      write(operation, key, (c) =>
+        c.kv.txn({
           compare: compares(key, g) as never,
           success: [op as never],
           failure: [
@@ -233,7 +297,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
     const put = (key: string, value: string, g: Guard) => {
       const req = { key: k(key), value: Buffer.from(value), lease: g.lease ?? 0 }
       if (g.expectMod === undefined && g.fence === undefined)
-        return write("put", key, () => client.kv.put(req)).pipe(
+        return write("put", key, (c) => c.kv.put(req)).pipe(
           Effect.map((r): TxnResult => ({ _tag: "Ok", revision: Number(r.header.revision), existed: true })),
         )
       return txn("put", key, g, { request_put: req })
@@ -241,7 +305,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
 
     const del = (key: string, g: Guard) => {
       if (g.expectMod === undefined && g.fence === undefined)
-        return write("delete", key, () => client.kv.deleteRange({ key: k(key) })).pipe(
+        return write("delete", key, (c) => c.kv.deleteRange({ key: k(key) })).pipe(
           Effect.map(
             (r): TxnResult => ({ _tag: "Ok", revision: Number(r.header.revision), existed: Number(r.deleted) > 0 }),
           ),
@@ -297,8 +361,8 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
     const leaseGrant = (ttl: Duration.Duration) =>
       Effect.suspend(() => {
         const id = String(randomInt(1, 2 ** 47) * 64 + randomInt(0, 64))
-        return write("lease", id, () =>
-          client.leaseClient.leaseGrant({ ID: id, TTL: Math.max(1, Math.ceil(Duration.toSeconds(ttl))) }),
+        return write("lease", id, (c) =>
+          c.leaseClient.leaseGrant({ ID: id, TTL: Math.max(1, Math.ceil(Duration.toSeconds(ttl))) }),
         ).pipe(Effect.map((r) => ({ id, ttl: Duration.seconds(Number(r.TTL)) })))
       }).pipe(Effect.retry({ times: 3, while: (e) => /lease already exists/i.test(e.message) }))
 
@@ -330,7 +394,7 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       })
 
     const leaseRevoke = (id: string) =>
-      write("revoke", id, () => client.leaseClient.leaseRevoke({ ID: id })).pipe(
+      write("revoke", id, (c) => c.leaseClient.leaseRevoke({ ID: id })).pipe(
         Effect.catchIf(
           (e) => /not found/i.test(e.message),
           () => Effect.void,
