@@ -6,6 +6,8 @@
  */
 
 /** @since 0.1.0 */
+export * as ClusterState from "./ClusterState.js"
+/** @since 0.1.0 */
 export * as ConsensusSettings from "./ConsensusSettings.js"
 /** @since 0.1.0 */
 export * as EtcdStore from "./EtcdStore.js"

@@ -5,9 +5,25 @@
  *
  * @since 0.1.0
  */
+import { StateStore } from "@novacron/dwcp-ass"
 import { Component } from "@novacron/init"
-import { Effect } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as Placement from "./Placement.js"
+import * as PlacementSync from "./PlacementSync.js"
+
+// With the cluster state in the boot context, the hosts are every node's published capacity;
+// without it (a bare placement engine) hosts are joined by whoever owns the engine.
+const withHosts = <E>(engine: Layer.Layer<Placement.Placement, E>) =>
+  Layer.unwrapEffect(
+    Effect.map(Effect.serviceOption(StateStore.StateStore), (state) =>
+      Option.isSome(state)
+        ? Layer.provideMerge(
+            PlacementSync.layer.pipe(Layer.provide(Layer.succeed(StateStore.StateStore, state.value))),
+            engine,
+          )
+        : engine,
+    ),
+  )
 
 /**
  * Healthy while the service answers; details say the policy and the map's size.
@@ -38,12 +54,14 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Placement
 export const component = (settings: Placement.PlacementSettings) =>
   Component.spec({
     name: "dwcp-itp",
-    layer: Placement.layer(settings),
-    fallback: Placement.layer({
-      ...settings,
-      enable_v3_placement: false,
-      placement: { ...settings.placement, policy: "binpack" },
-    }),
+    layer: withHosts(Placement.layer(settings)),
+    fallback: withHosts(
+      Placement.layer({
+        ...settings,
+        enable_v3_placement: false,
+        placement: { ...settings.placement, policy: "binpack" },
+      }),
+    ),
     healthCheck,
     timeout: "5 seconds",
     description: "intelligent task placement (dwcp.enable_v3_placement)",

@@ -18,6 +18,8 @@ export * as PlacementComponent from "./PlacementComponent.js"
 export * from "./PlacementError.js"
 /** @since 0.2.0 */
 export * as PlacementSettings from "./PlacementSettings.js"
+/** Placement's hosts from the cluster state (`capacity/<node>`). */
+export * as PlacementSync from "./PlacementSync.js"
 /** Filter and score plugins, policies. */
 export * as Plugin from "./Plugin.js"
 /** The synchronous engine. */

@@ -1,47 +1,13 @@
 /**
  * The node's VM capacity in the cluster state: every `interval` (and so within one interval of a
- * start or stop) the node writes `capacity/<node id>` under a lease, so placement on any node reads
+ * start or stop) the node writes `capacity/<node id>` (`ClusterState.capacity`) under a lease, so placement on any node reads
  * what each host can still run, and a node that dies drops out when its lease runs out.
  *
  * @since 0.1.0
  */
-import { Keyspace, StateStore } from "@novacron/dwcp-ass"
-import { Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { ClusterState, StateStore } from "@novacron/dwcp-ass"
+import { Duration, Effect, Layer, Schedule } from "effect"
 import { VmManager } from "./VmManager.js"
-
-/**
- * What a node publishes: its VM manager's capacity, the accelerator its guests get, and when.
- *
- * @since 0.1.0
- * @category models
- */
-export const NodeCapacity = Schema.Struct({
-  node: Schema.String,
-  cpus: Schema.Int,
-  vcpus_total: Schema.Int,
-  vcpus_used: Schema.Int,
-  memory_mb_total: Schema.Int,
-  memory_mb_reserved: Schema.Int,
-  memory_mb_used: Schema.Int,
-  disk_mb_free: Schema.Int,
-  running: Schema.Int,
-  accel: Schema.NullOr(Schema.Literal("kvm", "tcg")),
-  updated_at: Schema.Number,
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type NodeCapacity = typeof NodeCapacity.Type
-
-/**
- * The `capacity/` keys: one per node, written only by that node (single writer per key).
- *
- * @since 0.1.0
- * @category keyspaces
- */
-export const keyspace = Keyspace.make("capacity/", NodeCapacity)
 
 const snapshot = (node: string) =>
   Effect.gen(function* () {
@@ -54,7 +20,7 @@ const snapshot = (node: string) =>
       ...capacity,
       accel: info._tag === "Right" ? info.right.accel : null,
       updated_at: now,
-    } satisfies NodeCapacity
+    } satisfies ClusterState.NodeCapacity
   })
 
 /**
@@ -80,7 +46,7 @@ export const publish = (
           const lease = yield* store.lease(ttl)
           while (yield* lease.valid) {
             yield* snapshot(node).pipe(
-              Effect.flatMap((c) => keyspace.put(node, c, { lease })),
+              Effect.flatMap((c) => ClusterState.capacity.put(node, c, { lease })),
               Effect.catchAll((e) =>
                 Effect.logWarning(`vm: capacity not published to the cluster state: ${e.message}`),
               ),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Database } from "@novacron/database"
-import { LocalStore, StateStore } from "@novacron/dwcp-ass"
+import { ClusterState, LocalStore, StateStore } from "@novacron/dwcp-ass"
 import { Effect, Exit, Layer, Option, Ref, Scope } from "effect"
 import * as VmCapacity from "../src/VmCapacity.js"
 import { VmQemuUnavailable } from "../src/VmError.js"
@@ -28,7 +28,7 @@ const state = LocalStore.layer({ leaseTtl: "1 second" }).pipe(Layer.provide(Data
 
 const published = (node: string) =>
   Effect.map(
-    VmCapacity.keyspace.get(node),
+    ClusterState.capacity.get(node),
     Option.map((item) => item.value),
   )
 
