@@ -207,7 +207,9 @@ describe("the command line", () => {
     expect(ok.stderr).toBe("")
     expect(ok.code).toBe(0)
     expect(ok.stdout).toMatch(/^configuration is valid \(/)
-    expect(ok.stdout).toMatch(/note: dwcp\.consensus\.protocol \(novacron\.yaml:\d+\): .*not in effect yet/)
+    expect(ok.stdout).toMatch(
+      /note: dwcp\.consensus\.election_timeout \(novacron\.yaml:\d+\): .*not in effect yet: the agent does not run etcd/,
+    )
     const json = JSON.parse(cli(["validate", "--json", "--config", example, ...paths]).stdout) as {
       notes: Array<{ path: string; source: string }>
     }
