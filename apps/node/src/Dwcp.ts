@@ -18,6 +18,15 @@ export interface DwcpPlan {
   readonly notes: ReadonlyArray<string>
 }
 
+/** An import that failed, told apart from a settings decode failing after it. */
+class LoadFailed {
+  constructor(readonly cause: unknown) {}
+}
+const load = <M>(name: string): Promise<M> =>
+  importEsm<M>(name).catch((e: unknown) => {
+    throw new LoadFailed(e)
+  })
+
 type Flag = "transport" | "compression" | "prediction" | "state_sync" | "consensus" | "placement"
 
 /**
@@ -52,19 +61,24 @@ export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
   const on = new Set(requested)
   const components: Array<Component.AnySpec> = []
   const notes: Array<string> = []
-  // These parts are DEGRADED: a package whose native addon will not load leaves its part off, said why.
+  // These parts are DEGRADED: a package whose native addon will not load leaves its part off, said
+  // why; so does a section its owner's schema refuses, named as such (not as a failed load).
   const part = async (flag: Flag, add: () => Promise<void>) => {
     if (!on.has(flag)) return
     try {
       await add()
     } catch (e) {
-      notes.push(`dwcp: enable_v3_${flag} is set, but its package did not load (${String(e)}): it stays off`)
+      notes.push(
+        e instanceof LoadFailed
+          ? `dwcp: enable_v3_${flag} is set, but its package did not load (${String(e.cause)}): it stays off`
+          : `dwcp: enable_v3_${flag} is set, but its settings were refused (${String(e)}): it stays off`,
+      )
     }
   }
   await part("transport", async () => {
     const [{ Acp }, { Amst, TransportSettings }] = await Promise.all([
-      importEsm<typeof import("@novacron/dwcp-acp")>("@novacron/dwcp-acp"),
-      importEsm<typeof import("@novacron/dwcp-amst")>("@novacron/dwcp-amst"),
+      load<typeof import("@novacron/dwcp-acp")>("@novacron/dwcp-acp"),
+      load<typeof import("@novacron/dwcp-amst")>("@novacron/dwcp-amst"),
     ])
     components.push(
       Acp.component(
@@ -77,15 +91,15 @@ export const plan = async (s: Settings.Settings): Promise<DwcpPlan> => {
     )
   })
   await part("compression", async () => {
-    const { HdeComponent, HdeSettings } = await importEsm<typeof import("@novacron/dwcp-hde")>("@novacron/dwcp-hde")
+    const { HdeComponent, HdeSettings } = await load<typeof import("@novacron/dwcp-hde")>("@novacron/dwcp-hde")
     components.push(HdeComponent.component(Schema.decodeSync(HdeSettings.CompressionSettings)(d.compression)))
   })
   await part("prediction", async () => {
-    const { Pba, PbaComponent } = await importEsm<typeof import("@novacron/dwcp-pba")>("@novacron/dwcp-pba")
+    const { Pba, PbaComponent } = await load<typeof import("@novacron/dwcp-pba")>("@novacron/dwcp-pba")
     components.push(PbaComponent.component(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })))
   })
   await part("placement", async () => {
-    const { Placement, PlacementComponent } = await importEsm<typeof import("@novacron/dwcp-itp")>("@novacron/dwcp-itp")
+    const { Placement, PlacementComponent } = await load<typeof import("@novacron/dwcp-itp")>("@novacron/dwcp-itp")
     components.push(
       PlacementComponent.component(
         Schema.decodeSync(Placement.PlacementSettings)({ enable_v3_placement: true, placement: d.placement }),

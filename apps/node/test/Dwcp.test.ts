@@ -41,6 +41,15 @@ describe("v3 rollout", () => {
     expect(off.notes[0]).toContain(`node ${outside} is outside the v3 rollout`)
   })
 
+  it("a section its owner's schema refuses is named as refused settings, not as a package that did not load", async () => {
+    const s = await settings(["dwcp.enable_v3_compression=true", "dwcp.v3_rollout_percentage=100"])
+    const bad = { ...s, dwcp: { ...s.dwcp, compression: { ...s.dwcp.compression, workers: -1 } } }
+    const p = await plan(bad)
+    expect(p.components).toEqual([])
+    expect(p.notes).toHaveLength(1)
+    expect(p.notes[0]).toMatch(/^dwcp: enable_v3_compression is set, but its settings were refused \(.*workers/s)
+  })
+
   it("passes dwcp.placement through to the placement service", async () => {
     const p = await plan(
       await settings([
