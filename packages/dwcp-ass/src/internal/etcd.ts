@@ -104,10 +104,16 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
   Effect.gen(function* () {
     const callMs = Duration.toMillis(options.callTimeout)
     const ns = options.namespace ?? ""
-    const describe = (e: unknown) => {
+    // An open breaker hides why the member failed (a refused certificate, say): say the last reason.
+    let lastFailure: string | undefined
+    const describe = (e: unknown): string => {
+      if (isBrokenCircuitError(e) && lastFailure !== undefined)
+        return `${lastFailure} [member skipped for now after failing calls]`
       const m = message(e)
       const hint = tlsHint(m, options.tls)
-      return hint === undefined ? m : `${hint} (${m.trim()})`
+      const text = hint === undefined ? m : `${hint} (${m.trim()})`
+      if (!isBrokenCircuitError(e)) lastFailure = text
+      return text
     }
     const open = (hosts: ReadonlyArray<string>) =>
       Effect.acquireRelease(
