@@ -188,11 +188,6 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
     const off = Rollout.decide(options.flags, options.nodeId)
     const local = V1.localState()
     const opts = (name: Part.Name) => ({ off: off[name], retry: options.retry })
-    const transport = yield* Part.make("transport", options.v3.transport, opts("transport"))
-    const congestion = yield* Part.make("congestion", options.v3.congestion, opts("congestion"))
-    const compression = yield* Part.make("compression", options.v3.compression, opts("compression"))
-    const prediction = yield* Part.make("prediction", options.v3.prediction, opts("prediction"))
-    const placement = yield* Part.make("placement", options.v3.placement, opts("placement"))
     // What v1 kept while the store was down is written through before v3 serves again.
     const replay = (store: Engine.StateSync) =>
       Effect.gen(function* () {
@@ -211,10 +206,21 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
         if (pending.length > 0)
           yield* Effect.logInfo(`DWCP state_sync: ${pending.length} keys written on v1 replayed into v3`)
       })
-    const stateSync = yield* Part.make("state_sync", options.v3.state_sync, {
-      ...opts("state_sync"),
-      onRecover: (store) => Effect.orDie(replay(store)),
-    })
+    // The parts start side by side: the slowest, not the sum, is what boot waits for.
+    const [transport, congestion, compression, prediction, placement, stateSync] = yield* Effect.all(
+      [
+        Part.make("transport", options.v3.transport, opts("transport")),
+        Part.make("congestion", options.v3.congestion, opts("congestion")),
+        Part.make("compression", options.v3.compression, opts("compression")),
+        Part.make("prediction", options.v3.prediction, opts("prediction")),
+        Part.make("placement", options.v3.placement, opts("placement")),
+        Part.make("state_sync", options.v3.state_sync, {
+          ...opts("state_sync"),
+          onRecover: (store: Engine.StateSync) => Effect.orDie(replay(store)),
+        }),
+      ],
+      { concurrency: "unbounded" },
+    )
     const parts = [transport, congestion, compression, prediction, stateSync, placement] as const
 
     const encodings = (v3Compression: Option.Option<Engine.Compression>) =>

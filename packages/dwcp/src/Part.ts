@@ -6,7 +6,19 @@
  *
  * @since 0.1.0
  */
-import { Cause, Data, Effect, ExecutionStrategy, Exit, Metric, Option, Schedule, Scope, SynchronizedRef } from "effect"
+import {
+  Cause,
+  Data,
+  Duration,
+  Effect,
+  ExecutionStrategy,
+  Exit,
+  Metric,
+  Option,
+  Schedule,
+  Scope,
+  SynchronizedRef,
+} from "effect"
 
 /**
  * The parts: AMST (`transport`), ACP (`congestion`, on with `enable_v3_transport`), HDE
@@ -122,6 +134,13 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
 )
 
 /**
+ * 10 s: the design's boot targets are seconds; a part slower than this starts on a retry.
+ *
+ * @since 0.1.0
+ */
+export const defaultStartTimeout: Duration.DurationInput = "10 seconds"
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -129,6 +148,8 @@ export interface Options<A = unknown> {
   /** `undefined`: on; a string: off (v1) for that reason, e.g. the flag or the rollout. */
   readonly off?: string | undefined
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** Longest one start attempt may take (default {@link defaultStartTimeout}). */
+  readonly startTimeout?: Duration.DurationInput | undefined
   /** Run when a retry brings v3 back, before calls use it (e.g. replay what v1 did meanwhile). */
   readonly onRecover?: ((engine: A) => Effect.Effect<void>) | undefined
 }
@@ -188,7 +209,15 @@ export const make = <A>(
     // One start attempt: the engine lives in its own scope so a failed part's resources are freed.
     const attempt = Effect.gen(function* () {
       const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
-      const exit = yield* Effect.exit(Scope.extend(acquire, scope))
+      // A start that hangs must not hold the boot: past the timeout it counts as failed.
+      const exit = yield* Effect.exit(
+        Scope.extend(acquire, scope).pipe(
+          Effect.timeoutFail({
+            duration: options.startTimeout ?? defaultStartTimeout,
+            onTimeout: () => `did not start within ${Duration.format(options.startTimeout ?? defaultStartTimeout)}`,
+          }),
+        ),
+      )
       if (Exit.isFailure(exit)) {
         yield* Scope.close(scope, exit)
         return yield* Effect.fail(describe(exit.cause))

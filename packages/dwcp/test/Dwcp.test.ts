@@ -1,6 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import { EnvironmentDetector } from "@novacron/environment"
-import { Context, Effect, Layer, Logger, Metric, type MetricState, Option, Ref, Schedule, TestClock } from "effect"
+import {
+  Context,
+  Effect,
+  Fiber,
+  Layer,
+  Logger,
+  Metric,
+  type MetricState,
+  Option,
+  Ref,
+  Schedule,
+  TestClock,
+} from "effect"
 import * as Dwcp from "../src/Dwcp.js"
 import type * as Engine from "../src/Engine.js"
 import * as LinkClassifier from "../src/LinkClassifier.js"
@@ -21,7 +33,11 @@ const allOn: Rollout.Flags = {
 }
 
 /** Fake v3 engines whose start and run can be broken per part, over an in-memory network. */
-const harness = (flags: Rollout.Flags = allOn, brokenAtStart: ReadonlyArray<Name> = []) =>
+const harness = (
+  flags: Rollout.Flags = allOn,
+  brokenAtStart: ReadonlyArray<Name> = [],
+  hangingAtStart: ReadonlyArray<Name> = [],
+) =>
   Effect.gen(function* () {
     const brokenStart = yield* Ref.make(new Set<Name>(brokenAtStart))
     const brokenRun = yield* Ref.make(new Set<Name>())
@@ -37,6 +53,7 @@ const harness = (flags: Rollout.Flags = allOn, brokenAtStart: ReadonlyArray<Name
       Effect.gen(function* () {
         yield* Ref.update(starts, (s) => ({ ...s, [p]: (s[p] ?? 0) + 1 }))
         if ((yield* Ref.get(brokenStart)).has(p)) return yield* Effect.fail(new Error(`${p}: addon not loaded`))
+        if (hangingAtStart.includes(p) && (yield* Ref.get(starts))[p] === 1) return yield* Effect.never
         return engine
       })
     const v3: Dwcp.V3Engines = {
@@ -195,6 +212,21 @@ describe("the v1 fallback, part by part", () => {
       }),
     )
   }
+})
+
+describe("a part that hangs at start", () => {
+  it.scoped("holds the boot only for the start timeout, then runs v1 and is retried", () =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(harness(allOn, [], ["compression"]))
+      yield* TestClock.adjust("10 seconds")
+      const { dwcp } = yield* Fiber.join(fiber)
+      expect(yield* statusOf(dwcp, "compression")).toMatchObject({ _tag: "down", cause: "did not start within 10s" })
+      expect((yield* statusOf(dwcp, "transport"))._tag).toBe("up")
+      yield* TestClock.adjust("10 seconds")
+      yield* settle
+      expect((yield* statusOf(dwcp, "compression"))._tag).toBe("up")
+    }),
+  )
 })
 
 describe("flags and rollout", () => {
