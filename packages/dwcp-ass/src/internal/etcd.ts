@@ -185,10 +185,25 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
       const now = Date.now()
       if (leader !== undefined && now - leader.at < leaderRefreshMs)
         return Effect.succeed({ c: members[leader.index]!, index: leader.index })
-      return Effect.map(findLeader, (index) => {
+      const found = Effect.map(findLeader, (index) => {
         leader = { index, at: Date.now() }
         return { c: members[index]!, index }
       })
+      if (leader === undefined) return found
+      // Time to re-ask: one status call to the member we use, all of them only if it stopped leading
+      // (so a dead or cut-off follower does not slow a write every few seconds).
+      const known = leader.index
+      return Effect.tryPromise(() => members[known]!.maintenance.status({ deadline: Date.now() + statusMs })).pipe(
+        Effect.flatMap((st) =>
+          String(st.leader) === String(st.header.member_id)
+            ? Effect.sync(() => {
+                leader = { index: known, at: Date.now() }
+                return { c: members[known]!, index: known }
+              })
+            : found,
+        ),
+        Effect.orElse(() => found),
+      )
     })
     const k = (key: string) => Buffer.from(ns + key)
     const unk = (b: Buffer) => b.toString().slice(ns.length)
