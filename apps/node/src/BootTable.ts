@@ -20,8 +20,9 @@ import type { Effect } from "effect"
  * | database         | core      | CRITICAL    | -                 | state store (opens its own files; no key needed)     |
  * | cache            | core      | DEGRADED    | -                 | in-memory fallback while Redis is away               |
  * | network          | core      | CRITICAL    | security          | TLS needs the node certificate                       |
- * | state-sync       | core      | CRITICAL    | database          | cluster state (etcd, or the node database alone);    |
- * |                  |           |             |                   | no node may own a VM without it                      |
+ * | state-sync       | core      | CRITICAL    | database,         | cluster state (etcd, or the node database alone);    |
+ * |                  |           |             | security          | no node may own a VM without it; etcd over mTLS uses |
+ * |                  |           |             |                   | the node certificate security issues                 |
  * | dwcp-acp         | core      | DEGRADED    | -                 | congestion control; default TCP without it           |
  * | membership       | services  | CRITICAL    | database, network | takes accepted connections, writes `nodes`           |
  * | cluster-join     | services  | WARNING     | security          | serves joins with the CA; a node runs without it     |
@@ -47,7 +48,7 @@ export const table = {
   database: { phase: "core", criticality: "CRITICAL" },
   cache: { phase: "core", criticality: "DEGRADED" },
   network: { phase: "core", criticality: "CRITICAL", dependencies: ["security"] },
-  "state-sync": { phase: "core", criticality: "CRITICAL", dependencies: ["database"] },
+  "state-sync": { phase: "core", criticality: "CRITICAL", dependencies: ["database", "security"] },
   "dwcp-acp": { phase: "core", criticality: "DEGRADED" },
 
   membership: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "network"] },
