@@ -10,6 +10,7 @@
 import { CacheSettings } from "@novacron/cache/CacheSettings"
 import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
 import { StorageSettings } from "@novacron/database/StorageSettings"
+import { DwcpSettings } from "@novacron/dwcp/DwcpSettings"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
@@ -168,13 +169,8 @@ export const Placement = PlacementSection
  */
 export const Dwcp = Schema.Struct({
   ...DetectionSettings.fields,
-  // The rollout and the v3 switches below are read by the node's DWCP composition (apps/node).
-  v3_rollout_percentage: opt(Common.int(0, 100), () => 0),
-  enable_v3_transport: opt(bool, () => false),
-  enable_v3_compression: opt(bool, () => false),
-  enable_v3_prediction: opt(bool, () => false),
-  enable_v3_state_sync: opt(bool, () => false),
-  enable_v3_consensus: opt(bool, () => false),
+  // The rollout and the v3 switches: @novacron/dwcp's.
+  ...DwcpSettings.fields,
   enable_v3_placement: PlacementSettings.fields.enable_v3_placement,
   transport: section(Transport),
   compression: section(Compression),

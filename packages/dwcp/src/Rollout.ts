@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
+import type { DwcpSettings } from "./DwcpSettings.js"
 import type * as Part from "./Part.js"
 
 /**
@@ -14,15 +15,7 @@ import type * as Part from "./Part.js"
  * @since 0.1.0
  * @category models
  */
-export interface Flags {
-  readonly v3_rollout_percentage: number
-  readonly enable_v3_transport: boolean
-  readonly enable_v3_compression: boolean
-  readonly enable_v3_prediction: boolean
-  readonly enable_v3_state_sync: boolean
-  readonly enable_v3_consensus: boolean
-  readonly enable_v3_placement: boolean
-}
+export type Flags = DwcpSettings & { readonly enable_v3_placement: boolean }
 
 /**
  * The node's v3 rollout bucket, 0..99: stable for a node id, so a rollout percentage picks the

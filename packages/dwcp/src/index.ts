@@ -10,6 +10,8 @@ export * as Dwcp from "./Dwcp.js"
 /** @since 0.1.0 */
 export * as DwcpComponent from "./DwcpComponent.js"
 /** @since 0.1.0 */
+export * as DwcpSettings from "./DwcpSettings.js"
+/** @since 0.1.0 */
 export * as Engine from "./Engine.js"
 /** @since 0.1.0 */
 export * as Envelope from "./Envelope.js"
