@@ -3,39 +3,30 @@
 // probe. Node cannot put one socket in each namespace, so each measurement runs the same probe code
 // in a child process inside the link's near namespace; the classification is this process's.
 import { execFile, execFileSync, spawn } from "node:child_process"
-import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { type Classify, EnvironmentDetector } from "@novacron/environment"
+import { requireService } from "@novacron/testing"
 import { Context, Duration, Effect, Layer } from "effect"
 // @ts-expect-error plain ESM helper without type declarations
-import { link, vethPair } from "../../../tooling/wan-emulator/lib.mjs"
+import { canEmulate, link, vethPair } from "../../../tooling/wan-emulator/lib.mjs"
 import * as LinkClassifier from "../src/LinkClassifier.js"
 
 const fixture = fileURLToPath(new URL("./fixtures/probe.ts", import.meta.url))
 const node = [process.execPath, "--import", "tsx", "--conditions=@novacron/source", fixture]
 
-/** Root, `ip netns`, /dev/net/tun and cc (the emulator is compiled); under CI a gap fails the file. */
-const emulatorAvailable = (): boolean => {
-  const missing: Array<string> = []
-  if (process.getuid?.() !== 0) missing.push("root")
-  if (!existsSync("/dev/net/tun")) missing.push("/dev/net/tun")
-  for (const [cmd, args] of [
-    ["ip", ["netns", "list"]],
-    ["cc", ["--version"]],
-  ] as const) {
-    try {
-      execFileSync(cmd, args, { stdio: "ignore" })
-    } catch {
-      missing.push(cmd)
-    }
-  }
-  if (missing.length === 0) return true
-  const why = `WAN emulator prerequisites missing: ${missing.join(", ")} (apt-get install -y iproute2 gcc; run as root)`
-  if (process.env.CI) throw new Error(why)
-  console.warn(`skipping the per-link netns test: ${why}`)
-  return false
-}
+// The emulator's own check (root, `ip netns`, /dev/net/tun) plus the compiler it is built with; the
+// CI rule (skip with a message outside CI, fail in CI) is the shared one.
+const emulatorAvailable = await requireService(
+  "WAN emulator",
+  () => {
+    const can = canEmulate() as { ok: boolean; why: string }
+    if (!can.ok) throw new Error(can.why)
+    execFileSync("cc", ["--version"], { stdio: "ignore" })
+    return true
+  },
+  "the per-link netns test needs root, iproute2 and gcc",
+)
 
 interface Ns {
   readonly a: string
@@ -73,7 +64,7 @@ const measureFrom = (ns: string, peer: string) =>
     )
   }).pipe(Effect.orDie)
 
-describe.skipIf(!emulatorAvailable())("LinkClassifier over shaped links", () => {
+describe.skipIf(!emulatorAvailable)("LinkClassifier over shaped links", () => {
   it.scopedLive(
     "from one node: the veth link keeps its low-latency row, the 50 ms / 0.5 % link gets the internet row; the node is hybrid",
     () =>
