@@ -38,6 +38,7 @@ export const permissions = [
   "vm:read",
   "vm:write",
   "vm:migrate",
+  "node:drain",
   "secrets:read",
   "secrets:write",
   "node:admin",
@@ -56,7 +57,7 @@ export type Permission = (typeof permissions)[number]
  */
 export const grants: Readonly<Record<Role, ReadonlySet<Permission>>> = {
   admin: new Set(permissions),
-  operator: new Set<Permission>(["cluster:read", "vm:read", "vm:write", "vm:migrate"]),
+  operator: new Set<Permission>(["cluster:read", "vm:read", "vm:write", "vm:migrate", "node:drain"]),
   reader: new Set<Permission>(["cluster:read", "vm:read"]),
   node: new Set<Permission>(["cluster:read", "cluster:message", "vm:read", "vm:migrate"]),
 }

@@ -15,6 +15,7 @@ import { isIP } from "node:net"
 import * as path from "node:path"
 import { DurableFile } from "@novacron/init"
 import { Effect } from "effect"
+import { type Role, roles } from "./Authorization.js"
 import { errorText, readIfExists } from "./internal/files.js"
 import * as x509 from "./internal/x509.js"
 import { CertificateError, SecuritySettingsError } from "./SecurityError.js"
@@ -42,6 +43,11 @@ export interface CertificateOptions {
   readonly ipAddresses?: ReadonlyArray<string> | undefined
   /** Default 825 days (capped by the CA's own validity). */
   readonly validDays?: number | undefined
+  /**
+   * The role a client certificate carries, as its subject's organizational unit (`OU=operator`):
+   * what the API grants a caller presenting it. Node certificates carry none (role `node`).
+   */
+  readonly role?: Role | undefined
 }
 
 /**
@@ -95,6 +101,7 @@ export const issueCertificate = (
         dnsNames: options.dnsNames ?? ["localhost"],
         ipAddresses: options.ipAddresses ?? ["127.0.0.1", "::1"],
         validDays: options.validDays ?? 825,
+        organizationalUnit: options.role,
       }),
     catch: (cause) => new CertificateError({ reason: `cannot issue certificate: ${errorText(cause)}`, cause }),
   })
@@ -117,9 +124,38 @@ export const signCertificate = (
         dnsNames: options.dnsNames ?? ["localhost"],
         ipAddresses: options.ipAddresses ?? ["127.0.0.1", "::1"],
         validDays: options.validDays ?? 825,
+        organizationalUnit: options.role,
       }),
     catch: (cause) => new CertificateError({ reason: `cannot sign certificate: ${errorText(cause)}`, cause }),
   })
+
+/**
+ * Issues a client certificate for an API caller: common name `name` (the principal's name in the
+ * audit log) and the role in the subject's organizational unit (`OU=<role>`), signed by `ca`.
+ * Only the holder of the CA key (the node that minted the cluster CA) can issue one.
+ *
+ * @since 0.3.0
+ */
+export const issueClientCertificate = (
+  ca: Issued,
+  name: string,
+  role: Role,
+  options: Omit<CertificateOptions, "role"> = {},
+): Effect.Effect<Issued, CertificateError> =>
+  issueCertificate(ca, name, { dnsNames: [], ipAddresses: [], ...options, role })
+
+/**
+ * The role a certificate carries in its subject's organizational unit (`OU=<role>`), if it names one.
+ *
+ * @since 0.3.0
+ */
+export const roleOf = (cert: X509Certificate): Role | undefined => {
+  for (const line of cert.subject.split("\n")) {
+    const ou = line.startsWith("OU=") ? line.slice(3) : undefined
+    if (ou !== undefined && (roles as ReadonlyArray<string>).includes(ou)) return ou as Role
+  }
+  return undefined
+}
 
 /**
  * SHA-256 fingerprint as lowercase hex without colons.

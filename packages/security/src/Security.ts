@@ -28,6 +28,8 @@ export interface Security {
   /**
    * Authenticates a peer by its certificate: it must be issued by a trusted CA, be within its
    * validity, and, when `trusted_nodes` is not empty, match one entry by fingerprint or common name.
+   * The principal's role is the subject's `OU=` when it names a role (client certificates from
+   * `CertificateAuthority.issueClientCertificate`), `node` otherwise.
    */
   readonly authenticateCertificate: (cert: X509Certificate) => Effect.Effect<Principal, Unauthenticated>
   /** Authenticates a bearer token against the configured SHA-256 hashes, in constant time. */
@@ -183,7 +185,12 @@ export const make = (
         ) {
           return Effect.fail(new Unauthenticated({ reason: `certificate of "${name}" is not in trusted_nodes` }))
         }
-        return Effect.succeed<Principal>({ name, role: "node", method: "mtls" })
+        // A client certificate carries its role in OU=; a node certificate has none.
+        return Effect.succeed<Principal>({
+          name,
+          role: CertificateAuthority.roleOf(cert) ?? "node",
+          method: "mtls",
+        })
       })
 
     const authenticateToken = (token: string) =>

@@ -144,6 +144,18 @@ describe("Security", () => {
       // Same name from a foreign CA: still refused.
       expect(Exit.isFailure(yield* Effect.exit(byName.authenticateCertificate(foreign)))).toBe(true)
 
+      // A client certificate's role rides in OU=; an OU that is no role leaves the node role.
+      const client = yield* CertificateAuthority.issueClientCertificate(ca, "ops-alice", "operator")
+      const clientCert = new X509Certificate(client.certPem)
+      expect(clientCert.subject).toContain("OU=operator")
+      expect(CertificateAuthority.roleOf(clientCert)).toBe("operator")
+      expect(CertificateAuthority.roleOf(peerB)).toBeUndefined()
+      expect(yield* open.authenticateCertificate(clientCert)).toEqual({
+        name: "ops-alice",
+        role: "operator",
+        method: "mtls",
+      })
+
       const byPrint = yield* Security.make(settings({ trusted_nodes: [peerC.fingerprint256] }), nodeInfo(dir), tls)
       expect((yield* byPrint.authenticateCertificate(peerC)).name).toBe("node-c")
       expect(Exit.isFailure(yield* Effect.exit(byPrint.authenticateCertificate(peerB)))).toBe(true)

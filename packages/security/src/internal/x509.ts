@@ -10,11 +10,14 @@ export interface CertificateOptions {
   readonly dnsNames: ReadonlyArray<string>
   readonly ipAddresses: ReadonlyArray<string>
   readonly validDays: number
+  /** Subject organizational unit (a client certificate's role for the API). */
+  readonly organizationalUnit?: string | undefined
 }
 
 const DAY = 86_400_000
 const ECDSA_WITH_SHA256 = "1.2.840.10045.4.3.2"
 const COMMON_NAME = "2.5.4.3"
+const ORGANIZATIONAL_UNIT = "2.5.4.11"
 
 // The ASN.1 schemas of X.509 (@peculiar/asn1-x509) are loaded only when something is issued: later
 // starts reuse files and never pay for them. The high-level @peculiar/x509 on top of them costs about
@@ -33,8 +36,18 @@ const serial = () => {
   return b
 }
 
-const name = ({ x509 }: Lib, commonName: string) =>
+const name = ({ x509 }: Lib, commonName: string, organizationalUnit?: string) =>
   new x509.Name([
+    ...(organizationalUnit === undefined
+      ? []
+      : [
+          new x509.RelativeDistinguishedName([
+            new x509.AttributeTypeAndValue({
+              type: ORGANIZATIONAL_UNIT,
+              value: new x509.AttributeValue({ utf8String: organizationalUnit }),
+            }),
+          ]),
+        ]),
     new x509.RelativeDistinguishedName([
       new x509.AttributeTypeAndValue({ type: COMMON_NAME, value: new x509.AttributeValue({ utf8String: commonName }) }),
     ]),
@@ -59,6 +72,7 @@ const build = (
   l: Lib,
   params: {
     readonly subject: string
+    readonly organizationalUnit?: string | undefined
     readonly issuer: unknown
     readonly subjectSpki: Buffer
     readonly signingKeyPem: string
@@ -74,7 +88,7 @@ const build = (
     signature: algorithm,
     issuer: params.issuer as InstanceType<typeof x509.Name>,
     validity: new x509.Validity({ notBefore: new Date(Date.now() - 60_000), notAfter: params.notAfter }),
-    subject: name(l, params.subject),
+    subject: name(l, params.subject, params.organizationalUnit),
     subjectPublicKeyInfo: schema.AsnConvert.parse(params.subjectSpki, x509.SubjectPublicKeyInfo),
     extensions: new x509.Extensions(params.extensions as Array<InstanceType<typeof x509.Extension>>),
   })
@@ -141,6 +155,7 @@ export const signLeaf = async (
   const caNotAfter = caCert.tbsCertificate.validity.notAfter.getTime() // a Date
   return build(l, {
     subject: commonName,
+    organizationalUnit: options.organizationalUnit,
     issuer: caCert.tbsCertificate.subject,
     subjectSpki,
     signingKeyPem: ca.keyPem,
