@@ -22,7 +22,7 @@ export default defineConfig([
     target: "node20",
     platform: "node",
     noExternal: [
-      /^(?!better-sqlite3$|zstd-napi$|lz4-napi$|onnxruntime-node$|etcd3$|cockatiel$|@novacron\/dwcp-(?!ass$)[a-z]+$)/,
+      /^(?!better-sqlite3$|zstd-napi$|lz4-napi$|onnxruntime-node$|node-unix-socket$|etcd3$|cockatiel$|@novacron\/dwcp-(?!ass$)[a-z]+$)/,
     ],
     external: [/\.node$/],
     // The version is compiled in; the commit only when the build is told it (CI), so a cached
