@@ -4,6 +4,8 @@
  * @packageDocumentation
  */
 
+/** Supervised recurring jobs (registration refresh, maintenance), listed in `/status`. */
+export * as BackgroundJobs from "./BackgroundJobs.js"
 /** Boots components in four phases; shutdown, rollback, health. */
 export * as Boot from "./Boot.js"
 /** `analyze blame|critical-chain|plot` over a data directory's boot record. */
