@@ -1,0 +1,258 @@
+// Delta-state CRDT replica of the gossip mode: one Yjs document per writer node, each holding a
+// YKeyValue (y-utility: a Y.Array of {key, val} that drops overwritten entries, so its size stays
+// near the live data, unlike Y.Map which keeps every value ever set). Single writer per key: a
+// node writes only keys it owns, into its own document; a received update that inserts a key its
+// document's owner does not own is refused whole. Deletes are written as tombstones (val null)
+// so that every change advances the state vector, which is what anti-entropy compares.
+
+import { YKeyValue } from "y-utility/y-keyvalue"
+import * as Y from "yjs"
+
+export type Val = string | null
+
+export interface Change {
+  readonly owner: string
+  readonly key: string
+  /** undefined: deleted. */
+  readonly value: string | undefined
+}
+
+export interface Limits {
+  readonly maxKey: number
+  readonly maxValue: number
+  readonly maxUpdate: number
+}
+
+export const defaultLimits: Limits = { maxKey: 512, maxValue: 64 * 1024, maxUpdate: 60 * 1024 }
+
+export class NotOwner extends Error {
+  constructor(
+    readonly key: string,
+    readonly owner: string | undefined,
+    readonly writer: string,
+  ) {
+    super(
+      owner === undefined
+        ? `${key}: no node owns this key (gossip mode keys are <space>/<node id>[/...])`
+        : `${key}: owned by ${owner}, not by ${writer} (gossip mode is single-writer per key)`,
+    )
+  }
+}
+
+/** Default ownership: the key's second segment is its owner (`capacity/node-a`, `svc/node-a/api`). */
+export const ownerOf = (key: string): string | undefined => {
+  const i = key.indexOf("/")
+  if (i <= 0) return undefined
+  const j = key.indexOf("/", i + 1)
+  const owner = j < 0 ? key.slice(i + 1) : key.slice(i + 1, j)
+  return owner === "" ? undefined : owner
+}
+
+interface Doc {
+  readonly doc: Y.Doc
+  readonly kv: YKeyValue<Val>
+}
+
+export type Applied =
+  | { readonly _tag: "Applied"; readonly changed: boolean }
+  | { readonly _tag: "Refused"; readonly reason: string }
+
+const sv = (doc: Y.Doc): Map<number, number> => Y.decodeStateVector(Y.encodeStateVector(doc))
+
+/** Whether state vector `a` has a struct `b` lacks. */
+const ahead = (a: Map<number, number>, b: Map<number, number>): boolean => {
+  for (const [client, clock] of a) if (clock > (b.get(client) ?? 0)) return true
+  return false
+}
+
+export class Replica {
+  private readonly docs = new Map<string, Doc>()
+
+  /**
+   * @param incarnation the Yjs client id of this node's writes: larger than any earlier run's,
+   *   so a restarted node never reuses (client, clock) pairs a peer already holds with other
+   *   content, and its new writes order after its old ones.
+   */
+  constructor(
+    readonly self: string,
+    private readonly incarnation: number,
+    private readonly onChange: (changes: ReadonlyArray<Change>, origin: "local" | "remote") => void,
+    readonly limits: Limits = defaultLimits,
+    readonly owner: (key: string) => string | undefined = ownerOf,
+  ) {
+    this.open(self)
+  }
+
+  private open(owner: string): Doc {
+    const found = this.docs.get(owner)
+    if (found !== undefined) return found
+    const doc = new Y.Doc({ gc: true })
+    if (owner === this.self) doc.clientID = this.incarnation
+    const kv = new YKeyValue<Val>(doc.getArray("kv"))
+    kv.on("change", (changes: Map<string, { action: string; newValue?: Val }>, tr: Y.Transaction) => {
+      const out: Array<Change> = []
+      for (const [key, c] of changes)
+        out.push({ owner, key, value: c.action === "delete" ? undefined : (c.newValue ?? undefined) })
+      if (out.length > 0) this.onChange(out, tr.local && tr.origin === "local" ? "local" : "remote")
+    })
+    const d = { doc, kv }
+    this.docs.set(owner, d)
+    return d
+  }
+
+  owners(): ReadonlyArray<string> {
+    return [...this.docs.keys()]
+  }
+
+  private write(key: string, val: Val): Uint8Array {
+    const o = this.owner(key)
+    if (o !== this.self) throw new NotOwner(key, o, this.self)
+    if (key.length > this.limits.maxKey)
+      throw new RangeError(`${key.slice(0, 64)}...: key longer than ${this.limits.maxKey}`)
+    if (val !== null && val.length > this.limits.maxValue)
+      throw new RangeError(`${key}: value of ${val.length} chars, more than ${this.limits.maxValue}`)
+    const { doc, kv } = this.open(this.self)
+    let delta: Uint8Array | undefined
+    const capture = (u: Uint8Array) => {
+      delta = u
+    }
+    doc.on("update", capture)
+    try {
+      doc.transact(() => kv.set(key, val), "local")
+    } finally {
+      doc.off("update", capture)
+    }
+    return delta!
+  }
+
+  /** Writes an owned key; returns the delta to spread. Throws NotOwner for another node's key. */
+  put(key: string, value: string): Uint8Array {
+    return this.write(key, value)
+  }
+
+  /** Deletes an owned key (a tombstone); the delta, or undefined when it was not there. */
+  remove(key: string): Uint8Array | undefined {
+    if (this.get(key) === undefined) {
+      const o = this.owner(key)
+      if (o !== this.self) throw new NotOwner(key, o, this.self)
+      return undefined
+    }
+    return this.write(key, null)
+  }
+
+  get(key: string): string | undefined {
+    const o = this.owner(key)
+    if (o === undefined) return undefined
+    const v = this.docs.get(o)?.kv.get(key)
+    return v === null || v === undefined ? undefined : v
+  }
+
+  /** Live entries (tombstones skipped), of one owner or all. */
+  *entries(owner?: string): Generator<readonly [string, string, string]> {
+    for (const [o, d] of this.docs) {
+      if (owner !== undefined && o !== owner) continue
+      for (const [k, e] of d.kv.map) if (e.val !== null) yield [o, k, e.val] as const
+    }
+  }
+
+  /** Per owner, the encoded state vector. */
+  digest(): Array<{ readonly o: string; readonly sv: Uint8Array }> {
+    return [...this.docs].map(([o, d]) => ({ o, sv: Y.encodeStateVector(d.doc) }))
+  }
+
+  /**
+   * What a peer with `digest` lacks: per owner, the update from its state vector (the whole
+   * document for owners it does not list). Owners it is not behind on are skipped.
+   */
+  missing(digest: ReadonlyArray<{ readonly o: string; readonly sv: Uint8Array }>): Array<{ o: string; u: Uint8Array }> {
+    const theirs = new Map(digest.map((d) => [d.o, d.sv]))
+    const out: Array<{ o: string; u: Uint8Array }> = []
+    for (const [o, d] of this.docs) {
+      const s = theirs.get(o)
+      if (s === undefined) {
+        if (d.kv.map.size > 0 || sv(d.doc).size > 0) out.push({ o, u: Y.encodeStateAsUpdate(d.doc) })
+        continue
+      }
+      if (ahead(sv(d.doc), Y.decodeStateVector(s))) out.push({ o, u: Y.encodeStateAsUpdate(d.doc, s) })
+    }
+    return out
+  }
+
+  /** Whether the peer's digest shows something we lack (then we ask back). */
+  behind(digest: ReadonlyArray<{ readonly o: string; readonly sv: Uint8Array }>): boolean {
+    for (const { o, sv: s } of digest) {
+      const d = this.docs.get(o)
+      const theirs = Y.decodeStateVector(s)
+      if (d === undefined ? theirs.size > 0 : ahead(theirs, sv(d.doc))) return true
+    }
+    return false
+  }
+
+  /** Checks, then applies, an update to `owner`'s document. Nothing is applied when refused. */
+  apply(owner: string, update: Uint8Array): Applied {
+    if (update.byteLength > this.limits.maxUpdate)
+      return { _tag: "Refused", reason: `update of ${update.byteLength} bytes, more than ${this.limits.maxUpdate}` }
+    let decoded: ReturnType<typeof Y.decodeUpdate>
+    try {
+      decoded = Y.decodeUpdate(update)
+    } catch (e) {
+      return { _tag: "Refused", reason: `malformed update: ${String(e)}` }
+    }
+    for (const s of decoded.structs) {
+      if (!(s instanceof Y.Item)) continue
+      const c = s.content
+      if (c instanceof Y.ContentDeleted) continue
+      if (!(c instanceof Y.ContentAny))
+        return { _tag: "Refused", reason: `content ${c.constructor.name} is not a key-value entry` }
+      if (typeof s.parent === "string" && s.parent !== "kv")
+        return { _tag: "Refused", reason: `entry in root type "${s.parent}", not "kv"` }
+      for (const e of c.arr as ReadonlyArray<unknown>) {
+        const entry = e as { key?: unknown; val?: unknown } | null
+        if (
+          entry === null ||
+          typeof entry !== "object" ||
+          typeof entry.key !== "string" ||
+          !(entry.val === null || typeof entry.val === "string")
+        )
+          return { _tag: "Refused", reason: "an entry is not {key: string, val: string | null}" }
+        const o = this.owner(entry.key)
+        if (o !== owner)
+          return {
+            _tag: "Refused",
+            reason: `${entry.key} is ${o === undefined ? "owned by no node" : `owned by ${o}`}, written into ${owner}'s keys`,
+          }
+      }
+    }
+    const d = this.open(owner)
+    const before = Y.encodeStateVector(d.doc)
+    try {
+      Y.applyUpdate(d.doc, update, "remote")
+    } catch (e) {
+      return { _tag: "Refused", reason: `update does not apply: ${String(e)}` }
+    }
+    const after = Y.encodeStateVector(d.doc)
+    return { _tag: "Applied", changed: Buffer.compare(before, after) !== 0 }
+  }
+
+  /** Every document, for persistence (and tests of a restart with stale state). */
+  snapshot(): Array<{ o: string; u: Uint8Array }> {
+    return [...this.docs].map(([o, d]) => ({ o, u: Y.encodeStateAsUpdate(d.doc) }))
+  }
+
+  /** Bytes of every document's full state (the "state size" of the benchmark). */
+  size(): number {
+    let n = 0
+    for (const d of this.docs.values()) n += Y.encodeStateAsUpdate(d.doc).byteLength
+    return n
+  }
+
+  /** Highest Yjs client id in this node's own document (to pick a larger incarnation). */
+  static maxClient(snapshot: ReadonlyArray<{ o: string; u: Uint8Array }>, owner: string): number {
+    let max = 0
+    for (const s of snapshot) {
+      if (s.o !== owner) continue
+      for (const client of Y.decodeStateVector(Y.encodeStateVectorFromUpdate(s.u)).keys()) max = Math.max(max, client)
+    }
+    return max
+  }
+}
