@@ -15,6 +15,8 @@ export * as EtcdStore from "./EtcdStore.js"
 export * as Keyspace from "./Keyspace.js"
 /** @since 0.1.0 */
 export * as LocalStore from "./LocalStore.js"
+/** @since 0.2.0 */
+export * as ServiceRegistry from "./ServiceRegistry.js"
 /** @since 0.1.0 */
 export * as StateComponent from "./StateComponent.js"
 /** @since 0.1.0 */
