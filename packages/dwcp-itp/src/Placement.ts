@@ -140,14 +140,14 @@ export interface PlacementService {
 export class Placement extends Context.Tag("@novacron/dwcp-itp/Placement")<Placement, PlacementService>() {}
 
 /**
- * Decision latency, in milliseconds.
+ * Decision latency, in seconds (Prometheus base unit); buckets from 10 µs to ~80 ms.
  *
  * @since 0.1.0
  */
 export const decisionLatency = Metric.histogram(
-  "dwcp_itp_decision_ms",
-  MetricBoundaries.exponential({ start: 0.01, factor: 2, count: 14 }),
-  "placement decision latency (ms)",
+  "novacron_dwcp_itp_decision_seconds",
+  MetricBoundaries.exponential({ start: 0.00001, factor: 2, count: 14 }),
+  "Seconds a placement decision took",
 )
 
 /**
@@ -155,7 +155,10 @@ export const decisionLatency = Metric.histogram(
  *
  * @since 0.1.0
  */
-export const decisions = Metric.counter("dwcp_itp_decisions_total", { description: "placement decisions" })
+export const decisions = Metric.counter("novacron_dwcp_itp_decisions_total", {
+  description: "Placement decisions by outcome",
+  incremental: true,
+})
 
 /**
  * Builds the service; the change feed is shut down with the scope.
@@ -209,7 +212,7 @@ export const make = (
             if (Option.isSome(pick) && pick.value !== evaluation.explanation.chosen) chosen = pick.value
           }
           const placed = yield* Effect.suspend(() => s.commit(evaluation, chosen, chosen && opt?.name))
-          yield* decisionLatency(Effect.succeed(performance.now() - start))
+          yield* decisionLatency(Effect.succeed((performance.now() - start) / 1000))
           yield* Metric.increment(Metric.tagged(decisions, "outcome", "placed"))
           return placed
         }),

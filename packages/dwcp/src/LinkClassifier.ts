@@ -63,7 +63,7 @@ export class LinkClassifier extends Context.Tag("@novacron/dwcp/LinkClassifier")
  * @since 0.1.0
  * @category metrics
  */
-export const classChanges = Metric.counter("dwcp_link_class_changes_total", {
+export const classChanges = Metric.counter("novacron_dwcp_link_class_changes_total", {
   description: "peer links moved to another row of the mode table",
 })
 

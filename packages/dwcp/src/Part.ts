@@ -75,7 +75,9 @@ export type Status =
  * @since 0.1.0
  * @category metrics
  */
-export const onV3 = Metric.gauge("dwcp_part_v3", { description: "1 when the DWCP part runs v3, 0 on the v1 fallback" })
+export const onV3 = Metric.gauge("novacron_dwcp_part_v3", {
+  description: "1 when the DWCP part runs v3, 0 on the v1 fallback",
+})
 
 /**
  * Failures per part and phase.
@@ -83,7 +85,7 @@ export const onV3 = Metric.gauge("dwcp_part_v3", { description: "1 when the DWCP
  * @since 0.1.0
  * @category metrics
  */
-export const failures = Metric.counter("dwcp_part_failures_total", {
+export const failures = Metric.counter("novacron_dwcp_part_failures_total", {
   description: "DWCP v3 part failures (start or run), each followed by v1",
 })
 
@@ -93,7 +95,7 @@ export const failures = Metric.counter("dwcp_part_failures_total", {
  * @since 0.1.0
  * @category metrics
  */
-export const fallbacks = Metric.counter("dwcp_v1_fallback_total", {
+export const fallbacks = Metric.counter("novacron_dwcp_v1_fallback_total", {
   description: "DWCP operations served by v1 while their v3 part was down",
 })
 

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type { Boot, BootReport, Health } from "@novacron/init"
-import { Clock, Effect, Option } from "effect"
+import { Clock, Context, Effect, Option } from "effect"
 import type { Handler, Response } from "./HttpServer.js"
 
 /**
@@ -32,11 +32,26 @@ export interface NodeView {
     | undefined
 }
 
+/**
+ * The node's view in the boot's shared context (the host adds it), so the metrics endpoint can
+ * export the same health it serves on `/readyz`.
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export class NodeHealth extends Context.Tag("@novacron/monitoring/NodeHealth")<NodeHealth, NodeView>() {}
+
 const json = (status: number, body: unknown): Response => ({
   status,
   type: "application/json",
   body: `${JSON.stringify(body, null, 2)}\n`,
 })
+
+const failing = (checks: ReadonlyArray<Check>) =>
+  checks
+    .filter((c) => !c.pass)
+    .map((c) => c.name)
+    .join(", ")
 
 const componentRows = (report: BootReport.BootReport | undefined, health: Health.HealthReport | undefined) =>
   (report?.components ?? []).map((c) => {
@@ -54,9 +69,72 @@ const componentRows = (report: BootReport.BootReport | undefined, health: Health
   })
 
 /**
- * `/healthz` and `/livez` (liveness: the process answers), `/readyz` (200 only when READY;
- * `?verbose` lists each component like Kubernetes), `/status` (JSON: version, lifecycle, boot,
- * each component's status, criticality, init time and health, and the host's extra fields).
+ * One named check of `/healthz?verbose` or `/readyz?verbose`, as Kubernetes lists them:
+ * `[+]name ok`, `[+]name degraded: why` (passing), `[-]name failed: why`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Check {
+  readonly name: string
+  readonly pass: boolean
+  /** `ok`, `degraded: …`, `failed: …` (a non-CRITICAL failure passes and says `not critical`). */
+  readonly detail: string
+}
+
+const down = new Set(["failed", "skipped", "stopped"])
+
+/**
+ * One check per component: its boot status, and once READY its live health check. A check fails
+ * where the kernel's aggregate says unhealthy (a CRITICAL component down or unhealthy) and while a
+ * component has not started; anything else passes, saying degraded or failed when it is.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const componentChecks = (
+  report: BootReport.BootReport | undefined,
+  health: Health.HealthReport | undefined,
+): Array<Check> =>
+  (report?.components ?? []).map((c): Check => {
+    const h = health?.components.find((x) => x.name === c.name)
+    const status = h?.status ?? c.status
+    const reason = h?.message ?? c.error
+    const why = (what: string | undefined) => [what, reason].filter(Boolean).join(": ") || "failed"
+    if (status === "pending" || status === "starting") return { name: c.name, pass: false, detail: `failed: ${status}` }
+    const bad = down.has(status) || h?.health === "unhealthy"
+    if (bad) {
+      const what = status === "failed" ? undefined : down.has(status) ? status : "unhealthy"
+      return c.criticality === "CRITICAL"
+        ? { name: c.name, pass: false, detail: `failed: ${why(what)}` }
+        : { name: c.name, pass: true, detail: `failed (not critical: ${c.criticality}): ${why(what)}` }
+    }
+    if (status === "degraded" || h?.health === "degraded")
+      return { name: c.name, pass: true, detail: reason ? `degraded: ${reason}` : "degraded" }
+    return { name: c.name, pass: true, detail: "ok" }
+  })
+
+/**
+ * The Kubernetes-style verbose body: a line per check, then `<endpoint> check passed|failed`.
+ *
+ * @since 0.2.0
+ * @category checks
+ */
+export const renderChecks = (endpoint: string, checks: ReadonlyArray<Check>): string => {
+  const pass = checks.every((c) => c.pass)
+  const lines = checks.map((c) => `[${c.pass ? "+" : "-"}]${c.name} ${c.detail}`)
+  lines.push(`${endpoint} check ${pass ? "passed" : "failed"}`)
+  return `${lines.join("\n")}\n`
+}
+
+const text = (status: number, body: string): Response => ({ status, type: "text/plain; charset=utf-8", body })
+
+/**
+ * `/livez` (liveness: the process answers), `/healthz` (the process answers and, once READY, no
+ * CRITICAL component is down or unhealthy: 500 otherwise), `/readyz` (200 only when READY and no
+ * check fails); `?verbose` on any of them lists every check like Kubernetes (`[+]name ok`,
+ * `[-]name failed: reason`). `/status` is JSON: version, lifecycle, boot, each component's status,
+ * criticality, init time and health, and the host's extra fields.
  *
  * @since 0.1.0
  * @category handlers
@@ -65,22 +143,38 @@ export const healthHandler =
   (view: NodeView): Handler =>
   (url) =>
     Effect.gen(function* () {
+      const verbose = url.searchParams.has("verbose")
+      // Components' live health checks run once READY; before, their boot status is what is known.
+      const live = Effect.gen(function* () {
+        const lifecycle = yield* view.lifecycle
+        const report = Option.getOrUndefined(yield* view.report)
+        const handle = lifecycle === "ready" ? yield* view.handle : Option.none()
+        const health = Option.isSome(handle) ? yield* handle.value.health : undefined
+        return { lifecycle, report, health }
+      })
       switch (url.pathname) {
-        case "/healthz":
         case "/livez":
-          return { status: 200, type: "text/plain", body: "ok\n" }
+          return text(200, verbose ? renderChecks("livez", [{ name: "ping", pass: true, detail: "ok" }]) : "ok\n")
+        case "/healthz": {
+          const { lifecycle, report, health } = yield* live
+          const checks: Array<Check> = [{ name: "ping", pass: true, detail: "ok" }]
+          if (lifecycle === "ready") checks.push(...componentChecks(report, health))
+          const pass = checks.every((c) => c.pass)
+          return text(
+            pass ? 200 : 500,
+            verbose ? renderChecks("healthz", checks) : pass ? "ok\n" : `failed: ${failing(checks)}\n`,
+          )
+        }
         case "/readyz": {
-          const lifecycle = yield* view.lifecycle
+          const { lifecycle, report, health } = yield* live
           const ready = lifecycle === "ready"
-          if (!url.searchParams.has("verbose"))
-            return { status: ready ? 200 : 503, type: "text/plain", body: ready ? "ok\n" : `${lifecycle}\n` }
-          const report = Option.getOrUndefined(yield* view.report)
-          const lines = (report?.components ?? []).map((c) => {
-            const ok = c.status === "running" || (c.status === "degraded" && c.criticality !== "CRITICAL")
-            return `[${ok ? "+" : "-"}]${c.name} ${c.status}${c.error ? `: ${c.error}` : ""}`
-          })
-          lines.push(`readyz check ${ready ? "passed" : `failed: ${lifecycle}`}`)
-          return { status: ready ? 200 : 503, type: "text/plain", body: `${lines.join("\n")}\n` }
+          const checks: Array<Check> = [
+            { name: "lifecycle", pass: ready, detail: ready ? "ok" : `failed: ${lifecycle}` },
+            ...componentChecks(report, health),
+          ]
+          const pass = checks.every((c) => c.pass)
+          if (verbose) return text(pass ? 200 : 503, renderChecks("readyz", checks))
+          return text(pass ? 200 : 503, pass ? "ok\n" : ready ? `failed: ${failing(checks)}\n` : `${lifecycle}\n`)
         }
         case "/status": {
           const lifecycle = yield* view.lifecycle
@@ -110,6 +204,10 @@ export const healthHandler =
           })
         }
         default:
-          return { status: 404, type: "text/plain", body: "not found: try /healthz, /readyz, /status\n" }
+          return {
+            status: 404,
+            type: "text/plain",
+            body: "not found: try /healthz, /livez, /readyz, /status (?verbose lists the checks)\n",
+          }
       }
     })

@@ -5,8 +5,12 @@
  * @packageDocumentation
  */
 
+/** The Prometheus alert rules shipped in `alerts/`. */
+export * as Alerts from "./Alerts.js"
 /** `/healthz`, `/readyz`, `/status`. */
 export * as HealthEndpoints from "./HealthEndpoints.js"
+/** The node's health as Prometheus gauges. */
+export * as HealthMetrics from "./HealthMetrics.js"
 /** A small HTTP server in a Scope. */
 export * as HttpServer from "./HttpServer.js"
 /** `/metrics` as a component spec. */

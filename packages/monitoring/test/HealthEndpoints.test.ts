@@ -68,13 +68,83 @@ describe("health endpoints", () => {
     }),
   )
 
-  it.effect("/readyz?verbose lists each component; a degraded non-CRITICAL one still passes", () =>
+  it.effect("/readyz?verbose lists every check like Kubernetes; a degraded component still passes", () =>
     Effect.gen(function* () {
       const { lifecycle, get } = yield* setup
-      yield* Ref.set(lifecycle, "ready")
-      expect((yield* get("/readyz?verbose")).body).toBe(
-        "[+]db running\n[+]cache degraded: redis down\n[-]net degraded\nreadyz check passed\n",
+      const booting = yield* get("/readyz?verbose")
+      expect(booting.status).toBe(503)
+      expect(booting.body).toBe(
+        "[-]lifecycle failed: booting\n[+]db ok\n[+]cache degraded: redis down\n[+]net degraded\nreadyz check failed\n",
       )
+      yield* Ref.set(lifecycle, "ready")
+      // Once READY the live health checks speak (the cache's message is its check's).
+      expect(yield* get("/readyz?verbose")).toMatchObject({
+        status: 200,
+        body: "[+]lifecycle ok\n[+]db ok\n[+]cache degraded: serving memory\n[+]net degraded\nreadyz check passed\n",
+      })
+    }),
+  )
+
+  it.effect(
+    "a CRITICAL component down or unhealthy fails /readyz (503) and /healthz (500); a WARNING one does not",
+    () =>
+      Effect.gen(function* () {
+        const components = [
+          { name: "db", phase: "core", criticality: "CRITICAL", dependencies: [], status: "running", attempts: 1 },
+          {
+            name: "vm",
+            phase: "services",
+            criticality: "WARNING",
+            dependencies: [],
+            status: "failed",
+            attempts: 1,
+            error: "qemu missing",
+          },
+          { name: "api", phase: "services", criticality: "CRITICAL", dependencies: [], status: "running", attempts: 1 },
+        ]
+        const health = Ref.unsafeMake([
+          {
+            name: "db",
+            criticality: "CRITICAL",
+            status: "running",
+            health: "unhealthy",
+            message: "connection refused",
+          },
+          { name: "vm", criticality: "WARNING", status: "failed", health: "unknown" },
+          { name: "api", criticality: "CRITICAL", status: "running", health: "healthy" },
+        ])
+        const handler = HealthEndpoints.healthHandler({
+          nodeId: "n1",
+          build: {},
+          startedAt: 0,
+          lifecycle: Effect.succeed("ready"),
+          report: Effect.succeed(Option.some({ components } as unknown as BootReport.BootReport)),
+          handle: Effect.succeed(
+            Option.some({
+              health: Effect.map(Ref.get(health), (components) => ({ components })),
+            } as unknown as Boot.BootHandle),
+          ),
+        })
+        const get = (path: string) => handler(new URL(path, "http://x"), undefined as never)
+        const checks =
+          "[+]ping ok\n[-]db failed: unhealthy: connection refused\n[+]vm failed (not critical: WARNING): qemu missing\n[+]api ok\n"
+        expect(yield* get("/healthz?verbose")).toMatchObject({ status: 500, body: `${checks}healthz check failed\n` })
+        expect(yield* get("/healthz")).toMatchObject({ status: 500, body: "failed: db\n" })
+        expect(yield* get("/readyz")).toMatchObject({ status: 503, body: "failed: db\n" })
+        expect((yield* get("/readyz?verbose")).body).toContain("[-]db failed: unhealthy: connection refused\n")
+        expect(yield* get("/livez")).toMatchObject({ status: 200, body: "ok\n" })
+        expect(yield* get("/livez?verbose")).toMatchObject({ status: 200, body: "[+]ping ok\nlivez check passed\n" })
+        // The check recovers: both pass again, on the next request (no caching).
+        yield* Ref.update(health, (cs) => cs.map((c) => (c.name === "db" ? { ...c, health: "healthy" } : c)))
+        expect(yield* get("/healthz")).toMatchObject({ status: 200, body: "ok\n" })
+        expect(yield* get("/readyz")).toMatchObject({ status: 200, body: "ok\n" })
+      }),
+  )
+
+  it.effect("/healthz?verbose before READY is the process answering: [+]ping ok", () =>
+    Effect.gen(function* () {
+      const { get } = yield* setup
+      expect(yield* get("/healthz?verbose")).toMatchObject({ status: 200, body: "[+]ping ok\nhealthz check passed\n" })
     }),
   )
 

@@ -54,7 +54,7 @@ export const refusalReasons: ReadonlyArray<RefusalReason> = [
  * @since 0.2.0
  * @category metrics
  */
-export const connectionsAccepted = Metric.counter("network_connections_accepted_count", {
+export const connectionsAccepted = Metric.counter("novacron_network_connections_accepted_total", {
   description: "Inbound connections established",
   incremental: true,
 })
@@ -65,7 +65,7 @@ export const connectionsAccepted = Metric.counter("network_connections_accepted_
  * @since 0.2.0
  * @category metrics
  */
-export const connectionsRefused = Metric.counter("network_connections_refused_count", {
+export const connectionsRefused = Metric.counter("novacron_network_connections_refused_total", {
   description: "Inbound connections refused before being established, by reason",
   incremental: true,
 })
@@ -76,7 +76,7 @@ export const connectionsRefused = Metric.counter("network_connections_refused_co
  * @since 0.2.0
  * @category metrics
  */
-export const probeConnections = Metric.counter("network_probe_connections_count", {
+export const probeConnections = Metric.counter("novacron_network_probe_connections_total", {
   description: "Connect-and-close reachability probes seen by the listener",
   incremental: true,
 })

@@ -14,17 +14,18 @@ export * from "./Bytes.js"
  * @since 0.1.0
  */
 export * from "./Fuzz.js"
-
+/**
+ * @since 0.1.0
+ */
+export * from "./Prometheus.js"
 /**
  * @since 0.1.0
  */
 export * from "./RedisServer.js"
-
 /**
  * @since 0.1.0
  */
 export * from "./Services.js"
-
 /**
  * @since 0.1.0
  */
