@@ -17,14 +17,15 @@ import { fileURLToPath } from "node:url"
  * ```ts
  * import { Alerts } from "@novacron/monitoring"
  *
- * // prometheus.yml: rule_files: [<Alerts.rulesFile>]
- * console.log(Alerts.rulesFile)
+ * // prometheus.yml: rule_files: [<Alerts.rulesFile()>]
+ * console.log(Alerts.rulesFile())
  * ```
  *
  * @since 0.2.0
  * @category paths
  */
-export const directory: string = fileURLToPath(new URL("../alerts/", import.meta.url))
+// A function, so bundling the package into a CommonJS agent (no import.meta) costs nothing until called.
+export const directory = (): string => fileURLToPath(new URL("../alerts/", import.meta.url))
 
 /**
  * The rules, for Prometheus' `rule_files`.
@@ -32,7 +33,7 @@ export const directory: string = fileURLToPath(new URL("../alerts/", import.meta
  * @since 0.2.0
  * @category paths
  */
-export const rulesFile: string = `${directory}novacron.yml`
+export const rulesFile = (): string => `${directory()}novacron.yml`
 
 /**
  * Their unit tests, for `promtool test rules`.
@@ -40,4 +41,4 @@ export const rulesFile: string = `${directory}novacron.yml`
  * @since 0.2.0
  * @category paths
  */
-export const testFile: string = `${directory}novacron.test.yml`
+export const testFile = (): string => `${directory()}novacron.test.yml`

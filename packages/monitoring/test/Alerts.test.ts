@@ -5,20 +5,20 @@ import { havePrometheus, promtool, tempDir } from "@novacron/testing"
 import { Effect } from "effect"
 import { Alerts } from "../src/index.js"
 
-const rules = readFileSync(Alerts.rulesFile, "utf8")
-const tests = readFileSync(Alerts.testFile, "utf8")
+const rules = readFileSync(Alerts.rulesFile(), "utf8")
+const tests = readFileSync(Alerts.testFile(), "utf8")
 const alertNames = [...rules.matchAll(/^\s+- alert: (\w+)$/gm)].map((m) => m[1]!)
 
 describe.skipIf(!(await havePrometheus()))("alert rules (promtool)", () => {
   it("are valid rules", () => {
-    const r = promtool(["check", "rules", Alerts.rulesFile])
+    const r = promtool(["check", "rules", Alerts.rulesFile()])
     expect(r.stderr).toBe("")
     expect(r.stdout).toContain(`SUCCESS: ${alertNames.length} rules found`)
     expect(r.code).toBe(0)
   })
 
   it("pass their unit tests (promtool test rules)", () => {
-    const r = promtool(["test", "rules", Alerts.testFile])
+    const r = promtool(["test", "rules", Alerts.testFile()])
     expect(r.stdout + r.stderr).toContain("SUCCESS")
     expect(r.code).toBe(0)
   })
@@ -53,7 +53,7 @@ describe.skipIf(!(await havePrometheus()))("alert rules (promtool)", () => {
       const dir = yield* tempDir
       expect(rules).toContain(from)
       writeFileSync(join(dir, "novacron.yml"), rules.replace(from, to))
-      copyFileSync(Alerts.testFile, join(dir, "novacron.test.yml"))
+      copyFileSync(Alerts.testFile(), join(dir, "novacron.test.yml"))
       const r = promtool(["test", "rules", "novacron.test.yml"], { cwd: dir })
       expect(r.stdout + r.stderr).toContain("FAILED")
       expect(r.code).not.toBe(0)
