@@ -1,0 +1,20 @@
+/**
+ * The node's API server: REST on `@effect/platform`'s HttpApi over HTTPS, mTLS and tokens with
+ * roles from `@novacron/security`'s policy table, OpenAPI 3.1 and a Scalar page, blocking queries
+ * and an NDJSON event stream.
+ *
+ * @packageDocumentation
+ */
+
+/** @since 0.1.0 */
+export * as Api from "./Api.js"
+/** @since 0.1.0 */
+export * as ApiError from "./ApiError.js"
+/** @since 0.1.0 */
+export * as ApiServer from "./ApiServer.js"
+/** @since 0.1.0 */
+export * as ApiSettings from "./ApiSettings.js"
+/** @since 0.1.0 */
+export * as ApiSources from "./ApiSources.js"
+/** @since 0.1.0 */
+export * as EventLog from "./EventLog.js"
