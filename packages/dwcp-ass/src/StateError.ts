@@ -89,12 +89,49 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{
 }> {}
 
 /**
+ * The operation needs linearizability (compare-and-set, leases, elections) and the store's mode
+ * does not offer it: gossip mode is eventually consistent. Nothing was applied.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class NotLinearizable extends Data.TaggedError("NotLinearizable")<{
+  readonly operation: string
+  readonly key: string
+  readonly mode: string
+}> {
+  override get message() {
+    return `${this.operation} ${this.key}: ${this.mode} mode does not offer linearizable operations (use raft mode, etcd)`
+  }
+}
+
+/**
+ * Gossip mode is single-writer per key: a node writes only keys it owns (`<space>/<node id>[/...]`).
+ * Nothing was applied.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class NotOwner extends Data.TaggedError("NotOwner")<{
+  readonly key: string
+  /** The node that owns the key; empty when no node does. */
+  readonly owner: string
+  readonly node: string
+}> {
+  override get message() {
+    return this.owner === ""
+      ? `${this.key}: no node owns this key (gossip mode keys are <space>/<node id>[/...])`
+      : `${this.key}: owned by ${this.owner}, not by ${this.node} (gossip mode is single-writer per key)`
+  }
+}
+
+/**
  * Every failure of a store call.
  *
  * @since 0.1.0
  * @category errors
  */
-export type StateError = StateUnavailable | StateTimeout
+export type StateError = StateUnavailable | StateTimeout | NotLinearizable
 
 /**
  * Failures of a write.
@@ -102,4 +139,4 @@ export type StateError = StateUnavailable | StateTimeout
  * @since 0.1.0
  * @category errors
  */
-export type WriteError = StateUnavailable | StateTimeout | Deposed
+export type WriteError = StateError | Deposed | NotOwner

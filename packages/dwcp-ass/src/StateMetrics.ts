@@ -43,6 +43,8 @@ export type Result =
   | "deposed"
   | "decode_error"
   | "lease_lost"
+  | "not_linearizable"
+  | "not_owner"
   | "interrupted"
 
 /**
@@ -57,6 +59,8 @@ export const results: ReadonlyArray<Result> = [
   "deposed",
   "decode_error",
   "lease_lost",
+  "not_linearizable",
+  "not_owner",
   "interrupted",
 ]
 

@@ -138,8 +138,8 @@ export interface LeaseOptions {
  * @category models
  */
 export interface StateStoreApi {
-  /** `"etcd"` (Raft mode) or `"local"` (single node, the local database). */
-  readonly mode: "etcd" | "local"
+  /** `"etcd"` (Raft mode), `"local"` (single node, the local database) or `"gossip"` (eventual). */
+  readonly mode: "etcd" | "local" | "gossip"
   /** Linearizable read of one key. */
   readonly get: (key: string) => Effect.Effect<Option.Option<Entry>, StateError>
   /** Linearizable read of every key under `prefix`, at one revision, ordered by key. */

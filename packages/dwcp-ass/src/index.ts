@@ -11,6 +11,8 @@ export * as ClusterState from "./ClusterState.js"
 export * as ConsensusSettings from "./ConsensusSettings.js"
 /** @since 0.1.0 */
 export * as EtcdStore from "./EtcdStore.js"
+/** @since 0.3.0 */
+export * as GossipStore from "./GossipStore.js"
 /** @since 0.1.0 */
 export * as Keyspace from "./Keyspace.js"
 /** @since 0.1.0 */

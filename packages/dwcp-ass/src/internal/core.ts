@@ -130,6 +130,10 @@ const resultOf = (tag: string): StateMetrics.Result => {
       return "deposed"
     case "StateDecodeError":
       return "decode_error"
+    case "NotLinearizable":
+      return "not_linearizable"
+    case "NotOwner":
+      return "not_owner"
     default:
       return "lease_lost"
   }
@@ -147,7 +151,7 @@ const counters = new Map(
 const timers = new Map(StateMetrics.operations.map((op) => [op, Metric.tagged(StateMetrics.opSeconds, "op", op)]))
 
 /** Counts the call by result and records its duration. */
-const instrument =
+export const instrument =
   (op: StateMetrics.Operation) =>
   <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.flatMap(Clock.currentTimeNanos, (start) =>

@@ -130,13 +130,11 @@ export class Replica {
     return this.write(key, value)
   }
 
-  /** Deletes an owned key (a tombstone); the delta, or undefined when it was not there. */
-  remove(key: string): Uint8Array | undefined {
-    if (this.get(key) === undefined) {
-      const o = this.owner(key)
-      if (o !== this.self) throw new NotOwner(key, o, this.self)
-      return undefined
-    }
+  /**
+   * Deletes an owned key by writing a tombstone, even when this replica does not hold the key:
+   * a node restarted with stale state may not have caught up with its own earlier writes yet.
+   */
+  remove(key: string): Uint8Array {
     return this.write(key, null)
   }
 

@@ -102,11 +102,11 @@ export class GossipNode {
     return u.byteLength
   }
 
+  /** Deletes an owned key; whether this replica held it. */
   remove(key: string): boolean {
-    const u = this.replica.remove(key)
-    if (u === undefined) return false
-    this.spread({ o: this.o.id, u })
-    return true
+    const existed = this.replica.get(key) !== undefined
+    this.spread({ o: this.o.id, u: this.replica.remove(key) })
+    return existed
   }
 
   private spread(d: Delta): void {

@@ -1,0 +1,366 @@
+/**
+ * Gossip mode: the state API without a quorum, for agents over the internet. Membership is SWIM
+ * with Lifeguard (HashiCorp memberlist's algorithm and defaults), the state a delta-state CRDT
+ * (Yjs, one `YKeyValue` document per writer node) spread by rumor mongering and repaired by
+ * push-pull anti-entropy on state vectors. Everything travels as signed UDP datagrams: a datagram
+ * counts only when signed by a node certificate of the cluster CA, and the signer's certificate
+ * common name is its node id.
+ *
+ * Consistency, per operation:
+ * - `get`, `list`: this node's replica (eventual: another node's write shows up within a few
+ *   gossip rounds; a node's own writes are read back at once).
+ * - `put`, `delete`: single writer per key. A node writes only keys it owns, `<space>/<node id>`
+ *   or `<space>/<node id>/...`; any other key fails with `NotOwner`, and a peer's update that
+ *   writes a key its writer does not own is refused by every receiver (logged).
+ * - `watch`: every change this replica applies, in the order applied (revisions are local).
+ * - `compareAndSet`, `lease`, `campaign`, `leader`: fail with `NotLinearizable`.
+ *
+ * @since 0.3.0
+ */
+
+import { createPrivateKey, X509Certificate } from "node:crypto"
+import * as dgram from "node:dgram"
+import * as fs from "node:fs"
+import { Context, Effect, Layer, Option, PubSub, Runtime, Stream } from "effect"
+import { instrument } from "./internal/core.js"
+import { type Change, NotOwner as CrdtNotOwner } from "./internal/crdt.js"
+import { GossipNode, type Message } from "./internal/gossip.js"
+import * as Swim from "./internal/swim.js"
+import * as Wire from "./internal/wire.js"
+import { NotLinearizable, NotOwner, StateUnavailable, type WriteError } from "./StateError.js"
+import { type Entry, StateStore, type StateStoreApi, type WatchEvent } from "./StateStore.js"
+
+/**
+ * A member as this node sees it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Member {
+  readonly id: string
+  readonly addr: string
+  readonly state: "alive" | "suspect" | "dead" | "left"
+  readonly incarnation: number
+  readonly meta: string
+}
+
+/**
+ * The gossip agent behind the store: this node's id (its certificate's common name) and its view
+ * of the membership.
+ *
+ * @since 0.3.0
+ * @category services
+ */
+export class Gossip extends Context.Tag("@novacron/dwcp-ass/Gossip")<
+  Gossip,
+  {
+    readonly id: string
+    readonly addr: string
+    readonly members: Effect.Effect<ReadonlyArray<Member>>
+    /** Updates refused since start (foreign keys, malformed, oversized). */
+    readonly refused: Effect.Effect<number>
+  }
+>() {}
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  /** UDP address to listen on, `host:port` (`0.0.0.0:7946`, `[::]:7946`). Port 0: any free port. */
+  readonly bind: string
+  /** Address other members reach this node at; default: `bind` (required when bind is a wildcard). */
+  readonly advertise?: string | undefined
+  /** Members to join through, `host:port`. */
+  readonly seeds?: ReadonlyArray<string> | undefined
+  /** memberlist's LAN (probe 1 s, timeout 500 ms) or WAN (5 s, 3 s) profile. */
+  readonly profile?: "lan" | "wan" | undefined
+  /** PEM files: the cluster CA, this node's certificate (its CN is the node id) and key. */
+  readonly caFile: string
+  readonly certFile: string
+  readonly keyFile: string
+  /** Announced to the other members (the site, in hybrid mode). */
+  readonly meta?: string | undefined
+  /** Datagrams older (or further in the future) than this are refused as replays. Default 60 s. */
+  readonly maxSkewMs?: number | undefined
+  /** Changes kept for watches that start in the past. Default 10000. */
+  readonly history?: number | undefined
+}
+
+const unavailable = (message: string) => new StateUnavailable({ operation: "gossip", key: "", message })
+
+/** Splits `host:port` and `[v6]:port`. */
+export const parseAddress = (text: string): { readonly host: string; readonly port: number } | undefined => {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]+):(\d+)$/.exec(text)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  return port >= 0 && port <= 65535 ? { host: m[1]!, port } : undefined
+}
+
+const loadIdentity = (o: Options) =>
+  Effect.try({
+    try: () => {
+      const read = (file: string, what: string) => {
+        try {
+          return fs.readFileSync(file)
+        } catch (e) {
+          throw new Error(`${what} ${file}: ${(e as Error).message}`)
+        }
+      }
+      const ca = new X509Certificate(read(o.caFile, "CA certificate"))
+      const cert = new X509Certificate(read(o.certFile, "node certificate"))
+      const key = createPrivateKey(read(o.keyFile, "node key"))
+      if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+        throw new Error(`node certificate ${o.certFile} is not issued by the CA in ${o.caFile}`)
+      if (!cert.checkPrivateKey(key)) throw new Error(`${o.keyFile} is not the key of ${o.certFile}`)
+      const id = Wire.commonName(cert)
+      if (id === undefined || id === "") throw new Error(`node certificate ${o.certFile} has no common name (node id)`)
+      return { identity: { id, cert: cert.raw, key } satisfies Wire.Identity, ca }
+    },
+    catch: (e) => unavailable(`gossip identity: ${(e as Error).message}`),
+  })
+
+interface Meta {
+  c: number
+  m: number
+  n: number
+}
+
+/**
+ * The state service in gossip mode, plus the {@link Gossip} agent. The socket closes, and the
+ * node announces it leaves, when the layer's scope closes.
+ *
+ * @example
+ * ```ts
+ * import { GossipStore, StateStore } from "@novacron/dwcp-ass"
+ * import { Effect } from "effect"
+ *
+ * const live = GossipStore.layer({
+ *   bind: "10.0.0.5:7946",
+ *   seeds: ["10.0.0.6:7946"],
+ *   caFile: "/var/lib/novacron/tls/ca.crt",
+ *   certFile: "/var/lib/novacron/tls/node.crt",
+ *   keyFile: "/var/lib/novacron/tls/node.key",
+ * })
+ * const program = Effect.gen(function* () {
+ *   const store = yield* StateStore.StateStore
+ *   // This node's certificate says node-a: it may write keys of node-a only.
+ *   yield* store.put("capacity/node-a", JSON.stringify({ vcpus_free: 12 }))
+ * })
+ * Effect.runPromise(program.pipe(Effect.provide(live), Effect.scoped))
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateUnavailable> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const runtime = yield* Effect.runtime<never>()
+      const runSync = Runtime.runSync(runtime)
+      const { identity, ca } = yield* loadIdentity(options)
+      const bind = parseAddress(options.bind)
+      if (bind === undefined) return yield* unavailable(`gossip bind "${options.bind}": expected host:port`)
+      const seeds = options.seeds ?? []
+      for (const s of seeds)
+        if (parseAddress(s) === undefined) return yield* unavailable(`gossip seed "${s}": expected host:port`)
+      const socket = yield* Effect.acquireRelease(
+        Effect.async<dgram.Socket, StateUnavailable>((resume) => {
+          const s = dgram.createSocket({ type: bind.host.includes(":") ? "udp6" : "udp4" })
+          s.once("error", (e) => resume(Effect.fail(unavailable(`gossip bind ${options.bind}: ${e.message}`))))
+          s.bind(bind.port, bind.host, () => {
+            s.removeAllListeners("error")
+            resume(Effect.succeed(s))
+          })
+        }),
+        (s) => Effect.sync(() => s.close()),
+      )
+      const port = socket.address().port
+      const wildcard = bind.host === "0.0.0.0" || bind.host === "::"
+      if (options.advertise === undefined && wildcard)
+        return yield* unavailable(`gossip bind ${options.bind} is a wildcard: set the advertise address`)
+      const addr = options.advertise ?? (bind.host.includes(":") ? `[${bind.host}]:${port}` : `${bind.host}:${port}`)
+
+      const opener = new Wire.Opener({ ca, maxSkewMs: options.maxSkewMs ?? 60_000 })
+      const lastLogged = new Map<string, number>()
+      const warn = (line: string) => runSync(Effect.logWarning(line))
+      const send = (to: string, msg: Message) => {
+        const a = parseAddress(to)
+        if (a === undefined) return
+        let datagram: Buffer
+        try {
+          datagram = Wire.seal(identity, msg, Date.now())
+        } catch (e) {
+          warn(`gossip: not sent to ${to}: ${(e as Error).message}`)
+          return
+        }
+        socket.send(datagram, a.port, a.host)
+      }
+
+      // Local revisions: each change this replica applies (its own or a peer's) gets the next.
+      let revision = 0
+      const meta = new Map<string, Meta>()
+      const historyMax = options.history ?? 10_000
+      const history: Array<{ revision: number; event: WatchEvent }> = []
+      let compacted = 0
+      const pubsub = yield* Effect.acquireRelease(
+        PubSub.unbounded<{ revision: number; event: WatchEvent }>(),
+        PubSub.shutdown,
+      )
+      const entryOf = (key: string, value: string, m: Meta): Entry => ({
+        key,
+        value,
+        createRevision: m.c,
+        modRevision: m.m,
+        version: m.n,
+        lease: undefined,
+      })
+      const onChange = (changes: ReadonlyArray<Change>) => {
+        for (const c of changes) {
+          revision++
+          let event: WatchEvent
+          if (c.value === undefined) {
+            meta.delete(c.key)
+            event = { _tag: "Delete", key: c.key, revision }
+          } else {
+            const prev = meta.get(c.key)
+            const m = { c: prev?.c ?? revision, m: revision, n: (prev?.n ?? 0) + 1 }
+            meta.set(c.key, m)
+            event = { _tag: "Put", entry: entryOf(c.key, c.value, m) }
+          }
+          const logged = { revision, event }
+          history.push(logged)
+          if (history.length > historyMax) compacted = history.splice(0, history.length - historyMax).at(-1)!.revision
+          runSync(PubSub.publish(pubsub, logged))
+        }
+      }
+
+      const node = new GossipNode({
+        id: identity.id,
+        addr,
+        meta: options.meta,
+        profile: options.profile === "wan" ? Swim.WAN : Swim.LAN,
+        // A Yjs client id larger than any earlier run's of this node (see internal/crdt.ts).
+        incarnation: Date.now(),
+        now: Date.now(),
+        random: Math.random,
+        send,
+        log: warn,
+        onChange,
+      })
+      socket.on("message", (buf, rinfo) => {
+        const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`
+        const now = Date.now()
+        const r = opener.open(buf, now)
+        if (r._tag === "Refused") {
+          // At most one line per source per 10 s: a flood must not flood the log too.
+          if ((lastLogged.get(rinfo.address) ?? 0) + 10_000 <= now) {
+            if (lastLogged.size > 1024) lastLogged.clear()
+            lastLogged.set(rinfo.address, now)
+            warn(`gossip: refused a datagram from ${from}: ${r.reason}`)
+          }
+          return
+        }
+        node.receive(now, from, r.message)
+      })
+      const timer = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          node.join(seeds)
+          return setInterval(() => node.tick(Date.now()), 10)
+        }),
+        (t) =>
+          Effect.gen(function* () {
+            // Say goodbye (a "left" rumor), give it a few gossip rounds, then stop.
+            node.swim.leave()
+            yield* Effect.sleep(Swim.LAN.gossipInterval * 2)
+            clearInterval(t)
+          }),
+      )
+      void timer
+
+      const notLinearizable = (operation: string, key: string) =>
+        new NotLinearizable({ operation, key, mode: "gossip" })
+      const owned = <A>(key: string, f: () => A) =>
+        Effect.try({
+          try: f,
+          catch: (e) =>
+            e instanceof CrdtNotOwner
+              ? new NotOwner({ key, owner: e.owner ?? "", node: identity.id })
+              : new StateUnavailable({ operation: "put", key, message: (e as Error).message }),
+        })
+
+      const get: StateStoreApi["get"] = (key) =>
+        Effect.sync(() => {
+          const v = node.replica.get(key)
+          const m = meta.get(key)
+          return v === undefined || m === undefined ? Option.none() : Option.some(entryOf(key, v, m))
+        })
+      const snapshot = (prefix: string) => {
+        const entries: Array<Entry> = []
+        for (const [, key, value] of node.replica.entries())
+          if (key.startsWith(prefix)) {
+            const m = meta.get(key)
+            if (m !== undefined) entries.push(entryOf(key, value, m))
+          }
+        entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        return { entries, revision }
+      }
+
+      const store: StateStoreApi = {
+        mode: "gossip",
+        get: (key) => instrument("get")(get(key)),
+        list: (prefix) => instrument("list")(Effect.sync(() => snapshot(prefix))),
+        put: (key, value, opts) =>
+          instrument("put")(
+            opts?.fence !== undefined || opts?.lease !== undefined
+              ? Effect.fail<WriteError>(notLinearizable("put with a lease or fence", key))
+              : owned(key, () => {
+                  node.put(key, value)
+                  return revision
+                }),
+          ),
+        delete: (key, opts) =>
+          instrument("delete")(
+            opts?.fence !== undefined
+              ? Effect.fail<WriteError>(notLinearizable("delete with a fence", key))
+              : owned(key, () => node.remove(key)),
+          ),
+        compareAndSet: (key) => instrument("compare_and_set")(Effect.fail(notLinearizable("compareAndSet", key))),
+        lease: () => Effect.fail(notLinearizable("lease", "")),
+        campaign: (election) => instrument("campaign")(Effect.fail(notLinearizable("campaign", election))),
+        leader: (election) => instrument("leader")(Effect.fail(notLinearizable("leader", election))),
+        watch: (prefix, from) =>
+          Stream.unwrapScoped(
+            Effect.gen(function* () {
+              const sub = yield* PubSub.subscribe(pubsub)
+              const start = from ?? revision
+              const at = revision
+              const head: Array<WatchEvent> =
+                start < compacted
+                  ? [{ _tag: "Reset", snapshot: snapshot(prefix) }]
+                  : history.filter((l) => l.revision > start && keyOf(l.event).startsWith(prefix)).map((l) => l.event)
+              return Stream.concat(
+                Stream.fromIterable(head),
+                Stream.fromQueue(sub).pipe(
+                  Stream.filter((l) => l.revision > at && keyOf(l.event).startsWith(prefix)),
+                  Stream.map((l) => l.event),
+                ),
+              )
+            }),
+          ),
+      }
+      const gossip = Gossip.of({
+        id: identity.id,
+        addr,
+        members: Effect.sync(() =>
+          node.swim
+            .list()
+            .map((m) => ({ id: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation, meta: m.meta })),
+        ),
+        refused: Effect.sync(() => node.refused),
+      })
+      return Context.make(StateStore, store).pipe(Context.add(Gossip, gossip))
+    }),
+  )
+
+const keyOf = (e: WatchEvent): string => (e._tag === "Put" ? e.entry.key : e._tag === "Delete" ? e.key : "")
