@@ -1,0 +1,127 @@
+/**
+ * Task records: what a task asks for ({@link TaskSpec}), where it stands ({@link TaskStatus}) and
+ * what it did ({@link StepRecord}, its visible history). Every record read back from the database
+ * is decoded with these schemas.
+ *
+ * @since 0.1.0
+ */
+import { Vm } from "@novacron/vm"
+import { Schema } from "effect"
+
+/**
+ * The kinds of work a task does. VM kinds act through the node's `VmManager`; `noop` runs
+ * `steps` empty steps (tests, benchmarks), each optionally sleeping `sleep_ms`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TaskSpec = Schema.Union(
+  Schema.TaggedStruct("VmCreate", {
+    spec: Vm.VmSpec,
+    start: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  }),
+  Schema.TaggedStruct("VmStart", { vm: Schema.String }),
+  Schema.TaggedStruct("VmStop", { vm: Schema.String }),
+  Schema.TaggedStruct("VmDelete", { vm: Schema.String }),
+  Schema.TaggedStruct("Noop", {
+    steps: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 1 }),
+    sleep_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 3_600_000)), { default: () => 0 }),
+    /** Steps whose number (1-based) is listed here fail every attempt (tests of dead-lettering). */
+    fail_steps: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] }),
+  }),
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TaskSpec = typeof TaskSpec.Type
+
+/**
+ * The encoded (JSON) form, as clients write it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TaskSpecInput = typeof TaskSpec.Encoded
+
+/**
+ * `queued` (accepted, not started), `running`, `succeeded`, `dead` (dead-lettered: a step failed
+ * every attempt or the task timed out; `last_error` says why), `cancelled`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TaskStatus = Schema.Literal("queued", "running", "succeeded", "dead", "cancelled")
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TaskStatus = typeof TaskStatus.Type
+
+/**
+ * Whether a task with this status will not change any more.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isFinal = (status: TaskStatus): boolean =>
+  status === "succeeded" || status === "dead" || status === "cancelled"
+
+/**
+ * One attempt of one step, as the history shows it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StepRecord = Schema.Struct({
+  step: Schema.String,
+  attempt: Schema.Int,
+  started_at: Schema.Number,
+  finished_at: Schema.NullOr(Schema.Number),
+  /** `ok`, `replayed` (its effect was already recorded: not acted again), `failed`, or null while running. */
+  outcome: Schema.NullOr(Schema.Literal("ok", "replayed", "failed")),
+  error: Schema.NullOr(Schema.String),
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StepRecord = typeof StepRecord.Type
+
+/**
+ * A task as stored.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TaskRecord = Schema.Struct({
+  id: Schema.String,
+  kind: Schema.String,
+  spec: TaskSpec,
+  status: TaskStatus,
+  last_error: Schema.NullOr(Schema.String),
+  cancel_requested: Schema.Boolean,
+  created_at: Schema.Number,
+  updated_at: Schema.Number,
+  /** Epoch ms after which the task fails at its next step. */
+  deadline_at: Schema.Number,
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TaskRecord = typeof TaskRecord.Type
+
+/**
+ * A task with its history.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskView extends TaskRecord {
+  readonly history: ReadonlyArray<StepRecord>
+}

@@ -1,0 +1,210 @@
+// Tasks as @effect/workflow workflows on @effect/cluster: one workflow execution per task (its
+// execution id is the task id), one activity per step. The cluster's message storage persists the
+// execution and each finished activity's result, so after a crash the runner replays the workflow
+// and skips finished steps; a step that was running is run again, and its idempotency key in
+// `orch_effects` keeps its effect from happening twice.
+import { SqlClient } from "@effect/sql"
+import { Activity, Workflow, type WorkflowEngine } from "@effect/workflow"
+import { Vm, type VmManager } from "@novacron/vm"
+import { Clock, Duration, Effect, type Layer, Option, Schedule, Schema } from "effect"
+import { StepFailed } from "../OrchestrationError.js"
+import type { OrchestrationSettings } from "../OrchestrationSettings.js"
+import { isFinal, type TaskRecord } from "../Task.js"
+import * as Store from "./store.js"
+
+export const TaskWorkflow = Workflow.make({
+  name: "NovacronTask",
+  payload: { taskId: Schema.String },
+  idempotencyKey: (p) => p.taskId,
+})
+
+export interface EngineOptions {
+  readonly settings: OrchestrationSettings
+  readonly vm: Option.Option<VmManager.Manager>
+}
+
+interface Step {
+  readonly name: string
+  /** Runs inside the transaction that records the step's key (its effect is in the same database). */
+  readonly local: boolean
+  readonly action: Effect.Effect<string, unknown, SqlClient.SqlClient>
+}
+
+class Attempt extends Schema.TaggedError<Attempt>()("Attempt", {
+  reason: Schema.String,
+  terminal: Schema.optional(Schema.Literal("dead", "cancelled")),
+}) {}
+
+const describe = (e: unknown): string =>
+  e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String(e.message) : String(e)
+
+const now = Clock.currentTimeMillis
+
+const plan = (task: TaskRecord, vm: Option.Option<VmManager.Manager>): ReadonlyArray<Step> => {
+  const withVm = <A>(f: (m: VmManager.Manager) => Effect.Effect<A, unknown>) =>
+    Option.match(vm, {
+      onNone: () => Effect.fail(new Error("no VM manager on this node (the vm component is not running)")),
+      onSome: f,
+    })
+  const spec = task.spec
+  // VM steps act outside the database: each first looks at the VM's state, so a step replayed
+  // after a crash between acting and recording its key finds the work done and does not redo it.
+  const start = (id: string): Step => ({
+    name: "start",
+    local: false,
+    action: withVm((m) =>
+      m
+        .status(id)
+        .pipe(
+          Effect.flatMap((s) =>
+            s.record.state === "running" || s.record.state === "starting"
+              ? Effect.succeed("already running")
+              : m.start(id).pipe(Effect.as("started")),
+          ),
+        ),
+    ),
+  })
+  const stop = (id: string): Step => ({
+    name: "stop",
+    local: false,
+    action: withVm((m) => m.stop(id).pipe(Effect.map((r) => r.method))),
+  })
+  switch (spec._tag) {
+    case "Noop":
+      return Array.from({ length: spec.steps }, (_, i): Step => {
+        const name = `noop-${i + 1}`
+        return {
+          name,
+          local: true,
+          action: Effect.gen(function* () {
+            if (spec.fail_steps.includes(i + 1)) return yield* Effect.fail(new Error(`${name} fails by request`))
+            return yield* Store.noopEffect(task.id, name, yield* now).pipe(Effect.as("ok"))
+          }),
+        }
+      })
+    case "VmCreate":
+      return [
+        {
+          name: "define",
+          local: false,
+          action: withVm((m) =>
+            m.status(spec.spec.id).pipe(
+              Effect.as("already defined"),
+              Effect.catchTag("VmNotFound", () =>
+                m.define(Schema.encodeSync(Vm.VmSpec)(spec.spec)).pipe(Effect.as("defined")),
+              ),
+            ),
+          ),
+        },
+        ...(spec.start ? [start(spec.spec.id)] : []),
+      ]
+    case "VmStart":
+      return [start(spec.vm)]
+    case "VmStop":
+      return [stop(spec.vm)]
+    case "VmDelete":
+      return [
+        stop(spec.vm),
+        {
+          name: "remove",
+          local: false,
+          action: withVm((m) =>
+            m.remove(spec.vm).pipe(
+              Effect.as("removed"),
+              Effect.catchTag("VmNotFound", () => Effect.succeed("already removed")),
+            ),
+          ),
+        },
+      ]
+  }
+}
+
+/** The activity of one step: checks, attempts on the retry schedule, history rows. */
+const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
+  Activity.make({
+    name: step.name,
+    success: Schema.String,
+    error: StepFailed,
+    execute: Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const key = `${task.id}/${step.name}`
+      const done = yield* Store.effectOf(key).pipe(Effect.orDie)
+      if (Option.isSome(done)) {
+        const attempt = yield* Store.nextAttempt(task.id, step.name).pipe(Effect.orDie)
+        const at = yield* now
+        yield* Store.stepStarted(task.id, step.name, attempt, at).pipe(Effect.orDie)
+        yield* Store.stepFinished(task.id, step.name, attempt, at, "replayed", null).pipe(Effect.orDie)
+        return done.value
+      }
+      const once = Effect.gen(function* () {
+        const fresh = yield* Store.getTask(task.id).pipe(Effect.mapError((e) => new Attempt({ reason: e.message })))
+        const started = yield* now
+        if (Option.isSome(fresh) && fresh.value.cancel_requested)
+          return yield* new Attempt({ reason: "cancelled", terminal: "cancelled" })
+        if (started >= task.deadline_at)
+          return yield* new Attempt({
+            reason: `timed out (deadline ${new Date(task.deadline_at).toISOString()})`,
+            terminal: "dead",
+          })
+        const attempt = yield* Store.nextAttempt(task.id, step.name).pipe(Effect.orDie)
+        yield* Store.stepStarted(task.id, step.name, attempt, started).pipe(Effect.orDie)
+        const act = Effect.gen(function* () {
+          const result = yield* step.action
+          yield* Store.recordEffect(key, task.id, step.name, yield* now, result)
+          return result
+        })
+        const sleep = task.spec._tag === "Noop" ? task.spec.sleep_ms : 0
+        const remaining = Duration.millis(Math.max(1, task.deadline_at - started))
+        return yield* Effect.sleep(Duration.millis(sleep)).pipe(
+          Effect.zipRight(step.local ? sql.withTransaction(act) : act),
+          Effect.timeoutFail({ duration: remaining, onTimeout: () => new Error("timed out during the step") }),
+          Effect.tapBoth({
+            onFailure: (e) =>
+              Effect.flatMap(now, (at) => Store.stepFinished(task.id, step.name, attempt, at, "failed", describe(e))),
+            onSuccess: () =>
+              Effect.flatMap(now, (at) => Store.stepFinished(task.id, step.name, attempt, at, "ok", null)),
+          }),
+          Effect.mapError((e) => new Attempt({ reason: describe(e) })),
+          Effect.catchAllDefect((d) => new Attempt({ reason: `defect: ${describe(d)}` })),
+        )
+      })
+      const schedule = Schedule.exponential(options.settings.retry_base).pipe(
+        Schedule.intersect(Schedule.recurs(options.settings.max_attempts - 1)),
+      )
+      return yield* once.pipe(
+        Effect.retry({ schedule, while: (e) => e.terminal === undefined }),
+        Effect.mapError(
+          (e) =>
+            new StepFailed({
+              step: step.name,
+              outcome: e.terminal ?? "dead",
+              reason:
+                e.terminal === undefined
+                  ? `failed ${options.settings.max_attempts} attempts; last: ${e.reason}`
+                  : e.reason,
+            }),
+        ),
+      )
+    }),
+  })
+
+const body = (taskId: string, options: EngineOptions) =>
+  Effect.gen(function* () {
+    const found = yield* Store.getTask(taskId)
+    if (Option.isNone(found) || isFinal(found.value.status)) return
+    const task = found.value
+    yield* Store.setStatus(taskId, "running", yield* now)
+    for (const step of plan(task, options.vm)) yield* stepActivity(task, step, options)
+    yield* Store.setStatus(taskId, "succeeded", yield* now)
+  }).pipe(
+    Effect.catchTag("StepFailed", (e) =>
+      Effect.flatMap(now, (at) => Store.setStatus(taskId, e.outcome, at, e.message)),
+    ),
+    // The task store failing outside a step is a defect of this execution.
+    Effect.orDie,
+  )
+
+export const layer = (
+  options: EngineOptions,
+): Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | SqlClient.SqlClient> =>
+  TaskWorkflow.toLayer(({ taskId }) => body(taskId, options))
