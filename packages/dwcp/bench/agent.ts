@@ -5,7 +5,6 @@
 import { readFileSync } from "node:fs"
 import { Receiver } from "@novacron/dwcp-amst"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
-import { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import { EnvironmentDetector } from "@novacron/environment"
 import { Context, Effect, Layer, Option, Schema } from "effect"
@@ -32,10 +31,7 @@ const send = (version: string, peer: string, file: string, name: string, mode: "
       const real = Parts.fromPackages({
         transport,
         compression: Schema.decodeUnknownSync(CompressionSettings)({}),
-        consensus: Schema.decodeUnknownSync(ConsensusSettings)({}),
-        enableConsensus: false,
         link,
-        database: Layer.fail("not used"),
       })
       const v3 = {
         ...real,

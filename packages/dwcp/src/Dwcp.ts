@@ -77,6 +77,14 @@ export class UnsupportedVersion extends Data.TaggedError("UnsupportedVersion")<{
 }
 
 /**
+ * Why a received envelope did not open.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type OpenError = Envelope.EnvelopeError | UnsupportedVersion | EncodingUnavailable | Engine.BadPayload
+
+/**
  * What `/status` shows.
  *
  * @since 0.1.0
@@ -109,10 +117,7 @@ export interface Service {
   /** What this node takes now, for the handshake: every version it speaks, the encodings it can decode. */
   readonly offer: Effect.Effect<Negotiation.Offer>
   /** Decodes a received envelope; `maxSize` bounds the output. */
-  readonly open: (
-    bytes: Uint8Array,
-    maxSize: number,
-  ) => Effect.Effect<Uint8Array, Envelope.EnvelopeError | UnsupportedVersion | EncodingUnavailable | Engine.BadPayload>
+  readonly open: (bytes: Uint8Array, maxSize: number) => Effect.Effect<Uint8Array, OpenError>
   readonly sync: (key: string, value: string) => Effect.Effect<Served, Engine.SyncFailed>
   readonly read: (key: string) => Effect.Effect<Option.Option<string>, Engine.SyncFailed>
   readonly place: (

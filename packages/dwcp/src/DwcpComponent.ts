@@ -11,6 +11,7 @@ import type { EnvironmentDetector } from "@novacron/environment"
 import { Component } from "@novacron/init"
 import { Effect, Layer } from "effect"
 import * as Dwcp from "./Dwcp.js"
+import * as DwcpNode from "./DwcpNode.js"
 import * as LinkClassifier from "./LinkClassifier.js"
 
 /**
@@ -19,8 +20,7 @@ import * as LinkClassifier from "./LinkClassifier.js"
  * @example
  * ```ts
  * import { DwcpComponent, Parts } from "@novacron/dwcp"
- * import type { EnvironmentDetector } from "@novacron/environment"
-import { Component } from "@novacron/init"
+ * import { Component } from "@novacron/init"
  * import { Effect } from "effect"
  *
  * declare const engines: ReturnType<typeof Parts.fromPackages>
@@ -53,5 +53,57 @@ export const component = (
     name: "dwcp",
     description: "DWCP v3 parts behind one service, v1 fallback per part, rows per link",
     layer: Layer.provideMerge(Dwcp.layer(options), LinkClassifier.layer(options.classifier)),
+    healthCheck: Effect.flatMap(Dwcp.Dwcp, (d) => Effect.map(d.status, Dwcp.health)),
+  })
+
+/**
+ * The spec a node runs: {@link DwcpNode.layer} (the receiver, the endpoint in the cluster state,
+ * the packages' engines) with the link classifier. Provides `Dwcp`, `Inbox` and `LinkClassifier`.
+ *
+ * @example
+ * ```ts
+ * import { DwcpComponent } from "@novacron/dwcp"
+ * import { StateStore } from "@novacron/dwcp-ass"
+ * import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
+ * import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
+ * import { Schema } from "effect"
+ *
+ * const spec = DwcpComponent.live({
+ *   nodeId: "node-1",
+ *   dataDir: "/var/lib/novacron",
+ *   flags: {
+ *     v3_rollout_percentage: 100,
+ *     enable_v3_transport: true,
+ *     enable_v3_compression: true,
+ *     enable_v3_prediction: false,
+ *     enable_v3_state_sync: true,
+ *     enable_v3_consensus: false,
+ *     enable_v3_placement: false,
+ *   },
+ *   transport: Schema.decodeUnknownSync(TransportSettings)({}),
+ *   compression: Schema.decodeUnknownSync(CompressionSettings)({}),
+ *   listen: { host: "127.0.0.1", port: 0 },
+ *   store: StateStore.StateStore,
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const live = <R>(
+  options: DwcpNode.Options<R> & { readonly classifier?: LinkClassifier.Options | undefined },
+): Component.Spec<
+  Dwcp.Dwcp | DwcpNode.Inbox | LinkClassifier.LinkClassifier,
+  never,
+  EnvironmentDetector.EnvironmentDetector | R
+> =>
+  Component.spec<
+    Dwcp.Dwcp | DwcpNode.Inbox | LinkClassifier.LinkClassifier,
+    never,
+    EnvironmentDetector.EnvironmentDetector | R
+  >({
+    name: "dwcp",
+    description: "DWCP: the receiver, v3 parts behind one service, v1 fallback per part, rows per link",
+    layer: Layer.provideMerge(DwcpNode.layer(options), LinkClassifier.layer(options.classifier)),
     healthCheck: Effect.flatMap(Dwcp.Dwcp, (d) => Effect.map(d.status, Dwcp.health)),
   })

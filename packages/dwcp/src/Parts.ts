@@ -1,25 +1,24 @@
 /**
- * The real engines: each v3 part from its package (AMST, ACP, HDE, PBA, ASS, ITP), and the v1
- * transport (one TLS stream through the same AMST receiver, so a v1 sender and a v3 receiver, or
- * the reverse, interoperate). Each start runs in the part's own scope, so a failed part's workers,
- * sockets and connections are released before it is retried.
+ * The real engines: each v3 part from its package (AMST, ACP, HDE, PBA, ITP; state sync from the
+ * node's `StateStore`), and the v1 transport (one TLS stream through the same AMST receiver, so a
+ * v1 sender and a v3 receiver, or the reverse, interoperate). Each start runs in the part's own
+ * scope, so a failed part's workers, sockets and connections are released before it is retried.
+ *
+ * Each part's package is imported when the part first starts, not with this module: a part that
+ * is off (flag, rollout) never loads its package or native addon, and a node on v1 pays for AMST
+ * alone (measured in apps/node/bench/RESULTS.md).
  *
  * @since 0.1.0
  */
 import type * as tls from "node:tls"
-import type { Database } from "@novacron/database"
-import { Acp, CongestionControl } from "@novacron/dwcp-acp"
-import { Amst, Source, type TransportSettings } from "@novacron/dwcp-amst"
-import { StateStore, StateSync } from "@novacron/dwcp-ass"
-import type { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
-import { Hde } from "@novacron/dwcp-hde"
-import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
-import { Scheduler } from "@novacron/dwcp-itp"
-import { Pba } from "@novacron/dwcp-pba"
-import { Context, Effect, Either, Layer, Option, type Redacted, Schema, Scope } from "effect"
+import type { Amst, TransportSettings } from "@novacron/dwcp-amst"
+import type { StateStore } from "@novacron/dwcp-ass"
+import type { Hde } from "@novacron/dwcp-hde"
+import type { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
+import { Effect, Either, Option, type Redacted, Schema, Scope } from "effect"
 import type { Congestion, V3Engines } from "./Dwcp.js"
 import * as Engine from "./Engine.js"
-import { PartFailure } from "./Part.js"
+import { type Name, PartFailure } from "./Part.js"
 
 /**
  * Where a peer's DWCP receiver listens, and how to reach it.
@@ -34,8 +33,19 @@ export interface Link {
   ) => Effect.Effect<{ readonly host: string; readonly port: number }, Engine.TransferFailed>
   /** Client TLS (the node certificate, the cluster CA); absent = plain TCP, for tests on loopback. */
   readonly tls?: tls.ConnectionOptions | undefined
+  /** Client TLS for one peer (e.g. checking its certificate names it); wins over `tls`. */
+  readonly tlsFor?: ((peer: string) => tls.ConnectionOptions) | undefined
   readonly token?: Redacted.Redacted<string> | undefined
 }
+
+// Lazy package loads: a failed import is the part failing to start (so it runs v1 and is retried).
+const load = <M>(part: Name, name: string, importer: () => Promise<M>): Effect.Effect<M, PartFailure> =>
+  Effect.tryPromise({
+    try: importer,
+    catch: (e) =>
+      new PartFailure({ part, reason: `${name} did not load: ${e instanceof Error ? e.message : String(e)}` }),
+  })
+const amst = () => import("@novacron/dwcp-amst")
 
 const amstSend = (
   service: Amst.Service,
@@ -45,12 +55,15 @@ const amstSend = (
 ): Effect.Effect<Engine.Delivery, Engine.TransferFailed> =>
   Effect.gen(function* () {
     const at = yield* link.resolve(request.peer)
+    const { Source } = yield* load("transport", "@novacron/dwcp-amst", amst).pipe(
+      Effect.mapError((e) => new Engine.TransferFailed({ peer: request.peer, reason: e.reason })),
+    )
     const r = yield* service
       .send({
         host: at.host,
         port: at.port,
         source: Source.fromBuffer(request.payload, request.name),
-        tls: link.tls,
+        tls: link.tlsFor?.(request.peer) ?? link.tls,
         token: link.token,
         streams,
         mode: request.row.transport === "rdma-multistream" ? "datacenter" : request.row.linkClass,
@@ -63,7 +76,7 @@ const amstSend = (
       streams: streams ?? 0,
       carrier:
         streams === 1
-          ? link.tls
+          ? link.tls || link.tlsFor
             ? "tls-single"
             : "tcp-single"
           : `${request.row.transport} (${r.transport.transport}: ${r.transport.reason})`,
@@ -71,20 +84,49 @@ const amstSend = (
   })
 
 /**
- * v1 transport: AMST with one stream and its controller off.
+ * v1 transport: AMST with one stream and its controller off (AMST is loaded on the first send).
  *
  * @since 0.1.0
  * @category engines
  */
 export const v1Transport = (settings: TransportSettings.TransportSettings, link: Link): Engine.Transport => {
-  const service = Effect.runSync(Amst.make({ ...settings, enable_rdma: false }))
-  return { send: (request) => amstSend(service, link, request, 1) }
+  const service = memo(
+    Effect.flatMap(load("transport", "@novacron/dwcp-amst", amst), ({ Amst }) =>
+      Amst.make({ ...settings, enable_rdma: false }),
+    ),
+  )
+  return {
+    send: (request) =>
+      Effect.flatMap(
+        service.pipe(Effect.mapError((e) => new Engine.TransferFailed({ peer: request.peer, reason: e.reason }))),
+        (s) => amstSend(s, link, request, 1),
+      ),
+  }
 }
 
 /**
- * The v3 engines from the packages, with the settings the host decoded. State sync keeps its
- * state in the node's database in local mode (Raft through etcd when `etcd_endpoints` are set and
- * `enable_v3_consensus` is on).
+ * State sync on the node's cluster state store (etcd in Raft mode, the node database alone).
+ *
+ * @since 0.1.0
+ * @category engines
+ */
+export const stateSync = (store: StateStore.StateStoreApi): Engine.StateSync => {
+  const broken = (e: { readonly _tag: string; readonly message: string }) =>
+    new PartFailure({ part: "state_sync", reason: `${e._tag}: ${e.message}` })
+  return {
+    kind: store.mode === "etcd" ? "etcd (raft)" : "local",
+    put: (k, v) => Effect.asVoid(store.put(k, v)).pipe(Effect.mapError(broken)),
+    get: (k) =>
+      Effect.map(
+        store.get(k),
+        Option.map((e) => e.value),
+      ).pipe(Effect.mapError(broken)),
+  }
+}
+
+/**
+ * The v3 engines from the packages, with the settings the host decoded. State sync uses the
+ * node's cluster state store (the `state-sync` component's); without one it stays on v1.
  *
  * @since 0.1.0
  * @category engines
@@ -92,32 +134,40 @@ export const v1Transport = (settings: TransportSettings.TransportSettings, link:
 export const fromPackages = (options: {
   readonly transport: TransportSettings.TransportSettings
   readonly compression: CompressionSettings
-  readonly consensus: ConsensusSettings
-  readonly enableConsensus: boolean
   readonly link: Link
-  /** The node's database (ASS local mode keeps its state there). */
-  readonly database: Layer.Layer<Database.Database, unknown>
+  /** The node's cluster state store; absent = state sync has no v3 (it runs v1, node-local). */
+  readonly stateStore?: StateStore.StateStoreApi | undefined
 }): V3Engines => ({
-  transport: Effect.map(Amst.make(options.transport), (service) => ({
-    send: (request) => amstSend(service, options.link, request, undefined),
-  })),
-  congestion: Effect.map(
-    Acp.make(Schema.decodeSync(Acp.Settings)({ congestion_algorithm: options.transport.congestion_algorithm })),
-    (): Congestion => ({
-      order: (row) =>
-        Effect.succeed({
-          order: row.congestion,
-          // A socket that refuses every algorithm keeps the kernel default: not worth dropping it.
-          onSocket: (socket) =>
-            CongestionControl.apply(socket, row.congestion, `mode table: ${row.mode}/${row.linkClass}`).pipe(
-              Effect.tapError((e) => Effect.logDebug(`ACP: ${e._tag}`)),
-              Effect.ignore,
-            ),
+  transport: Effect.flatMap(load("transport", "@novacron/dwcp-amst", amst), ({ Amst }) =>
+    Effect.map(Amst.make(options.transport), (service) => ({
+      send: (request) => amstSend(service, options.link, request, undefined),
+    })),
+  ),
+  congestion: Effect.flatMap(
+    load("congestion", "@novacron/dwcp-acp", () => import("@novacron/dwcp-acp")),
+    ({ Acp, CongestionControl }) =>
+      Effect.map(
+        Acp.make(Schema.decodeSync(Acp.Settings)({ congestion_algorithm: options.transport.congestion_algorithm })),
+        (): Congestion => ({
+          order: (row) =>
+            Effect.succeed({
+              order: row.congestion,
+              // A socket that refuses every algorithm keeps the kernel default: not worth dropping it.
+              onSocket: (socket) =>
+                CongestionControl.apply(socket, row.congestion, `mode table: ${row.mode}/${row.linkClass}`).pipe(
+                  Effect.tapError((e) => Effect.logDebug(`ACP: ${e._tag}`)),
+                  Effect.ignore,
+                ),
+            }),
         }),
-    }),
+      ),
   ),
   compression: Effect.gen(function* () {
     const scope = yield* Effect.scope
+    const [{ Hde }, { CompressionSettings }] = yield* Effect.all([
+      load("compression", "@novacron/dwcp-hde", () => import("@novacron/dwcp-hde")),
+      load("compression", "@novacron/dwcp-hde/HdeSettings", () => import("@novacron/dwcp-hde/HdeSettings")),
+    ])
     // One HDE per row's compression (at most three), built when a row first asks for it.
     const byRow = new Map<string, Effect.Effect<Hde.Hde, PartFailure>>()
     const hdeFor = (c: { algorithm: string; level: number }) => {
@@ -149,45 +199,40 @@ export const fromPackages = (options: {
           .pipe(Effect.mapError((e) => new Engine.BadPayload({ reason: e.message, offset: e.offset }))),
     } satisfies Engine.Compression
   }),
-  prediction: Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
-    predict: (peer) => Effect.map(pba.predict(peer), (p) => (p.status === "ok" ? p.oneSecond.mean : undefined)),
-    observe: (peer, bps) => pba.push(peer, bps),
-  })),
-  state_sync: Effect.gen(function* () {
-    const settings = options.enableConsensus ? options.consensus : { ...options.consensus, etcd_endpoints: [] }
-    const ctx2 = yield* Layer.buildWithScope(
-      StateSync.layer(settings).pipe(Layer.provide(options.database)),
-      yield* Effect.scope,
-    )
-    const store = Context.get(ctx2, StateStore.StateStore)
-    const broken = (e: { readonly _tag: string; readonly message: string }) =>
-      new PartFailure({ part: "state_sync", reason: `${e._tag}: ${e.message}` })
-    return {
-      kind: store.mode === "etcd" ? "etcd (raft)" : "local",
-      put: (k, v) => Effect.asVoid(store.put(k, v)).pipe(Effect.mapError(broken)),
-      get: (k) =>
-        Effect.map(
-          store.get(k),
-          Option.map((e) => e.value),
-        ).pipe(Effect.mapError(broken)),
-    } satisfies Engine.StateSync
-  }),
-  placement: Effect.succeed({
-    place: (w, hosts) =>
-      Effect.suspend(() => {
-        // ITP decides on this snapshot: each host's capacity is what it has free now.
-        const s = Scheduler.make()
-        for (const h of hosts) {
-          const j = s.join(h)
-          if (Either.isLeft(j))
-            return Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `host ${h.id}: ${j.left._tag}` }))
-        }
-        const r = s.place(w)
-        return Either.isRight(r)
-          ? Effect.succeed(r.right.allocation.host)
-          : Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `${r.left._tag}: ${JSON.stringify(r.left)}` }))
-      }),
-  } satisfies Engine.Placement),
+  prediction: Effect.flatMap(
+    load("prediction", "@novacron/dwcp-pba", () => import("@novacron/dwcp-pba")),
+    ({ Pba }) =>
+      Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
+        predict: (peer: string) =>
+          Effect.map(pba.predict(peer), (p) => (p.status === "ok" ? p.oneSecond.mean : undefined)),
+        observe: (peer: string, bps: number) => pba.push(peer, bps),
+      })),
+  ),
+  state_sync:
+    options.stateStore === undefined
+      ? Effect.fail(new PartFailure({ part: "state_sync", reason: "this node has no cluster state store" }))
+      : Effect.succeed(stateSync(options.stateStore)),
+  placement: Effect.map(
+    load("placement", "@novacron/dwcp-itp", () => import("@novacron/dwcp-itp")),
+    ({ Scheduler }) => ({
+      place: (w: Engine.WorkloadRequest, hosts: ReadonlyArray<Engine.HostSpec>) =>
+        Effect.suspend(() => {
+          // ITP decides on this snapshot: each host's capacity is what it has free now.
+          const s = Scheduler.make()
+          for (const h of hosts) {
+            const j = s.join(h)
+            if (Either.isLeft(j))
+              return Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `host ${h.id}: ${j.left._tag}` }))
+          }
+          const r = s.place(w)
+          return Either.isRight(r)
+            ? Effect.succeed(r.right.allocation.host)
+            : Effect.fail(
+                new Engine.NoHostFits({ workload: w.id, reason: `${r.left._tag}: ${JSON.stringify(r.left)}` }),
+              )
+        }),
+    }),
+  ),
 })
 
 // The first caller runs it, later callers share its result.

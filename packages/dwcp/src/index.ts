@@ -10,7 +10,11 @@ export * as Dwcp from "./Dwcp.js"
 /** @since 0.1.0 */
 export * as DwcpComponent from "./DwcpComponent.js"
 /** @since 0.1.0 */
+export * as DwcpNode from "./DwcpNode.js"
+/** @since 0.1.0 */
 export * as DwcpSettings from "./DwcpSettings.js"
+/** @since 0.1.0 */
+export * as Endpoint from "./Endpoint.js"
 /** @since 0.1.0 */
 export * as Engine from "./Engine.js"
 /** @since 0.1.0 */

@@ -4,7 +4,6 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Receiver } from "@novacron/dwcp-amst"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
-import { ConsensusSettings } from "@novacron/dwcp-ass/ConsensusSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import { EnvironmentDetector } from "@novacron/environment"
 import { Context, Effect, Layer, Option, Schema } from "effect"
@@ -32,10 +31,7 @@ const node = (nodeId: string, on: boolean, port: number) =>
     const real = Parts.fromPackages({
       transport,
       compression: Schema.decodeUnknownSync(CompressionSettings)({ workers: 1 }),
-      consensus: Schema.decodeUnknownSync(ConsensusSettings)({}),
-      enableConsensus: false,
       link,
-      database: Layer.fail("not used: state sync is replaced below"),
     })
     const store = new Map<string, string>()
     const v3: Dwcp.V3Engines = {

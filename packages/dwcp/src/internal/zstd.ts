@@ -9,15 +9,19 @@ interface Binding {
   getFrameContentSize(frame: Uint8Array): number | null
 }
 const require = createRequire(import.meta.url)
-const zstd: Zstd = require("zstd-napi")
-const binding: Binding = require("zstd-napi/binding")
+// Loaded on first use: a node that never sends or opens a v1 payload does not load the addon.
+let loaded: { readonly zstd: Zstd; readonly binding: Binding } | undefined
+const lib = () => {
+  loaded ??= { zstd: require("zstd-napi"), binding: require("zstd-napi/binding") }
+  return loaded
+}
 
 export const chunkSize = 1024 * 1024
 
 export const encode = (data: Uint8Array, level: number): Uint8Array => {
   const parts: Array<Uint8Array> = []
   for (let at = 0; at < data.length; at += chunkSize) {
-    const frame = zstd.compress(data.subarray(at, at + chunkSize), { compressionLevel: level })
+    const frame = lib().zstd.compress(data.subarray(at, at + chunkSize), { compressionLevel: level })
     const len = Buffer.alloc(4)
     len.writeUInt32BE(frame.length)
     parts.push(len, frame)
@@ -41,7 +45,7 @@ export const decode = (data: Uint8Array, maxSize: number): Decoded => {
     const frame = buf.subarray(at + 4, at + 4 + len)
     let size: number | null
     try {
-      size = binding.getFrameContentSize(frame)
+      size = lib().binding.getFrameContentSize(frame)
     } catch (e) {
       return fail(`not a zstd frame (${e instanceof Error ? e.message : String(e)})`)
     }
@@ -51,7 +55,7 @@ export const decode = (data: Uint8Array, maxSize: number): Decoded => {
     if (total + size > maxSize) return fail(`payload exceeds ${maxSize} bytes`)
     let plain: Buffer
     try {
-      plain = zstd.decompress(frame)
+      plain = lib().zstd.decompress(frame)
     } catch (e) {
       return fail(`corrupt zstd frame (${e instanceof Error ? e.message : String(e)})`)
     }
