@@ -10,7 +10,7 @@ import { Schema } from "effect"
 
 /**
  * The kinds of work a task does. VM kinds act through the node's `VmManager`; `noop` runs
- * `steps` empty steps (tests, benchmarks), each optionally sleeping `sleep_ms`.
+ * `steps` steps (tests, benchmarks) that each log one row, optionally sleeping `sleep_ms` first.
  *
  * @since 0.1.0
  * @category schemas
@@ -26,6 +26,8 @@ export const TaskSpec = Schema.Union(
   Schema.TaggedStruct("Noop", {
     steps: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 1 }),
     sleep_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 3_600_000)), { default: () => 0 }),
+    /** Sleep after each step's effect is recorded, before the step completes (crash tests). */
+    sleep_after_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 3_600_000)), { default: () => 0 }),
     /** Steps whose number (1-based) is listed here fail every attempt (tests of dead-lettering). */
     fail_steps: Schema.optionalWith(Schema.Array(Schema.Int), { default: () => [] }),
   }),

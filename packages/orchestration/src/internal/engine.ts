@@ -153,10 +153,12 @@ const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
           yield* Store.recordEffect(key, task.id, step.name, yield* now, result)
           return result
         })
-        const sleep = task.spec._tag === "Noop" ? task.spec.sleep_ms : 0
+        const before = task.spec._tag === "Noop" ? task.spec.sleep_ms : 0
+        const after = task.spec._tag === "Noop" ? task.spec.sleep_after_ms : 0
         const remaining = Duration.millis(Math.max(1, task.deadline_at - started))
-        return yield* Effect.sleep(Duration.millis(sleep)).pipe(
+        return yield* Effect.sleep(Duration.millis(before)).pipe(
           Effect.zipRight(step.local ? sql.withTransaction(act) : act),
+          Effect.zipLeft(Effect.sleep(Duration.millis(after))),
           Effect.timeoutFail({ duration: remaining, onTimeout: () => new Error("timed out during the step") }),
           Effect.tapBoth({
             onFailure: (e) =>
