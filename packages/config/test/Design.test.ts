@@ -88,10 +88,13 @@ describe("the design's novacron.yaml", () => {
           `^dwcp\\.consensus\\.election_timeout \\(c\\d+\\.yaml:${lineOf(text, "election_timeout")}\\): accepted, not in effect yet: the agent does not run etcd`,
         ),
       )
-      const gossip = yield* load(text.replace('protocol: "raft"', 'protocol: "gossip"'))
-      expect(Config.renderNote(gossip.notes.find((x) => x.path === "dwcp.consensus.protocol")!)).toMatch(
-        /: accepted, not in effect yet: only raft .* is built/,
+      const pbft = yield* load(text.replace('protocol: "raft"', 'protocol: "pbft"'))
+      expect(Config.renderNote(pbft.notes.find((x) => x.path === "dwcp.consensus.protocol")!)).toMatch(
+        /: accepted, not in effect yet: only raft .* and gossip are built: the state-sync component refuses pbft/,
       )
+      // Gossip mode is built: asking for it is not a note.
+      const gossip = yield* load(text.replace('protocol: "raft"', 'protocol: "gossip"'))
+      expect(gossip.notes.find((x) => x.path === "dwcp.consensus.protocol")).toBeUndefined()
       // Defaults only: nothing asked for, nothing to say.
       expect((yield* Config.load({ env: {} })).notes).toEqual([])
     }),

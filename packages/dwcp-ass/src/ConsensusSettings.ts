@@ -12,7 +12,8 @@ const allowed = (message: string) => ({ message: () => ({ message, override: tru
 
 /**
  * `raft`: etcd (linearizable) when `etcd_endpoints` is set, else the node's local database;
- * `gossip` and `pbft` are later modes.
+ * `gossip`: SWIM membership and CRDT state over signed UDP (eventual, single writer per key);
+ * `pbft` is a later mode.
  *
  * @since 0.1.0
  * @category settings
@@ -30,6 +31,16 @@ export const Algorithm = Schema.Literal("raft", "pbft", "gossip").annotations(
 export const EtcdEndpoint = Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/]+$/)).annotations(
   allowed("expected an etcd client URL like http://10.0.0.5:2379"),
 )
+
+/**
+ * A gossip address, `host:port` or `[v6]:port`.
+ *
+ * @since 0.3.0
+ * @category settings
+ */
+export const GossipAddress = Schema.String.pipe(
+  Schema.pattern(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):\d{1,5}$/),
+).annotations(allowed("expected host:port like 10.0.0.5:7946"))
 
 /**
  * @since 0.1.0
@@ -62,6 +73,20 @@ export const ConsensusSettings = Schema.Struct({
   etcd_cert_file: Schema.optionalWith(Schema.String, { default: () => "", exact: true }),
   /** PEM key of `etcd_cert_file`. Empty: `<data_dir>/tls/node.key`. */
   etcd_key_file: Schema.optionalWith(Schema.String, { default: () => "", exact: true }),
+  /** Gossip mode: UDP address to listen on (memberlist's port, 7946). */
+  gossip_bind: Schema.optionalWith(GossipAddress, { default: () => "0.0.0.0:7946", exact: true }),
+  /** Gossip mode: the address other members reach this node at; needed when `gossip_bind` is a wildcard. */
+  gossip_advertise: Schema.optionalWith(Schema.Union(Schema.Literal(""), GossipAddress), {
+    default: () => "" as const,
+    exact: true,
+  }),
+  /** Gossip mode: members to join through. */
+  gossip_seeds: Schema.optionalWith(Schema.Array(GossipAddress), { default: () => [], exact: true }),
+  /** Gossip mode: memberlist's LAN (probe 1 s, timeout 500 ms) or WAN (5 s, 3 s) timing. */
+  gossip_profile: Schema.optionalWith(Schema.Literal("lan", "wan").annotations(allowed('expected "lan" or "wan"')), {
+    default: () => "lan" as const,
+    exact: true,
+  }),
 }).pipe(
   Schema.filter((s) => {
     const https = s.etcd_endpoints.filter((e) => e.startsWith("https://")).length

@@ -68,6 +68,8 @@ export const component = (
         ? `cluster state on etcd (${settings.etcd_endpoints.join(", ")}), linearizable`
         : mode === "local"
           ? "cluster state on the node database (single node)"
-          : `cluster state: ${mode} is not built yet`,
+          : mode === "gossip"
+            ? `cluster state by gossip on ${settings.gossip_bind} (${settings.gossip_profile}), eventual, single writer per key`
+            : `cluster state: ${mode} is not built yet`,
   })
 }

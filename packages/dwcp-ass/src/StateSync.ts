@@ -1,16 +1,19 @@
 /**
  * Picks the state store the `dwcp.consensus` section asks for: Raft mode on etcd when
- * `etcd_endpoints` is set, the local store otherwise (a single node). Gossip and PBFT modes are
- * not built yet: asking for them fails the layer with `ModeNotBuilt`.
+ * `etcd_endpoints` is set, the local store otherwise (a single node), gossip mode for
+ * `algorithm: gossip` (the design's `protocol: gossip`). PBFT is not built yet: asking for it
+ * fails the layer with `ModeNotBuilt`.
  *
  * @since 0.1.0
  */
+import * as path from "node:path"
 import type { Database } from "@novacron/database"
 import { Data, Layer } from "effect"
 import type { ConsensusSettings } from "./ConsensusSettings.js"
 import * as EtcdStore from "./EtcdStore.js"
+import * as GossipStore from "./GossipStore.js"
 import * as LocalStore from "./LocalStore.js"
-import type { StateUnavailable } from "./StateError.js"
+import { StateUnavailable } from "./StateError.js"
 import type { StateStore } from "./StateStore.js"
 
 /**
@@ -21,8 +24,48 @@ import type { StateStore } from "./StateStore.js"
  */
 export class ModeNotBuilt extends Data.TaggedError("ModeNotBuilt")<{ readonly algorithm: string }> {
   override get message() {
-    return `dwcp.consensus.algorithm = "${this.algorithm}": not built yet (available: "raft")`
+    return `dwcp.consensus.algorithm = "${this.algorithm}": not built yet (available: "raft", "gossip")`
   }
+}
+
+/**
+ * The gossip store for these settings: the node's own certificate and key (`<data_dir>/tls/`)
+ * sign its datagrams, and the cluster CA admits its peers.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const gossipLayer = (
+  settings: ConsensusSettings,
+  node: EtcdStore.NodeFiles | undefined,
+): Layer.Layer<StateStore | GossipStore.Gossip, StateUnavailable> => {
+  if (node === undefined)
+    return Layer.fail(
+      new StateUnavailable({
+        operation: "gossip",
+        key: "",
+        message: "gossip mode needs the node's data_dir (its tls/ca.crt, node.crt and node.key)",
+      }),
+    )
+  const wildcard = /^(0\.0\.0\.0|\[::\]):/.test(settings.gossip_bind)
+  if (wildcard && settings.gossip_advertise === "")
+    return Layer.fail(
+      new StateUnavailable({
+        operation: "gossip",
+        key: "",
+        message: `dwcp.consensus.gossip_bind ${settings.gossip_bind} listens on every address: set dwcp.consensus.gossip_advertise to the one peers reach`,
+      }),
+    )
+  const tls = path.join(node.data_dir, "tls")
+  return GossipStore.layer({
+    bind: settings.gossip_bind,
+    advertise: settings.gossip_advertise === "" ? undefined : settings.gossip_advertise,
+    seeds: settings.gossip_seeds,
+    profile: settings.gossip_profile,
+    caFile: path.join(tls, "ca.crt"),
+    certFile: path.join(tls, "node.crt"),
+    keyFile: path.join(tls, "node.key"),
+  })
 }
 
 /**
@@ -46,6 +89,7 @@ export const layer = (
   settings: ConsensusSettings,
   node?: EtcdStore.NodeFiles | undefined,
 ): Layer.Layer<StateStore, ModeNotBuilt | StateUnavailable, Database.Database> => {
+  if (settings.algorithm === "gossip") return gossipLayer(settings, node)
   if (settings.algorithm !== "raft") return Layer.fail(new ModeNotBuilt({ algorithm: settings.algorithm }))
   return settings.etcd_endpoints.length > 0 ? EtcdStore.fromSettings(settings, node) : LocalStore.fromSettings(settings)
 }

@@ -82,8 +82,8 @@ const unbuilt: ReadonlyArray<{ readonly path: string; readonly when: (v: unknown
     { path: "dwcp.compression.enable_ml_model", when: (v) => v === true, why: "no learned compression model is built" },
     {
       path: "dwcp.consensus.algorithm",
-      when: (v) => v !== "raft",
-      why: "only raft (etcd, or the node database on a single node) is built: the state-sync component refuses gossip and pbft",
+      when: (v) => v === "pbft",
+      why: "only raft (etcd, or the node database on a single node) and gossip are built: the state-sync component refuses pbft",
     },
     ...["election_timeout", "heartbeat_interval"].map((k) => ({
       path: `dwcp.consensus.${k}`,
