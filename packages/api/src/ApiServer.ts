@@ -178,10 +178,7 @@ const explainUnreadable = (request: HttpServerRequest.HttpServerRequest, limit: 
     if (text._tag === "Left") {
       const cause = String((text.left.cause as Error | undefined)?.message ?? text.left.cause ?? "")
       if (/max|large|size|exceed/i.test(cause)) {
-        return HttpServerResponse.unsafeJson(
-          { _tag: "PayloadTooLarge", limit_bytes: limit },
-          { status: 413, headers: { connection: "close" } },
-        )
+        return HttpServerResponse.unsafeJson({ _tag: "PayloadTooLarge", limit_bytes: limit }, { status: 413 })
       }
       reason = `the request body could not be read: ${cause}`
     } else {
@@ -228,6 +225,19 @@ const scalarBundle = Effect.tryPromise(() => {
   return readFile(path.join(path.dirname(entry), "browser", "standalone.js"), "utf8")
 })
 
+// Effect's JSON Schema marks `Schema.Unknown` with `$id: "/schemas/unknown"` at every use; a
+// document holding the same `$id` twice is invalid (the validator refuses it), so they go.
+const stripIds = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(stripIds)
+    : value !== null && typeof value === "object"
+      ? Object.fromEntries(
+          Object.entries(value)
+            .filter(([k, v]) => !(k === "$id" && typeof v === "string" && v.startsWith("/schemas/")))
+            .map(([k, v]) => [k, stripIds(v)]),
+        )
+      : value
+
 /**
  * The OpenAPI 3.1 document of the API, with its security schemes (client certificate, bearer
  * token, `X-Novacron-Token`).
@@ -236,7 +246,7 @@ const scalarBundle = Effect.tryPromise(() => {
  * @category openapi
  */
 export const openApi = (): OpenApi.OpenAPISpec => {
-  const spec = OpenApi.fromApi(Api.api) as unknown as Record<string, any>
+  const spec = stripIds(OpenApi.fromApi(Api.api)) as Record<string, any>
   spec.components = {
     ...spec.components,
     securitySchemes: {
@@ -643,9 +653,16 @@ export const layer = (
       const finish: HttpApp.PreResponseHandler = (request, answered) =>
         Effect.gen(function* () {
           const response =
-            answered.body._tag === "Empty" && (answered.status === 400 || answered.status === 413)
-              ? yield* explainUnreadable(request, settings.max_body_bytes)
-              : answered
+            answered.body._tag !== "Empty"
+              ? answered
+              : answered.status === 400 || answered.status === 413
+                ? yield* explainUnreadable(request, settings.max_body_bytes)
+                : answered.status === 404
+                  ? HttpServerResponse.unsafeJson(
+                      { _tag: "NotFound", kind: "route", id: `${request.method} ${request.url}` },
+                      { status: 404 },
+                    )
+                  : answered
           if (request.method !== "GET" && request.method !== "HEAD" && request.method !== "OPTIONS") {
             const who = principals.get(NodeHttpServerRequest.toIncomingMessage(request))
             yield* Effect.logInfo(`${request.method} ${request.url} -> ${response.status}`).pipe(
@@ -667,10 +684,27 @@ export const layer = (
         Effect.gen(function* () {
           const request = yield* HttpServerRequest.HttpServerRequest
           const length = Number(request.headers["content-length"] ?? 0)
+          // Refused before a byte of the body is read (node discards the rest, within requestTimeout).
           if (length > settings.max_body_bytes) {
             return HttpServerResponse.unsafeJson(
               { _tag: "PayloadTooLarge", limit_bytes: settings.max_body_bytes },
-              { status: 413, headers: { connection: "close" } },
+              { status: 413 },
+            )
+          }
+          // A body without a length is refused: the platform would destroy the socket (no answer at
+          // all) when a streamed body passed the limit; with a length the limit is checked up front.
+          if (request.headers["transfer-encoding"] !== undefined && request.headers["content-length"] === undefined) {
+            return HttpServerResponse.unsafeJson(
+              { _tag: "LengthRequired", reason: "send the body with a Content-Length (chunked bodies are refused)" },
+              { status: 411 },
+            )
+          }
+          // Bodies are JSON: other types (multipart, forms) would reach decoders the API does not use.
+          const type = request.headers["content-type"]
+          if (type !== undefined && type !== "" && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
+            return HttpServerResponse.unsafeJson(
+              { _tag: "UnsupportedMediaType", content_type: type, expected: "application/json" },
+              { status: 415 },
             )
           }
           yield* HttpApp.appendPreResponseHandler(finish)

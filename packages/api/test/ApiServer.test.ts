@@ -1,6 +1,7 @@
 import * as https from "node:https"
+import * as tls from "node:tls"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger, Ref } from "effect"
+import { Effect, Exit, Logger, Ref, Scope } from "effect"
 import * as ApiServer from "../src/ApiServer.js"
 import { type CallOptions, type Credentials, call, type Fixture, memoryTasks, start, tokens } from "./helpers.js"
 
@@ -56,7 +57,7 @@ describe("ApiServer role matrix", () => {
     expect(samples.map((s) => s.route).sort()).toEqual([...ApiServer.routePermissions.keys()].sort())
   })
 
-  it.scoped("token auth: none -> 401, reader on a mutation -> 403, operator -> 2xx, on every route", () =>
+  it.scopedLive("token auth: none -> 401, reader on a mutation -> 403, operator -> 2xx, on every route", () =>
     Effect.gen(function* () {
       const fx = yield* start("token", {}, memoryTasks())
       for (const sample of samples) {
@@ -81,7 +82,7 @@ describe("ApiServer role matrix", () => {
     }),
   )
 
-  it.scoped("mTLS: no certificate or a foreign CA's -> TLS refused; role from the certificate's OU", () =>
+  it.scopedLive("mTLS: no certificate or a foreign CA's -> TLS refused; role from the certificate's OU", () =>
     Effect.gen(function* () {
       const fx = yield* start("mtls", {}, memoryTasks())
       expect(yield* tlsRefused(fx)).toMatch(/^refused/)
@@ -112,7 +113,7 @@ describe("ApiServer role matrix", () => {
     }),
   )
 
-  it.scoped("auth_method none: refused beyond loopback, anonymous admin on loopback", () =>
+  it.scopedLive("auth_method none: refused beyond loopback, anonymous admin on loopback", () =>
     Effect.gen(function* () {
       const refused = yield* Effect.either(start("none", { listen_address: "0.0.0.0" }))
       expect(refused._tag).toBe("Left")
@@ -123,7 +124,7 @@ describe("ApiServer role matrix", () => {
     }),
   )
 
-  it.scoped("orchestration routes answer 503 with a typed error until a TaskSource is provided", () =>
+  it.scopedLive("orchestration routes answer 503 with a typed error until a TaskSource is provided", () =>
     Effect.gen(function* () {
       const fx = yield* start("token")
       for (const [method, path] of [
@@ -144,7 +145,7 @@ describe("ApiServer role matrix", () => {
     }),
   )
 
-  it.scoped("one audit line per mutating call: who, what, result", () =>
+  it.scopedLive("one audit line per mutating call: who, what, result", () =>
     Effect.gen(function* () {
       const lines = yield* Ref.make<Array<Record<string, unknown>>>([])
       const logger = Logger.make(({ annotations, message }) => {
@@ -167,7 +168,7 @@ describe("ApiServer role matrix", () => {
     }),
   )
 
-  it.scoped("a principal over its rate gets 429 with retry_after_ms; others are not affected", () =>
+  it.scopedLive("a principal over its rate gets 429 with retry_after_ms; others are not affected", () =>
     Effect.gen(function* () {
       const fx = yield* start("token", { rate_limit: 1, rate_burst: 3 })
       const statuses: Array<number> = []
@@ -185,4 +186,39 @@ describe("ApiServer role matrix", () => {
   )
 })
 
-void Layer
+describe("ApiServer shutdown", () => {
+  it.live("slow clients and open streams do not hold the shutdown past shutdown_grace", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const fx = yield* Scope.extend(start("token", { shutdown_grace: "300ms" }), scope)
+      // A client that sent half a request body and then nothing.
+      const slow = tls.connect({ host: "127.0.0.1", port: fx.port, ca: fx.ca, servername: "localhost" })
+      yield* Effect.promise(() => new Promise((resolve) => slow.once("secureConnect", resolve)))
+      slow.write(
+        `POST /v1/vms HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.operator}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"id":`,
+      )
+      const slowClosed = new Promise<void>((resolve) => slow.once("close", () => resolve()))
+      slow.on("error", () => {})
+      // An event stream and a blocking query, both open.
+      const stream = call(fx, "GET", "/v1/event/stream?heartbeat=1", { token: tokens.reader }).catch((e) => e)
+      const index = Number(
+        (yield* Effect.promise(() => call(fx, "GET", "/v1/vms", { token: tokens.reader }))).headers["x-novacron-index"],
+      )
+      const blocked = call(fx, "GET", `/v1/vms?index=${index}&wait=60s`, { token: tokens.reader }).catch((e) => e)
+      yield* Effect.sleep("300 millis")
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      const took = Date.now() - started
+      expect(took).toBeLessThan(2_000)
+      yield* Effect.promise(() => slowClosed)
+      const answered = yield* Effect.promise(() => blocked)
+      expect(answered.status ?? answered.code).toBeDefined()
+      yield* Effect.promise(() => stream)
+      // Nothing listens any more.
+      const after = yield* Effect.promise(() =>
+        call(fx, "GET", "/v1/agent/self").catch((e: NodeJS.ErrnoException) => e.code),
+      )
+      expect(after).toBe("ECONNREFUSED")
+    }),
+  )
+})
