@@ -127,7 +127,12 @@ export const runAgent = (
         phaseTimeouts: settings.phaseTimeouts,
         shutdownTimeout: settings.shutdownTimeout,
         checkpoints: Checkpoint.fileStore(BootAnalyze.bootDir(settings.dataDir)),
-        context: options.context,
+        // The view in the boot context too: the metrics endpoint exports the same health as gauges.
+        context: Context.add(
+          options.context ?? Context.empty(),
+          HealthEndpoints.NodeHealth,
+          nodeView(state, settings.nodeId, run.startedAt),
+        ) as Context.Context<never>,
         onEvent: (event) => {
           if (event._tag === "BootStarted") Effect.runSync(Ref.set(state.report, Option.some(event.report)))
           progress?.(event)

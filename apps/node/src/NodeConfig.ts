@@ -133,7 +133,12 @@ export const components = (
       bind_port: s.network.bind_port,
     }),
     ...(s.monitoring.enabled
-      ? [MetricsEndpoint.component(monitoring, s.monitoring.metrics_port, { onStart: Version.recordBuildInfo })]
+      ? [
+          MetricsEndpoint.component(monitoring, s.monitoring.metrics_port, {
+            onStart: Version.recordBuildInfo,
+            dataDir,
+          }),
+        ]
       : []),
   ]
 }

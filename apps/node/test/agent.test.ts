@@ -21,7 +21,7 @@ describe("novacron-node start", () => {
 
     const readyz = await get(`${base}/readyz?verbose`)
     expect(readyz.status).toBe(200)
-    expect(readyz.text).toMatch(/\[\+\]config running/)
+    expect(readyz.text).toMatch(/\[\+\]config ok/)
     expect(readyz.text).toMatch(/readyz check passed/)
 
     const status = JSON.parse((await get(`${base}/status`)).text)
