@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { tempDir } from "@novacron/testing"
 import { Effect, Layer, Schedule } from "effect"
 import * as Tasks from "../src/Tasks.js"
+import { freshDatabase, havePostgres } from "./pg.js"
 
 const fixture = path.join(import.meta.dirname, "fixtures", "runner.ts")
 
@@ -87,6 +88,8 @@ export const crashMidStep = (store: Tasks.StoreOptions, when: "before" | "after"
     ])
   })
 
+const pg = await havePostgres()
+
 describe("a runner SIGKILLed mid-step", () => {
   it.scopedLive(
     "SQLite, killed before the step's effect: the restarted runner runs the step again, once",
@@ -103,6 +106,15 @@ describe("a runner SIGKILLed mid-step", () => {
       Effect.gen(function* () {
         const dir = yield* tempDir
         yield* crashMidStep({ _tag: "sqlite", filename: path.join(dir, "orch.db") }, "after")
+      }),
+    60_000,
+  )
+  it.scopedLive.skipIf(!pg)(
+    "PostgreSQL, killed after the step's effect: the restarted runner replays it without acting",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* freshDatabase("orch_crash")
+        yield* crashMidStep({ _tag: "postgres", url: db.url }, "after")
       }),
     60_000,
   )

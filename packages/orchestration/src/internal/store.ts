@@ -8,8 +8,13 @@ import { StepRecord, TaskRecord, type TaskSpec, type TaskStatus } from "../Task.
 
 const fail = (operation: string) => (cause: unknown) => new TaskStoreError({ operation, cause })
 
-export const migrate: Effect.Effect<void, TaskStoreError, SqlClient.SqlClient> = Effect.gen(function* () {
+const tables = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // Nodes starting together on one PostgreSQL: CREATE TABLE IF NOT EXISTS races on the catalog.
+  yield* sql.onDialectOrElse({
+    pg: () => sql`SELECT pg_advisory_xact_lock(hashtext('novacron-orchestration-migrate'))`,
+    orElse: () => Effect.void,
+  })
   yield* sql`CREATE TABLE IF NOT EXISTS orch_tasks (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -49,7 +54,12 @@ export const migrate: Effect.Effect<void, TaskStoreError, SqlClient.SqlClient> =
     holder TEXT NOT NULL,
     at BIGINT NOT NULL
   )`
-}).pipe(Effect.mapError(fail("migrate")))
+})
+
+export const migrate: Effect.Effect<void, TaskStoreError, SqlClient.SqlClient> = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql.withTransaction(tables),
+).pipe(Effect.mapError(fail("migrate")))
 
 interface TaskRow {
   readonly id: string
