@@ -13,7 +13,10 @@
  *   or `<space>/<node id>/...`; any other key fails with `NotOwner`, and a peer's update that
  *   writes a key its writer does not own is refused by every receiver (logged).
  * - `watch`: every change this replica applies, in the order applied (revisions are local).
- * - `compareAndSet`, `lease`, `campaign`, `leader`: fail with `NotLinearizable`.
+ * - `lease`: membership. A key put under a lease shows while this run of its writer is a live
+ *   member, stops showing when SWIM declares the writer dead or it leaves, and is deleted when the
+ *   lease's scope closes; the TTL is not used.
+ * - `compareAndSet`, `campaign`, `leader`, writes with a `fence`: fail with `NotLinearizable`.
  *
  * @since 0.3.0
  */
@@ -21,14 +24,14 @@
 import { createPrivateKey, X509Certificate } from "node:crypto"
 import * as dgram from "node:dgram"
 import * as fs from "node:fs"
-import { Context, Effect, Layer, Option, PubSub, Runtime, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, Schema, Stream } from "effect"
 import { instrument } from "./internal/core.js"
-import { type Change, NotOwner as CrdtNotOwner } from "./internal/crdt.js"
+import { type Change, NotOwner as CrdtNotOwner, ownerOf } from "./internal/crdt.js"
 import { GossipNode, type Message } from "./internal/gossip.js"
 import * as Swim from "./internal/swim.js"
 import * as Wire from "./internal/wire.js"
 import { NotLinearizable, NotOwner, StateUnavailable, type WriteError } from "./StateError.js"
-import { type Entry, StateStore, type StateStoreApi, type WatchEvent } from "./StateStore.js"
+import { type Entry, type Lease, StateStore, type StateStoreApi, type WatchEvent } from "./StateStore.js"
 
 /**
  * A member as this node sees it.
@@ -79,8 +82,8 @@ export interface Options {
   readonly caFile: string
   readonly certFile: string
   readonly keyFile: string
-  /** Announced to the other members (the site, in hybrid mode). */
-  readonly meta?: string | undefined
+  /** Announced to the other members in the SWIM metadata (hybrid mode's site). */
+  readonly site?: string | undefined
   /** Datagrams older (or further in the future) than this are refused as replays. Default 60 s. */
   readonly maxSkewMs?: number | undefined
   /** Changes kept for watches that start in the past. Default 10000. */
@@ -125,6 +128,10 @@ interface Meta {
   m: number
   n: number
 }
+
+/** What a member announces in its SWIM metadata: its run (lease holder identity) and site. */
+const MemberMeta = Schema.parseJson(Schema.Struct({ run: Schema.Number, site: Schema.optional(Schema.String) }))
+const decodeMeta = Schema.decodeUnknownOption(MemberMeta)
 
 /**
  * The state service in gossip mode, plus the {@link Gossip} agent. The socket closes, and the
@@ -197,9 +204,12 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
         socket.send(datagram, a.port, a.host)
       }
 
-      // Local revisions: each change this replica applies (its own or a peer's) gets the next.
+      // Local revisions: each change this replica shows (its own or a peer's) gets the next. A value
+      // bound to a run (written under a lease) shows only while that run of its writer is a member.
       let revision = 0
-      const meta = new Map<string, Meta>()
+      const run = Date.now()
+      const shown = new Map<string, Meta>()
+      const runs = new Map<string, number>()
       const historyMax = options.history ?? 10_000
       const history: Array<{ revision: number; event: WatchEvent }> = []
       let compacted = 0
@@ -215,39 +225,59 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
         version: m.n,
         lease: undefined,
       })
-      const onChange = (changes: ReadonlyArray<Change>) => {
-        for (const c of changes) {
+      const publish = (event: WatchEvent) => {
+        const logged = { revision, event }
+        history.push(logged)
+        if (history.length > historyMax) compacted = history.splice(0, history.length - historyMax).at(-1)!.revision
+        runSync(PubSub.publish(pubsub, logged))
+      }
+      const visible = (owner: string, r: number | undefined) =>
+        r === undefined || (owner === identity.id ? r === run : runs.get(owner) === r)
+      // Assigned just below; nothing calls refresh before (no saved state is loaded).
+      let node: GossipNode | undefined
+      const refresh = (key: string, changed: boolean) => {
+        const r = node?.replica.read(key)
+        const prev = shown.get(key)
+        if (r !== undefined && visible(ownerOf(key) ?? "", r.run)) {
+          if (prev !== undefined && !changed) return
           revision++
-          let event: WatchEvent
-          if (c.value === undefined) {
-            meta.delete(c.key)
-            event = { _tag: "Delete", key: c.key, revision }
-          } else {
-            const prev = meta.get(c.key)
-            const m = { c: prev?.c ?? revision, m: revision, n: (prev?.n ?? 0) + 1 }
-            meta.set(c.key, m)
-            event = { _tag: "Put", entry: entryOf(c.key, c.value, m) }
-          }
-          const logged = { revision, event }
-          history.push(logged)
-          if (history.length > historyMax) compacted = history.splice(0, history.length - historyMax).at(-1)!.revision
-          runSync(PubSub.publish(pubsub, logged))
+          const m = { c: prev?.c ?? revision, m: revision, n: (prev?.n ?? 0) + 1 }
+          shown.set(key, m)
+          publish({ _tag: "Put", entry: entryOf(key, r.value, m) })
+        } else if (prev !== undefined) {
+          revision++
+          shown.delete(key)
+          publish({ _tag: "Delete", key, revision })
         }
       }
+      const onChange = (changes: ReadonlyArray<Change>) => {
+        for (const c of changes) refresh(c.key, true)
+      }
+      const onMember = (m: Swim.Member) => {
+        if (m.id === identity.id) return
+        const live = m.state === "alive" || m.state === "suspect"
+        const r = live ? Option.getOrUndefined(decodeMeta(m.meta))?.run : undefined
+        if (runs.get(m.id) === r) return
+        if (r === undefined) runs.delete(m.id)
+        else runs.set(m.id, r)
+        for (const [, key, , bound] of node?.replica.entries(m.id) ?? []) if (bound !== undefined) refresh(key, false)
+      }
 
-      const node = new GossipNode({
+      node = new GossipNode({
         id: identity.id,
         addr,
-        meta: options.meta,
+        meta: JSON.stringify(options.site === undefined ? { run } : { run, site: options.site }),
         profile: options.profile === "wan" ? Swim.WAN : Swim.LAN,
         // A Yjs client id larger than any earlier run's of this node (see internal/crdt.ts).
-        incarnation: Date.now(),
+        incarnation: run,
         now: Date.now(),
         random: Math.random,
         send,
         log: warn,
         onChange,
+        onMember,
       })
+      const agent = node
       socket.on("message", (buf, rinfo) => {
         const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`
         const now = Date.now()
@@ -261,17 +291,17 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
           }
           return
         }
-        node.receive(now, from, r.message)
+        agent.receive(now, from, r.message)
       })
       const timer = yield* Effect.acquireRelease(
         Effect.sync(() => {
-          node.join(seeds)
-          return setInterval(() => node.tick(Date.now()), 10)
+          agent.join(seeds)
+          return setInterval(() => agent.tick(Date.now()), 10)
         }),
         (t) =>
           Effect.gen(function* () {
             // Say goodbye (a "left" rumor), give it a few gossip rounds, then stop.
-            node.swim.leave()
+            agent.swim.leave()
             yield* Effect.sleep(Swim.LAN.gossipInterval * 2)
             clearInterval(t)
           }),
@@ -291,20 +321,50 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
 
       const get: StateStoreApi["get"] = (key) =>
         Effect.sync(() => {
-          const v = node.replica.get(key)
-          const m = meta.get(key)
-          return v === undefined || m === undefined ? Option.none() : Option.some(entryOf(key, v, m))
+          const r = agent.replica.read(key)
+          const m = shown.get(key)
+          return r === undefined || m === undefined ? Option.none() : Option.some(entryOf(key, r.value, m))
         })
       const snapshot = (prefix: string) => {
         const entries: Array<Entry> = []
-        for (const [, key, value] of node.replica.entries())
+        for (const [key, m] of shown)
           if (key.startsWith(prefix)) {
-            const m = meta.get(key)
-            if (m !== undefined) entries.push(entryOf(key, value, m))
+            const r = agent.replica.read(key)
+            if (r !== undefined) entries.push(entryOf(key, r.value, m))
           }
         entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
         return { entries, revision }
       }
+
+      // Leases are membership: a key written under one shows while this run of the node is a
+      // member, goes when SWIM declares it dead or it leaves (not after the TTL), and is deleted
+      // when the lease's scope closes.
+      const leases = new Map<string, Set<string>>()
+      let leaseSeq = 0
+      const lease: StateStoreApi["lease"] = (ttl) =>
+        Effect.gen(function* () {
+          const lost = yield* Deferred.make<void>()
+          const id = `${identity.id}/${run}/${++leaseSeq}`
+          yield* Effect.acquireRelease(
+            Effect.sync(() => leases.set(id, new Set())),
+            () =>
+              Effect.sync(() => {
+                for (const key of leases.get(id) ?? [])
+                  if (agent.replica.read(key)?.run === run) {
+                    try {
+                      agent.remove(key)
+                    } catch {}
+                  }
+                leases.delete(id)
+              }).pipe(Effect.zipRight(Deferred.succeed(lost, undefined))),
+          )
+          return {
+            id,
+            ttl: Duration.decode(ttl),
+            valid: Effect.sync(() => leases.has(id)),
+            lost: Deferred.await(lost),
+          } satisfies Lease
+        })
 
       const store: StateStoreApi = {
         mode: "gossip",
@@ -312,21 +372,26 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
         list: (prefix) => instrument("list")(Effect.sync(() => snapshot(prefix))),
         put: (key, value, opts) =>
           instrument("put")(
-            opts?.fence !== undefined || opts?.lease !== undefined
-              ? Effect.fail<WriteError>(notLinearizable("put with a lease or fence", key))
-              : owned(key, () => {
-                  node.put(key, value)
-                  return revision
-                }),
+            opts?.fence !== undefined
+              ? Effect.fail<WriteError>(notLinearizable("put with a fence", key))
+              : opts?.lease !== undefined && !leases.has(opts.lease.id)
+                ? Effect.fail<WriteError>(
+                    new StateUnavailable({ operation: "put", key, message: `lease ${opts.lease.id} is not held` }),
+                  )
+                : owned(key, () => {
+                    agent.put(key, value, opts?.lease === undefined ? undefined : run)
+                    if (opts?.lease !== undefined) leases.get(opts.lease.id)!.add(key)
+                    return revision
+                  }),
           ),
         delete: (key, opts) =>
           instrument("delete")(
             opts?.fence !== undefined
               ? Effect.fail<WriteError>(notLinearizable("delete with a fence", key))
-              : owned(key, () => node.remove(key)),
+              : owned(key, () => agent.remove(key)),
           ),
         compareAndSet: (key) => instrument("compare_and_set")(Effect.fail(notLinearizable("compareAndSet", key))),
-        lease: () => Effect.fail(notLinearizable("lease", "")),
+        lease,
         campaign: (election) => instrument("campaign")(Effect.fail(notLinearizable("campaign", election))),
         leader: (election) => instrument("leader")(Effect.fail(notLinearizable("leader", election))),
         watch: (prefix, from) =>
@@ -353,11 +418,11 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
         id: identity.id,
         addr,
         members: Effect.sync(() =>
-          node.swim
+          agent.swim
             .list()
             .map((m) => ({ id: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation, meta: m.meta })),
         ),
-        refused: Effect.sync(() => node.refused),
+        refused: Effect.sync(() => agent.refused),
       })
       return Context.make(StateStore, store).pipe(Context.add(Gossip, gossip))
     }),

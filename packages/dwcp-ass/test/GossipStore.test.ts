@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Fiber, Layer, Logger, Option, Stream } from "effect"
+import { Chunk, Context, Effect, Exit, Fiber, Layer, Logger, Option, Scope, Stream } from "effect"
 import { GossipStore, StateStore } from "../src/index.js"
 import { makeCa } from "./support/certs.js"
 
@@ -105,6 +105,7 @@ describe("GossipStore over UDP on loopback", () => {
         expect(cas._tag).toBe("NotLinearizable")
         expect(cas.message).toContain("gossip mode does not offer linearizable operations")
         expect((yield* Effect.flip(Effect.scoped(a.store.campaign("leader", "a"))))._tag).toBe("NotLinearizable")
+        expect((yield* Effect.flip(a.store.leader("leader")))._tag).toBe("NotLinearizable")
       }).pipe(Effect.scoped),
     30_000,
   )
@@ -130,6 +131,30 @@ describe("GossipStore over UDP on loopback", () => {
             ),
           ),
         ).toBe(true)
+      }).pipe(Effect.scoped),
+    30_000,
+  )
+
+  it.live(
+    "leases are membership: a key written under one shows while its writer runs, and goes when it leaves",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* start("node-a", [])
+        const scope = yield* Scope.make()
+        const b = yield* start("node-b", [a.gossip.addr]).pipe(Scope.extend(scope))
+        const lease = yield* b.store.lease("10 seconds").pipe(Scope.extend(scope))
+        expect(yield* lease.valid).toBe(true)
+        yield* b.store.put("services/node-b/api", "http://b", { lease })
+        yield* b.store.put("capacity/node-b", "kept")
+        const seen = (key: string) => a.store.get(key).pipe(Effect.map(Option.isSome))
+        expect(yield* waitFor(seen("services/node-b/api"))).toBe(true)
+        const gone = yield* a.store.watch("services/").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
+        yield* Effect.sleep("50 millis")
+        yield* Scope.close(scope, Exit.void)
+        expect(Chunk.toReadonlyArray(yield* Fiber.join(gone))[0]?._tag).toBe("Delete")
+        expect(yield* seen("services/node-b/api")).toBe(false)
+        // A key written without a lease stays after its writer left.
+        expect(yield* seen("capacity/node-b")).toBe(true)
       }).pipe(Effect.scoped),
     30_000,
   )

@@ -8,13 +8,23 @@
 import { YKeyValue } from "y-utility/y-keyvalue"
 import * as Y from "yjs"
 
-export type Val = string | null
+/**
+ * A stored value: a string; a string bound to its writer's run (`r`: the run id), which readers
+ * show only while that run of the writer is a live member (gossip mode's leases); or a
+ * tombstone (null).
+ */
+export type Val = string | { readonly v: string; readonly r: number } | null
+
+const text = (v: Val): string | undefined => (v === null ? undefined : typeof v === "string" ? v : v.v)
+const runOf = (v: Val): number | undefined => (v !== null && typeof v === "object" ? v.r : undefined)
 
 export interface Change {
   readonly owner: string
   readonly key: string
   /** undefined: deleted. */
   readonly value: string | undefined
+  /** The writer's run this value is bound to (a membership lease), if any. */
+  readonly run: number | undefined
 }
 
 export interface Limits {
@@ -92,7 +102,11 @@ export class Replica {
     kv.on("change", (changes: Map<string, { action: string; newValue?: Val }>, tr: Y.Transaction) => {
       const out: Array<Change> = []
       for (const [key, c] of changes)
-        out.push({ owner, key, value: c.action === "delete" ? undefined : (c.newValue ?? undefined) })
+        out.push(
+          c.action === "delete"
+            ? { owner, key, value: undefined, run: undefined }
+            : { owner, key, value: text(c.newValue ?? null), run: runOf(c.newValue ?? null) },
+        )
       if (out.length > 0) this.onChange(out, tr.local && tr.origin === "local" ? "local" : "remote")
     })
     const d = { doc, kv }
@@ -109,8 +123,9 @@ export class Replica {
     if (o !== this.self) throw new NotOwner(key, o, this.self)
     if (key.length > this.limits.maxKey)
       throw new RangeError(`${key.slice(0, 64)}...: key longer than ${this.limits.maxKey}`)
-    if (val !== null && val.length > this.limits.maxValue)
-      throw new RangeError(`${key}: value of ${val.length} chars, more than ${this.limits.maxValue}`)
+    const t = text(val)
+    if (t !== undefined && t.length > this.limits.maxValue)
+      throw new RangeError(`${key}: value of ${t.length} chars, more than ${this.limits.maxValue}`)
     const { doc, kv } = this.open(this.self)
     let delta: Uint8Array | undefined
     const capture = (u: Uint8Array) => {
@@ -126,8 +141,8 @@ export class Replica {
   }
 
   /** Writes an owned key; returns the delta to spread. Throws NotOwner for another node's key. */
-  put(key: string, value: string): Uint8Array {
-    return this.write(key, value)
+  put(key: string, value: string, run?: number): Uint8Array {
+    return this.write(key, run === undefined ? value : { v: value, r: run })
   }
 
   /**
@@ -141,15 +156,26 @@ export class Replica {
   get(key: string): string | undefined {
     const o = this.owner(key)
     if (o === undefined) return undefined
-    const v = this.docs.get(o)?.kv.get(key)
-    return v === null || v === undefined ? undefined : v
+    return text(this.docs.get(o)?.kv.get(key) ?? null)
+  }
+
+  /** The value and the run it is bound to, if any. */
+  read(key: string): { readonly value: string; readonly run: number | undefined } | undefined {
+    const o = this.owner(key)
+    if (o === undefined) return undefined
+    const v = this.docs.get(o)?.kv.get(key) ?? null
+    const t = text(v)
+    return t === undefined ? undefined : { value: t, run: runOf(v) }
   }
 
   /** Live entries (tombstones skipped), of one owner or all. */
-  *entries(owner?: string): Generator<readonly [string, string, string]> {
+  *entries(owner?: string): Generator<readonly [string, string, string, number | undefined]> {
     for (const [o, d] of this.docs) {
       if (owner !== undefined && o !== owner) continue
-      for (const [k, e] of d.kv.map) if (e.val !== null) yield [o, k, e.val] as const
+      for (const [k, e] of d.kv.map) {
+        const t = text(e.val)
+        if (t !== undefined) yield [o, k, t, runOf(e.val)] as const
+      }
     }
   }
 
@@ -206,13 +232,17 @@ export class Replica {
         return { _tag: "Refused", reason: `entry in root type "${s.parent}", not "kv"` }
       for (const e of c.arr as ReadonlyArray<unknown>) {
         const entry = e as { key?: unknown; val?: unknown } | null
-        if (
-          entry === null ||
-          typeof entry !== "object" ||
-          typeof entry.key !== "string" ||
-          !(entry.val === null || typeof entry.val === "string")
-        )
-          return { _tag: "Refused", reason: "an entry is not {key: string, val: string | null}" }
+        const val = entry?.val as { v?: unknown; r?: unknown } | null | string | undefined
+        const okVal =
+          val === null ||
+          typeof val === "string" ||
+          (typeof val === "object" &&
+            val !== undefined &&
+            typeof val.v === "string" &&
+            typeof val.r === "number" &&
+            Object.keys(val).length === 2)
+        if (entry === null || typeof entry !== "object" || typeof entry.key !== "string" || !okVal)
+          return { _tag: "Refused", reason: "an entry is not {key: string, val: string | {v, r} | null}" }
         const o = this.owner(entry.key)
         if (o !== owner)
           return {

@@ -96,8 +96,8 @@ export class GossipNode {
   }
 
   /** Writes an owned key (throws NotOwner otherwise) and starts spreading it. */
-  put(key: string, value: string): number {
-    const u = this.replica.put(key, value)
+  put(key: string, value: string, run?: number): number {
+    const u = this.replica.put(key, value, run)
     this.spread({ o: this.o.id, u })
     return u.byteLength
   }
