@@ -1,15 +1,18 @@
 import { Membership } from "@novacron/cluster"
+import { ServiceRegistry } from "@novacron/dwcp-ass"
 import {
+  BackgroundJobs,
   Boot,
   BootAnalyze,
   BootProgress,
   type BootReport,
   Checkpoint,
   type Component,
-  type Health,
+  Health,
 } from "@novacron/init"
 import { HealthEndpoints, HttpServer, MetricsEndpoint } from "@novacron/monitoring"
 import { ConflictCheck } from "@novacron/resources"
+import { SdNotify } from "@novacron/systemd"
 import { Cause, Context, Deferred, Duration, Effect, Exit, Option, Ref, SubscriptionRef } from "effect"
 import * as DataDir from "./DataDir.js"
 import { ExitCode } from "./ExitCode.js"
@@ -56,15 +59,20 @@ const nodeView = (state: NodeState, nodeId: string, startedAt: number): HealthEn
   report: Ref.get(state.report),
   handle: Ref.get(state.handle),
   extra: (handle) =>
-    Effect.map(
-      Option.match(
+    Effect.all({
+      peers: Option.match(
         Option.flatMap(handle, (h) =>
           Context.getOption(h.context as Context.Context<Membership.Membership>, Membership.Membership),
         ),
         { onNone: () => Effect.succeed([]), onSome: (m) => m.peers },
       ),
-      (peers) => ({ peers }),
-    ),
+      jobs: Option.match(
+        Option.flatMap(handle, (h) =>
+          Context.getOption(h.context as Context.Context<BackgroundJobs.BackgroundJobs>, BackgroundJobs.BackgroundJobs),
+        ),
+        { onNone: () => Effect.succeed([]), onSome: (j) => j.status },
+      ),
+    }),
 })
 
 const loopback = (address: string) => address === "localhost" || /^127\./.test(address) || address === "::1"
@@ -84,10 +92,31 @@ export const runAgent = (
     lock: ConflictCheck.DataDirLock,
   ) => Effect.Effect<ReadonlyArray<Component.AnyComponent>, Component.UnplacedComponent>,
   run: { readonly signal: Deferred.Deferred<NodeJS.Signals>; readonly state: NodeState; readonly startedAt: number },
-  options: { readonly tty: boolean; readonly context?: Context.Context<never> },
+  options: {
+    readonly tty: boolean
+    readonly context?: Context.Context<never>
+    /** systemd's `NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID` (none: not run by systemd). */
+    readonly systemd?: SdNotify.Environment
+  },
 ): Effect.Effect<ExitCode> =>
   Effect.gen(function* () {
     const { state } = run
+    // A notify socket it cannot use is said once; the node runs on without notifications.
+    const notifier = yield* SdNotify.fromEnvironment(options.systemd ?? {}).pipe(
+      Effect.catchAll((e) =>
+        Effect.as(
+          Effect.logWarning(`systemd notifications off: ${e.message}`).pipe(
+            Effect.annotateLogs({ name: "node.systemd" }),
+          ),
+          SdNotify.disabled,
+        ),
+      ),
+    )
+    yield* Effect.forkScoped(SdNotify.keepWatchdog(notifier))
+    const notify = (what: Effect.Effect<void, SdNotify.NotifyFailed>) =>
+      what.pipe(
+        Effect.catchAll((e) => Effect.logWarning(e.message).pipe(Effect.annotateLogs({ name: "node.systemd" }))),
+      )
     yield* Effect.logInfo(
       `${Version.describe}: starting node ${settings.nodeId}, data directory ${settings.dataDir}`,
     ).pipe(
@@ -148,6 +177,16 @@ export const runAgent = (
     )
     if (Option.isNone(booted)) return ExitCode.ok
     const { node, healthUrl } = booted.value
+    // The system-wide health check: READY only with every CRITICAL component up and healthy.
+    const readiness = Health.readiness(yield* node.health)
+    if (!readiness.ok) {
+      yield* SubscriptionRef.set(state.lifecycle, "failed")
+      yield* Effect.logError(`not READY: CRITICAL components unhealthy: ${readiness.failing.join("; ")}`).pipe(
+        Effect.annotateLogs({ name: "node.unhealthy", failing: readiness.failing, exit_code: ExitCode.critical }),
+      )
+      yield* Effect.exit(node.shutdown)
+      return ExitCode.critical
+    }
     yield* Ref.set(state.handle, Option.some(node))
     yield* SubscriptionRef.set(state.lifecycle, "ready")
     const endpoints: Array<[string, string]> = [["health", healthUrl]]
@@ -156,6 +195,22 @@ export const runAgent = (
       MetricsEndpoint.MetricsEndpoint,
     )
     if (Option.isSome(metrics)) endpoints.push(["metrics", metrics.value.url])
+    // The peer listener is registered by the registry itself; health and metrics are the host's.
+    const registry = Context.getOption(
+      node.context as Context.Context<ServiceRegistry.ServiceRegistry>,
+      ServiceRegistry.ServiceRegistry,
+    )
+    if (Option.isSome(registry))
+      for (const [name, url] of endpoints)
+        yield* registry.value
+          .register(name, url)
+          .pipe(
+            Effect.catchAll((e) =>
+              Effect.logWarning(`service registration of ${name} failed: ${e.message}`).pipe(
+                Effect.annotateLogs({ name: "node.registry" }),
+              ),
+            ),
+          )
     if (options.tty) process.stderr.write(BootProgress.readySummary(node.report, endpoints, settings.nodeId))
     yield* Effect.logInfo(`READY: novacron-node ${Version.version}, node ${settings.nodeId}`).pipe(
       Effect.annotateLogs({
@@ -163,10 +218,15 @@ export const runAgent = (
         node_id: settings.nodeId,
         duration: node.report.totalMillis,
         endpoints: Object.fromEntries(endpoints),
+        degraded: readiness.degraded,
         ...Version.fields,
       }),
     )
+    yield* notify(
+      notifier.ready(readiness.degraded.length === 0 ? "ready" : `ready, degraded: ${readiness.degraded.join("; ")}`),
+    )
     yield* Deferred.await(run.signal)
+    yield* notify(notifier.stopping("shutting down"))
     yield* SubscriptionRef.set(state.lifecycle, "shutting-down")
     const stopped = yield* Effect.exit(node.shutdown)
     yield* SubscriptionRef.set(state.lifecycle, "stopped")

@@ -34,6 +34,10 @@ import type { Effect } from "effect"
  * | dwcp-itp         | services  | DEGRADED    | -                 | placement; binpack fallback (a node that cannot place |
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
+ * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
+ * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
+ * |                  |           |             | network,          | by a job; a node not registered still runs its VMs   |
+ * |                  |           |             | background-jobs   |                                                      |
  *
  * A row without a component is one this node does not run (metrics disabled, a DWCP part off).
  */
@@ -60,6 +64,12 @@ export const table = {
   "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
 
   "metrics-endpoint": { phase: "post-init", criticality: "WARNING" },
+  "background-jobs": { phase: "post-init", criticality: "WARNING" },
+  "service-registry": {
+    phase: "post-init",
+    criticality: "WARNING",
+    dependencies: ["state-sync", "network", "background-jobs"],
+  },
 } as const satisfies Component.Table
 
 /** The node's components, each placed by its row; a spec without a row is an error naming it. */

@@ -3,12 +3,12 @@ import { CacheComponent } from "@novacron/cache"
 import { ClusterComponent, Membership } from "@novacron/cluster"
 import { Config, type ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent } from "@novacron/database"
-import { StateComponent } from "@novacron/dwcp-ass"
+import { ServiceRegistry, StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
-import { BootPlan, type Component, Graph } from "@novacron/init"
+import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { MetricsEndpoint } from "@novacron/monitoring"
-import { NetworkComponent } from "@novacron/network"
+import { Network, NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
 import { VmComponent } from "@novacron/vm"
@@ -46,6 +46,8 @@ const describeOrigin = (loaded: Config.Loaded, path: string) => {
   const origin = loaded.provenance.get(path)
   return origin === undefined ? path : `${path} (${Origin.render(origin)})`
 }
+
+const urlHost = (address: string) => (address.includes(":") ? `[${address}]` : address)
 
 const absolute = (dir: string) => (isAbsolute(dir) ? dir : resolve(process.cwd(), dir))
 
@@ -140,6 +142,15 @@ export const components = (
           }),
         ]
       : []),
+    BackgroundJobs.component(),
+    // The peer listener at start; health and metrics are added at READY (the host knows their URLs).
+    ServiceRegistry.component({
+      node: s.system.node_id,
+      ttl: s.dwcp.consensus.lease_ttl,
+      endpoints: Effect.map(Network.Network, (n) => [
+        { name: "peer", url: `tls://${urlHost(n.address.host)}:${n.address.port}` },
+      ]),
+    }),
   ]
 }
 

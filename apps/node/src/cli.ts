@@ -244,6 +244,22 @@ const runMain = (program: Effect.Effect<ExitCode>) =>
     return exit(ExitCode.internal)
   })
 
+/**
+ * systemd's notification variables, taken out of the environment (as sd_notify's
+ * `unset_environment`), so the processes the agent starts (QEMU) neither inherit nor use them.
+ */
+const takeSystemdEnvironment = () => {
+  const env = {
+    NOTIFY_SOCKET: process.env.NOTIFY_SOCKET,
+    WATCHDOG_USEC: process.env.WATCHDOG_USEC,
+    WATCHDOG_PID: process.env.WATCHDOG_PID,
+  }
+  delete process.env.NOTIFY_SOCKET
+  delete process.env.WATCHDOG_USEC
+  delete process.env.WATCHDOG_PID
+  return env
+}
+
 /** `start`: from the command line to READY and back to an exit code, one Effect program. */
 const start = (argv: Array<string>) => {
   const tty = process.stderr.isTTY === true
@@ -254,9 +270,15 @@ const start = (argv: Array<string>) => {
       const signal = yield* Deferred.make<NodeJS.Signals>()
       const state = yield* makeState
       yield* onSignals(signal, node.shutdownDeadlineMillis, tty, node.host.shutdownTimeout.toString())
+      const systemd = takeSystemdEnvironment()
       return yield* node.provide(
         Effect.flatMap(Logging.LogRouter, (router) =>
-          runAgent(node.host, node.components, { signal, state, startedAt }, { tty, context: node.context(router) }),
+          runAgent(
+            node.host,
+            node.components,
+            { signal, state, startedAt },
+            { tty, context: node.context(router), systemd },
+          ),
         ),
       )
     }).pipe(
