@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { ApiSettings } from "@novacron/api/ApiSettings"
 import { CacheSettings } from "@novacron/cache/CacheSettings"
 import { ClusterSettings } from "@novacron/cluster/ClusterSettings"
 import { StorageSettings } from "@novacron/database/StorageSettings"
@@ -195,6 +196,8 @@ export const Settings = Schema.Struct({
   cluster: section(ClusterSettings),
   /** Owned by `@novacron/vm` (QEMU, accelerator, stop timeout, capacity reserves). */
   vm: section(VmSettings),
+  /** Owned by `@novacron/api` (listen address, port 7782, body and rate limits). */
+  api: section(ApiSettings),
 })
 
 /**

@@ -1,0 +1,62 @@
+/**
+ * The API as a boot component spec (the host's boot table places it: services phase, CRITICAL,
+ * after security, network, state-sync, membership and vm). The seed's design also makes it depend
+ * on DWCP; DWCP is not one component (its parts are, each optional), so no row names it.
+ *
+ * @since 0.1.0
+ */
+import { Component } from "@novacron/init"
+import type { Security } from "@novacron/security"
+import { Effect } from "effect"
+import { ApiEndpoint, type ApiStartError, layer, type Options } from "./ApiServer.js"
+import type { ApiSettings } from "./ApiSettings.js"
+import type * as EventLog from "./EventLog.js"
+
+/**
+ * Healthy while it answers on its port (a TCP connect to itself).
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const healthCheck: Effect.Effect<Component.HealthResult, never, ApiEndpoint> = Effect.flatMap(
+  ApiEndpoint,
+  (endpoint) =>
+    Effect.async<Component.HealthResult>((resume) => {
+      import("node:net").then(({ connect }) => {
+        const socket = connect({ host: endpoint.host, port: endpoint.port })
+        const done = (result: Component.HealthResult) => {
+          socket.destroy()
+          resume(Effect.succeed(result))
+        }
+        socket.setTimeout(2000, () => done({ status: "unhealthy", message: "no answer within 2 s" }))
+        socket.once("connect", () => done({ status: "healthy", details: { url: endpoint.url } }))
+        socket.once("error", (e) => done({ status: "unhealthy", message: e.message }))
+      })
+    }),
+)
+
+/**
+ * The component spec: `name: "api"`. Its layer needs `Security`; the VM manager, membership, the
+ * state store, `AgentInfo` and `TaskSource` are used when the boot's context has them.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const component = (
+  settings: ApiSettings,
+  options: Options = {},
+): Component.Spec<ApiEndpoint | EventLog.EventLog, ApiStartError, Security.Security> =>
+  Component.spec<ApiEndpoint | EventLog.EventLog, ApiStartError, Security.Security>({
+    name: "api",
+    layer: layer(settings, options),
+    healthCheck,
+    timeout: "10 seconds",
+    expectedDuration: "20 millis",
+    description: "the REST API (HTTPS, mTLS or tokens, roles)",
+  })
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type { ApiStartError }
