@@ -52,12 +52,24 @@ export class InvalidTask extends Data.TaggedError("InvalidTask")<{ readonly reas
  * @since 0.1.0
  * @category errors
  */
-export class Deposed extends Data.TaggedError("Deposed")<{
+export class CoordinatorDeposed extends Data.TaggedError("CoordinatorDeposed")<{
   readonly term: number
   readonly current: number | undefined
 }> {
   override get message() {
     return `coordinator term ${this.term} is deposed (current term: ${this.current ?? "none"})`
+  }
+}
+
+/**
+ * This node is not the coordinator (it never was, or not any more): the write was not made.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotCoordinator extends Data.TaggedError("NotCoordinator")<{ readonly node: string }> {
+  override get message() {
+    return `${this.node} is not the orchestration coordinator`
   }
 }
 
