@@ -7,12 +7,12 @@ import { ServiceRegistry, StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
-import { MetricsEndpoint } from "@novacron/monitoring"
+import { MetricsEndpoint, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
 import { VmComponent } from "@novacron/vm"
-import { Context, Duration, Effect, Schema } from "effect"
+import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
@@ -209,7 +209,20 @@ const node = (loaded: Config.Loaded, tty: boolean): LoadedNode => {
       return { plan: BootPlan.make(yield* Graph.validate(placed)), notes: dwcp.notes }
     }),
     shutdownDeadlineMillis: Duration.toMillis(s.system.shutdown_timeout),
-    provide: (effect) => Effect.provide(effect, Logging.routerLayer(initialLogging)),
+    // The tracer wraps the whole program (boot spans and what the components trace); closing it
+    // at exit flushes the last spans.
+    provide: (effect) =>
+      Effect.provide(
+        effect,
+        Layer.provideMerge(
+          Tracing.layer(s.monitoring, {
+            serviceName: "novacron-node",
+            serviceVersion: Version.version,
+            instanceId: s.system.node_id,
+          }),
+          Logging.routerLayer(initialLogging),
+        ),
+      ),
     context: (router) => Context.make(Logging.LogRouter, router) as Context.Context<never>,
     print: (json) =>
       json

@@ -352,13 +352,13 @@ describe("design key names (aliases) set the key that does the work", () => {
         'rule | network.tls_cert_path = "/nonexistent/c.pem" (alias-tls.yaml:2): cannot read /nonexistent/c.pem (ENOENT); TLS is on (network.enable_tls)',
         'rule | network.tls_key_path = "/nonexistent/k.pem" (alias-tls.yaml:3): cannot read /nonexistent/k.pem (ENOENT); TLS is on (network.enable_tls)',
       ])
-      const tracing = yield* Config.load({
-        file: file("alias-tracing", "monitoring:\n  enable_tracing: true\n"),
+      const pbft = yield* Config.load({
+        file: file("alias-pbft", "dwcp:\n  consensus:\n    protocol: pbft\n"),
         env: {},
       })
-      expect(tracing.settings.monitoring.tracing).toBe(true)
-      expect(tracing.notes.map(Config.renderNote)).toEqual([
-        "monitoring.enable_tracing (alias-tracing.yaml:2): accepted, not in effect yet: no tracer is built",
+      expect(pbft.settings.dwcp.consensus.algorithm).toBe("pbft")
+      expect(pbft.notes.map(Config.renderNote)).toEqual([
+        expect.stringMatching(/^dwcp\.consensus\.protocol \(alias-pbft\.yaml:3\): accepted, not in effect yet: /),
       ])
       // Defaults are not notes: nothing was set.
       expect((yield* Config.load({ env: {} })).notes).toEqual([])

@@ -22,9 +22,15 @@ export const MonitoringSettings = Schema.Struct({
   /** Where health and metrics listen (they are unauthenticated, hence loopback by default). */
   listen_address: opt(Schema.NonEmptyString.annotations(allowed("expected an address")), () => "127.0.0.1"),
   metrics_port: opt(Common.Port, () => 7781),
-  /** Accepted; no tracer is built yet, so `true` is not in effect. */
+  /** Export spans over OTLP/HTTP (JSON) to `tracing_endpoint` (the design's `enable_tracing`). */
   tracing: opt(bool, () => false),
-  tracing_endpoint: opt(Schema.String.annotations(allowed("expected a string")), () => ""),
+  /** An OTLP/HTTP collector, `http(s)://host:port` (spans go to `<it>/v1/traces`); `""`: none. */
+  tracing_endpoint: opt(
+    Schema.String.pipe(Schema.pattern(/^(|https?:\/\/[^\s/]+(\/\S*)?)$/)).annotations(
+      allowed('expected an http(s) URL of an OTLP/HTTP collector (e.g. "http://127.0.0.1:4318") or ""'),
+    ),
+    () => "",
+  ),
   /** Accepted; no profiler is built yet, so `true` is not in effect. */
   enable_profiling: opt(bool, () => false),
   profiling_port: opt(Common.Port, () => 6060),

@@ -17,3 +17,5 @@ export * as HttpServer from "./HttpServer.js"
 export * as MetricsEndpoint from "./MetricsEndpoint.js"
 /** The `monitoring:` section. */
 export * as MonitoringSettings from "./MonitoringSettings.js"
+/** OTLP span export and `traceparent` propagation. */
+export * as Tracing from "./Tracing.js"

@@ -17,6 +17,10 @@ export * from "./Fuzz.js"
 /**
  * @since 0.1.0
  */
+export * from "./Otlp.js"
+/**
+ * @since 0.1.0
+ */
 export * from "./Prometheus.js"
 /**
  * @since 0.1.0
