@@ -33,6 +33,8 @@ import type { Effect } from "effect"
  * | dwcp-pba         | services  | DEGRADED    | -                 | bandwidth prediction; baseline fallback              |
  * | dwcp-itp         | services  | DEGRADED    | -                 | placement; binpack fallback (a node that cannot place |
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
+ * | orchestration    | services  | CRITICAL    | database,         | durable tasks and the fenced coordinator (the design:|
+ * |                  |           |             | state-sync, vm    | its failure halts boot); VM tasks act through `vm`   |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
@@ -62,6 +64,8 @@ export const table = {
   "dwcp-hde": { phase: "services", criticality: "DEGRADED" },
   "dwcp-pba": { phase: "services", criticality: "DEGRADED" },
   "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
+  // The design also lists DWCP: orchestration uses none of it until VM migration runs through it.
+  orchestration: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "state-sync", "vm"] },
 
   "metrics-endpoint": { phase: "post-init", criticality: "WARNING" },
   "background-jobs": { phase: "post-init", criticality: "WARNING" },

@@ -9,6 +9,7 @@ import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { MetricsEndpoint, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
+import { OrchestrationComponent } from "@novacron/orchestration"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
 import { VmComponent } from "@novacron/vm"
@@ -129,6 +130,7 @@ export const components = (
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),
+    OrchestrationComponent.component(s.orchestration, s.storage, { data_dir: dataDir, node_id: s.system.node_id }),
     ClusterComponent.component(s.cluster, {
       data_dir: dataDir,
       listen_address: s.network.listen_address,

@@ -22,6 +22,7 @@ import * as SystemSettings from "@novacron/init/SystemSettings"
 import { LoggingSettings, SystemLogLevel } from "@novacron/logging/LoggingSettings"
 import { MonitoringSettings } from "@novacron/monitoring/MonitoringSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
+import { OrchestrationSettings } from "@novacron/orchestration/OrchestrationSettings"
 import { ResourceProfile as Profile, ResourceSettings } from "@novacron/resources/ResourceSettings"
 import { SecuritySettings, TokenEntry } from "@novacron/security/SecuritySettings"
 import { VmSettings } from "@novacron/vm/VmSettings"
@@ -198,6 +199,8 @@ export const Settings = Schema.Struct({
   vm: section(VmSettings),
   /** Owned by `@novacron/api` (listen address, port 7782, body and rate limits). */
   api: section(ApiSettings),
+  /** Owned by `@novacron/orchestration` (task retries and timeout, agent states, drain, coordinator TTL). */
+  orchestration: section(OrchestrationSettings),
 })
 
 /**

@@ -263,13 +263,21 @@ export const layerEngine = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (store: StoreOptions, options: LayerOptions): Layer.Layer<Tasks, TaskStoreError> => {
+export const layer = (store: StoreOptions, options: LayerOptions): Layer.Layer<Tasks, TaskStoreError> =>
+  layerFromSql(options).pipe(Layer.provide(layerSql(store)))
+
+/**
+ * {@link layer} on the `SqlClient` in context (already migrated by {@link layerSql}), so other
+ * services of the node (the coordinator) share the client.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromSql = (options: LayerOptions): Layer.Layer<Tasks, TaskStoreError, SqlClient.SqlClient> => {
   const engine = Engine.layer({ settings: options.settings, vm: Option.fromNullable(options.vm) })
-  const service = Layer.effect(Tasks, make(options.settings))
-  return service.pipe(
+  return Layer.effect(Tasks, make(options.settings)).pipe(
     Layer.provideMerge(engine),
     Layer.provideMerge(layerEngine(options.sharding)),
-    Layer.provide(layerSql(store)),
     Layer.map((ctx) => Context.make(Tasks, Context.get(ctx, Tasks))),
   )
 }

@@ -7,6 +7,8 @@
 /** @since 0.1.0 */
 export * as Coordinator from "./Coordinator.js"
 /** @since 0.1.0 */
+export * as OrchestrationComponent from "./OrchestrationComponent.js"
+/** @since 0.1.0 */
 export * as OrchestrationError from "./OrchestrationError.js"
 /** @since 0.1.0 */
 export * as OrchestrationSettings from "./OrchestrationSettings.js"

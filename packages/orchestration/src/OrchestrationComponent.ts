@@ -1,0 +1,114 @@
+/**
+ * Orchestration as a boot component: the task service and the coordinator on the node's task
+ * store (`<data_dir>/orchestration.db` with SQLite storage, the storage's PostgreSQL otherwise),
+ * campaigning through the cluster state. The host's boot table places it (services phase,
+ * CRITICAL: a node that cannot run the cluster's work must not report ready).
+ *
+ * @since 0.1.0
+ */
+
+import * as path from "node:path"
+import type { SqlClient } from "@effect/sql"
+import type { StorageSettings } from "@novacron/database/StorageSettings"
+import type { StateStore } from "@novacron/dwcp-ass"
+import { Component } from "@novacron/init"
+import { VmManager } from "@novacron/vm"
+import { Effect, Layer, Option } from "effect"
+import * as Coordinator from "./Coordinator.js"
+import { TaskStoreError } from "./OrchestrationError.js"
+import type { OrchestrationSettings } from "./OrchestrationSettings.js"
+import * as Tasks from "./Tasks.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `system.data_dir`. */
+  readonly data_dir: string
+  /** `system.node_id`: this node's candidacy for coordinator. */
+  readonly node_id: string
+}
+
+/**
+ * Where the task store is for these storage settings; Redis cannot hold it (no transactions
+ * across keys of the kind the workflow engine needs).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const storeFor = (storage: StorageSettings, options: Options): Either<Tasks.StoreOptions> =>
+  storage.backend === "sqlite"
+    ? { ok: true, store: { _tag: "sqlite", filename: path.join(options.data_dir, "orchestration.db") } }
+    : storage.backend === "postgres"
+      ? { ok: true, store: { _tag: "postgres", url: storage.postgres_url, maxConnections: storage.max_connections } }
+      : { ok: false, reason: "storage.backend = redis: orchestration needs SQLite or PostgreSQL for its task store" }
+
+type Either<A> = { readonly ok: true; readonly store: A } | { readonly ok: false; readonly reason: string }
+
+/**
+ * Healthy when the task store answers; the details say whether this node is coordinator.
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tasks | Coordinator.Coordinator> =
+  Effect.gen(function* () {
+    const tasks = yield* Tasks.Tasks
+    const coordinator = yield* Coordinator.Coordinator
+    const counts = yield* Effect.either(tasks.counts)
+    const term = yield* coordinator.term
+    const details = { coordinator: Option.isSome(term), term: Option.getOrNull(term) }
+    return counts._tag === "Right"
+      ? { status: "healthy", details: { ...details, ...counts.right } }
+      : { status: "unhealthy", message: counts.left.message, details }
+  })
+
+/**
+ * The component spec (name `orchestration`). It needs the cluster state (`state-sync`) for the
+ * coordinator's election and the VM manager (`vm`) for VM tasks. The design also lists DWCP as a
+ * dependency: nothing here uses it until VM migration runs through it (drain stops a VM on its node
+ * and starts it elsewhere), so the boot table does not name it.
+ *
+ * @example
+ * ```ts
+ * import { StorageSettings } from "@novacron/database/StorageSettings"
+ * import { OrchestrationComponent, OrchestrationSettings } from "@novacron/orchestration"
+ *
+ * const spec = OrchestrationComponent.component(OrchestrationSettings.defaults, StorageSettings.decode({}), {
+ *   data_dir: "/var/lib/novacron",
+ *   node_id: "node-1",
+ * })
+ * console.log(spec.name) // "orchestration"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const component = (settings: OrchestrationSettings, storage: StorageSettings, options: Options) => {
+  const where = storeFor(storage, options)
+  const services: Layer.Layer<
+    Tasks.Tasks | Coordinator.Coordinator,
+    TaskStoreError,
+    StateStore.StateStore | VmManager.VmManager
+  > = where.ok
+    ? Layer.unwrapEffect(
+        Effect.map(VmManager.VmManager, (vm) =>
+          Layer.merge(
+            Tasks.layerFromSql({ settings, vm }),
+            Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl }),
+          ),
+        ),
+      ).pipe(Layer.provide(Tasks.layerSql(where.store) as Layer.Layer<SqlClient.SqlClient, TaskStoreError>))
+    : Layer.fail(new TaskStoreError({ operation: "open", cause: new Error(where.reason) }))
+  return Component.spec({
+    name: "orchestration",
+    layer: services,
+    healthCheck,
+    timeout: "20 seconds",
+    expectedDuration: "100 millis",
+    description: where.ok
+      ? `durable tasks and the coordinator on ${where.store._tag === "sqlite" ? "SQLite" : "PostgreSQL"}`
+      : where.reason,
+  })
+}
