@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup"
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // Predictor alone: the baselines without loading onnxruntime (@novacron/ml serves them at once).
+  entry: ["src/index.ts", "src/Predictor.ts"],
   format: ["esm"],
   dts: true,
   clean: true,

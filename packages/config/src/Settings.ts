@@ -20,6 +20,7 @@ import { Mode as DetectionMode, DetectionSettings } from "@novacron/environment/
 import * as Common from "@novacron/init/CommonSettings"
 import * as SystemSettings from "@novacron/init/SystemSettings"
 import { LoggingSettings, SystemLogLevel } from "@novacron/logging/LoggingSettings"
+import { MlSettings } from "@novacron/ml/MlSettings"
 import { MonitoringSettings } from "@novacron/monitoring/MonitoringSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
 import { OrchestrationSettings } from "@novacron/orchestration/OrchestrationSettings"
@@ -201,6 +202,8 @@ export const Settings = Schema.Struct({
   api: section(ApiSettings),
   /** Owned by `@novacron/orchestration` (task retries and timeout, agent states, drain, coordinator TTL). */
   orchestration: section(OrchestrationSettings),
+  /** Owned by `@novacron/ml` (bandwidth model path, enable, load timeout). */
+  ml: section(MlSettings),
 })
 
 /**

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Boot, Component } from "@novacron/init"
+import { Context, Deferred, Effect, Metric, Ref, Schema, Stream, SubscriptionRef } from "effect"
+import { MlEngine, MlSettings } from "../src/index.js"
+
+const settings = (over: Partial<typeof MlSettings.MlSettings.Encoded> = {}) =>
+  Schema.decodeUnknownSync(MlSettings.MlSettings)(over)
+
+/** Waits until the bandwidth model leaves `loading`. */
+const settled = (engine: MlEngine.MlEngineApi) =>
+  engine.bandwidthModel.changes.pipe(
+    Stream.filter((s) => s.state !== "loading"),
+    Stream.runHead,
+    Effect.map((s) => s._tag === "Some" && s.value),
+  )
+
+// A link of ~100 MB/s with some noise: enough history for the LSTM's window.
+const history = Array.from({ length: 40 }, (_, i) => 100e6 * (1 + 0.05 * Math.sin(i)))
+
+describe("MlEngine", () => {
+  it.scopedLive("a missing model: the baseline serves, and status, health and the log say why", () =>
+    Effect.gen(function* () {
+      const engine = yield* MlEngine.make(settings({ bandwidth_model: "/nonexistent/pba.onnx" }))
+      const state = yield* settled(engine)
+      expect(state).toMatchObject({ state: "fallback", serving: "baseline", baseline: "harmonic-mean(5)" })
+      expect(state && "reason" in state && state.reason).toMatch(/\/nonexistent\/pba\.onnx.*cannot read model metadata/)
+      const p = yield* engine.predictBandwidth(history)
+      expect(p.predictor).toBe("harmonic-mean(5)")
+      expect(p.oneSecond.mean).toBeGreaterThan(90e6)
+      const health = yield* MlEngine.healthCheck.pipe(Effect.provideService(MlEngine.MlEngine, engine))
+      expect(health).toMatchObject({ status: "degraded" })
+      expect(health.message).toMatch(/unavailable.*harmonic-mean\(5\) serves/)
+    }),
+  )
+
+  it.scopedLive(
+    "the shipped LSTM loads in the background and then serves",
+    () =>
+      Effect.gen(function* () {
+        const engine = yield* MlEngine.make(settings())
+        const state = yield* settled(engine)
+        expect(state).toMatchObject({ state: "loaded", serving: "model", model: "lstm" })
+        const p = yield* engine.predictBandwidth(history)
+        expect(p.predictor).toBe("lstm")
+        expect(p.status).toBe("ok")
+        expect(p.oneSecond.mean).toBeGreaterThan(50e6)
+        expect(p.oneSecond.mean).toBeLessThan(200e6)
+        const health = yield* MlEngine.healthCheck.pipe(Effect.provideService(MlEngine.MlEngine, engine))
+        expect(health.status).toBe("healthy")
+      }),
+    60_000,
+  )
+
+  it.scoped("recorded transfers update the prediction error histogram of their predictor", () =>
+    Effect.gen(function* () {
+      const engine = yield* MlEngine.make(settings({ enabled: false }))
+      const metric = MlEngine.predictionError.pipe(Metric.tagged("predictor", "baseline"))
+      const before = yield* Metric.value(metric)
+      yield* engine.recordTransfer({ predicted: 90e6, measured: 100e6, predictor: "harmonic-mean(5)" })
+      yield* engine.recordTransfer({ predicted: 150e6, measured: 100e6, predictor: "best(last-value)" })
+      // Nothing measured: no ratio to record.
+      yield* engine.recordTransfer({ predicted: 150e6, measured: 0, predictor: "harmonic-mean(5)" })
+      const after = yield* Metric.value(metric)
+      expect(after.count - before.count).toBe(2)
+      expect(after.sum - before.sum).toBeCloseTo(0.1 + 0.5, 9)
+      const lstm = yield* Metric.value(MlEngine.predictionError.pipe(Metric.tagged("predictor", "lstm")))
+      yield* engine.recordTransfer({ predicted: 100e6, measured: 80e6, predictor: "lstm" })
+      const lstmAfter = yield* Metric.value(MlEngine.predictionError.pipe(Metric.tagged("predictor", "lstm")))
+      expect(lstmAfter.count - lstm.count).toBe(1)
+      expect(lstmAfter.sum - lstm.sum).toBeCloseTo(0.25, 9)
+    }),
+  )
+
+  it.scoped("disabled: no model is loaded, the baseline serves and says why", () =>
+    Effect.gen(function* () {
+      const calls = yield* Ref.make(0)
+      const engine = yield* MlEngine.make(settings({ enabled: false }), () =>
+        Effect.zipRight(
+          Ref.update(calls, (n) => n + 1),
+          Effect.never,
+        ),
+      )
+      expect(yield* SubscriptionRef.get(engine.bandwidthModel)).toMatchObject({ state: "disabled" })
+      expect((yield* engine.predictBandwidth(history)).predictor).toBe("harmonic-mean(5)")
+      expect(yield* Ref.get(calls)).toBe(0)
+    }),
+  )
+
+  it.scopedLive("a load that hangs is given up after load_timeout and said", () =>
+    Effect.gen(function* () {
+      const engine = yield* MlEngine.make(settings({ load_timeout: "50ms" }), () => Effect.never)
+      const state = yield* settled(engine)
+      expect(state).toMatchObject({ state: "fallback", reason: expect.stringMatching(/still loading after 50ms/) })
+    }),
+  )
+
+  it.scopedLive("a slow model load does not delay READY: the boot finishes first, the model comes after", () =>
+    Effect.gen(function* () {
+      const events: Array<string> = []
+      const gate = yield* Deferred.make<void>()
+      const loaderStarted = yield* Deferred.make<void>()
+      const slowLoader: MlEngine.BandwidthLoader = (_path, baseline) =>
+        Effect.gen(function* () {
+          events.push("load started")
+          yield* Deferred.succeed(loaderStarted, undefined)
+          yield* Deferred.await(gate)
+          events.push("load finished")
+          return {
+            name: "lstm",
+            predict: (xs) => Effect.map(baseline.predict(xs), (p) => ({ ...p, predictor: "lstm" })),
+          }
+        })
+      const spec = MlEngine.component(settings(), slowLoader)
+      const node = yield* Boot.boot([Component.place(spec, { phase: "services", criticality: "WARNING" })])
+      events.push("READY")
+      yield* Deferred.await(loaderStarted)
+      const engine = Context.get(node.context as Context.Context<MlEngine.MlEngine>, MlEngine.MlEngine)
+      expect((yield* SubscriptionRef.get(engine.bandwidthModel)).state).toBe("loading")
+      expect((yield* engine.predictBandwidth(history)).predictor).toBe("harmonic-mean(5)")
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* settled(engine)).toMatchObject({ state: "loaded" })
+      expect((yield* engine.predictBandwidth(history)).predictor).toBe("lstm")
+      expect(events.indexOf("READY")).toBeLessThan(events.indexOf("load finished"))
+      expect(events).toContain("load started")
+    }),
+  )
+})
