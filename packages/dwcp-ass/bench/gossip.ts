@@ -111,13 +111,19 @@ const main = () => {
   const KEYS = 1000
   const big = new Replica("node-a", Date.now(), () => {})
   const t = performance.now()
+  const cpu0 = process.cpuUsage()
   for (let i = 0; i < 100_000; i++) big.put(`capacity/node-a/${i % KEYS}`, `value-${i}`)
   const perSec = 100_000 / ((performance.now() - t) / 1000)
+  const cpu = process.cpuUsage(cpu0)
+  // Per CPU second too: on a loaded machine the wall-clock rate measures the other processes.
+  const perCpuSec = 100_000 / ((cpu.user + cpu.system) / 1e6)
   const live = [...big.entries()].reduce((n, [, k, v]) => n + k.length + v.length, 0)
   console.log(
     `full state after 100k writes over ${KEYS} keys: ${big.size()} B for ${live} B of live keys and values = ${(big.size() / live).toFixed(2)}x; goal <= 2x`,
   )
-  console.log(`local writes/s (same run, ${KEYS} live keys): ${Math.round(perSec)}; goal >= 20000`)
+  console.log(
+    `local writes/s (same run, ${KEYS} live keys): ${Math.round(perSec)} wall-clock, ${Math.round(perCpuSec)} per CPU second; goal >= 20000`,
+  )
   console.log(`uptime after: ${execFileSync("uptime", { encoding: "utf8" }).trim()}`)
 }
 

@@ -160,3 +160,60 @@ describe("Swim membership (in-process, simulated loss)", () => {
     expect(c.deaths).toEqual([])
   })
 })
+
+describe("Swim engine details (a recording host, no network)", () => {
+  const engine = (members: ReadonlyArray<string>, random = 0.99) => {
+    const sent: Array<{ to: string; msg: Swim.SwimMessage; at: number }> = []
+    const clock = { now: 0 }
+    const s = new Swim.Swim(
+      "me",
+      "me",
+      "",
+      Swim.LAN,
+      { send: (to, msg) => sent.push({ to, msg, at: clock.now }), emit: () => {}, random: () => random },
+      0,
+    )
+    s.receive(0, "x", {
+      k: "sync",
+      reply: false,
+      members: members.map((id) => ({ id, addr: id, inc: 0, state: "alive", meta: "" })),
+    })
+    const run = (from: number, to: number) => {
+      for (let t = from; t <= to; t += 10) {
+        clock.now = t
+        s.tick(t)
+      }
+    }
+    return { s, sent, run }
+  }
+
+  it("a member it suspects is told so directly (it can refute even if no piggyback reaches it)", () => {
+    const { s, sent, run } = engine(["a"])
+    // Probes of "a" go unanswered: after the probe interval "me" suspects it.
+    run(0, 3000)
+    expect(s.member("a")?.state).toBe("suspect")
+    const suspected = sent.find((x) => "g" in x.msg && x.msg.g.some((r) => r.t === "suspect"))!
+    // At once, not on the next gossip tick (which may pick other members).
+    const direct = sent.filter((x) => x.to === "a" && x.at === suspected.at && x.msg.k === "gossip")
+    expect(direct.flatMap((x) => ("g" in x.msg ? x.msg.g : []))).toContainEqual({
+      t: "suspect",
+      id: "a",
+      inc: 0,
+      from: "me",
+    })
+  })
+
+  it("its own failed probe confirms a suspicion another member started, and spreads the confirmation", () => {
+    // random 0: "a" is probed first.
+    const { s, sent, run } = engine(["a", "b", "c", "d", "e", "f"], 0)
+    s.receive(10, "b", { k: "gossip", g: [{ t: "suspect", id: "a", inc: 0, from: "b" }] })
+    expect(s.member("a")?.state).toBe("suspect")
+    sent.length = 0
+    // Nothing answers: every probe fails, including those of "a".
+    run(20, 3000)
+    const confirmations = sent
+      .flatMap((x) => ("g" in x.msg ? x.msg.g : []))
+      .filter((r) => r.t === "suspect" && r.id === "a")
+    expect(confirmations.some((r) => r.t === "suspect" && r.from === "me")).toBe(true)
+  })
+})
