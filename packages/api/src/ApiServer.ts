@@ -220,8 +220,11 @@ const DOCS_HTML = `<!doctype html>
 `
 
 // The standalone bundle of @scalar/api-reference, from node_modules (never a CDN).
+// Resolved from this module, or from the bundle it was built into (the agent ships as one CommonJS
+// file, where `import.meta.url` is not set and `__filename` is).
 const scalarBundle = Effect.tryPromise(() => {
-  const entry = createRequire(import.meta.url).resolve("@scalar/api-reference")
+  const from = typeof __filename === "string" ? __filename : import.meta.url
+  const entry = createRequire(from).resolve("@scalar/api-reference")
   return readFile(path.join(path.dirname(entry), "browser", "standalone.js"), "utf8")
 })
 
