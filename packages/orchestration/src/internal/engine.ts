@@ -44,7 +44,8 @@ const plan = (task: TaskRecord, vm: Option.Option<VmManager.Manager>): ReadonlyA
   const withVm = <A>(f: (m: VmManager.Manager) => Effect.Effect<A, unknown>) =>
     Option.match(vm, {
       onNone: () => Effect.fail(new Error("no VM manager on this node (the vm component is not running)")),
-      onSome: f,
+      // built when the step runs, not when the task is planned
+      onSome: (m) => Effect.suspend(() => f(m)),
     })
   const spec = task.spec
   // VM steps act outside the database: each first looks at the VM's state, so a step replayed
@@ -64,10 +65,15 @@ const plan = (task: TaskRecord, vm: Option.Option<VmManager.Manager>): ReadonlyA
         ),
     ),
   })
-  const stop = (id: string): Step => ({
+  const stop = (id: string, absentIsDone: boolean): Step => ({
     name: "stop",
     local: false,
-    action: withVm((m) => m.stop(id).pipe(Effect.map((r) => r.method))),
+    action: withVm((m) =>
+      m.stop(id).pipe(
+        Effect.map((r) => r.method),
+        Effect.catchTag("VmNotFound", (e) => (absentIsDone ? Effect.succeed("absent") : Effect.fail(e))),
+      ),
+    ),
   })
   switch (spec._tag) {
     case "Noop":
@@ -101,10 +107,10 @@ const plan = (task: TaskRecord, vm: Option.Option<VmManager.Manager>): ReadonlyA
     case "VmStart":
       return [start(spec.vm)]
     case "VmStop":
-      return [stop(spec.vm)]
+      return [stop(spec.vm, false)]
     case "VmDelete":
       return [
-        stop(spec.vm),
+        stop(spec.vm, true),
         {
           name: "remove",
           local: false,
