@@ -26,8 +26,9 @@ import * as dgram from "node:dgram"
 import * as fs from "node:fs"
 import { Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, Schema, Stream } from "effect"
 import { instrument } from "./internal/core.js"
-import { type Change, NotOwner as CrdtNotOwner, ownerOf } from "./internal/crdt.js"
-import { GossipNode, type Message } from "./internal/gossip.js"
+import type { Change } from "./internal/crdt.js"
+import type { GossipNode, Message } from "./internal/gossip.js"
+import { NotOwner as CrdtNotOwner, ownerOf } from "./internal/owner.js"
 import * as Swim from "./internal/swim.js"
 import * as Wire from "./internal/wire.js"
 import { NotLinearizable, NotOwner, StateUnavailable, type WriteError } from "./StateError.js"
@@ -263,6 +264,8 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
         for (const [, key, , bound] of node?.replica.entries(m.id) ?? []) if (bound !== undefined) refresh(key, false)
       }
 
+      // Loaded here, not at import: Yjs costs start-up time on nodes in raft or local mode.
+      const { GossipNode } = yield* Effect.promise(() => import("./internal/gossip.js"))
       node = new GossipNode({
         id: identity.id,
         addr,

@@ -7,6 +7,9 @@
 
 import { YKeyValue } from "y-utility/y-keyvalue"
 import * as Y from "yjs"
+import { NotOwner, ownerOf } from "./owner.js"
+
+export { NotOwner, ownerOf }
 
 /**
  * A stored value: a string; a string bound to its writer's run (`r`: the run id), which readers
@@ -34,29 +37,6 @@ export interface Limits {
 }
 
 export const defaultLimits: Limits = { maxKey: 512, maxValue: 64 * 1024, maxUpdate: 60 * 1024 }
-
-export class NotOwner extends Error {
-  constructor(
-    readonly key: string,
-    readonly owner: string | undefined,
-    readonly writer: string,
-  ) {
-    super(
-      owner === undefined
-        ? `${key}: no node owns this key (gossip mode keys are <space>/<node id>[/...])`
-        : `${key}: owned by ${owner}, not by ${writer} (gossip mode is single-writer per key)`,
-    )
-  }
-}
-
-/** Default ownership: the key's second segment is its owner (`capacity/node-a`, `svc/node-a/api`). */
-export const ownerOf = (key: string): string | undefined => {
-  const i = key.indexOf("/")
-  if (i <= 0) return undefined
-  const j = key.indexOf("/", i + 1)
-  const owner = j < 0 ? key.slice(i + 1) : key.slice(i + 1, j)
-  return owner === "" ? undefined : owner
-}
 
 interface Doc {
   readonly doc: Y.Doc
