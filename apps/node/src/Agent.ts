@@ -1,3 +1,4 @@
+import { ApiServer, ApiSources } from "@novacron/api"
 import { Membership } from "@novacron/cluster"
 import { ServiceRegistry } from "@novacron/dwcp-ass"
 import {
@@ -72,7 +73,27 @@ const nodeView = (state: NodeState, nodeId: string, startedAt: number): HealthEn
         ),
         { onNone: () => Effect.succeed([]), onSome: (j) => j.status },
       ),
+      api: Effect.succeed(
+        Option.match(
+          Option.flatMap(handle, (h) =>
+            Context.getOption(h.context as Context.Context<ApiServer.ApiEndpoint>, ApiServer.ApiEndpoint),
+          ),
+          { onNone: () => null, onSome: (a) => `${a.url}/v1` },
+        ),
+      ),
     }),
+})
+
+/** The API's view of the node: its identity and the `/status` document. */
+const agentInfo = (view: HealthEndpoints.NodeView): ApiSources.AgentInfo["Type"] => ({
+  nodeId: view.nodeId,
+  version: Version.version,
+  build: view.build,
+  lifecycle: view.lifecycle,
+  status: Effect.map(
+    HealthEndpoints.healthHandler(view)(new URL("http://localhost/status"), undefined as never),
+    (r) => JSON.parse(r.body) as Record<string, unknown>,
+  ),
 })
 
 const loopback = (address: string) => address === "localhost" || /^127\./.test(address) || address === "::1"
@@ -151,16 +172,18 @@ export const runAgent = (
       ).pipe(Effect.annotateLogs({ name: "node.health", url: `http://${host}:${health.port}` }))
       const progress = options.tty ? BootProgress.terminalProgress() : undefined
       const components = yield* load(lock)
+      const view = nodeView(state, settings.nodeId, run.startedAt)
       const node = yield* Boot.boot(components, {
         maxConcurrency: settings.maxConcurrency,
         phaseTimeouts: settings.phaseTimeouts,
         shutdownTimeout: settings.shutdownTimeout,
         checkpoints: Checkpoint.fileStore(BootAnalyze.bootDir(settings.dataDir)),
         // The view in the boot context too: the metrics endpoint exports the same health as gauges.
+        // And for the API: the node's identity and /status.
         context: Context.add(
-          options.context ?? Context.empty(),
-          HealthEndpoints.NodeHealth,
-          nodeView(state, settings.nodeId, run.startedAt),
+          Context.add(options.context ?? Context.empty(), HealthEndpoints.NodeHealth, view),
+          ApiSources.AgentInfo,
+          agentInfo(view),
         ) as Context.Context<never>,
         onEvent: (event) => {
           if (event._tag === "BootStarted") Effect.runSync(Ref.set(state.report, Option.some(event.report)))
@@ -195,6 +218,8 @@ export const runAgent = (
       MetricsEndpoint.MetricsEndpoint,
     )
     if (Option.isSome(metrics)) endpoints.push(["metrics", metrics.value.url])
+    const api = Context.getOption(node.context as Context.Context<ApiServer.ApiEndpoint>, ApiServer.ApiEndpoint)
+    if (Option.isSome(api)) endpoints.push(["api", `${api.value.url}/v1`])
     // The peer listener is registered by the registry itself; health and metrics are the host's.
     const registry = Context.getOption(
       node.context as Context.Context<ServiceRegistry.ServiceRegistry>,

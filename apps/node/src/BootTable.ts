@@ -35,6 +35,9 @@ import type { Effect } from "effect"
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
  * | orchestration    | services  | CRITICAL    | database,         | durable tasks and the fenced coordinator (the design:|
  * |                  |           |             | state-sync, vm    | its failure halts boot); VM tasks act through `vm`   |
+ * | api              | services  | CRITICAL    | security, network,| operators and tools drive the node through it (the   |
+ * |                  |           |             | state-sync,       | design: its failure halts boot); it serves members,  |
+ * |                  |           |             | membership, vm    | VMs and the leader, so it starts after them          |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
@@ -66,6 +69,13 @@ export const table = {
   "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
   // The design also lists DWCP: orchestration uses none of it until VM migration runs through it.
   orchestration: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "state-sync", "vm"] },
+
+  // The design also puts DWCP before the API; the API uses none of it, so no row names it here.
+  api: {
+    phase: "services",
+    criticality: "CRITICAL",
+    dependencies: ["security", "network", "state-sync", "membership", "vm"],
+  },
 
   "metrics-endpoint": { phase: "post-init", criticality: "WARNING" },
   "background-jobs": { phase: "post-init", criticality: "WARNING" },

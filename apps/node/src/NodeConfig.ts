@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from "node:path"
+import { ApiComponent } from "@novacron/api"
 import { CacheComponent } from "@novacron/cache"
 import { ClusterComponent, Membership } from "@novacron/cluster"
 import { Config, type ConfigError, Origin, Redact } from "@novacron/config"
@@ -130,6 +131,7 @@ export const components = (
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),
+    ...(s.api.enabled ? [ApiComponent.component(s.api)] : []),
     OrchestrationComponent.component(s.orchestration, s.storage, { data_dir: dataDir, node_id: s.system.node_id }),
     ClusterComponent.component(s.cluster, {
       data_dir: dataDir,

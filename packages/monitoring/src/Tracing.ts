@@ -10,6 +10,7 @@
 import * as OtlpSerialization from "@effect/opentelemetry/OtlpSerialization"
 import * as OtlpTracer from "@effect/opentelemetry/OtlpTracer"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { TraceContext } from "@novacron/wire"
 import { Effect, Layer, Option, Tracer } from "effect"
 import type { MonitoringSettings } from "./MonitoringSettings.js"
 
@@ -96,21 +97,15 @@ export const layer = (
   )
 }
 
-const hex = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`)
-const traceIdPattern = hex(32)
-const spanIdPattern = hex(16)
-
 /**
  * The W3C `traceparent` of the current span (`00-<trace id>-<span id>-01`), none outside a span.
  * A peer puts it in the frame it sends; the receiver continues the trace with {@link continueFrom}.
+ * The format is `@novacron/wire`'s `TraceContext`.
  *
  * @since 0.2.0
  * @category propagation
  */
-export const traceparent: Effect.Effect<Option.Option<string>> = Effect.map(
-  Effect.currentSpan.pipe(Effect.option),
-  (span) => Option.map(span, (s) => `00-${s.traceId}-${s.spanId}-${s.sampled ? "01" : "00"}`),
-)
+export const traceparent: Effect.Effect<Option.Option<string>> = TraceContext.current
 
 /**
  * The parent a `traceparent` names, or none when it is absent or malformed (a bad value from a
@@ -119,24 +114,8 @@ export const traceparent: Effect.Effect<Option.Option<string>> = Effect.map(
  * @since 0.2.0
  * @category propagation
  */
-export const parse = (value: string | undefined): Option.Option<Tracer.ExternalSpan> => {
-  if (value === undefined) return Option.none()
-  const [version, traceId, spanId, flags, ...rest] = value.trim().split("-")
-  if (
-    version !== "00" ||
-    rest.length > 0 ||
-    traceId === undefined ||
-    spanId === undefined ||
-    flags === undefined ||
-    !traceIdPattern.test(traceId) ||
-    !spanIdPattern.test(spanId) ||
-    !/^[0-9a-f]{2}$/.test(flags) ||
-    /^0+$/.test(traceId) ||
-    /^0+$/.test(spanId)
-  )
-    return Option.none()
-  return Option.some(Tracer.externalSpan({ traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1 }))
-}
+export const parse = (value: string | undefined): Option.Option<Tracer.ExternalSpan> =>
+  Option.map(TraceContext.parse(value), Tracer.externalSpan)
 
 /**
  * Runs `effect` as a child of the span a peer's `traceparent` names (unchanged when there is none).
@@ -144,7 +123,6 @@ export const parse = (value: string | undefined): Option.Option<Tracer.ExternalS
  * @since 0.2.0
  * @category propagation
  */
-export const continueFrom =
-  (value: string | undefined) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Option.match(parse(value), { onNone: () => effect, onSome: (parent) => Effect.withParentSpan(effect, parent) })
+export const continueFrom: (
+  value: string | undefined,
+) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = TraceContext.continueFrom

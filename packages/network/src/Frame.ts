@@ -51,7 +51,10 @@ export const format: Wire.Format = Wire.format({ protocol: "network", magic: MAG
  * @since 0.1.0
  */
 export const FrameType = {
-  /** Client → server, first frame: `{ node_id, token? }` (JSON). */
+  /**
+   * Client → server, first frame: `{ node_id, token?, traceparent? }` (JSON); `traceparent` is the
+   * dialer's span (`@novacron/wire`'s `TraceContext`), so the accept joins its trace.
+   */
   Hello: 1,
   /** Server → client: `{ node_id }`; the connection is established. */
   Welcome: 2,

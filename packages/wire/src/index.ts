@@ -4,5 +4,7 @@
  *
  * @packageDocumentation
  */
+
+export * as TraceContext from "./TraceContext.js"
 export * as Wire from "./Wire.js"
 export * as WireError from "./WireError.js"

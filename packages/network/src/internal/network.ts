@@ -3,7 +3,8 @@ import * as net from "node:net"
 import * as tls from "node:tls"
 import type { Authorization } from "@novacron/security"
 import { CertificateAuthority, Security } from "@novacron/security"
-import { Cause, Duration, Effect, Exit, Mailbox, Metric, Option, Runtime, Schedule, type Scope } from "effect"
+import { TraceContext } from "@novacron/wire"
+import { Cause, Duration, Effect, Exit, Mailbox, Metric, Option, Runtime, Schedule, type Scope, Tracer } from "effect"
 import type { Connection } from "../Connection.js"
 import { type Frame, FrameType, json, parseJson } from "../Frame.js"
 import type { DialOptions, Network, NetworkOptions } from "../Network.js"
@@ -299,6 +300,9 @@ export const make = (
             who,
           ),
         )
+        // The accept is a span of the dialer's trace when its Hello carries a traceparent (one
+        // operation over two nodes is one trace); a new trace otherwise.
+        const parent = Option.map(TraceContext.parse(hello.traceparent), Tracer.externalSpan)
         Runtime.runCallback(runtime)(
           Effect.flatMap(admitted, ({ principal, source }) =>
             Effect.gen(function* () {
@@ -315,6 +319,11 @@ export const make = (
                 count(NetworkMetrics.connectionsAccepted)
                 log("debug", "connection established", { connection: id, peer: principal.name, node: nodeId })
               }
+            }),
+          ).pipe(
+            Effect.withSpan("network.accept", {
+              attributes: { "peer.node_id": nodeId, "peer.address": remote ?? "" },
+              ...(Option.isSome(parent) ? { parent: parent.value } : { root: true }),
             }),
           ),
           {
@@ -479,7 +488,17 @@ export const make = (
     const dial = (target: string, dialOptions: DialOptions = {}) =>
       Effect.acquireRelease(dialOnce(target, dialOptions), (c) => c.close("closed by owner"))
 
+    // A span per dial; its traceparent goes in the Hello, so the peer's accept joins this trace.
     const dialOnce = (target: string, dialOptions: DialOptions): Effect.Effect<Connection, DialError> =>
+      Effect.flatMap(TraceContext.current, (traceparent) => dialTraced(target, dialOptions, traceparent)).pipe(
+        Effect.withSpan("network.dial", { attributes: { "peer.target": target } }),
+      )
+
+    const dialTraced = (
+      target: string,
+      dialOptions: DialOptions,
+      traceparent: Option.Option<string>,
+    ): Effect.Effect<Connection, DialError> =>
       Effect.async<Connection, DialError>((resume) => {
         const pinned = parsePeer(target)
         const { host, port } = pinned
@@ -624,7 +643,13 @@ export const make = (
                 )
               }
               wire
-                .send(json(FrameType.Hello, { node_id: security.nodeId, token: dialOptions.token }))
+                .send(
+                  json(FrameType.Hello, {
+                    node_id: security.nodeId,
+                    token: dialOptions.token,
+                    traceparent: Option.getOrUndefined(traceparent),
+                  }),
+                )
                 .catch((e) => fail(`cannot send Hello: ${String(e)}`, true, e))
             },
           })
