@@ -25,6 +25,8 @@ export const ephemeralPorts = [
   "monitoring.metrics_port=0",
   "--set",
   "network.bind_port=0",
+  "--set",
+  "api.port=0",
 ]
 
 export interface LogLine {
