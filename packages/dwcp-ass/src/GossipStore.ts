@@ -24,7 +24,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto"
 import * as dgram from "node:dgram"
 import * as fs from "node:fs"
-import { Context, Deferred, Duration, Effect, Layer, Option, PubSub, Runtime, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Metric, Option, PubSub, Runtime, Schema, Stream } from "effect"
 import { instrument } from "./internal/core.js"
 import type { Change } from "./internal/crdt.js"
 import type { GossipNode, Message } from "./internal/gossip.js"
@@ -32,6 +32,7 @@ import { NotOwner as CrdtNotOwner, ownerOf } from "./internal/owner.js"
 import * as Swim from "./internal/swim.js"
 import * as Wire from "./internal/wire.js"
 import { NotLinearizable, NotOwner, StateUnavailable, type WriteError } from "./StateError.js"
+import * as StateMetrics from "./StateMetrics.js"
 import { type Entry, type Lease, StateStore, type StateStoreApi, type WatchEvent } from "./StateStore.js"
 
 /**
@@ -254,7 +255,21 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
       const onChange = (changes: ReadonlyArray<Change>) => {
         for (const c of changes) refresh(c.key, true)
       }
+      const states = ["alive", "suspect", "dead", "left"] as const
+      const memberGauges = new Map(states.map((st) => [st, Metric.tagged(StateMetrics.gossipMembers, "state", st)]))
+      const refusedDatagram = Metric.tagged(StateMetrics.gossipRefused, "what", "datagram")
+      const refusedUpdate = Metric.tagged(StateMetrics.gossipRefused, "what", "update")
+      let refusedSeen = 0
+      const countMembers = () => {
+        const n = { alive: 0, suspect: 0, dead: 0, left: 0 }
+        for (const m of node?.swim.list() ?? []) n[m.state]++
+        for (const st of states) runSync(Metric.set(memberGauges.get(st)!, n[st]))
+        const r = node?.refused ?? 0
+        if (r > refusedSeen) runSync(Metric.incrementBy(refusedUpdate, r - refusedSeen))
+        refusedSeen = r
+      }
       const onMember = (m: Swim.Member) => {
+        countMembers()
         if (m.id === identity.id) return
         const live = m.state === "alive" || m.state === "suspect"
         const r = live ? Option.getOrUndefined(decodeMeta(m.meta))?.run : undefined
@@ -276,16 +291,21 @@ export const layer = (options: Options): Layer.Layer<StateStore | Gossip, StateU
         now: Date.now(),
         random: Math.random,
         send,
-        log: warn,
+        log: (line) => {
+          warn(line)
+          countMembers()
+        },
         onChange,
         onMember,
       })
       const agent = node
+      countMembers()
       socket.on("message", (buf, rinfo) => {
         const from = rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`
         const now = Date.now()
         const r = opener.open(buf, now)
         if (r._tag === "Refused") {
+          runSync(Metric.increment(refusedDatagram))
           // At most one line per source per 10 s: a flood must not flood the log too.
           if ((lastLogged.get(rinfo.address) ?? 0) + 10_000 <= now) {
             if (lastLogged.size > 1024) lastLogged.clear()

@@ -97,3 +97,26 @@ export const opSeconds = Metric.histogram(
 export const leader = Metric.gauge("novacron_state_leader", {
   description: "1 while this node holds the leadership of the election",
 })
+
+/**
+ * Gossip mode: members this node sees, tagged `state` (alive, suspect, dead, left), itself included.
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const gossipMembers = Metric.gauge("novacron_gossip_members", {
+  description: "Gossip members this node sees, by state",
+})
+
+/**
+ * Gossip mode: what this node refused, tagged `what`: `datagram` (not from a cluster certificate,
+ * a bad signature, a replay, a malformed message) or `update` (a state update writing keys its
+ * writer does not own, malformed or oversized).
+ *
+ * @since 0.3.0
+ * @category metrics
+ */
+export const gossipRefused = Metric.counter("novacron_gossip_refused_total", {
+  description: "Gossip datagrams and state updates refused, by what",
+  incremental: true,
+})

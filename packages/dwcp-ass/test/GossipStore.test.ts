@@ -3,8 +3,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Exit, Fiber, Layer, Logger, Option, Scope, Stream } from "effect"
-import { GossipStore, StateStore } from "../src/index.js"
+import { Chunk, Context, Effect, Exit, Fiber, Layer, Logger, Metric, Option, Scope, Stream } from "effect"
+import { GossipStore, StateMetrics, StateStore } from "../src/index.js"
 import { makeCa } from "./support/certs.js"
 
 let root: string
@@ -78,6 +78,9 @@ describe("GossipStore over UDP on loopback", () => {
           Effect.map((xs) => xs.every((x) => x === "node-a,node-b,node-c")),
         )
         expect(yield* waitFor(all)).toBe(true)
+        // Three stores in this process share the metric; each counts its own view (3 alive).
+        const aliveGauge = yield* Metric.value(Metric.tagged(StateMetrics.gossipMembers, "state", "alive"))
+        expect(aliveGauge.value).toBe(3)
 
         const seen = yield* c.store.watch("capacity/").pipe(Stream.take(1), Stream.runCollect, Effect.fork)
         yield* Effect.sleep("50 millis")
@@ -124,6 +127,8 @@ describe("GossipStore over UDP on loopback", () => {
         expect(yield* alive(a.gossip)).toBe("node-a,node-b")
         expect(yield* alive(b.gossip)).toBe("node-a,node-b")
         expect(Option.isNone(yield* a.store.get("capacity/node-c"))).toBe(true)
+        const refused = yield* Metric.value(Metric.tagged(StateMetrics.gossipRefused, "what", "datagram"))
+        expect(refused.count).toBeGreaterThan(0)
         expect(
           logs.some((l) =>
             /refused a datagram from 127\.0\.0\.1:\d+: certificate .*CN=node-c.* is not issued by the cluster CA/.test(

@@ -97,6 +97,21 @@ describe("Swim membership (in-process, simulated loss)", () => {
     expect(c.agree(c.all)).toBe(true)
   })
 
+  it("WAN profile (probe 5 s, timeout 3 s), N=5, 10 % loss: joins, detects a kill, no false deaths over 10 minutes", () => {
+    const c = cluster(5, 21, 0.1, Swim.WAN)
+    expect(c.sim.until(() => c.agree(c.all), 120_000)).toBeDefined()
+    c.sim.run(600_000)
+    expect(c.deaths).toEqual([])
+    c.sim.kill(c.all[4]!)
+    const took = c.sim.until(
+      () => c.all.slice(0, 4).every((id) => c.nodes.get(id)!.member(c.all[4]!)?.state === "dead"),
+      120_000,
+    )
+    // Suspicion alone is 6 x max(1, log10 5) x 5 s = 30 s at the least.
+    expect(took).toBeGreaterThan(30_000)
+    expect(took).toBeLessThan(120_000)
+  })
+
   it("a partition: each side declares the other dead; after heal membership converges again", () => {
     const c = cluster(6, 7, 0.1)
     const joined = c.sim.until(() => c.agree(c.all), 60_000)
