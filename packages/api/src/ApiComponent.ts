@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { connect } from "node:net"
 import { Component } from "@novacron/init"
 import type { Security } from "@novacron/security"
 import { Effect } from "effect"
@@ -22,16 +23,16 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, ApiEndpoi
   ApiEndpoint,
   (endpoint) =>
     Effect.async<Component.HealthResult>((resume) => {
-      import("node:net").then(({ connect }) => {
-        const socket = connect({ host: endpoint.host, port: endpoint.port })
-        const done = (result: Component.HealthResult) => {
-          socket.destroy()
-          resume(Effect.succeed(result))
-        }
-        socket.setTimeout(2000, () => done({ status: "unhealthy", message: "no answer within 2 s" }))
-        socket.once("connect", () => done({ status: "healthy", details: { url: endpoint.url } }))
-        socket.once("error", (e) => done({ status: "unhealthy", message: e.message }))
-      })
+      // A static import: the agent runs its bundle through vm.Script (code cache), where a dynamic
+      // import() throws ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING and kills the process.
+      const socket = connect({ host: endpoint.host, port: endpoint.port })
+      const done = (result: Component.HealthResult) => {
+        socket.destroy()
+        resume(Effect.succeed(result))
+      }
+      socket.setTimeout(2000, () => done({ status: "unhealthy", message: "no answer within 2 s" }))
+      socket.once("connect", () => done({ status: "healthy", details: { url: endpoint.url } }))
+      socket.once("error", (e) => done({ status: "unhealthy", message: e.message }))
     }),
 )
 
