@@ -23,14 +23,14 @@ import type { Effect } from "effect"
  * | state-sync       | core      | CRITICAL    | database,         | cluster state (etcd, or the node database alone);    |
  * |                  |           |             | security          | no node may own a VM without it; etcd over mTLS uses |
  * |                  |           |             |                   | the node certificate security issues                 |
- * | dwcp-acp         | core      | DEGRADED    | -                 | congestion control; default TCP without it           |
+ * | dwcp             | core      | DEGRADED    | environment,      | the receiver and the v3 parts behind one service; a  |
+ * |                  |           |             | security,         | part that fails runs v1 (the design: HIGH, "continue |
+ * |                  |           |             | network,          | with v1 fallback"); each link's row from the         |
+ * |                  |           |             | state-sync        | detector; endpoints in the cluster state             |
  * | membership       | services  | CRITICAL    | database, network | takes accepted connections, writes `nodes`           |
  * | cluster-join     | services  | WARNING     | security          | serves joins with the CA; a node runs without it     |
  * | vm               | services  | DEGRADED    | database,         | VMs through QEMU; without QEMU the node still serves |
  * |                  |           |             | state-sync        | (ownership terms are in the cluster state)           |
- * | dwcp-amst        | services  | DEGRADED    | -                 | multi-stream transfer                                |
- * | dwcp-hde         | services  | DEGRADED    | -                 | compression, dedup, delta                            |
- * | dwcp-pba         | services  | DEGRADED    | -                 | bandwidth prediction; baseline fallback              |
  * | dwcp-itp         | services  | DEGRADED    | -                 | placement; binpack fallback (a node that cannot place |
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
  * | orchestration    | services  | CRITICAL    | database,         | durable tasks and the fenced coordinator (the design:|
@@ -58,14 +58,15 @@ export const table = {
   cache: { phase: "core", criticality: "DEGRADED" },
   network: { phase: "core", criticality: "CRITICAL", dependencies: ["security"] },
   "state-sync": { phase: "core", criticality: "CRITICAL", dependencies: ["database", "security"] },
-  "dwcp-acp": { phase: "core", criticality: "DEGRADED" },
+  dwcp: {
+    phase: "core",
+    criticality: "DEGRADED",
+    dependencies: ["environment", "security", "network", "state-sync"],
+  },
 
   membership: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "network"] },
   "cluster-join": { phase: "services", criticality: "WARNING", dependencies: ["security"] },
   vm: { phase: "services", criticality: "DEGRADED", dependencies: ["database", "state-sync"] },
-  "dwcp-amst": { phase: "services", criticality: "DEGRADED" },
-  "dwcp-hde": { phase: "services", criticality: "DEGRADED" },
-  "dwcp-pba": { phase: "services", criticality: "DEGRADED" },
   "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
   // The design also lists DWCP: orchestration uses none of it until VM migration runs through it.
   orchestration: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "state-sync", "vm"] },

@@ -203,12 +203,12 @@ const node = (loaded: Config.Loaded, tty: boolean): LoadedNode => {
     host,
     components: (lock) =>
       Effect.gen(function* () {
-        const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
+        const dwcp = yield* Effect.promise(() => Dwcp.plan(s, dataDir))
         for (const note of dwcp.notes) yield* Effect.logWarning(note).pipe(Effect.annotateLogs({ name: "dwcp.off" }))
         return yield* BootTable.place([...components(loaded, dataDir, tty, lock), ...dwcp.components])
       }),
     plan: Effect.gen(function* () {
-      const dwcp = yield* Effect.promise(() => Dwcp.plan(s))
+      const dwcp = yield* Effect.promise(() => Dwcp.plan(s, dataDir))
       const placed = yield* BootTable.place([...components(loaded, dataDir, tty), ...dwcp.components])
       return { plan: BootPlan.make(yield* Graph.validate(placed)), notes: dwcp.notes }
     }),
