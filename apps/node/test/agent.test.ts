@@ -311,10 +311,9 @@ describe("DWCP v3 parts", () => {
     "dwcp.enable_v3_compression=true",
     "dwcp.enable_v3_prediction=true",
     "dwcp.enable_v3_placement=true",
-    "dwcp.enable_v3_consensus=true",
   ].flatMap((s) => ["--set", s])
 
-  it("boots the enabled v3 components inside the rollout, says which requested part this build lacks", async () => {
+  it("runs the enabled parts on v3 inside the rollout; /status shows each part's version and the mode", async () => {
     const dir = tempDataDir()
     const agent = start([
       "start",
@@ -328,27 +327,32 @@ describe("DWCP v3 parts", () => {
     const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
     await agent.waitFor((l) => l.name === "node.ready", 30_000)
     const status = JSON.parse((await get(`${base}/status`)).text)
-    const dwcp = status.components.filter((c: { name: string }) => c.name.startsWith("dwcp-"))
-    expect(dwcp.map((c: { name: string }) => c.name).sort()).toEqual([
-      "dwcp-acp",
-      "dwcp-amst",
-      "dwcp-hde",
-      "dwcp-itp",
-      "dwcp-pba",
-    ])
+    const dwcp = status.components.filter((c: { name: string }) => c.name.startsWith("dwcp"))
+    expect(dwcp.map((c: { name: string }) => c.name).sort()).toEqual(["dwcp", "dwcp-itp"])
     for (const c of dwcp) expect(c.status).toBe("running")
-    const off = agent.lines.filter((l) => l.name === "dwcp.off").map((l) => String(l.message))
-    expect(off).toEqual(["dwcp: enable_v3_consensus is set, but this build has no consensus component"])
+    const parts = dwcp.find((c: { name: string }) => c.name === "dwcp").details.parts
+    expect(parts).toMatchObject({
+      transport: "v3",
+      congestion: "v3",
+      compression: "v3",
+      prediction: "v3",
+      placement: "v3",
+      state_sync: "v1 (dwcp.enable_v3_state_sync is false)",
+    })
+    expect(agent.lines.filter((l) => l.name === "dwcp.off")).toEqual([])
     agent.kill("SIGTERM")
     expect((await agent.exited).code).toBe(0)
   })
 
-  it("leaves them off on a node outside the rollout, and says so", async () => {
+  it("keeps them on v1 on a node outside the rollout, and says so", async () => {
     const agent = start(["start", "--data-dir", tempDataDir(), ...ephemeralPorts, ...v3])
     const base = String((await agent.waitFor((l) => l.name === "node.health")).url)
     await agent.waitFor((l) => l.name === "node.ready")
     const status = JSON.parse((await get(`${base}/status`)).text)
-    expect(status.components.some((c: { name: string }) => c.name.startsWith("dwcp-"))).toBe(false)
+    const dwcp = status.components.find((c: { name: string }) => c.name === "dwcp")
+    expect(dwcp.status).toBe("running")
+    expect(dwcp.details.parts.transport).toMatch(/^v1 \(node .* is outside the v3 rollout/)
+    expect(status.components.some((c: { name: string }) => c.name === "dwcp-itp")).toBe(false)
     const off = agent.lines.find((l) => l.name === "dwcp.off")
     expect(String(off?.message)).toMatch(/outside the v3 rollout \(bucket \d+, dwcp.v3_rollout_percentage 0\)/)
   })

@@ -40,6 +40,8 @@ describe("forming a cluster with the CLI", () => {
       "system.health_check_port=0",
       "--set",
       "monitoring.metrics_port=0",
+      "--set",
+      "dwcp.listen_port=0",
     ])
     const base = String((await a.waitFor((l) => l.name === "node.health")).url)
     await a.waitFor((l) => /^serving cluster joins on 127\.0\.0\.1:/.test(String(l.message)))
@@ -102,6 +104,8 @@ describe("forming a cluster with the CLI", () => {
       "system.health_check_port=0",
       "--set",
       "monitoring.metrics_port=0",
+      "--set",
+      "dwcp.listen_port=0",
     ])
     await a.waitFor((l) => l.name === "node.ready")
     const b = start([

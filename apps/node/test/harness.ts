@@ -27,6 +27,8 @@ export const ephemeralPorts = [
   "network.bind_port=0",
   "--set",
   "api.port=0",
+  "--set",
+  "dwcp.listen_port=0",
 ]
 
 export interface LogLine {

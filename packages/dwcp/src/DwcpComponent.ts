@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import type { TransferError } from "@novacron/dwcp-amst"
 import type { EnvironmentDetector } from "@novacron/environment"
 import { Component } from "@novacron/init"
 import { Effect, Layer } from "effect"
@@ -94,12 +95,12 @@ export const live = <R>(
   options: DwcpNode.Options<R> & { readonly classifier?: LinkClassifier.Options | undefined },
 ): Component.Spec<
   Dwcp.Dwcp | DwcpNode.Inbox | LinkClassifier.LinkClassifier,
-  never,
+  TransferError.ListenError,
   EnvironmentDetector.EnvironmentDetector | R
 > =>
   Component.spec<
     Dwcp.Dwcp | DwcpNode.Inbox | LinkClassifier.LinkClassifier,
-    never,
+    TransferError.ListenError,
     EnvironmentDetector.EnvironmentDetector | R
   >({
     name: "dwcp",

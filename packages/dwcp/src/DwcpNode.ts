@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises"
 import { networkInterfaces } from "node:os"
 import { join } from "node:path"
 import type * as tls from "node:tls"
-import type { Receiver, TransportSettings } from "@novacron/dwcp-amst"
+import type { Receiver, TransferError, TransportSettings } from "@novacron/dwcp-amst"
 import type { StateStore } from "@novacron/dwcp-ass"
 import type { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import { Context, type Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
@@ -121,7 +121,9 @@ const clientTls = (t: NodeTls, peer: string): tls.ConnectionOptions => ({
  * @since 0.1.0
  * @category constructors
  */
-export const layer = <R>(options: Options<R>): Layer.Layer<Dwcp.Dwcp | Inbox, never, LinkClassifier | R> =>
+export const layer = <R>(
+  options: Options<R>,
+): Layer.Layer<Dwcp.Dwcp | Inbox, TransferError.ListenError, LinkClassifier | R> =>
   Layer.scopedContext(
     Effect.gen(function* () {
       const store = yield* options.store
@@ -187,7 +189,7 @@ export const layer = <R>(options: Options<R>): Layer.Layer<Dwcp.Dwcp | Inbox, ne
                   return false
                 }
               },
-      }).pipe(Effect.orDie)
+      })
       const address = { host: advertised(options.listen.host, options.advertise), port: rx.port }
       yield* Effect.logInfo(
         `DWCP receiver on ${options.listen.host}:${rx.port}, published as ${address.host}:${rx.port}`,

@@ -34,6 +34,13 @@ export const DwcpSettings = Schema.Struct({
   enable_v3_prediction: opt(bool, () => false),
   enable_v3_state_sync: opt(bool, () => false),
   enable_v3_consensus: opt(bool, () => false),
+  /** The DWCP receiver's port on `network.listen_address` (v3 and v1 transfers land there); 0 = any free port. */
+  listen_port: opt(Common.Port, () => 7701),
+  /** The address peers dial, published in the cluster state; empty = the listen address (or the first external IPv4 when it listens on all). */
+  advertise_address: opt(
+    Schema.String.pipe(Schema.maxLength(255)).annotations({ message: () => "expected a host name or address" }),
+    () => "",
+  ),
 })
 
 /**

@@ -15,7 +15,15 @@ import type * as Part from "./Part.js"
  * @since 0.1.0
  * @category models
  */
-export type Flags = DwcpSettings & { readonly enable_v3_placement: boolean }
+export type Flags = Pick<
+  DwcpSettings,
+  | "v3_rollout_percentage"
+  | "enable_v3_transport"
+  | "enable_v3_compression"
+  | "enable_v3_prediction"
+  | "enable_v3_state_sync"
+  | "enable_v3_consensus"
+> & { readonly enable_v3_placement: boolean }
 
 /**
  * The node's v3 rollout bucket, 0..99: stable for a node id, so a rollout percentage picks the

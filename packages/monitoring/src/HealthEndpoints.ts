@@ -65,6 +65,8 @@ const componentRows = (report: BootReport.BootReport | undefined, health: Health
       attempts: c.attempts,
       health: h?.health ?? null,
       message: h?.message ?? c.error ?? null,
+      // What the component's own check reports (e.g. DWCP: each part on v3 or v1, and why).
+      details: h?.details ?? null,
     }
   })
 
