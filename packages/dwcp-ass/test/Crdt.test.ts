@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest"
+import * as Y from "yjs"
 import { type Change, NotOwner, ownerOf, Replica } from "../src/internal/crdt.js"
 
 const replica = (id: string, inc: number, seen: Array<Change> = []) => new Replica(id, inc, (c) => seen.push(...c))
@@ -90,6 +91,34 @@ describe("Replica (Yjs YKeyValue per writer)", () => {
       expect(r.get("svc/a/y")).toBe("y1")
       expect(r.get("svc/a/x")).toBe("x1")
     }
+  })
+
+  it("a restarted node deletes a key it has not caught up with yet: the delete wins once they sync", () => {
+    const a = replica("a", 100)
+    const b = replica("b", 200)
+    a.put("svc/a/old", "1")
+    exchange(a, b)
+    const a2 = replica("a", 101)
+    expect(a2.get("svc/a/old")).toBeUndefined()
+    a2.remove("svc/a/old")
+    exchange(a2, b)
+    expect(b.get("svc/a/old")).toBeUndefined()
+    expect(a2.get("svc/a/old")).toBeUndefined()
+  })
+
+  it("refuses updates that are not key-value entries of the kv array (a Y.Map, another root type)", () => {
+    const b = replica("b", 2)
+    const doc = new Y.Doc()
+    doc.getMap("kv").set("cap/a", "x")
+    expect(b.apply("a", Y.encodeStateAsUpdate(doc))._tag).toBe("Refused")
+    const other = new Y.Doc()
+    other.getArray("evil").push([{ key: "cap/a", val: "x" }])
+    const r = b.apply("a", Y.encodeStateAsUpdate(other))
+    expect(r._tag === "Refused" && r.reason).toContain('outside the "kv" array')
+    const bad = new Y.Doc()
+    bad.getArray("kv").push([{ key: "cap/a", val: { v: 1, r: "x" } }])
+    expect(b.apply("a", Y.encodeStateAsUpdate(bad))._tag).toBe("Refused")
+    expect([...b.entries()]).toEqual([])
   })
 
   it("change events: local and remote, with deletes", () => {

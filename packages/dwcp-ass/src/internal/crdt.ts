@@ -208,8 +208,8 @@ export class Replica {
       if (c instanceof Y.ContentDeleted) continue
       if (!(c instanceof Y.ContentAny))
         return { _tag: "Refused", reason: `content ${c.constructor.name} is not a key-value entry` }
-      if (typeof s.parent === "string" && s.parent !== "kv")
-        return { _tag: "Refused", reason: `entry in root type "${s.parent}", not "kv"` }
+      if ((typeof s.parent === "string" && s.parent !== "kv") || s.parentSub !== null)
+        return { _tag: "Refused", reason: `entry outside the "kv" array (${String(s.parent)}, ${String(s.parentSub)})` }
       for (const e of c.arr as ReadonlyArray<unknown>) {
         const entry = e as { key?: unknown; val?: unknown } | null
         const val = entry?.val as { v?: unknown; r?: unknown } | null | string | undefined
