@@ -39,6 +39,8 @@ export interface CoordinatorApi {
   readonly elected: Effect.Effect<StateStore.Leadership>
   /** Writes a cluster-state key under this node's term. */
   readonly put: (key: string, value: string) => Effect.Effect<number, NotCoordinator | StateError.WriteError>
+  /** Deletes a cluster-state key under this node's term (whether it existed). */
+  readonly remove: (key: string) => Effect.Effect<boolean, NotCoordinator | StateError.WriteError>
   /** Runs task-store writes in one transaction that first checks this node's term is current. */
   readonly fenced: <A, E, R>(
     effect: Effect.Effect<A, E, R>,
@@ -178,6 +180,14 @@ export const make = (
             Option.isNone(l)
               ? Effect.fail(new NotCoordinator({ node: options.node }))
               : store.put(key, value, { fence: l.value }),
+        ),
+      remove: (key) =>
+        Effect.flatMap(
+          leading,
+          (l): Effect.Effect<boolean, NotCoordinator | StateError.WriteError> =>
+            Option.isNone(l)
+              ? Effect.fail(new NotCoordinator({ node: options.node }))
+              : store.delete(key, { fence: l.value }),
         ),
       fenced: <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         Effect.flatMap(

@@ -5,6 +5,8 @@
  */
 
 /** @since 0.1.0 */
+export * as AgentManager from "./AgentManager.js"
+/** @since 0.1.0 */
 export * as Coordinator from "./Coordinator.js"
 /** @since 0.1.0 */
 export * as OrchestrationComponent from "./OrchestrationComponent.js"
