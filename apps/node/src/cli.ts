@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util"
+import { ApiCommand } from "@novacron/api"
 import { Cluster } from "@novacron/cluster"
 import { Config, ConfigError, Flags, Origin } from "@novacron/config"
 import { BootAnalyze, BootPlan } from "@novacron/init"
@@ -61,6 +62,11 @@ Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says oth
     help: `${VmCommand.help}\n`,
   },
   {
+    name: "api",
+    usage: "  api self|members|leader|vms|vm|events [ID]\n        call a node's API (see `api --help`)",
+    help: `${ApiCommand.help}\n`,
+  },
+  {
     name: "cluster",
     usage:
       "  cluster init | token create|list|revoke ID | join TOKEN\n        form a cluster: one CA, join tokens that pin it (see `cluster --help`)",
@@ -116,6 +122,13 @@ const options = {
   initrd: { type: "string" },
   append: { type: "string" },
   timeout: { type: "string" },
+  // api …
+  address: { type: "string" },
+  token: { type: "string" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  topic: { type: "string", multiple: true },
   // cluster token create / join
   uses: { type: "string" },
   ttl: { type: "string" },
@@ -300,6 +313,7 @@ const positionalsOf: Readonly<Record<string, number>> = {
   version: 0,
   cluster: 3,
   vm: 2,
+  api: 2,
 }
 
 /** `cluster …`: the cluster package's commands, with this node's configuration. */
@@ -393,6 +407,27 @@ const vm = async (args: ReadonlyArray<string>, flags: VmCommand.Flags, rest: Arr
   return exit(ExitCode.internal)
 }
 
+/** `api …`: the api package's commands, against this host's API unless --address says otherwise. */
+const api = async (args: ReadonlyArray<string>, flags: ApiCommand.Flags, rest: Array<string>) => {
+  const loaded = await loadOnce(rest)
+  if (Either.isLeft(loaded)) {
+    process.stderr.write(`${ConfigError.format(loaded.left)}\n`)
+    return exit(ExitCode.config)
+  }
+  const port = loaded.right.config.settings.api.port
+  const address = flags.address ?? `https://127.0.0.1:${port}`
+  const result = await Effect.runPromise(
+    Effect.either(ApiCommand.run(loaded.right.host.dataDir, args, { ...flags, address })),
+  )
+  if (result._tag === "Right") {
+    process.stdout.write(result.right)
+    return exit(ExitCode.ok)
+  }
+  process.stderr.write(`${result.left.message}\n`)
+  if (result.left._tag === "ApiUsageError") process.stderr.write(`\n${ApiCommand.help}\n`)
+  return exit(result.left._tag === "ApiUsageError" ? ExitCode.usage : ExitCode.internal)
+}
+
 const main = async () => {
   const parsed = (() => {
     try {
@@ -439,6 +474,8 @@ const main = async () => {
         return await cluster(positionals.slice(1), flags, rest)
       case "vm":
         return await vm(positionals.slice(1), flags, rest)
+      case "api":
+        return await api(positionals.slice(1), flags, rest)
       case "start":
         if (flags["dry-run"] === true) return await dryRun(rest, flags.json === true)
         start(rest)

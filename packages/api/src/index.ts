@@ -9,6 +9,8 @@
 /** @since 0.1.0 */
 export * as Api from "./Api.js"
 /** @since 0.1.0 */
+export * as ApiCommand from "./ApiCommand.js"
+/** @since 0.1.0 */
 export * as ApiComponent from "./ApiComponent.js"
 /** @since 0.1.0 */
 export * as ApiError from "./ApiError.js"

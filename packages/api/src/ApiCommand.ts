@@ -1,0 +1,255 @@
+/**
+ * The `novacron-node api …` commands: call a node's API (this host's by default) and render the
+ * answer as a table, or as JSON with `--json`. The host only hands over the command line, its
+ * data directory (for the node CA) and the environment.
+ *
+ * @since 0.1.0
+ */
+import { readFile } from "node:fs/promises"
+import * as https from "node:https"
+import * as path from "node:path"
+import { Data, Effect } from "effect"
+import { defaultPort } from "./ApiSettings.js"
+
+/**
+ * A command line that names no valid call: printed with the usage (exit 2 by the host).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ApiUsageError extends Data.TaggedError("ApiUsageError")<{ readonly detail: string }> {
+  override get message() {
+    return this.detail
+  }
+}
+
+/**
+ * The call failed: not reachable, TLS refused, or the API answered an error (its `_tag` and body).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ApiCallError extends Data.TaggedError("ApiCallError")<{
+  readonly status: number
+  readonly detail: string
+}> {
+  override get message() {
+    return this.status === 0 ? this.detail : `HTTP ${this.status}: ${this.detail}`
+  }
+}
+
+/**
+ * The flags the commands read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flags {
+  /** Base URL, default `https://127.0.0.1:7782`. */
+  readonly address?: string | undefined
+  /** Token; default `NOVACRON_TOKEN` from the environment. */
+  readonly token?: string | undefined
+  /** CA bundle (PEM); default `<data_dir>/tls/ca.crt`. */
+  readonly ca?: string | undefined
+  /** Client certificate and key (PEM files) for mTLS. */
+  readonly cert?: string | undefined
+  readonly key?: string | undefined
+  readonly json?: boolean | undefined
+  /** `events`: topic filters (`VM`, `VM:web-1`). */
+  readonly topic?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category help
+ */
+export const help = `usage: novacron-node api <command> [ID] [--address URL] [--token T] [--cert FILE --key FILE] [--ca FILE] [--json]
+Calls a node's API (default https://127.0.0.1:${defaultPort}); the token comes from --token or NOVACRON_TOKEN,
+the CA from --ca or <data_dir>/tls/ca.crt.
+  api self             who this node is, and who you are to it
+  api members          the peers this node is connected to
+  api leader           the state store's leader
+  api vms              the VMs of the node
+  api vm ID            one VM
+  api events [--topic VM[:ID]]...
+                       follow the event stream (NDJSON with --json) until interrupted`
+
+interface Target {
+  readonly base: string
+  readonly ca: string | undefined
+  readonly cert: string | undefined
+  readonly key: string | undefined
+  readonly token: string | undefined
+}
+
+const readOptional = (
+  file: string | undefined,
+  required: boolean,
+): Effect.Effect<string | undefined, ApiUsageError> => {
+  if (file === undefined) return Effect.succeed(undefined)
+  const read = Effect.tryPromise({
+    try: () => readFile(file, "utf8"),
+    catch: (e) => new ApiUsageError({ detail: `cannot read ${file}: ${(e as Error).message}` }),
+  })
+  return required ? read : Effect.orElseSucceed(read, () => undefined)
+}
+
+const target = (dataDir: string, flags: Flags, env: Readonly<Record<string, string | undefined>>) =>
+  Effect.gen(function* () {
+    if ((flags.cert === undefined) !== (flags.key === undefined)) {
+      return yield* new ApiUsageError({ detail: "--cert and --key go together" })
+    }
+    const base = (flags.address ?? `https://127.0.0.1:${defaultPort}`).replace(/\/+$/, "").replace(/\/v1$/, "")
+    if (!/^https:\/\//.test(base))
+      return yield* new ApiUsageError({ detail: `--address must be an https:// URL, got "${base}"` })
+    return {
+      base,
+      ca: yield* readOptional(flags.ca ?? path.join(dataDir, "tls", "ca.crt"), flags.ca !== undefined),
+      cert: yield* readOptional(flags.cert, true),
+      key: yield* readOptional(flags.key, true),
+      token: flags.token ?? env.NOVACRON_TOKEN,
+    } satisfies Target
+  })
+
+const request = (t: Target, route: string, onLine?: (line: string) => void) =>
+  Effect.async<unknown, ApiCallError>((resume, signal) => {
+    const req = https.request(
+      `${t.base}${route}`,
+      {
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        headers: t.token === undefined ? {} : { authorization: `Bearer ${t.token}` },
+        signal,
+      },
+      (res) => {
+        let text = ""
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => {
+          if (onLine === undefined || (res.statusCode ?? 0) >= 300) {
+            text += chunk
+            return
+          }
+          text += chunk
+          const lines = text.split("\n")
+          text = lines.pop()!
+          for (const l of lines) if (l !== "") onLine(l)
+        })
+        res.on("end", () => {
+          const status = res.statusCode ?? 0
+          let body: unknown = text
+          try {
+            body = text === "" ? undefined : JSON.parse(text)
+          } catch {}
+          if (status >= 300) {
+            const b = body as { _tag?: string; reason?: string; message?: string } | undefined
+            const detail =
+              b?._tag === undefined ? String(text) : `${b._tag}: ${b.reason ?? b.message ?? JSON.stringify(b)}`
+            resume(Effect.fail(new ApiCallError({ status, detail })))
+          } else resume(Effect.succeed(body))
+        })
+      },
+    )
+    req.on("error", (e) => resume(Effect.fail(new ApiCallError({ status: 0, detail: `${t.base}: ${e.message}` }))))
+    req.end()
+  })
+
+/**
+ * Renders rows as a table with a header, columns padded to their widest cell.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<unknown>>): string => {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : String(c))))]
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)))
+  return `${cells
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`
+}
+
+const age = (since: number) => `${Math.max(0, Math.round((Date.now() - since) / 1000))}s`
+
+/**
+ * Runs one command; succeeds with what to print (`events` prints as it goes and ends when
+ * interrupted).
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const run = (
+  dataDir: string,
+  args: ReadonlyArray<string>,
+  flags: Flags,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): Effect.Effect<string, ApiUsageError | ApiCallError> =>
+  Effect.gen(function* () {
+    const [command, id] = args
+    const t = yield* target(dataDir, flags, env)
+    const json = (body: unknown) => `${JSON.stringify(body, null, 2)}\n`
+    switch (command) {
+      case "self": {
+        const b = (yield* request(t, "/v1/agent/self")) as any
+        return flags.json
+          ? json(b)
+          : table(
+              ["NODE", "VERSION", "LIFECYCLE", "YOU", "ROLE", "AUTH"],
+              [[b.node_id, b.version, b.lifecycle, b.principal.name, b.principal.role, b.principal.method]],
+            )
+      }
+      case "members": {
+        const b = (yield* request(t, "/v1/agent/members")) as any
+        return flags.json
+          ? json(b)
+          : table(
+              ["NODE", "ADDRESS", "SIDE", "ROLE", "CONNECTED"],
+              b.members.map((m: any) => [m.node_id, m.address, m.side, m.role, age(m.since)]),
+            )
+      }
+      case "leader": {
+        const b = (yield* request(t, "/v1/status/leader")) as any
+        return flags.json ? json(b) : table(["MODE", "ELECTION", "LEADER"], [[b.mode, b.election, b.leader]])
+      }
+      case "vms": {
+        const b = (yield* request(t, "/v1/vms")) as any
+        return flags.json
+          ? json(b)
+          : table(
+              ["ID", "STATE", "VCPUS", "MEMORY_MB", "PID", "EXIT"],
+              b.vms.map((v: any) => [v.id, v.state, v.vcpus, v.memory_mb, v.pid, v.exit_reason]),
+            )
+      }
+      case "vm": {
+        if (id === undefined) return yield* new ApiUsageError({ detail: "api vm needs a VM id" })
+        const b = (yield* request(t, `/v1/vms/${encodeURIComponent(id)}`)) as any
+        return flags.json
+          ? json(b)
+          : table(
+              ["ID", "STATE", "VCPUS", "MEMORY_MB", "PID", "ACCEL", "QMP"],
+              [[b.vm.id, b.vm.state, b.vm.vcpus, b.vm.memory_mb, b.vm.pid, b.vm.accel, b.qmp_status]],
+            )
+      }
+      case "events": {
+        const query = (flags.topic ?? []).map((x) => `topic=${encodeURIComponent(x)}`).join("&")
+        yield* request(t, `/v1/event/stream${query === "" ? "" : `?${query}`}`, (line) => {
+          if (flags.json) return write(`${line}\n`)
+          const e = JSON.parse(line)
+          if (e.heartbeat !== undefined) return
+          write(
+            `${new Date(e.time ?? Date.now()).toISOString()}  ${e.index ?? "-"}  ${e.topic ?? "-"}:${e.key ?? "-"}  ${e.type ?? JSON.stringify(e)}\n`,
+          )
+        })
+        return ""
+      }
+      default:
+        return yield* new ApiUsageError({
+          detail: command === undefined ? "api needs a command" : `unknown api command "${command}"`,
+        })
+    }
+  })
