@@ -5,7 +5,7 @@ import * as https from "node:https"
 import { join } from "node:path"
 import { Security } from "@novacron/security"
 import { describe, expect, it } from "vitest"
-import { agentsPerTest, ephemeralPorts, get, tempDataDir } from "./harness.js"
+import { agentsPerTest, cli, ephemeralPorts, get, tempDataDir } from "./harness.js"
 
 const start = agentsPerTest()
 
@@ -97,6 +97,16 @@ describe("the agent's API", () => {
         .on("error", reject)
     })
     expect(metrics).toMatch(/^component_init_success_count\{component="api"\} 1$/m)
+
+    // The CLI against the same agent: the node CA from the data directory, the token from the env.
+    const members = cli(["api", "self", "--data-dir", dir, "--address", endpoints.api!], { NOVACRON_TOKEN: reader })
+    expect(members.stderr).toBe("")
+    expect(members.code).toBe(0)
+    expect(members.stdout.split("\n")[0]).toMatch(/^NODE\s+VERSION\s+LIFECYCLE\s+YOU\s+ROLE\s+AUTH$/)
+    expect(members.stdout).toMatch(/ready\s+ops-reader\s+reader\s+token/)
+    const refused = cli(["api", "vms", "--data-dir", dir, "--address", base, "--json"])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toMatch(/^HTTP 401: Unauthorized/)
 
     agent.kill("SIGTERM")
     expect((await agent.exited).code).toBe(0)
