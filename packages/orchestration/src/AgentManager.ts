@@ -20,8 +20,8 @@
  * @since 0.1.0
  */
 import { ClusterState, Keyspace, type StateError, StateStore } from "@novacron/dwcp-ass"
-import { Clock, Duration, Effect, Option, Schema } from "effect"
-import type { Coordinator } from "./Coordinator.js"
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { type Coordinator, Coordinator as CoordinatorService } from "./Coordinator.js"
 import type { NotCoordinator } from "./OrchestrationError.js"
 import type { OrchestrationSettings } from "./OrchestrationSettings.js"
 
@@ -209,3 +209,45 @@ export const make = (
       })),
   }
 }
+
+/**
+ * The agent manager service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class AgentManager extends Context.Tag("@novacron/orchestration/AgentManager")<
+  AgentManager,
+  AgentManagerApi
+>() {}
+
+/**
+ * The service, reconciling in the background while this node is coordinator (every third of
+ * `suspect_after`, at least every 10 s); on other nodes it only reads.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  settings: Pick<OrchestrationSettings, "suspect_after" | "failed_after" | "deregister_after">,
+): Layer.Layer<AgentManager, never, CoordinatorService | StateStore.StateStore> =>
+  Layer.scoped(
+    AgentManager,
+    Effect.gen(function* () {
+      const coordinator = yield* CoordinatorService
+      const store = yield* StateStore.StateStore
+      const manager = make(coordinator, store, settings)
+      const every = Duration.min(Duration.times(settings.suspect_after, 1 / 3), Duration.seconds(10))
+      const once = Effect.flatMap(coordinator.term, (term) =>
+        Option.isNone(term)
+          ? Effect.void
+          : manager.reconcile.pipe(
+              Effect.catchAll((e) =>
+                e._tag === "NotCoordinator" ? Effect.void : Effect.logWarning(`agent manager: ${e.message}`),
+              ),
+            ),
+      )
+      yield* Effect.forkScoped(Effect.repeat(once, Schedule.spaced(every)))
+      return manager
+    }),
+  )

@@ -14,6 +14,7 @@ import type { StateStore } from "@novacron/dwcp-ass"
 import { Component } from "@novacron/init"
 import { VmManager } from "@novacron/vm"
 import { Effect, Layer, Option } from "effect"
+import * as AgentManager from "./AgentManager.js"
 import * as Coordinator from "./Coordinator.js"
 import { TaskStoreError } from "./OrchestrationError.js"
 import type { OrchestrationSettings } from "./OrchestrationSettings.js"
@@ -72,7 +73,7 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tas
  *
  * @example
  * ```ts
- * import { StorageSettings } from "@novacron/database/StorageSettings"
+ * import * as StorageSettings from "@novacron/database/StorageSettings"
  * import { OrchestrationComponent, OrchestrationSettings } from "@novacron/orchestration"
  *
  * const spec = OrchestrationComponent.component(OrchestrationSettings.defaults, StorageSettings.decode({}), {
@@ -88,7 +89,7 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tas
 export const component = (settings: OrchestrationSettings, storage: StorageSettings, options: Options) => {
   const where = storeFor(storage, options)
   const services: Layer.Layer<
-    Tasks.Tasks | Coordinator.Coordinator,
+    Tasks.Tasks | Coordinator.Coordinator | AgentManager.AgentManager,
     TaskStoreError,
     StateStore.StateStore | VmManager.VmManager
   > = where.ok
@@ -96,7 +97,9 @@ export const component = (settings: OrchestrationSettings, storage: StorageSetti
         Effect.map(VmManager.VmManager, (vm) =>
           Layer.merge(
             Tasks.layerFromSql({ settings, vm }),
-            Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl }),
+            AgentManager.layer(settings).pipe(
+              Layer.provideMerge(Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl })),
+            ),
           ),
         ),
       ).pipe(Layer.provide(Tasks.layerSql(where.store) as Layer.Layer<SqlClient.SqlClient, TaskStoreError>))
