@@ -38,6 +38,7 @@ import type { Effect } from "effect"
  * | api              | services  | CRITICAL    | security, network,| operators and tools drive the node through it (the   |
  * |                  |           |             | state-sync,       | design: its failure halts boot); it serves members,  |
  * |                  |           |             | membership, vm    | VMs and the leader, so it starts after them          |
+ * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
@@ -77,6 +78,8 @@ export const table = {
     criticality: "CRITICAL",
     dependencies: ["security", "network", "state-sync", "membership", "vm"],
   },
+
+  "ml-engine": { phase: "services", criticality: "WARNING" },
 
   "metrics-endpoint": { phase: "post-init", criticality: "WARNING" },
   "background-jobs": { phase: "post-init", criticality: "WARNING" },

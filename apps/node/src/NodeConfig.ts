@@ -8,6 +8,7 @@ import { ServiceRegistry, StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
+import { MlEngine } from "@novacron/ml"
 import { MetricsEndpoint, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
 import { OrchestrationComponent } from "@novacron/orchestration"
@@ -18,6 +19,7 @@ import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
+import { importEsm } from "./internal/importEsm.js"
 import * as Version from "./Version.js"
 
 /** A configuration turned into what the host runs. */
@@ -147,6 +149,11 @@ export const components = (
         ]
       : []),
     BackgroundJobs.component(),
+    // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
+    MlEngine.component(
+      s.ml,
+      MlEngine.lstmLoader(() => importEsm<MlEngine.PbaModule>("@novacron/dwcp-pba")),
+    ),
     // The peer listener at start; health and metrics are added at READY (the host knows their URLs).
     ServiceRegistry.component({
       node: s.system.node_id,

@@ -43,9 +43,26 @@ const runtimeCounters: Readonly<Record<string, { readonly name: string; readonly
   effect_fiber_failures: { name: "effect_fiber_failures_total", help: "Fibers that ended in failure" },
 }
 
+// Effect's libraries record these without a description; Prometheus wants HELP on every family.
+const libraryHelp: Readonly<Record<string, string>> = {
+  effect_cluster_entities: "Entities of @effect/cluster running on this runner",
+  effect_cluster_runners: "Runners @effect/cluster knows of",
+  effect_cluster_runners_healthy: "Runners @effect/cluster sees healthy",
+  effect_cluster_shards: "Shards assigned to this runner",
+  effect_cluster_singletons: "Cluster singletons running on this runner",
+}
+
 const conventional = (pair: MetricPair.MetricPair.Untyped): MetricPair.MetricPair.Untyped => {
   const key = pair.metricKey
   const state = pair.metricState
+  const help = libraryHelp[key.name]
+  if (help !== undefined && Option.isNone(key.description)) {
+    // The renderer reads the key's name, tags and description only.
+    const described: MetricKey.MetricKey.Untyped = MetricState.isCounterState(state)
+      ? MetricKey.taggedWithLabels(MetricKey.counter(key.name, { description: help }), key.tags)
+      : MetricKey.taggedWithLabels(MetricKey.gauge(key.name, { description: help }), key.tags)
+    return MetricPair.unsafeMake(described, state)
+  }
   const counter = runtimeCounters[key.name]
   if (counter !== undefined && MetricState.isCounterState(state))
     return MetricPair.unsafeMake(

@@ -132,6 +132,8 @@ describe.skipIf(!(await havePrometheus()))("MetricsEndpoint (promtool)", () => {
       Effect.gen(function* () {
         const dir = yield* tempDir
         yield* Effect.forEach([1, 2], (n) => Effect.sleep(n))
+        // Recorded by @effect/cluster without a description, as the agent's orchestration does.
+        yield* Metric.set(Metric.gauge("effect_cluster_shards", { bigint: true }), BigInt(3))
         const url = yield* serveMetrics(
           MetricsEndpoint.component("127.0.0.1", 0, { dataDir: dir }),
           Context.make(HealthEndpoints.NodeHealth, view("unhealthy")),
@@ -139,6 +141,7 @@ describe.skipIf(!(await havePrometheus()))("MetricsEndpoint (promtool)", () => {
         const { text } = yield* scrape(url)
         expect(text).toMatch(/^novacron_component_healthy\{/m)
         expect(text).toMatch(/^effect_fiber_lifetime_seconds_bucket/m)
+        expect(text).toMatch(/^# HELP effect_cluster_shards /m)
         const r = promtool(["check", "metrics"], { input: text })
         expect(r.stdout + r.stderr).toBe("")
         expect(r.code).toBe(0)
