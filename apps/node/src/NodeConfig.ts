@@ -9,6 +9,7 @@ import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { MlEngine } from "@novacron/ml"
+import { MlEngine } from "@novacron/ml"
 import { MetricsEndpoint, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
 import { OrchestrationComponent } from "@novacron/orchestration"
@@ -19,6 +20,7 @@ import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
+import { importEsm } from "./internal/importEsm.js"
 import { importEsm } from "./internal/importEsm.js"
 import * as Version from "./Version.js"
 
@@ -149,6 +151,11 @@ export const components = (
         ]
       : []),
     BackgroundJobs.component(),
+    // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
+    MlEngine.component(
+      s.ml,
+      MlEngine.lstmLoader(() => importEsm<MlEngine.PbaModule>("@novacron/dwcp-pba")),
+    ),
     // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
     MlEngine.component(
       s.ml,

@@ -62,18 +62,28 @@ describe("post-init: systemd notification, registration, background jobs", () =>
       expect(readyLine).toBeDefined()
       expect(ready).toMatch(/^READY=1\nSTATUS=ready/)
       expect(readyLine!.degraded).toEqual(expect.any(Array))
-      expect(registrations(dir)).toEqual([
-        "services/post-init-a/health",
-        "services/post-init-a/metrics",
-        "services/post-init-a/peer",
-      ])
+      // The API's endpoint too when the node serves one.
+      expect(registrations(dir)).toEqual(
+        expect.arrayContaining([
+          "services/post-init-a/health",
+          "services/post-init-a/metrics",
+          "services/post-init-a/peer",
+        ]),
+      )
       await notify.waitFor((d) => d === "WATCHDOG=1")
 
       const health = String((await agent.waitFor((l) => l.name === "node.health")).url)
       const status = JSON.parse((await get(`${health}/status`)).text)
       expect(status.jobs.map((j: { name: string }) => j.name)).toEqual(["service-registration"])
       const names = status.components.map((c: { name: string }) => c.name)
-      expect(names).toEqual(expect.arrayContaining(["background-jobs", "service-registry"]))
+      expect(names).toEqual(expect.arrayContaining(["background-jobs", "service-registry", "ml-engine"]))
+      // The shipped bandwidth model loads in the background (onnxruntime is imported then), not before READY.
+      const loaded = await agent.waitFor((l) => l.name === "ml.loaded" || l.name === "ml.fallback", 60_000)
+      expect(loaded.name).toBe("ml.loaded")
+      const ml = JSON.parse((await get(`${health}/status`)).text).components.find(
+        (c: { name: string }) => c.name === "ml-engine",
+      )
+      expect(ml).toMatchObject({ status: "running", health: "healthy" })
 
       expect(notify.received.some((d) => d.startsWith("STOPPING=1"))).toBe(false)
       agent.kill("SIGTERM")

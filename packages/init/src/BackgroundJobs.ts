@@ -233,6 +233,7 @@ export const component = () =>
     name: "background-jobs",
     description: "supervises the node's recurring jobs",
     layer,
+    expectedDuration: "1 millis",
     healthCheck: Effect.gen(function* () {
       const jobs = yield* (yield* BackgroundJobs).status
       const failing = jobs.filter((j) => j.consecutiveFailures >= failingAfter)

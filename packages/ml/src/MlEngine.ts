@@ -62,6 +62,14 @@ export type BandwidthLoader = (
 ) => Effect.Effect<BandwidthPredictor, ModelUnavailable, Scope.Scope>
 
 /**
+ * The `@novacron/dwcp-pba` module, as `lstmLoader`'s importer returns it.
+ *
+ * @since 0.1.0
+ * @category loaders
+ */
+export type PbaModule = typeof import("@novacron/dwcp-pba")
+
+/**
  * The LSTM of `@novacron/dwcp-pba`, imported only when loading (onnxruntime takes a second or
  * more to load). `importPba` lets a bundling host supply its own `import()`.
  *
@@ -69,9 +77,7 @@ export type BandwidthLoader = (
  * @category loaders
  */
 export const lstmLoader =
-  (
-    importPba: () => Promise<typeof import("@novacron/dwcp-pba")> = () => import("@novacron/dwcp-pba"),
-  ): BandwidthLoader =>
+  (importPba: () => Promise<PbaModule> = () => import("@novacron/dwcp-pba")): BandwidthLoader =>
   (path, baseline) =>
     Effect.gen(function* () {
       const pba = yield* Effect.tryPromise({
