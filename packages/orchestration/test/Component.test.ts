@@ -27,7 +27,7 @@ describe("OrchestrationComponent", () => {
       const ctx = yield* Layer.build(Layer.provideMerge(spec.layer, Layer.merge(state, noVms)))
       expect(fs.existsSync(path.join(dir, "orchestration.db"))).toBe(true)
       const store = ctx.unsafeMap.get(StateStore.StateStore.key) as StateStore.StateStoreApi
-      const health = yield* spec.healthCheck!.pipe(
+      const health = yield* OrchestrationComponent.healthCheck.pipe(
         Effect.provide(Layer.succeedContext(ctx)),
         Effect.filterOrFail((h) => h.details?.coordinator === true),
         Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("5 seconds"))),
@@ -52,7 +52,7 @@ describe("OrchestrationComponent", () => {
       }
       yield* store.put(ClusterState.capacity.key("n1"), JSON.stringify(cap))
       const agent = yield* store.get("agents/n1").pipe(
-        Effect.flatMap((o) => o),
+        Effect.flatten,
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
       )
       expect(JSON.parse(agent.value).state).toBe("joined")
