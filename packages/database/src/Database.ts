@@ -27,6 +27,18 @@ export interface HealthInfo {
 }
 
 /**
+ * What a maintenance run did.
+ *
+ * @since 0.2.0
+ */
+export interface MaintenanceReport {
+  readonly backend: Backend
+  /** What ran, e.g. `PRAGMA optimize`, `ANALYZE`; empty when the backend needs nothing. */
+  readonly actions: ReadonlyArray<string>
+  readonly details: Readonly<Record<string, unknown>>
+}
+
+/**
  * The repository API the rest of the system uses; identical behaviour on every backend.
  *
  * @since 0.1.0
@@ -70,6 +82,15 @@ export interface Repository {
   }
   /** A trivial round trip to the store; fails when it is unreachable. */
   readonly health: Effect.Effect<HealthInfo, DatabaseError>
+  /**
+   * Routine upkeep, safe while the node runs (nothing that blocks writers for long): SQLite runs
+   * `PRAGMA optimize` and a passive WAL checkpoint (the WAL file stops growing between automatic
+   * checkpoints under steady readers); PostgreSQL refreshes the planner statistics of its tables
+   * (`ANALYZE`; vacuuming is autovacuum's); Redis needs nothing.
+   *
+   * @since 0.2.0
+   */
+  readonly maintenance: Effect.Effect<MaintenanceReport, DatabaseError>
 }
 
 /**

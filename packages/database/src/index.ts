@@ -11,6 +11,8 @@ export * as Database from "./Database.js"
 export * as DatabaseComponent from "./DatabaseComponent.js"
 /** @since 0.1.0 */
 export * as DatabaseError from "./DatabaseError.js"
+/** @since 0.2.0 */
+export * as DatabaseMaintenance from "./DatabaseMaintenance.js"
 /** @since 0.1.0 */
 export * as Migration from "./Migration.js"
 /** @since 0.1.0 */

@@ -261,6 +261,11 @@ export const make = (options: {
             ),
           ),
       },
+      maintenance: attempt("maintenance", async () => {
+        // Only this schema's tables (search_path), and only statistics: no lock that stops writers.
+        await sql`ANALYZE nodes, tasks, checkpoints, kv`
+        return { backend: "postgres" as const, actions: ["ANALYZE nodes, tasks, checkpoints, kv"], details: { schema } }
+      }),
       health: attempt("health", async () => {
         const start = performance.now()
         const [row] = await sql`SELECT current_setting('server_version') AS version`

@@ -244,6 +244,11 @@ export const make = (options: {
             ),
           ),
       },
+      maintenance: attempt("maintenance", async () => ({
+        backend: "redis" as const,
+        actions: [],
+        details: { prefix: p, note: "redis compacts and persists on its own" },
+      })),
       health: attempt("health", async () => {
         const start = performance.now()
         await client.ping()

@@ -170,6 +170,19 @@ export const make = (options: {
               }),
           ),
       },
+      maintenance: attempt("maintenance", () => {
+        db.pragma("optimize")
+        const [wal] = db.pragma("wal_checkpoint(PASSIVE)") as Array<{
+          busy: number
+          log: number
+          checkpointed: number
+        }>
+        return {
+          backend: "sqlite" as const,
+          actions: ["PRAGMA optimize", "PRAGMA wal_checkpoint(PASSIVE)"],
+          details: { wal_pages: wal?.log ?? 0, checkpointed_pages: wal?.checkpointed ?? 0, busy: wal?.busy === 1 },
+        }
+      }),
       health: attempt("health", () => {
         const start = performance.now()
         db.prepare("SELECT 1").get()
