@@ -25,7 +25,7 @@ import { StateStore } from "@novacron/dwcp-ass"
 import { MetricsEndpoint } from "@novacron/monitoring"
 import { type Authorization, Security } from "@novacron/security"
 import { type Vm, type VmError, VmManager, Vm as VmSchemas } from "@novacron/vm"
-import { Context, Data, Deferred, Duration, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { Context, Data, Deferred, Duration, Effect, Layer, Option, ParseResult, Schedule, Schema, Stream } from "effect"
 import * as Api from "./Api.js"
 import {
   Conflict,
@@ -115,6 +115,9 @@ const routeMatchers = [...routePermissions].map(([route, needs]) => {
  */
 export const permissionOf = (method: string, pathname: string): Authorization.Permission | "public" | undefined =>
   routeMatchers.find((r) => r.method === method && r.regex.test(pathname))?.needs
+
+// Routes outside the HttpApi (not JSON endpoints), with their permission.
+const extraPermissions: ReadonlyMap<string, Authorization.Permission> = new Map([["/v1/event/ws", "cluster:read"]])
 
 // The API's own description: served to anyone who reached the TLS listener.
 const publicPaths: ReadonlySet<string> = new Set(Api.extraRoutes.map((r) => r.path))
@@ -389,6 +392,37 @@ export const layer = (
           ),
         )
 
+      // The event stream's lines (JSON texts): what `/v1/event/stream` sends as NDJSON and
+      // `/v1/event/ws` as one WebSocket text message each.
+      const eventLines = (params: typeof Api.EventParams.Type) =>
+        Effect.gen(function* () {
+          const topics =
+            params.topic === undefined ? [] : typeof params.topic === "string" ? [params.topic] : params.topic
+          const filters = topics.map(EventLog.parseFilter)
+          const after = params.index ?? (yield* log.index)
+          const heartbeat = Duration.seconds(params.heartbeat ?? 10)
+          // The subscription lives as long as the stream is consumed.
+          const events = Stream.unwrapScoped(
+            Effect.map(log.follow(after, filters), ({ truncated, events }) =>
+              Stream.concat(
+                truncated ? Stream.make({ truncated: true, after }) : Stream.empty,
+                events as Stream.Stream<unknown>,
+              ),
+            ),
+          )
+          const lines = Stream.merge(
+            events,
+            Stream.map(Stream.tick(heartbeat), () => ({ heartbeat: true })),
+            {
+              haltStrategy: "left",
+            },
+          ).pipe(
+            Stream.map((line) => JSON.stringify(line)),
+            Stream.interruptWhen(Deferred.await(stopping)),
+          )
+          return { after, lines }
+        })
+
       // ---- handlers ----------------------------------------------------------------------------
       const AgentLive = HttpApiBuilder.group(Api.api, "agent", (h) =>
         h
@@ -527,39 +561,18 @@ export const layer = (
             ),
           )
           .handle("events", ({ urlParams }) =>
-            Effect.gen(function* () {
-              const topics =
-                urlParams.topic === undefined
-                  ? []
-                  : typeof urlParams.topic === "string"
-                    ? [urlParams.topic]
-                    : urlParams.topic
-              const filters = topics.map(EventLog.parseFilter)
-              const after = urlParams.index ?? (yield* log.index)
-              const heartbeat = Duration.seconds(urlParams.heartbeat ?? 10)
-              // The subscription lives as long as the response body is streamed.
-              const events = Stream.unwrapScoped(
-                Effect.map(log.follow(after, filters), ({ truncated, events }) =>
-                  Stream.concat(
-                    truncated ? Stream.make({ truncated: true, after }) : Stream.empty,
-                    events as Stream.Stream<unknown>,
-                  ),
+            Effect.map(eventLines(urlParams), ({ after, lines }) =>
+              HttpServerResponse.stream(
+                lines.pipe(
+                  Stream.map((l) => `${l}\n`),
+                  Stream.encodeText,
                 ),
-              )
-              const lines = Stream.merge(
-                events,
-                Stream.map(Stream.tick(heartbeat), () => ({ heartbeat: true })),
-                { haltStrategy: "left" },
-              ).pipe(
-                Stream.map((line) => `${JSON.stringify(line)}\n`),
-                Stream.interruptWhen(Deferred.await(stopping)),
-                Stream.encodeText,
-              )
-              return HttpServerResponse.stream(lines, {
-                contentType: "application/x-ndjson",
-                headers: { "cache-control": "no-store", "x-novacron-index": String(after) },
-              })
-            }),
+                {
+                  contentType: "application/x-ndjson",
+                  headers: { "cache-control": "no-store", "x-novacron-index": String(after) },
+                },
+              ),
+            ),
           ),
       )
 
@@ -584,7 +597,7 @@ export const layer = (
           const wait = limiter.take(principal.name, Date.now())
           if (wait > 0) return yield* new TooManyRequests({ principal: principal.name, retry_after_ms: wait })
           // A path that is no route passes on to the router's 404.
-          const needs = permissionOf(request.method, pathname)
+          const needs = permissionOf(request.method, pathname) ?? extraPermissions.get(pathname)
           if (needs !== undefined && needs !== "public") {
             yield* security
               .authorize(principal, needs)
@@ -607,6 +620,43 @@ export const layer = (
         Effect.gen(function* () {
           yield* router.get("/v1/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(spec)))
           yield* router.get("/v1/docs", Effect.succeed(HttpServerResponse.html(DOCS_HTML)))
+          // The event stream over WebSocket: the same lines, one text message each (authorized by
+          // the middleware like every route: cluster:read).
+          yield* router.get(
+            "/v1/event/ws",
+            Effect.gen(function* () {
+              const request = yield* HttpServerRequest.HttpServerRequest
+              const query = Object.fromEntries(
+                [...new URL(request.url, "http://x").searchParams.keys()].map((k) => {
+                  const all = new URL(request.url, "http://x").searchParams.getAll(k)
+                  return [k, all.length > 1 ? all : all[0]]
+                }),
+              )
+              const params = yield* Schema.decodeUnknown(Api.EventParams)(query).pipe(Effect.either)
+              if (params._tag === "Left") {
+                return HttpServerResponse.unsafeJson(
+                  {
+                    _tag: "HttpApiDecodeError",
+                    issues: ParseResult.ArrayFormatter.formatErrorSync(params.left).map((i) => ({
+                      _tag: i._tag,
+                      path: i.path,
+                      message: i.message,
+                    })),
+                    message: "invalid event stream parameters",
+                  },
+                  { status: 400 },
+                )
+              }
+              const { lines } = yield* eventLines(params.right)
+              const socket = yield* Effect.orDie(request.upgrade)
+              const write = yield* socket.writer
+              yield* Effect.raceFirst(
+                Stream.runForEach(lines, (line) => write(line)),
+                socket.runRaw(() => {}),
+              ).pipe(Effect.ignore)
+              return HttpServerResponse.empty()
+            }),
+          )
           yield* router.get(
             "/v1/docs/scalar.js",
             Effect.map(Effect.orDie(bundle), (js) =>

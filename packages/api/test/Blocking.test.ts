@@ -1,6 +1,7 @@
 import * as https from "node:https"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import WebSocket from "ws"
 import * as ApiServer from "../src/ApiServer.js"
 import * as EventLog from "../src/EventLog.js"
 import { call, type Fixture, start, tokens } from "./helpers.js"
@@ -148,6 +149,43 @@ describe("event stream", () => {
       expect(keys.indexOf("late-1")).toBe(keys.length - 1)
       const indexes = events.map((e) => e.index)
       expect([...indexes].sort((a, b) => a - b)).toEqual(indexes)
+    }),
+  )
+
+  it.scopedLive("over WebSocket: the same events as messages, role-checked, parameters validated", () =>
+    Effect.gen(function* () {
+      const fx = yield* start("token")
+      yield* create(fx, "ws-1")
+      const url = `${fx.url.replace(/^https/, "wss")}/v1/event/ws`
+      const open = (query: string, token?: string) =>
+        new WebSocket(`${url}${query}`, {
+          ca: fx.ca,
+          headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+        })
+      const refusal = (ws: WebSocket) =>
+        new Promise<number>((resolve) => {
+          ws.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0))
+          ws.on("open", () => resolve(101))
+          ws.on("error", () => {})
+        })
+      expect(yield* Effect.promise(() => refusal(open("?index=0")))).toBe(401)
+      expect(yield* Effect.promise(() => refusal(open("?index=-1", tokens.reader)))).toBe(400)
+      const ws = open("?index=0&topic=VM", tokens.reader)
+      const messages: Array<any> = []
+      const got = new Promise<void>((resolve) =>
+        ws.on("message", (data) => {
+          messages.push(JSON.parse(String(data)))
+          if (messages.some((m) => m.key === "ws-2")) resolve()
+        }),
+      )
+      yield* Effect.promise(() => new Promise((resolve) => ws.once("open", resolve)))
+      yield* create(fx, "ws-2")
+      yield* Effect.promise(() => got)
+      ws.close()
+      expect(messages.filter((m) => m.topic === "VM").map((m) => [m.key, m.type])).toEqual([
+        ["ws-1", "VmCreated"],
+        ["ws-2", "VmCreated"],
+      ])
     }),
   )
 
