@@ -41,6 +41,7 @@ import type { Effect } from "effect"
  * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
+ * | profiling        | post-init | WARNING     | security          | CPU profiles and heap snapshots for admins, on demand |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
  * |                  |           |             | network,          | by a job; a node not registered still runs its VMs   |
@@ -85,6 +86,7 @@ export const table = {
   "ml-engine": { phase: "services", criticality: "WARNING" },
 
   "metrics-endpoint": { phase: "post-init", criticality: "WARNING" },
+  profiling: { phase: "post-init", criticality: "WARNING", dependencies: ["security"] },
   "background-jobs": { phase: "post-init", criticality: "WARNING" },
   "service-registry": {
     phase: "post-init",

@@ -10,7 +10,7 @@ import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { MlEngine } from "@novacron/ml"
 import { MlEngine } from "@novacron/ml"
-import { MetricsEndpoint, Tracing } from "@novacron/monitoring"
+import { MetricsEndpoint, Profiling, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
 import { OrchestrationComponent } from "@novacron/orchestration"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
@@ -150,6 +150,8 @@ export const components = (
           }),
         ]
       : []),
+    // Admins only (a token of security.tokens); on the monitoring address, loopback by default.
+    ...(s.monitoring.enable_profiling ? [Profiling.component(monitoring, s.monitoring.profiling_port)] : []),
     BackgroundJobs.component(),
     // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
     MlEngine.component(

@@ -188,7 +188,6 @@ describe("design names", () => {
       )
       expect(notes.map((x) => x.path).sort()).toEqual([
         "dwcp.compression.enable_ml_model",
-        "monitoring.enable_profiling",
         "security.enable_encryption",
         "storage.enable_cache",
       ])

@@ -31,7 +31,7 @@ export const MonitoringSettings = Schema.Struct({
     ),
     () => "",
   ),
-  /** Accepted; no profiler is built yet, so `true` is not in effect. */
+  /** CPU profiles and heap snapshots on `profiling_port` (`Profiling`), for admin tokens only. */
   enable_profiling: opt(bool, () => false),
   profiling_port: opt(Common.Port, () => 6060),
 })

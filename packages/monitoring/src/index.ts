@@ -17,5 +17,7 @@ export * as HttpServer from "./HttpServer.js"
 export * as MetricsEndpoint from "./MetricsEndpoint.js"
 /** The `monitoring:` section. */
 export * as MonitoringSettings from "./MonitoringSettings.js"
+/** CPU profiles and heap snapshots on request, admins only. */
+export * as Profiling from "./Profiling.js"
 /** OTLP span export and `traceparent` propagation. */
 export * as Tracing from "./Tracing.js"

@@ -92,7 +92,6 @@ const unbuilt: ReadonlyArray<{ readonly path: string; readonly when: (v: unknown
     })),
     { path: "dwcp.consensus.byzantine_tolerance", when: (v) => v === true, why: "byzantine mode (PBFT) is not built" },
     { path: "storage.enable_cache", when: (v) => v === false, why: "the cache always runs" },
-    { path: "monitoring.enable_profiling", when: (v) => v === true, why: "no profiler is built" },
     {
       path: "security.enable_encryption",
       when: (v) => v === false,
