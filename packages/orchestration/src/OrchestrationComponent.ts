@@ -11,6 +11,7 @@ import * as path from "node:path"
 import type { SqlClient } from "@effect/sql"
 import type { StorageSettings } from "@novacron/database/StorageSettings"
 import type { StateStore } from "@novacron/dwcp-ass"
+import { Placement } from "@novacron/dwcp-itp"
 import { Component } from "@novacron/init"
 import { VmManager } from "@novacron/vm"
 import { Effect, Layer, Option } from "effect"
@@ -67,7 +68,8 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tas
 
 /**
  * The component spec (name `orchestration`). It needs the cluster state (`state-sync`) for the
- * coordinator's election and the VM manager (`vm`) for VM tasks. The design also lists DWCP as a
+ * coordinator's election, the VM manager (`vm`) for VM tasks and placement (`dwcp-itp`) to decide
+ * where a VM goes. The design also lists DWCP as a
  * dependency: nothing here uses it until VM migration runs through it (drain stops a VM on its node
  * and starts it elsewhere), so the boot table does not name it.
  *
@@ -91,12 +93,12 @@ export const component = (settings: OrchestrationSettings, storage: StorageSetti
   const services: Layer.Layer<
     Tasks.Tasks | Coordinator.Coordinator | AgentManager.AgentManager,
     TaskStoreError,
-    StateStore.StateStore | VmManager.VmManager
+    StateStore.StateStore | VmManager.VmManager | Placement.Placement
   > = where.ok
     ? Layer.unwrapEffect(
-        Effect.map(VmManager.VmManager, (vm) =>
+        Effect.map(Effect.all([VmManager.VmManager, Placement.Placement]), ([vm, placement]) =>
           Layer.merge(
-            Tasks.layerFromSql({ settings, vm }),
+            Tasks.layerFromSql({ settings, vm, placement: { service: placement, node: options.node_id } }),
             AgentManager.layer(settings).pipe(
               Layer.provideMerge(Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl })),
             ),

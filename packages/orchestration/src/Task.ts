@@ -94,6 +94,34 @@ export const StepRecord = Schema.Struct({
 export type StepRecord = typeof StepRecord.Type
 
 /**
+ * Where placement (`dwcp-itp`) put a VM of a `VmCreate` task, and why: the policy, how many hosts
+ * were feasible, the best ones with their scores, and the filters that removed the others.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PlacementDecision = Schema.Struct({
+  chosen: Schema.NullOr(Schema.String),
+  policy: Schema.String,
+  hosts: Schema.Int,
+  feasible: Schema.Int,
+  ranking: Schema.Array(
+    Schema.Struct({
+      host: Schema.String,
+      total: Schema.Number,
+      scores: Schema.Record({ key: Schema.String, value: Schema.Number }),
+    }),
+  ),
+  filters: Schema.Array(Schema.Struct({ name: Schema.String, removed: Schema.Int })),
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type PlacementDecision = typeof PlacementDecision.Type
+
+/**
  * A task as stored.
  *
  * @since 0.1.0
@@ -110,6 +138,8 @@ export const TaskRecord = Schema.Struct({
   updated_at: Schema.Number,
   /** Epoch ms after which the task fails at its next step. */
   deadline_at: Schema.Number,
+  /** `VmCreate` with placement: the decision and its explanation. */
+  placement: Schema.NullOr(PlacementDecision),
 })
 
 /**

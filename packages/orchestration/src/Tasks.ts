@@ -10,6 +10,7 @@ import type { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import type { WorkflowEngine } from "@effect/workflow"
+import type { Placement } from "@novacron/dwcp-itp"
 import type { VmManager } from "@novacron/vm"
 import { Clock, Context, Duration, Effect, Layer, Option, ParseResult, Redacted, Schema } from "effect"
 import * as Engine from "./internal/engine.js"
@@ -124,6 +125,7 @@ const make = (settings: OrchestrationSettings) =>
             created_at: at,
             updated_at: at,
             deadline_at: at + Duration.toMillis(timeout),
+            placement: null,
           }
           const json = JSON.stringify(Schema.encodeSync(TaskSpec)(spec))
           yield* Store.insertTask(record, json)
@@ -216,6 +218,11 @@ export interface LayerOptions {
   /** The node's VM manager; without it VM tasks fail (dead-lettered with that reason). */
   readonly vm?: VmManager.Manager | undefined
   /**
+   * Placement (`dwcp-itp`) and this node's id: a `VmCreate` first asks where the VM goes and
+   * stores the decision with the task. Without it VMs are created on this node.
+   */
+  readonly placement?: { readonly service: Placement.PlacementService; readonly node: string } | undefined
+  /**
    * Passed to the cluster runner (`ShardingConfig`): e.g. `entityMessagePollInterval` bounds how
    * soon a resumed runner picks up work it did not receive directly.
    */
@@ -274,7 +281,11 @@ export const layer = (store: StoreOptions, options: LayerOptions): Layer.Layer<T
  * @category layers
  */
 export const layerFromSql = (options: LayerOptions): Layer.Layer<Tasks, TaskStoreError, SqlClient.SqlClient> => {
-  const engine = Engine.layer({ settings: options.settings, vm: Option.fromNullable(options.vm) })
+  const engine = Engine.layer({
+    settings: options.settings,
+    vm: Option.fromNullable(options.vm),
+    placement: Option.fromNullable(options.placement),
+  })
   return Layer.effect(Tasks, make(options.settings)).pipe(
     Layer.provideMerge(engine),
     Layer.provideMerge(layerEngine(options.sharding)),

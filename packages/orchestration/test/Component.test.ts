@@ -4,14 +4,16 @@ import { describe, expect, it } from "@effect/vitest"
 import { Database } from "@novacron/database"
 import * as StorageSettings from "@novacron/database/StorageSettings"
 import { ClusterState, LocalStore, StateStore } from "@novacron/dwcp-ass"
+import { Placement } from "@novacron/dwcp-itp"
 import { tempDir } from "@novacron/testing"
 import { VmManager } from "@novacron/vm"
-import { Effect, Layer, Schedule } from "effect"
+import { Effect, Layer, Schedule, Schema } from "effect"
 import * as OrchestrationComponent from "../src/OrchestrationComponent.js"
 import * as OrchestrationSettings from "../src/OrchestrationSettings.js"
 import * as Tasks from "../src/Tasks.js"
 
 const noVms = Layer.succeed(VmManager.VmManager, {} as VmManager.Manager)
+const placement = Placement.layer(Schema.decodeUnknownSync(Placement.PlacementSettings)({}))
 
 describe("OrchestrationComponent", () => {
   it.scopedLive("on SQLite storage: the task store in the data dir, this node coordinator, agents kept", () =>
@@ -24,7 +26,7 @@ describe("OrchestrationComponent", () => {
       })
       expect(spec.name).toBe("orchestration")
       const state = LocalStore.layer().pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" })))
-      const ctx = yield* Layer.build(Layer.provideMerge(spec.layer, Layer.merge(state, noVms)))
+      const ctx = yield* Layer.build(Layer.provideMerge(spec.layer, Layer.mergeAll(state, noVms, placement)))
       expect(fs.existsSync(path.join(dir, "orchestration.db"))).toBe(true)
       const store = ctx.unsafeMap.get(StateStore.StateStore.key) as StateStore.StateStoreApi
       const health = yield* OrchestrationComponent.healthCheck.pipe(
@@ -51,10 +53,9 @@ describe("OrchestrationComponent", () => {
         updated_at: Date.now(),
       }
       yield* store.put(ClusterState.capacity.key("n1"), JSON.stringify(cap))
-      const agent = yield* store.get("agents/n1").pipe(
-        Effect.flatten,
-        Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))),
-      )
+      const agent = yield* store
+        .get("agents/n1")
+        .pipe(Effect.flatten, Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("5 seconds"))))
       expect(JSON.parse(agent.value).state).toBe("joined")
     }),
   )

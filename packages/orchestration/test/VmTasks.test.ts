@@ -3,10 +3,11 @@
 
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import { Placement } from "@novacron/dwcp-itp"
 import { tempDir } from "@novacron/testing"
 import type { Vm, VmManager } from "@novacron/vm"
 import { VmError } from "@novacron/vm"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as OrchestrationSettings from "../src/OrchestrationSettings.js"
 import * as Tasks from "../src/Tasks.js"
 
@@ -131,5 +132,41 @@ describe("VM tasks", () => {
         expect(stopped.last_error).toContain("nope")
       }),
     ),
+  )
+
+  it.scopedLive(
+    "placement: the decision and its explanation are stored with the task; a VM placed elsewhere is not created here",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const fake = fakeManager()
+        const service = yield* Placement.make(Schema.decodeUnknownSync(Placement.PlacementSettings)({}))
+        yield* service.join({ id: "n1", cpuMilli: 4000, memoryMib: 4096 })
+        yield* service.join({ id: "n2", cpuMilli: 16000, memoryMib: 16384 })
+        const ctx = yield* Layer.build(
+          Tasks.layer(
+            { _tag: "sqlite", filename: path.join(dir, "orch.db") },
+            { settings, vm: fake.manager, placement: { service, node: "n1" } },
+          ),
+        )
+        const tasks = ctx.unsafeMap.get(Tasks.Tasks.key) as Tasks.TasksApi
+        // 6 vCPUs fit only n2; 2 vCPUs fit both, and this node must be among the feasible hosts
+        const far = yield* tasks.submit({ _tag: "VmCreate", spec: { id: "big", vcpus: 6, memory_mb: 1024 } })
+        const farDone = yield* tasks.await(far.id)
+        expect(farDone.status).toBe("dead")
+        expect(farDone.last_error).toContain("placed on n2")
+        expect(farDone.placement).toMatchObject({ chosen: "n2", hosts: 2, feasible: 1 })
+        expect(farDone.placement!.ranking.map((r) => r.host)).toEqual(["n2"])
+        expect(fake.calls).toEqual([])
+        const place = (yield* tasks.get(far.id)).history.filter((h) => h.step === "place")
+        expect(place.map((h) => h.outcome)).toEqual(["failed"]) // not retried: the decision stands
+
+        // n2 gone: a VM placed on this node is created here, the decision kept with the task
+        yield* service.leave("n2")
+        const near = yield* tasks.submit({ _tag: "VmCreate", spec: { id: "small", vcpus: 2, memory_mb: 512 } })
+        const nearDone = yield* tasks.await(near.id)
+        expect(nearDone).toMatchObject({ status: "succeeded", placement: { chosen: "n1", hosts: 1, feasible: 1 } })
+        expect(fake.calls).toEqual(["define small", "start small"])
+      }),
   )
 })

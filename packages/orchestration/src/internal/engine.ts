@@ -5,11 +5,12 @@
 // `orch_effects` keeps its effect from happening twice.
 import { SqlClient } from "@effect/sql"
 import { Activity, Workflow, type WorkflowEngine } from "@effect/workflow"
+import type { Placement } from "@novacron/dwcp-itp"
 import { Vm, type VmManager } from "@novacron/vm"
 import { Clock, Duration, Effect, type Layer, Option, Schedule, Schema } from "effect"
 import { StepFailed } from "../OrchestrationError.js"
 import type { OrchestrationSettings } from "../OrchestrationSettings.js"
-import { isFinal, type TaskRecord } from "../Task.js"
+import { isFinal, type PlacementDecision, type TaskRecord } from "../Task.js"
 import * as Store from "./store.js"
 
 export const TaskWorkflow = Workflow.make({
@@ -21,7 +22,11 @@ export const TaskWorkflow = Workflow.make({
 export interface EngineOptions {
   readonly settings: OrchestrationSettings
   readonly vm: Option.Option<VmManager.Manager>
+  readonly placement: Option.Option<{ readonly service: Placement.PlacementService; readonly node: string }>
 }
+
+/** A failure that no retry can fix: the task is dead-lettered at once. */
+class Unretryable extends Error {}
 
 interface Step {
   readonly name: string
@@ -40,7 +45,8 @@ const describe = (e: unknown): string =>
 
 const now = Clock.currentTimeMillis
 
-const plan = (task: TaskRecord, vm: Option.Option<VmManager.Manager>): ReadonlyArray<Step> => {
+const plan = (task: TaskRecord, options: EngineOptions): ReadonlyArray<Step> => {
+  const vm = options.vm
   const withVm = <A>(f: (m: VmManager.Manager) => Effect.Effect<A, unknown>) =>
     Option.match(vm, {
       onNone: () => Effect.fail(new Error("no VM manager on this node (the vm component is not running)")),
@@ -90,6 +96,43 @@ const plan = (task: TaskRecord, vm: Option.Option<VmManager.Manager>): ReadonlyA
       })
     case "VmCreate":
       return [
+        ...Option.match(options.placement, {
+          onNone: () => [],
+          onSome: ({ service, node }): ReadonlyArray<Step> => [
+            {
+              name: "place",
+              local: false,
+              // explain, not place: the allocation shows up in the capacity the chosen agent
+              // publishes once the VM runs (PlacementSync), so committing it here would count it twice.
+              action: Effect.gen(function* () {
+                const e = yield* Effect.suspend(() =>
+                  service.explain({
+                    id: spec.spec.id,
+                    cpuMilli: spec.spec.vcpus * 1000,
+                    memoryMib: spec.spec.memory_mb,
+                  }),
+                ).pipe(Effect.mapError((err) => new Unretryable(`placement: ${describe(err)}`)))
+                const decision: PlacementDecision = {
+                  chosen: e.chosen ?? null,
+                  policy: e.policy,
+                  hosts: e.hosts,
+                  feasible: e.feasible,
+                  ranking: e.ranking.map((r) => ({ host: r.host, total: r.total, scores: { ...r.scores } })),
+                  filters: e.filters.map((f) => ({ name: f.name, removed: f.removed })),
+                }
+                const json = JSON.stringify(decision)
+                yield* Store.setPlacement(task.id, json)
+                if (decision.chosen !== node)
+                  return yield* Effect.fail(
+                    new Unretryable(
+                      `placed on ${decision.chosen ?? "no host"}; VM steps run on the node running the task (${node}): remote steps are not built`,
+                    ),
+                  )
+                return json
+              }),
+            },
+          ],
+        }),
         {
           name: "define",
           local: false,
@@ -172,7 +215,9 @@ const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
             onSuccess: () =>
               Effect.flatMap(now, (at) => Store.stepFinished(task.id, step.name, attempt, at, "ok", null)),
           }),
-          Effect.mapError((e) => new Attempt({ reason: describe(e) })),
+          Effect.mapError(
+            (e) => new Attempt({ reason: describe(e), terminal: e instanceof Unretryable ? "dead" : undefined }),
+          ),
           Effect.catchAllDefect((d) => new Attempt({ reason: `defect: ${describe(d)}` })),
         )
       })
@@ -202,7 +247,7 @@ const body = (taskId: string, options: EngineOptions) =>
     if (Option.isNone(found) || isFinal(found.value.status)) return
     const task = found.value
     yield* Store.setStatus(taskId, "running", yield* now)
-    for (const step of plan(task, options.vm)) yield* stepActivity(task, step, options)
+    for (const step of plan(task, options)) yield* stepActivity(task, step, options)
     yield* Store.setStatus(taskId, "succeeded", yield* now)
   }).pipe(
     Effect.catchTag("StepFailed", (e) =>

@@ -24,7 +24,8 @@ const tables = Effect.gen(function* () {
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    deadline_at BIGINT NOT NULL
+    deadline_at BIGINT NOT NULL,
+    placement TEXT
   )`
   yield* sql`CREATE INDEX IF NOT EXISTS orch_tasks_status ON orch_tasks (status, created_at)`
   yield* sql`CREATE TABLE IF NOT EXISTS orch_steps (
@@ -71,6 +72,7 @@ interface TaskRow {
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly deadline_at: number | string
+  readonly placement: string | null
 }
 
 const decodeTask = Schema.decodeUnknown(TaskRecord)
@@ -78,8 +80,8 @@ const decodeStep = Schema.decodeUnknown(StepRecord)
 
 // PostgreSQL returns BIGINT as text; SQLite as numbers.
 const toTask = (row: TaskRow) =>
-  Effect.try(() => JSON.parse(row.spec) as unknown).pipe(
-    Effect.flatMap((spec) =>
+  Effect.try(() => [JSON.parse(row.spec), row.placement === null ? null : JSON.parse(row.placement)] as const).pipe(
+    Effect.flatMap(([spec, placement]) =>
       decodeTask({
         id: row.id,
         kind: row.kind,
@@ -90,6 +92,7 @@ const toTask = (row: TaskRow) =>
         created_at: Number(row.created_at),
         updated_at: Number(row.updated_at),
         deadline_at: Number(row.deadline_at),
+        placement,
       }),
     ),
     Effect.mapError(fail(`decode task ${row.id}`)),
@@ -150,6 +153,9 @@ export const setStatus = (id: string, status: TaskStatus, at: number, lastError:
       last_error = COALESCE(${lastError}, last_error)
       WHERE id = ${id} AND status NOT IN ('succeeded', 'dead', 'cancelled')`
   }).pipe(Effect.mapError(fail(`set status of ${id}`)))
+
+export const setPlacement = (id: string, placement: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE orch_tasks SET placement = ${placement} WHERE id = ${id}`)
 
 export const requestCancel = (id: string, at: number) =>
   Effect.gen(function* () {
