@@ -130,6 +130,47 @@ describe("gossip mode in-process (SWIM + Yjs anti-entropy, simulated loss)", () 
     expect(c.sim.until(() => c.converged(c.all, expectedState(writes)), 90_000)).toBeDefined()
   })
 
+  it("a member joining a cluster with more state than one datagram gets it all, in bounded messages", () => {
+    const c = cluster(8, 91, 0.1)
+    const writes = new Map<string, string>()
+    const big = "x".repeat(1000)
+    for (const id of c.all)
+      for (let i = 0; i < 12; i++) {
+        c.nodes.get(id)!.put(`svc/${id}/${i}`, `${big}${i}`)
+        writes.set(`svc/${id}/${i}`, `${big}${i}`)
+      }
+    expect(c.sim.until(() => c.converged(c.all, expectedState(writes)), 90_000)).toBeDefined()
+    // About 100 kB of updates: a newcomer lacks all of it.
+    let largest = 0
+    const late = new GossipNode({
+      id: "late",
+      addr: "late",
+      profile: Swim.LAN,
+      incarnation: 99,
+      now: c.sim.now,
+      random: c.sim.random,
+      send: (to, msg) => c.sim.send("late", to, msg),
+      log: () => {},
+    })
+    const sizes = (msg: Message) =>
+      msg.k === "ae"
+        ? msg.u.reduce((n, d) => n + d.u.byteLength, 0)
+        : msg.k === "push"
+          ? msg.d.reduce((n, d) => n + d.u.byteLength, 0)
+          : 0
+    const deliver = c.sim.send.bind(c.sim)
+    c.sim.send = (from, to, msg) => {
+      largest = Math.max(largest, sizes(msg))
+      deliver(from, to, msg)
+    }
+    c.nodes.set("late", late)
+    c.sim.add("late", late)
+    late.join([c.all[0]!])
+    expect(c.sim.until(() => c.converged([...c.all, "late"], expectedState(writes)), 120_000)).toBeDefined()
+    expect(largest).toBeGreaterThan(10_000)
+    expect(largest).toBeLessThanOrEqual(40_000)
+  })
+
   it("a node that writes another node's key: every receiver refuses it and logs it, nothing applied", () => {
     const c = cluster(4, 13, 0.1)
     expect(c.sim.until(() => c.converged(c.all, ""), 60_000)).toBeDefined()

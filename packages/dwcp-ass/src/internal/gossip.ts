@@ -42,6 +42,11 @@ export interface NodeOptions {
   readonly syncInterval?: number | undefined
   /** Budget of deltas in one message, in bytes of updates. */
   readonly maxDeltaBytes?: number | undefined
+  /**
+   * Budget of one anti-entropy message, in bytes of updates (default 40000: base64 in a signed
+   * datagram stays under 60 KiB). A single writer's document larger than this goes alone.
+   */
+  readonly maxSyncBytes?: number | undefined
   readonly limits?: Limits | undefined
   readonly now: number
   readonly random: () => number
@@ -64,6 +69,7 @@ export class GossipNode {
   private nextSync: number
   private readonly syncInterval: number
   private readonly maxDeltaBytes: number
+  private readonly maxSyncBytes: number
   /** Updates refused (foreign keys, malformed, oversized): counted for tests and metrics. */
   refused = 0
 
@@ -83,6 +89,7 @@ export class GossipNode {
     )
     this.syncInterval = o.syncInterval ?? o.profile.gossipInterval * 5
     this.maxDeltaBytes = o.maxDeltaBytes ?? 1024
+    this.maxSyncBytes = o.maxSyncBytes ?? 40_000
     this.nextDelta = o.now + o.profile.gossipInterval
     this.nextSync = o.now + Math.floor(o.random() * this.syncInterval)
   }
@@ -176,13 +183,33 @@ export class GossipNode {
         return
       case "ae": {
         this.applyAll(from, msg.u, false)
-        const missing = this.replica.missing(msg.dg)
-        if (msg.reply) this.o.send(from, { k: "ae", reply: false, dg: this.replica.digest(), u: missing })
-        else if (missing.length > 0) this.o.send(from, { k: "push", d: missing })
+        // What the peer lacks, in messages of at most maxSyncBytes of updates each (a datagram
+        // has a size limit; a new member may lack every other member's document).
+        const chunks = chunk(this.replica.missing(msg.dg), this.maxSyncBytes)
+        if (msg.reply) this.o.send(from, { k: "ae", reply: false, dg: this.replica.digest(), u: chunks.shift() ?? [] })
+        for (const d of chunks) this.o.send(from, { k: "push", d })
         return
       }
       default:
         this.swim.receive(now, from, msg)
     }
   }
+}
+
+/** Splits deltas into groups of at most `budget` bytes (a larger one alone). */
+export const chunk = (ds: ReadonlyArray<Delta>, budget: number): Array<Array<Delta>> => {
+  const out: Array<Array<Delta>> = []
+  let cur: Array<Delta> = []
+  let bytes = 0
+  for (const d of ds) {
+    if (cur.length > 0 && bytes + d.u.byteLength > budget) {
+      out.push(cur)
+      cur = []
+      bytes = 0
+    }
+    cur.push(d)
+    bytes += d.u.byteLength
+  }
+  if (cur.length > 0) out.push(cur)
+  return out
 }
