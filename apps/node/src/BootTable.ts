@@ -34,8 +34,7 @@ import type { Effect } from "effect"
  * | dwcp-itp         | services  | DEGRADED    | -                 | placement; binpack fallback (a node that cannot place |
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
  * | orchestration    | services  | CRITICAL    | database,         | durable tasks and the fenced coordinator (the design:|
- * |                  |           |             | state-sync, vm,   | its failure halts boot); VM tasks act through `vm`,  |
- * |                  |           |             | dwcp-itp          | placed by `dwcp-itp`                                 |
+ * |                  |           |             | state-sync, vm    | its failure halts boot); VM tasks act through `vm`   |
  * | api              | services  | CRITICAL    | security, network,| operators and tools drive the node through it (the   |
  * |                  |           |             | state-sync,       | design: its failure halts boot); it serves members,  |
  * |                  |           |             | membership, vm    | VMs and the leader, so it starts after them          |
@@ -73,11 +72,7 @@ export const table = {
   vm: { phase: "services", criticality: "DEGRADED", dependencies: ["database", "state-sync"] },
   "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
   // The design also lists DWCP: orchestration uses none of it until VM migration runs through it.
-  orchestration: {
-    phase: "services",
-    criticality: "CRITICAL",
-    dependencies: ["database", "state-sync", "vm", "dwcp-itp"],
-  },
+  orchestration: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "state-sync", "vm"] },
 
   // The design also puts DWCP before the API; the API uses none of it, so no row names it here.
   api: {

@@ -68,8 +68,9 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tas
 
 /**
  * The component spec (name `orchestration`). It needs the cluster state (`state-sync`) for the
- * coordinator's election, the VM manager (`vm`) for VM tasks and placement (`dwcp-itp`) to decide
- * where a VM goes. The design also lists DWCP as a
+ * coordinator's election and the VM manager (`vm`) for VM tasks; placement (`dwcp-itp`) decides where
+ * a VM goes when the node runs it (today the node does not run a dwcp-itp component, so VMs are
+ * created where the task runs). The design also lists DWCP as a
  * dependency: nothing here uses it until VM migration runs through it (drain stops a VM on its node
  * and starts it elsewhere), so the boot table does not name it.
  *
@@ -93,12 +94,18 @@ export const component = (settings: OrchestrationSettings, storage: StorageSetti
   const services: Layer.Layer<
     Tasks.Tasks | Coordinator.Coordinator | AgentManager.AgentManager,
     TaskStoreError,
-    StateStore.StateStore | VmManager.VmManager | Placement.Placement
+    StateStore.StateStore | VmManager.VmManager
   > = where.ok
     ? Layer.unwrapEffect(
-        Effect.map(Effect.all([VmManager.VmManager, Placement.Placement]), ([vm, placement]) =>
+        Effect.map(Effect.all([VmManager.VmManager, Effect.serviceOption(Placement.Placement)]), ([vm, placement]) =>
           Layer.merge(
-            Tasks.layerFromSql({ settings, vm, placement: { service: placement, node: options.node_id } }),
+            Tasks.layerFromSql({
+              settings,
+              vm,
+              placement: Option.getOrUndefined(
+                Option.map(placement, (service) => ({ service, node: options.node_id })),
+              ),
+            }),
             AgentManager.layer(settings).pipe(
               Layer.provideMerge(Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl })),
             ),
