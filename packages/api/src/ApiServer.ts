@@ -615,10 +615,14 @@ export const layer = (
         Layer.provide([AgentLive, StatusLive, VmsLive, OrchestrationLive, ObserveLive, AuthenticationLive]),
       )
 
-      const spec = openApi()
+      // Built on the first request: deriving the document is not boot work.
+      const spec = yield* Effect.cached(Effect.sync(openApi))
       const DocsLive = HttpApiBuilder.Router.use((router) =>
         Effect.gen(function* () {
-          yield* router.get("/v1/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(spec)))
+          yield* router.get(
+            "/v1/openapi.json",
+            Effect.map(spec, (doc) => HttpServerResponse.unsafeJson(doc)),
+          )
           yield* router.get("/v1/docs", Effect.succeed(HttpServerResponse.html(DOCS_HTML)))
           // The event stream over WebSocket: the same lines, one text message each (authorized by
           // the middleware like every route: cluster:read).
