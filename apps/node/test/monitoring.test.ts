@@ -1,6 +1,8 @@
 // The agent as Prometheus sees it: its /metrics linted by promtool, and a real prometheus (Debian's,
 // on loopback, its TSDB in a temp dir) scraping it with the monitoring package's alert rules loaded.
+import { writeFileSync } from "node:fs"
 import { Alerts } from "@novacron/monitoring"
+import { Security } from "@novacron/security"
 import { havePrometheus, promtool, startPrometheus, tempDir } from "@novacron/testing"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
@@ -152,6 +154,45 @@ describe.skipIf(!(await havePrometheus()))("the agent and Prometheus", () => {
           })
         }),
       ),
+    )
+  })
+})
+
+describe("profiling", () => {
+  it("serves a heap snapshot and a CPU profile to an admin token only, when monitoring.enable_profiling", async () => {
+    const admin = Security.generateToken()
+    const reader = Security.generateToken()
+    const dir = tempDataDir()
+    const config = `${dir}-novacron.yaml`
+    writeFileSync(
+      config,
+      [
+        "security:",
+        "  tokens:",
+        `    - { name: ops, role: admin, sha256: ${Security.hashToken(admin)} }`,
+        `    - { name: dash, role: reader, sha256: ${Security.hashToken(reader)} }`,
+        "monitoring:",
+        "  enable_profiling: true",
+        "  profiling_port: 0",
+        "",
+      ].join("\n"),
+    )
+    const agent = start(["start", "--config", config, "--data-dir", dir, ...ephemeralPorts])
+    const line = await agent.waitFor((l) => l.name === "monitoring.profiling" && typeof l.url === "string")
+    const base = String(line.url)
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/debug\/pprof\/$/)
+    await agent.waitFor((l) => l.name === "node.ready")
+    const as = (token?: string) => (token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } })
+    expect((await fetch(`${base}heap`, as())).status).toBe(401)
+    expect((await fetch(`${base}heap`, as(reader))).status).toBe(403)
+    const profile = await fetch(`${base}profile?seconds=1`, as(admin))
+    expect(profile.status).toBe(200)
+    expect((await profile.json()).nodes.length).toBeGreaterThan(0)
+    const heap = await fetch(`${base}heap`, as(admin))
+    expect(heap.status).toBe(200)
+    expect((await heap.json()).snapshot.node_count).toBeGreaterThan(1000)
+    await agent.waitFor(
+      (l) => l.name === "monitoring.profiling" && /heap snapshot asked by ops/.test(String(l.message)),
     )
   })
 })
