@@ -17,6 +17,8 @@ export * as GossipStore from "./GossipStore.js"
 export * as Keyspace from "./Keyspace.js"
 /** @since 0.1.0 */
 export * as LocalStore from "./LocalStore.js"
+/** @since 0.4.0 */
+export * as Pbft from "./Pbft.js"
 /** @since 0.2.0 */
 export * as ServiceRegistry from "./ServiceRegistry.js"
 /** @since 0.1.0 */
