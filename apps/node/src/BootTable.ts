@@ -39,7 +39,6 @@ import type { Effect } from "effect"
  * |                  |           |             | state-sync,       | design: its failure halts boot); it serves members,  |
  * |                  |           |             | membership, vm    | VMs and the leader, so it starts after them          |
  * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
- * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
  * | profiling        | post-init | WARNING     | security          | CPU profiles and heap snapshots for admins, on demand |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
@@ -80,8 +79,6 @@ export const table = {
     criticality: "CRITICAL",
     dependencies: ["security", "network", "state-sync", "membership", "vm"],
   },
-
-  "ml-engine": { phase: "services", criticality: "WARNING" },
 
   "ml-engine": { phase: "services", criticality: "WARNING" },
 

@@ -9,7 +9,6 @@ import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
 import { MlEngine } from "@novacron/ml"
-import { MlEngine } from "@novacron/ml"
 import { MetricsEndpoint, Profiling, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
 import { OrchestrationComponent } from "@novacron/orchestration"
@@ -20,7 +19,6 @@ import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
-import { importEsm } from "./internal/importEsm.js"
 import { importEsm } from "./internal/importEsm.js"
 import * as Version from "./Version.js"
 
@@ -153,11 +151,6 @@ export const components = (
     // Admins only (a token of security.tokens); on the monitoring address, loopback by default.
     ...(s.monitoring.enable_profiling ? [Profiling.component(monitoring, s.monitoring.profiling_port)] : []),
     BackgroundJobs.component(),
-    // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
-    MlEngine.component(
-      s.ml,
-      MlEngine.lstmLoader(() => importEsm<MlEngine.PbaModule>("@novacron/dwcp-pba")),
-    ),
     // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
     MlEngine.component(
       s.ml,

@@ -187,10 +187,10 @@ describe("profiling", () => {
     expect((await fetch(`${base}heap`, as(reader))).status).toBe(403)
     const profile = await fetch(`${base}profile?seconds=1`, as(admin))
     expect(profile.status).toBe(200)
-    expect((await profile.json()).nodes.length).toBeGreaterThan(0)
+    expect(((await profile.json()) as { nodes: Array<unknown> }).nodes.length).toBeGreaterThan(0)
     const heap = await fetch(`${base}heap`, as(admin))
     expect(heap.status).toBe(200)
-    expect((await heap.json()).snapshot.node_count).toBeGreaterThan(1000)
+    expect(((await heap.json()) as { snapshot: { node_count: number } }).snapshot.node_count).toBeGreaterThan(1000)
     await agent.waitFor(
       (l) => l.name === "monitoring.profiling" && /heap snapshot asked by ops/.test(String(l.message)),
     )
