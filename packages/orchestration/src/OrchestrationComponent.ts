@@ -11,7 +11,6 @@ import * as path from "node:path"
 import type { SqlClient } from "@effect/sql"
 import type { StorageSettings } from "@novacron/database/StorageSettings"
 import type { StateStore } from "@novacron/dwcp-ass"
-import { Placement } from "@novacron/dwcp-itp"
 import { Component } from "@novacron/init"
 import { VmManager } from "@novacron/vm"
 import { Effect, Layer, Option } from "effect"
@@ -68,9 +67,10 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tas
 
 /**
  * The component spec (name `orchestration`). It needs the cluster state (`state-sync`) for the
- * coordinator's election and the VM manager (`vm`) for VM tasks; placement (`dwcp-itp`) decides where
- * a VM goes when the node runs it (today the node does not run a dwcp-itp component, so VMs are
- * created where the task runs). The design also lists DWCP as a
+ * coordinator's election and the VM manager (`vm`) for VM tasks. Placement is not wired here: the
+ * node runs no `dwcp-itp` component yet (and its CommonJS bundle cannot load DWCP packages, which
+ * are ES modules only), so the node's tasks create VMs where they run; `Tasks.layer` takes a
+ * placement service when given. The design also lists DWCP as a
  * dependency: nothing here uses it until VM migration runs through it (drain stops a VM on its node
  * and starts it elsewhere), so the boot table does not name it.
  *
@@ -97,15 +97,9 @@ export const component = (settings: OrchestrationSettings, storage: StorageSetti
     StateStore.StateStore | VmManager.VmManager
   > = where.ok
     ? Layer.unwrapEffect(
-        Effect.map(Effect.all([VmManager.VmManager, Effect.serviceOption(Placement.Placement)]), ([vm, placement]) =>
+        Effect.map(VmManager.VmManager, (vm) =>
           Layer.merge(
-            Tasks.layerFromSql({
-              settings,
-              vm,
-              placement: Option.getOrUndefined(
-                Option.map(placement, (service) => ({ service, node: options.node_id })),
-              ),
-            }),
+            Tasks.layerFromSql({ settings, vm }),
             AgentManager.layer(settings).pipe(
               Layer.provideMerge(Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl })),
             ),
