@@ -35,9 +35,11 @@ import type { Effect } from "effect"
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
  * | orchestration    | services  | CRITICAL    | database,         | durable tasks and the fenced coordinator (the design:|
  * |                  |           |             | state-sync, vm    | its failure halts boot); VM tasks act through `vm`   |
- * | api              | services  | CRITICAL    | security, network,| operators and tools drive the node through it (the   |
- * |                  |           |             | state-sync,       | design: its failure halts boot); it serves members,  |
- * |                  |           |             | membership, vm    | VMs and the leader, so it starts after them          |
+ * | api              | services  | CRITICAL    | dwcp, security,   | operators and tools drive the node through it (the   |
+ * |                  |           |             | network,          | design: its failure halts boot, after DWCP and       |
+ * |                  |           |             | state-sync,       | security); it serves members, VMs, tasks and the     |
+ * |                  |           |             | membership, vm,   | leader, so it starts after them                      |
+ * |                  |           |             | orchestration     |                                                      |
  * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
  * | profiling        | post-init | WARNING     | security          | CPU profiles and heap snapshots for admins, on demand |
@@ -73,11 +75,10 @@ export const table = {
   // The design also lists DWCP: orchestration uses none of it until VM migration runs through it.
   orchestration: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "state-sync", "vm"] },
 
-  // The design also puts DWCP before the API; the API uses none of it, so no row names it here.
   api: {
     phase: "services",
     criticality: "CRITICAL",
-    dependencies: ["security", "network", "state-sync", "membership", "vm"],
+    dependencies: ["dwcp", "security", "network", "state-sync", "membership", "vm", "orchestration"],
   },
 
   "ml-engine": { phase: "services", criticality: "WARNING" },

@@ -85,12 +85,15 @@ describe("PBFT engine, n = 4", () => {
       b = net.request("bob", 1, "b")
       net.submit(a, [0])
       net.submit(b, [0])
-      net.run(() => net.queue.length === 0 && net.now > 10)
+      net.run(
+        () => net.queue.length === 0 && net.now > 10,
+        200_000,
+        () => net.assertAgreement(correctOnes),
+      )
       // clients retransmit to every replica
       net.submit(a)
       net.submit(b)
-      net.run(allExecuted(net, correctOnes, 2))
-      net.assertAgreement(correctOnes)
+      net.run(allExecuted(net, correctOnes, 2), 200_000, () => net.assertAgreement(correctOnes))
       for (const r of correctOnes) expect([...net.applied[r]!].sort()).toEqual(["a", "b"])
       expect(net.result("alice", 1)).toBe("ok:a")
       expect(net.result("bob", 1)).toBe("ok:b")
@@ -151,6 +154,44 @@ describe("PBFT engine, n = 4", () => {
     r2.tick(400)
     expect(r2.view).toBe(3)
     expect(r2.timerDeadline).toBe(800)
+  })
+
+  it("a replica commits only on 2f+1 commits: 2f (its own and a Byzantine primary's) is not enough", () => {
+    // The schedule that breaks a 2f commit quorum: replica 2 prepares request a and gets the
+    // Byzantine primary's commit; then 2 is cut off, the primary hides its prepared proof in its
+    // view-change, and the new primary (1, which never saw a prepared) orders b first at seq 1.
+    let phase = 1
+    const allowed = (m: { from: number; to: number; message: Pbft.Signed }): boolean => {
+      const t = m.message.message.type
+      if (phase === 2) return m.from !== 2 && m.to !== 2
+      if (t === "request") return true
+      if (t === "pre-prepare") return m.from === 0 && (m.to === 1 || m.to === 2)
+      if (t === "prepare") return (m.from === 1 && (m.to === 2 || m.to === 0)) || (m.from === 2 && m.to === 0)
+      if (t === "commit") return m.from === 0 && m.to === 2
+      return false
+    }
+    const net: Net = new Net({
+      seed: 2,
+      drop: (m) => !allowed(m) || (phase === 1 && m.message.message.type === "request" && m.from !== -1),
+      byzantine: (from, out, n) => {
+        if (from !== 0 || out.kind !== "broadcast" || out.message.message.type !== "view-change") return undefined
+        const vc: Pbft.ViewChange = { ...(out.message.message as Pbft.ViewChange), prepared: [] }
+        const message = { from: "0", message: vc, signature: signBytes(n, 0, vc) }
+        return [1, 2, 3].map((to) => ({ from, to, message }))
+      },
+    })
+    net.submit(net.request("cb", 1, "b"), [1])
+    net.run(() => net.queue.length === 0)
+    net.submit(net.request("ca", 1, "a"), [0, 3])
+    net.run(() => net.queue.length === 0)
+    phase = 2
+    net.run(
+      () => net.applied[1]!.length >= 1 && net.applied[3]!.length >= 1,
+      200_000,
+      () => net.assertAgreement([1, 2, 3]),
+    )
+    expect(net.applied[1]![0]).toBe("b")
+    expect(net.applied[2]).toEqual([])
   })
 
   it("a new-view must re-propose what was prepared: a lying new primary is refused, an honest one installs", () => {

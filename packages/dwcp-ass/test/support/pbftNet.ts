@@ -147,19 +147,20 @@ export class Net {
   }
 
   /** run until `done`, letting time pass when nothing is in flight; throws after `max` steps */
-  run(done: () => boolean, max = 200_000): void {
+  run(done: () => boolean, max = 200_000, invariant?: () => void): void {
     for (let i = 0; i < max; i++) {
       if (done()) return
       if (!this.step()) this.now += 50
+      invariant?.()
     }
     throw new Error(`not done after ${max} steps (views ${this.replicas.map((r) => r.view)})`)
   }
 
   /** replies from distinct replicas agreeing on the result: the client's f+1 rule */
-  result(client: string, timestamp: number): string | undefined {
+  result(client: string, timestamp: number, from?: ReadonlyArray<number>): string | undefined {
     const c = new Pbft.ReplyCollector(this.f, client, timestamp, this.verifier)
     let out: string | undefined
-    for (const r of this.replies) out = c.add(r) ?? out
+    for (const r of this.replies) if (!from || from.includes(r.message.replica)) out = c.add(r) ?? out
     return out
   }
 
