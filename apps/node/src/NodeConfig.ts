@@ -3,7 +3,7 @@ import { ApiComponent } from "@novacron/api"
 import { CacheComponent } from "@novacron/cache"
 import { ClusterComponent, Membership } from "@novacron/cluster"
 import { Config, type ConfigError, Origin, Redact } from "@novacron/config"
-import { DatabaseComponent } from "@novacron/database"
+import { DatabaseComponent, DatabaseMaintenance } from "@novacron/database"
 import { ServiceRegistry, StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
@@ -151,6 +151,7 @@ export const components = (
     // Admins only (a token of security.tokens); on the monitoring address, loopback by default.
     ...(s.monitoring.enable_profiling ? [Profiling.component(monitoring, s.monitoring.profiling_port)] : []),
     BackgroundJobs.component(),
+    DatabaseMaintenance.component(),
     // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
     MlEngine.component(
       s.ml,

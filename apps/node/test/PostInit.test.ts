@@ -74,9 +74,12 @@ describe("post-init: systemd notification, registration, background jobs", () =>
 
       const health = String((await agent.waitFor((l) => l.name === "node.health")).url)
       const status = JSON.parse((await get(`${health}/status`)).text)
-      expect(status.jobs.map((j: { name: string }) => j.name)).toEqual(["service-registration"])
+      expect(status.jobs.map((j: { name: string }) => j.name).sort()).toEqual([
+        "database-maintenance",
+        "service-registration",
+      ])
       const names = status.components.map((c: { name: string }) => c.name)
-      expect(names).toEqual(expect.arrayContaining(["background-jobs", "service-registry", "ml-engine"]))
+      expect(names).toEqual(expect.arrayContaining(["background-jobs", "service-registry", "database-maintenance", "ml-engine"]))
       // The shipped bandwidth model loads in the background (onnxruntime is imported then), not before READY.
       const loaded = await agent.waitFor((l) => l.name === "ml.loaded" || l.name === "ml.fallback", 60_000)
       expect(loaded.name).toBe("ml.loaded")
