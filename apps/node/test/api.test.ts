@@ -73,9 +73,22 @@ describe("the agent's API", () => {
     expect(self.json.node_id).toBe(status.node_id)
     const health = await call(base, ca, "GET", "/v1/agent/health", reader)
     expect(health.json.components.map((c: { name: string }) => c.name)).toContain("api")
-    const leader = await call(base, ca, "GET", "/v1/status/leader", reader)
+    // The leader is the orchestration coordinator: this node, once its campaign is won.
+    let leader = await call(base, ca, "GET", "/v1/status/leader", reader)
+    for (let i = 0; i < 50 && leader.json.leader === null; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      leader = await call(base, ca, "GET", "/v1/status/leader", reader)
+    }
     expect(leader.status).toBe(200)
-    expect(leader.json.mode).toBe("local")
+    expect(leader.json).toMatchObject({ mode: "local", election: "orchestration/coordinator", leader: status.node_id })
+    // Tasks are orchestration's: the list answers (no 503), an unknown task is a typed 404.
+    const tasks = await call(base, ca, "GET", "/v1/tasks", reader)
+    expect(tasks.status).toBe(200)
+    expect(Array.isArray(tasks.json.tasks)).toBe(true)
+    expect((await call(base, ca, "GET", "/v1/tasks/nope", reader)).json).toMatchObject({
+      _tag: "NotFound",
+      kind: "task",
+    })
 
     const spec = { id: "api-e2e", vcpus: 1, memory_mb: 64 }
     const denied = await call(base, ca, "POST", "/v1/vms", reader, spec)
@@ -86,7 +99,8 @@ describe("the agent's API", () => {
     expect([201, 503]).toContain(created.status)
     if (created.status === 503) expect(created.json).toMatchObject({ _tag: "ServiceUnavailable", service: "vm" })
     const drain = await call(base, ca, "POST", "/v1/nodes/x/drain", operator, {})
-    expect(drain.json.reason).toBe("orchestration is not running on this node")
+    expect(drain.status).toBe(503)
+    expect(drain.json.reason).toBe("draining x is not built yet (orchestration runs VM tasks only)")
     const metrics = await new Promise<string>((resolve, reject) => {
       https
         .get(`${base}/v1/metrics?format=prometheus`, { ca, headers: { "x-novacron-token": reader } }, (res) => {

@@ -1,7 +1,7 @@
 /**
  * The API as a boot component spec (the host's boot table places it: services phase, CRITICAL,
- * after security, network, state-sync, membership and vm). The seed's design also makes it depend
- * on DWCP; DWCP is not one component (its parts are, each optional), so no row names it.
+ * after DWCP and security as the design says, and after what it serves: network, state-sync,
+ * membership, vm and orchestration).
  *
  * @since 0.1.0
  */
@@ -38,7 +38,8 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, ApiEndpoi
 
 /**
  * The component spec: `name: "api"`. Its layer needs `Security`; the VM manager, membership, the
- * state store, `AgentInfo` and `TaskSource` are used when the boot's context has them.
+ * state store, `AgentInfo`, and `TaskSource` (or orchestration's `Tasks`) are used when the boot's
+ * context has them.
  *
  * @since 0.1.0
  * @category constructors

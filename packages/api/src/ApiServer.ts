@@ -23,6 +23,7 @@ import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Membership } from "@novacron/cluster"
 import { StateStore } from "@novacron/dwcp-ass"
 import { MetricsEndpoint } from "@novacron/monitoring"
+import { Tasks } from "@novacron/orchestration"
 import { type Authorization, Security } from "@novacron/security"
 import { type Vm, type VmError, VmManager, Vm as VmSchemas } from "@novacron/vm"
 import { Context, Data, Deferred, Duration, Effect, Layer, Option, ParseResult, Schedule, Schema, Stream } from "effect"
@@ -41,6 +42,7 @@ import { AgentInfo, TaskSource } from "./ApiSources.js"
 import * as EventLog from "./EventLog.js"
 import { authenticate } from "./internal/auth.js"
 import * as RateLimit from "./internal/rateLimit.js"
+import * as OrchestrationSource from "./OrchestrationSource.js"
 
 /**
  * The API as it was bound.
@@ -295,8 +297,11 @@ export const layer = (
       const membership = optional(Membership.Membership)
       const store = optional(StateStore.StateStore)
       const agent = optional(AgentInfo)
-      const tasks = optional(TaskSource)
-      const election = options.election ?? "coordinator"
+      // A TaskSource the host gives wins; otherwise orchestration's tasks when the node runs it.
+      const tasks = Option.orElse(optional(TaskSource), () =>
+        Option.map(optional(Tasks.Tasks), (t) => OrchestrationSource.make(t, security.nodeId)),
+      )
+      const election = options.election ?? OrchestrationSource.election
       const log = yield* EventLog.make()
       const stopping = yield* Deferred.make<void>()
       yield* Effect.addFinalizer(() => Deferred.succeed(stopping, undefined))

@@ -22,3 +22,5 @@ export * as ApiSettings from "./ApiSettings.js"
 export * as ApiSources from "./ApiSources.js"
 /** @since 0.1.0 */
 export * as EventLog from "./EventLog.js"
+/** @since 0.1.0 */
+export * as OrchestrationSource from "./OrchestrationSource.js"
