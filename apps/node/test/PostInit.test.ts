@@ -79,7 +79,9 @@ describe("post-init: systemd notification, registration, background jobs", () =>
         "service-registration",
       ])
       const names = status.components.map((c: { name: string }) => c.name)
-      expect(names).toEqual(expect.arrayContaining(["background-jobs", "service-registry", "database-maintenance", "ml-engine"]))
+      expect(names).toEqual(
+        expect.arrayContaining(["background-jobs", "service-registry", "database-maintenance", "ml-engine"]),
+      )
       // The shipped bandwidth model loads in the background (onnxruntime is imported then), not before READY.
       const loaded = await agent.waitFor((l) => l.name === "ml.loaded" || l.name === "ml.fallback", 60_000)
       expect(loaded.name).toBe("ml.loaded")
