@@ -127,6 +127,26 @@ describe("PBFT engine, n = 4", () => {
     net.assertAgreement([0, 1, 2, 3])
   })
 
+  it("a replica flooding view-changes for ever higher views costs one entry and moves nobody", () => {
+    const net = new Net({ seed: 8 })
+    const r1 = net.replicas[1]!
+    for (let view = 1; view <= 1000; view++) {
+      const vc: Pbft.ViewChange = {
+        type: "view-change",
+        view,
+        stable: 0,
+        checkpointProof: [],
+        prepared: [],
+        replica: 3,
+      }
+      r1.receive({ from: "3", message: vc, signature: signBytes(net, 3, vc) }, 0)
+    }
+    expect(r1.viewChangesHeld).toBe(1)
+    // f+1 = 2 replicas are needed to pull a correct replica into a view change
+    expect(r1.view).toBe(0)
+    expect(r1.active).toBe(true)
+  })
+
   it("a partition that isolates the primary: a view change, and progress among the others", () => {
     let healed = false
     const net = new Net({ seed: 9, drop: (m) => !healed && (m.from === 0 || m.to === 0) })

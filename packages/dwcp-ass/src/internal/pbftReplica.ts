@@ -138,6 +138,13 @@ export class Replica {
     return this.timeout
   }
 
+  /** View-change messages held. */
+  get viewChangesHeld(): number {
+    let n = 0
+    for (const byReplica of this.viewChanges.values()) n += byReplica.size
+    return n
+  }
+
   /** Log entries held (for checking garbage collection). */
   get logSize(): number {
     return this.slots.size + this.committed.size + this.preparedProofs.size
@@ -632,6 +639,11 @@ export class Replica {
 
   private recordViewChange(m: Signed<ViewChange>, now: number): void {
     const vc = m.message
+    // one view-change per replica, its latest: a replica asking for views 1..10^6 costs one entry
+    for (const [v, byReplica] of this.viewChanges) {
+      if (v > vc.view && byReplica.has(vc.replica)) return
+      if (v < vc.view && byReplica.delete(vc.replica) && byReplica.size === 0) this.viewChanges.delete(v)
+    }
     let at = this.viewChanges.get(vc.view)
     if (!at) {
       at = new Map()
