@@ -67,6 +67,14 @@ export interface BootHandle {
   readonly lifecycle: SubscriptionRef.SubscriptionRef<Lifecycle>
   /** Runs every health check now and aggregates them. */
   readonly health: Effect.Effect<HealthReport>
+  /**
+   * {@link BootHandle.health} running only the checks of the components `include` selects; the
+   * others are reported from their boot status (a check that is slow the first time, like a KVM
+   * probe, need not hold READY when only CRITICAL components decide it).
+   *
+   * @since 0.2.0
+   */
+  readonly healthWhere: (include: (component: AnyComponent) => boolean) => Effect.Effect<HealthReport>
   /** Shuts down newest first within the shutdown timeout; runs once, also when the boot's Scope closes. */
   readonly shutdown: Effect.Effect<void, ShutdownTimeout>
 }

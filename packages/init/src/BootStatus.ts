@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Context } from "effect"
+import { Context, type Effect } from "effect"
 import type { ComponentStatus } from "./BootReport.js"
 
 /**
@@ -14,6 +14,14 @@ import type { ComponentStatus } from "./BootReport.js"
 export class BootStatus extends Context.Tag("@novacron/init/BootStatus")<
   BootStatus,
   {
+    /**
+     * Completes once every phase has finished (the kernel's READY); never when the boot fails.
+     * For work a component starts in the background that must not compete with the boot (loading
+     * a model), not for anything the boot waits on.
+     *
+     * @since 0.2.0
+     */
+    readonly booted: Effect.Effect<void>
     /** Status of a component, `undefined` if there is none of that name. */
     readonly status: (name: string) => ComponentStatus | undefined
     /** True when the component runs on its fallback or without its service. */

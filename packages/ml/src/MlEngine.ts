@@ -16,7 +16,7 @@
 
 import type { Predictor as PredictorModule } from "@novacron/dwcp-pba"
 import * as Predictor from "@novacron/dwcp-pba/Predictor"
-import { Component } from "@novacron/init"
+import { BootStatus, Component } from "@novacron/init"
 import {
   Context,
   Data,
@@ -165,6 +165,14 @@ export const transfersRecorded = Metric.counter("novacron_ml_transfers_recorded_
   incremental: true,
 })
 
+/**
+ * How long after the kernel's READY the model load starts (inside a boot).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const afterReady: Duration.Duration = Duration.seconds(1)
+
 const placementStatus = {
   serving: "policy",
   reason: "no placement model in this build: dwcp-itp's policy (best-fit packing) places",
@@ -224,8 +232,14 @@ export const make = (
           ),
         ),
       )
+      // Importing onnxruntime and creating the session block the event loop for 0.2-0.4 s (measured
+      // in the agent): inside a boot the load waits for the kernel's READY, then for the host's own
+      // READY steps (health check, registration, sd_notify), so it never competes with them.
+      const boot = yield* Effect.serviceOption(BootStatus)
+      const afterBoot =
+        boot._tag === "Some" ? Effect.zipRight(boot.value.booted, Effect.sleep(afterReady)) : Effect.void
       // The load's scope is the engine's: the model (an onnxruntime session) is released with it.
-      yield* Effect.forkScoped(load)
+      yield* Effect.forkScoped(Effect.zipRight(afterBoot, load))
     }
     return {
       predictBandwidth: (samples) => Effect.flatMap(Ref.get(serving), (p) => p.predict(samples)),

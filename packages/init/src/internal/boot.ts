@@ -53,6 +53,7 @@ export interface BootHandle {
   readonly report: BootReport
   readonly lifecycle: SubscriptionRef.SubscriptionRef<Lifecycle>
   readonly health: Effect.Effect<HealthReport>
+  readonly healthWhere: (include: (component: AnyComponent) => boolean) => Effect.Effect<HealthReport>
   readonly shutdown: Effect.Effect<void, ShutdownTimeout>
 }
 
@@ -172,7 +173,9 @@ export const boot = (
     const started: Array<Started> = []
     const outputs = new Map<string, Context.Context<unknown>>()
 
+    const booted = yield* Deferred.make<void>()
     const bootStatus = BootStatus.of({
+      booted: Deferred.await(booted),
       status: (name) => records.get(name)?.status,
       isDegraded: (name) => {
         const r = records.get(name)
@@ -562,40 +565,48 @@ export const boot = (
     yield* Scope.addFinalizer(outer, shutdown.pipe(Effect.catchAll((e) => Effect.logError(e.message))))
 
     const checkTimeout = Duration.decode(options.healthCheckTimeout ?? "5 seconds")
-    const health = Effect.gen(function* () {
-      const life = yield* SubscriptionRef.get(lifecycle)
-      const list = yield* Effect.forEach(
-        report.components,
-        (r): Effect.Effect<ComponentHealth> => {
-          const c = graph.components.get(r.name)!
-          const out = outputs.get(r.name)
-          const base = { name: r.name, criticality: r.criticality, status: r.status }
-          if (c.healthCheck === undefined || out === undefined || (r.status !== "running" && r.status !== "degraded"))
-            return Effect.succeed({
-              ...base,
-              health: r.status === "running" ? "healthy" : r.status === "degraded" ? "degraded" : "unknown",
-              message: r.error,
-            })
-          return c.healthCheck.pipe(
-            Effect.provide(Context.merge(Context.add(hostContext, BootStatus, bootStatus), out)),
-            Effect.timeoutFail({ duration: checkTimeout, onTimeout: () => new Error("health check timed out") }),
-            Effect.map((h) => ({
-              ...base,
-              health: h?.status ?? (r.status === "degraded" ? "degraded" : "healthy"),
-              message: h?.message ?? r.error,
-              details: h?.details,
-            })),
-            Effect.catchAllCause((cause) =>
-              Effect.succeed({ ...base, health: "unhealthy" as const, message: render(cause) }),
-            ),
-          ) as Effect.Effect<ComponentHealth>
-        },
-        { concurrency: "unbounded" },
-      )
-      return { status: aggregate(list), ready: life === "ready", lifecycle: life, components: list }
-    })
+    const healthWhere = (include: (c: AnyComponent) => boolean) =>
+      Effect.gen(function* () {
+        const life = yield* SubscriptionRef.get(lifecycle)
+        const list = yield* Effect.forEach(
+          report.components,
+          (r): Effect.Effect<ComponentHealth> => {
+            const c = graph.components.get(r.name)!
+            const out = outputs.get(r.name)
+            const base = { name: r.name, criticality: r.criticality, status: r.status }
+            if (
+              c.healthCheck === undefined ||
+              out === undefined ||
+              (r.status !== "running" && r.status !== "degraded") ||
+              !include(c)
+            )
+              return Effect.succeed({
+                ...base,
+                health: r.status === "running" ? "healthy" : r.status === "degraded" ? "degraded" : "unknown",
+                message: r.error,
+              })
+            return c.healthCheck.pipe(
+              Effect.provide(Context.merge(Context.add(hostContext, BootStatus, bootStatus), out)),
+              Effect.timeoutFail({ duration: checkTimeout, onTimeout: () => new Error("health check timed out") }),
+              Effect.map((h) => ({
+                ...base,
+                health: h?.status ?? (r.status === "degraded" ? "degraded" : "healthy"),
+                message: h?.message ?? r.error,
+                details: h?.details,
+              })),
+              Effect.catchAllCause((cause) =>
+                Effect.succeed({ ...base, health: "unhealthy" as const, message: render(cause) }),
+              ),
+            ) as Effect.Effect<ComponentHealth>
+          },
+          { concurrency: "unbounded" },
+        )
+        return { status: aggregate(list), ready: life === "ready", lifecycle: life, components: list }
+      })
+    const health = healthWhere(() => true)
 
     yield* SubscriptionRef.set(lifecycle, "ready")
+    yield* Deferred.succeed(booted, undefined)
     yield* Effect.logInfo(`READY in ${report.totalMillis.toFixed(1)} ms`).pipe(
       Effect.annotateLogs({
         name: "boot.ready",
@@ -603,7 +614,7 @@ export const boot = (
         parallel_efficiency: report.parallelEfficiency,
       }),
     )
-    return { context, report, lifecycle, health, shutdown } satisfies BootHandle
+    return { context, report, lifecycle, health, healthWhere, shutdown } satisfies BootHandle
   }).pipe(Effect.withSpan("init.boot"))
 
 const groupByLevel = (members: ReadonlyArray<string>, graph: Graph.Graph): Array<Array<string>> => {
