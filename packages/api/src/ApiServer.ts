@@ -14,6 +14,7 @@ import {
   HttpApiBuilder,
   HttpApp,
   HttpIncomingMessage,
+  HttpMiddleware,
   HttpServer,
   HttpServerRequest,
   HttpServerResponse,
@@ -42,6 +43,7 @@ import { AgentInfo, TaskSource } from "./ApiSources.js"
 import * as EventLog from "./EventLog.js"
 import { authenticate } from "./internal/auth.js"
 import * as RateLimit from "./internal/rateLimit.js"
+import * as Trace from "./internal/trace.js"
 import * as OrchestrationSource from "./OrchestrationSource.js"
 
 /**
@@ -743,8 +745,17 @@ export const layer = (
         })
 
       const outer = (app: HttpApp.Default): HttpApp.Default =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          guarded(app, request).pipe(
+            Trace.requestSpan(
+              request,
+              () => principals.get(NodeHttpServerRequest.toIncomingMessage(request))?.role ?? "none",
+            ),
+          ),
+        )
+
+      const guarded = (app: HttpApp.Default, request: HttpServerRequest.HttpServerRequest): HttpApp.Default =>
         Effect.gen(function* () {
-          const request = yield* HttpServerRequest.HttpServerRequest
           const length = Number(request.headers["content-length"] ?? 0)
           // Refused before a byte of the body is read (node discards the rest, within requestTimeout).
           if (length > settings.max_body_bytes) {
@@ -800,7 +811,12 @@ export const layer = (
         }),
       )
 
-      const ServeLive = HttpApiBuilder.serve(outer).pipe(Layer.provide(DocsLive), Layer.provide(ApiLive))
+      const ServeLive = HttpApiBuilder.serve(outer).pipe(
+        // The API's own span (Trace.requestSpan) replaces the platform's, which records raw paths and headers.
+        HttpMiddleware.withTracerDisabledWhen(() => true),
+        Layer.provide(DocsLive),
+        Layer.provide(ApiLive),
+      )
       return Layer.mergeAll(ServeLive, EndpointLive, Layer.succeed(EventLog.EventLog, log)).pipe(
         Layer.provide(ServerLive),
       )
