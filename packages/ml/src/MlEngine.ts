@@ -80,6 +80,10 @@ export const lstmLoader =
   (importPba: () => Promise<PbaModule> = () => import("@novacron/dwcp-pba")): BandwidthLoader =>
   (path, baseline) =>
     Effect.gen(function* () {
+      // onnxruntime otherwise writes a device id and a telemetry database under
+      // ~/.cache/Microsoft/DeveloperTools when a session is created; an agent writes nothing into
+      // its user's home. ORT_DISABLE_TELEMETRY=0 in the environment opts back in.
+      if (process.env.ORT_DISABLE_TELEMETRY === undefined) process.env.ORT_DISABLE_TELEMETRY = "1"
       const pba = yield* Effect.tryPromise({
         try: importPba,
         catch: (e) =>

@@ -1,5 +1,7 @@
+import { readdirSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
+import { tempDir } from "@novacron/testing"
 import { Context, Deferred, Effect, Metric, Ref, Schema, Stream, SubscriptionRef } from "effect"
 import { MlEngine, MlSettings } from "../src/index.js"
 
@@ -34,9 +36,23 @@ describe("MlEngine", () => {
   )
 
   it.scopedLive(
-    "the shipped LSTM loads in the background and then serves",
+    "the shipped LSTM loads in the background and then serves, writing nothing into $HOME",
     () =>
       Effect.gen(function* () {
+        // onnxruntime's telemetry would create ~/.cache/Microsoft/DeveloperTools/.onnxruntime.
+        const home = yield* tempDir
+        const saved = { HOME: process.env.HOME, XDG_CACHE_HOME: process.env.XDG_CACHE_HOME }
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            process.env.HOME = home
+            delete process.env.XDG_CACHE_HOME
+          }),
+          () =>
+            Effect.sync(() => {
+              process.env.HOME = saved.HOME
+              if (saved.XDG_CACHE_HOME !== undefined) process.env.XDG_CACHE_HOME = saved.XDG_CACHE_HOME
+            }),
+        )
         const engine = yield* MlEngine.make(settings())
         const state = yield* settled(engine)
         expect(state).toMatchObject({ state: "loaded", serving: "model", model: "lstm" })
@@ -47,6 +63,7 @@ describe("MlEngine", () => {
         expect(p.oneSecond.mean).toBeLessThan(200e6)
         const health = yield* MlEngine.healthCheck.pipe(Effect.provideService(MlEngine.MlEngine, engine))
         expect(health.status).toBe("healthy")
+        expect(readdirSync(home)).toEqual([])
       }),
     60_000,
   )
