@@ -168,6 +168,13 @@ const plan = (task: TaskRecord, options: EngineOptions): ReadonlyArray<Step> => 
   }
 }
 
+// Span attributes: ids and names from the task's plan (bounded by the plan, not by input).
+const stepAttributes = (task: TaskRecord, step: Step) => ({
+  "task.id": task.id,
+  "task.kind": task.spec._tag,
+  "task.step": step.name,
+})
+
 /** The activity of one step: checks, attempts on the retry schedule, history rows. */
 const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
   Activity.make({
@@ -178,13 +185,16 @@ const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
       const sql = yield* SqlClient.SqlClient
       const key = `${task.id}/${step.name}`
       const done = yield* Store.effectOf(key).pipe(Effect.orDie)
-      if (Option.isSome(done)) {
-        const attempt = yield* Store.nextAttempt(task.id, step.name).pipe(Effect.orDie)
-        const at = yield* now
-        yield* Store.stepStarted(task.id, step.name, attempt, at).pipe(Effect.orDie)
-        yield* Store.stepFinished(task.id, step.name, attempt, at, "replayed", null).pipe(Effect.orDie)
-        return done.value
-      }
+      if (Option.isSome(done))
+        // A step whose effect was recorded before a crash: one "replayed" attempt, no action.
+        return yield* Effect.gen(function* () {
+          const attempt = yield* Store.nextAttempt(task.id, step.name).pipe(Effect.orDie)
+          const at = yield* now
+          yield* Store.stepStarted(task.id, step.name, attempt, at).pipe(Effect.orDie)
+          yield* Store.stepFinished(task.id, step.name, attempt, at, "replayed", null).pipe(Effect.orDie)
+          yield* Effect.annotateCurrentSpan({ "task.attempt": attempt, "task.outcome": "replayed" })
+          return done.value
+        }).pipe(Effect.withSpan("orchestration.step", { attributes: stepAttributes(task, step) }))
       const once = Effect.gen(function* () {
         const fresh = yield* Store.getTask(task.id).pipe(Effect.mapError((e) => new Attempt({ reason: e.message })))
         const started = yield* now
@@ -196,6 +206,7 @@ const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
             terminal: "dead",
           })
         const attempt = yield* Store.nextAttempt(task.id, step.name).pipe(Effect.orDie)
+        yield* Effect.annotateCurrentSpan("task.attempt", attempt)
         yield* Store.stepStarted(task.id, step.name, attempt, started).pipe(Effect.orDie)
         const act = Effect.gen(function* () {
           const result = yield* step.action
@@ -220,7 +231,14 @@ const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
           ),
           Effect.catchAllDefect((d) => new Attempt({ reason: `defect: ${describe(d)}` })),
         )
-      })
+      }).pipe(
+        // One span per attempt: its outcome is what the step history row says.
+        Effect.tapBoth({
+          onFailure: (e) => Effect.annotateCurrentSpan("task.outcome", e.terminal ?? "failed"),
+          onSuccess: () => Effect.annotateCurrentSpan("task.outcome", "ok"),
+        }),
+        Effect.withSpan("orchestration.step", { attributes: stepAttributes(task, step) }),
+      )
       const schedule = Schedule.exponential(options.settings.retry_base).pipe(
         Schedule.intersect(Schedule.recurs(options.settings.max_attempts - 1)),
       )
@@ -246,15 +264,24 @@ const body = (taskId: string, options: EngineOptions) =>
     const found = yield* Store.getTask(taskId)
     if (Option.isNone(found) || isFinal(found.value.status)) return
     const task = found.value
+    yield* Effect.annotateCurrentSpan("task.kind", task.spec._tag)
     yield* Store.setStatus(taskId, "running", yield* now)
     for (const step of plan(task, options)) yield* stepActivity(task, step, options)
     yield* Store.setStatus(taskId, "succeeded", yield* now)
+    yield* Effect.annotateCurrentSpan("task.outcome", "succeeded")
   }).pipe(
     Effect.catchTag("StepFailed", (e) =>
-      Effect.flatMap(now, (at) => Store.setStatus(taskId, e.outcome, at, e.message)),
+      Effect.flatMap(now, (at) =>
+        Effect.zipRight(
+          Store.setStatus(taskId, e.outcome, at, e.message),
+          Effect.annotateCurrentSpan({ "task.outcome": e.outcome, "task.failed_step": e.step }),
+        ),
+      ),
     ),
     // The task store failing outside a step is a defect of this execution.
     Effect.orDie,
+    // One span per execution of the task (a task resumed after a crash has one per execution).
+    Effect.withSpan("orchestration.task", { attributes: { "task.id": taskId } }),
   )
 
 export const layer = (
