@@ -19,6 +19,7 @@
  */
 import { isIP } from "node:net"
 import type * as tls from "node:tls"
+import { TraceContext } from "@novacron/wire"
 import { Deferred, Duration, Effect, FiberId, Queue, Redacted, type Scope } from "effect"
 import type { FrameError } from "./Frame.js"
 import { type Completed, ReceiverEngine, type ReceiverFault, type ReceiverProgress } from "./internal/receiver.js"
@@ -114,6 +115,18 @@ export interface Receiver {
   /** Waits for the completion of the given transfer (hex id) or of the next one. */
   readonly awaitCompleted: (transferId?: string) => Effect.Effect<Completed>
 }
+
+/**
+ * Runs `effect` (the work done with a received transfer) as a child of the sender's span, named
+ * by the `traceparent` its HELLO carried; unchanged when it carried none.
+ *
+ * @since 0.2.0
+ * @category tracing
+ */
+export const continueTrace =
+  (completed: Completed) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    TraceContext.continueFrom(completed.traceparent)(effect)
 
 /**
  * Starts a receiver in the current Scope; closing the scope stops it (progress is persisted).

@@ -20,7 +20,8 @@
 import { createHash, randomBytes } from "node:crypto"
 import type * as net from "node:net"
 import type * as tls from "node:tls"
-import { Cause, Data, Effect, Exit, Redacted, Runtime, Schedule } from "effect"
+import { TraceContext } from "@novacron/wire"
+import { Cause, Data, Effect, Exit, Option, Redacted, Runtime, Schedule } from "effect"
 import { type Progress, SenderEngine, type SenderEvent, type SendResult } from "./internal/sender.js"
 import * as Rdma from "./Rdma.js"
 import type { Source } from "./Source.js"
@@ -88,6 +89,13 @@ export interface Options {
   /** Bandwidth prediction in bytes/s (e.g. from the PBA package), read each control epoch. */
   readonly predictedBandwidth?: (() => number | undefined) | undefined
   /**
+   * The span this transfer belongs to, as W3C `traceparent` (`@novacron/wire`'s TraceContext):
+   * sent in the HELLO so the receiver's work joins the trace. Default: the current span's.
+   *
+   * @since 0.2.0
+   */
+  readonly traceparent?: string | undefined
+  /**
    * Run with every new connection before any frame is sent, e.g. to set the congestion control
    * with `@novacron/dwcp-acp` (`CongestionControl.configure`). A failure drops that connection.
    *
@@ -132,6 +140,7 @@ class Cut extends Data.TaggedError("Cut")<{ readonly cause: string }> {}
 export const send = (options: Options): Effect.Effect<Result, TransferError> =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
+    const current = options.traceparent === undefined ? yield* TraceContext.current : Option.none()
     // Runs a hook's Effect for the engine; a failure rejects with the failure itself.
     const run = <A>(effect: Effect.Effect<A, unknown>): Promise<A> =>
       Runtime.runPromiseExit(runtime, effect).then((exit) =>
@@ -170,6 +179,7 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
             maxFrameSize: options.maxFrameSize ?? 16 * 1024 * 1024,
             chunksPerStream: options.chunksPerStream ?? 4,
             predictedBandwidth: options.predictedBandwidth,
+            traceparent: options.traceparent ?? Option.getOrUndefined(current),
             onSocket: onSocket && ((socket) => run(Effect.asVoid(onSocket(socket)))),
             pace: pace && ((bytes) => run(pace(bytes))),
             onProgress: options.onProgress,

@@ -1,5 +1,6 @@
 // Control-frame payloads, validated with Schema so a hostile peer gets a typed error, not a crash.
-import { Either, Schema } from "effect"
+import { TraceContext } from "@novacron/wire"
+import { Either, Option, Schema } from "effect"
 import { type Frame, FrameError, FrameType, parseJson } from "../Frame.js"
 
 const NonNegInt = Schema.Int.pipe(Schema.nonNegative())
@@ -11,8 +12,18 @@ export const Hello = Schema.Struct({
   stream: NonNegInt,
   /** HMAC proof of the shared token (see auth.ts); absent when TLS client certificates authenticate. */
   auth: Schema.optional(Schema.Struct({ ts: NonNegInt, mac: Schema.String.pipe(Schema.maxLength(128)) })),
+  /**
+   * The sender's span as W3C `traceparent` (@novacron/wire's TraceContext), so the receiver's work
+   * joins the sender's trace. Optional (older senders omit it, older receivers ignore it) and
+   * never a reason to refuse: anything but a valid traceparent is dropped by `traceparentOf`.
+   */
+  traceparent: Schema.optional(Schema.Unknown),
 })
 export type Hello = typeof Hello.Type
+
+/** The HELLO's traceparent when it is a valid one (at most 55 characters), else undefined. */
+export const traceparentOf = (hello: Hello): string | undefined =>
+  Option.getOrUndefined(Option.map(TraceContext.parse(hello.traceparent), TraceContext.format))
 
 export const Welcome = Schema.Struct({
   offset: NonNegInt,

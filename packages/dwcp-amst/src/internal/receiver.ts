@@ -17,7 +17,7 @@ import { Decoder, encode, type Frame, FrameError, FrameType } from "../Frame.js"
 import { ProtocolError } from "../TransferError.js"
 import { verify } from "./auth.js"
 import { Hasher } from "./hasher.js"
-import { bare, control, decodeControl, Fin, Hello } from "./messages.js"
+import { bare, control, decodeControl, Fin, Hello, traceparentOf } from "./messages.js"
 
 /** Staging directory inside `dir` (mode 0700) holding part and progress files named by transfer id. */
 export const STAGING = ".amst-staging"
@@ -57,6 +57,8 @@ export interface Completed {
   readonly size: number
   readonly sha256: string
   readonly resumedFrom: number
+  /** The sender's span (W3C traceparent) from a HELLO of the transfer, when one carried it. */
+  readonly traceparent?: string | undefined
 }
 
 export interface ReceiverFault {
@@ -120,6 +122,7 @@ interface Transfer {
   finished: boolean
   releaseTimer: NodeJS.Timeout | undefined
   released: boolean
+  traceparent: string | undefined
 }
 
 /** Names the receiver keeps for itself (its staging directory, the suffixes of earlier versions). */
@@ -371,6 +374,7 @@ export class ReceiverEngine {
           t.releaseTimer = undefined
           conn.transfer = t
           t.conns.add(conn)
+          t.traceparent ??= traceparentOf(hello)
           conn.decoder.maxPayload = this.config.maxFrameSize
           this.send(
             conn,
@@ -522,6 +526,7 @@ export class ReceiverEngine {
       size: t.size,
       sha256,
       resumedFrom: t.resumedFrom,
+      traceparent: t.traceparent,
     })
   }
 
@@ -657,6 +662,7 @@ export class ReceiverEngine {
       finished: false,
       releaseTimer: undefined,
       released: false,
+      traceparent: undefined,
     }
   }
 }

@@ -40,6 +40,8 @@ export interface SenderConfig {
   readonly pace?: ((bytes: number) => Promise<void>) | undefined
   readonly onProgress?: ((p: Progress) => void) | undefined
   readonly onEvent?: ((e: SenderEvent) => void) | undefined
+  /** Sent in each HELLO (not covered by the HMAC: it is trace metadata, not authority). */
+  readonly traceparent?: string | undefined
 }
 
 export interface Progress {
@@ -395,9 +397,10 @@ class Session {
       socket.once(c.tls ? "secureConnect" : "connect", () => {
         const fields = { name: c.source.name, size: c.source.size, chunkSize: c.chunkSize, stream: s.index }
         const ts = Date.now()
+        const traced = c.traceparent === undefined ? {} : { traceparent: c.traceparent }
         const hello: Hello = c.token
-          ? { ...fields, auth: { ts, mac: sign(c.token, c.transferId.toString("hex"), fields, ts) } }
-          : fields
+          ? { ...fields, ...traced, auth: { ts, mac: sign(c.token, c.transferId.toString("hex"), fields, ts) } }
+          : { ...fields, ...traced }
         // The socket hook (e.g. congestion control from @novacron/dwcp-acp) runs before any data.
         Promise.resolve()
           .then(() => c.onSocket?.(socket))
