@@ -251,6 +251,11 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
       send: (request) =>
         Effect.gen(function* () {
           const row = yield* classifier.rowFor(request.peer)
+          yield* Effect.annotateCurrentSpan({
+            "dwcp.mode": row.mode,
+            "dwcp.link_class": row.linkClass,
+            "dwcp.transport": row.transport,
+          })
           const [predictedBps, p] = yield* prediction.use(
             (e) => Effect.map(e.predict(request.peer), v3),
             Effect.succeed(v1<number | undefined>(undefined)),
@@ -327,19 +332,35 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
           if (ms > 0) {
             yield* prediction.use((e) => e.observe(request.peer, (wire.length * 1000) / ms), Effect.void)
           }
+          const served = { prediction: p, compression: c, congestion: g, transport: t }
+          yield* Effect.annotateCurrentSpan({
+            "dwcp.encoding": encoded.encoding,
+            "dwcp.bytes": request.data.length,
+            "dwcp.wire_bytes": wire.length,
+            "dwcp.carrier": delivery.carrier,
+            ...Object.fromEntries(Object.entries(served).map(([part, v]) => [`dwcp.served.${part}`, v])),
+          })
           return {
             peer: request.peer,
             row,
-            served: { prediction: p, compression: c, congestion: g, transport: t },
+            served,
             encoding: encoded.encoding,
             bytes: request.data.length,
             wireBytes: wire.length,
             delivery,
           }
-        }),
+        }).pipe(
+          // Peer ids are cluster members, the rest are enumerations: bounded.
+          Effect.withSpan("dwcp.send", { kind: "producer", attributes: { "peer.node_id": request.peer } }),
+        ),
       open: (bytes, maxSize) =>
         Effect.gen(function* () {
           const e = yield* Envelope.decode(bytes)
+          yield* Effect.annotateCurrentSpan({
+            "dwcp.version": e.version,
+            "dwcp.encoding": e.encoding.slice(0, 32),
+            "dwcp.wire_bytes": bytes.length,
+          })
           if (!(Envelope.versions as ReadonlyArray<number>).includes(e.version)) {
             return yield* new UnsupportedVersion({ version: e.version, supported: Envelope.versions })
           }
@@ -354,7 +375,10 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
             (c) => c.decode(e.payload, maxSize),
             Effect.fail(new EncodingUnavailable({ encoding: e.encoding, available: [V1.compression.encoding] })),
           )
-        }),
+        }).pipe(
+          Effect.tap((out) => Effect.annotateCurrentSpan("dwcp.bytes", out.length)),
+          Effect.withSpan("dwcp.open"),
+        ),
       sync: (key, value) =>
         stateSync
           .use((s) => Effect.as(s.put(key, value), "v3" as const), Effect.as(local.put(key, value), "v1" as const))

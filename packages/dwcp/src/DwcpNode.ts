@@ -236,6 +236,8 @@ export const layer = <R>(
       const inbox: InboxService = {
         address,
         take: Queue.take(rx.completed),
+        // The receiving side of a transfer: a child of the sender's dwcp.send span (its traceparent
+        // came in the AMST HELLO), so one transfer is one trace over both nodes.
         open: (completed, maxSize) =>
           Effect.flatMap(
             Effect.tryPromise({
@@ -243,6 +245,12 @@ export const layer = <R>(
               catch: (e) => new Engine.BadPayload({ reason: `reading ${completed.path}: ${String(e)}`, offset: 0 }),
             }),
             (bytes) => base.open(bytes, maxSize),
+          ).pipe(
+            Effect.withSpan("dwcp.receive", {
+              kind: "consumer",
+              attributes: { "dwcp.wire_bytes": completed.size, "dwcp.resumed_from": completed.resumedFrom },
+            }),
+            Receiver.continueTrace(completed),
           ),
       }
       return Context.make(Dwcp.Dwcp, service).pipe(Context.add(Inbox, inbox))

@@ -8,8 +8,10 @@ import { LocalStore, StateStore } from "@novacron/dwcp-ass"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import { EnvironmentDetector } from "@novacron/environment"
 import { CertificateAuthority } from "@novacron/security"
-import { tempDirNamed } from "@novacron/testing"
+import { otlpReceiver, tempDirNamed } from "@novacron/testing"
 import { Context, Effect, Exit, Layer, Option, Schema, Scope } from "effect"
+// By path: a devDependency on @novacron/monitoring waits for the lockfile to be free.
+import * as Tracing from "../../monitoring/src/Tracing.js"
 import * as Dwcp from "../src/Dwcp.js"
 import * as DwcpComponent from "../src/DwcpComponent.js"
 import * as DwcpNode from "../src/DwcpNode.js"
@@ -176,6 +178,72 @@ describe("DwcpNode: two nodes over mutual TLS, endpoints in the cluster state", 
         ).pipe(Effect.retry({ times: 50 }), Effect.delay("20 millis"))
         yield* Scope.close(scope, Exit.void)
         expect(Option.isNone(yield* store.get(Endpoint.key("node-a")))).toBe(true)
+      }),
+    60_000,
+  )
+
+  it.scopedLive(
+    "a transfer is one trace over both nodes: the receiver's dwcp.receive is the child of the sender's dwcp.send",
+    () =>
+      Effect.gen(function* () {
+        const receiver = yield* otlpReceiver
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const c = yield* certificates
+            const store = Context.get(
+              yield* Layer.build(LocalStore.layer().pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" })))),
+              StateStore.StateStore,
+            )
+            const a = yield* Layer.build(
+              node("node-a", true, yield* tempDirNamed("dwcp-node-"), c.a, c.ca.certPem, store),
+            )
+            const b = yield* Layer.build(
+              node("node-b", true, yield* tempDirNamed("dwcp-node-"), c.b, c.ca.certPem, store),
+            )
+            const inboxB = Context.get(b, DwcpNode.Inbox)
+            yield* Effect.flatMap(store.get(Endpoint.key("node-b")), (e) =>
+              Option.isSome(e) ? Effect.void : Effect.fail("not yet"),
+            ).pipe(Effect.retry({ times: 50 }), Effect.delay("20 millis"))
+            const data = page(512 * 1024)
+            yield* Context.get(a, Dwcp.Dwcp).send({ peer: "node-b", name: "traced.mem", data })
+            // Taken and opened outside any span: only the HELLO links the receiving side to the send.
+            const got = yield* inboxB.take
+            expect(Option.isNone(yield* Effect.option(Effect.currentSpan))).toBe(true)
+            yield* inboxB.open(got, data.length)
+          }),
+        ).pipe(
+          Effect.provide(
+            Tracing.layer(
+              { tracing: true, tracing_endpoint: receiver.endpoint },
+              { serviceName: "novacron-node", instanceId: "test" },
+              { exportInterval: 60_000 },
+            ),
+          ),
+        )
+        const named = (name: string) => receiver.spans.filter((s) => s.name === name)
+        yield* Effect.promise(async () => {
+          for (let i = 0; i < 200 && named("dwcp.open").length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+        })
+        const [send] = named("dwcp.send")
+        expect(send!.attributes).toMatchObject({
+          "peer.node_id": "node-b",
+          "dwcp.mode": "internet",
+          "dwcp.link_class": "internet",
+          "dwcp.transport": "tcp-multistream",
+          "dwcp.encoding": "hde",
+          "dwcp.bytes": 512 * 1024,
+          "dwcp.served.transport": "v3",
+          "dwcp.served.compression": "v3",
+        })
+        expect(send!.attributes["dwcp.wire_bytes"]).toBeGreaterThan(0)
+        const [received] = named("dwcp.receive")
+        expect(received!.traceId).toBe(send!.traceId)
+        expect(received!.parentSpanId).toBe(send!.spanId)
+        expect(received!.attributes["dwcp.wire_bytes"]).toBe(send!.attributes["dwcp.wire_bytes"])
+        const [opened] = named("dwcp.open")
+        expect(opened!.parentSpanId).toBe(received!.spanId)
+        expect(opened!.attributes).toMatchObject({ "dwcp.encoding": "hde", "dwcp.bytes": 512 * 1024 })
+        expect(receiver.rejected).toEqual([])
       }),
     60_000,
   )
