@@ -8,10 +8,11 @@
 import { connect } from "node:net"
 import { Component } from "@novacron/init"
 import type { Security } from "@novacron/security"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { ApiEndpoint, type ApiStartError, layer, type Options } from "./ApiServer.js"
 import type { ApiSettings } from "./ApiSettings.js"
 import type * as EventLog from "./EventLog.js"
+import * as GrpcServer from "./GrpcServer.js"
 
 /**
  * Healthy while it answers on its port (a TCP connect to itself).
@@ -37,7 +38,8 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, ApiEndpoi
 )
 
 /**
- * The component spec: `name: "api"`. Its layer needs `Security`; the VM manager, membership, the
+ * The component spec: `name: "api"`: the REST server and, beside it on `api.grpc_port`, the gRPC
+ * server (`GrpcServer`, reading REST's `EventLog`). Its layer needs `Security`; the VM manager, membership, the
  * state store, `AgentInfo`, and `TaskSource` (or orchestration's `Tasks`) are used when the boot's
  * context has them.
  *
@@ -47,14 +49,27 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, ApiEndpoi
 export const component = (
   settings: ApiSettings,
   options: Options = {},
-): Component.Spec<ApiEndpoint | EventLog.EventLog, ApiStartError, Security.Security> =>
-  Component.spec<ApiEndpoint | EventLog.EventLog, ApiStartError, Security.Security>({
+): Component.Spec<
+  ApiEndpoint | EventLog.EventLog | GrpcServer.GrpcEndpoint,
+  ApiStartError | GrpcServer.GrpcStartError,
+  Security.Security
+> =>
+  Component.spec<
+    ApiEndpoint | EventLog.EventLog | GrpcServer.GrpcEndpoint,
+    ApiStartError | GrpcServer.GrpcStartError,
+    Security.Security
+  >({
     name: "api",
-    layer: layer(settings, options),
+    layer: Layer.provideMerge(
+      Layer.unwrapEffect(
+        Effect.map(ApiEndpoint, (rest) => GrpcServer.layer(settings, { election: options.election, apiUrl: rest.url })),
+      ),
+      layer(settings, options),
+    ),
     healthCheck,
     timeout: "10 seconds",
     expectedDuration: "20 millis",
-    description: "the REST API (HTTPS, mTLS or tokens, roles)",
+    description: "the REST and gRPC API (HTTPS, mTLS or tokens, roles)",
   })
 
 /**
@@ -62,3 +77,9 @@ export const component = (
  * @category errors
  */
 export type { ApiStartError }
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type GrpcStartError = GrpcServer.GrpcStartError

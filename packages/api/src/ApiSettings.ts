@@ -18,6 +18,14 @@ const w = Common.withDefault
 export const defaultPort = 7782
 
 /**
+ * The gRPC server's default port: next to the REST API's.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultGrpcPort = 7783
+
+/**
  * @since 0.1.0
  * @category schemas
  */
@@ -30,6 +38,8 @@ export const ApiSettings = Schema.Struct({
    */
   listen_address: w(Common.nonEmpty("address"), () => "127.0.0.1"),
   port: w(Common.Port, () => defaultPort),
+  /** The gRPC server's port (HTTP/2 + TLS, same auth as REST); 0: any free port. */
+  grpc_port: w(Common.Port, () => defaultGrpcPort),
   /** Largest request body accepted (413 above it). */
   max_body_bytes: w(Common.bytes(1024, 64 * 1024 * 1024), () => 1024 * 1024),
   /** Sustained requests per second per principal (429 above it); 0 turns the limit off. */

@@ -1,7 +1,7 @@
 /**
  * The node's API server: REST on `@effect/platform`'s HttpApi over HTTPS, mTLS and tokens with
  * roles from `@novacron/security`'s policy table, OpenAPI 3.1 and a Scalar page, blocking queries
- * and an NDJSON event stream.
+ * and an NDJSON event stream; gRPC (Connect) from `proto/novacron/v1`.
  *
  * @packageDocumentation
  */
@@ -22,5 +22,7 @@ export * as ApiSettings from "./ApiSettings.js"
 export * as ApiSources from "./ApiSources.js"
 /** @since 0.1.0 */
 export * as EventLog from "./EventLog.js"
+/** @since 0.1.0 */
+export * as GrpcServer from "./GrpcServer.js"
 /** @since 0.1.0 */
 export * as OrchestrationSource from "./OrchestrationSource.js"
