@@ -198,7 +198,7 @@ export const Settings = Schema.Struct({
   cluster: section(ClusterSettings),
   /** Owned by `@novacron/vm` (QEMU, accelerator, stop timeout, capacity reserves). */
   vm: section(VmSettings),
-  /** Owned by `@novacron/api` (listen address, port 7782, body and rate limits). */
+  /** Owned by `@novacron/api` (listen address, port 7782, gRPC port 7783, body and rate limits). */
   api: section(ApiSettings),
   /** Owned by `@novacron/orchestration` (task retries and timeout, agent states, drain, coordinator TTL). */
   orchestration: section(OrchestrationSettings),
