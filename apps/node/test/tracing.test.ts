@@ -1,6 +1,9 @@
 // Tracing across agents: two agents export to one fake OTLP collector (a node http server in the
 // test); agent B dials agent A at boot, its Hello carries the dial span's traceparent, and A's
 // accept span joins B's trace: one operation, one trace, two nodes.
+import { readFileSync } from "node:fs"
+import * as https from "node:https"
+import { join } from "node:path"
 import { type OtlpReceiver, otlpReceiver } from "@novacron/testing"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -40,8 +43,9 @@ const eventually = async <A>(what: string, probe: () => A | undefined, timeoutMs
 }
 
 describe("tracing", () => {
-  it("exports one agent's boot as one trace: init.boot, its phases and components, the node as resource", async () => {
-    const a = start(["start", "--data-dir", tempDataDir(), ...ephemeralPorts, ...traced("trace-solo")])
+  it("exports one agent's boot as one trace, and continues a client's traceparent into its API request span", async () => {
+    const dataDir = tempDataDir()
+    const a = start(["start", "--data-dir", dataDir, ...ephemeralPorts, ...traced("trace-solo")])
     await a.waitFor((l) => l.name === "node.ready")
     const mine = () => receiver.spans.filter((s) => s.resource["service.instance.id"] === "trace-solo")
     const boot = await eventually("init.boot", () => mine().find((s) => s.name === "init.boot"))
@@ -53,6 +57,28 @@ describe("tracing", () => {
     const core = mine().find((s) => s.name === "init.phase core")!
     expect(core.parentSpanId).toBe(boot.spanId)
     expect(database.parentSpanId).toBe(core.spanId)
+    // An API request carrying a client's traceparent continues the client's trace in the agent.
+    const ready = await a.waitFor((l) => l.name === "node.ready")
+    const api = (ready.endpoints as Record<string, string>).api!
+    const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(`${api}/agent/self`, {
+        ca: readFileSync(join(dataDir, "tls", "ca.crt"), "utf8"),
+        agent: false,
+        headers: { traceparent: `00-${clientTrace}-00f067aa0ba902b7-01` },
+      })
+      req.on("response", (res) => {
+        res.resume()
+        resolve(res.statusCode ?? 0)
+      })
+      req.on("error", reject)
+      req.end()
+    })
+    expect(status).toBe(200)
+    const request = await eventually("the API request span", () => mine().find((s) => s.name === "GET /v1/agent/self"))
+    expect(request.traceId).toBe(clientTrace)
+    expect(request.parentSpanId).toBe("00f067aa0ba902b7")
+    expect(request.attributes).toMatchObject({ "http.route": "/v1/agent/self", "http.response.status_code": 200 })
     a.kill("SIGTERM")
     expect((await a.exited).code).toBe(0)
     expect(receiver.rejected).toEqual([])
