@@ -1,4 +1,4 @@
-import { ApiServer, ApiSources } from "@novacron/api"
+import { ApiServer, ApiSources, GrpcServer } from "@novacron/api"
 import { Membership } from "@novacron/cluster"
 import { ServiceRegistry } from "@novacron/dwcp-ass"
 import {
@@ -222,6 +222,8 @@ export const runAgent = (
     if (Option.isSome(metrics)) endpoints.push(["metrics", metrics.value.url])
     const api = Context.getOption(node.context as Context.Context<ApiServer.ApiEndpoint>, ApiServer.ApiEndpoint)
     if (Option.isSome(api)) endpoints.push(["api", `${api.value.url}/v1`])
+    const grpc = Context.getOption(node.context as Context.Context<GrpcServer.GrpcEndpoint>, GrpcServer.GrpcEndpoint)
+    if (Option.isSome(grpc)) endpoints.push(["grpc", grpc.value.url])
     // The peer listener is registered by the registry itself; health and metrics are the host's.
     const registry = Context.getOption(
       node.context as Context.Context<ServiceRegistry.ServiceRegistry>,

@@ -54,6 +54,9 @@ describe("the agent's API", () => {
     const ready = await agent.waitFor((l) => l.name === "node.ready", 60_000)
     const endpoints = ready.endpoints as Record<string, string>
     expect(endpoints.api).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/v1$/)
+    // gRPC beside it, on its own (here ephemeral) port.
+    expect(endpoints.grpc).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
+    expect(endpoints.grpc).not.toBe(endpoints.api!.replace(/\/v1$/, ""))
     const base = endpoints.api!.replace(/\/v1$/, "")
     const ca = readFileSync(join(dir, "tls", "ca.crt"), "utf8")
 

@@ -28,6 +28,8 @@ export const ephemeralPorts = [
   "--set",
   "api.port=0",
   "--set",
+  "api.grpc_port=0",
+  "--set",
   "dwcp.listen_port=0",
 ]
 
