@@ -11,6 +11,7 @@ const everything = [
   "dwcp.enable_v3_prediction=true",
   "dwcp.enable_v3_placement=true",
   "dwcp.v3_rollout_percentage=100",
+  "monitoring.enable_profiling=true",
 ].flatMap((s) => ["--set", s])
 
 interface Planned {

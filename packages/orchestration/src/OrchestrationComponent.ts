@@ -32,18 +32,18 @@ export interface Options {
 }
 
 /**
- * Where the task store is for these storage settings; Redis cannot hold it (no transactions
- * across keys of the kind the workflow engine needs).
+ * Where the task store is for these storage settings: the storage's PostgreSQL, or
+ * `<data_dir>/orchestration.db`. Redis cannot hold it (no transactions across keys of the kind
+ * the workflow engine needs), so a node on Redis keeps its tasks in that SQLite file: they are
+ * durable on the node, and the node still boots (a refusal here would halt every Redis node).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const storeFor = (storage: StorageSettings, options: Options): Either<Tasks.StoreOptions> =>
-  storage.backend === "sqlite"
-    ? { ok: true, store: { _tag: "sqlite", filename: path.join(options.data_dir, "orchestration.db") } }
-    : storage.backend === "postgres"
-      ? { ok: true, store: { _tag: "postgres", url: storage.postgres_url, maxConnections: storage.max_connections } }
-      : { ok: false, reason: "storage.backend = redis: orchestration needs SQLite or PostgreSQL for its task store" }
+  storage.backend === "postgres"
+    ? { ok: true, store: { _tag: "postgres", url: storage.postgres_url, maxConnections: storage.max_connections } }
+    : { ok: true, store: { _tag: "sqlite", filename: path.join(options.data_dir, "orchestration.db") } }
 
 type Either<A> = { readonly ok: true; readonly store: A } | { readonly ok: false; readonly reason: string }
 

@@ -60,12 +60,11 @@ describe("OrchestrationComponent", () => {
     }),
   )
 
-  it("refuses Redis storage, saying why", () => {
-    const spec = OrchestrationComponent.component(
-      OrchestrationSettings.defaults,
+  it("keeps the tasks of a node on Redis storage in its own SQLite file (Redis cannot hold them)", () => {
+    const store = OrchestrationComponent.storeFor(
       StorageSettings.decode({ backend: "redis", redis_url: "redis://127.0.0.1:6379" }),
-      { data_dir: "/nonexistent", node_id: "n1" },
+      { data_dir: "/var/lib/n1", node_id: "n1" },
     )
-    expect(spec.description).toContain("needs SQLite or PostgreSQL")
+    expect(store).toEqual({ ok: true, store: { _tag: "sqlite", filename: "/var/lib/n1/orchestration.db" } })
   })
 })
