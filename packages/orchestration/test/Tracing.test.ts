@@ -31,11 +31,14 @@ describe("Tasks tracing", () => {
           const store = { _tag: "sqlite", filename: path.join(dir, "orch.db") } as const
           const ctx = yield* Layer.build(Tasks.layer(store, { settings }))
           const tasks = ctx.unsafeMap.get(Tasks.Tasks.key) as Tasks.TasksApi
-          const ok = yield* tasks.submit({ _tag: "Noop", steps: 2 })
+          // Submitted inside a span (an API request's, in the agent): the task joins its trace.
+          const [ok, submitter] = yield* Effect.zip(tasks.submit({ _tag: "Noop", steps: 2 }), Effect.currentSpan).pipe(
+            Effect.withSpan("submitter"),
+          )
           expect((yield* tasks.await(ok.id)).status).toBe("succeeded")
           const bad = yield* tasks.submit({ _tag: "Noop", steps: 1, fail_steps: [1] })
           expect((yield* tasks.await(bad.id)).status).toBe("dead")
-          return { ok: ok.id, bad: bad.id }
+          return { ok: ok.id, bad: bad.id, submitter: submitter.traceId }
         }),
       ).pipe(
         Effect.provide(
@@ -54,6 +57,7 @@ describe("Tasks tracing", () => {
 
       const [task] = of("orchestration.task", ids.ok)
       expect(task!.attributes).toMatchObject({ "task.kind": "Noop", "task.outcome": "succeeded" })
+      expect(task!.traceId).toBe(ids.submitter)
       const steps = of("orchestration.step", ids.ok)
       expect(
         steps.map((s) => [s.attributes["task.step"], s.attributes["task.attempt"], s.attributes["task.outcome"]]),
