@@ -44,7 +44,7 @@ import {
   Stream,
 } from "effect"
 import * as Api from "./Api.js"
-import { Forbidden, NotFound, orchestrationNotRunning, ServiceUnavailable, TooManyRequests } from "./ApiError.js"
+import { Forbidden, orchestrationNotRunning, ServiceUnavailable, TooManyRequests } from "./ApiError.js"
 import { routePermissions } from "./ApiServer.js"
 import type { ApiSettings } from "./ApiSettings.js"
 import { AgentInfo, TaskSource } from "./ApiSources.js"
@@ -142,8 +142,8 @@ const mutating: ReadonlySet<string> = new Set(
   [...rpcRoutes].filter(([, route]) => !route.startsWith("GET ")).map(([rpc]) => rpc),
 )
 
-// What Connect hands each call: the TLS socket of its HTTP/2 session (its client certificate).
-const socketKey = createContextKey<TLSSocket | undefined>(undefined, { description: "TLS socket" })
+// What Connect hands each call: its caller, authenticated before Connect read a byte of the body.
+const principalKey = createContextKey<Authorization.Principal | undefined>(undefined, { description: "principal" })
 
 class InvalidArgument extends Data.TaggedError("InvalidArgument")<{
   readonly field: string
@@ -320,22 +320,24 @@ export const layer = (
       ) => Effect.flatMap(needVms, (m) => Effect.mapError(f(m), (e) => vmError(e)))
 
       // Who calls, and may they: the same checks, in the same order, as REST's middleware.
+      // Who calls: checked on the request's headers and TLS socket before Connect reads the body
+      // (an unauthenticated peer gets its status without the server buffering its message).
+      const authenticateCall = (socket: TLSSocket | undefined, headers: http2.IncomingHttpHeaders) =>
+        authenticate(security, { socket: socket ?? {}, headers } as unknown as IncomingMessage).pipe(
+          // Failed attempts count against the caller's address, so guessing tokens is slow too.
+          Effect.tapError(() => {
+            const wait = limiter.take(`address:${socket?.remoteAddress}`, Date.now())
+            return wait > 0
+              ? Effect.fail(new TooManyRequests({ principal: "unauthenticated", retry_after_ms: wait }))
+              : Effect.void
+          }),
+        )
+
+      // May they: the same checks, in the same order, as REST's middleware.
       const admit = (ctx: HandlerContext, authenticated: (principal: Authorization.Principal) => void = () => {}) =>
         Effect.gen(function* () {
-          const socket = ctx.values.get(socketKey)
-          const headers = {
-            authorization: ctx.requestHeader.get("authorization") ?? undefined,
-            "x-novacron-token": ctx.requestHeader.get("x-novacron-token") ?? undefined,
-          }
-          const request = { socket: socket ?? {}, headers } as unknown as IncomingMessage
-          const principal = yield* authenticate(security, request).pipe(
-            Effect.tapError(() => {
-              const wait = limiter.take(`address:${socket?.remoteAddress}`, Date.now())
-              return wait > 0
-                ? Effect.fail(new TooManyRequests({ principal: "unauthenticated", retry_after_ms: wait }))
-                : Effect.void
-            }),
-          )
+          const principal = ctx.values.get(principalKey)
+          if (principal === undefined) return yield* Effect.dieMessage("a call reached Connect unauthenticated")
           authenticated(principal)
           const wait = limiter.take(principal.name, Date.now())
           if (wait > 0) return yield* new TooManyRequests({ principal: principal.name, retry_after_ms: wait })
@@ -349,6 +351,22 @@ export const layer = (
             )
           return principal
         })
+
+      // The audit line of a mutating call, refused ones too.
+      const audit = (name: string, who: Authorization.Principal | undefined, error: ConnectError | undefined) => {
+        const status = error === undefined ? "OK" : Code[error.code]
+        return Effect.logInfo(`gRPC ${name} -> ${status}`).pipe(
+          Effect.annotateLogs({
+            name: "api.audit",
+            principal: who?.name ?? "unauthenticated",
+            role: who?.role ?? null,
+            method: "gRPC",
+            path: name,
+            status,
+            result: error === undefined ? "ok" : "refused",
+          }),
+        )
+      }
 
       // One unary RPC: admitted, run, audited when it mutates, its failure as a gRPC status.
       const unary =
@@ -369,22 +387,7 @@ export const layer = (
             ? Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause))
             : undefined
           const error = failure === undefined ? undefined : toConnectError(failure)
-          if (mutating.has(name)) {
-            const status = error === undefined ? "OK" : Code[error.code]
-            await Runtime.runPromise(runtime)(
-              Effect.logInfo(`gRPC ${name} -> ${status}`).pipe(
-                Effect.annotateLogs({
-                  name: "api.audit",
-                  principal: who?.name ?? "unauthenticated",
-                  role: who?.role ?? null,
-                  method: "gRPC",
-                  path: name,
-                  status,
-                  result: error === undefined ? "ok" : "refused",
-                }),
-              ),
-            )
-          }
+          if (mutating.has(name)) await Runtime.runPromise(runtime)(audit(name, who, error))
           if (Exit.isSuccess(exit)) return exit.value
           if (error?.code === Code.Internal) {
             await Runtime.runPromise(runtime)(Effect.logError(`gRPC ${name} failed`, exit.cause))
@@ -604,19 +607,42 @@ export const layer = (
         grpcWeb: false,
         connect: false,
         readMaxBytes: settings.max_body_bytes,
-        contextValues: (req) =>
-          createContextValues().set(socketKey, (req as http2.Http2ServerRequest).stream?.session?.socket as TLSSocket),
+        contextValues: (req) => createContextValues().set(principalKey, principals.get(req)),
       })
 
       // Connect percent-encodes grpc-message with encodeURIComponent; grpc-js decodes it with
       // decodeURI, which leaves ':' and ',' as %3A and %2C. The gRPC spec escapes only '%' and
       // bytes outside printable ASCII, which every client decodes: re-encode to that.
+      const principals = new WeakMap<object, Authorization.Principal>()
       const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
         const addTrailers = res.addTrailers.bind(res)
         res.addTrailers = (trailers) => addTrailers(grpcMessage(trailers) as never)
         const writeHead = res.writeHead.bind(res) as (status: number, headers?: unknown) => http2.Http2ServerResponse
         res.writeHead = ((status: number, headers?: unknown) => writeHead(status, grpcMessage(headers))) as never
-        return connect(req, res)
+        const socket = req.stream?.session?.socket as TLSSocket | undefined
+        Runtime.runPromiseExit(runtime)(authenticateCall(socket, req.headers)).then(async (exit) => {
+          if (Exit.isSuccess(exit)) {
+            principals.set(req, exit.value)
+            return connect(req, res)
+          }
+          // Refused as a gRPC trailers-only answer; the body is never read.
+          const error = toConnectError(
+            Option.getOrElse(Cause.failureOption(exit.cause), () => Cause.squash(exit.cause)),
+          )
+          const name = req.url.replace(/^\//, "")
+          if (mutating.has(name)) await Runtime.runPromise(runtime)(audit(name, undefined, error))
+          // Headers with END_STREAM: a trailers-only answer (the compat API's writeHead + end
+          // would send the status in plain headers, which clients do not read as one).
+          req.stream.respond(
+            grpcMessage({
+              ":status": 200,
+              "content-type": "application/grpc",
+              "grpc-status": String(error.code),
+              "grpc-message": encodeURIComponent(error.rawMessage),
+            }) as http2.OutgoingHttpHeaders,
+            { endStream: true },
+          )
+        })
       }
 
       const server = http2.createSecureServer(

@@ -150,6 +150,9 @@ describe("gRPC over TLS with tokens", () => {
       const r = yield* Effect.promise(async () => ({
         anonymousList: await status(unary(anonymous, "ListVms")),
         bogusList: await status(unary(bogus, "ListVms")),
+        anonymousCreate: await status(unary(anonymous, "CreateVm", spec("web-1"))),
+        // Over api.max_body_bytes (1 MiB): a stranger is refused on its headers, the body never read.
+        anonymousHuge: await status(unary(anonymous, "CreateVm", spec("x".repeat(2 * 1024 * 1024)))),
         readerList: await status(unary(reader, "ListVms")),
         readerCreate: await status(unary(reader, "CreateVm", spec("web-1"))),
         operatorCreate: await unary(operator, "CreateVm", spec("web-1")),
@@ -163,6 +166,8 @@ describe("gRPC over TLS with tokens", () => {
       expect(r.anonymousList.code).toBe("UNAUTHENTICATED")
       expect(r.anonymousList.details).toMatch(/no credentials/)
       expect(r.bogusList.code).toBe("UNAUTHENTICATED")
+      expect(r.anonymousCreate.code).toBe("UNAUTHENTICATED")
+      expect(r.anonymousHuge.code).toBe("UNAUTHENTICATED")
       expect(r.readerList.code).toBe("OK")
       expect(r.readerCreate).toEqual({
         code: "PERMISSION_DENIED",
@@ -177,6 +182,8 @@ describe("gRPC over TLS with tokens", () => {
       expect(r.after.vms).toEqual([])
       // One audit line per mutating call, refused ones too; none for reads.
       expect(fx.audit.map((a) => `${a.principal} ${a.path} ${a.status}`)).toEqual([
+        "unauthenticated novacron.v1.VmService/CreateVm Unauthenticated",
+        "unauthenticated novacron.v1.VmService/CreateVm Unauthenticated",
         "reader-token novacron.v1.VmService/CreateVm PermissionDenied",
         "operator-token novacron.v1.VmService/CreateVm OK",
         "reader-token novacron.v1.VmService/StartVm PermissionDenied",
