@@ -7,8 +7,8 @@ export default defineConfig([
   // The agent ships as one CommonJS bundle: loading effect and the workspace packages module by
   // module took most of the start-up time, and `main.js` can run one script through a V8 code cache.
   // Native addons stay external (tsup's noExternal wins over external, so they are left out of its
-  // pattern), as do the DWCP packages (`@novacron/dwcp` imports each part's package when the part
-  // starts, which needs real ES modules, not the bundle's require), which load them (but
+  // pattern), as do the DWCP part packages, which load them and which `@novacron/dwcp` (bundled)
+  // imports through the bundle's importer when a part starts (but
   // dwcp-ass, the cluster state every node runs, is bundled; its etcd client stays external and is
   // loaded only in etcd mode); their
   // settings subpaths (`@novacron/dwcp-amst/TransportSettings`) are schemas only and are bundled.
@@ -23,7 +23,7 @@ export default defineConfig([
     target: "node20",
     platform: "node",
     noExternal: [
-      /^(?!better-sqlite3$|zstd-napi$|lz4-napi$|onnxruntime-node$|node-unix-socket$|etcd3$|cockatiel$|@novacron\/dwcp$|@novacron\/dwcp-(?!ass$)[a-z]+$)/,
+      /^(?!better-sqlite3$|zstd-napi$|lz4-napi$|onnxruntime-node$|node-unix-socket$|etcd3$|cockatiel$|@novacron\/dwcp-(?!ass$)[a-z]+$)/,
     ],
     external: [/\.node$/],
     // The version is compiled in; the commit only when the build is told it (CI), so a cached

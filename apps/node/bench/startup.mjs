@@ -42,6 +42,10 @@ const ports = [
   "monitoring.metrics_port=0",
   "--set",
   "network.bind_port=0",
+  "--set",
+  "dwcp.listen_port=0",
+  "--set",
+  "api.port=0",
 ]
 
 /** One agent start on a fresh data directory: [ms to READY, the kernel's own boot time]. */

@@ -1,4 +1,5 @@
 import type { Settings } from "@novacron/config"
+import { DwcpComponent, Rollout } from "@novacron/dwcp"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { StateStore } from "@novacron/dwcp-ass"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
@@ -16,9 +17,10 @@ export interface DwcpPlan {
 
 /**
  * The `dwcp` component every node runs (`@novacron/dwcp`: the receiver, v3 parts per flag and
- * rollout, v1 for the rest), plus ITP's placement service when placement runs v3. The packages are
- * ES modules imported here, outside the bundle; `@novacron/dwcp` imports each part's package only
- * when that part starts, so a node on v1 loads AMST alone.
+ * rollout, v1 for the rest), plus ITP's placement service when placement runs v3. `@novacron/dwcp`
+ * is in the bundle; it imports each part's package (ES modules, outside the bundle, with their
+ * native addons) through the bundle's importer only when that part starts, so a node on v1 loads
+ * AMST alone, after READY.
  */
 export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpPlan> => {
   const d = s.dwcp
@@ -31,16 +33,6 @@ export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpP
     enable_v3_consensus: d.enable_v3_consensus,
     enable_v3_placement: d.enable_v3_placement,
   }
-  let dwcp: typeof import("@novacron/dwcp")
-  try {
-    dwcp = await importEsm<typeof import("@novacron/dwcp")>("@novacron/dwcp")
-  } catch (e) {
-    return {
-      components: [],
-      notes: [`dwcp: @novacron/dwcp did not load (${String(e)}): this node neither sends nor takes transfers`],
-    }
-  }
-  const { DwcpComponent, Rollout } = dwcp
   // Each subsection is re-decoded by its owner's schema: a value the owner refuses is named here.
   const transport = Schema.decodeUnknownEither(TransportSettings)(d.transport)
   const compression = Schema.decodeUnknownEither(CompressionSettings)(d.compression)
@@ -62,6 +54,7 @@ export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpP
       listen: { host: s.network.listen_address, port: d.listen_port },
       advertise: d.advertise_address,
       store: StateStore.StateStore,
+      importer: importEsm,
       // The receiver takes cluster nodes only: certificates the security service authenticates as
       // role `node` (an operator's client certificate names another role).
       tls: Effect.map(Security.Security, (sec) => ({

@@ -106,5 +106,17 @@ export const live = <R>(
     name: "dwcp",
     description: "DWCP: the receiver, v3 parts behind one service, v1 fallback per part, rows per link",
     layer: Layer.provideMerge(DwcpNode.layer(options), LinkClassifier.layer(options.classifier)),
-    healthCheck: Effect.flatMap(Dwcp.Dwcp, (d) => Effect.map(d.status, Dwcp.health)),
+    // The parts' health, and the receiver's: a node that cannot take transfers is degraded, saying why.
+    healthCheck: Effect.gen(function* () {
+      const h = Dwcp.health(yield* (yield* Dwcp.Dwcp).status)
+      const rx = yield* (yield* DwcpNode.Inbox).receiver
+      const details = { ...h.details, receiver: rx._tag === "listening" ? `${rx.host}:${rx.port}` : rx._tag }
+      return rx._tag === "failed"
+        ? {
+            status: "degraded" as const,
+            message: [`receiver: ${rx.reason}`, h.message].filter(Boolean).join("; "),
+            details,
+          }
+        : { ...h, details }
+    }),
   })

@@ -15,7 +15,8 @@ import type * as tls from "node:tls"
 import type { Receiver, TransferError, TransportSettings } from "@novacron/dwcp-amst"
 import type { StateStore } from "@novacron/dwcp-ass"
 import type { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
-import { Context, type Duration, Effect, Either, Layer, Option, Queue, Schedule } from "effect"
+import { BootStatus } from "@novacron/init"
+import { Cause, Context, Deferred, type Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
 import * as Dwcp from "./Dwcp.js"
 import * as Endpoint from "./Endpoint.js"
 import * as Engine from "./Engine.js"
@@ -59,6 +60,8 @@ export interface Options<R> {
   /** TTL of the published endpoint (default 15 s). */
   readonly endpointTtl?: Duration.DurationInput | undefined
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  /** How the part packages and AMST are imported (see {@link Parts.Importer}). */
+  readonly importer?: Parts.Importer | undefined
 }
 
 /**
@@ -69,12 +72,24 @@ export interface Options<R> {
  * @category models
  */
 export interface InboxService {
-  readonly address: { readonly host: string; readonly port: number }
+  /** The published address, once the receiver listens (it starts after READY on a booting node). */
+  readonly address: Effect.Effect<{ readonly host: string; readonly port: number }, TransferError.ListenError>
+  /** `listening`, `starting`, or why the receiver could not listen. */
+  readonly receiver: Effect.Effect<ReceiverState>
   /** The next completed transfer. */
   readonly take: Effect.Effect<Receiver.Completed>
   /** Reads and decodes a received transfer (its DWCP envelope); `maxSize` bounds the output. */
   readonly open: (completed: Receiver.Completed, maxSize: number) => Effect.Effect<Uint8Array, Dwcp.OpenError>
 }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ReceiverState =
+  | { readonly _tag: "starting" }
+  | { readonly _tag: "listening"; readonly host: string; readonly port: number }
+  | { readonly _tag: "failed"; readonly reason: string }
 
 /**
  * @since 0.1.0
@@ -157,6 +172,7 @@ export const layer = <R>(
           ),
         tlsFor: nodeTls === undefined ? undefined : (peer) => clientTls(nodeTls, peer),
       }
+      const importer = options.importer ?? Parts.nativeImport
       const base = yield* Dwcp.make({
         nodeId: options.nodeId,
         flags: options.flags,
@@ -165,38 +181,75 @@ export const layer = <R>(
           compression: options.compression,
           link,
           stateStore: store,
+          importer,
         }),
-        v1Transport: Parts.v1Transport(options.transport, link),
+        v1Transport: Parts.v1Transport(options.transport, link, importer),
         retry: options.retry,
       })
 
       // The receiver is what v1 needs too: without it the node cannot take a transfer at all.
       const dir = join(options.dataDir, "dwcp", "inbox")
       mkdirSync(dir, { recursive: true, mode: 0o700 })
-      const { Receiver } = yield* Effect.promise(() => import("@novacron/dwcp-amst"))
-      const rx = yield* Receiver.listen({
-        dir,
-        host: options.listen.host,
-        port: options.listen.port,
-        tls: nodeTls === undefined ? undefined : { cert: nodeTls.cert, key: nodeTls.key, ca: nodeTls.ca },
-        authorizePeer:
-          nodeTls === undefined
-            ? undefined
-            : (peer) => {
-                try {
-                  return nodeTls.isNode(new X509Certificate(peer.raw))
-                } catch {
-                  return false
-                }
-              },
+      type Listening = {
+        readonly rx: Receiver.Receiver
+        readonly address: { readonly host: string; readonly port: number }
+        readonly Receiver: typeof import("@novacron/dwcp-amst")["Receiver"]
+      }
+      const listening = yield* Deferred.make<Listening, TransferError.ListenError>()
+      const start = Effect.gen(function* () {
+        const { Receiver } = yield* Effect.promise(
+          () => importer("@novacron/dwcp-amst") as Promise<typeof import("@novacron/dwcp-amst")>,
+        )
+        const rx = yield* Receiver.listen({
+          dir,
+          host: options.listen.host,
+          port: options.listen.port,
+          tls: nodeTls === undefined ? undefined : { cert: nodeTls.cert, key: nodeTls.key, ca: nodeTls.ca },
+          authorizePeer:
+            nodeTls === undefined
+              ? undefined
+              : (peer) => {
+                  try {
+                    return nodeTls.isNode(new X509Certificate(peer.raw))
+                  } catch {
+                    return false
+                  }
+                },
+        })
+        const address = { host: advertised(options.listen.host, options.advertise), port: rx.port }
+        yield* Effect.logInfo(
+          `DWCP receiver on ${options.listen.host}:${rx.port}, published as ${address.host}:${rx.port}`,
+        ).pipe(Effect.annotateLogs({ name: "dwcp.listening", host: address.host, port: rx.port }))
+        return { rx, address, Receiver }
       })
-      const address = { host: advertised(options.listen.host, options.advertise), port: rx.port }
-      yield* Effect.logInfo(
-        `DWCP receiver on ${options.listen.host}:${rx.port}, published as ${address.host}:${rx.port}`,
-      ).pipe(Effect.annotateLogs({ name: "dwcp.listening", host: address.host, port: rx.port }))
+      // On a booting node the receiver starts after READY: AMST is an ES module with its own copy of
+      // effect, and loading it took ~450 ms of the boot otherwise. Without a kernel (tests, tools) it
+      // starts now, and a port it cannot take fails the layer.
+      const boot = yield* Effect.serviceOption(BootStatus)
+      if (Option.isNone(boot)) {
+        yield* Deferred.succeed(listening, yield* start)
+      } else {
+        yield* Effect.forkScoped(
+          Effect.zipRight(
+            boot.value.booted,
+            Effect.flatMap(Effect.exit(start), (exit) =>
+              Effect.zipRight(
+                Exit.isFailure(exit)
+                  ? Effect.logError(
+                      `DWCP receiver did not start: ${Exit.match(exit, { onFailure: (c) => String(c), onSuccess: () => "" })}`,
+                    ).pipe(Effect.annotateLogs({ name: "dwcp.listen_failed" }))
+                  : Effect.void,
+                Deferred.done(listening, exit),
+              ),
+            ),
+          ),
+        )
+      }
+      const address = Effect.map(Deferred.await(listening), (l) => l.address)
 
       // The endpoint lives under a lease: re-published after the lease is lost (store failover).
       const publish = Effect.gen(function* () {
+        const { address } = yield* Deferred.await(listening)
         const lease = yield* store.lease(options.endpointTtl ?? "15 seconds")
         const offer = yield* base.offer
         yield* store.put(Endpoint.key(options.nodeId), Endpoint.encode({ ...address, offer }), { lease })
@@ -211,7 +264,7 @@ export const layer = <R>(
         ),
         Effect.retry(retry),
       )
-      yield* Effect.forkScoped(publish)
+      yield* Effect.forkScoped(Effect.ignore(publish))
       yield* Effect.addFinalizer(() => Effect.ignore(store.delete(Endpoint.key(options.nodeId))))
 
       const peerOffer = (peer: string) =>
@@ -235,7 +288,18 @@ export const layer = <R>(
       }
       const inbox: InboxService = {
         address,
-        take: Queue.take(rx.completed),
+        receiver: Effect.flatMap(Deferred.isDone(listening), (done) =>
+          done
+            ? Effect.map(
+                Effect.exit(Deferred.await(listening)),
+                (e): ReceiverState =>
+                  Exit.isSuccess(e)
+                    ? { _tag: "listening", ...e.value.address }
+                    : { _tag: "failed", reason: Cause.pretty(e.cause).split("\n")[0] ?? "" },
+              )
+            : Effect.succeed<ReceiverState>({ _tag: "starting" }),
+        ),
+        take: Effect.flatMap(Deferred.await(listening), (l) => Queue.take(l.rx.completed)).pipe(Effect.orDie),
         // The receiving side of a transfer: a child of the sender's dwcp.send span (its traceparent
         // came in the AMST HELLO), so one transfer is one trace over both nodes.
         open: (completed, maxSize) =>
@@ -250,7 +314,10 @@ export const layer = <R>(
               kind: "consumer",
               attributes: { "dwcp.wire_bytes": completed.size, "dwcp.resumed_from": completed.resumedFrom },
             }),
-            Receiver.continueTrace(completed),
+            (self) =>
+              Effect.flatMap(Deferred.await(listening).pipe(Effect.orDie), (l) =>
+                l.Receiver.continueTrace(completed)(self),
+              ),
           ),
       }
       return Context.make(Dwcp.Dwcp, service).pipe(Context.add(Inbox, inbox))

@@ -38,16 +38,34 @@ export interface Link {
   readonly token?: Redacted.Redacted<string> | undefined
 }
 
+/**
+ * Imports an ES module by specifier. A host that runs this package from a CommonJS bundle passes its
+ * own (Node 20 drops the `import()` callback in scripts compiled from a code cache).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Importer = (specifier: string) => Promise<unknown>
+
+/**
+ * `import()` itself.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nativeImport: Importer = (specifier) => import(specifier)
+
 // Lazy package loads: a failed import is the part failing to start (so it runs v1 and is retried).
-const load = <M>(part: Name, name: string, importer: () => Promise<M>): Effect.Effect<M, PartFailure> =>
+const load = <M>(part: Name, name: string, importer: Importer): Effect.Effect<M, PartFailure> =>
   Effect.tryPromise({
-    try: importer,
+    try: () => importer(name) as Promise<M>,
     catch: (e) =>
       new PartFailure({ part, reason: `${name} did not load: ${e instanceof Error ? e.message : String(e)}` }),
   })
-const amst = () => import("@novacron/dwcp-amst")
+type AmstModule = typeof import("@novacron/dwcp-amst")
 
 const amstSend = (
+  importer: Importer,
   service: Amst.Service,
   link: Link,
   request: Parameters<Engine.Transport["send"]>[0],
@@ -55,7 +73,7 @@ const amstSend = (
 ): Effect.Effect<Engine.Delivery, Engine.TransferFailed> =>
   Effect.gen(function* () {
     const at = yield* link.resolve(request.peer)
-    const { Source } = yield* load("transport", "@novacron/dwcp-amst", amst).pipe(
+    const { Source } = yield* load<AmstModule>("transport", "@novacron/dwcp-amst", importer).pipe(
       Effect.mapError((e) => new Engine.TransferFailed({ peer: request.peer, reason: e.reason })),
     )
     const r = yield* service
@@ -89,9 +107,13 @@ const amstSend = (
  * @since 0.1.0
  * @category engines
  */
-export const v1Transport = (settings: TransportSettings.TransportSettings, link: Link): Engine.Transport => {
+export const v1Transport = (
+  settings: TransportSettings.TransportSettings,
+  link: Link,
+  importer: Importer = nativeImport,
+): Engine.Transport => {
   const service = memo(
-    Effect.flatMap(load("transport", "@novacron/dwcp-amst", amst), ({ Amst }) =>
+    Effect.flatMap(load<AmstModule>("transport", "@novacron/dwcp-amst", importer), ({ Amst }) =>
       Amst.make({ ...settings, enable_rdma: false }),
     ),
   )
@@ -99,7 +121,7 @@ export const v1Transport = (settings: TransportSettings.TransportSettings, link:
     send: (request) =>
       Effect.flatMap(
         service.pipe(Effect.mapError((e) => new Engine.TransferFailed({ peer: request.peer, reason: e.reason }))),
-        (s) => amstSend(s, link, request, 1),
+        (s) => amstSend(importer, s, link, request, 1),
       ),
   }
 }
@@ -137,103 +159,111 @@ export const fromPackages = (options: {
   readonly link: Link
   /** The node's cluster state store; absent = state sync has no v3 (it runs v1, node-local). */
   readonly stateStore?: StateStore.StateStoreApi | undefined
-}): V3Engines => ({
-  transport: Effect.flatMap(load("transport", "@novacron/dwcp-amst", amst), ({ Amst }) =>
-    Effect.map(Amst.make(options.transport), (service) => ({
-      send: (request) => amstSend(service, options.link, request, undefined),
-    })),
-  ),
-  congestion: Effect.flatMap(
-    load("congestion", "@novacron/dwcp-acp", () => import("@novacron/dwcp-acp")),
-    ({ Acp, CongestionControl }) =>
-      Effect.map(
-        Acp.make(Schema.decodeSync(Acp.Settings)({ congestion_algorithm: options.transport.congestion_algorithm })),
-        (): Congestion => ({
-          order: (row) =>
-            Effect.succeed({
-              order: row.congestion,
-              // A socket that refuses every algorithm keeps the kernel default: not worth dropping it.
-              onSocket: (socket) =>
-                CongestionControl.apply(socket, row.congestion, `mode table: ${row.mode}/${row.linkClass}`).pipe(
-                  Effect.tapError((e) => Effect.logDebug(`ACP: ${e._tag}`)),
-                  Effect.ignore,
-                ),
-            }),
-        }),
-      ),
-  ),
-  compression: Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const [{ Hde }, { CompressionSettings }] = yield* Effect.all([
-      load("compression", "@novacron/dwcp-hde", () => import("@novacron/dwcp-hde")),
-      load("compression", "@novacron/dwcp-hde/HdeSettings", () => import("@novacron/dwcp-hde/HdeSettings")),
-    ])
-    // One HDE per row's compression (at most three), built when a row first asks for it.
-    const byRow = new Map<string, Effect.Effect<Hde.Hde, PartFailure>>()
-    const hdeFor = (c: { algorithm: string; level: number }) => {
-      const key = `${c.algorithm}:${c.level}`
-      let got = byRow.get(key)
-      if (got === undefined) {
-        const settings = Schema.decodeUnknownSync(CompressionSettings)({ ...options.compression, ...c })
-        got = memo(
-          Hde.make(settings).pipe(
-            Scope.extend(scope),
-            Effect.mapError((e) => new PartFailure({ part: "compression", reason: e.message })),
-          ),
-        )
-        byRow.set(key, got)
-      }
-      return got
-    }
-    const decoder = yield* hdeFor({ algorithm: options.compression.algorithm, level: options.compression.level })
-    const fail = (e: { readonly message: string }) => new PartFailure({ part: "compression", reason: e.message })
-    return {
-      encoding: "hde",
-      encode: (data, o) =>
-        Effect.flatMap(hdeFor(o.compression), (h) =>
-          h.encode(data, o.objectId ? { objectId: o.objectId } : undefined).pipe(Effect.mapError(fail)),
-        ),
-      decode: (data, maxSize) =>
-        decoder
-          .decode(data, { maxSize })
-          .pipe(Effect.mapError((e) => new Engine.BadPayload({ reason: e.message, offset: e.offset }))),
-    } satisfies Engine.Compression
-  }),
-  prediction: Effect.flatMap(
-    load("prediction", "@novacron/dwcp-pba", () => import("@novacron/dwcp-pba")),
-    ({ Pba }) =>
-      Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
-        predict: (peer: string) =>
-          Effect.map(pba.predict(peer), (p) => (p.status === "ok" ? p.oneSecond.mean : undefined)),
-        observe: (peer: string, bps: number) => pba.push(peer, bps),
+  readonly importer?: Importer | undefined
+}): V3Engines => {
+  const importer = options.importer ?? nativeImport
+  return {
+    transport: Effect.flatMap(load<AmstModule>("transport", "@novacron/dwcp-amst", importer), ({ Amst }) =>
+      Effect.map(Amst.make(options.transport), (service) => ({
+        send: (request) => amstSend(importer, service, options.link, request, undefined),
       })),
-  ),
-  state_sync:
-    options.stateStore === undefined
-      ? Effect.fail(new PartFailure({ part: "state_sync", reason: "this node has no cluster state store" }))
-      : Effect.succeed(stateSync(options.stateStore)),
-  placement: Effect.map(
-    load("placement", "@novacron/dwcp-itp", () => import("@novacron/dwcp-itp")),
-    ({ Scheduler }) => ({
-      place: (w: Engine.WorkloadRequest, hosts: ReadonlyArray<Engine.HostSpec>) =>
-        Effect.suspend(() => {
-          // ITP decides on this snapshot: each host's capacity is what it has free now.
-          const s = Scheduler.make()
-          for (const h of hosts) {
-            const j = s.join(h)
-            if (Either.isLeft(j))
-              return Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `host ${h.id}: ${j.left._tag}` }))
-          }
-          const r = s.place(w)
-          return Either.isRight(r)
-            ? Effect.succeed(r.right.allocation.host)
-            : Effect.fail(
-                new Engine.NoHostFits({ workload: w.id, reason: `${r.left._tag}: ${JSON.stringify(r.left)}` }),
-              )
-        }),
+    ),
+    congestion: Effect.flatMap(
+      load<typeof import("@novacron/dwcp-acp")>("congestion", "@novacron/dwcp-acp", importer),
+      ({ Acp, CongestionControl }) =>
+        Effect.map(
+          Acp.make(Schema.decodeSync(Acp.Settings)({ congestion_algorithm: options.transport.congestion_algorithm })),
+          (): Congestion => ({
+            order: (row) =>
+              Effect.succeed({
+                order: row.congestion,
+                // A socket that refuses every algorithm keeps the kernel default: not worth dropping it.
+                onSocket: (socket) =>
+                  CongestionControl.apply(socket, row.congestion, `mode table: ${row.mode}/${row.linkClass}`).pipe(
+                    Effect.tapError((e) => Effect.logDebug(`ACP: ${e._tag}`)),
+                    Effect.ignore,
+                  ),
+              }),
+          }),
+        ),
+    ),
+    compression: Effect.gen(function* () {
+      const scope = yield* Effect.scope
+      const [{ Hde }, { CompressionSettings }] = yield* Effect.all([
+        load<typeof import("@novacron/dwcp-hde")>("compression", "@novacron/dwcp-hde", importer),
+        load<typeof import("@novacron/dwcp-hde/HdeSettings")>(
+          "compression",
+          "@novacron/dwcp-hde/HdeSettings",
+          importer,
+        ),
+      ])
+      // One HDE per row's compression (at most three), built when a row first asks for it.
+      const byRow = new Map<string, Effect.Effect<Hde.Hde, PartFailure>>()
+      const hdeFor = (c: { algorithm: string; level: number }) => {
+        const key = `${c.algorithm}:${c.level}`
+        let got = byRow.get(key)
+        if (got === undefined) {
+          const settings = Schema.decodeUnknownSync(CompressionSettings)({ ...options.compression, ...c })
+          got = memo(
+            Hde.make(settings).pipe(
+              Scope.extend(scope),
+              Effect.mapError((e) => new PartFailure({ part: "compression", reason: e.message })),
+            ),
+          )
+          byRow.set(key, got)
+        }
+        return got
+      }
+      const decoder = yield* hdeFor({ algorithm: options.compression.algorithm, level: options.compression.level })
+      const fail = (e: { readonly message: string }) => new PartFailure({ part: "compression", reason: e.message })
+      return {
+        encoding: "hde",
+        encode: (data, o) =>
+          Effect.flatMap(hdeFor(o.compression), (h) =>
+            h.encode(data, o.objectId ? { objectId: o.objectId } : undefined).pipe(Effect.mapError(fail)),
+          ),
+        decode: (data, maxSize) =>
+          decoder
+            .decode(data, { maxSize })
+            .pipe(Effect.mapError((e) => new Engine.BadPayload({ reason: e.message, offset: e.offset }))),
+      } satisfies Engine.Compression
     }),
-  ),
-})
+    prediction: Effect.flatMap(
+      load<typeof import("@novacron/dwcp-pba")>("prediction", "@novacron/dwcp-pba", importer),
+      ({ Pba }) =>
+        Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
+          predict: (peer: string) =>
+            Effect.map(pba.predict(peer), (p) => (p.status === "ok" ? p.oneSecond.mean : undefined)),
+          observe: (peer: string, bps: number) => pba.push(peer, bps),
+        })),
+    ),
+    state_sync:
+      options.stateStore === undefined
+        ? Effect.fail(new PartFailure({ part: "state_sync", reason: "this node has no cluster state store" }))
+        : Effect.succeed(stateSync(options.stateStore)),
+    placement: Effect.map(
+      load<typeof import("@novacron/dwcp-itp")>("placement", "@novacron/dwcp-itp", importer),
+      ({ Scheduler }) => ({
+        place: (w: Engine.WorkloadRequest, hosts: ReadonlyArray<Engine.HostSpec>) =>
+          Effect.suspend(() => {
+            // ITP decides on this snapshot: each host's capacity is what it has free now.
+            const s = Scheduler.make()
+            for (const h of hosts) {
+              const j = s.join(h)
+              if (Either.isLeft(j))
+                return Effect.fail(new Engine.NoHostFits({ workload: w.id, reason: `host ${h.id}: ${j.left._tag}` }))
+            }
+            const r = s.place(w)
+            return Either.isRight(r)
+              ? Effect.succeed(r.right.allocation.host)
+              : Effect.fail(
+                  new Engine.NoHostFits({ workload: w.id, reason: `${r.left._tag}: ${JSON.stringify(r.left)}` }),
+                )
+          }),
+      }),
+    ),
+  }
+}
 
 // The first caller runs it, later callers share its result.
 const memo = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E> => Effect.runSync(Effect.cached(self))

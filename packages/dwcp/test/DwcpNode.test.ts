@@ -102,7 +102,7 @@ describe("DwcpNode: two nodes over mutual TLS, endpoints in the cluster state", 
           ).pipe(Effect.retry({ times: 50 }), Effect.delay("20 millis"))
         const recA = Endpoint.decode("node-a", yield* published("node-a"))
         const recB = Endpoint.decode("node-b", yield* published("node-b"))
-        expect(recA).toMatchObject({ right: { host: "127.0.0.1", port: inboxA.address.port } })
+        expect(recA).toMatchObject({ right: { host: "127.0.0.1", port: (yield* inboxA.address).port } })
         expect(recB).toMatchObject({ right: { offer: { encodings: ["zstd3"] } } })
         expect(recA).toMatchObject({ right: { offer: { encodings: ["hde", "zstd3"] } } })
 
@@ -141,12 +141,14 @@ describe("DwcpNode: two nodes over mutual TLS, endpoints in the cluster state", 
         const scope = yield* Scope.make()
         const a = yield* Layer.buildWithScope(node("node-a", true, dir, c.a, c.ca.certPem, store), scope)
         const inbox = Context.get(a, DwcpNode.Inbox)
+        const port = (yield* inbox.address).port
+        expect(yield* inbox.receiver).toEqual({ _tag: "listening", host: "127.0.0.1", port })
         const amst = yield* Amst.make(transport)
         const attempt = (cert: CertificateAuthority.Issued, ca: string) =>
           Effect.exit(
             amst.send({
               host: "127.0.0.1",
-              port: inbox.address.port,
+              port,
               source: Source.fromBuffer(page(65536), "hostile.bin"),
               maxReconnects: 0,
               tls: { cert: cert.certPem, key: cert.keyPem, ca, checkServerIdentity: () => undefined },
@@ -163,7 +165,7 @@ describe("DwcpNode: two nodes over mutual TLS, endpoints in the cluster state", 
         const ok = yield* Effect.exit(
           amst.send({
             host: "127.0.0.1",
-            port: inbox.address.port,
+            port,
             source: Source.fromBuffer(page(65536), "friendly.bin"),
             tls: { cert: c.b.certPem, key: c.b.keyPem, ca: c.ca.certPem, checkServerIdentity: () => undefined },
             streams: 1,

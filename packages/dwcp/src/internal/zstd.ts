@@ -8,11 +8,14 @@ interface Zstd {
 interface Binding {
   getFrameContentSize(frame: Uint8Array): number | null
 }
-const require = createRequire(import.meta.url)
-// Loaded on first use: a node that never sends or opens a v1 payload does not load the addon.
+// Loaded on first use: a node that never sends or opens a v1 payload does not load the addon. In
+// the agent's CommonJS bundle `require` exists and `import.meta.url` does not.
 let loaded: { readonly zstd: Zstd; readonly binding: Binding } | undefined
 const lib = () => {
-  loaded ??= { zstd: require("zstd-napi"), binding: require("zstd-napi/binding") }
+  if (loaded === undefined) {
+    const req = typeof require === "function" ? require : createRequire(import.meta.url)
+    loaded = { zstd: req("zstd-napi"), binding: req("zstd-napi/binding") }
+  }
   return loaded
 }
 
