@@ -694,7 +694,9 @@ export const layer = (
             server.close(() => resume(Effect.void))
             for (const session of sessions) session.close()
           })
-          yield* Effect.timeoutOption(closed, Duration.toMillis(settings.shutdown_grace))
+          // Finalizers are uninterruptible: the wait must be made interruptible for the timeout to
+          // cut it (a session holding a stream the client never finished would hold it forever).
+          yield* Effect.timeoutOption(Effect.interruptible(closed), Duration.toMillis(settings.shutdown_grace))
           for (const session of sessions) session.destroy()
         }),
       )

@@ -8,7 +8,7 @@ import { CertificateAuthority, Security, SecuritySettings } from "@novacron/secu
 import { tempDir } from "@novacron/testing"
 import type { Vm } from "@novacron/vm"
 import { VmManager } from "@novacron/vm"
-import { Context, Effect, Layer, Logger, type Scope } from "effect"
+import { Context, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as ApiComponent from "../src/ApiComponent.js"
 import * as ApiServer from "../src/ApiServer.js"
 import * as ApiSettings from "../src/ApiSettings.js"
@@ -32,7 +32,10 @@ interface GrpcFixture {
 }
 
 // The api component (REST + gRPC, as the node boots it) on free loopback ports.
-const start = (authMethod: "mtls" | "token"): Effect.Effect<GrpcFixture, unknown, Scope.Scope> =>
+const start = (
+  authMethod: "mtls" | "token",
+  raw: Record<string, unknown> = {},
+): Effect.Effect<GrpcFixture, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const dir = yield* tempDir
     const node = { data_dir: dir, node_id: "node-a", listen_address: "127.0.0.1", env: {} }
@@ -61,7 +64,9 @@ const start = (authMethod: "mtls" | "token"): Effect.Effect<GrpcFixture, unknown
       const fields = Object.fromEntries(annotations)
       if (fields.name === "api.audit") audit.push(fields)
     })
-    const spec = ApiComponent.component(ApiSettings.decode({ port: 0, grpc_port: 0 }), { pollInterval: "50 millis" })
+    const spec = ApiComponent.component(ApiSettings.decode({ port: 0, grpc_port: 0, ...raw }), {
+      pollInterval: "50 millis",
+    })
     const ctx = yield* Layer.build(
       spec.layer.pipe(
         Layer.provide(
@@ -337,6 +342,24 @@ describe("gRPC over mTLS", () => {
       // The handshake refuses a client without a certificate: the call never reaches the server.
       expect(r.noCert.code).toBe("UNAVAILABLE")
       expect(r.tokenOnly.code).toBe("UNAVAILABLE")
+    }),
+  )
+})
+
+describe("gRPC limits and shutdown", () => {
+  it.scopedLive("a message over max_body_bytes is RESOURCE_EXHAUSTED; its unread stream does not hold shutdown", () =>
+    Effect.gen(function* () {
+      yield* closeClients
+      const scope = yield* Scope.make()
+      const fx = yield* Scope.extend(start("token", { shutdown_grace: "300ms" }), scope)
+      const operator = client(fx, "VmService", { token: tokens.operator })
+      const huge = yield* Effect.promise(() => status(unary(operator, "CreateVm", spec("x".repeat(2 * 1024 * 1024)))))
+      expect(huge.code).toBe("RESOURCE_EXHAUSTED")
+      // The connection still serves.
+      expect((yield* Effect.promise(() => status(unary(operator, "ListVms")))).code).toBe("OK")
+      const started = Date.now()
+      yield* Scope.close(scope, Exit.void)
+      expect(Date.now() - started).toBeLessThan(3000)
     }),
   )
 })
