@@ -42,9 +42,9 @@ import type { Effect } from "effect"
  * |                  |           |             | orchestration     |                                                      |
  * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
+ * | profiling        | post-init | WARNING     | security          | CPU profiles and heap snapshots for admins, on demand |
  * | database-        | post-init | WARNING     | database,         | hourly upkeep (SQLite optimize and WAL checkpoint,   |
  * | maintenance      |           |             | background-jobs   | PostgreSQL ANALYZE) on a background job              |
- * | profiling        | post-init | WARNING     | security          | CPU profiles and heap snapshots for admins, on demand |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
  * |                  |           |             | network,          | by a job; a node not registered still runs its VMs   |

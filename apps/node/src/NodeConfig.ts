@@ -133,8 +133,8 @@ export const components = (
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),
-    ...(s.api.enabled ? [ApiComponent.component(s.api)] : []),
     OrchestrationComponent.component(s.orchestration, s.storage, { data_dir: dataDir, node_id: s.system.node_id }),
+    ...(s.api.enabled ? [ApiComponent.component(s.api)] : []),
     ClusterComponent.component(s.cluster, {
       data_dir: dataDir,
       listen_address: s.network.listen_address,

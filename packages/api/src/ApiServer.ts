@@ -44,6 +44,7 @@ import * as EventLog from "./EventLog.js"
 import { authenticate } from "./internal/auth.js"
 import * as RateLimit from "./internal/rateLimit.js"
 import * as Trace from "./internal/trace.js"
+import { vmError, vmView } from "./internal/vms.js"
 import * as OrchestrationSource from "./OrchestrationSource.js"
 
 /**
@@ -143,37 +144,6 @@ export const waitMillis = (wait: string | undefined, random = Math.random()): nu
     m === undefined || m === null ? DEFAULT_WAIT : Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as "ms"]
   const base = Math.min(asked, MAX_WAIT)
   return Math.round(base + (base / 16) * random)
-}
-
-const vmView = (r: Vm.VmRecord): Api.VmView => ({
-  id: r.spec.id,
-  state: r.state,
-  vcpus: r.spec.vcpus,
-  memory_mb: r.spec.memory_mb,
-  pid: r.pid,
-  accel: r.accel,
-  term: r.term,
-  exit_reason: r.exit_reason,
-  created_at: r.created_at,
-  updated_at: r.updated_at,
-})
-
-type VmFailure = VmError.VmNotFound | VmError.VmAlreadyDefined | VmError.VmInvalidState | VmError.VmInvalidSpec
-const vmError = (e: { readonly _tag: string; readonly message: string } & Partial<{ id: string }>) => {
-  const id = e.id ?? ""
-  switch (e._tag as VmFailure["_tag"] | string) {
-    case "VmNotFound":
-      return new NotFound({ kind: "vm", id })
-    case "VmAlreadyDefined":
-    case "VmInvalidState":
-    case "VmOwnershipError":
-      return new Conflict({ kind: "vm", id, reason: e.message })
-    case "VmInvalidSpec":
-    case "VmCapacityExceeded":
-      return new Unprocessable({ kind: "vm", id, reason: e.message })
-    default:
-      return new ServiceUnavailable({ service: "vm", reason: e.message })
-  }
 }
 
 // The platform answers a body it cannot read (not JSON, cut short, over the size limit while
