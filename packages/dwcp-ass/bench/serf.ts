@@ -40,7 +40,8 @@ const serfRun = async (base: number) => {
             `-bind=127.0.0.1:${base + i}`,
             `-rpc-addr=${rpc(i)}`,
             "-log-level=err",
-            ...(i > 0 ? [`-join=127.0.0.1:${base}`] : []),
+            // -join exits when s0 is not listening yet (a race on a busy machine); -retry-join waits.
+            ...(i > 0 ? [`-retry-join=127.0.0.1:${base}`, "-retry-interval=1s"] : []),
           ],
           { stdio: "ignore" },
         ),
