@@ -21,28 +21,17 @@ import {
   OpenApi,
 } from "@effect/platform"
 import { NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
-import { Membership } from "@novacron/cluster"
-import { StateStore } from "@novacron/dwcp-ass"
 import { MetricsEndpoint } from "@novacron/monitoring"
-import { Tasks } from "@novacron/orchestration"
 import { type Authorization, Security } from "@novacron/security"
-import { type Vm, type VmError, VmManager, Vm as VmSchemas } from "@novacron/vm"
+import { type VmManager, Vm as VmSchemas } from "@novacron/vm"
 import { Context, Data, Deferred, Duration, Effect, Layer, Option, ParseResult, Schedule, Schema, Stream } from "effect"
 import * as Api from "./Api.js"
-import {
-  Conflict,
-  Forbidden,
-  NotFound,
-  orchestrationNotRunning,
-  ServiceUnavailable,
-  TooManyRequests,
-  Unprocessable,
-} from "./ApiError.js"
+import { Forbidden, orchestrationNotRunning, ServiceUnavailable, TooManyRequests } from "./ApiError.js"
 import type { ApiSettings } from "./ApiSettings.js"
-import { AgentInfo, TaskSource } from "./ApiSources.js"
 import * as EventLog from "./EventLog.js"
 import { authenticate } from "./internal/auth.js"
 import * as RateLimit from "./internal/rateLimit.js"
+import * as Sources from "./internal/sources.js"
 import * as Trace from "./internal/trace.js"
 import { vmError, vmView } from "./internal/vms.js"
 import * as OrchestrationSource from "./OrchestrationSource.js"
@@ -263,15 +252,9 @@ export const layer = (
             "set api.listen_address to a loopback address, or use mtls or token",
         })
       }
-      const context = yield* Effect.context<never>()
-      const optional = <I, S>(tag: Context.Tag<I, S>) => Context.getOption(context as Context.Context<I>, tag)
-      const vms = optional(VmManager.VmManager)
-      const membership = optional(Membership.Membership)
-      const store = optional(StateStore.StateStore)
-      const agent = optional(AgentInfo)
-      // A TaskSource the host gives wins; otherwise orchestration's tasks when the node runs it.
-      const tasks = Option.orElse(optional(TaskSource), () =>
-        Option.map(optional(Tasks.Tasks), (t) => OrchestrationSource.make(t, security.nodeId)),
+      const { vms, membership, store, agent, tasks } = Sources.fromContext(
+        yield* Effect.context<never>(),
+        security.nodeId,
       )
       const election = options.election ?? OrchestrationSource.election
       const log = yield* EventLog.make()

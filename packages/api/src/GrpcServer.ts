@@ -23,11 +23,8 @@ import {
   type HandlerContext,
 } from "@connectrpc/connect"
 import { connectNodeAdapter } from "@connectrpc/connect-node"
-import { Membership } from "@novacron/cluster"
-import { StateStore } from "@novacron/dwcp-ass"
-import { Tasks } from "@novacron/orchestration"
 import { type Authorization, Security } from "@novacron/security"
-import { Vm, VmManager } from "@novacron/vm"
+import { Vm, type VmManager } from "@novacron/vm"
 import {
   Cause,
   Context,
@@ -47,7 +44,6 @@ import * as Api from "./Api.js"
 import { Forbidden, orchestrationNotRunning, ServiceUnavailable, TooManyRequests } from "./ApiError.js"
 import { routePermissions } from "./ApiServer.js"
 import type { ApiSettings } from "./ApiSettings.js"
-import { AgentInfo, TaskSource } from "./ApiSources.js"
 import * as EventLog from "./EventLog.js"
 import { AgentService } from "./gen/novacron/v1/agent_pb.js"
 import { EventService, type EventsResponseSchema } from "./gen/novacron/v1/event_pb.js"
@@ -55,6 +51,7 @@ import { TaskService } from "./gen/novacron/v1/task_pb.js"
 import { VmService } from "./gen/novacron/v1/vm_pb.js"
 import { authenticate } from "./internal/auth.js"
 import * as RateLimit from "./internal/rateLimit.js"
+import * as Sources from "./internal/sources.js"
 import { vmError, vmView } from "./internal/vms.js"
 import * as OrchestrationSource from "./OrchestrationSource.js"
 
@@ -290,14 +287,9 @@ export const layer = (
     Effect.gen(function* () {
       const security = yield* Security.Security
       const log = yield* EventLog.EventLog
-      const context = yield* Effect.context<never>()
-      const get = <I, S>(tag: Context.Tag<I, S>) => Context.getOption(context as Context.Context<I>, tag)
-      const vms = get(VmManager.VmManager)
-      const membership = get(Membership.Membership)
-      const store = get(StateStore.StateStore)
-      const agent = get(AgentInfo)
-      const tasks = Option.orElse(get(TaskSource), () =>
-        Option.map(get(Tasks.Tasks), (t) => OrchestrationSource.make(t, security.nodeId)),
+      const { vms, membership, store, agent, tasks } = Sources.fromContext(
+        yield* Effect.context<never>(),
+        security.nodeId,
       )
       const election = options.election ?? OrchestrationSource.election
       const runtime = yield* Effect.runtime<never>()
