@@ -19,6 +19,7 @@ import * as Coordinator from "./Coordinator.js"
 import { TaskStoreError } from "./OrchestrationError.js"
 import type { OrchestrationSettings } from "./OrchestrationSettings.js"
 import * as Tasks from "./Tasks.js"
+import * as VmMover from "./VmMover.js"
 
 /**
  * @since 0.1.0
@@ -70,9 +71,10 @@ export const healthCheck: Effect.Effect<Component.HealthResult, never, Tasks.Tas
  * coordinator's election and the VM manager (`vm`) for VM tasks. Placement is not wired here: the
  * node runs no `dwcp-itp` component yet (and its CommonJS bundle cannot load DWCP packages, which
  * are ES modules only), so the node's tasks create VMs where they run; `Tasks.layer` takes a
- * placement service when given. The design also lists DWCP as a
- * dependency: nothing here uses it until VM migration runs through it (drain stops a VM on its node
- * and starts it elsewhere), so the boot table does not name it.
+ * placement service when given. Drains move VMs through the `VmMover` in the boot context when the
+ * host provides one (live migration), else stop/start through this node's VM manager. The design
+ * also lists DWCP as a dependency: nothing here uses it until VM migration runs through it, so the
+ * boot table does not name it.
  *
  * @example
  * ```ts
@@ -97,14 +99,26 @@ export const component = (settings: OrchestrationSettings, storage: StorageSetti
     StateStore.StateStore | VmManager.VmManager
   > = where.ok
     ? Layer.unwrapEffect(
-        Effect.map(VmManager.VmManager, (vm) =>
-          Layer.merge(
-            Tasks.layerFromSql({ settings, vm }),
-            AgentManager.layer(settings).pipe(
-              Layer.provideMerge(Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl })),
-            ),
-          ),
-        ),
+        Effect.gen(function* () {
+          const vm = yield* VmManager.VmManager
+          // A host that can move VMs between nodes (live migration, issue 27) provides a VmMover;
+          // otherwise stop/start through this node's VM manager (a move to another node fails
+          // saying why: VM steps on other nodes are not built).
+          const mover = Option.getOrElse(yield* Effect.serviceOption(VmMover.VmMover), () =>
+            VmMover.stopStart(VmMover.localAccess(options.node_id, vm)),
+          )
+          const tasks = Layer.unwrapEffect(
+            Effect.gen(function* () {
+              const coordinator = yield* Coordinator.Coordinator
+              const agents = yield* AgentManager.AgentManager
+              return Tasks.layerFromSql({ settings, vm, cluster: { coordinator, agents }, mover })
+            }),
+          )
+          return tasks.pipe(
+            Layer.provideMerge(AgentManager.layer(settings)),
+            Layer.provideMerge(Coordinator.layer({ node: options.node_id, ttl: settings.coordinator_ttl })),
+          )
+        }),
       ).pipe(Layer.provide(Tasks.layerSql(where.store) as Layer.Layer<SqlClient.SqlClient, TaskStoreError>))
     : Layer.fail(new TaskStoreError({ operation: "open", cause: new Error(where.reason) }))
   return Component.spec({

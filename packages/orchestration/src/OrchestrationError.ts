@@ -89,3 +89,19 @@ export class StepFailed extends Schema.TaggedError<StepFailed>()("StepFailed", {
     return `step ${this.step}: ${this.reason}`
   }
 }
+
+/**
+ * A VM could not be listed or moved off a node (the `VmMover` names the node, the VM and why).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MoveFailed extends Data.TaggedError("MoveFailed")<{
+  readonly vm: string | null
+  readonly node: string
+  readonly reason: string
+}> {
+  override get message() {
+    return this.vm === null ? `node ${this.node}: ${this.reason}` : `VM ${this.vm} on ${this.node}: ${this.reason}`
+  }
+}

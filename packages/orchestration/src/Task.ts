@@ -9,8 +9,10 @@ import { Vm } from "@novacron/vm"
 import { Schema } from "effect"
 
 /**
- * The kinds of work a task does. VM kinds act through the node's `VmManager`; `noop` runs
- * `steps` steps (tests, benchmarks) that each log one row, optionally sleeping `sleep_ms` first.
+ * The kinds of work a task does. VM kinds act through the node's `VmManager`; `Drain` marks a
+ * node ineligible and moves its VMs away through the `VmMover` (at most `max_parallel` at once,
+ * default `orchestration.drain_max_parallel`); `noop` runs `steps` steps (tests, benchmarks) that
+ * each log one row, optionally sleeping `sleep_ms` first.
  *
  * @since 0.1.0
  * @category schemas
@@ -23,6 +25,10 @@ export const TaskSpec = Schema.Union(
   Schema.TaggedStruct("VmStart", { vm: Schema.String }),
   Schema.TaggedStruct("VmStop", { vm: Schema.String }),
   Schema.TaggedStruct("VmDelete", { vm: Schema.String }),
+  Schema.TaggedStruct("Drain", {
+    node: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)),
+    max_parallel: Schema.optional(Schema.Int.pipe(Schema.between(1, 1024))),
+  }),
   Schema.TaggedStruct("Noop", {
     steps: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 1 }),
     sleep_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 3_600_000)), { default: () => 0 }),
@@ -85,6 +91,11 @@ export const StepRecord = Schema.Struct({
   /** `ok`, `replayed` (its effect was already recorded: not acted again), `failed`, or null while running. */
   outcome: Schema.NullOr(Schema.Literal("ok", "replayed", "failed")),
   error: Schema.NullOr(Schema.String),
+  /**
+   * What the step recorded when it acted (`ok` and `replayed` attempts): e.g. a drain's move says
+   * where the VM went and the placement decision that sent it there.
+   */
+  result: Schema.NullOr(Schema.String),
 })
 
 /**
@@ -113,6 +124,13 @@ export const PlacementDecision = Schema.Struct({
     }),
   ),
   filters: Schema.Array(Schema.Struct({ name: Schema.String, removed: Schema.Int })),
+  /**
+   * Feasible hosts passed over because the agent manager has them draining, suspect, failed or
+   * left (or they are the node being drained), with that reason.
+   */
+  excluded: Schema.optionalWith(Schema.Array(Schema.Struct({ host: Schema.String, reason: Schema.String })), {
+    default: () => [],
+  }),
 })
 
 /**
@@ -149,11 +167,26 @@ export const TaskRecord = Schema.Struct({
 export type TaskRecord = typeof TaskRecord.Type
 
 /**
- * A task with its history.
+ * Where a drain stands: the VMs found on the node when it started, those moved away, those left.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DrainProgress {
+  readonly node: string
+  /** Null until the drain listed the node's VMs. */
+  readonly total: number | null
+  readonly moved: ReadonlyArray<string>
+  readonly left: ReadonlyArray<string>
+}
+
+/**
+ * A task with its history (and, for a drain, its progress).
  *
  * @since 0.1.0
  * @category models
  */
 export interface TaskView extends TaskRecord {
   readonly history: ReadonlyArray<StepRecord>
+  readonly progress: DrainProgress | null
 }

@@ -13,11 +13,22 @@ import type { WorkflowEngine } from "@effect/workflow"
 import type { Placement } from "@novacron/dwcp-itp"
 import type { VmManager } from "@novacron/vm"
 import { Clock, Context, Duration, Effect, Layer, Option, ParseResult, Redacted, Schema } from "effect"
+import type { AgentManagerApi } from "./AgentManager.js"
+import type { CoordinatorApi } from "./Coordinator.js"
 import * as Engine from "./internal/engine.js"
 import * as Store from "./internal/store.js"
 import { InvalidTask, TaskNotFound, TaskStoreError } from "./OrchestrationError.js"
 import type { OrchestrationSettings } from "./OrchestrationSettings.js"
-import { isFinal, type TaskRecord, TaskSpec, type TaskSpecInput, type TaskStatus, type TaskView } from "./Task.js"
+import {
+  type DrainProgress,
+  isFinal,
+  type TaskRecord,
+  TaskSpec,
+  type TaskSpecInput,
+  type TaskStatus,
+  type TaskView,
+} from "./Task.js"
+import type { VmMoverApi, VmOnNode } from "./VmMover.js"
 
 /**
  * Options of {@link TasksApi.submit}.
@@ -43,7 +54,7 @@ export interface SubmitOptions {
  */
 export interface ListFilter {
   readonly status?: TaskStatus | undefined
-  /** The spec's tag: `VmCreate`, `VmStart`, `VmStop`, `VmDelete`, `Noop`. */
+  /** The spec's tag: `VmCreate`, `VmStart`, `VmStop`, `VmDelete`, `Drain`, `Noop`. */
   readonly kind?: string | undefined
   /** At most this many, oldest first (default 1000). */
   readonly limit?: number | undefined
@@ -61,7 +72,7 @@ export interface TasksApi {
     spec: TaskSpecInput | TaskSpec,
     options?: SubmitOptions,
   ) => Effect.Effect<TaskRecord, InvalidTask | TaskStoreError>
-  /** The task with its history (one row per step attempt, with times). */
+  /** The task with its history (one row per step attempt, with times) and a drain's progress. */
   readonly get: (id: string) => Effect.Effect<TaskView, TaskNotFound | TaskStoreError>
   readonly list: (filter?: ListFilter) => Effect.Effect<ReadonlyArray<TaskRecord>, TaskStoreError>
   /** Tasks per status. */
@@ -88,6 +99,16 @@ export class Tasks extends Context.Tag("@novacron/orchestration/Tasks")<Tasks, T
 
 const decodeSpec = Schema.decodeUnknown(TaskSpec)
 
+// From the recorded effects: the inventory step's VM list and the move steps done.
+const drainProgress = (id: string, node: string) =>
+  Effect.map(Store.effectsOf(id), (effects): DrainProgress => {
+    const listed = effects.get("inventory")
+    if (listed === undefined) return { node, total: null, moved: [], left: [] }
+    const vms = (JSON.parse(listed) as ReadonlyArray<VmOnNode>).map((v) => v.id)
+    const moved = vms.filter((vm) => effects.has(`move ${vm}`))
+    return { node, total: vms.length, moved, left: vms.filter((vm) => !effects.has(`move ${vm}`)) }
+  })
+
 const make = (settings: OrchestrationSettings) =>
   Effect.gen(function* () {
     const sql = yield* Effect.context<SqlClient.SqlClient | WorkflowEngine.WorkflowEngine>()
@@ -101,7 +122,9 @@ const make = (settings: OrchestrationSettings) =>
           const task = yield* Store.getTask(id)
           if (Option.isNone(task)) return yield* new TaskNotFound({ id })
           const history = yield* Store.history(id)
-          return { ...task.value, history } satisfies TaskView
+          const spec = task.value.spec
+          const progress = spec._tag === "Drain" ? yield* drainProgress(id, spec.node) : null
+          return { ...task.value, history, progress } satisfies TaskView
         }),
       )
 
@@ -223,6 +246,16 @@ export interface LayerOptions {
    */
   readonly placement?: { readonly service: Placement.PlacementService; readonly node: string } | undefined
   /**
+   * The coordinator and its agent manager: a drain marks its node through them and acts only
+   * from the coordinator; placement passes over draining, suspect, failed and left agents.
+   * Without them a drain is dead-lettered at once.
+   */
+  readonly cluster?:
+    | { readonly coordinator: CoordinatorApi; readonly agents: Pick<AgentManagerApi, "list" | "setDraining"> }
+    | undefined
+  /** How a drain moves VMs (live migration when it exists; stop/start otherwise). */
+  readonly mover?: VmMoverApi | undefined
+  /**
    * Passed to the cluster runner (`ShardingConfig`): e.g. `entityMessagePollInterval` bounds how
    * soon a resumed runner picks up work it did not receive directly.
    */
@@ -285,6 +318,8 @@ export const layerFromSql = (options: LayerOptions): Layer.Layer<Tasks, TaskStor
     settings: options.settings,
     vm: Option.fromNullable(options.vm),
     placement: Option.fromNullable(options.placement),
+    cluster: Option.fromNullable(options.cluster),
+    mover: Option.fromNullable(options.mover),
   })
   return Layer.effect(Tasks, make(options.settings)).pipe(
     Layer.provideMerge(engine),

@@ -18,3 +18,5 @@ export * as OrchestrationSettings from "./OrchestrationSettings.js"
 export * as Task from "./Task.js"
 /** @since 0.1.0 */
 export * as Tasks from "./Tasks.js"
+/** @since 0.1.0 */
+export * as VmMover from "./VmMover.js"

@@ -8,9 +8,12 @@ import { Activity, Workflow, type WorkflowEngine } from "@effect/workflow"
 import type { Placement } from "@novacron/dwcp-itp"
 import { Vm, type VmManager } from "@novacron/vm"
 import { Clock, Duration, Effect, type Layer, Option, Schedule, Schema } from "effect"
+import type { AgentManagerApi } from "../AgentManager.js"
+import type { CoordinatorApi } from "../Coordinator.js"
 import { StepFailed } from "../OrchestrationError.js"
 import type { OrchestrationSettings } from "../OrchestrationSettings.js"
 import { isFinal, type PlacementDecision, type TaskRecord } from "../Task.js"
+import type { VmMoverApi, VmOnNode } from "../VmMover.js"
 import * as Store from "./store.js"
 
 export const TaskWorkflow = Workflow.make({
@@ -23,6 +26,13 @@ export interface EngineOptions {
   readonly settings: OrchestrationSettings
   readonly vm: Option.Option<VmManager.Manager>
   readonly placement: Option.Option<{ readonly service: Placement.PlacementService; readonly node: string }>
+  /** The coordinator and its agent manager: drains act through them; placement skips ineligible agents. */
+  readonly cluster: Option.Option<{
+    readonly coordinator: CoordinatorApi
+    readonly agents: Pick<AgentManagerApi, "list" | "setDraining">
+  }>
+  /** How a drain moves VMs. */
+  readonly mover: Option.Option<VmMoverApi>
 }
 
 /** A failure that no retry can fix: the task is dead-lettered at once. */
@@ -44,6 +54,55 @@ const describe = (e: unknown): string =>
   e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String(e.message) : String(e)
 
 const now = Clock.currentTimeMillis
+
+/**
+ * Hosts placement must not choose: the agent manager's draining, suspect, failed and left agents,
+ * and `also` (a drain's own node), with the reason.
+ */
+const ineligible = (options: EngineOptions, also: ReadonlyArray<readonly [string, string]>) =>
+  Option.match(options.cluster, {
+    onNone: () => Effect.succeed(new Map(also)),
+    onSome: ({ agents }) =>
+      Effect.map(agents.list, (records) => {
+        const out = new Map<string, string>(also)
+        for (const r of records) {
+          if (out.has(r.node)) continue
+          if (r.draining || r.state === "draining") out.set(r.node, "draining")
+          else if (r.state === "suspect" || r.state === "failed" || r.state === "left") out.set(r.node, r.state)
+        }
+        return out
+      }),
+  })
+
+/**
+ * Asks placement for the whole ranking (`explain`, not `place`: the allocation shows in the
+ * capacity the target publishes once the VM runs, so committing here would count it twice) and
+ * takes the best host that is not excluded; the decision keeps the ranking and why hosts were
+ * passed over.
+ */
+const decide = (
+  service: Placement.PlacementService,
+  request: { readonly id: string; readonly cpuMilli: number; readonly memoryMib: number },
+  exclude: ReadonlyMap<string, string>,
+) =>
+  Effect.map(
+    Effect.suspend(() => service.explain(request, { top: 1024 })),
+    (e): PlacementDecision => {
+      const eligible = e.ranking.filter((r) => !exclude.has(r.host))
+      const passed = e.ranking.filter((r) => exclude.has(r.host))
+      return {
+        chosen: eligible[0]?.host ?? null,
+        policy: e.policy,
+        hosts: e.hosts,
+        feasible: e.feasible,
+        ranking: [...passed, ...eligible.slice(0, 5)]
+          .sort((a, b) => b.total - a.total)
+          .map((r) => ({ host: r.host, total: r.total, scores: { ...r.scores } })),
+        filters: e.filters.map((f) => ({ name: f.name, removed: f.removed })),
+        excluded: passed.map((r) => ({ host: r.host, reason: exclude.get(r.host)! })),
+      }
+    },
+  )
 
 const plan = (task: TaskRecord, options: EngineOptions): ReadonlyArray<Step> => {
   const vm = options.vm
@@ -105,21 +164,11 @@ const plan = (task: TaskRecord, options: EngineOptions): ReadonlyArray<Step> => 
               // explain, not place: the allocation shows up in the capacity the chosen agent
               // publishes once the VM runs (PlacementSync), so committing it here would count it twice.
               action: Effect.gen(function* () {
-                const e = yield* Effect.suspend(() =>
-                  service.explain({
-                    id: spec.spec.id,
-                    cpuMilli: spec.spec.vcpus * 1000,
-                    memoryMib: spec.spec.memory_mb,
-                  }),
+                const decision = yield* decide(
+                  service,
+                  { id: spec.spec.id, cpuMilli: spec.spec.vcpus * 1000, memoryMib: spec.spec.memory_mb },
+                  yield* ineligible(options, []),
                 ).pipe(Effect.mapError((err) => new Unretryable(`placement: ${describe(err)}`)))
-                const decision: PlacementDecision = {
-                  chosen: e.chosen ?? null,
-                  policy: e.policy,
-                  hosts: e.hosts,
-                  feasible: e.feasible,
-                  ranking: e.ranking.map((r) => ({ host: r.host, total: r.total, scores: { ...r.scores } })),
-                  filters: e.filters.map((f) => ({ name: f.name, removed: f.removed })),
-                }
                 const json = JSON.stringify(decision)
                 yield* Store.setPlacement(task.id, json)
                 if (decision.chosen !== node)
@@ -151,6 +200,9 @@ const plan = (task: TaskRecord, options: EngineOptions): ReadonlyArray<Step> => 
       return [start(spec.vm)]
     case "VmStop":
       return [stop(spec.vm, false)]
+    case "Drain":
+      // a drain's steps depend on what its inventory found: see drainBody
+      return []
     case "VmDelete":
       return [
         stop(spec.vm, true),
@@ -259,6 +311,115 @@ const stepActivity = (task: TaskRecord, step: Step, options: EngineOptions) =>
     }),
   })
 
+/** Waits (bounded) until this node is coordinator: a drain acts only from the coordinator. */
+const asCoordinator = (coordinator: CoordinatorApi, settings: OrchestrationSettings) =>
+  coordinator.elected.pipe(
+    Effect.timeoutFail({
+      duration: Duration.sum(Duration.times(settings.coordinator_ttl, 2), Duration.seconds(1)),
+      onTimeout: () => new Error(`${coordinator.node} is not the coordinator (a drain acts only from the coordinator)`),
+    }),
+  )
+
+/**
+ * A drain: `mark` (the agent manager's draining flag, a write fenced by the coordinator's term),
+ * `inventory` (the node's VMs, recorded so a resumed drain moves the same list), then one
+ * `move <vm>` step per VM, at most `max_parallel` at once, each choosing its target through
+ * placement (never the drained node, nor a draining, suspect, failed or left agent) and moving the
+ * VM through the `VmMover`. Each move is its own activity: after a crash or a failover the
+ * finished ones are not run again. The drain fails with what is left when a move fails for good
+ * or the deadline passes.
+ */
+const drainBody = (
+  task: TaskRecord,
+  spec: { readonly node: string; readonly max_parallel?: number | undefined },
+  options: EngineOptions,
+) =>
+  Effect.gen(function* () {
+    const missing = Option.isNone(options.cluster)
+      ? "no coordinator on this node"
+      : Option.isNone(options.mover)
+        ? "no VM mover on this node"
+        : undefined
+    if (missing !== undefined) return yield* new StepFailed({ step: "mark", outcome: "dead", reason: missing })
+    const { coordinator, agents } = Option.getOrThrow(options.cluster)
+    const mover = Option.getOrThrow(options.mover)
+    const node = spec.node
+    yield* stepActivity(
+      task,
+      {
+        name: "mark",
+        local: false,
+        action: Effect.gen(function* () {
+          yield* asCoordinator(coordinator, options.settings)
+          yield* agents.setDraining(node, true)
+          return `${node} marked draining (ineligible for placement)`
+        }),
+      },
+      options,
+    )
+    const listed = yield* stepActivity(
+      task,
+      {
+        name: "inventory",
+        local: false,
+        action: Effect.map(mover.vmsOn(node), (vms) => JSON.stringify(vms)),
+      },
+      options,
+    )
+    const vms = JSON.parse(listed) as ReadonlyArray<VmOnNode>
+    const moveStep = (vm: VmOnNode): Step => ({
+      name: `move ${vm.id}`,
+      local: false,
+      action: Effect.gen(function* () {
+        yield* asCoordinator(coordinator, options.settings)
+        const { service } = yield* Option.match(options.placement, {
+          onNone: () => Effect.fail(new Unretryable("no placement service (dwcp-itp) on this node to choose a target")),
+          onSome: Effect.succeed,
+        })
+        const exclude = yield* ineligible(options, [[node, "being drained"]])
+        const decision = yield* decide(
+          service,
+          { id: `drain/${vm.id}`, cpuMilli: vm.vcpus * 1000, memoryMib: vm.memory_mb },
+          exclude,
+        ).pipe(Effect.mapError((e) => new Error(`placement: ${describe(e)}`)))
+        if (decision.chosen === null)
+          return yield* Effect.fail(
+            new Error(
+              `no eligible host for ${vm.id} (${decision.feasible} feasible of ${decision.hosts}; excluded: ${
+                decision.excluded.map((x) => `${x.host} ${x.reason}`).join(", ") || "none"
+              })`,
+            ),
+          )
+        const did = yield* mover.move({ vm: vm.id, from: node, to: decision.chosen, start: vm.running })
+        return JSON.stringify({
+          vm: vm.id,
+          from: node,
+          to: decision.chosen,
+          method: mover.method,
+          did,
+          placement: decision,
+        })
+      }),
+    })
+    const max = spec.max_parallel ?? options.settings.drain_max_parallel
+    const outcomes = yield* Effect.forEach(vms, (vm) => Effect.either(stepActivity(task, moveStep(vm), options)), {
+      concurrency: max,
+    })
+    const failed = outcomes.flatMap((o, i) => (o._tag === "Left" ? [[vms[i]!.id, o.left] as const] : []))
+    if (failed.length === 0) return
+    const left = failed.map(([id]) => id)
+    const cancelled = failed.some(([, e]) => e.outcome === "cancelled")
+    const timedOut = failed.some(([, e]) => e.reason.includes("timed out"))
+    const why = cancelled ? "cancelled" : timedOut ? "deadline passed" : "moves failed"
+    return yield* new StepFailed({
+      step: "drain",
+      outcome: cancelled ? "cancelled" : "dead",
+      reason: `${why}: ${vms.length - left.length} of ${vms.length} VMs moved off ${node}; left: ${left.join(", ")} (${failed
+        .map(([id, e]) => `${id}: ${e.reason}`)
+        .join("; ")})`,
+    })
+  })
+
 const body = (taskId: string, options: EngineOptions) =>
   Effect.gen(function* () {
     const found = yield* Store.getTask(taskId)
@@ -266,7 +427,8 @@ const body = (taskId: string, options: EngineOptions) =>
     const task = found.value
     yield* Effect.annotateCurrentSpan("task.kind", task.spec._tag)
     yield* Store.setStatus(taskId, "running", yield* now)
-    for (const step of plan(task, options)) yield* stepActivity(task, step, options)
+    if (task.spec._tag === "Drain") yield* drainBody(task, task.spec, options)
+    else for (const step of plan(task, options)) yield* stepActivity(task, step, options)
     yield* Store.setStatus(taskId, "succeeded", yield* now)
     yield* Effect.annotateCurrentSpan("task.outcome", "succeeded")
   }).pipe(

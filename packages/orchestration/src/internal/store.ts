@@ -167,14 +167,18 @@ export const requestCancel = (id: string, at: number) =>
 export const history = (taskId: string) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<Record<string, unknown>>`SELECT step, attempt, started_at, finished_at, outcome, error
-      FROM orch_steps WHERE task_id = ${taskId} ORDER BY started_at, step, attempt`
+    const rows = yield* sql<Record<string, unknown>>`SELECT s.step, s.attempt, s.started_at, s.finished_at,
+      s.outcome, s.error, e.result
+      FROM orch_steps s LEFT JOIN orch_effects e ON e.key = s.task_id || '/' || s.step
+      WHERE s.task_id = ${taskId} ORDER BY s.started_at, s.step, s.attempt`
     return yield* Effect.forEach(rows, (r) =>
       decodeStep({
         ...r,
         attempt: Number(r.attempt),
         started_at: Number(r.started_at),
         finished_at: r.finished_at === null ? null : Number(r.finished_at),
+        // the effect's result belongs to the attempt that acted (or replayed), not failed ones
+        result: r.outcome === "ok" || r.outcome === "replayed" ? (r.result ?? null) : null,
       }),
     )
   }).pipe(Effect.mapError(fail(`history of ${taskId}`)))
@@ -214,6 +218,14 @@ export const effectOf = (key: string): Effect.Effect<Option.Option<string>, SqlE
       Effect.map((rows) => Option.fromNullable(rows[0]?.result)),
     ),
   )
+
+/** The recorded effects of a task's steps, by step name. */
+export const effectsOf = (taskId: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql<{ step: string; result: string }>`SELECT step, result FROM orch_effects WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => new Map(rows.map((r) => [r.step, r.result]))),
+    ),
+  ).pipe(Effect.mapError(fail(`effects of ${taskId}`)))
 
 export const recordEffect = (key: string, taskId: string, step: string, at: number, result: string) =>
   Effect.flatMap(
