@@ -5,7 +5,7 @@
  * | bytes | field |
  * | --- | --- |
  * | 0..2 | magic `0xA5 0x7D` |
- * | 2 | version (2) |
+ * | 2 | version (3) |
  * | 3 | type ({@link FrameType}) |
  * | 4..8 | payload length, u32 |
  * | 8..24 | transfer id (16 bytes) |
@@ -16,6 +16,12 @@
  * Control frames (`HELLO`, `WELCOME`, `FIN`, `DONE`, `ERROR`) carry a JSON payload; `DATA` carries
  * the chunk; `ACK` (chunk `seq` received), `CREDIT` (`offset` = bytes written in order, so the
  * sender may send up to `offset + window`) and `BYE` carry nothing.
+ *
+ * Version 3 (issue 23): `HELLO` names the end-to-end digest's algorithm (`integrity`: `sha256` or
+ * `xxh3-64`) and `WELCOME`/`FIN`/`DONE` carry `digest` (was `sha256`); a `FIN` over a token
+ * connection carries an HMAC of it. The header is the same as in version 2, so a receiver answers a
+ * version-2 sender with a version-2 `ERROR` (code `version`, see {@link encodeForPeer}) instead of
+ * dropping it; a version-2 receiver closes a version-3 sender's connection.
  *
  * @since 0.1.0
  */
@@ -44,11 +50,19 @@ export const FrameType = {
 export type FrameType = (typeof FrameType)[keyof typeof FrameType]
 
 /**
- * Current protocol version (2 since the wire module: the length moved to bytes 4..8).
+ * Current protocol version (2 since the wire module: the length moved to bytes 4..8; 3 since the
+ * digest became negotiable).
  *
  * @since 0.1.0
  */
-export const VERSION = 2
+export const VERSION = 3
+
+/**
+ * Oldest version with this header layout: a peer on it can read an `ERROR` saying why it is refused.
+ *
+ * @since 0.3.0
+ */
+export const OLDEST_READABLE_VERSION = 2
 
 /**
  * Header size in bytes.
@@ -116,6 +130,13 @@ export const FrameError = WireError.FrameError
  */
 export type FrameError = WireError.FrameError
 
+// A transfer id shorter than 16 bytes is padded with zeros (the header starts zeroed).
+const fieldsOf = (frame: Frame) => (h: Buffer, at: number) => {
+  frame.transferId.copy(h, at, 0, 16)
+  h.writeUInt32BE(frame.seq >>> 0, at + 16)
+  h.writeBigUInt64BE(BigInt(frame.offset), at + 20)
+}
+
 /**
  * Encodes a frame. The payload is referenced, not copied: the header and payload are returned as
  * two buffers for a vectored write.
@@ -123,14 +144,22 @@ export type FrameError = WireError.FrameError
  * @since 0.1.0
  */
 export const encode = (frame: Frame): readonly [Buffer, Buffer] => [
-  // A transfer id shorter than 16 bytes is padded with zeros (the header starts zeroed).
-  Wire.encodeHeader(format, frame.type, frame.payload, (h, at) => {
-    frame.transferId.copy(h, at, 0, 16)
-    h.writeUInt32BE(frame.seq >>> 0, at + 16)
-    h.writeBigUInt64BE(BigInt(frame.offset), at + 20)
-  }),
+  Wire.encodeHeader(format, frame.type, frame.payload, fieldsOf(frame)),
   frame.payload,
 ]
+
+/**
+ * Encodes a frame in the format of an older peer's `version` (same header layout), so it can be told
+ * why it is refused; `undefined` when that version's header differs.
+ *
+ * @since 0.3.0
+ */
+export const encodeForPeer = (version: number, frame: Frame): Buffer | undefined => {
+  if (!Number.isInteger(version) || version < OLDEST_READABLE_VERSION || version > VERSION) return undefined
+  const older = Wire.format({ ...format, version })
+  const h = Wire.encodeHeader(older, frame.type, frame.payload, fieldsOf(frame))
+  return Buffer.concat([h, frame.payload])
+}
 
 /**
  * Encodes a frame into one buffer (copies the payload).

@@ -96,6 +96,15 @@ export interface Options {
    */
   readonly traceparent?: string | undefined
   /**
+   * The end-to-end digest: `xxh3-64` (fast, not collision resistant) or `sha256`. Default: `sha256`
+   * over plain TCP with a `token` (the data itself is not authenticated there, so an on-path attacker
+   * could choose it), `xxh3-64` under TLS (which authenticates every byte) or without authentication.
+   * A token receiver refuses `xxh3-64` over plain TCP.
+   *
+   * @since 0.3.0
+   */
+  readonly integrity?: "sha256" | "xxh3-64" | undefined
+  /**
    * Run with every new connection before any frame is sent, e.g. to set the congestion control
    * with `@novacron/dwcp-acp` (`CongestionControl.configure`). A failure drops that connection.
    *
@@ -180,6 +189,7 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
             chunksPerStream: options.chunksPerStream ?? 4,
             predictedBandwidth: options.predictedBandwidth,
             traceparent: options.traceparent ?? Option.getOrUndefined(current),
+            integrity: options.integrity,
             onSocket: onSocket && ((socket) => run(Effect.asVoid(onSocket(socket)))),
             pace: pace && ((bytes) => run(pace(bytes))),
             onProgress: options.onProgress,

@@ -88,7 +88,7 @@ const receive = async (argv: Array<string>) => {
         const c = yield* Queue.take(rx.completed)
         say(
           { event: "completed", ...c },
-          `received ${c.name} (${mib(c.size)}) sha256 ${c.sha256}${c.resumedFrom ? `, resumed at ${mib(c.resumedFrom)}` : ""}`,
+          `received ${c.name} (${mib(c.size)}) ${c.integrity} ${c.digest}${c.resumedFrom ? `, resumed at ${mib(c.resumedFrom)}` : ""}`,
         )
         if (values.once) return
       }
@@ -176,7 +176,7 @@ const send = async (argv: Array<string>) => {
   else
     console.log(
       `sent ${name}: ${mib(r.size)} in ${(r.durationMs / 1000).toFixed(2)} s, ${mbit(r.goodput)}, ` +
-        `up to ${r.maxStreamsUsed} streams, ${r.deadStreams} streams lost, sha256 ${r.sha256} (${r.transport.reason})`,
+        `up to ${r.maxStreamsUsed} streams, ${r.deadStreams} streams lost, ${r.integrity} ${r.digest} (${r.transport.reason})`,
     )
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
 import { Context, Effect, Either, Layer } from "effect"
 import { Amst, Source, TransportSettings } from "../src/index.js"
-import { payload, sha, tmp } from "./helpers.js"
+import { digestOf, payload, tmp } from "./helpers.js"
 
 describe("settings", () => {
   it.effect("decodes dwcp.transport with the shared defaults and rejects bad bounds", () =>
@@ -36,7 +36,7 @@ describe("Amst service", () => {
         Effect.gen(function* () {
           const rx = yield* amst.listen({ dir })
           const r = yield* amst.send({ host: rx.host, port: rx.port, source: Source.fromBuffer(data, "svc.bin") })
-          expect(r.sha256).toBe(sha(data))
+          expect(r.digest).toBe(digestOf(data, r.integrity))
           expect(r.maxStreamsUsed).toBeGreaterThanOrEqual(4)
           return rx.port
         }),

@@ -4,7 +4,7 @@ import { splitAt } from "@novacron/testing"
 import { Effect, Queue } from "effect"
 import fc from "fast-check"
 import { Frame, Receiver, Sender, Source } from "../src/index.js"
-import { payload, settings, sha, tmp } from "./helpers.js"
+import { digestOf, payload, settings, tmp } from "./helpers.js"
 
 const frameArb = fc.record({
   type: fc.constantFrom(...Object.values(Frame.FrameType)),
@@ -135,7 +135,7 @@ describe("Frame decoder errors", () => {
     expect(failure(bad((b) => (b[2] = 9)))).toMatchObject({
       reason: "BadVersion",
       offset: at + 2,
-      message: `amst frame: BadVersion at byte ${at + 2}: version 9, expected 2`,
+      message: `amst frame: BadVersion at byte ${at + 2}: version 9, expected 3`,
     })
     expect(failure(bad((b) => (b[3] = 0)))).toMatchObject({
       reason: "BadType",
@@ -221,7 +221,7 @@ describe("Frame decoder errors", () => {
     d.maxPayload = 1024
     expect(d.maxPayload).toBe(1024)
     expect(d.push(Frame.encodeToBuffer(frame()))[0]?.payload.toString()).toBe("chunk bytes")
-    expect(Frame.format).toMatchObject({ protocol: "amst", magic: 0xa57d, version: 2, fieldsSize: 28 })
+    expect(Frame.format).toMatchObject({ protocol: "amst", magic: 0xa57d, version: 3, fieldsSize: 28 })
   })
 
   it("pads a transfer id shorter than 16 bytes with zeros", () => {
@@ -318,7 +318,10 @@ describe("Receiver against malformed input", () => {
         Sender.send({ host: rx.host, port: rx.port, source: Source.fromBuffer(data, "big.bin"), settings: settings() }),
       )
       expect(big._tag === "Left" && big.left.reason === "remote" && /frame limit/.test(big.left.message)).toBe(true)
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
     }).pipe(Effect.scoped),
   )
 })

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Rdma, Receiver, Sender, Source } from "../src/index.js"
-import { payload, settings, sha, tmp } from "./helpers.js"
+import { digestOf, payload, settings, tmp } from "./helpers.js"
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..")
 const rdmaHeaders = existsSync("/usr/include/infiniband/verbs.h") && existsSync("/usr/include/rdma/rdma_cma.h")
@@ -73,7 +73,7 @@ describe("Rdma", () => {
         settings: settings(),
         mode: "datacenter",
       })
-      expect(real.sha256).toBe(sha(data))
+      expect(real.digest).toBe(digestOf(data, real.integrity))
       expect(real.transport.transport).toBe("tcp")
       const injected = yield* Sender.send({
         host: rx.host,
@@ -84,7 +84,7 @@ describe("Rdma", () => {
         rdmaProbe: withDevice,
       })
       expect(injected.transport).toMatchObject({ transport: "rdma", dataPath: "tcp" })
-      expect(injected.sha256).toBe(sha(data))
+      expect(injected.digest).toBe(digestOf(data, injected.integrity))
     }).pipe(Effect.scoped),
   )
 })

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { Sender, Source } from "../src/index.js"
-import { payload, settings, sha, tmp } from "./helpers.js"
+import { digestOf, payload, settings, sha, tmp, xxh } from "./helpers.js"
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..")
 // Runs the CLI from its TypeScript source (tests do not need a build).
@@ -58,8 +58,13 @@ describe("amst CLI", () => {
         const tx = amst(["send", src, `127.0.0.1:${listening.port}`, "--json", "--streams", "3", ...auth])
         const sent = yield* Effect.promise(() => finish(tx))
         expect(sent.code).toBe(0)
-        const result = JSON.parse(sent.out.trim().split("\n").at(-1)!) as { sha256: string; maxStreamsUsed: number }
-        expect(result.sha256).toBe(sha(data))
+        const result = JSON.parse(sent.out.trim().split("\n").at(-1)!) as {
+          digest: string
+          integrity: string
+          maxStreamsUsed: number
+        }
+        // A token over plain TCP authenticates the HELLO, not the data: the digest is SHA-256.
+        expect(result).toMatchObject({ integrity: "sha256", digest: sha(data) })
         expect(result.maxStreamsUsed).toBe(3)
         const r = yield* Effect.promise(() => rxDone)
         expect(r.code).toBe(0)
@@ -122,9 +127,9 @@ describe("amst CLI", () => {
         })
         expect(r.resumedFrom).toBeGreaterThanOrEqual(8 * 1024 * 1024)
         expect(r.resumedFrom).toBeLessThanOrEqual(killedAt)
-        expect(r.sha256).toBe(sha(data))
+        expect(r.digest).toBe(digestOf(data, r.integrity))
         const out = yield* Effect.promise(() => done)
-        expect(out.out).toContain(sha(data))
+        expect(out.out).toContain(`"digest":"${xxh(data)}","integrity":"xxh3-64"`)
         expect((yield* Effect.promise(() => readFile(join(dir, "crash.img")))).equals(data)).toBe(true)
       }).pipe(Effect.scoped),
     30_000,

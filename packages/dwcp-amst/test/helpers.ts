@@ -2,11 +2,18 @@ import { createHash } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { xxh3 } from "@node-rs/xxhash"
 import { Effect } from "effect"
 import { TransportSettings } from "../src/index.js"
 import { seeded } from "./proxy.js"
 
 export const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+
+/** XXH3-64 in one call (the engines hash incrementally), hex. */
+export const xxh = (b: Uint8Array) => xxh3.xxh64(b).toString(16).padStart(16, "0")
+
+/** The expected end-to-end digest of `b` by algorithm. */
+export const digestOf = (b: Uint8Array, integrity: "sha256" | "xxh3-64") => (integrity === "sha256" ? sha(b) : xxh(b))
 
 /** Pseudo-random bytes from a seed (incompressible, reproducible). */
 export const payload = (n: number, seed: number) => {

@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Queue, Redacted, Schedule } from "effect"
 import { Frame, Receiver, Sender, Source } from "../src/index.js"
-import { payload, settings, sha, tmp } from "./helpers.js"
+import { digestOf, payload, settings, tmp } from "./helpers.js"
 
 const hello = (id: Buffer, over: Record<string, unknown> = {}) =>
   Frame.encodeToBuffer({
@@ -182,7 +182,7 @@ describe("a hostile sender", () => {
       })
       const rx = yield* Receiver.listen({ dir, persistEvery: 65536 })
       const r = yield* Sender.send({ host: rx.host, port: rx.port, source, settings: settings() })
-      expect(r.sha256).toBe(sha(data))
+      expect(r.digest).toBe(digestOf(data, r.integrity))
       expect(yield* Effect.promise(() => readFile(victim, "utf8"))).toBe("keep me")
       expect((yield* Effect.promise(() => readFile(join(dir, "evil")))).equals(data)).toBe(true)
       expect((yield* Effect.promise(() => stat(join(dir, "evil")))).mode & 0o777).toBe(0o600)
@@ -220,7 +220,7 @@ describe("a hostile sender", () => {
         expect(yield* Effect.promise(() => readdir(join(dir, ".amst-staging")))).toEqual([])
       }
       const ok = yield* attempt("right.img", "correct horse battery staple")
-      expect(Either.isRight(ok) && ok.right.sha256 === sha(data)).toBe(true)
+      expect(Either.isRight(ok) && ok.right.digest === digestOf(data, ok.right.integrity)).toBe(true)
       // A replayed HELLO from long ago is refused.
       const { frame } = yield* exchange(
         rx.port,
@@ -250,7 +250,7 @@ describe("a hostile sender", () => {
           if (e._tag === "Reconnecting" && e.attempt === 2) holder.socket.destroy()
         },
       })
-      expect(r.sha256).toBe(sha(data))
+      expect(r.digest).toBe(digestOf(data, r.integrity))
       expect(events.filter((e) => e._tag === "Reconnecting").length).toBeGreaterThanOrEqual(2)
       expect((yield* Queue.take(rx.faults)).error.message).toMatch(/1 transfers already open/)
     }).pipe(Effect.scoped),
@@ -359,7 +359,7 @@ describe("a hostile sender", () => {
       expect(Either.isLeft(intruder) && intruder.left.reason === "connect").toBe(true)
       expect(yield* Effect.promise(() => readdir(join(dir, ".amst-staging")))).toEqual([])
       const node = yield* withCert("node-a.img", "node-a")
-      expect(Either.isRight(node) && node.right.sha256 === sha(data)).toBe(true)
+      expect(Either.isRight(node) && node.right.digest === digestOf(data, node.right.integrity)).toBe(true)
     }).pipe(Effect.scoped),
   )
 

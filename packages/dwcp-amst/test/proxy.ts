@@ -20,6 +20,8 @@ export interface ProxyOptions {
   readonly delayMs?: (id: number) => number
   /** Called for each piece forwarded client -> upstream; may kill or stall the link. */
   readonly onForward?: (link: ProxyLink, proxy: Proxy) => void
+  /** Replaces each piece forwarded client -> upstream (e.g. to corrupt a byte). */
+  readonly transform?: (link: ProxyLink, chunk: Buffer) => Buffer
   /** Random generator for anything the proxy decides (seeded by the test). */
   readonly random?: () => number
 }
@@ -65,8 +67,9 @@ export const startProxy = async (options: ProxyOptions): Promise<Proxy> => {
     }
     links.push(link)
     const pipe = (from: net.Socket, to: net.Socket, forward: boolean) => {
-      from.on("data", (chunk: Buffer) => {
+      from.on("data", (data: Buffer) => {
         if (link.stalled) return
+        const chunk = forward && options.transform ? options.transform(link, data) : data
         const go = () => {
           if (link.stalled || to.destroyed) return
           if (forward) {

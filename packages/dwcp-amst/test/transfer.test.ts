@@ -4,7 +4,7 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { Receiver, Sender, Source } from "../src/index.js"
-import { acquire, payload, settings, sha, tmp } from "./helpers.js"
+import { acquire, digestOf, payload, settings, tmp, xxh } from "./helpers.js"
 import { seeded, startProxy } from "./proxy.js"
 
 describe("transfer", () => {
@@ -22,8 +22,8 @@ describe("transfer", () => {
         onProgress: (p) => progress.push(p),
       })
       const done = yield* rx.awaitCompleted(r.transferId)
-      expect(r.sha256).toBe(sha(data))
-      expect(done.sha256).toBe(sha(data))
+      expect(r.digest).toBe(digestOf(data, r.integrity))
+      expect(done.digest).toBe(digestOf(data, done.integrity))
       const written = yield* Effect.promise(() => readFile(join(dir, "image.raw")))
       expect(written.equals(data)).toBe(true)
       expect(r.maxStreamsUsed).toBeGreaterThanOrEqual(2)
@@ -45,7 +45,7 @@ describe("transfer", () => {
         source: Source.fromBuffer(Buffer.alloc(0), "empty"),
         settings: settings(),
       })
-      expect(empty.sha256).toBe(sha(Buffer.alloc(0)))
+      expect(empty.digest).toBe(digestOf(Buffer.alloc(0), empty.integrity))
       const data = payload(700_001, 2)
       const path = join(src, "disk.img")
       yield* Effect.promise(() => import("node:fs/promises").then((fs) => fs.writeFile(path, data)))
@@ -55,7 +55,7 @@ describe("transfer", () => {
         ),
       )
       expect((yield* Effect.promise(() => readFile(join(dir, "disk.img")))).equals(data)).toBe(true)
-      expect(r.sha256).toBe(sha(data))
+      expect(r.digest).toBe(digestOf(data, r.integrity))
     }).pipe(Effect.scoped),
   )
 
@@ -73,7 +73,7 @@ describe("transfer", () => {
         streams: 4,
       })
       const done = yield* rx.awaitCompleted(r.transferId)
-      expect(done.sha256).toBe(sha(data))
+      expect(done.digest).toBe(digestOf(data, done.integrity))
       expect((yield* Effect.promise(() => readFile(join(dir, "reorder.bin")))).equals(data)).toBe(true)
     }).pipe(Effect.scoped),
   )
@@ -92,8 +92,11 @@ describe("transfer", () => {
         settings: settings(),
         streams: 4,
       })
-      expect(r.sha256).toBe(sha(data))
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      expect(r.digest).toBe(digestOf(data, r.integrity))
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
       expect(r.durationMs).toBeLessThan(1500)
     }).pipe(Effect.scoped),
   )
@@ -132,7 +135,10 @@ describe("transfer", () => {
       expect(r.resentChunks).toBeGreaterThan(0)
       expect(r.sessions).toBe(1)
       expect(events.some((e) => e._tag === "StreamDied" && e.unacked > 0)).toBe(true)
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
     }).pipe(Effect.scoped),
   )
 
@@ -165,7 +171,10 @@ describe("transfer", () => {
       })
       expect(stalled).toBe(true)
       expect(events.some((e) => e._tag === "StreamDied" && e.cause.startsWith("stalled"))).toBe(true)
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
     }).pipe(Effect.scoped),
   )
 
@@ -201,7 +210,10 @@ describe("transfer", () => {
       expect(r.sessions).toBe(2)
       const resumed = events.find((e) => e._tag === "Resumed")
       expect(resumed?._tag === "Resumed" && resumed.offset > 0 && resumed.offset < data.length).toBe(true)
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
       expect((yield* Effect.promise(() => readFile(join(dir, "resume.bin")))).equals(data)).toBe(true)
     }).pipe(Effect.scoped),
   )
@@ -249,7 +261,7 @@ describe("transfer", () => {
       expect(r.resumedFrom).toBeLessThanOrEqual(err.acknowledged)
       const done = yield* rx.awaitCompleted(r.transferId)
       expect(done.resumedFrom).toBe(r.resumedFrom)
-      expect(done.sha256).toBe(sha(data))
+      expect(done.digest).toBe(digestOf(data, done.integrity))
       expect((yield* Effect.promise(() => readFile(join(dir, "restart.bin")))).equals(data)).toBe(true)
     }).pipe(Effect.scoped),
   )
@@ -284,7 +296,10 @@ describe("transfer", () => {
       })
       expect(kills).toBeGreaterThan(0)
       expect(r.deadStreams).toBeGreaterThan(0)
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
       expect((yield* Effect.promise(() => readFile(join(dir, "chaos.bin")))).equals(data)).toBe(true)
     }).pipe(Effect.scoped),
   )
@@ -309,7 +324,7 @@ describe("transfer", () => {
           }),
       })
       expect(sockets.size).toBe(3)
-      expect(unpaced.sha256).toBe(sha(data))
+      expect(unpaced.digest).toBe(digestOf(data, unpaced.integrity))
       // A token bucket at 4 MiB/s with a 64 KiB burst: 1 MiB cannot take less than about 240 ms.
       const rate = 4 * 1024 * 1024
       let tokens = 64 * 1024
@@ -340,7 +355,7 @@ describe("transfer", () => {
       expect(paced).toBeGreaterThanOrEqual(data.length)
       // The bucket's own bound, not a multiple of the unpaced run (which a busy machine slows too).
       expect(paced1.durationMs).toBeGreaterThanOrEqual(((data.length - 64 * 1024) / rate) * 1000 - 5)
-      expect(paced1.sha256).toBe(sha(data))
+      expect(paced1.digest).toBe(digestOf(data, paced1.integrity))
       // A hook that rejects drops the connection: with no stream left the send fails to connect.
       const refused = yield* Effect.either(
         Sender.send({
@@ -396,7 +411,12 @@ describe("transfer", () => {
         source: Source.fromBuffer(data, "tls.bin"),
         settings: settings(),
       })
-      expect((yield* rx.awaitCompleted(r.transferId)).sha256).toBe(sha(data))
+      // TLS authenticates every byte: the end-to-end check is XXH3.
+      expect(r).toMatchObject({ integrity: "xxh3-64", digest: xxh(data) })
+      expect(yield* rx.awaitCompleted(r.transferId)).toMatchObject({
+        digest: digestOf(data, r.integrity),
+        integrity: r.integrity,
+      })
       // A client that does not trust the certificate cannot connect.
       const bad = yield* Effect.either(
         Sender.send({

@@ -35,3 +35,28 @@ export const verify = (
   const got = Buffer.from(auth.mac, "hex")
   return got.length === want.length && timingSafeEqual(got, want) ? undefined : "HELLO authentication failed"
 }
+
+const finMessage = (transferId: string, integrity: string, digest: string) =>
+  ["amst-fin-v1", transferId, integrity, digest].join("\n")
+
+/**
+ * Binds a FIN's digest to the token: on plain TCP the data is not authenticated, so without it an
+ * on-path attacker could replace chunks and the digest together.
+ */
+export const signFin = (token: Buffer, transferId: string, integrity: string, digest: string): string =>
+  createHmac("sha256", token)
+    .update(finMessage(transferId, integrity, digest))
+    .digest("hex")
+
+export const verifyFin = (
+  token: Buffer,
+  transferId: string,
+  integrity: string,
+  digest: string,
+  mac: string | undefined,
+): boolean => {
+  if (mac === undefined) return false
+  const want = Buffer.from(signFin(token, transferId, integrity, digest), "hex")
+  const got = Buffer.from(mac, "hex")
+  return got.length === want.length && timingSafeEqual(got, want)
+}

@@ -1,9 +1,66 @@
-// SHA-256 in a worker thread, so hashing overlaps the network and file I/O on the main thread.
-// Bytes are copied into a fresh buffer that is transferred (posting a Buffer view would clone its
-// whole backing store); outstanding bytes are bounded by the caller awaiting `room()`.
-// The worker starts on the first byte: a transfer that never sends data costs no thread.
+// End-to-end integrity digests of a transfer, in offset order.
+//
+// Two algorithms (the sender picks one in its HELLO, see `integrityFor`):
+// - "xxh3-64": XXH3 on the calling thread, in place (no copy, no thread). It detects corruption by
+//   our own code, the disk or the network stack; it is not collision resistant, so it is used only
+//   where nobody can choose the bytes the receiver checks: under TLS (every byte authenticated) and
+//   on unauthenticated loopback (no attacker model at all).
+// - "sha256": in a worker thread, so hashing overlaps the network and file I/O on the main thread.
+//   Used where an attacker can choose what arrives: plain TCP with a token, where the HELLO is
+//   authenticated but the data is not (an on-path attacker could swap chunks for ones with the same
+//   XXH3); the FIN's digest is then bound to the token with an HMAC (auth.ts).
+//   Bytes are copied into a fresh buffer that is transferred (posting a Buffer view would clone its
+//   whole backing store); outstanding bytes are bounded by the caller awaiting `room()`. The worker
+//   starts on the first byte: a transfer that never sends data costs no thread.
 import { createHash } from "node:crypto"
 import { Worker } from "node:worker_threads"
+import { xxh3 } from "@node-rs/xxhash"
+
+/** Integrity algorithms, as named in HELLO and in the results. */
+export type Integrity = "sha256" | "xxh3-64"
+
+export interface Hasher {
+  /** Whether a worker thread is running (tests count threads). */
+  readonly started: boolean
+  update(data: Uint8Array): void
+  /** Resolves when the backlog is under the limit. */
+  room(): Promise<void>
+  /** The digest (hex) of everything passed to `update`. */
+  digest(): Promise<string>
+  close(): void
+}
+
+export const makeHasher = (integrity: Integrity): Hasher =>
+  integrity === "sha256" ? new ShaHasher() : new Xxh3Hasher()
+
+const resolved = Promise.resolve()
+
+class Xxh3Hasher implements Hasher {
+  private readonly h = xxh3.Xxh3.withSeed()
+  private closed = false
+  private result: Promise<string> | undefined
+  readonly started = false
+
+  update(data: Uint8Array) {
+    if (this.closed) throw new Error("hasher closed")
+    if (data.byteLength > 0) this.h.update(data)
+  }
+
+  room(): Promise<void> {
+    return resolved
+  }
+
+  digest(): Promise<string> {
+    this.result ??= this.closed
+      ? Promise.reject(new Error("hasher closed"))
+      : Promise.resolve(this.h.digest().toString(16).padStart(16, "0"))
+    return this.result
+  }
+
+  close() {
+    this.closed = true
+  }
+}
 
 // Plain JS evaluated in the worker: works the same from the TS sources (tests) and the build.
 const code = `
@@ -16,7 +73,7 @@ parentPort.on("message", (m) => {
 })
 `
 
-export class Hasher {
+class ShaHasher implements Hasher {
   private worker: Worker | undefined
   private closed = false
   private outstanding = 0
@@ -27,7 +84,6 @@ export class Hasher {
 
   constructor(readonly limit = 64 * 1024 * 1024) {}
 
-  /** Whether a worker thread is running (tests count threads). */
   get started(): boolean {
     return this.worker !== undefined
   }
@@ -60,14 +116,12 @@ export class Hasher {
     worker.postMessage(copy, [copy.buffer])
   }
 
-  /** Resolves when the backlog is under the limit. */
   room(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed)
-    if (this.outstanding <= this.limit) return Promise.resolve()
+    if (this.outstanding <= this.limit) return resolved
     return new Promise((r) => this.waiters.push(r))
   }
 
-  /** The digest of everything passed to `update`; the worker then stops. */
   digest(): Promise<string> {
     this.result ??= new Promise<string>((resolve, reject) => {
       if (this.failed) return reject(this.failed)
@@ -97,3 +151,15 @@ export class Hasher {
     for (const f of w) f()
   }
 }
+
+/**
+ * The digest a transfer needs: SHA-256 when the data crosses plain TCP authenticated only by a
+ * token (an attacker on the path could choose what arrives), XXH3 otherwise (TLS authenticates
+ * every byte; an unauthenticated loopback receiver has no attacker model to defend).
+ */
+export const integrityFor = (o: { readonly tls: boolean; readonly token: boolean }): Integrity =>
+  o.token && !o.tls ? "sha256" : "xxh3-64"
+
+/** Whether a receiver with this setup accepts `integrity` from a sender (a stronger one always). */
+export const acceptable = (integrity: Integrity, o: { readonly tls: boolean; readonly token: boolean }): boolean =>
+  integrity === "sha256" || integrityFor(o) === integrity

@@ -3,6 +3,9 @@ import { TraceContext } from "@novacron/wire"
 import { Either, Option, Schema } from "effect"
 import { type Frame, FrameError, FrameType, parseJson } from "../Frame.js"
 
+/** @see hasher.ts */
+export const Integrity = Schema.Literal("sha256", "xxh3-64")
+
 const NonNegInt = Schema.Int.pipe(Schema.nonNegative())
 
 export const Hello = Schema.Struct({
@@ -18,6 +21,8 @@ export const Hello = Schema.Struct({
    * never a reason to refuse: anything but a valid traceparent is dropped by `traceparentOf`.
    */
   traceparent: Schema.optional(Schema.Unknown),
+  /** The end-to-end digest's algorithm (see hasher.ts for which one where); absent means sha256. */
+  integrity: Schema.optional(Integrity),
 })
 export type Hello = typeof Hello.Type
 
@@ -30,12 +35,15 @@ export const Welcome = Schema.Struct({
   window: Schema.Int.pipe(Schema.positive()),
   maxFrameSize: Schema.optional(Schema.Int.pipe(Schema.positive())),
   done: Schema.optional(Schema.Boolean),
-  sha256: Schema.optional(Schema.String),
+  /** With `done`: the digest of the completed transfer. */
+  digest: Schema.optional(Schema.String.pipe(Schema.maxLength(128))),
 })
 export type Welcome = typeof Welcome.Type
 
-export const Fin = Schema.Struct({ sha256: Schema.String })
-export const Done = Schema.Struct({ sha256: Schema.String })
+const Digest = Schema.String.pipe(Schema.maxLength(128))
+/** `mac`: with a token, an HMAC binding the digest to it (auth.ts), so an on-path attacker cannot swap both. */
+export const Fin = Schema.Struct({ digest: Digest, mac: Schema.optional(Digest) })
+export const Done = Schema.Struct({ digest: Digest })
 export const Failure = Schema.Struct({ code: Schema.String, message: Schema.String })
 
 /** Decodes a control payload or throws a FrameError naming the frame's offset. */

@@ -13,10 +13,10 @@ import { chmod, link, lstat, mkdir, open, rename, rm } from "node:fs/promises"
 import * as net from "node:net"
 import { basename, join } from "node:path"
 import * as tls from "node:tls"
-import { Decoder, encode, type Frame, FrameError, FrameType } from "../Frame.js"
+import { Decoder, encode, encodeForPeer, type Frame, FrameError, FrameType, VERSION } from "../Frame.js"
 import { ProtocolError } from "../TransferError.js"
-import { verify } from "./auth.js"
-import { Hasher } from "./hasher.js"
+import { verify, verifyFin } from "./auth.js"
+import { acceptable, type Hasher, type Integrity, makeHasher } from "./hasher.js"
 import { bare, control, decodeControl, Fin, Hello, traceparentOf } from "./messages.js"
 
 /** Staging directory inside `dir` (mode 0700) holding part and progress files named by transfer id. */
@@ -55,7 +55,10 @@ export interface Completed {
   readonly name: string
   readonly path: string
   readonly size: number
-  readonly sha256: string
+  /** The end-to-end digest (hex), checked against the sender's. */
+  readonly digest: string
+  /** Its algorithm (see `Sender.Result.integrity`). */
+  readonly integrity: Integrity
   readonly resumedFrom: number
   /** The sender's span (W3C traceparent) from a HELLO of the transfer, when one carried it. */
   readonly traceparent?: string | undefined
@@ -106,6 +109,7 @@ interface Transfer {
   readonly partPath: string
   readonly progressPath: string
   readonly fh: FileHandle
+  readonly integrity: Integrity
   readonly hash: Hasher
   readonly resumedFrom: number
   readonly conns: Set<Conn>
@@ -118,7 +122,7 @@ interface Transfer {
   persisted: number
   credited: number
   writing: boolean
-  fin: { sha256: string; conn: Conn } | undefined
+  fin: { digest: string; conn: Conn } | undefined
   finished: boolean
   releaseTimer: NodeJS.Timeout | undefined
   released: boolean
@@ -137,7 +141,7 @@ const safeName = (name: string): string | undefined => {
 /** Refusals sent as ERROR frames before a stream is admitted. */
 class Refused extends Error {
   constructor(
-    readonly code: "unauthorized" | "busy" | "exists",
+    readonly code: "unauthorized" | "busy" | "exists" | "integrity",
     message: string,
   ) {
     super(message)
@@ -279,11 +283,26 @@ export class ReceiverEngine {
       try {
         for (const f of conn.decoder.push(chunk)) this.handle(conn, f)
       } catch (e) {
-        this.fault(conn, e as Error)
+        if (this.tellOlderPeer(conn, e)) {
+          // Closed by `end()` once the frame is out (the HELLO timer destroys it if the peer hangs on).
+          this.hooks.onFault({ transferId: undefined, remote: conn.remote, error: e as Error })
+          conn.closed = true
+        } else this.fault(conn, e as Error)
       }
     })
     socket.on("error", () => {})
     socket.on("close", () => this.dropped(conn))
+  }
+
+  /** A sender on an older version (its first frame's version byte) is told why, in its own format. */
+  private tellOlderPeer(conn: Conn, e: unknown): boolean {
+    if (!(e instanceof FrameError) || e.reason !== "BadVersion" || e.offset !== 2) return false
+    const version = Number(e.actual)
+    const message = `this receiver speaks AMST version ${VERSION}, the sender ${version}: upgrade the sender`
+    const frame = encodeForPeer(version, control(FrameType.ERROR, Buffer.alloc(16), { code: "version", message }))
+    if (frame === undefined || conn.closed || conn.socket.destroyed) return false
+    conn.socket.end(frame)
+    return true
   }
 
   private fault(conn: Conn, error: Error) {
@@ -315,13 +334,16 @@ export class ReceiverEngine {
         const why = verify(this.config.token, key, hello, hello.auth, Date.now())
         if (why !== undefined) return this.refuse(conn, f.transferId, new Refused("unauthorized", why))
       }
-      const sha = this.completed.get(key)
-      if (sha !== undefined) {
+      const integrity = hello.integrity ?? "sha256"
+      const setup = { tls: conn.socket instanceof tls.TLSSocket, token: this.config.token !== undefined }
+      if (!acceptable(integrity, setup)) {
+        const why = `${integrity} is not collision resistant: over plain TCP with a token this receiver needs sha256`
+        return this.refuse(conn, f.transferId, new Refused("integrity", why))
+      }
+      const digest = this.completed.get(key)
+      if (digest !== undefined) {
         clearTimeout(conn.helloTimer)
-        this.send(
-          conn,
-          control(FrameType.WELCOME, f.transferId, { offset: hello.size, window: 1, done: true, sha256: sha }),
-        )
+        this.send(conn, control(FrameType.WELCOME, f.transferId, { offset: hello.size, window: 1, done: true, digest }))
         return
       }
       let p = this.transfers.get(key)
@@ -342,7 +364,15 @@ export class ReceiverEngine {
           )
         }
         this.budget -= window
-        const opened = this.openTransfer(Buffer.from(f.transferId), key, name, hello.size, hello.chunkSize, window)
+        const opened = this.openTransfer(
+          Buffer.from(f.transferId),
+          key,
+          name,
+          hello.size,
+          hello.chunkSize,
+          window,
+          integrity,
+        )
         p = opened
         this.transfers.set(key, opened)
         opened.then(
@@ -363,7 +393,12 @@ export class ReceiverEngine {
         (t) => {
           conn.pending = false
           if (conn.closed || t.released) return conn.socket.destroy()
-          if (t.size !== hello.size || t.chunkSize !== hello.chunkSize || t.name !== name) {
+          if (
+            t.size !== hello.size ||
+            t.chunkSize !== hello.chunkSize ||
+            t.name !== name ||
+            t.integrity !== integrity
+          ) {
             return this.fault(
               conn,
               new ProtocolError({ offset: f.at ?? 0, message: "HELLO disagrees with the transfer" }),
@@ -401,12 +436,15 @@ export class ReceiverEngine {
         return this.data(conn, t, f)
       case FrameType.FIN: {
         const fin = decodeControl(Fin, f)
-        const sha = this.completed.get(t.key)
-        if (t.finished && sha !== undefined) {
-          this.send(conn, control(FrameType.DONE, t.id, { sha256: sha }))
+        if (this.config.token && !verifyFin(this.config.token, t.key, t.integrity, fin.digest, fin.mac)) {
+          this.protocol(conn, f, "FIN digest not authenticated by the token")
+        }
+        const done = this.completed.get(t.key)
+        if (t.finished && done !== undefined) {
+          this.send(conn, control(FrameType.DONE, t.id, { digest: done }))
           return
         }
-        t.fin = { sha256: fin.sha256, conn }
+        t.fin = { digest: fin.digest, conn }
         void this.drain(t)
         return
       }
@@ -474,7 +512,7 @@ export class ReceiverEngine {
         if (t.delivered - t.persisted >= this.config.persistEvery) await this.persist(t)
       }
       if (t.delivered > t.credited) this.credit(t)
-      if (t.fin && t.delivered === t.size) await this.finish(t, t.fin.sha256, t.fin.conn)
+      if (t.fin && t.delivered === t.size) await this.finish(t, t.fin.digest, t.fin.conn)
     } catch (e) {
       for (const c of t.conns) this.fault(c, e as Error)
     } finally {
@@ -493,7 +531,7 @@ export class ReceiverEngine {
   }
 
   private async finish(t: Transfer, expected: string, conn: Conn) {
-    const sha256 = await t.hash.digest()
+    const digest = await t.hash.digest()
     t.finished = true
     await this.release(t)
     const target = () => this.ackTarget(t, conn)
@@ -504,8 +542,8 @@ export class ReceiverEngine {
       if (to) this.send(to, control(FrameType.ERROR, t.id, { code, message }))
       this.hooks.onFault({ transferId: t.key, remote: conn.remote, error: new Error(message) })
     }
-    if (sha256 !== expected)
-      return refuse("hash-mismatch", `SHA-256 mismatch: received ${sha256}, sender has ${expected}`)
+    if (digest !== expected)
+      return refuse("hash-mismatch", `${t.integrity} mismatch: received ${digest}, sender has ${expected}`)
     // link() never replaces: an existing file (or symlink) at the name stays as it is.
     const placed = await link(t.partPath, t.path).then(
       () => true,
@@ -514,17 +552,18 @@ export class ReceiverEngine {
     if (!placed) return refuse("exists", `${t.path} already exists; not replaced`)
     await rm(t.partPath, { force: true })
     await rm(t.progressPath, { force: true })
-    this.completed.set(t.key, sha256)
+    this.completed.set(t.key, digest)
     // Remembered so a sender whose DONE was lost can finish; the oldest are forgotten first.
     if (this.completed.size > 4096) this.completed.delete(this.completed.keys().next().value!)
     const to = target()
-    if (to) this.send(to, control(FrameType.DONE, t.id, { sha256 }))
+    if (to) this.send(to, control(FrameType.DONE, t.id, { digest }))
     this.hooks.onComplete({
       transferId: t.key,
       name: t.name,
       path: t.path,
       size: t.size,
-      sha256,
+      digest,
+      integrity: t.integrity,
       resumedFrom: t.resumedFrom,
       traceparent: t.traceparent,
     })
@@ -590,6 +629,7 @@ export class ReceiverEngine {
     size: number,
     chunkSize: number,
     window: number,
+    integrity: Integrity,
   ): Promise<Transfer> {
     await this.releasing.get(key)
     const path = join(this.config.dir, name)
@@ -597,7 +637,7 @@ export class ReceiverEngine {
     if (await exists(path)) throw new Refused("exists", `${path} already exists; not replaced`)
     const partPath = join(this.staging, `${key}.part`)
     const progressPath = join(this.staging, `${key}.progress.json`)
-    let hash = new Hasher()
+    let hash = makeHasher(integrity)
     let offset = 0
     let fh: FileHandle | undefined
     try {
@@ -633,7 +673,7 @@ export class ReceiverEngine {
     if (offset === 0) {
       // Whatever was hashed from a part file that turned out unusable is dropped.
       hash.close()
-      hash = new Hasher()
+      hash = makeHasher(integrity)
       await rm(partPath, { force: true })
       fh = await openPrivate(partPath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW)
     }
@@ -647,6 +687,7 @@ export class ReceiverEngine {
       partPath,
       progressPath,
       fh: fh!,
+      integrity,
       hash,
       resumedFrom: offset,
       conns: new Set(),

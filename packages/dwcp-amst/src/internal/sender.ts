@@ -5,8 +5,8 @@ import * as tls from "node:tls"
 import { Decoder, encode, type Frame, FrameType } from "../Frame.js"
 import * as Controller from "../StreamController.js"
 import { TransferError } from "../TransferError.js"
-import { sign } from "./auth.js"
-import { Hasher } from "./hasher.js"
+import { sign, signFin } from "./auth.js"
+import { type Hasher, type Integrity, integrityFor, makeHasher } from "./hasher.js"
 import { bare, control, Done, decodeControl, Failure, type Hello, Welcome } from "./messages.js"
 
 /** What the engine reads from: the public Source's Effects, run by Sender.send. */
@@ -42,6 +42,8 @@ export interface SenderConfig {
   readonly onEvent?: ((e: SenderEvent) => void) | undefined
   /** Sent in each HELLO (not covered by the HMAC: it is trace metadata, not authority). */
   readonly traceparent?: string | undefined
+  /** The end-to-end digest; default `integrityFor` this connection (TLS, token). */
+  readonly integrity?: Integrity | undefined
 }
 
 export interface Progress {
@@ -63,7 +65,10 @@ export type SenderEvent =
 export interface SendResult {
   readonly transferId: string
   readonly size: number
-  readonly sha256: string
+  /** The end-to-end digest (hex) of the bytes sent, by `integrity`. */
+  readonly digest: string
+  /** Its algorithm: `xxh3-64` under TLS or without authentication, `sha256` over plain TCP with a token. */
+  readonly integrity: Integrity
   readonly durationMs: number
   /** Bytes/s over the whole call. */
   readonly goodput: number
@@ -100,7 +105,7 @@ interface Stream {
   refused: ((code: string, message: string) => void) | undefined
 }
 
-type Outcome = { readonly _tag: "done"; readonly sha256: string } | { readonly _tag: "cut"; readonly cause: string }
+type Outcome = { readonly _tag: "done"; readonly digest: string } | { readonly _tag: "cut"; readonly cause: string }
 
 /** One attempt's end: done, or cut off (worth a reconnect; fatal failures are thrown). */
 export type Attempt =
@@ -112,10 +117,11 @@ export type Attempt =
  * Schedule) and calls `close()` at the end.
  */
 export class SenderEngine {
-  private readonly hash = new Hasher()
+  readonly integrity: Integrity
+  private readonly hash: Hasher
   private hashedUpTo = 0
   private readonly unhashed = new Map<number, Buffer>()
-  private sha256: string | undefined
+  private digestHex: string | undefined
   private deadStreams = 0
   private resentChunks = 0
   private maxStreamsUsed = 0
@@ -134,6 +140,9 @@ export class SenderEngine {
 
   constructor(readonly config: SenderConfig) {
     this.controller = Controller.initial({ min: config.minStreams, max: config.maxStreams }, config.initialStreams)
+    this.integrity =
+      config.integrity ?? integrityFor({ tls: config.tls !== undefined, token: config.token !== undefined })
+    this.hash = makeHasher(this.integrity)
   }
 
   abort() {
@@ -166,7 +175,8 @@ export class SenderEngine {
       result: {
         transferId: this.config.transferId.toString("hex"),
         size: this.config.source.size,
-        sha256: outcome.sha256,
+        digest: outcome.digest,
+        integrity: this.integrity,
         durationMs,
         goodput: ((this.config.source.size - resumedFrom) * 1000) / Math.max(durationMs, 1),
         resumedFrom,
@@ -214,13 +224,13 @@ export class SenderEngine {
   }
 
   async digest(): Promise<string> {
-    this.sha256 ??= await this.hash.digest()
-    return this.sha256
+    this.digestHex ??= await this.hash.digest()
+    return this.digestHex
   }
 
   /** The digest once `digest()` has resolved (it has before any FIN is sent). */
   get knownDigest(): string | undefined {
-    return this.sha256
+    return this.digestHex
   }
 
   /** Waits while the hashing worker is far behind. */
@@ -303,9 +313,9 @@ class Session {
         await this.e.hashThrough(this.c.source.size)
         const mine = await this.e.digest()
         this.stop("done")
-        if (w.sha256 !== mine) throw this.e.fail("hash-mismatch", `receiver has ${w.sha256}, sender ${mine}`)
+        if (w.digest !== mine) throw this.e.fail("hash-mismatch", `receiver has ${w.digest}, sender ${mine}`)
         onStart(this.c.source.size)
-        return { _tag: "done", sha256: mine }
+        return { _tag: "done", digest: mine }
       }
       if (w.maxFrameSize !== undefined && this.c.chunkSize > w.maxFrameSize) {
         throw this.e.fail(
@@ -398,9 +408,10 @@ class Session {
         const fields = { name: c.source.name, size: c.source.size, chunkSize: c.chunkSize, stream: s.index }
         const ts = Date.now()
         const traced = c.traceparent === undefined ? {} : { traceparent: c.traceparent }
+        const base = { ...fields, ...traced, integrity: this.e.integrity }
         const hello: Hello = c.token
-          ? { ...fields, ...traced, auth: { ts, mac: sign(c.token, c.transferId.toString("hex"), fields, ts) } }
-          : { ...fields, ...traced }
+          ? { ...base, auth: { ts, mac: sign(c.token, c.transferId.toString("hex"), fields, ts) } }
+          : base
         // The socket hook (e.g. congestion control from @novacron/dwcp-acp) runs before any data.
         Promise.resolve()
           .then(() => c.onSocket?.(socket))
@@ -632,9 +643,9 @@ class Session {
       case FrameType.DONE: {
         const d = decodeControl(Done, f)
         const mine = this.e.knownDigest
-        if (d.sha256 !== mine)
-          this.finish?.({ _tag: "cut", cause: `remote: hash-mismatch: receiver ${d.sha256}, sender ${mine}` })
-        else this.finish?.({ _tag: "done", sha256: mine })
+        if (d.digest !== mine)
+          this.finish?.({ _tag: "cut", cause: `remote: hash-mismatch: receiver ${d.digest}, sender ${mine}` })
+        else this.finish?.({ _tag: "done", digest: mine })
         return
       }
       case FrameType.ERROR: {
@@ -684,8 +695,10 @@ class Session {
     this.progress(true)
     void this.e.hashThrough(this.c.source.size).then(
       async () => {
-        const sha256 = await this.e.digest()
-        this.write(s, control(FrameType.FIN, this.c.transferId, { sha256 }))
+        const digest = await this.e.digest()
+        const id = this.c.transferId
+        const mac = this.c.token && signFin(this.c.token, id.toString("hex"), this.e.integrity, digest)
+        this.write(s, control(FrameType.FIN, id, mac ? { digest, mac } : { digest }))
       },
       (err: Error) => this.finish?.({ _tag: "cut", cause: `source: ${err.message}` }),
     )
