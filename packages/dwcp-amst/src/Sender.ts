@@ -175,6 +175,7 @@ export const send = (options: Options): Effect.Effect<Result, TransferError> =>
               name: source.name,
               size: source.size,
               read: (offset, length) => run(source.read(offset, length)),
+              readInto: source.readInto && ((offset, target) => run(source.readInto!(offset, target))),
             },
             transferId: options.transferId ?? transferIdFor(source),
             chunkSize: s.chunk_size,

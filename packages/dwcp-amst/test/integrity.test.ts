@@ -182,6 +182,35 @@ describe("integrity", () => {
     }).pipe(Effect.scoped),
   )
 
+  it.live("a chunk read late is hashed from its own bytes, not from a reused chunk buffer", () =>
+    Effect.gen(function* () {
+      const dir = yield* tmp
+      const rx = yield* Receiver.listen({ dir })
+      const data = payload(2 * 1024 * 1024, 74)
+      // Chunk 0 takes 300 ms to read: the other streams' chunks are sent and acked meanwhile, and
+      // they wait to be hashed after it, so their buffers must not be reused yet.
+      const source: Source.Source = {
+        name: "late.bin",
+        size: data.length,
+        identity: "late",
+        read: (offset, length) => Effect.succeed(Buffer.from(data.subarray(offset, offset + length))),
+        readInto: (offset, target) =>
+          Effect.sync(() => data.copy(target, 0, offset, offset + target.length)).pipe(
+            Effect.delay(offset === 0 ? "300 millis" : "0 millis"),
+          ),
+      }
+      const r = yield* Sender.send({
+        host: rx.host,
+        port: rx.port,
+        source,
+        settings: settings({ chunk_size: 64 * 1024 }),
+        streams: 4,
+      })
+      expect(r.digest).toBe(xxh(data))
+      expect((yield* Effect.promise(() => readFile(join(dir, "late.bin")))).equals(data)).toBe(true)
+    }).pipe(Effect.scoped),
+  )
+
   it.live("a FIN over a token connection must carry the token's HMAC of its digest", () =>
     Effect.gen(function* () {
       const dir = yield* tmp

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process"
-import { readFile } from "node:fs/promises"
+import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
@@ -285,10 +285,14 @@ describe("transfer", () => {
         }),
       )
       const data = payload(6 * 1024 * 1024 + 17, 8)
+      // From a file: its chunk buffers are reused once acked, which must never touch a chunk that a
+      // killed stream left to be re-sent (a reused buffer would be caught by the digest).
+      const srcDir = yield* tmp
+      yield* Effect.promise(() => writeFile(join(srcDir, "chaos.bin"), data))
       const r = yield* Sender.send({
         host: "127.0.0.1",
         port: proxy.port,
-        source: Source.fromBuffer(data, "chaos.bin"),
+        source: yield* Source.fromFile(join(srcDir, "chaos.bin")),
         settings: settings(),
         controlInterval: 100,
         reconnectDelay: 10,

@@ -14,6 +14,8 @@ export interface EngineSource {
   readonly name: string
   readonly size: number
   read(offset: number, length: number): Promise<Buffer>
+  /** Fills `target` from `offset` (lets the engine reuse chunk buffers). */
+  readonly readInto?: ((offset: number, target: Buffer) => Promise<void>) | undefined
 }
 
 export interface SenderConfig {
@@ -86,6 +88,10 @@ interface Chunk {
   readonly offset: number
   readonly length: number
   data: Buffer | undefined
+  /** `data` came from the engine's buffer pool (and may go back to it). */
+  pooled: boolean
+  /** Times written to a socket: a buffer written more than once may still sit in another socket's queue. */
+  sends: number
   stream: Stream | undefined
   sentAt: number
   queued: boolean
@@ -121,6 +127,8 @@ export class SenderEngine {
   private readonly hash: Hasher
   private hashedUpTo = 0
   private readonly unhashed = new Map<number, Buffer>()
+  /** Free full-size chunk buffers (bounded by the chunks in flight). */
+  private readonly pool: Array<Buffer> = []
   private digestHex: string | undefined
   private deadStreams = 0
   private resentChunks = 0
@@ -221,6 +229,22 @@ export class SenderEngine {
       this.hashChunk(at, data)
     }
     for (const k of this.unhashed.keys()) if (k < this.hashedUpTo) this.unhashed.delete(k)
+  }
+
+  /** Reads a chunk, into a pooled buffer when the source can. */
+  async readChunk(offset: number, length: number): Promise<{ data: Buffer; pooled: boolean }> {
+    const src = this.config.source
+    if (src.readInto === undefined || length !== this.config.chunkSize) {
+      return { data: await src.read(offset, length), pooled: false }
+    }
+    const data = this.pool.pop() ?? Buffer.allocUnsafe(length)
+    await src.readInto(offset, data)
+    return { data, pooled: true }
+  }
+
+  /** Takes back a buffer once nothing can still read it: acked, written once, and hashed. */
+  recycle(data: Buffer, offset: number) {
+    if (offset + data.length <= this.hashedUpTo && this.pool.length < 1024) this.pool.push(data)
   }
 
   async digest(): Promise<string> {
@@ -563,6 +587,8 @@ class Session {
       offset,
       length,
       data: undefined,
+      pooled: false,
+      sends: 0,
       stream: undefined,
       sentAt: 0,
       queued: false,
@@ -590,8 +616,9 @@ class Session {
       s.unacked.set(ch.seq, ch)
       if (!ch.data) {
         try {
-          const data = await this.c.source.read(ch.offset, ch.length)
+          const { data, pooled } = await this.e.readChunk(ch.offset, ch.length)
           ch.data = data
+          ch.pooled = pooled
           this.e.hashChunk(ch.offset, data)
           await this.e.hashRoom()
         } catch (err) {
@@ -603,6 +630,7 @@ class Session {
       // The stream may have died during the read or the pacing; its chunks were requeued already.
       if (s.dead || ch.stream !== s || !this.inflight.has(ch.seq)) continue
       ch.sentAt = performance.now()
+      ch.sends++
       const ok = this.write(s, {
         type: FrameType.DATA,
         transferId: this.c.transferId,
@@ -664,6 +692,7 @@ class Session {
     if (!ch) return
     this.inflight.delete(seq)
     ch.stream?.unacked.delete(seq)
+    if (ch.data && ch.pooled && ch.sends === 1) this.e.recycle(ch.data, ch.offset)
     ch.data = undefined
     this.received += ch.length
     const latency = performance.now() - ch.sentAt
@@ -760,6 +789,7 @@ class Session {
         .sort((a, b) => a.unacked.size - b.unacked.size || a.socket.writableLength - b.socket.writableLength)[0]
       if (!other) return
       ch.hedgedAt = now
+      ch.sends++
       sent++
       this.e.resent(1)
       this.write(other, {
