@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { constants as bufferConstants } from "node:buffer"
-import { availableParallelism } from "node:os"
+import { availableParallelism, totalmem } from "node:os"
 import { Chunk, Context, Effect, Layer, type Scope, Stream } from "effect"
 import { EncodeError, FrameError, LimitError } from "./HdeError.js"
 import { type CompressionSettings, effectiveLevel } from "./HdeSettings.js"
@@ -16,7 +16,39 @@ import { DeltaCache, type DeltaCacheStats } from "./internal/deltaCache.js"
 import { type DecodeLimits, FrameFault, LimitFault } from "./internal/format.js"
 import type { PageStats } from "./internal/pages.js"
 import * as Pool from "./internal/pool.js"
-import { type Counters, emptyCounters, encodeStream, type Shared } from "./internal/transfer.js"
+import {
+  type Counters,
+  type DeltaUse,
+  emptyCounters,
+  encodeStream,
+  type NextBase,
+  type Shared,
+  type TransferReport,
+} from "./internal/transfer.js"
+
+export type {
+  /**
+   * Whether a transfer was encoded against a base version, and if not, why (`reason`).
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  DeltaUse,
+  /**
+   * Whether a transfer's version became its object's next base, and if not, why.
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  NextBase,
+  /**
+   * What one encoded transfer did about deltas (`encodeTransfer`'s `report`).
+   *
+   * @since 0.2.0
+   * @category models
+   */
+  TransferReport,
+}
 
 /**
  * Options beyond the settings file: mostly for tests, benchmarks and receivers with tight memory.
@@ -45,6 +77,13 @@ export interface Options {
    * received, plus one chunk (and, for a delta, the base version's size). Default 4096.
    */
   readonly maxRatio?: number
+  /**
+   * Largest version of one object kept as a delta base, on each end (default a quarter of the
+   * host's memory). `delta_cache_size` bounds what the cache holds of many objects; one object
+   * larger than that (a guest's RAM) is still kept, alone, up to this size, so that its next
+   * transfer is a delta.
+   */
+  readonly maxBaseSize?: number
   /** Worker entry override (defaults to the sibling worker file; see README). */
   readonly worker?: Pool.WorkerSpec
 }
@@ -65,6 +104,19 @@ export interface TransferOptions {
   readonly maxSize?: number
   /** Decoding: output bytes per received byte (see `Options.maxRatio`); default unlimited with `maxSize`. */
   readonly maxRatio?: number
+  /** Encoding: gets the transfer's report (delta used or why not) once its end frame is out. */
+  readonly report?: (report: TransferReport) => Effect.Effect<void>
+}
+
+/**
+ * An encoded object and what its transfer did about deltas.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Encoded {
+  readonly bytes: Buffer
+  readonly report: TransferReport
 }
 
 /**
@@ -97,6 +149,12 @@ export interface Stats {
 export interface Hde {
   /** Encodes a whole object into one HDE stream. */
   readonly encode: (data: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, EncodeError>
+  /**
+   * `encode`, with the transfer's report: whether it is a delta and, when not, a `reason`
+   * (`FirstTransfer`, `Evicted`, `BaseTooLarge`, ...), and whether it is kept as the next base.
+   * Delta off for a named object is also logged (warning when a base was lost, info the first time).
+   */
+  readonly encodeTransfer: (data: Uint8Array, options?: TransferOptions) => Effect.Effect<Encoded, EncodeError>
   /** Decodes a whole HDE stream; fails with the offset of the first bad byte. */
   readonly decode: (stream: Uint8Array, options?: TransferOptions) => Effect.Effect<Buffer, FrameError | LimitError>
   /** Encodes a byte stream (any chunking) into HDE frames, in order, with bounded memory. */
@@ -149,6 +207,9 @@ export const make = (
       return yield* new EncodeError({ reason: `page size ${pageSize} is not a power of two in 512..65536` })
     const workers = settings.workers === 0 ? availableParallelism() : settings.workers
     const pool = yield* Pool.make(workers, options.worker)
+    const maxBaseSize = options.maxBaseSize ?? Math.floor(totalmem() / 4)
+    const newCache = () =>
+      settings.enable_delta ? new DeltaCache(settings.delta_cache_size, maxBaseSize) : new DeltaCache(0)
     const counters: Counters = emptyCounters()
     const shared: Shared = {
       pool,
@@ -162,12 +223,12 @@ export const make = (
         dedupWindowPages: Math.floor((options.dedupWindow ?? 64 * MiB) / pageSize),
         inflight: Math.max(1, options.inflight ?? 2 * workers),
       },
-      cache: new DeltaCache(settings.enable_delta ? settings.delta_cache_size : 0),
+      cache: newCache(),
       estimates: initialEstimates(effectiveLevel(settings)),
       linkBps: options.linkBps ?? 125e6,
       counters,
     }
-    const receiveCache = new DeltaCache(settings.enable_delta ? settings.delta_cache_size : 0)
+    const receiveCache = newCache()
     const maxChunkSize = options.maxChunkSize ?? settings.chunk_size
     const maxDedupWindow = options.maxDedupWindow ?? Math.max(options.dedupWindow ?? 0, 64 * MiB)
     /** A transfer's limits; `ceiling` caps its size where the result must fit in one Buffer. */
@@ -192,7 +253,7 @@ export const make = (
             ),
           )
         })
-    const encodeStreamFn: Hde["encodeStream"] = (o) => encodeStream(shared, o?.objectId)
+    const encodeStreamFn: Hde["encodeStream"] = (o) => encodeStream(shared, o?.objectId, o?.report)
     const decodeStreamFn: Hde["decodeStream"] = (o) => decodeWith(o, Number.POSITIVE_INFINITY)
 
     const collect = <E>(s: Stream.Stream<Uint8Array, E>) =>
@@ -200,6 +261,22 @@ export const make = (
 
     return Hde.of({
       encode: (data, o) => collect(encodeStreamFn(o)(Stream.make(data))),
+      encodeTransfer: (data, o) =>
+        Effect.suspend(() => {
+          let report: TransferReport | undefined
+          const keep = (r: TransferReport) =>
+            Effect.zipRight(
+              Effect.sync(() => (report = r)),
+              o?.report?.(r) ?? Effect.void,
+            )
+          return collect(encodeStream(shared, o?.objectId, keep)(Stream.make(data))).pipe(
+            Effect.flatMap((bytes) =>
+              report === undefined
+                ? new EncodeError({ reason: "the transfer ended without its report" })
+                : Effect.succeed({ bytes, report }),
+            ),
+          )
+        }),
       // One Buffer holds the result: a stream that would not fit fails with LimitError, not a defect.
       decode: (data, o) => collect(decodeWith(o, bufferConstants.MAX_LENGTH)(Stream.make(data))),
       encodeStream: encodeStreamFn,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, HashMap, Logger, Stream } from "effect"
 import fc from "fast-check"
 import { Hde, HdeSettings } from "../src/index.js"
 import {
@@ -207,20 +207,119 @@ describe("delta against the previous version", () => {
     }),
   )
 
-  it.scoped("the cache is bounded: least recently used versions go, oversized ones are not kept", () =>
+  it.scoped("the cache is bounded: least recently used versions go, one larger than the cache is kept alone", () =>
     Effect.gen(function* () {
-      const hde = yield* Hde.make(settings({ delta_cache_size: 300_000 }))
+      const hde = yield* Hde.make(settings({ delta_cache_size: 300_000 }), { maxBaseSize: 500_000 })
       const img = (n: number) => memoryImage(30, n) // 122,880 bytes each
       for (const id of ["a", "b", "c"]) yield* hde.encode(img(id.charCodeAt(0)), { objectId: id })
       let s = (yield* hde.stats).deltaCache
-      expect(s).toMatchObject({ entries: 2, evictions: 1, misses: 3, hits: 0 })
+      expect(s).toMatchObject({ entries: 2, evictions: 1, misses: 3, hits: 0, capacity: 300_000, ceiling: 500_000 })
       expect(s.bytes).toBeLessThanOrEqual(300_000)
       yield* hde.encode(img(1), { objectId: "a" }) // evicted: a miss
       yield* hde.encode(img(3), { objectId: "c" }) // still there: a hit
-      yield* hde.encode(memoryImage(100), { objectId: "c" }) // hit, but too big to keep
+      yield* hde.encode(memoryImage(100), { objectId: "c" }) // hit; over the cache, kept alone
       s = (yield* hde.stats).deltaCache
-      expect(s).toMatchObject({ hits: 2, misses: 4 })
-      expect(s.entries).toBe(1)
+      expect(s).toMatchObject({ hits: 2, misses: 4, entries: 1, bytes: 409_600 })
+      yield* hde.encode(memoryImage(150), { objectId: "c" }) // hit; over maxBaseSize: not kept
+      s = (yield* hde.stats).deltaCache
+      expect(s).toMatchObject({ hits: 3, entries: 0, bytes: 0 })
+    }),
+  )
+})
+
+// Issue 23: the default delta_cache_size (256 MiB) turned delta off for a 768 MiB guest, and the
+// only trace was a miss counter. Here at 1/1024 scale: a 256 KiB cache and a 384 KiB object.
+describe("delta for objects larger than delta_cache_size", () => {
+  const small = () => settings({ delta_cache_size: 256 * 1024 })
+  const capture = () => {
+    const lines: Array<{ level: string; message: string; annotations: Record<string, unknown> }> = []
+    const logger = Logger.make(({ annotations, logLevel, message }) => {
+      lines.push({
+        level: logLevel.label,
+        message: String(Array.isArray(message) ? message.join(" ") : message),
+        annotations: Object.fromEntries(HashMap.toEntries(annotations)),
+      })
+    })
+    return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
+  }
+
+  it.scoped("a guest larger than the cache still goes as a delta the second time, on both ends", () =>
+    Effect.gen(function* () {
+      const sender = yield* Hde.make(small())
+      const receiver = yield* Hde.make(small())
+      const v1 = memoryImage(96) // 384 KiB
+      const v2 = mutate(v1, 8)
+      const first = yield* sender.encodeTransfer(v1, { objectId: "vm-768" })
+      expect(first.report.delta).toMatchObject({ _tag: "NoDelta", reason: "FirstTransfer" })
+      expect(first.report.nextBase).toEqual({ _tag: "Kept", size: v1.length })
+      expect((yield* receiver.decode(first.bytes, { objectId: "vm-768" })).equals(v1)).toBe(true)
+      const second = yield* sender.encodeTransfer(v2, { objectId: "vm-768" })
+      expect(second.report.delta).toEqual({ _tag: "Delta", baseSize: v1.length })
+      expect(second.report.bytesOut).toBe(second.bytes.length)
+      expect((yield* receiver.decode(second.bytes, { objectId: "vm-768" })).equals(v2)).toBe(true)
+      const full = yield* (yield* Hde.make(settings({ enable_delta: false }))).encode(v2)
+      expect(second.bytes.length).toBeLessThan(full.length / 3)
+      expect((yield* sender.stats).deltaCache).toMatchObject({ hits: 1, misses: 1, entries: 1, bytes: v2.length })
+    }),
+  )
+
+  it.scoped("when delta cannot be used the report names why, and a log line says so", () =>
+    Effect.gen(function* () {
+      const log = capture()
+      const sender = yield* Hde.make(small(), { maxBaseSize: 300 * 1024 })
+      const v1 = memoryImage(96)
+      const first = yield* sender.encodeTransfer(v1, { objectId: "vm-big" }).pipe(Effect.provide(log.layer))
+      expect(first.report.nextBase).toMatchObject({ _tag: "NotKept", reason: "TooLarge" })
+      const second = yield* sender.encodeTransfer(mutate(v1, 8), { objectId: "vm-big" }).pipe(Effect.provide(log.layer))
+      expect(second.report.delta).toMatchObject({ _tag: "NoDelta", reason: "BaseTooLarge" })
+      if (second.report.delta._tag === "NoDelta")
+        expect(second.report.delta.detail).toBe(
+          "the previous version (at least 0.38 MiB) was larger than the delta cache keeps (0.29 MiB)",
+        )
+      const warned = log.lines.filter((l) => l.level === "WARN")
+      expect(warned.map((l) => l.annotations)).toEqual([
+        { objectId: "vm-big", reason: "TooLarge" },
+        { objectId: "vm-big", reason: "BaseTooLarge" },
+        { objectId: "vm-big", reason: "TooLarge" },
+      ])
+      expect(warned[1]?.message).toContain("hde: delta not used for vm-big: the previous version")
+      expect(log.lines.find((l) => l.level === "INFO")?.annotations).toEqual({
+        objectId: "vm-big",
+        reason: "FirstTransfer",
+      })
+    }),
+  )
+
+  it.scoped("evicted, not named, disabled: each has its reason; the stream form reports too", () =>
+    Effect.gen(function* () {
+      const sender = yield* Hde.make(settings({ delta_cache_size: 300_000 }))
+      const img = (n: number) => memoryImage(30, n)
+      for (const id of ["a", "b", "c"]) yield* sender.encode(img(id.charCodeAt(0)), { objectId: id })
+      const evicted = yield* sender.encodeTransfer(img(1), { objectId: "a" })
+      expect(evicted.report.delta).toMatchObject({ _tag: "NoDelta", reason: "Evicted" })
+      const anonymous = yield* sender.encodeTransfer(img(1))
+      expect(anonymous.report.delta).toMatchObject({ _tag: "NoDelta", reason: "NoObjectId" })
+      expect(anonymous.report.nextBase).toMatchObject({ _tag: "NotKept", reason: "NoObjectId" })
+      const off = yield* Hde.make(settings({ enable_delta: false }))
+      yield* off.encode(img(1), { objectId: "a" })
+      expect((yield* off.encodeTransfer(img(1), { objectId: "a" })).report.delta).toMatchObject({
+        _tag: "NoDelta",
+        reason: "Disabled",
+      })
+      const reports: Array<Hde.TransferReport> = []
+      const out = yield* Stream.make(img(1).subarray(0, 50_000), img(1).subarray(50_000)).pipe(
+        sender.encodeStream({ objectId: "a", report: (r) => Effect.sync(() => reports.push(r)) }),
+        Stream.runFold(0, (n, b) => n + b.length),
+      )
+      expect(reports).toEqual([
+        {
+          objectId: "a",
+          delta: { _tag: "Delta", baseSize: img(1).length },
+          nextBase: { _tag: "Kept", size: img(1).length },
+          bytesIn: img(1).length,
+          bytesOut: out,
+        },
+      ])
     }),
   )
 })

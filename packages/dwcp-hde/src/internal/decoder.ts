@@ -191,7 +191,7 @@ export class Decoder {
           pageSize: 2 ** header.pageShift,
           fingerprints: concatFingerprints(this.fingerprints),
         })
-      else cache.remove(objectId)
+      else cache.refuse(objectId, this.total)
     }
   }
 
@@ -262,7 +262,7 @@ export class Decoder {
     this.seq++
     this.total += chunk.length
     const { cache } = this.options
-    if (cache !== undefined && this.options.objectId !== undefined && this.keptBytes + chunk.length <= cache.capacity) {
+    if (cache !== undefined && this.options.objectId !== undefined && cache.fits(this.keptBytes + chunk.length)) {
       this.kept.push(chunk)
       this.keptBytes += chunk.length
     }

@@ -1,7 +1,9 @@
 // Last transferred version of each object, kept to delta-encode (sender) or delta-decode
 // (receiver) its next version. Least recently used objects go first once `capacity` bytes are
-// held; a version larger than the whole cache is not kept (and drops its predecessor, so
-// both ends agree there is no base).
+// held. The cache is sized to the object: a version larger than `capacity` (a 768 MiB guest
+// against the 256 MiB default) is still kept, alone, up to `ceiling` bytes; one larger than that
+// is not kept (and drops its predecessor, so both ends agree there is no base). Why an object
+// has no base is remembered, so the next transfer can say so.
 
 export interface Version {
   readonly digest: Uint8Array
@@ -22,17 +24,62 @@ export interface DeltaCacheStats {
   readonly entries: number
   readonly bytes: number
   readonly capacity: number
+  /** The largest single version kept (alone, evicting the others). */
+  readonly ceiling: number
 }
+
+/** Why a transfer found no base version of its object. */
+export type Miss =
+  | { readonly reason: "FirstTransfer" }
+  | { readonly reason: "Evicted" }
+  | { readonly reason: "BaseTooLarge"; readonly size: number; readonly ceiling: number }
+
+/** Why-no-base records kept, oldest dropped first (object ids are few; this only bounds a leak). */
+const MISS_RECORDS = 1024
 
 export class DeltaCache {
   private readonly entries = new Map<string, Version>()
+  private readonly gone = new Map<string, Miss>()
   private readonly indexes = new WeakMap<Version, Map<number, number>>()
   private bytes = 0
   private hits = 0
   private misses = 0
   private evictions = 0
 
-  constructor(readonly capacity: number) {}
+  /** The largest version kept (alone): at least `capacity`. */
+  readonly ceiling: number
+
+  constructor(
+    readonly capacity: number,
+    ceiling = capacity,
+  ) {
+    this.ceiling = Math.max(capacity, ceiling)
+  }
+
+  /** Whether a version of `size` bytes would be kept. */
+  fits(size: number): boolean {
+    return size <= this.ceiling
+  }
+
+  /** Why `objectId` has no cached version (after a miss). */
+  missOf(objectId: string): Miss {
+    return this.gone.get(objectId) ?? { reason: "FirstTransfer" }
+  }
+
+  /** Records that a version of `objectId` of at least `size` bytes was too large to keep. */
+  refuse(objectId: string, size: number): void {
+    this.remove(objectId)
+    this.note(objectId, { reason: "BaseTooLarge", size, ceiling: this.ceiling })
+  }
+
+  private note(objectId: string, miss: Miss): void {
+    this.gone.delete(objectId)
+    this.gone.set(objectId, miss)
+    if (this.gone.size > MISS_RECORDS) {
+      const oldest = this.gone.keys().next()
+      if (!oldest.done) this.gone.delete(oldest.value)
+    }
+  }
 
   /** Looks up the base for a new transfer of `objectId`, counting a hit or a miss. */
   lookup(objectId: string): Version | undefined {
@@ -54,13 +101,19 @@ export class DeltaCache {
 
   put(objectId: string, v: Version): void {
     this.remove(objectId)
-    if (v.size > this.capacity) return
-    while (this.bytes + v.size > this.capacity) {
+    if (!this.fits(v.size)) {
+      this.refuse(objectId, v.size)
+      return
+    }
+    // Room for this version even when it alone is over `capacity`: the others go first.
+    while (this.bytes + v.size > Math.max(this.capacity, v.size)) {
       const oldest = this.entries.keys().next()
       if (oldest.done) break
       this.remove(oldest.value)
+      this.note(oldest.value, { reason: "Evicted" })
       this.evictions++
     }
+    this.gone.delete(objectId)
     this.entries.set(objectId, v)
     this.bytes += v.size
   }
@@ -95,6 +148,7 @@ export class DeltaCache {
       entries: this.entries.size,
       bytes: this.bytes,
       capacity: this.capacity,
+      ceiling: this.ceiling,
     }
   }
 }

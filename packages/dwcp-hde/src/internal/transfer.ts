@@ -39,6 +39,64 @@ export interface Shared {
   readonly counters: Counters
 }
 
+/** Whether a transfer was encoded against a base version, and if not, why. */
+export type DeltaUse =
+  | { readonly _tag: "Delta"; readonly baseSize: number }
+  | {
+      readonly _tag: "NoDelta"
+      /**
+       * `Disabled`: `enable_delta` is off. `NoObjectId`: the transfer named no object.
+       * `FirstTransfer`: no earlier version of the object passed through this service.
+       * `Evicted`: the last version was pushed out of the cache by other objects.
+       * `BaseTooLarge`: the last version was larger than the cache keeps (`ceiling`).
+       */
+      readonly reason: "Disabled" | "NoObjectId" | "FirstTransfer" | "Evicted" | "BaseTooLarge"
+      readonly detail: string
+    }
+
+/** Whether this version became the base of the object's next transfer, and if not, why. */
+export type NextBase =
+  | { readonly _tag: "Kept"; readonly size: number }
+  | {
+      readonly _tag: "NotKept"
+      readonly reason: "Disabled" | "NoObjectId" | "TooLarge"
+      readonly detail: string
+    }
+
+/** What one encoded transfer did about deltas; also what its log lines say. */
+export interface TransferReport {
+  readonly objectId: string | undefined
+  readonly delta: DeltaUse
+  readonly nextBase: NextBase
+  readonly bytesIn: number
+  readonly bytesOut: number
+}
+
+const MiB = 1024 * 1024
+const mib = (n: number) => `${(n / MiB).toFixed(n < MiB ? 2 : 0)} MiB`
+
+/** The base lookup of a transfer: the version, or why there is none. */
+const lookupBase = (
+  config: EncoderConfig,
+  cache: DeltaCache,
+  objectId: string | undefined,
+): { readonly base: Version | undefined; readonly use: DeltaUse } => {
+  if (!config.delta)
+    return { base: undefined, use: { _tag: "NoDelta", reason: "Disabled", detail: "enable_delta is false" } }
+  if (objectId === undefined)
+    return { base: undefined, use: { _tag: "NoDelta", reason: "NoObjectId", detail: "the transfer names no objectId" } }
+  const base = cache.lookup(objectId)
+  if (base !== undefined) return { base, use: { _tag: "Delta", baseSize: base.size } }
+  const miss = cache.missOf(objectId)
+  const detail =
+    miss.reason === "BaseTooLarge"
+      ? `the previous version (at least ${mib(miss.size)}) was larger than the delta cache keeps (${mib(miss.ceiling)})`
+      : miss.reason === "Evicted"
+        ? `the previous version was evicted by other objects (delta_cache_size ${mib(cache.capacity)})`
+        : "no earlier version of this object was sent"
+  return { base: undefined, use: { _tag: "NoDelta", reason: miss.reason, detail } }
+}
+
 export interface Counters {
   transfers: number
   chunks: number
@@ -131,14 +189,18 @@ class Ticket {
 const codecKey = (codec: number, level: number): string => (codec === 1 ? `zstd${level}` : codec === 2 ? "lz4" : "none")
 
 export const encodeStream =
-  (shared: Shared, objectId: string | undefined) =>
+  (
+    shared: Shared,
+    objectId: string | undefined,
+    onReport: (report: TransferReport) => Effect.Effect<void> = () => Effect.void,
+  ) =>
   <E, R>(input: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | EncodeError, R> =>
     Stream.suspend(() => {
       const { pool, config, cache, counters } = shared
       const pageSize = 2 ** config.pageShift
       const pagesPerChunk = Math.ceil(config.chunkSize / pageSize)
       const window = config.dedupWindowPages
-      const base: Version | undefined = config.delta && objectId !== undefined ? cache.lookup(objectId) : undefined
+      const { base, use } = lookupBase(config, cache, objectId)
       // Pages of the base by content, for pages that moved; only when both cut pages alike.
       const baseIndex = base?.pageSize === pageSize ? cache.pageIndex(base) : undefined
       const seen = new Map<number, number>()
@@ -226,7 +288,7 @@ export const encodeStream =
         const old = base?.chunkSize === config.chunkSize && base.pageSize === pageSize ? base.chunks[i] : undefined
         const oldDigest = base?.chunkDigests[i]
         const unchanged = config.pages && old !== undefined && oldDigest !== undefined && old.equals(chunk)
-        if (objectId !== undefined && config.delta && keptBytes + chunk.length <= cache.capacity) {
+        if (objectId !== undefined && config.delta && cache.fits(keptBytes + chunk.length)) {
           // Cached chunks are never written to, so an unchanged one is shared, not copied.
           kept[i] = unchanged && old !== undefined ? old : Buffer.from(chunk)
           keptBytes += chunk.length
@@ -350,10 +412,15 @@ export const encodeStream =
           }),
         )
 
+      let bytesOut = 0
+      let nextBase: NextBase =
+        objectId === undefined
+          ? { _tag: "NotKept", reason: "NoObjectId", detail: "the transfer names no objectId" }
+          : { _tag: "NotKept", reason: "Disabled", detail: "enable_delta is false" }
       const end = Effect.sync(() => {
         const digest = digestOf(Buffer.concat(digests))
         if (objectId !== undefined && config.delta) {
-          if (keptCount === digests.length)
+          if (keptCount === digests.length) {
             cache.put(objectId, {
               digest,
               chunks: kept,
@@ -363,10 +430,37 @@ export const encodeStream =
               pageSize,
               fingerprints: concatFingerprints(fingerprints),
             })
-          else cache.remove(objectId)
+            nextBase = { _tag: "Kept", size: keptBytes }
+          } else {
+            cache.refuse(objectId, bytes)
+            nextBase = {
+              _tag: "NotKept",
+              reason: "TooLarge",
+              detail: `${mib(bytes)} is over the delta cache's largest version (${mib(cache.ceiling)}): the next transfer goes without delta`,
+            }
+          }
         }
         return writeEndFrame({ chunkCount: digests.length, totalSize: bytes, digest }) as Uint8Array
       })
+      // Delta off where it was asked for: a log line now, and the report at the end.
+      const annotations = { objectId: objectId ?? "", reason: use._tag === "NoDelta" ? use.reason : "" }
+      const started =
+        use._tag === "NoDelta" && use.reason !== "NoObjectId" && use.reason !== "Disabled"
+          ? (use.reason === "FirstTransfer" ? Effect.logInfo : Effect.logWarning)(
+              `hde: delta not used for ${objectId}: ${use.detail}`,
+            ).pipe(Effect.annotateLogs(annotations))
+          : Effect.void
+      const finished = Effect.suspend(() =>
+        Effect.zipRight(
+          nextBase._tag === "NotKept" && nextBase.reason === "TooLarge"
+            ? Effect.logWarning(`hde: ${objectId} not kept as a delta base: ${nextBase.detail}`).pipe(
+                Effect.annotateLogs({ objectId: objectId ?? "", reason: nextBase.reason }),
+              )
+            : Effect.void,
+          onReport({ objectId, delta: use, nextBase, bytesIn: bytes, bytesOut }),
+        ),
+      )
+
       const header = writeStreamHeader({
         pageShift: config.pageShift,
         maxChunkSize: config.chunkSize,
@@ -374,10 +468,21 @@ export const encodeStream =
         baseDigest: base?.digest,
       })
       counters.bytesOut += header.length
-      return Stream.make(header as Uint8Array).pipe(
+      return Stream.fromEffect(started).pipe(
+        Stream.drain,
+        Stream.concat(Stream.make(header as Uint8Array)),
         Stream.concat(encoded(rechunk(input, config.chunkSize))),
+        Stream.tap((frame) => Effect.sync(() => (bytesOut += frame.length))),
         Stream.concat(
-          Stream.fromEffect(end).pipe(Stream.tap((e) => Effect.sync(() => (counters.bytesOut += e.length)))),
+          Stream.fromEffect(end).pipe(
+            Stream.tap((e) =>
+              Effect.sync(() => {
+                counters.bytesOut += e.length
+                bytesOut += e.length
+              }),
+            ),
+          ),
         ),
+        Stream.concat(Stream.fromEffect(finished).pipe(Stream.drain)),
       )
     })
