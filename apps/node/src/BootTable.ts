@@ -46,6 +46,8 @@ import type { Effect } from "effect"
  * | database-        | post-init | WARNING     | database,         | hourly upkeep (SQLite optimize and WAL checkpoint,   |
  * | maintenance      |           |             | background-jobs   | PostgreSQL ANALYZE) on a background job              |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
+ * | transfer-accuracy| post-init | WARNING     | dwcp, ml-engine   | the predictor's error on each real DWCP transfer, as |
+ * |                  |           |             |                   | a metric (the ML engine's; DWCP publishes them)      |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
  * |                  |           |             | network,          | by a job; a node not registered still runs its VMs   |
  * |                  |           |             | background-jobs   |                                                      |
@@ -89,6 +91,7 @@ export const table = {
   profiling: { phase: "post-init", criticality: "WARNING", dependencies: ["security"] },
   "background-jobs": { phase: "post-init", criticality: "WARNING" },
   "database-maintenance": { phase: "post-init", criticality: "WARNING", dependencies: ["database", "background-jobs"] },
+  "transfer-accuracy": { phase: "post-init", criticality: "WARNING", dependencies: ["dwcp", "ml-engine"] },
   "service-registry": {
     phase: "post-init",
     criticality: "WARNING",

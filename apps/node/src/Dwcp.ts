@@ -1,9 +1,10 @@
 import type { Settings } from "@novacron/config"
-import { DwcpComponent, Rollout } from "@novacron/dwcp"
+import { Dwcp, DwcpComponent, Rollout } from "@novacron/dwcp"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { StateStore } from "@novacron/dwcp-ass"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import type { Component } from "@novacron/init"
+import { TransferAccuracy } from "@novacron/ml"
 import { Security } from "@novacron/security"
 import { Effect, Either, Schema } from "effect"
 import { importEsm } from "./internal/importEsm.js"
@@ -17,7 +18,8 @@ export interface DwcpPlan {
 
 /**
  * The `dwcp` component every node runs (`@novacron/dwcp`: the receiver, v3 parts per flag and
- * rollout, v1 for the rest), plus ITP's placement service when placement runs v3. `@novacron/dwcp`
+ * rollout, v1 for the rest), the ML engine's `transfer-accuracy` on its observations, plus ITP's
+ * placement service when placement runs v3. `@novacron/dwcp`
  * is in the bundle; it imports each part's package (ES modules, outside the bundle, with their
  * native addons) through the bundle's importer only when that part starts, so a node on v1 loads
  * AMST alone, after READY.
@@ -67,6 +69,8 @@ export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpP
         },
       })),
     }),
+    // The ML engine's accuracy metric from each real transfer that had a prediction.
+    TransferAccuracy.component(Effect.flatMap(Dwcp.Dwcp, (d) => d.observations)),
   ]
   const off = Rollout.decide(flags, s.system.node_id)
   const notes = Object.entries(off)

@@ -80,7 +80,13 @@ describe("post-init: systemd notification, registration, background jobs", () =>
       ])
       const names = status.components.map((c: { name: string }) => c.name)
       expect(names).toEqual(
-        expect.arrayContaining(["background-jobs", "service-registry", "database-maintenance", "ml-engine"]),
+        expect.arrayContaining([
+          "background-jobs",
+          "service-registry",
+          "database-maintenance",
+          "ml-engine",
+          "transfer-accuracy",
+        ]),
       )
       // The shipped bandwidth model loads in the background (onnxruntime is imported then), not before READY.
       const loaded = await agent.waitFor((l) => l.name === "ml.loaded" || l.name === "ml.fallback", 60_000)

@@ -10,7 +10,7 @@
  */
 import type { Socket } from "node:net"
 import type { Component } from "@novacron/init"
-import { Context, Data, Effect, Layer, Option, type Schedule, type Scope } from "effect"
+import { Context, Data, Effect, Layer, Option, PubSub, type Queue, type Schedule, type Scope } from "effect"
 import * as Engine from "./Engine.js"
 import * as Envelope from "./Envelope.js"
 import { LinkClassifier } from "./LinkClassifier.js"
@@ -43,6 +43,23 @@ export interface SendReport {
   readonly bytes: number
   readonly wireBytes: number
   readonly delivery: Engine.Delivery
+}
+
+/**
+ * A finished v3 transfer whose link throughput was predicted: the prediction beside what the
+ * transfer measured, for whoever keeps the predictor's accuracy (the ML engine).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Observation {
+  readonly peer: string
+  /** Bytes/s predicted before the transfer. */
+  readonly predictedBps: number
+  /** Bytes/s measured: wire bytes over the transfer's wall time. */
+  readonly measuredBps: number
+  readonly predictor: string
+  readonly wireBytes: number
 }
 
 /**
@@ -125,6 +142,11 @@ export interface Service {
     hosts: ReadonlyArray<Engine.HostSpec>,
   ) => Effect.Effect<{ readonly host: string; readonly served: "v3" | "v1" }, Engine.NoHostFits>
   readonly status: Effect.Effect<Status>
+  /**
+   * Subscribes (until the scope closes) to each finished transfer that had a prediction. Bounded:
+   * a subscriber that falls behind loses the oldest; it never slows a transfer.
+   */
+  readonly observations: Effect.Effect<Queue.Dequeue<Observation>, never, Scope.Scope>
 }
 
 /**
@@ -246,8 +268,12 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
       }),
     }))
 
+    // Sliding: observations feed accuracy metrics; losing old ones beats blocking a send.
+    const observed = yield* Effect.acquireRelease(PubSub.sliding<Observation>(1024), PubSub.shutdown)
+
     const service: Service = {
       offer,
+      observations: PubSub.subscribe(observed),
       send: (request) =>
         Effect.gen(function* () {
           const row = yield* classifier.rowFor(request.peer)
@@ -256,10 +282,11 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
             "dwcp.link_class": row.linkClass,
             "dwcp.transport": row.transport,
           })
-          const [predictedBps, p] = yield* prediction.use(
+          const [forecast, p] = yield* prediction.use(
             (e) => Effect.map(e.predict(request.peer), v3),
-            Effect.succeed(v1<number | undefined>(undefined)),
+            Effect.succeed(v1<Engine.Forecast | undefined>(undefined)),
           )
+          const predictedBps = forecast?.bps
           const agreed =
             request.peerOffer === undefined
               ? undefined
@@ -330,7 +357,17 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
           )
           const ms = (yield* Effect.clockWith((clock) => clock.currentTimeMillis)) - start
           if (ms > 0) {
-            yield* prediction.use((e) => e.observe(request.peer, (wire.length * 1000) / ms), Effect.void)
+            const measuredBps = (wire.length * 1000) / ms
+            yield* prediction.use((e) => e.observe(request.peer, measuredBps), Effect.void)
+            if (forecast !== undefined) {
+              yield* PubSub.publish(observed, {
+                peer: request.peer,
+                predictedBps: forecast.bps,
+                measuredBps,
+                predictor: forecast.predictor,
+                wireBytes: wire.length,
+              })
+            }
           }
           const served = { prediction: p, compression: c, congestion: g, transport: t }
           yield* Effect.annotateCurrentSpan({

@@ -114,12 +114,25 @@ export class BadPayload extends Data.TaggedError("BadPayload")<{ readonly reason
 }
 
 /**
+ * A link's predicted throughput.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Forecast {
+  /** Bytes per second. */
+  readonly bps: number
+  /** Which predictor made it (`lstm`, `last-value`, ...). */
+  readonly predictor: string
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
 export interface Prediction {
-  /** Predicted throughput of the link to `peer` in bytes/s, when known. */
-  readonly predict: (peer: string) => Effect.Effect<number | undefined, PartFailure>
+  /** Predicted throughput of the link to `peer`, when known, and which predictor made it. */
+  readonly predict: (peer: string) => Effect.Effect<Forecast | undefined, PartFailure>
   /** Records a finished transfer's throughput. */
   readonly observe: (peer: string, bytesPerSecond: number) => Effect.Effect<void, PartFailure>
 }

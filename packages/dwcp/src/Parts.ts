@@ -233,7 +233,9 @@ export const fromPackages = (options: {
       ({ Pba }) =>
         Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
           predict: (peer: string) =>
-            Effect.map(pba.predict(peer), (p) => (p.status === "ok" ? p.oneSecond.mean : undefined)),
+            Effect.map(pba.predict(peer), (p) =>
+              p.status === "ok" ? { bps: p.oneSecond.mean, predictor: p.predictor } : undefined,
+            ),
           observe: (peer: string, bps: number) => pba.push(peer, bps),
         })),
     ),

@@ -11,6 +11,7 @@ import {
   Option,
   Ref,
   Schedule,
+  Stream,
   TestClock,
 } from "effect"
 import * as Dwcp from "../src/Dwcp.js"
@@ -37,6 +38,7 @@ const harness = (
   flags: Rollout.Flags = allOn,
   brokenAtStart: ReadonlyArray<Name> = [],
   hangingAtStart: ReadonlyArray<Name> = [],
+  transportDelay = 0,
 ) =>
   Effect.gen(function* () {
     const brokenStart = yield* Ref.make(new Set<Name>(brokenAtStart))
@@ -60,7 +62,7 @@ const harness = (
       transport: start("transport", {
         send: (r) =>
           Effect.zipRight(
-            run("transport"),
+            transportDelay > 0 ? Effect.zipRight(run("transport"), Effect.sleep(transportDelay)) : run("transport"),
             Effect.sync(() => {
               inbox.push({ peer: r.peer, carrier: `multistream ${r.row.congestion.join(",")}`, bytes: r.payload })
               return { bytes: r.payload.length, streams: 4, carrier: "multistream" }
@@ -76,7 +78,7 @@ const harness = (
         decode: (d) => Effect.as(run("compression"), d),
       } satisfies Engine.Compression),
       prediction: start("prediction", {
-        predict: () => Effect.as(run("prediction"), 1e8),
+        predict: () => Effect.as(run("prediction"), { bps: 1e8, predictor: "fake" }),
         observe: () => run("prediction"),
       } satisfies Engine.Prediction),
       state_sync: start("state_sync", {
@@ -156,6 +158,33 @@ const exercise = (dwcp: Dwcp.Service, p: Name) =>
       }
     }
   })
+
+describe("observations", () => {
+  it.scopedLive("a v3 send with a prediction is observed: predicted beside measured, with the predictor", () =>
+    Effect.gen(function* () {
+      const { dwcp } = yield* harness(allOn, [], [], 20)
+      const seen = yield* Effect.fork(Stream.runCollect(Stream.take(Stream.fromQueue(yield* dwcp.observations), 1)))
+      const data = Buffer.alloc(256 * 1024, 7)
+      const r = yield* dwcp.send({ peer: "node-2", name: "mem.bin", data })
+      const [o] = [...(yield* Fiber.join(seen))]
+      expect(o).toMatchObject({ peer: "node-2", predictedBps: 1e8, predictor: "fake", wireBytes: r.wireBytes })
+      // 256 KiB in at least 20 ms: at most ~13 MB/s, and more than nothing.
+      expect(o!.measuredBps).toBeGreaterThan(0)
+      expect(o!.measuredBps).toBeLessThanOrEqual((r.wireBytes * 1000) / 20)
+    }),
+  )
+
+  it.scopedLive("no prediction, no observation: a send with prediction on v1 is not observed", () =>
+    Effect.gen(function* () {
+      const { dwcp } = yield* harness({ ...allOn, enable_v3_prediction: false }, [], [], 20)
+      const seen = yield* Effect.fork(Stream.runCollect(Stream.take(Stream.fromQueue(yield* dwcp.observations), 1)))
+      const r = yield* dwcp.send({ peer: "node-2", name: "mem.bin", data: Buffer.alloc(1024, 1) })
+      expect(r.served.prediction).toBe("v1")
+      yield* Effect.sleep(50)
+      expect(yield* Fiber.poll(seen)).toEqual(Option.none())
+    }),
+  )
+})
 
 describe("the v1 fallback, part by part", () => {
   for (const p of Part.names) {

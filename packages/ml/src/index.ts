@@ -17,3 +17,10 @@ export * as MlEngine from "./MlEngine.js"
  * @since 0.1.0
  */
 export * as MlSettings from "./MlSettings.js"
+
+/**
+ * The bandwidth predictor's error on real transfers, recorded from DWCP's observations.
+ *
+ * @since 0.1.0
+ */
+export * as TransferAccuracy from "./TransferAccuracy.js"
