@@ -129,6 +129,8 @@ const options = {
   cert: { type: "string" },
   key: { type: "string" },
   topic: { type: "string", multiple: true },
+  deadline: { type: "string" },
+  "max-parallel": { type: "string" },
   // cluster token create / join
   uses: { type: "string" },
   ttl: { type: "string" },

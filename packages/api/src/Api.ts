@@ -223,6 +223,78 @@ export const Task = Schema.Struct({
 export type Task = typeof Task.Type
 
 /**
+ * One attempt of one step of a task, as its history shows it.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TaskStep = Schema.Struct({
+  step: Schema.String,
+  attempt: Schema.Int,
+  started_at: Schema.Number,
+  finished_at: Schema.NullOr(Schema.Number),
+  /** `ok`, `replayed` (done before a crash, not acted again), `failed`, or null while running. */
+  outcome: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  /** What the step recorded when it acted (a drain's move: target, method, placement decision). */
+  result: Schema.NullOr(Schema.String),
+}).annotations({ identifier: "TaskStep" })
+
+/**
+ * A drain's progress: the VMs found on the node, those moved away, those left.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DrainProgress = Schema.Struct({
+  node: Schema.String,
+  total: Schema.NullOr(Schema.Int),
+  moved: Schema.Array(Schema.String),
+  left: Schema.Array(Schema.String),
+}).annotations({ identifier: "DrainProgress" })
+
+/**
+ * Where placement put a VM and why (`VmCreate` tasks with placement).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PlacementDecision = Schema.Struct({
+  chosen: Schema.NullOr(Schema.String),
+  policy: Schema.String,
+  hosts: Schema.Int,
+  feasible: Schema.Int,
+  ranking: Schema.Array(
+    Schema.Struct({
+      host: Schema.String,
+      total: Schema.Number,
+      scores: Schema.Record({ key: Schema.String, value: Schema.Number }),
+    }),
+  ),
+  filters: Schema.Array(Schema.Struct({ name: Schema.String, removed: Schema.Int })),
+  excluded: Schema.Array(Schema.Struct({ host: Schema.String, reason: Schema.String })),
+}).annotations({ identifier: "PlacementDecision" })
+
+/**
+ * A task with its history (`GET /v1/tasks/{id}`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TaskDetail = Schema.Struct({
+  ...Task.fields,
+  history: Schema.Array(TaskStep),
+  progress: Schema.NullOr(DrainProgress),
+  placement: Schema.NullOr(PlacementDecision),
+}).annotations({ identifier: "TaskDetail" })
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type TaskDetail = typeof TaskDetail.Type
+
+/**
  * @since 0.1.0
  * @category schemas
  */
@@ -272,9 +344,14 @@ export const NodeId = Schema.String.pipe(
  * @category schemas
  */
 export const DrainRequest = Schema.Struct({
-  /** Give up on moving VMs off after this many seconds (default: orchestration's). */
+  /** Give up on moving VMs off after this many seconds (default: orchestration's `task_timeout`). */
   deadline_s: Schema.optional(Schema.Int.pipe(Schema.between(1, 86_400))),
-  /** Stop VMs that cannot be moved by the deadline instead of failing the drain. */
+  /** VMs moved at once (default: `orchestration.drain_max_parallel`). */
+  max_parallel: Schema.optional(Schema.Int.pipe(Schema.between(1, 1024))),
+  /**
+   * Stop VMs that cannot be moved by the deadline instead of failing the drain: not built, `true`
+   * is refused (422) rather than ignored.
+   */
   force: Schema.optional(Schema.Boolean),
 }).annotations({ identifier: "DrainRequest" })
 
@@ -449,7 +526,7 @@ export const OrchestrationGroup = HttpApiGroup.make("orchestration")
   .add(
     HttpApiEndpoint.get("task", "/v1/tasks/:id")
       .setPath(Schema.Struct({ id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]{1,128}$/)) }))
-      .addSuccess(Task)
+      .addSuccess(TaskDetail)
       .addError(NotFound)
       .annotate(needs, "cluster:read"),
   )
@@ -466,6 +543,7 @@ export const OrchestrationGroup = HttpApiGroup.make("orchestration")
       .addSuccess(Task, { status: 202 })
       .addError(NotFound)
       .addError(Conflict)
+      .addError(Unprocessable)
       .annotate(needs, "node:drain"),
   )
   .addError(ServiceUnavailable)

@@ -57,6 +57,10 @@ export interface Flags {
   readonly json?: boolean | undefined
   /** `events`: topic filters (`VM`, `VM:web-1`). */
   readonly topic?: ReadonlyArray<string> | undefined
+  /** `drain`: give up after this long (`90s`, `10m`, `2h`, or seconds). */
+  readonly deadline?: string | undefined
+  /** `drain`: VMs moved at once. */
+  readonly "max-parallel"?: string | undefined
 }
 
 /**
@@ -71,6 +75,10 @@ the CA from --ca or <data_dir>/tls/ca.crt.
   api leader           the state store's leader
   api vms              the VMs of the node
   api vm ID            one VM
+  api tasks            the node's durable tasks
+  api task ID          one task with its history (every step attempt) and a drain's progress
+  api drain NODE [--deadline 30m] [--max-parallel N]
+                       mark NODE ineligible and move its VMs away (a task; ask the coordinator)
   api events [--topic VM[:ID]]...
                        follow the event stream (NDJSON with --json) until interrupted`
 
@@ -111,15 +119,25 @@ const target = (dataDir: string, flags: Flags, env: Readonly<Record<string, stri
     } satisfies Target
   })
 
-const request = (t: Target, route: string, onLine?: (line: string) => void) =>
+const request = (
+  t: Target,
+  route: string,
+  onLine?: (line: string) => void,
+  post?: { readonly body: unknown } | undefined,
+) =>
   Effect.async<unknown, ApiCallError>((resume, signal) => {
+    const payload = post === undefined ? undefined : JSON.stringify(post.body)
     const req = https.request(
       `${t.base}${route}`,
       {
+        method: post === undefined ? "GET" : "POST",
         ca: t.ca,
         cert: t.cert,
         key: t.key,
-        headers: t.token === undefined ? {} : { authorization: `Bearer ${t.token}` },
+        headers: {
+          ...(t.token === undefined ? {} : { authorization: `Bearer ${t.token}` }),
+          ...(payload === undefined ? {} : { "content-type": "application/json" }),
+        },
         signal,
       },
       (res) => {
@@ -151,7 +169,7 @@ const request = (t: Target, route: string, onLine?: (line: string) => void) =>
       },
     )
     req.on("error", (e) => resume(Effect.fail(new ApiCallError({ status: 0, detail: `${t.base}: ${e.message}` }))))
-    req.end()
+    req.end(payload)
   })
 
 /**
@@ -174,6 +192,40 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 }
 
 const age = (since: number) => `${Math.max(0, Math.round((Date.now() - since) / 1000))}s`
+
+/**
+ * Seconds from `90`, `90s`, `10m`, `2h` or `1d`.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseSeconds = (flag: string, text: string): Effect.Effect<number, ApiUsageError> => {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(text.trim())
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 } as const
+  return m === null
+    ? Effect.fail(new ApiUsageError({ detail: `--${flag} expects a duration like 90s, 10m or 2h, got "${text}"` }))
+    : Effect.succeed(Number(m[1]) * unit[(m[2] ?? "s") as keyof typeof unit])
+}
+
+// A step's result as a short phrase: a drain's move says where the VM went and what was passed over.
+const stepResult = (result: string | null): string | null => {
+  if (result === null) return null
+  try {
+    const r = JSON.parse(result)
+    if (typeof r === "object" && r !== null && typeof r.to === "string") {
+      const passed = (r.placement?.excluded ?? []).map((x: any) => `${x.host} ${x.reason}`).join(", ")
+      return `to ${r.to} (${r.method}; ${r.placement?.policy ?? "?"}, ${r.placement?.feasible ?? "?"} feasible${passed === "" ? "" : `; passed over ${passed}`})`
+    }
+    if (Array.isArray(r)) return `${r.length} VM(s): ${r.map((v: any) => v.id ?? v).join(", ")}`
+  } catch {}
+  return result
+}
+
+const taskRows = (tasks: ReadonlyArray<any>) =>
+  table(
+    ["ID", "KIND", "STATE", "NODE", "VM", "UPDATED", "ERROR"],
+    tasks.map((x) => [x.id, x.kind, x.state, x.node_id, x.vm_id, `${age(x.updated_at)} ago`, x.error]),
+  )
 
 /**
  * Runs one command; succeeds with what to print (`events` prints as it goes and ends when
@@ -234,6 +286,49 @@ export const run = (
               ["ID", "STATE", "VCPUS", "MEMORY_MB", "PID", "ACCEL", "QMP"],
               [[b.vm.id, b.vm.state, b.vm.vcpus, b.vm.memory_mb, b.vm.pid, b.vm.accel, b.qmp_status]],
             )
+      }
+      case "tasks":
+      case "task": {
+        if (command === "tasks" && id === undefined) {
+          const b = (yield* request(t, "/v1/tasks")) as any
+          return flags.json ? json(b) : taskRows(b.tasks)
+        }
+        if (id === undefined) return yield* new ApiUsageError({ detail: "api task needs a task id" })
+        const b = (yield* request(t, `/v1/tasks/${encodeURIComponent(id)}`)) as any
+        if (flags.json) return json(b)
+        const progress =
+          b.progress === null
+            ? ""
+            : `\nprogress: ${b.progress.moved.length} of ${b.progress.total ?? "?"} VMs moved off ${b.progress.node}${
+                b.progress.left.length > 0 ? `; left: ${b.progress.left.join(", ")}` : ""
+              }\n`
+        const placement =
+          b.placement === null
+            ? ""
+            : `\nplacement: ${stepResult(JSON.stringify({ to: b.placement.chosen ?? "no host", method: "placement", placement: b.placement }))}\n`
+        return `${taskRows([b])}${progress}${placement}\n${table(
+          ["STEP", "ATTEMPT", "OUTCOME", "TOOK", "RESULT"],
+          b.history.map((h: any) => [
+            h.step,
+            h.attempt,
+            h.outcome ?? "running",
+            h.finished_at === null ? null : `${h.finished_at - h.started_at}ms`,
+            h.error ?? stepResult(h.result),
+          ]),
+        )}`
+      }
+      case "drain": {
+        if (id === undefined) return yield* new ApiUsageError({ detail: "api drain needs a node id" })
+        const deadline = flags.deadline === undefined ? undefined : yield* parseSeconds("deadline", flags.deadline)
+        const parallel = flags["max-parallel"]
+        if (parallel !== undefined && !/^\d+$/.test(parallel))
+          return yield* new ApiUsageError({ detail: `--max-parallel expects a whole number, got "${parallel}"` })
+        const body = {
+          ...(deadline === undefined ? {} : { deadline_s: deadline }),
+          ...(parallel === undefined ? {} : { max_parallel: Number(parallel) }),
+        }
+        const b = (yield* request(t, `/v1/nodes/${encodeURIComponent(id)}/drain`, undefined, { body })) as any
+        return flags.json ? json(b) : `${taskRows([b])}follow it with: novacron-node api task ${b.id}\n`
       }
       case "events": {
         const query = (flags.topic ?? []).map((x) => `topic=${encodeURIComponent(x)}`).join("&")

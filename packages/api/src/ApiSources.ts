@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import { Context, type Effect } from "effect"
-import type { DrainRequest, MigrateRequest, Migration, Task } from "./Api.js"
-import type { Conflict, NotFound, ServiceUnavailable } from "./ApiError.js"
+import type { DrainRequest, MigrateRequest, Migration, Task, TaskDetail } from "./Api.js"
+import type { Conflict, NotFound, ServiceUnavailable, Unprocessable } from "./ApiError.js"
 
 /**
  * The node as the host sees it: identity, build, lifecycle and the `/status` document of the
@@ -38,12 +38,12 @@ export class TaskSource extends Context.Tag("@novacron/api/TaskSource")<
   TaskSource,
   {
     readonly tasks: Effect.Effect<ReadonlyArray<Task>, ServiceUnavailable>
-    readonly task: (id: string) => Effect.Effect<Task, NotFound | ServiceUnavailable>
+    readonly task: (id: string) => Effect.Effect<TaskDetail, NotFound | ServiceUnavailable>
     readonly migrations: Effect.Effect<ReadonlyArray<Migration>, ServiceUnavailable>
     readonly drain: (
       nodeId: string,
       request: DrainRequest,
-    ) => Effect.Effect<Task, NotFound | Conflict | ServiceUnavailable>
+    ) => Effect.Effect<Task, NotFound | Conflict | Unprocessable | ServiceUnavailable>
     readonly migrate: (
       vmId: string,
       request: MigrateRequest,

@@ -1,14 +1,15 @@
 /**
  * The orchestration routes over `@novacron/orchestration`'s task service: `/v1/tasks` lists the
- * node's durable tasks with their state. Drain and migration are not built yet (issue 25's drain,
- * issue 27's live migration): those routes answer 503 saying so, not a fake task.
+ * node's durable tasks with their state, `/v1/tasks/{id}` one with its history (and a drain's
+ * progress), `/v1/nodes/{id}/drain` submits a drain task on the coordinator. Migration is not
+ * built yet (issue 27's live migration): its route answers 503 saying so, not a fake task.
  *
  * @since 0.1.0
  */
 import { Coordinator, type Task as OrchTask, Tasks } from "@novacron/orchestration"
-import { Effect, Layer } from "effect"
-import type { Task } from "./Api.js"
-import { NotFound, ServiceUnavailable } from "./ApiError.js"
+import { Effect, Layer, Option } from "effect"
+import type { Task, TaskDetail } from "./Api.js"
+import { Conflict, NotFound, ServiceUnavailable, Unprocessable } from "./ApiError.js"
 import { TaskSource } from "./ApiSources.js"
 
 /**
@@ -28,7 +29,7 @@ const states: Record<OrchTask.TaskStatus, Task["state"]> = {
 }
 
 const vmOf = (spec: OrchTask.TaskSpec): string | null =>
-  spec._tag === "VmCreate" ? spec.spec.id : spec._tag === "Noop" ? null : spec.vm
+  spec._tag === "VmCreate" ? spec.spec.id : spec._tag === "Noop" || spec._tag === "Drain" ? null : spec.vm
 
 /**
  * A task record as the API shows it.
@@ -40,7 +41,7 @@ export const toApi = (r: OrchTask.TaskRecord, nodeId: string): Task => ({
   id: r.id,
   kind: r.kind,
   state: states[r.status],
-  node_id: r.placement?.chosen ?? nodeId,
+  node_id: r.spec._tag === "Drain" ? r.spec.node : (r.placement?.chosen ?? nodeId),
   vm_id: vmOf(r.spec),
   created_at: r.created_at,
   updated_at: r.updated_at,
@@ -50,26 +51,77 @@ export const toApi = (r: OrchTask.TaskRecord, nodeId: string): Task => ({
 const unavailable = (reason: string) => new ServiceUnavailable({ service: "orchestration", reason })
 
 /**
- * `TaskSource` from the orchestration task service.
+ * A task with its history as the API shows it.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toDetail = (v: OrchTask.TaskView, nodeId: string): TaskDetail => ({
+  ...toApi(v, nodeId),
+  history: v.history,
+  progress: v.progress,
+  placement: v.placement,
+})
+
+const storeFailed = (e: { readonly message: string }) => unavailable(`the task store failed: ${e.message}`)
+
+/**
+ * `TaskSource` from the orchestration task service. A drain is submitted only on the coordinator
+ * (the drain's writes are fenced by its term, and it waits for it): elsewhere it is a 409 naming
+ * the election, and a drain of a node that already has one running returns that one.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (tasks: Tasks.TasksApi, nodeId: string): TaskSource["Type"] => ({
+export const make = (
+  tasks: Tasks.TasksApi,
+  nodeId: string,
+  coordinator: Option.Option<Coordinator.CoordinatorApi> = Option.none(),
+): TaskSource["Type"] => ({
   tasks: tasks.list().pipe(
     Effect.map((rs) => rs.map((r) => toApi(r, nodeId))),
-    Effect.mapError((e) => unavailable(`the task store failed: ${e.message}`)),
+    Effect.mapError(storeFailed),
   ),
   task: (id) =>
     tasks.get(id).pipe(
-      Effect.map((r) => toApi(r, nodeId)),
+      Effect.map((r) => toDetail(r, nodeId)),
       Effect.catchTags({
         TaskNotFound: () => Effect.fail(new NotFound({ kind: "task", id })),
-        TaskStoreError: (e) => Effect.fail(unavailable(`the task store failed: ${e.message}`)),
+        TaskStoreError: (e) => Effect.fail(storeFailed(e)),
       }),
     ),
   migrations: Effect.succeed([]),
-  drain: (node) => Effect.fail(unavailable(`draining ${node} is not built yet (orchestration runs VM tasks only)`)),
+  drain: (node, request) =>
+    Effect.gen(function* () {
+      if (request.force === true)
+        return yield* new Unprocessable({
+          kind: "drain",
+          id: node,
+          reason: "force is not built: a drain that passes its deadline fails with the VMs left",
+        })
+      if (Option.isNone(coordinator)) return yield* unavailable("the coordinator is not running on this node")
+      if (Option.isNone(yield* coordinator.value.term))
+        return yield* new Conflict({
+          kind: "node",
+          id: node,
+          reason: `${nodeId} is not the orchestration coordinator: send the drain to the leader of ${Coordinator.election} (GET /v1/status/leader)`,
+        })
+      const running = [
+        ...(yield* tasks.list({ kind: "Drain", status: "running" })),
+        ...(yield* tasks.list({ kind: "Drain", status: "queued" })),
+      ].find((t) => t.spec._tag === "Drain" && t.spec.node === node)
+      if (running !== undefined) return toApi(running, nodeId)
+      const task = yield* tasks.submit(
+        { _tag: "Drain", node, max_parallel: request.max_parallel },
+        { timeout: request.deadline_s === undefined ? undefined : `${request.deadline_s} seconds` },
+      )
+      return toApi(task, nodeId)
+    }).pipe(
+      Effect.catchTags({
+        TaskStoreError: (e) => Effect.fail(storeFailed(e)),
+        InvalidTask: (e) => Effect.fail(new Unprocessable({ kind: "drain", id: node, reason: e.reason })),
+      }),
+    ),
   migrate: (vm) => Effect.fail(unavailable(`live migration of ${vm} is not built yet`)),
 })
 
@@ -82,5 +134,5 @@ export const make = (tasks: Tasks.TasksApi, nodeId: string): TaskSource["Type"] 
 export const layer = (nodeId: string): Layer.Layer<TaskSource, never, Tasks.Tasks> =>
   Layer.effect(
     TaskSource,
-    Effect.map(Tasks.Tasks, (t) => make(t, nodeId)),
+    Effect.zipWith(Tasks.Tasks, Effect.serviceOption(Coordinator.Coordinator), (t, c) => make(t, nodeId, c)),
   )

@@ -220,7 +220,9 @@ export const memoryTasks = (): Layer.Layer<TaskSource> => {
     task: (id) =>
       Effect.suspend(() => {
         const t = tasks.find((x) => x.id === id)
-        return t === undefined ? Effect.fail(new NotFound({ kind: "task", id })) : Effect.succeed(t)
+        return t === undefined
+          ? Effect.fail(new NotFound({ kind: "task", id }))
+          : Effect.succeed({ ...t, history: [], progress: null, placement: null })
       }),
     migrations: Effect.sync(() => [...migrations]),
     drain: (node) => Effect.sync(() => task("drain", node, null)),
