@@ -149,3 +149,148 @@ export const Name = Schema.Struct({ name: Schema.optional(Schema.String) })
  * @category commands
  */
 export const queryName = (client: Client) => executeAs(client, Name, "query-name")
+
+/**
+ * `cont`: resumes a paused guest (after `-S`, or a source whose migration failed).
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const cont = (client: Client) => executeAs(client, Schema.Struct({}), "cont")
+
+/**
+ * A migration capability and whether it is on (`multifd`, `auto-converge`, `postcopy-ram`, ...).
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const MigrationCapability = Schema.Struct({ capability: Schema.String, state: Schema.Boolean })
+
+/**
+ * `migrate-set-capabilities`; set on both sides before the stream starts.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const migrateSetCapabilities = (client: Client, capabilities: ReadonlyArray<typeof MigrationCapability.Type>) =>
+  executeAs(client, Schema.Struct({}), "migrate-set-capabilities", { capabilities })
+
+/**
+ * The parameters NovaCron sets (`migrate-set-parameters`): a subset of QEMU's, in QEMU's names.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const MigrationParameters = Schema.Struct({
+  /** Bytes per second. */
+  "max-bandwidth": Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  /** Milliseconds. */
+  "downtime-limit": Schema.optional(Schema.Int.pipe(Schema.between(0, 2_000_000))),
+  "multifd-channels": Schema.optional(Schema.Int.pipe(Schema.between(1, 255))),
+  "multifd-compression": Schema.optional(Schema.Literal("none", "zlib", "zstd")),
+  "cpu-throttle-initial": Schema.optional(Schema.Int.pipe(Schema.between(1, 99))),
+  "cpu-throttle-increment": Schema.optional(Schema.Int.pipe(Schema.between(1, 99))),
+  "max-postcopy-bandwidth": Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+})
+
+/**
+ * @since 0.1.0
+ * @category migration
+ */
+export type MigrationParameters = typeof MigrationParameters.Type
+
+/**
+ * `migrate-set-parameters`.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const migrateSetParameters = (client: Client, parameters: MigrationParameters) =>
+  executeAs(client, Schema.Struct({}), "migrate-set-parameters", Schema.encodeSync(MigrationParameters)(parameters))
+
+/**
+ * `migrate` on the source: QEMU connects to `uri` (here always `unix:<path>`; `fd:` and `exec:`
+ * are not used) and streams in the background; follow it with {@link queryMigrate}.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const migrate = (client: Client, uri: string) => executeAs(client, Schema.Struct({}), "migrate", { uri })
+
+/**
+ * `migrate-incoming` on a destination started with `-incoming defer`: QEMU listens on `uri`.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const migrateIncoming = (client: Client, uri: string) =>
+  executeAs(client, Schema.Struct({}), "migrate-incoming", { uri })
+
+/**
+ * `migrate_cancel` on the source: the stream stops, the source keeps (or resumes) the guest.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const migrateCancel = (client: Client) => executeAs(client, Schema.Struct({}), "migrate_cancel")
+
+/**
+ * `migrate-start-postcopy`: the source stops the guest, the destination runs it and pulls the
+ * remaining pages on demand. Needs `postcopy-ram` on both sides.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const migrateStartPostcopy = (client: Client) => executeAs(client, Schema.Struct({}), "migrate-start-postcopy")
+
+/**
+ * The RAM part of `query-migrate`.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const MigrationRam = Schema.Struct({
+  transferred: Schema.Number,
+  remaining: Schema.Number,
+  total: Schema.Number,
+  duplicate: Schema.optional(Schema.Number),
+  normal: Schema.optional(Schema.Number),
+  "dirty-pages-rate": Schema.optional(Schema.Number),
+  "dirty-sync-count": Schema.optional(Schema.Number),
+  "page-size": Schema.optional(Schema.Number),
+  mbps: Schema.optional(Schema.Number),
+  "multifd-bytes": Schema.optional(Schema.Number),
+  "postcopy-requests": Schema.optional(Schema.Number),
+})
+
+/**
+ * The reply of `query-migrate` (fields QEMU omits before the migration starts are optional).
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const MigrationInfo = Schema.Struct({
+  /** `none`, `setup`, `active`, `postcopy-active`, `device`, `completed`, `failed`, `cancelling`, `cancelled`, ... */
+  status: Schema.optional(Schema.String),
+  ram: Schema.optional(MigrationRam),
+  "total-time": Schema.optional(Schema.Number),
+  "expected-downtime": Schema.optional(Schema.Number),
+  downtime: Schema.optional(Schema.Number),
+  "setup-time": Schema.optional(Schema.Number),
+  "cpu-throttle-percentage": Schema.optional(Schema.Number),
+  "error-desc": Schema.optional(Schema.String),
+})
+
+/**
+ * @since 0.1.0
+ * @category migration
+ */
+export type MigrationInfo = typeof MigrationInfo.Type
+
+/**
+ * `query-migrate`: the status and counters of the current (or last) migration, on either side.
+ *
+ * @since 0.1.0
+ * @category migration
+ */
+export const queryMigrate = (client: Client) => executeAs(client, MigrationInfo, "query-migrate")

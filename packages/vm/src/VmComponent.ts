@@ -12,7 +12,6 @@ import { Component } from "@novacron/init"
 import { Effect, Layer, Schedule } from "effect"
 import * as Q from "./internal/qemu.js"
 import * as VmAdmin from "./VmAdmin.js"
-import * as VmCapacity from "./VmCapacity.js"
 import { VmQemuUnavailable } from "./VmError.js"
 import * as VmManager from "./VmManager.js"
 import * as VmOwnership from "./VmOwnership.js"
@@ -88,10 +87,7 @@ export const component = (settings: VmSettings, options: Options) => {
     )
   return Component.spec({
     name: "vm",
-    layer: Layer.provideMerge(
-      VmCapacity.publish(options.nodeId, settings.capacity_interval),
-      full(VmManager.layer(settings, { dataDir: options.dataDir })),
-    ),
+    layer: full(VmManager.layer(settings, { dataDir: options.dataDir })),
     fallback,
     // A missing emulator does not appear within seconds: fall back at once.
     retry: Schedule.recurs(0),

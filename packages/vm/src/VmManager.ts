@@ -13,6 +13,7 @@
  */
 import { Context, type Duration, type Effect, Layer } from "effect"
 import * as internal from "./internal/manager.js"
+import type * as Qmp from "./Qmp.js"
 import type { VmRecord, VmSpecInput } from "./Vm.js"
 import type { VmError, VmQemuUnavailable, VmStoreError } from "./VmError.js"
 import type { VmOwnership } from "./VmOwnership.js"
@@ -51,6 +52,18 @@ export interface Capacity {
 }
 
 /**
+ * What a migration destination's QEMU must be told before it listens: the capabilities and
+ * parameters that have to match the source's (`multifd`, `postcopy-ram`, `multifd-channels`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IncomingOptions {
+  readonly capabilities?: ReadonlyArray<typeof Qmp.MigrationCapability.Type> | undefined
+  readonly parameters?: Qmp.MigrationParameters | undefined
+}
+
+/**
  * How a stop ended.
  *
  * @since 0.1.0
@@ -79,6 +92,29 @@ export interface Manager {
   /** The tail of the serial console log (at most `maxBytes`, default 64 KiB). */
   readonly console: (id: string, maxBytes?: number) => Effect.Effect<string, VmError>
   readonly capacity: Effect.Effect<Capacity, VmError>
+  /** The manager's QMP session to a VM's QEMU (for live migration); fails when not attached. */
+  readonly qmp: (id: string) => Effect.Effect<Qmp.Client, VmError>
+  /** Files of a VM: its directory and the unix socket a migration destination listens on. */
+  readonly paths: (id: string) => { readonly dir: string; readonly incoming: string }
+  /**
+   * Live migration, destination side: defines the VM from `spec` (replacing a stopped copy left by
+   * an earlier migration) and starts QEMU paused (`-S`) with `-incoming defer`, then
+   * `migrate-incoming unix:<paths.incoming>`. The VM stays `starting`, holding no term, until
+   * {@link Manager.resumeIncoming}.
+   */
+  readonly startIncoming: (spec: VmSpecInput, options?: IncomingOptions) => Effect.Effect<VmRecord, VmError>
+  /**
+   * Switchover on the destination: takes the VM's ownership over from the source's `sourceTerm`
+   * (fencing the source), then `cont`; the record becomes `running` under the new term.
+   */
+  readonly resumeIncoming: (id: string, sourceTerm: number) => Effect.Effect<VmRecord, VmError>
+  /** A destination that will not run the VM (cancel, failure): kills its QEMU, forgets the VM and its files. */
+  readonly discardIncoming: (id: string) => Effect.Effect<void, VmError>
+  /**
+   * The source after a migration the destination took over: quits QEMU and forgets the VM here
+   * without releasing its ownership (the destination holds it now).
+   */
+  readonly handOff: (id: string) => Effect.Effect<void, VmError>
   /** The emulator, the accelerator chosen, and VMs recorded running that have no QMP connection. */
   readonly info: Effect.Effect<
     {

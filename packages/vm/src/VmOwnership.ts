@@ -20,6 +20,12 @@ export interface Ownership {
   readonly acquire: (vmId: string) => Effect.Effect<number, VmOwnershipError>
   /** Fails unless this node still holds `term` for the VM. */
   readonly assert: (vmId: string, term: number) => Effect.Effect<void, VmOwnershipError>
+  /**
+   * Live migration's switchover: this node takes the VM from whichever node holds exactly `fromTerm`
+   * (the source's term, handed over by the source) and returns the next term. Fails when the holder
+   * moved on (another term) or released it, so a destination can never fence a newer owner.
+   */
+  readonly takeOver: (vmId: string, fromTerm: number) => Effect.Effect<number, VmOwnershipError>
   /** Gives the VM up (deleted); a later acquire anywhere starts from a higher term. */
   readonly release: (vmId: string) => Effect.Effect<void, VmOwnershipError>
 }
@@ -119,6 +125,24 @@ export const layer = (nodeId: string): Layer.Layer<VmOwnership, never, StateStor
                       : `term ${term} is not held: no owner recorded`,
                   }),
                 ),
+          ),
+        takeOver: (id, fromTerm) =>
+          retryRaces(
+            Effect.gen(function* () {
+              const { revision, entry } = yield* read(id)
+              if (Option.isNone(entry) || entry.value.released || entry.value.term !== fromTerm) {
+                return yield* new VmOwnershipError({
+                  id,
+                  detail: Option.isNone(entry)
+                    ? `cannot take over term ${fromTerm}: no owner recorded`
+                    : `cannot take over term ${fromTerm}: node ${entry.value.node} holds term ${entry.value.term}${entry.value.released ? " (released)" : ""}`,
+                })
+              }
+              const term = fromTerm + 1
+              yield* swap(id, revision, { node: nodeId, term, released: false })
+              return term
+            }),
+            id,
           ),
         release: (id) =>
           retryRaces(

@@ -15,7 +15,7 @@ import {
   VmQemuUnavailable,
   type VmStoreError,
 } from "../VmError.js"
-import type { Capacity, Manager, Options, StopMethod, VmStatus } from "../VmManager.js"
+import type { Capacity, IncomingOptions, Manager, Options, StopMethod, VmStatus } from "../VmManager.js"
 import { VmOwnership } from "../VmOwnership.js"
 import type { VmSettings } from "../VmSettings.js"
 import { VmStore } from "../VmStore.js"
@@ -290,6 +290,33 @@ export const make = (settings: VmSettings, options: Options) =>
         })
       })
 
+    // Runs QEMU for a record (lock held): `starting`, daemonized QEMU, attached over QMP.
+    const launch = (rec: VmRecord, term: number | null, incoming: boolean) =>
+      Effect.gen(function* () {
+        const id = rec.spec.id
+        const a = yield* accel
+        const p = Q.paths(dataDir, id)
+        yield* Effect.promise(() =>
+          Promise.all([
+            fs.rm(p.qmp, { force: true }),
+            fs.rm(p.pidfile, { force: true }),
+            fs.rm(p.incoming, { force: true }),
+          ]),
+        )
+        const starting = yield* transition(rec, "starting", { term, accel: a, pid: null, exit_reason: null })
+        const failed = (detail: string) =>
+          Effect.zipRight(
+            transition(starting, "stopped", { exit_reason: `start failed: ${detail}` }),
+            Effect.fail(new VmQemuFailed({ id, operation: incoming ? "start incoming" : "start", detail })),
+          )
+        const r = yield* Effect.either(Q.run(settings.qemu_binary, Q.args(rec.spec, p, a, { incoming }), 120_000))
+        if (r._tag === "Left") return yield* failed(r.left.message)
+        if (r.right.code !== 0) return yield* failed(r.right.stderr.trim() || `exit ${r.right.code}`)
+        const pid = yield* Q.livePid(p)
+        if (pid === undefined) return yield* failed("qemu daemonized but its pidfile names no live process")
+        return { starting, pid, p }
+      })
+
     const start = (id: string): Effect.Effect<VmRecord, VmError> =>
       withLock(
         id,
@@ -298,20 +325,7 @@ export const make = (settings: VmSettings, options: Options) =>
           if (isActive(rec.state)) return yield* new VmInvalidState({ id, state: rec.state, operation: "start" })
           yield* checkCapacity(rec)
           const term = yield* ownership.acquire(id)
-          const a = yield* accel
-          const p = Q.paths(dataDir, id)
-          yield* Effect.promise(() => Promise.all([fs.rm(p.qmp, { force: true }), fs.rm(p.pidfile, { force: true })]))
-          const starting = yield* transition(rec, "starting", { term, accel: a, pid: null, exit_reason: null })
-          const failed = (detail: string) =>
-            Effect.zipRight(
-              transition(starting, "stopped", { exit_reason: `start failed: ${detail}` }),
-              Effect.fail(new VmQemuFailed({ id, operation: "start", detail })),
-            )
-          const r = yield* Effect.either(Q.run(settings.qemu_binary, Q.args(rec.spec, p, a), 120_000))
-          if (r._tag === "Left") return yield* failed(r.left.message)
-          if (r.right.code !== 0) return yield* failed(r.right.stderr.trim() || `exit ${r.right.code}`)
-          const pid = yield* Q.livePid(p)
-          if (pid === undefined) return yield* failed("qemu daemonized but its pidfile names no live process")
+          const { starting, pid, p } = yield* launch(rec, term, false)
           const running = yield* transition(starting, "running", { pid })
           yield* attach(id, pid, p).pipe(
             Effect.catchAll((e) =>
@@ -320,6 +334,122 @@ export const make = (settings: VmSettings, options: Options) =>
           )
           yield* ownership.assert(id, term)
           return running
+        }),
+      )
+
+    const qmpOf = (id: string): Effect.Effect<Qmp.Client, VmError> =>
+      Effect.suspend(() => {
+        const a = attached.get(id)
+        return a === undefined
+          ? Effect.flatMap(get(id), (rec) =>
+              Effect.fail(new VmInvalidState({ id, state: rec.state, operation: "use QMP (not attached)" })),
+            )
+          : Effect.succeed(a.qmp)
+      })
+
+    // Kills QEMU (if any) and forgets the VM here; ownership is left as it is.
+    const forget = (id: string, pid: number | undefined) =>
+      Effect.gen(function* () {
+        // Detach first: a connection we close is not recorded as a crash by the exit watcher.
+        yield* detach(id)
+        if (pid !== undefined) {
+          yield* signal(pid, "SIGKILL")
+          yield* Q.waitExit(pid, 5000)
+        }
+        yield* Effect.promise(() => fs.rm(Q.paths(dataDir, id).dir, { recursive: true, force: true }))
+        yield* store.remove(id)
+      })
+
+    const startIncoming = (input: VmSpecInput, options: IncomingOptions = {}): Effect.Effect<VmRecord, VmError> =>
+      Effect.gen(function* () {
+        const id = typeof (input as { id?: unknown })?.id === "string" ? (input as { id: string }).id : "?"
+        const spec = yield* Schema.decodeUnknown(VmSpec)(input).pipe(
+          Effect.mapError((e) => new VmInvalidSpec({ id, detail: e.message })),
+        )
+        const old = yield* store.get(spec.id)
+        if (Option.isSome(old)) {
+          const rec = yield* reconcile(old.value)
+          if (isActive(rec.state)) {
+            return yield* new VmInvalidState({ id: spec.id, state: rec.state, operation: "receive a migration" })
+          }
+          // A stopped copy (the VM left this node earlier): the incoming one replaces it.
+          yield* withLock(spec.id, forget(spec.id, undefined))
+        }
+        const defined = yield* define(input)
+        return yield* withLock(
+          spec.id,
+          Effect.gen(function* () {
+            yield* checkCapacity(defined)
+            const { starting, pid, p } = yield* launch(defined, null, true)
+            const qmp = yield* attach(spec.id, pid, p).pipe(
+              Effect.mapError((e) =>
+                e._tag === "VmQemuFailed"
+                  ? e
+                  : new VmQemuFailed({ id: spec.id, operation: "attach", detail: e.message }),
+              ),
+              Effect.tapError(() => forget(spec.id, pid)),
+            )
+            const caps = options.capabilities ?? []
+            const params = options.parameters
+            yield* Effect.all([
+              caps.length === 0 ? Effect.void : Qmp.migrateSetCapabilities(qmp, caps),
+              params === undefined ? Effect.void : Qmp.migrateSetParameters(qmp, params),
+              Qmp.migrateIncoming(qmp, `unix:${p.incoming}`),
+            ]).pipe(
+              Effect.mapError(
+                (e) => new VmQemuFailed({ id: spec.id, operation: "migrate-incoming", detail: e.message }),
+              ),
+              Effect.tapError(() => forget(spec.id, pid)),
+            )
+            return yield* transition(starting, "starting", { pid })
+          }),
+        )
+      })
+
+    const resumeIncoming = (id: string, sourceTerm: number): Effect.Effect<VmRecord, VmError> =>
+      withLock(
+        id,
+        Effect.gen(function* () {
+          const rec = yield* get(id)
+          if (rec.state !== "starting") {
+            return yield* new VmInvalidState({ id, state: rec.state, operation: "resume a migration" })
+          }
+          const qmp = yield* qmpOf(id)
+          const term = yield* ownership.takeOver(id, sourceTerm)
+          // Fenced: from here the source can no longer resume; this copy is the VM.
+          yield* Qmp.cont(qmp).pipe(
+            Effect.mapError((e) => new VmQemuFailed({ id, operation: "cont", detail: e.message })),
+          )
+          return yield* transition(rec, "running", { term })
+        }),
+      )
+
+    const discardIncoming = (id: string): Effect.Effect<void, VmError> =>
+      withLock(
+        id,
+        Effect.gen(function* () {
+          const rec = yield* get(id)
+          if (rec.state === "running") {
+            return yield* new VmInvalidState({ id, state: rec.state, operation: "discard an incoming migration" })
+          }
+          const pid = attached.get(id)?.pid ?? (yield* Q.livePid(Q.paths(dataDir, id)))
+          yield* forget(id, pid)
+        }),
+      )
+
+    const handOff = (id: string): Effect.Effect<void, VmError> =>
+      withLock(
+        id,
+        Effect.gen(function* () {
+          const rec = yield* get(id)
+          const pid = attached.get(id)?.pid ?? (yield* Q.livePid(Q.paths(dataDir, id)))
+          if (isActive(rec.state)) yield* transition(rec, "stopping")
+          const a = attached.get(id)
+          if (pid !== undefined && a !== undefined) {
+            yield* Effect.ignore(a.qmp.execute("quit", undefined, { timeout: "2 seconds" }))
+            yield* Q.waitExit(pid, 5000)
+          }
+          yield* forget(id, pid !== undefined && Q.pidAlive(pid) ? pid : undefined)
         }),
       )
 
@@ -464,6 +594,15 @@ export const make = (settings: VmSettings, options: Options) =>
       list: store.list,
       console: consoleLog,
       capacity,
+      qmp: qmpOf,
+      paths: (id) => {
+        const p = Q.paths(dataDir, id)
+        return { dir: p.dir, incoming: p.incoming }
+      },
+      startIncoming,
+      resumeIncoming,
+      discardIncoming,
+      handOff,
       info: Effect.map(accel, (a) => ({
         qemu: qemuVersion,
         accel: a,
@@ -508,6 +647,12 @@ export const unavailable = (reason: VmQemuUnavailable) =>
       list: store.list,
       console: () => no,
       capacity: no,
+      qmp: () => no,
+      paths: (id) => ({ dir: `vms/${id}`, incoming: `vms/${id}/incoming.sock` }),
+      startIncoming: () => no,
+      resumeIncoming: () => no,
+      discardIncoming: () => no,
+      handOff: () => no,
       info: no,
     }
   })

@@ -86,6 +86,8 @@ export interface Paths {
   readonly qmp: string
   readonly pidfile: string
   readonly console: string
+  /** The unix socket a migration destination's QEMU listens on (`migrate-incoming`). */
+  readonly incoming: string
   readonly disk: (index: number) => string
 }
 
@@ -96,12 +98,18 @@ export const paths = (dataDir: string, id: string): Paths => {
     qmp: `${dir}/qmp.sock`,
     pidfile: `${dir}/qemu.pid`,
     console: `${dir}/console.log`,
+    incoming: `${dir}/incoming.sock`,
     disk: (i) => `${dir}/disk${i}.qcow2`,
   }
 }
 
 /** QEMU's argv: daemonized (own session, not the agent's child), QMP and serial under the VM dir. */
-export const args = (spec: VmSpec, p: Paths, accel: "kvm" | "tcg"): Array<string> => {
+export const args = (
+  spec: VmSpec,
+  p: Paths,
+  accel: "kvm" | "tcg",
+  options: { readonly incoming?: boolean } = {},
+): Array<string> => {
   const a = [
     "-name",
     `${spec.id},process=novacron-${spec.id}`,
@@ -136,6 +144,8 @@ export const args = (spec: VmSpec, p: Paths, accel: "kvm" | "tcg"): Array<string
     a.push("-kernel", spec.boot.kernel, "-append", spec.boot.append)
     if (spec.boot.initrd !== undefined) a.push("-initrd", spec.boot.initrd)
   }
+  // A migration destination: paused until it holds the term, listening once told where.
+  if (options.incoming === true) a.push("-S", "-incoming", "defer")
   return a
 }
 

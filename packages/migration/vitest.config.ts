@@ -1,0 +1,3 @@
+import { novacronProject } from "@novacron/vitest-config"
+
+export default novacronProject("migration")
