@@ -46,6 +46,10 @@ import type { Effect } from "effect"
  * | database-        | post-init | WARNING     | database,         | hourly upkeep (SQLite optimize and WAL checkpoint,   |
  * | maintenance      |           |             | background-jobs   | PostgreSQL ANALYZE) on a background job              |
  * | background-jobs  | post-init | WARNING     | -                 | the supervisor of recurring jobs (listed in /status) |
+ * | environment-     | post-init | WARNING     | environment,      | re-detects the network mode every detection_interval |
+ * | redetection      |           |             | background-jobs   | on a background job                                  |
+ * | capacity-report  | post-init | WARNING     | vm, state-sync,   | the node's VM capacity in the cluster state under a  |
+ * |                  |           |             | background-jobs   | lease, on a background job (placement reads it)      |
  * | transfer-accuracy| post-init | WARNING     | dwcp, ml-engine   | the predictor's error on each real DWCP transfer, as |
  * |                  |           |             |                   | a metric (the ML engine's; DWCP publishes them)      |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
@@ -91,6 +95,16 @@ export const table = {
   profiling: { phase: "post-init", criticality: "WARNING", dependencies: ["security"] },
   "background-jobs": { phase: "post-init", criticality: "WARNING" },
   "database-maintenance": { phase: "post-init", criticality: "WARNING", dependencies: ["database", "background-jobs"] },
+  "environment-redetection": {
+    phase: "post-init",
+    criticality: "WARNING",
+    dependencies: ["environment", "background-jobs"],
+  },
+  "capacity-report": {
+    phase: "post-init",
+    criticality: "WARNING",
+    dependencies: ["vm", "state-sync", "background-jobs"],
+  },
   "transfer-accuracy": { phase: "post-init", criticality: "WARNING", dependencies: ["dwcp", "ml-engine"] },
   "service-registry": {
     phase: "post-init",

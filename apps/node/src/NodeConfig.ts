@@ -14,7 +14,7 @@ import { Network, NetworkComponent } from "@novacron/network"
 import { OrchestrationComponent } from "@novacron/orchestration"
 import { ConflictCheck, ResourceValidator } from "@novacron/resources"
 import { SecurityComponent } from "@novacron/security"
-import { VmComponent } from "@novacron/vm"
+import { VmCapacity, VmComponent } from "@novacron/vm"
 import { Context, Duration, Effect, Layer, Schema } from "effect"
 import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
@@ -79,6 +79,15 @@ export const components = (
 ): Array<Component.AnySpec> => {
   const s = loaded.settings
   const monitoring = monitoringAddress(loaded)
+  const detection = Schema.decodeSync(EnvironmentDetector.Settings)({
+    enable_auto_detection: s.dwcp.enable_auto_detection,
+    forced_mode: s.dwcp.forced_mode,
+    // Logged with the mode, so an operator sees it was NOVACRON_DWCP_MODE and not the file.
+    forced_origin: describeOrigin(loaded, "dwcp.forced_mode"),
+    detection_interval: s.dwcp.detection_interval,
+    peers: s.network.peers,
+    enable_rdma: s.dwcp.transport.enable_rdma,
+  })
   return [
     Config.component(loaded),
     Logging.component({
@@ -105,17 +114,8 @@ export const components = (
       },
       { held: lock },
     ),
-    EnvironmentDetector.component(
-      Schema.decodeSync(EnvironmentDetector.Settings)({
-        enable_auto_detection: s.dwcp.enable_auto_detection,
-        forced_mode: s.dwcp.forced_mode,
-        // Logged with the mode, so an operator sees it was NOVACRON_DWCP_MODE and not the file.
-        forced_origin: describeOrigin(loaded, "dwcp.forced_mode"),
-        detection_interval: s.dwcp.detection_interval,
-        peers: s.network.peers,
-        enable_rdma: s.dwcp.transport.enable_rdma,
-      }),
-    ),
+    // Re-detection runs on the node's background jobs (environment-redetection), listed in /status.
+    EnvironmentDetector.component(detection, {}, "job"),
     SecurityComponent.component(s.security, {
       data_dir: dataDir,
       node_id: s.system.node_id,
@@ -152,6 +152,8 @@ export const components = (
     ...(s.monitoring.enable_profiling ? [Profiling.component(monitoring, s.monitoring.profiling_port)] : []),
     BackgroundJobs.component(),
     DatabaseMaintenance.component(),
+    EnvironmentDetector.redetection(detection),
+    VmCapacity.component(s.system.node_id, s.vm.capacity_interval),
     // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
     MlEngine.component(
       s.ml,

@@ -75,7 +75,9 @@ describe("post-init: systemd notification, registration, background jobs", () =>
       const health = String((await agent.waitFor((l) => l.name === "node.health")).url)
       const status = JSON.parse((await get(`${health}/status`)).text)
       expect(status.jobs.map((j: { name: string }) => j.name).sort()).toEqual([
+        "capacity-report",
         "database-maintenance",
+        "environment-redetection",
         "service-registration",
       ])
       const names = status.components.map((c: { name: string }) => c.name)

@@ -9,8 +9,8 @@
  * @since 0.1.0
  */
 import { readdir } from "node:fs/promises"
-import { Component } from "@novacron/init"
-import { Context, Duration, Effect, Layer, Schema, Stream, SubscriptionRef } from "effect"
+import { BackgroundJobs, Component } from "@novacron/init"
+import { Context, Duration, Effect, Layer, Schedule, Schema, Stream, SubscriptionRef } from "effect"
 import * as Classify from "./Classify.js"
 import * as DetectionSettings from "./DetectionSettings.js"
 import * as Probe from "./Probe.js"
@@ -151,12 +151,32 @@ export class EnvironmentDetector extends Context.Tag("@novacron/environment/Envi
 const describe = (d: Detection) => `${d.mode} (${d.reason})`
 
 /**
- * Detects once while the layer builds, then again every `detection_interval` until the layer's
- * scope closes (not when the mode is forced or detection is off).
+ * Who runs the re-detections: the layer's own fiber (`self`, the default), or the node's
+ * background jobs (`job`: the host adds {@link redetection}, so they show in `/status` with their
+ * runs and failures).
+ *
+ * @since 0.2.0
+ */
+export type Redetect = "self" | "job"
+
+/**
+ * Whether re-detection runs at all: not when the mode is forced or detection is off.
+ *
+ * @since 0.2.0
+ */
+export const redetects = (settings: Settings): boolean => settings.forced_mode === "" && settings.enable_auto_detection
+
+/**
+ * Detects once while the layer builds, then (with `redetect: "self"`) again every
+ * `detection_interval` until the layer's scope closes (not when the mode is forced or detection is off).
  *
  * @since 0.1.0
  */
-export const layer = (settings: Settings, sources: Sources = {}): Layer.Layer<EnvironmentDetector> =>
+export const layer = (
+  settings: Settings,
+  sources: Sources = {},
+  redetect: Redetect = "self",
+): Layer.Layer<EnvironmentDetector> =>
   Layer.scoped(
     EnvironmentDetector,
     Effect.gen(function* () {
@@ -175,7 +195,7 @@ export const layer = (settings: Settings, sources: Sources = {}): Layer.Layer<En
         }
         return next
       })
-      if (first.source !== "forced" && settings.enable_auto_detection) {
+      if (redetect === "self" && first.source !== "forced" && settings.enable_auto_detection) {
         yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(settings.detection_interval), detectNow)))
       }
       return {
@@ -192,15 +212,59 @@ export const layer = (settings: Settings, sources: Sources = {}): Layer.Layer<En
  *
  * @since 0.1.0
  */
-export const component = (settings: Settings, options: Sources = {}) =>
+export const component = (settings: Settings, options: Sources = {}, redetect: Redetect = "self") =>
   Component.spec({
     name: "environment",
     description: "classifies the network as datacenter, internet or hybrid",
-    layer: layer(settings, options),
+    layer: layer(settings, options, redetect),
     healthCheck: Effect.flatMap(EnvironmentDetector, (d) =>
       Effect.map(SubscriptionRef.get(d.current), (c) => ({
         status: "healthy" as const,
         details: { mode: c.mode, source: c.source, reason: c.reason },
       })),
     ),
+  })
+
+/**
+ * The `environment-redetection` background job: detects again every `detection_interval`.
+ *
+ * @since 0.2.0
+ */
+export const job = (settings: Settings): BackgroundJobs.Job<EnvironmentDetector> => ({
+  name: "environment-redetection",
+  description: `classifies the network again every ${Duration.format(settings.detection_interval)}`,
+  schedule: Schedule.spaced(settings.detection_interval),
+  runAtStart: false,
+  run: Effect.flatMap(EnvironmentDetector, (d) => d.detectNow),
+})
+
+/**
+ * The `environment-redetection` component (post-init): starts {@link job} on the node's background
+ * jobs, for a detector built with `redetect: "job"`. Nothing to do when the mode is forced or
+ * detection is off.
+ *
+ * @example
+ * ```ts
+ * import { EnvironmentDetector } from "@novacron/environment"
+ *
+ * const settings = EnvironmentDetector.Settings.make({})
+ * const specs = [
+ *   EnvironmentDetector.component(settings, {}, "job"),
+ *   EnvironmentDetector.redetection(settings),
+ * ]
+ * console.log(specs.map((s) => s.name)) // ["environment", "environment-redetection"]
+ * ```
+ *
+ * @since 0.2.0
+ */
+export const redetection = (settings: Settings) =>
+  Component.spec({
+    name: "environment-redetection",
+    description: "classifies the network again on a background job",
+    layer: Layer.scopedDiscard(
+      redetects(settings)
+        ? Effect.flatMap(BackgroundJobs.BackgroundJobs, (jobs) => jobs.start(job(settings)))
+        : Effect.void,
+    ),
+    expectedDuration: "1 millis",
   })

@@ -3,7 +3,7 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Boot, Component } from "@novacron/init"
+import { BackgroundJobs, Boot, Component } from "@novacron/init"
 import {
   Chunk,
   Context,
@@ -153,6 +153,48 @@ describe("detection with injected measurements", () => {
       expect(lines).toContain(
         "network environment changed: datacenter -> internet (1 link, internet-class: RTT 90.000 ms > 50 ms)",
       )
+    }),
+  )
+
+  it.scoped("redetect: job: the layer runs no loop of its own; the node's environment-redetection job re-detects", () =>
+    Effect.gen(function* () {
+      const link = yield* Ref.make(m("p:1", 0.1, { bandwidthBps: 40e9 }))
+      const s = { ...settings({ peers: ["p:1"] }), detection_interval: Duration.seconds(30) }
+      const sources = { measure: () => Ref.get(link), rdmaDevices: Effect.succeed([]) }
+      const ctx = yield* Layer.build(EnvironmentDetector.layer(s, sources, "job"))
+      const detector = Context.get(ctx, EnvironmentDetector.EnvironmentDetector)
+      expect((yield* SubscriptionRef.get(detector.current)).mode).toBe("datacenter")
+      yield* Ref.set(link, m("p:1", 90))
+      yield* TestClock.adjust("61 seconds")
+      // No job yet: nothing re-detected.
+      expect((yield* SubscriptionRef.get(detector.current)).mode).toBe("datacenter")
+
+      const jobs = yield* BackgroundJobs.make
+      yield* Layer.build(
+        EnvironmentDetector.redetection(s).layer.pipe(
+          Layer.provide(Layer.merge(Layer.succeedContext(ctx), Layer.succeed(BackgroundJobs.BackgroundJobs, jobs))),
+        ),
+      )
+      expect((yield* jobs.status).map((j) => j.name)).toEqual(["environment-redetection"])
+      yield* TestClock.adjust("29 seconds")
+      expect((yield* SubscriptionRef.get(detector.current)).mode).toBe("datacenter")
+      yield* TestClock.adjust("1 second")
+      expect((yield* SubscriptionRef.get(detector.current)).mode).toBe("internet")
+      expect((yield* jobs.status)[0]).toMatchObject({ runs: 1, failures: 0 })
+    }),
+  )
+
+  it.scoped("a forced mode starts no re-detection job", () =>
+    Effect.gen(function* () {
+      const s = { ...settings({ peers: ["p:1"] }), forced_mode: "internet" as const }
+      const ctx = yield* Layer.build(EnvironmentDetector.layer(s, {}, "job"))
+      const jobs = yield* BackgroundJobs.make
+      yield* Layer.build(
+        EnvironmentDetector.redetection(s).layer.pipe(
+          Layer.provide(Layer.merge(Layer.succeedContext(ctx), Layer.succeed(BackgroundJobs.BackgroundJobs, jobs))),
+        ),
+      )
+      expect(yield* jobs.status).toEqual([])
     }),
   )
 })

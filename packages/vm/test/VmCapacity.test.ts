@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Database } from "@novacron/database"
 import { ClusterState, LocalStore, StateStore } from "@novacron/dwcp-ass"
+import { BackgroundJobs } from "@novacron/init"
 import { Effect, Exit, Layer, Option, Ref, Scope } from "effect"
 import * as VmCapacity from "../src/VmCapacity.js"
 import { VmQemuUnavailable } from "../src/VmError.js"
@@ -43,36 +44,47 @@ const eventually = <A, E, R>(check: Effect.Effect<A | undefined, E, R>) =>
   })
 
 describe("VmCapacity.publish", () => {
-  it.live("writes capacity/<node> under a lease, follows changes, and the key goes when the node stops", () =>
-    Effect.gen(function* () {
-      const capacity = yield* Ref.make(base)
-      const scope = yield* Scope.make()
-      const store = yield* Layer.buildWithScope(state, scope)
-      const publisher = VmCapacity.publish("node-a", "100 millis").pipe(
-        Layer.provide(Layer.merge(manager(capacity), Layer.succeedContext(store))),
-      )
-      const running = yield* Scope.make()
-      yield* Layer.buildWithScope(publisher, running)
-      const inStore = <A, E>(e: Effect.Effect<A, E, StateStore.StateStore>) => Effect.provide(e, store)
+  it.live(
+    "a capacity-report job writes capacity/<node> under a lease, follows changes, and the key goes when the node stops",
+    () =>
+      Effect.gen(function* () {
+        const capacity = yield* Ref.make(base)
+        const scope = yield* Scope.make()
+        const store = yield* Layer.buildWithScope(state, scope)
+        const jobs = yield* BackgroundJobs.make
+        const publisher = VmCapacity.publish("node-a", "100 millis").pipe(
+          Layer.provide(
+            Layer.mergeAll(
+              manager(capacity),
+              Layer.succeedContext(store),
+              Layer.succeed(BackgroundJobs.BackgroundJobs, jobs),
+            ),
+          ),
+        )
+        const running = yield* Scope.make()
+        yield* Layer.buildWithScope(publisher, running)
+        // A job of the node's, listed in /status.
+        expect((yield* jobs.status).map((j) => j.name)).toEqual(["capacity-report"])
+        const inStore = <A, E>(e: Effect.Effect<A, E, StateStore.StateStore>) => Effect.provide(e, store)
 
-      const first = yield* eventually(inStore(Effect.map(published("node-a"), Option.getOrUndefined)))
-      expect(first).toMatchObject({ node: "node-a", vcpus_total: 8, running: 0, accel: null })
-      const entry = yield* inStore(Effect.flatMap(StateStore.StateStore, (s) => s.get("capacity/node-a")))
-      expect(Option.getOrThrow(entry).lease).toBeDefined()
+        const first = yield* eventually(inStore(Effect.map(published("node-a"), Option.getOrUndefined)))
+        expect(first).toMatchObject({ node: "node-a", vcpus_total: 8, running: 0, accel: null })
+        const entry = yield* inStore(Effect.flatMap(StateStore.StateStore, (s) => s.get("capacity/node-a")))
+        expect(Option.getOrThrow(entry).lease).toBeDefined()
 
-      // A VM started: the next tick says so.
-      yield* Ref.update(capacity, (c) => ({ ...c, vcpus_used: 2, memory_mb_used: 256, running: 1 }))
-      const after = yield* eventually(
-        inStore(
-          Effect.map(published("node-a"), (o) => (Option.isSome(o) && o.value.running === 1 ? o.value : undefined)),
-        ),
-      )
-      expect(after).toMatchObject({ vcpus_used: 2, memory_mb_used: 256 })
+        // A VM started: the next tick says so.
+        yield* Ref.update(capacity, (c) => ({ ...c, vcpus_used: 2, memory_mb_used: 256, running: 1 }))
+        const after = yield* eventually(
+          inStore(
+            Effect.map(published("node-a"), (o) => (Option.isSome(o) && o.value.running === 1 ? o.value : undefined)),
+          ),
+        )
+        expect(after).toMatchObject({ vcpus_used: 2, memory_mb_used: 256 })
 
-      // The node stops: its lease is revoked and the key is gone at once (not after the TTL).
-      yield* Scope.close(running, Exit.void)
-      expect(yield* inStore(published("node-a"))).toEqual(Option.none())
-      yield* Scope.close(scope, Exit.void)
-    }),
+        // The node stops: its lease is revoked and the key is gone at once (not after the TTL).
+        yield* Scope.close(running, Exit.void)
+        expect(yield* inStore(published("node-a"))).toEqual(Option.none())
+        yield* Scope.close(scope, Exit.void)
+      }),
   )
 })
