@@ -112,7 +112,8 @@ export interface Manager {
   readonly discardIncoming: (id: string) => Effect.Effect<void, VmError>
   /**
    * The source after a migration the destination took over: quits QEMU and forgets the VM here
-   * without releasing its ownership (the destination holds it now).
+   * without releasing its ownership (the destination holds it now). Its console log is kept as
+   * `<data_dir>/vms/<id>.migrated.console.log`.
    */
   readonly handOff: (id: string) => Effect.Effect<void, VmError>
   /** The emulator, the accelerator chosen, and VMs recorded running that have no QMP connection. */

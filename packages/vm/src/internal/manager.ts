@@ -449,6 +449,9 @@ export const make = (settings: VmSettings, options: Options) =>
             yield* Effect.ignore(a.qmp.execute("quit", undefined, { timeout: "2 seconds" }))
             yield* Q.waitExit(pid, 5000)
           }
+          // The guest's console up to the switchover stays readable here (one file per VM, replaced).
+          const p = Q.paths(dataDir, id)
+          yield* Effect.promise(() => fs.rename(p.console, `${p.dir}.migrated.console.log`).catch(() => undefined))
           yield* forget(id, pid !== undefined && Q.pidAlive(pid) ? pid : undefined)
         }),
       )
