@@ -2,7 +2,9 @@
 //  1. loopback: AMST (automatic stream count) vs one plain TCP stream, same bytes;
 //  2. emulated WAN (tooling/wan-emulator: 200 Mbit/s, 50 ms RTT, 0.5 % loss): iperf3 1 stream cubic,
 //     1 stream bbr, 16 and 64 streams, vs AMST automatic; shares of the link rate;
-//  3. unshaped veth pair between two namespaces: iperf3 -P 4 vs AMST automatic.
+//  3. unshaped veth pair between two namespaces: iperf3 -P 4 and one plain Node TCP stream (memory to
+//     memory, no hash, no file) vs AMST automatic from a file to a file, once with a token (plain TCP:
+//     SHA-256 + per-frame CRC-32) and once with mutual TLS (XXH3 + CRC-32 inside TLS).
 // Parts 2 and 3 need root, `ip netns`, /dev/net/tun and iperf3; without them they are skipped, saying why.
 // Env: AMST_BENCH_WAN_MB (default 400), AMST_BENCH_VETH_MB (default 800), AMST_BENCH_IPERF_SECONDS (default 10),
 // AMST_BENCH_DIR (default /dev/shm when present: iperf3 writes nothing, so AMST's files go to memory too
@@ -25,6 +27,8 @@ import { Receiver, Sender, Source, TransportSettings } from "../src/index.js"
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..")
 const root = join(pkg, "..", "..")
 const cli = join(pkg, "bin", "amst.mjs")
+// Extra node flags for the AMST CLIs, e.g. AMST_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+const nodeArgs = (process.env.AMST_BENCH_NODE_ARGS ?? "").split(" ").filter((x) => x !== "")
 const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6
 const fmt = (x: number) => x.toFixed(1)
 const rows: Array<Record<string, unknown>> = []
@@ -96,12 +100,49 @@ const lines = (s: string) =>
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>)
 
-/** Receiver in namespace b, sender in namespace a, both through the CLI (built dist). */
-const amstAcross = async (l: Ns, file: string, outDir: string, port: number, extra: Array<string> = []) => {
-  // The receiver listens beyond loopback, so senders must prove a shared token.
+/** One self-signed certificate for the receiver's address, used as CA and by both ends (mutual TLS). */
+const benchCert = (dir: string, addr: string) => {
+  const key = join(dir, "bench.key")
+  const cert = join(dir, "bench.pem")
+  const r = spawnSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"].concat([
+      "-subj",
+      "/CN=amst-bench",
+      "-addext",
+      `subjectAltName=IP:${addr}`,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ]),
+    { stdio: "ignore" },
+  )
+  if (r.status !== 0) throw new Error("openssl could not make the bench certificate")
+  return { key, cert }
+}
+
+/**
+ * Receiver in namespace b, sender in namespace a, both through the CLI (built dist). The receiver
+ * listens beyond loopback, so senders authenticate: a shared token (plain TCP) or mutual TLS.
+ */
+const amstAcross = async (
+  l: Ns,
+  file: string,
+  outDir: string,
+  port: number,
+  extra: Array<string> = [],
+  security: "token" | "tls" = "token",
+) => {
   const tokenFile = `${outDir}.token`
   await writeFile(tokenFile, `${randomBytes(24).toString("hex")}\n`, { mode: 0o600 })
-  const auth = ["--token-file", tokenFile]
+  const cert = security === "tls" ? benchCert(dirname(outDir), l.addrB) : undefined
+  const rxAuth = cert
+    ? ["--tls-cert", cert.cert, "--tls-key", cert.key, "--tls-ca", cert.cert]
+    : ["--token-file", tokenFile]
+  const txAuth = cert
+    ? ["--tls-ca", cert.cert, "--tls-cert", cert.cert, "--tls-key", cert.key]
+    : ["--token-file", tokenFile]
   const rx = spawn(
     "ip",
     [
@@ -109,6 +150,7 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
       "exec",
       l.b,
       process.execPath,
+      ...nodeArgs,
       cli,
       "receive",
       "--dir",
@@ -119,7 +161,7 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
       String(port),
       "--once",
       "--json",
-      ...auth,
+      ...rxAuth,
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
@@ -134,7 +176,20 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
     if (!rxOut.includes("listening")) throw new Error("receiver did not start")
     const tx = spawn(
       "ip",
-      ["netns", "exec", l.a, process.execPath, cli, "send", file, `${l.addrB}:${port}`, "--json", ...auth, ...extra],
+      [
+        "netns",
+        "exec",
+        l.a,
+        process.execPath,
+        ...nodeArgs,
+        cli,
+        "send",
+        file,
+        `${l.addrB}:${port}`,
+        "--json",
+        ...txAuth,
+        ...extra,
+      ],
       { stdio: ["ignore", "pipe", "pipe"], timeout: 180_000 },
     )
     let txOut = ""
@@ -171,7 +226,7 @@ const amstAcross = async (l: Ns, file: string, outDir: string, port: number, ext
     if (!sent) throw new Error(`sender failed: ${txErr || txOut}`.slice(0, 500))
     await new Promise<void>((r) => (rx.exitCode !== null ? r() : rx.once("exit", () => r())))
     const completed = lines(rxOut).find((o) => o.event === "completed")
-    if (!completed || completed.sha256 !== sent.sha256) throw new Error("receiver hash differs or missing")
+    if (!completed || completed.digest !== sent.digest) throw new Error("receiver digest differs or missing")
     const first = samples[0]
     const at2 = first && samples.find(([t]) => t >= first[0] + 2000)
     const size = Number(sent.size)
@@ -269,19 +324,67 @@ const wanCase = async (lib: Lib, work: string, seconds: number) => {
   }
 }
 
+/**
+ * One plain Node TCP stream from namespace a to b: `mb` MiB from memory, counted and dropped by the
+ * receiver (no hash, no file, no framing). Bytes/s from the first byte to the last at the receiver.
+ */
+const plainTcpAcross = async (l: Ns, mb: number, port: number): Promise<number> => {
+  const total = mb * 1048576
+  const rxCode = `let got = 0, t0 = 0
+require("net").createServer((s) => s.on("data", (c) => {
+  if (got === 0) t0 = performance.now()
+  got += c.length
+  if (got >= ${total}) { console.log(JSON.stringify({ bytesPerSec: (got * 1000) / (performance.now() - t0) })); process.exit(0) }
+})).listen(${port}, "${l.addrB}", () => console.log("listening"))`
+  const txCode = `const b = require("crypto").randomBytes(16 << 20)
+const s = require("net").connect(${port}, "${l.addrB}", async () => {
+  for (let left = ${total}; left > 0; left -= b.length) {
+    if (!s.write(left >= b.length ? b : b.subarray(0, left))) await new Promise((r) => s.once("drain", r))
+  }
+  s.end()
+})`
+  const rx = spawn("ip", ["netns", "exec", l.b, process.execPath, "-e", rxCode], {
+    stdio: ["ignore", "pipe", "inherit"],
+  })
+  let out = ""
+  rx.stdout.on("data", (c: Buffer) => {
+    out += c.toString()
+  })
+  try {
+    for (let i = 0; i < 200 && !out.includes("listening"); i++) await new Promise((r) => setTimeout(r, 25))
+    const tx = spawn("ip", ["netns", "exec", l.a, process.execPath, "-e", txCode], { stdio: "inherit" })
+    await new Promise<void>((r) => rx.once("exit", () => r()))
+    tx.kill()
+    const line = lines(out)[0]
+    if (!line) throw new Error("plain TCP receiver printed nothing")
+    return Number(line.bytesPerSec)
+  } finally {
+    if (rx.exitCode === null) rx.kill()
+  }
+}
+
 const vethCase = async (lib: Lib, work: string, seconds: number) => {
   const veth = lib.vethPair("amstv")
   try {
+    const mb = Number(process.env.AMST_BENCH_VETH_MB ?? 800)
     const ip = await lib.iperf3(veth, { seconds, omit: 2, streams: 4 })
-    const file = await makeFile(work, Number(process.env.AMST_BENCH_VETH_MB ?? 800))
-    const r = await amstAcross(veth, file, join(work, "veth-out"), 7702)
-    report({
-      case: "veth unshaped: AMST automatic vs iperf3 -P 4",
-      iperf3_p4_mbit: fmt(ip.bps / 1e6),
-      amst_mbit: fmt(mbit(r.goodput)),
-      amst_vs_iperf3_p4: ((r.goodput * 8) / ip.bps).toFixed(3),
-      streams_max: r.maxStreamsUsed,
-    })
+    const node = await plainTcpAcross(veth, mb, 7703)
+    const file = await makeFile(work, mb)
+    const row = (label: string, r: Sender.Result) =>
+      report({
+        case: `veth unshaped: AMST automatic, ${label}`,
+        iperf3_p4_mbit: fmt(ip.bps / 1e6),
+        node_tcp_1_mbit: fmt(mbit(node)),
+        amst_mbit: fmt(mbit(r.goodput)),
+        amst_vs_iperf3_p4: ((r.goodput * 8) / ip.bps).toFixed(3),
+        amst_vs_node_tcp_1: (r.goodput / node).toFixed(3),
+        integrity: r.integrity,
+        streams_max: r.maxStreamsUsed,
+      })
+    row("token (plain TCP)", await amstAcross(veth, file, join(work, "veth-out"), 7702))
+    await rm(join(work, "veth-out"), { recursive: true, force: true })
+    row("mutual TLS", await amstAcross(veth, file, join(work, "veth-tls"), 7704, [], "tls"))
+    await rm(join(work, "veth-tls"), { recursive: true, force: true })
   } finally {
     veth.teardown()
   }

@@ -39,7 +39,9 @@ const node = []
 const amst = []
 for (let i = 0; i < n; i++) {
   // Plain `node` connecting at once: the floor for any Node CLI on this machine at this load.
-  node.push(await once((port) => ["-e", `require("net").connect(${port}, "127.0.0.1", function () { this.write("x") })`]))
+  node.push(
+    await once((port) => ["-e", `require("net").connect(${port}, "127.0.0.1", function () { this.write("x") })`]),
+  )
   amst.push(await once((port) => [cli, "send", file, `127.0.0.1:${port}`, "--json"]))
 }
 rmSync(dir, { recursive: true, force: true })

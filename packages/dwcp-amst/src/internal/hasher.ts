@@ -9,9 +9,9 @@
 //   Used where an attacker can choose what arrives: plain TCP with a token, where the HELLO is
 //   authenticated but the data is not (an on-path attacker could swap chunks for ones with the same
 //   XXH3); the FIN's digest is then bound to the token with an HMAC (auth.ts).
-//   Bytes are copied into a fresh buffer that is transferred (posting a Buffer view would clone its
-//   whole backing store); outstanding bytes are bounded by the caller awaiting `room()`. The worker
-//   starts on the first byte: a transfer that never sends data costs no thread.
+//   Bytes are copied into a ring shared with the worker (or, when it is full, into a fresh buffer
+//   that is transferred); outstanding bytes are bounded by the caller awaiting `room()`. The worker
+//   starts on the first byte: a transfer that never sends data costs no thread (nor ring).
 import { createHash } from "node:crypto"
 import { Worker } from "node:worker_threads"
 import { xxh3 } from "@node-rs/xxhash"
@@ -63,15 +63,61 @@ class Xxh3Hasher implements Hasher {
 }
 
 // Plain JS evaluated in the worker: works the same from the TS sources (tests) and the build.
+// A message is a transferred buffer, a region of the shared ring `{ at, len, skip }`, or "digest".
 const code = `
-const { parentPort } = require("node:worker_threads")
+const { parentPort, workerData } = require("node:worker_threads")
 const h = require("node:crypto").createHash("sha256")
+const ring = workerData
 parentPort.on("message", (m) => {
   if (m === "digest") return parentPort.postMessage({ digest: h.digest("hex") })
+  if (m.len !== undefined) {
+    h.update(new Uint8Array(ring, m.at, m.len))
+    return parentPort.postMessage({ done: m.len, ring: m.len + m.skip })
+  }
   h.update(m)
-  parentPort.postMessage({ done: m.byteLength })
+  parentPort.postMessage({ done: m.byteLength, ring: 0 })
 })
 `
+
+/** Bytes of the shared ring per hashing worker: the steady state when the worker keeps up. */
+export const RING_SIZE = 16 * 1024 * 1024
+
+/**
+ * Space in a ring whose regions are freed in the order they were placed (the worker hashes in
+ * order): `place` returns a contiguous free region (after `skip` wasted bytes at the end), or
+ * undefined when there is none; `free(n)` releases the oldest `n` bytes (a region and its skip).
+ */
+export class RingSpace {
+  private used = 0
+  private writePos = 0
+
+  constructor(readonly size: number) {}
+
+  place(n: number): { at: number; skip: number } | undefined {
+    const size = this.size
+    if (n <= 0 || this.used + n > size) return undefined
+    if (this.used === 0) this.writePos = 0
+    const tail = (this.writePos - this.used + size) % size
+    let at: number
+    let skip = 0
+    if (tail <= this.writePos) {
+      // Free: [writePos, size) and [0, tail).
+      if (size - this.writePos >= n) at = this.writePos
+      else if (tail >= n) {
+        skip = size - this.writePos
+        at = 0
+      } else return undefined
+    } else if (tail - this.writePos >= n) at = this.writePos
+    else return undefined
+    this.used += skip + n
+    this.writePos = (at + n) % size
+    return { at, skip }
+  }
+
+  free(n: number) {
+    this.used -= n
+  }
+}
 
 class ShaHasher implements Hasher {
   private worker: Worker | undefined
@@ -81,6 +127,12 @@ class ShaHasher implements Hasher {
   private onDigest: ((hex: string) => void) | undefined
   private failed: Error | undefined
   private result: Promise<string> | undefined
+  // Bytes go to the worker through a shared ring (one copy into memory that is already mapped, a
+  // small message); only when the ring is full through a fresh transferred buffer. Posting a
+  // transferred buffer per chunk cost more main-thread time than hashing in place.
+  private ring: SharedArrayBuffer | undefined
+  private ringView: Uint8Array | undefined
+  private readonly space = new RingSpace(RING_SIZE)
 
   constructor(readonly limit = 64 * 1024 * 1024) {}
 
@@ -91,28 +143,40 @@ class ShaHasher implements Hasher {
   private start(): Worker {
     if (this.worker) return this.worker
     if (this.closed) throw new Error("hasher closed")
-    const worker = new Worker(code, { eval: true })
+    this.ring = new SharedArrayBuffer(RING_SIZE)
+    this.ringView = new Uint8Array(this.ring)
+    const worker = new Worker(code, { eval: true, workerData: this.ring })
     this.worker = worker
     worker.unref()
-    worker.on("message", (m: { done?: number; digest?: string }) => {
+    worker.on("message", (m: { done?: number; ring?: number; digest?: string }) => {
       if (m.done !== undefined) {
         this.outstanding -= m.done
+        this.space.free(m.ring ?? 0)
         if (this.outstanding <= this.limit / 2) this.release()
       } else if (m.digest !== undefined) this.onDigest?.(m.digest)
     })
     worker.on("error", (e) => {
       this.failed = e
       this.release()
+      this.onFailure?.(e)
     })
     return worker
   }
 
+  private onFailure: ((e: Error) => void) | undefined
+
   update(data: Uint8Array) {
     if (data.byteLength === 0) return
     const worker = this.start()
+    this.outstanding += data.byteLength
+    const region = this.space.place(data.byteLength)
+    if (region !== undefined) {
+      this.ringView!.set(data, region.at)
+      worker.postMessage({ at: region.at, len: data.byteLength, skip: region.skip })
+      return
+    }
     const copy = new Uint8Array(data.byteLength)
     copy.set(data)
-    this.outstanding += copy.byteLength
     worker.postMessage(copy, [copy.buffer])
   }
 
@@ -133,6 +197,7 @@ class ShaHasher implements Hasher {
         resolve(hex)
         this.close()
       }
+      this.onFailure = reject
       worker.postMessage("digest")
     })
     return this.result
@@ -142,6 +207,8 @@ class ShaHasher implements Hasher {
     this.closed = true
     const w = this.worker
     this.worker = undefined
+    this.ring = undefined
+    this.ringView = undefined
     if (w) void w.terminate()
   }
 
