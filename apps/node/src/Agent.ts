@@ -81,6 +81,14 @@ const nodeView = (state: NodeState, nodeId: string, startedAt: number): HealthEn
           { onNone: () => null, onSome: (a) => `${a.url}/v1` },
         ),
       ),
+      grpc: Effect.succeed(
+        Option.match(
+          Option.flatMap(handle, (h) =>
+            Context.getOption(h.context as Context.Context<GrpcServer.GrpcEndpoint>, GrpcServer.GrpcEndpoint),
+          ),
+          { onNone: () => null, onSome: (g) => g.url },
+        ),
+      ),
     }),
 })
 

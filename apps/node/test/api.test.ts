@@ -62,6 +62,7 @@ describe("the agent's API", () => {
 
     const status = JSON.parse((await get(endpoints.health!.replace(/\/healthz$/, "/status"))).text)
     expect(status.api).toBe(endpoints.api)
+    expect(status.grpc).toBe(endpoints.grpc)
     const row = status.components.find((c: { name: string }) => c.name === "api")
     expect(row).toMatchObject({ phase: "services", criticality: "CRITICAL", status: "running" })
 
