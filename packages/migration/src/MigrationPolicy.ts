@@ -74,7 +74,8 @@ const UNLIMITED = 2 ** 53 - 1
  * @category constructors
  */
 export const plan = (settings: MigrationSettings, input: Input): Plan => {
-  const channels = input.row.transport === "tcp-single" ? 1 : settings.multifd_channels
+  // Postcopy and multifd do not mix before QEMU 10.0 (the destination crashes at the switch).
+  const channels = input.row.transport === "tcp-single" || settings.postcopy ? 1 : settings.multifd_channels
   const multifd = channels > 1
   const bandwidth =
     input.predictedBandwidth !== undefined && Number.isFinite(input.predictedBandwidth) && input.predictedBandwidth > 0

@@ -22,8 +22,12 @@ export const MigrationSettings = Schema.Struct({
   multifd_channels: Schema.optionalWith(Common.int(1, 64), { default: () => 4 }),
   /** Throttle the guest's vCPUs when precopy does not converge (QEMU `auto-converge`). */
   auto_converge: Schema.optionalWith(Common.bool, { default: () => true }),
-  /** Switch to postcopy when precopy still does not converge (`postcopy-ram`). */
-  postcopy: Schema.optionalWith(Common.bool, { default: () => true }),
+  /**
+   * Switch to postcopy when precopy still does not converge (`postcopy-ram`). QEMU before 10.0
+   * cannot combine postcopy with multifd (the destination dies), so this turns multifd off: one
+   * stream, but a migration that always finishes. Off by default for multifd's speed.
+   */
+  postcopy: Schema.optionalWith(Common.bool, { default: () => false }),
   /** Dirty-sync passes without convergence before switching to postcopy. */
   postcopy_after_passes: Schema.optionalWith(Common.int(1, 1000), { default: () => 8 }),
   /** Completion timeout per GiB of guest memory (KubeVirt's `completionTimeoutPerGiB`). */

@@ -4,12 +4,16 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as tls from "node:tls"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import type * as Migration from "../src/Migration.js"
+import * as MigrationSettings from "../src/MigrationSettings.js"
+import * as Wire from "../src/Wire.js"
 import {
   type Agent,
   agents,
+  type Certificates,
   type CounterGuest,
   certificates,
   counterGuest,
@@ -39,13 +43,14 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   let scope: Scope.CloseableScope
   let a: Agent
   let b: Agent
+  let certs: Certificates
   const pids = new Set<number>()
 
   beforeAll(async () => {
     g = counterGuest(guest())
     root = fs.mkdtempSync(path.join(os.tmpdir(), "novacron-mig-"))
     scope = Effect.runSync(Scope.make())
-    const certs = await Effect.runPromise(certificates)
+    certs = await Effect.runPromise(certificates)
     ;({ a, b } = await Effect.runPromise(agents(root, certs, scope)))
   }, 120_000)
 
@@ -74,7 +79,18 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
     })
   const pidOf = (agent: Agent, id: string) =>
     Effect.map(Effect.orDie(agent.vms.status(id)), (s) => s.record.pid ?? undefined)
-
+  /** QEMU processes whose argv names a path under the agent's data dir. */
+  const qemusOf = (agent: Agent) =>
+    fs
+      .readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes(`${agent.dataDir}/vms/`) && alive(Number(d))
+        } catch {
+          return false
+        }
+      })
   /** Runs a migration, collecting its progress; returns the reports and the result's exit. */
   const run = (
     from: Agent,
@@ -128,7 +144,7 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
         // Across the two consoles (a line may be cut by the switchover) ticks are consecutive.
         const sourceText = fs.readFileSync(path.join(a.dataDir, "vms/web-1.migrated.console.log"), "utf8")
         const all = ticks(`${sourceText}${after}`)
-        all.forEach(([n], i) => i > 0 && expect(n).toBe(all[i - 1]![0] + 1))
+        expect(all.map(([n]) => n)).toEqual(all.map((_, i) => all[0]![0] + i))
         // Memory survived: every checksum the guest printed, on both sides, is the first one.
         const allSums = sums(`${sourceText}${after}`)
         expect(allSums.length).toBeGreaterThanOrEqual(2)
@@ -150,5 +166,168 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
         expect(reports.some((r) => r.phase === "precopy" && r.transferred > 0)).toBe(true)
       }),
     150_000,
+  )
+
+  // A slow link (the policy caps QEMU at the predicted bandwidth) keeps the next ones mid-way long enough.
+  const slow = { predictedBandwidth: 3_000_000 }
+
+  it.live(
+    "cancel mid-way: the destination QEMU exits and its agent forgets the VM; the guest keeps running on the source",
+    () =>
+      Effect.gen(function* () {
+        const before = yield* Effect.orDie(b.vms.status("web-1"))
+        const { exit, reports } = yield* run(b, "web-1", a, slow, (h) =>
+          Effect.gen(function* () {
+            yield* eventually(
+              "a QEMU receiving on A",
+              Effect.sync(() => qemusOf(a).length === 1),
+              60,
+            )
+            yield* Effect.sleep("1500 millis")
+            yield* h.cancel
+          }),
+        )
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("MigrationCancelled")
+        expect(reports.some((r) => r.transferred > 0)).toBe(true)
+        yield* eventually(
+          "no QEMU left on A",
+          Effect.sync(() => qemusOf(a).length === 0),
+          20,
+        )
+        yield* eventually(
+          "A forgot the VM",
+          Effect.map(Effect.either(a.vms.status("web-1")), (e) => e._tag === "Left"),
+          20,
+        )
+        expect(fs.existsSync(path.join(a.dataDir, "vms/web-1"))).toBe(false)
+        const after = yield* Effect.orDie(b.vms.status("web-1"))
+        expect(after).toMatchObject({ qmp_status: "running", record: { state: "running", pid: before.record.pid } })
+        yield* b.ownership.assert("web-1", before.record.term!)
+        const n = ticks(yield* consoleOf(b, "web-1")).at(-1)![0]
+        yield* eventually(
+          "still counting on B",
+          Effect.map(consoleOf(b, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
+          30,
+        )
+      }),
+    90_000,
+  )
+
+  it.live(
+    "destination QEMU killed mid-way: the migration fails, the source keeps the running copy and its term",
+    () =>
+      Effect.gen(function* () {
+        const before = yield* Effect.orDie(b.vms.status("web-1"))
+        const { exit } = yield* run(b, "web-1", a, slow, () =>
+          Effect.gen(function* () {
+            yield* eventually(
+              "a QEMU receiving on A",
+              Effect.sync(() => qemusOf(a).length === 1),
+              60,
+            )
+            yield* Effect.sleep("1500 millis")
+            for (const pid of qemusOf(a)) process.kill(Number(pid), "SIGKILL")
+          }),
+        )
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("MigrationFailed")
+        yield* eventually(
+          "A forgot the VM",
+          Effect.map(Effect.either(a.vms.status("web-1")), (e) => e._tag === "Left"),
+          20,
+        )
+        const after = yield* Effect.orDie(b.vms.status("web-1"))
+        expect(after).toMatchObject({ qmp_status: "running", record: { state: "running", pid: before.record.pid } })
+        yield* b.ownership.assert("web-1", before.record.term!)
+        const n = ticks(yield* consoleOf(b, "web-1")).at(-1)![0]
+        yield* eventually(
+          "still counting on B",
+          Effect.map(consoleOf(b, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
+          30,
+        )
+      }),
+    90_000,
+  )
+
+  it.live(
+    "a guest dirtying memory faster than a throttled link converges (auto-converge, then postcopy) and keeps counting",
+    () =>
+      Effect.gen(function* () {
+        yield* boot(a, "dirty-1", true)
+        const settings = MigrationSettings.decode({ postcopy: true, postcopy_after_passes: 4, poll_interval: "100ms" })
+        const { exit, reports } = yield* run(a, "dirty-1", b, { predictedBandwidth: 8_000_000, settings })
+        if (Exit.isFailure(exit)) throw new Error(`migration failed: ${exit.cause.toString()}`)
+        const result = exit.value
+        expect(result.mode).toBe("postcopy")
+        const converged = result.mode === "postcopy" || reports.some((r) => r.throttle > 0)
+        expect(converged).toBe(true)
+        // Precopy alone did not converge at this rate: the guest dirtied faster than the cap.
+        expect(Math.max(...reports.map((r) => r.dirtyRate))).toBeGreaterThan(0)
+        const onB = yield* Effect.orDie(b.vms.status("dirty-1"))
+        pids.add(onB.record.pid!)
+        expect(onB).toMatchObject({ qmp_status: "running", record: { state: "running" } })
+        const n = ticks(fs.readFileSync(path.join(a.dataDir, "vms/dirty-1.migrated.console.log"), "utf8")).at(-1)![0]
+        yield* eventually(
+          "counting on B after the source's last tick",
+          Effect.map(consoleOf(b, "dirty-1"), (t) => (ticks(t).at(-1)?.[0] ?? 0) > n + 5),
+          60,
+        )
+        console.log(
+          `throttled: ${JSON.stringify(result)}; max throttle ${Math.max(...reports.map((r) => r.throttle))}%`,
+        )
+      }),
+    120_000,
+  )
+
+  /** Opens a TLS connection to B's tunnel with `cert`, writes `bytes`, and reports what came back before the close. */
+  const poke = (cert: { certPem: string; keyPem: string }, bytes: Buffer) =>
+    Effect.async<{ readonly received: number; readonly closed: boolean }>((resume) => {
+      let received = 0
+      const s = tls.connect({
+        host: "127.0.0.1",
+        port: b.migration.address.port,
+        cert: cert.certPem,
+        key: cert.keyPem,
+        ca: certs.ca.certPem,
+        checkServerIdentity: () => undefined,
+      })
+      const timer = setTimeout(() => {
+        s.destroy()
+        resume(Effect.succeed({ received, closed: false }))
+      }, 5000)
+      s.on("secureConnect", () => s.write(bytes))
+      s.on("data", (d: Buffer) => {
+        received += d.length
+      })
+      s.on("error", () => {})
+      s.on("close", () => {
+        clearTimeout(timer)
+        resume(Effect.succeed({ received, closed: true }))
+      })
+    })
+
+  it.live("a peer whose certificate is not a node's, or that names an unknown migration, gets the socket closed", () =>
+    Effect.gen(function* () {
+      const prepare = Wire.frame({
+        _tag: "prepare",
+        migration: "00000000-0000-4000-8000-000000000000",
+        spec: spec(g, "intruder") as never,
+        term: 1,
+        capabilities: [],
+        channels: 1,
+      })
+      const operator = yield* poke(certs.operator, prepare)
+      expect(operator).toEqual({ received: 0, closed: true })
+      const unknown = yield* poke(
+        certs.a,
+        Wire.frame({ _tag: "channel", migration: "11111111-1111-4111-8111-111111111111", index: 0 }),
+      )
+      expect(unknown).toEqual({ received: 0, closed: true })
+      // An oversized frame announcement is refused before anything is buffered.
+      const huge = Buffer.alloc(8)
+      huge.writeUInt32BE(Wire.maxFrame + 1, 0)
+      expect(yield* poke(certs.a, huge)).toEqual({ received: 0, closed: true })
+      // Nothing was started for the intruder.
+      expect((yield* Effect.flip(b.vms.status("intruder")))._tag).toBe("VmNotFound")
+    }),
   )
 })
