@@ -27,6 +27,9 @@ import { Receiver, Sender, Source, TransportSettings } from "../src/index.js"
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..")
 const root = join(pkg, "..", "..")
 const cli = join(pkg, "bin", "amst.mjs")
+// AMST_BENCH_BASELINE_CLI: the `amst` bin of an earlier build, run on the same links in the same run
+// (token, both ends) as the "before" beside the current code.
+const baselineCli = process.env.AMST_BENCH_BASELINE_CLI
 // Extra node flags for the AMST CLIs, e.g. AMST_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
 const nodeArgs = (process.env.AMST_BENCH_NODE_ARGS ?? "").split(" ").filter((x) => x !== "")
 const mbit = (bytesPerSec: number) => (bytesPerSec * 8) / 1e6
@@ -133,6 +136,7 @@ const amstAcross = async (
   port: number,
   extra: Array<string> = [],
   security: "token" | "tls" = "token",
+  bin: string = cli,
 ) => {
   const tokenFile = `${outDir}.token`
   await writeFile(tokenFile, `${randomBytes(24).toString("hex")}\n`, { mode: 0o600 })
@@ -151,7 +155,7 @@ const amstAcross = async (
       l.b,
       process.execPath,
       ...nodeArgs,
-      cli,
+      bin,
       "receive",
       "--dir",
       outDir,
@@ -182,7 +186,7 @@ const amstAcross = async (
         l.a,
         process.execPath,
         ...nodeArgs,
-        cli,
+        bin,
         "send",
         file,
         `${l.addrB}:${port}`,
@@ -200,7 +204,15 @@ const amstAcross = async (
     tx.stderr.on("data", (c: Buffer) => {
       txErr += c.toString()
     })
-    const txExit = new Promise<void>((r) => tx.once("exit", () => r()))
+    // From spawning the sender to its exit after the verified DONE: CLI start included.
+    const spawnedAt = performance.now()
+    let exitedAt = 0
+    const txExit = new Promise<void>((r) =>
+      tx.once("exit", () => {
+        exitedAt = performance.now()
+        r()
+      }),
+    )
     // In-order bytes written over time, read from the part file's size (the receiver writes in order).
     // The one transfer's part file in the receiver's staging directory (named by transfer id).
     const staging = join(outDir, ".amst-staging")
@@ -226,7 +238,9 @@ const amstAcross = async (
     if (!sent) throw new Error(`sender failed: ${txErr || txOut}`.slice(0, 500))
     await new Promise<void>((r) => (rx.exitCode !== null ? r() : rx.once("exit", () => r())))
     const completed = lines(rxOut).find((o) => o.event === "completed")
-    if (!completed || completed.digest !== sent.digest) throw new Error("receiver digest differs or missing")
+    // (A baseline build before wire version 3 names its digest `sha256`.)
+    const digest = (o: Record<string, unknown>) => o.digest ?? o.sha256
+    if (!completed || digest(completed) !== digest(sent)) throw new Error("receiver digest differs or missing")
     const first = samples[0]
     const at2 = first && samples.find(([t]) => t >= first[0] + 2000)
     const size = Number(sent.size)
@@ -234,7 +248,8 @@ const amstAcross = async (
       verifiedAt !== undefined && at2 && verifiedAt > at2[0]
         ? ((size - at2[1]) * 1000) / (verifiedAt - at2[0])
         : undefined
-    return { ...(sent as unknown as Sender.Result), after2s }
+    const wall = (size * 1000) / (exitedAt - spawnedAt)
+    return { ...(sent as unknown as Sender.Result), after2s, wall }
   } finally {
     if (rx.exitCode === null) rx.kill("SIGTERM")
   }
@@ -291,14 +306,16 @@ const main = async () => {
 const wanCase = async (lib: Lib, work: string, seconds: number) => {
   const rate = 200e6
   const wan = lib.link({ name: "amstw", idx: 79, rate: "200mbit", delay: "25ms", loss: 0.005, seed: 7 })
+  let p16 = 0
   try {
     for (const [label, o] of [
       ["iperf3 1 stream cubic", { streams: 1, congestion: "cubic" }],
       ["iperf3 1 stream bbr", { streams: 1, congestion: "bbr" }],
-      ["iperf3 16 streams", { streams: 16 }],
+      ["iperf3 16 streams bbr", { streams: 16, congestion: "bbr" }],
       ["iperf3 64 streams", { streams: 64 }],
     ] as const) {
       const r = await lib.iperf3(wan, { seconds, omit: 2, ...o })
+      if (o.streams === 16) p16 = r.bps
       report({
         case: `wan 200M/50ms/0.5%: ${label}`,
         mbit: fmt(r.bps / 1e6),
@@ -307,23 +324,33 @@ const wanCase = async (lib: Lib, work: string, seconds: number) => {
       })
     }
     const file = await makeFile(work, Number(process.env.AMST_BENCH_WAN_MB ?? 400))
-    const r = await amstAcross(wan, file, join(work, "wan-out"), 7701)
-    report({
-      case: "wan 200M/50ms/0.5%: AMST automatic",
-      mbit: fmt(mbit(r.goodput)),
-      share: ((r.goodput * 8) / rate).toFixed(3),
-      streams_max: r.maxStreamsUsed,
-      stream_history: r.streamHistory.join(","),
-      seconds: (r.durationMs / 1000).toFixed(1),
-      after_2s_mbit: r.after2s === undefined ? "n/a" : fmt(mbit(r.after2s)),
-      after_2s_share: r.after2s === undefined ? "n/a" : ((r.after2s * 8) / rate).toFixed(3),
-    })
+    const row = (label: string, r: Awaited<ReturnType<typeof amstAcross>>) =>
+      report({
+        case: `wan 200M/50ms/0.5%: ${label}`,
+        mbit: fmt(mbit(r.goodput)),
+        share: ((r.goodput * 8) / rate).toFixed(3),
+        // From spawning `amst send` to its exit after the verified DONE (CLI start included).
+        wall_mbit: fmt(mbit(r.wall)),
+        wall_vs_iperf3_p16_bbr: ((r.wall * 8) / p16).toFixed(3),
+        streams_max: r.maxStreamsUsed,
+        stream_history: r.streamHistory.join(","),
+        seconds: (r.durationMs / 1000).toFixed(1),
+        after_2s_mbit: r.after2s === undefined ? "n/a" : fmt(mbit(r.after2s)),
+        after_2s_share: r.after2s === undefined ? "n/a" : ((r.after2s * 8) / rate).toFixed(3),
+      })
+    if (baselineCli) {
+      row(
+        "AMST automatic, baseline CLI",
+        await amstAcross(wan, file, join(work, "wan-base"), 7705, [], "token", baselineCli),
+      )
+      await rm(join(work, "wan-base"), { recursive: true, force: true })
+    }
+    row("AMST automatic", await amstAcross(wan, file, join(work, "wan-out"), 7701))
     await rm(join(work, "wan-out"), { recursive: true, force: true })
   } finally {
     wan.teardown()
   }
 }
-
 /**
  * One plain Node TCP stream from namespace a to b: `mb` MiB from memory, counted and dropped by the
  * receiver (no hash, no file, no framing). Bytes/s from the first byte to the last at the receiver.
@@ -381,6 +408,10 @@ const vethCase = async (lib: Lib, work: string, seconds: number) => {
         integrity: r.integrity,
         streams_max: r.maxStreamsUsed,
       })
+    if (baselineCli) {
+      row("baseline CLI, token", await amstAcross(veth, file, join(work, "veth-base"), 7706, [], "token", baselineCli))
+      await rm(join(work, "veth-base"), { recursive: true, force: true })
+    }
     row("token (plain TCP)", await amstAcross(veth, file, join(work, "veth-out"), 7702))
     await rm(join(work, "veth-out"), { recursive: true, force: true })
     row("mutual TLS", await amstAcross(veth, file, join(work, "veth-tls"), 7704, [], "tls"))
