@@ -8,6 +8,7 @@
  */
 
 import * as path from "node:path"
+import { RunnerAddress, type ShardingConfig } from "@effect/cluster"
 import type { SqlClient } from "@effect/sql"
 import type { StorageSettings } from "@novacron/database/StorageSettings"
 import type { StateStore } from "@novacron/dwcp-ass"
@@ -45,6 +46,22 @@ export const storeFor = (storage: StorageSettings, options: Options): Either<Tas
   storage.backend === "postgres"
     ? { ok: true, store: { _tag: "postgres", url: storage.postgres_url, maxConnections: storage.max_connections } }
     : { ok: true, store: { _tag: "sqlite", filename: path.join(options.data_dir, "orchestration.db") } }
+
+/**
+ * The cluster runner's identity on a shared store: on PostgreSQL each node's runner has its own
+ * address (its node id), so nodes split the shards between them, and a node that dies loses its
+ * shards to the others once its shard locks expire (`shardLockExpiration`, 35 s). With one
+ * address for all, the first node took every shard lock and the others' submits waited forever
+ * for a shard they could not take. SQLite is one node's file: the default address.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const runnerSharding = (
+  store: Tasks.StoreOptions,
+  node: string,
+): Partial<ShardingConfig.ShardingConfig["Type"]> | undefined =>
+  store._tag === "postgres" ? { runnerAddress: Option.some(RunnerAddress.make(node, 34431)) } : undefined
 
 type Either<A> = { readonly ok: true; readonly store: A } | { readonly ok: false; readonly reason: string }
 
@@ -111,7 +128,13 @@ export const component = (settings: OrchestrationSettings, storage: StorageSetti
             Effect.gen(function* () {
               const coordinator = yield* Coordinator.Coordinator
               const agents = yield* AgentManager.AgentManager
-              return Tasks.layerFromSql({ settings, vm, cluster: { coordinator, agents }, mover })
+              return Tasks.layerFromSql({
+                settings,
+                vm,
+                cluster: { coordinator, agents },
+                mover,
+                sharding: runnerSharding(where.store, options.node_id),
+              })
             }),
           )
           return tasks.pipe(
