@@ -62,7 +62,9 @@ export const component = (
     name: "api",
     layer: Layer.provideMerge(
       Layer.unwrapEffect(
-        Effect.map(ApiEndpoint, (rest) => GrpcServer.layer(settings, { election: options.election, apiUrl: rest.url })),
+        Effect.map(ApiEndpoint, (rest) =>
+          GrpcServer.layer(settings, { election: options.election, apiUrl: rest.url, refresh: rest.refresh }),
+        ),
       ),
       layer(settings, options),
     ),

@@ -44,7 +44,16 @@ import * as OrchestrationSource from "./OrchestrationSource.js"
  */
 export class ApiEndpoint extends Context.Tag("@novacron/api/ApiEndpoint")<
   ApiEndpoint,
-  { readonly url: string; readonly host: string; readonly port: number }
+  {
+    readonly url: string
+    readonly host: string
+    readonly port: number
+    /**
+     * Looks for changes now (VMs, members, leader) and publishes them as events; the server also
+     * looks every `pollInterval`. A mutation made elsewhere (gRPC) runs it so its event is not late.
+     */
+    readonly refresh: Effect.Effect<void>
+  }
 >() {}
 
 /**
@@ -760,7 +769,7 @@ export const layer = (
           yield* Effect.logInfo(`API on ${url}/v1 (auth ${security.authMethod})`).pipe(
             Effect.annotateLogs({ name: "api.listening", url }),
           )
-          return { url, host, port }
+          return { url, host, port, refresh: poll }
         }),
       )
 

@@ -280,7 +280,12 @@ const specInput = (spec: {
  */
 export const layer = (
   settings: ApiSettings,
-  options: { readonly election?: string | undefined; readonly apiUrl?: string | undefined } = {},
+  options: {
+    readonly election?: string | undefined
+    readonly apiUrl?: string | undefined
+    /** Publishes what changed now (REST's `ApiEndpoint.refresh`), run after each VM mutation. */
+    readonly refresh?: Effect.Effect<void> | undefined
+  } = {},
 ): Layer.Layer<GrpcEndpoint, GrpcStartError, Security.Security | EventLog.EventLog> =>
   Layer.scoped(
     GrpcEndpoint,
@@ -309,7 +314,10 @@ export const layer = (
       })
       const vmCall = <A>(
         f: (m: VmManager.Manager) => Effect.Effect<A, { readonly _tag: string; readonly message: string }>,
-      ) => Effect.flatMap(needVms, (m) => Effect.mapError(f(m), (e) => vmError(e)))
+      ) =>
+        Effect.flatMap(needVms, (m) =>
+          Effect.mapError(f(m), (e) => vmError(e)).pipe(Effect.ensuring(options.refresh ?? Effect.void)),
+        )
 
       // Who calls, and may they: the same checks, in the same order, as REST's middleware.
       // Who calls: checked on the request's headers and TLS socket before Connect reads the body

@@ -8,7 +8,7 @@ import { CertificateAuthority, Security, SecuritySettings } from "@novacron/secu
 import { tempDir } from "@novacron/testing"
 import type { Vm } from "@novacron/vm"
 import { VmManager } from "@novacron/vm"
-import { Context, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { Context, type Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as ApiComponent from "../src/ApiComponent.js"
 import * as ApiServer from "../src/ApiServer.js"
 import * as ApiSettings from "../src/ApiSettings.js"
@@ -35,6 +35,7 @@ interface GrpcFixture {
 const start = (
   authMethod: "mtls" | "token",
   raw: Record<string, unknown> = {},
+  pollInterval: Duration.DurationInput = "50 millis",
 ): Effect.Effect<GrpcFixture, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const dir = yield* tempDir
@@ -64,9 +65,7 @@ const start = (
       const fields = Object.fromEntries(annotations)
       if (fields.name === "api.audit") audit.push(fields)
     })
-    const spec = ApiComponent.component(ApiSettings.decode({ port: 0, grpc_port: 0, ...raw }), {
-      pollInterval: "50 millis",
-    })
+    const spec = ApiComponent.component(ApiSettings.decode({ port: 0, grpc_port: 0, ...raw }), { pollInterval })
     const ctx = yield* Layer.build(
       spec.layer.pipe(
         Layer.provide(
@@ -235,6 +234,36 @@ describe("gRPC over TLS with tokens", () => {
       expect(r.shown).toMatchObject({ vm: { id: "web-2" }, spec: { id: "web-2", vcpus: 1, memory_mb: 64 } })
       expect(r.tasks.code).toBe("UNAVAILABLE")
       expect(r.tasks.details).toMatch(/orchestration is not running/)
+    }),
+  )
+
+  it.scopedLive("a gRPC mutation's event is published at once, not at the next periodic look", () =>
+    Effect.gen(function* () {
+      yield* closeClients
+      // The server's own look for changes every hour: only the mutation itself can publish in time.
+      const fx = yield* start("token", {}, "1 hour")
+      const vms = client(fx, "VmService", { token: tokens.operator })
+      const events = client(fx, "EventService", { token: tokens.reader })
+      const got = yield* Effect.promise(async () => {
+        const call = events.Events({ topics: ["VM"] }) as grpc.ClientReadableStream<any>
+        await new Promise<void>((resolve) => call.once("data", () => resolve()))
+        const created = new Promise<any>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("no VmCreated within 3 s")), 3000)
+          call.on("data", (m) => {
+            if (m.event?.type === "VmCreated") {
+              clearTimeout(timer)
+              call.cancel()
+              resolve(m.event)
+            }
+          })
+          call.on("error", (e: grpc.ServiceError) => {
+            if (e.code !== grpc.status.CANCELLED) reject(e)
+          })
+        })
+        await unary(vms, "CreateVm", spec("web-now"))
+        return created
+      })
+      expect(got.key).toBe("web-now")
     }),
   )
 
