@@ -37,6 +37,19 @@ const alive = (pid: number) => {
   }
 }
 
+const qemusUnder = (dir: string) =>
+  fs
+    .readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes(`${dir}/`)
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+
 describe.skipIf(!enabled)("live migration between two agents on real QEMU", () => {
   let g: CounterGuest
   let root: string
@@ -55,7 +68,8 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   }, 120_000)
 
   afterAll(async () => {
-    for (const pid of pids) {
+    // Every QEMU started under this file's data dirs (daemonized: not our children).
+    for (const pid of [...pids, ...(root ? qemusUnder(root) : [])]) {
       try {
         process.kill(pid, "SIGKILL")
       } catch {}
@@ -80,17 +94,7 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   const pidOf = (agent: Agent, id: string) =>
     Effect.map(Effect.orDie(agent.vms.status(id)), (s) => s.record.pid ?? undefined)
   /** QEMU processes whose argv names a path under the agent's data dir. */
-  const qemusOf = (agent: Agent) =>
-    fs
-      .readdirSync("/proc")
-      .filter((d) => /^\d+$/.test(d))
-      .filter((d) => {
-        try {
-          return fs.readFileSync(`/proc/${d}/cmdline`, "utf8").includes(`${agent.dataDir}/vms/`) && alive(Number(d))
-        } catch {
-          return false
-        }
-      })
+  const qemusOf = (agent: Agent) => qemusUnder(`${agent.dataDir}/vms`).filter(alive)
   /** Runs a migration, collecting its progress; returns the reports and the result's exit. */
   const run = (
     from: Agent,
@@ -226,7 +230,7 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
               60,
             )
             yield* Effect.sleep("1500 millis")
-            for (const pid of qemusOf(a)) process.kill(Number(pid), "SIGKILL")
+            for (const pid of qemusOf(a)) process.kill(pid, "SIGKILL")
           }),
         )
         expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("MigrationFailed")

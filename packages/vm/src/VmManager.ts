@@ -61,6 +61,8 @@ export interface Capacity {
 export interface IncomingOptions {
   readonly capabilities?: ReadonlyArray<typeof Qmp.MigrationCapability.Type> | undefined
   readonly parameters?: Qmp.MigrationParameters | undefined
+  /** Where QEMU listens (default `unix:<paths.incoming>`); benchmarks use `tcp:` for QEMU's native path. */
+  readonly uri?: string | undefined
 }
 
 /**

@@ -394,7 +394,7 @@ export const make = (settings: VmSettings, options: Options) =>
             yield* Effect.all([
               caps.length === 0 ? Effect.void : Qmp.migrateSetCapabilities(qmp, caps),
               params === undefined ? Effect.void : Qmp.migrateSetParameters(qmp, params),
-              Qmp.migrateIncoming(qmp, `unix:${p.incoming}`),
+              Qmp.migrateIncoming(qmp, options.uri ?? `unix:${p.incoming}`),
             ]).pipe(
               Effect.mapError(
                 (e) => new VmQemuFailed({ id: spec.id, operation: "migrate-incoming", detail: e.message }),
