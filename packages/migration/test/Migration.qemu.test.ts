@@ -91,8 +91,6 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
       )
       return rec
     })
-  const pidOf = (agent: Agent, id: string) =>
-    Effect.map(Effect.orDie(agent.vms.status(id)), (s) => s.record.pid ?? undefined)
   /** QEMU processes whose argv names a path under the agent's data dir. */
   const qemusOf = (agent: Agent) => qemusUnder(`${agent.dataDir}/vms`).filter(alive)
   /** Runs a migration, collecting its progress; returns the reports and the result's exit. */
