@@ -221,4 +221,65 @@ describe("Qmp", () => {
       expect(err._tag).toBe("QmpProtocolError")
     }),
   )
+
+  it.scopedLive(
+    "migration commands send QEMU's argument names; query-migrate replies are decoded, a wrong shape is a protocol error",
+    () =>
+      Effect.gen(function* () {
+        const seen: Array<{ execute: string; arguments?: unknown }> = []
+        const srv = yield* fakeServer(async (peer) => {
+          await handshake(peer)
+          for (;;) {
+            const c = await peer.next()
+            seen.push({ execute: c.execute, arguments: c.arguments })
+            if (c.execute === "query-migrate") {
+              const good = seen.filter((x) => x.execute === "query-migrate").length === 1
+              peer.send(
+                JSON.stringify({
+                  return: good
+                    ? {
+                        status: "active",
+                        ram: { transferred: 10, remaining: 5, total: 15, "dirty-pages-rate": 2 },
+                        "expected-downtime": 30,
+                      }
+                    : { status: "active", ram: { transferred: "lots" } },
+                  id: c.id,
+                }),
+              )
+            } else peer.send(JSON.stringify({ return: {}, id: c.id }))
+          }
+        })
+        const qmp = yield* Qmp.connect(srv.file)
+        yield* Qmp.migrateSetCapabilities(qmp, [{ capability: "multifd", state: true }])
+        yield* Qmp.migrateSetParameters(qmp, { "multifd-channels": 4, "downtime-limit": 300 })
+        yield* Qmp.migrate(qmp, "unix:/run/m.sock")
+        const info = yield* Qmp.queryMigrate(qmp)
+        expect(info).toEqual({
+          status: "active",
+          ram: { transferred: 10, remaining: 5, total: 15, "dirty-pages-rate": 2 },
+          "expected-downtime": 30,
+        })
+        const bad = yield* Effect.flip(Qmp.queryMigrate(qmp))
+        expect(bad._tag).toBe("QmpProtocolError")
+        expect(bad.message).toContain("query-migrate returned an unexpected value")
+        yield* Qmp.migrateStartPostcopy(qmp)
+        yield* Qmp.migrateCancel(qmp)
+        yield* Qmp.migrateIncoming(qmp, "unix:/run/in.sock")
+        yield* Qmp.cont(qmp)
+        expect(seen).toEqual([
+          {
+            execute: "migrate-set-capabilities",
+            arguments: { capabilities: [{ capability: "multifd", state: true }] },
+          },
+          { execute: "migrate-set-parameters", arguments: { "multifd-channels": 4, "downtime-limit": 300 } },
+          { execute: "migrate", arguments: { uri: "unix:/run/m.sock" } },
+          { execute: "query-migrate" },
+          { execute: "query-migrate" },
+          { execute: "migrate-start-postcopy" },
+          { execute: "migrate_cancel" },
+          { execute: "migrate-incoming", arguments: { uri: "unix:/run/in.sock" } },
+          { execute: "cont" },
+        ])
+      }),
+  )
 })

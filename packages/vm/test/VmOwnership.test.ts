@@ -43,4 +43,24 @@ describe("VmOwnership.layer", () => {
       expect([...terms].sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
     }).pipe(Effect.provide(owners)),
   )
+
+  it.effect(
+    "takeOver moves the VM from exactly the source's term: the source is fenced, a stale or released term is refused",
+    () =>
+      Effect.gen(function* () {
+        const a = yield* A
+        const b = yield* B
+        const t = yield* a.acquire("vm-3")
+        const stale = yield* Effect.flip(b.takeOver("vm-3", t - 1 + 2))
+        expect(stale.message).toBe(`vm vm-3: ownership: cannot take over term ${t + 1}: node node-a holds term ${t}`)
+        expect(yield* b.takeOver("vm-3", t)).toBe(t + 1)
+        yield* b.assert("vm-3", t + 1)
+        expect((yield* Effect.flip(a.assert("vm-3", t))).message).toContain(`node node-b holds term ${t + 1}`)
+        // A second destination racing with the same source term loses.
+        expect((yield* Effect.flip(a.takeOver("vm-3", t))).message).toContain("cannot take over")
+        yield* b.release("vm-3")
+        expect((yield* Effect.flip(a.takeOver("vm-3", t + 1))).message).toContain("(released)")
+        expect((yield* Effect.flip(a.takeOver("vm-none", 1))).message).toContain("no owner recorded")
+      }).pipe(Effect.provide(owners)),
+  )
 })
