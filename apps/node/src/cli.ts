@@ -69,8 +69,8 @@ Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says oth
   {
     name: "cluster",
     usage:
-      "  cluster init | token create|list|revoke ID | join TOKEN\n        form a cluster: one CA, join tokens that pin it (see `cluster --help`)",
-    help: `usage: novacron-node cluster <init | token create|list|revoke ID | join TOKEN> [--data-dir DIR] [--node-id ID]
+      "  cluster init | token create|list|revoke ID | join TOKEN | cert issue NAME\n        form a cluster: one CA, join tokens that pin it, API client certificates (see `cluster --help`)",
+    help: `usage: novacron-node cluster <init | token create|list|revoke ID | join TOKEN | cert issue NAME> [--data-dir DIR] [--node-id ID]
 
 On the first node (the seed):
   cluster init                     keep this node's CA as the cluster CA, print a first join token
@@ -79,6 +79,12 @@ On the first node (the seed):
   cluster token list               tokens with their status, uses and the nodes they joined
   cluster token revoke ID          a token can no longer be used
 The seed serves joins while it runs (\`start\`) on cluster.join_port (default 7790).
+
+On the seed, for people and tools calling the API with mutual TLS:
+  cluster cert issue NAME --role reader|operator|admin [--out DIR] [--days 365] [--force]
+                                   a client certificate of the cluster CA (CN=NAME, the role in its
+                                   OU), written as NAME.crt and NAME.key (0600) in DIR; an existing
+                                   file is kept unless --force
 
 On every other node, before its first start:
   cluster join TOKEN [--force]     fetch this node's certificate from the seed (the token pins the
@@ -131,10 +137,13 @@ const options = {
   topic: { type: "string", multiple: true },
   deadline: { type: "string" },
   "max-parallel": { type: "string" },
-  // cluster token create / join
+  // cluster token create / join / cert issue
   uses: { type: "string" },
   ttl: { type: "string" },
   force: { type: "boolean" },
+  role: { type: "string" },
+  out: { type: "string" },
+  days: { type: "string" },
 } as const
 
 /** A bad command line: printed with the usage, exit 2. */
@@ -321,7 +330,7 @@ const positionalsOf: Readonly<Record<string, number>> = {
 /** `cluster …`: the cluster package's commands, with this node's configuration. */
 const cluster = async (
   args: ReadonlyArray<string>,
-  flags: { uses?: string; ttl?: string; force?: boolean },
+  flags: { uses?: string; ttl?: string; force?: boolean; role?: string; out?: string; days?: string },
   rest: Array<string>,
 ) => {
   const [sub, action, arg] = args
@@ -370,8 +379,22 @@ const cluster = async (
             host.listenAddress === "0.0.0.0" || host.listenAddress === "::" ? undefined : [host.listenAddress],
           force: flags.force === true,
         })
+      case "cert": {
+        if (action !== "issue" || arg === undefined)
+          throw new UsageError("cluster cert needs: issue NAME --role reader|operator|admin [--out DIR] [--days N]")
+        if (flags.role === undefined) throw new UsageError("cluster cert issue needs --role reader|operator|admin")
+        const days = flags.days === undefined ? undefined : Number(flags.days)
+        return Cluster.certCommand({
+          dataDir: host.dataDir,
+          name: arg,
+          role: flags.role,
+          out: flags.out,
+          days,
+          force: flags.force === true,
+        })
+      }
       default:
-        throw new UsageError(`unknown cluster command "${sub ?? ""}" (expected: init, token, join)`)
+        throw new UsageError(`unknown cluster command "${sub ?? ""}" (expected: init, token, join, cert)`)
     }
   })()
   const result = await Effect.runPromiseExit(

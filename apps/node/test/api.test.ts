@@ -103,8 +103,9 @@ describe("the agent's API", () => {
     expect([201, 503]).toContain(created.status)
     if (created.status === 503) expect(created.json).toMatchObject({ _tag: "ServiceUnavailable", service: "vm" })
     const drain = await call(base, ca, "POST", "/v1/nodes/x/drain", operator, {})
-    expect(drain.status).toBe(503)
-    expect(drain.json.reason).toBe("draining x is not built yet (orchestration runs VM tasks only)")
+    // A drain is a durable task of the coordinator (this single node): accepted, with its id.
+    expect(drain.status).toBe(202)
+    expect(drain.json).toMatchObject({ id: expect.any(String) })
     const metrics = await new Promise<string>((resolve, reject) => {
       https
         .get(`${base}/v1/metrics?format=prometheus`, { ca, headers: { "x-novacron-token": reader } }, (res) => {
@@ -125,6 +126,23 @@ describe("the agent's API", () => {
     const refused = cli(["api", "vms", "--data-dir", dir, "--address", base, "--json"])
     expect(refused.code).not.toBe(0)
     expect(refused.stderr).toMatch(/^HTTP 401: Unauthorized/)
+    // A client certificate issued on this node (it holds the CA key) authenticates with its role.
+    const issued = cli(["cluster", "cert", "issue", "carol", "--role", "operator", "--out", dir, "--data-dir", dir])
+    expect(issued.code).toBe(0)
+    const byCert = cli([
+      "api",
+      "self",
+      "--data-dir",
+      dir,
+      "--address",
+      base,
+      "--cert",
+      join(dir, "carol.crt"),
+      "--key",
+      join(dir, "carol.key"),
+    ])
+    expect(byCert.stderr).toBe("")
+    expect(byCert.stdout).toMatch(/ready\s+carol\s+operator\s+mtls/)
 
     agent.kill("SIGTERM")
     expect((await agent.exited).code).toBe(0)
@@ -132,7 +150,7 @@ describe("the agent's API", () => {
     expect(audit.map((l) => [l.principal, l.method, l.status])).toEqual([
       ["ops-reader", "POST", 403],
       ["ops", "POST", created.status],
-      ["ops", "POST", 503],
+      ["ops", "POST", 202],
     ])
   }, 90_000)
 

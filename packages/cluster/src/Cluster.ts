@@ -5,15 +5,20 @@
  * - `novacron-node cluster init` → {@link initCommand}
  * - `novacron-node cluster token create|list|revoke ID` → {@link tokenCommand}
  * - `novacron-node cluster join TOKEN` → {@link joinCommand}
+ * - `novacron-node cluster cert issue NAME --role ROLE` → {@link certCommand}
  *
  * @since 0.1.0
  */
+import { constants } from "node:fs"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { CertificateAuthority } from "@novacron/security"
 import { Duration, Effect, Schema } from "effect"
 import * as ClusterCa from "./ClusterCa.js"
 import {
   type ClusterCaError,
   ClusterSettingsError,
-  type ClusterStateError,
+  ClusterStateError,
   type DataDirInUse,
   type FingerprintMismatch,
   type JoinRefused,
@@ -235,6 +240,112 @@ export const joinCommand = (
       "",
       "start this node with the seed as its peer (network.peers):",
       `  novacron-node start --data-dir ${quote(options.dataDir)} --node-id ${quote(options.nodeId)} --set network.peers=${peer}`,
+      "",
+    ].join("\n")
+  })
+
+/**
+ * What `cluster cert issue` does.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export interface CertCommand {
+  readonly dataDir: string
+  /** The certificate's common name: the principal's name in the API's audit lines. */
+  readonly name: string
+  /** `reader`, `operator` or `admin` (in the subject's OU). */
+  readonly role: string
+  /** Where `<name>.crt` and `<name>.key` are written (default: the working directory). */
+  readonly out?: string | undefined
+  /** Validity in days (default 365, at most 825). */
+  readonly days?: number | undefined
+  /** Replace files of the same names. */
+  readonly force?: boolean | undefined
+}
+
+const clientRoles = ["reader", "operator", "admin"] as const
+
+/**
+ * Issues a client certificate for an API caller (an operator, a tool) from this node's CA: only
+ * the node holding the CA key (the seed) can. The key is written 0600 and never leaves this host.
+ *
+ * @example
+ * ```ts
+ * import { Cluster } from "@novacron/cluster"
+ * import { Effect } from "effect"
+ *
+ * const text = Cluster.certCommand({ dataDir: "./.novacron", name: "alice", role: "operator", out: "." })
+ * Effect.runPromise(text).then(console.log, (e) => console.error(e.message))
+ * ```
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const certCommand = (
+  options: CertCommand,
+): Effect.Effect<string, ClusterCaError | ClusterStateError | ClusterSettingsError> =>
+  Effect.gen(function* () {
+    const { name, role } = options
+    // A common name that is also a safe file name: the files are named after it.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) {
+      return yield* new ClusterSettingsError({
+        reason: `client name "${name}": use 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit`,
+      })
+    }
+    if (!(clientRoles as ReadonlyArray<string>).includes(role)) {
+      return yield* new ClusterSettingsError({
+        reason: `role "${role}": a client certificate carries reader, operator or admin (node certificates come from cluster join)`,
+      })
+    }
+    const days = options.days ?? 365
+    if (!Number.isInteger(days) || days < 1 || days > 825) {
+      return yield* new ClusterSettingsError({ reason: `--days ${days}: a whole number from 1 to 825` })
+    }
+    const ca = yield* ClusterCa.loadCa(options.dataDir)
+    const issued = yield* CertificateAuthority.issueClientCertificate(
+      { certPem: ca.certPem, keyPem: ca.keyPem },
+      name,
+      role as (typeof clientRoles)[number],
+      { validDays: days },
+    ).pipe(Effect.mapError((e) => new ClusterStateError({ reason: e.message })))
+    const out = path.resolve(options.out ?? ".")
+    const certPath = path.join(out, `${name}.crt`)
+    const keyPath = path.join(out, `${name}.key`)
+    // O_EXCL unless --force: an existing key is never overwritten by accident.
+    const flags = options.force === true ? "w" : constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL
+    const write = (file: string, text: string, mode: number) =>
+      Effect.tryPromise({
+        try: async () => {
+          await fs.mkdir(out, { recursive: true })
+          const handle = await fs.open(file, flags, mode)
+          try {
+            await handle.writeFile(text)
+            await handle.chmod(mode)
+          } finally {
+            await handle.close()
+          }
+        },
+        catch: (cause) =>
+          new ClusterStateError({
+            reason:
+              (cause as NodeJS.ErrnoException).code === "EEXIST"
+                ? "exists already (pass --force to replace it)"
+                : `cannot write: ${String((cause as Error).message ?? cause)}`,
+            path: file,
+            cause,
+          }),
+      })
+    yield* write(keyPath, issued.keyPem, 0o600)
+    yield* write(certPath, issued.certPem, 0o644)
+    const caPath = ClusterCa.paths(options.dataDir).caCert
+    return [
+      `issued client certificate "${name}" (role ${role}, valid ${days} days) from CA sha256:${ca.fingerprint}`,
+      `  certificate: ${certPath}`,
+      `  key:         ${keyPath} (0600)`,
+      "",
+      "call the API with it:",
+      `  novacron-node api self --cert ${quote(certPath)} --key ${quote(keyPath)} --ca ${quote(caPath)} --address https://HOST:7782`,
       "",
     ].join("\n")
   })

@@ -360,6 +360,56 @@ describe("commands", () => {
     }),
   )
 
+  it.scoped(
+    "cert issue: a client certificate of the cluster CA with the role in its OU; the key 0600, never overwritten",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        const out = yield* tempDir
+        yield* Cluster.initCommand({ dataDir: dir, nodeId: "seed", settings: ClusterSettings.decode({}) })
+        const text = yield* Cluster.certCommand({ dataDir: dir, name: "alice", role: "operator", out, days: 30 })
+        const caPem = yield* read(ClusterCa.paths(dir).caCert)
+        expect(text).toContain(`issued client certificate "alice" (role operator, valid 30 days) from CA sha256:`)
+        expect(text).toContain(`--cert ${path.join(out, "alice.crt")} --key ${path.join(out, "alice.key")}`)
+        const cert = new X509Certificate(yield* read(path.join(out, "alice.crt")))
+        expect(cert.subject).toMatch(/CN=alice/)
+        expect(CertificateAuthority.roleOf(cert)).toBe("operator")
+        expect(cert.checkIssued(new X509Certificate(caPem))).toBe(true)
+        expect(cert.verify(new X509Certificate(caPem).publicKey)).toBe(true)
+        const days = (Date.parse(cert.validTo) - Date.now()) / 86_400_000
+        expect(days).toBeGreaterThan(29)
+        expect(days).toBeLessThan(31)
+        expect(yield* Effect.promise(() => modeOf(path.join(out, "alice.key")))).toBe(0o600)
+        // The key matches the certificate.
+        const key = yield* read(path.join(out, "alice.key"))
+        expect(cert.checkPrivateKey((yield* Effect.promise(() => import("node:crypto"))).createPrivateKey(key))).toBe(
+          true,
+        )
+
+        // Issued again without --force: refused, the first key kept.
+        const again = yield* failure(Cluster.certCommand({ dataDir: dir, name: "alice", role: "admin", out }))
+        expect(again.message).toBe(`exists already (pass --force to replace it) (${path.join(out, "alice.key")})`)
+        expect(yield* read(path.join(out, "alice.key"))).toBe(key)
+        yield* Cluster.certCommand({ dataDir: dir, name: "alice", role: "admin", out, force: true })
+        expect(CertificateAuthority.roleOf(new X509Certificate(yield* read(path.join(out, "alice.crt"))))).toBe("admin")
+
+        // Bad input names what is wrong; a node role is not a client role; a joined node has no CA key.
+        expect(
+          (yield* failure(Cluster.certCommand({ dataDir: dir, name: "../x", role: "reader", out }))).message,
+        ).toMatch(/client name "\.\.\/x"/)
+        expect((yield* failure(Cluster.certCommand({ dataDir: dir, name: "n", role: "node", out }))).message).toMatch(
+          /role "node": a client certificate carries reader, operator or admin/,
+        )
+        expect(
+          (yield* failure(Cluster.certCommand({ dataDir: dir, name: "n", role: "reader", out, days: 9000 }))).message,
+        ).toMatch(/--days 9000/)
+        const empty = yield* tempDir
+        expect((yield* failure(Cluster.certCommand({ dataDir: empty, name: "n", role: "reader", out })))._tag).toBe(
+          "ClusterCaError",
+        )
+      }),
+  )
+
   it.effect("needs a dialable join address", () =>
     Effect.gen(function* () {
       const error = yield* failure(Cluster.joinAddressOf(ClusterSettings.defaults, "0.0.0.0"))
