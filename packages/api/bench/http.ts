@@ -15,7 +15,9 @@ import { execFile, spawn } from "node:child_process"
 import * as https from "node:https"
 import { loadavg } from "node:os"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Context, Effect, Layer } from "effect"
 import { type Fixture, start, tokens } from "../test/helpers.js"
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -115,6 +117,30 @@ const measure = (group: string, rows: ReadonlyArray<Row>, baseline: string) =>
     }
   })
 
+/**
+ * The floor of the framework: @effect/platform's router on NodeHttpServer, one route answering the
+ * same body as the bare server, no auth, no middleware. Separates the platform's cost from ours.
+ */
+const minimalEffect = (fx: Fixture) =>
+  Effect.gen(function* () {
+    const pem = fx.certs.node
+    const app = HttpRouter.empty.pipe(HttpRouter.get("/", HttpServerResponse.unsafeJson({ hello: "world" })))
+    const scope = yield* Effect.scope
+    const ctx = yield* Layer.buildWithScope(
+      HttpServer.serve(app).pipe(
+        Layer.provideMerge(
+          NodeHttpServer.layer(() => https.createServer({ cert: pem.cert, key: pem.key }), {
+            port: 0,
+            host: "127.0.0.1",
+          }),
+        ),
+      ),
+      scope,
+    )
+    const address = Context.get(ctx, HttpServer.HttpServer).address
+    return `https://127.0.0.1:${address._tag === "TcpAddress" ? address.port : 0}`
+  })
+
 const program = Effect.gen(function* () {
   console.log(
     `load average before: ${loadavg()
@@ -126,11 +152,13 @@ const program = Effect.gen(function* () {
   const token = yield* start("token", limits)
   yield* defineVms(token)
   const bareToken = yield* bare(token, false)
+  const minimal = yield* minimalEffect(token)
   const bearer = [`Authorization: Bearer ${tokens.reader}`]
   yield* measure(
     "token (wrk)",
     [
       { name: "bare node:https", run: () => wrk(`${bareToken.url}/`, bearer) },
+      { name: "effect HttpRouter, 1 route", run: () => wrk(`${minimal}/`, bearer) },
       { name: "GET /v1/agent/self", run: () => wrk(`${token.url}/v1/agent/self`, bearer) },
       { name: "GET /v1/vms", run: () => wrk(`${token.url}/v1/vms`, bearer) },
     ],
