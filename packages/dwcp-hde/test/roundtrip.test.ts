@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { Hde, HdeSettings } from "../src/index.js"
+import { analyse } from "../src/internal/chunk.js"
 import { compress, decompress } from "../src/internal/codec.js"
 import { CHUNK_HEADER_SIZE, Codec, END_FRAME_SIZE, STREAM_HEADER_SIZE } from "../src/internal/format.js"
+import { emptyStats, encodePages, isZeroAt, wordsOf } from "../src/internal/pages.js"
 import { memoryImage, randomBytes, text } from "./fixtures.js"
 
 const inputs = {
@@ -14,6 +16,32 @@ const inputs = {
 }
 
 const settings = (s: Partial<HdeSettings.CompressionSettings>) => ({ ...HdeSettings.defaults, workers: 1, ...s })
+
+describe("zero pages", () => {
+  it("one non-zero byte anywhere makes a page non-zero, whatever the chunk's alignment and length", () => {
+    for (const offset of [0, 1, 2, 4]) {
+      for (const length of [8192, 8190, 4097]) {
+        for (const at of [0, 1, 2047, 4093, 4095, 4096, length - 1]) {
+          const chunk = new Uint8Array(length + 8).subarray(offset, offset + length)
+          chunk[at] = 1
+          const pageOf = at >> 12
+          const fps = analyse(chunk, 4096).fingerprints
+          // A full non-zero page has a fingerprint; a zero or partial page has none (-1).
+          for (let p = 0; p < fps.length; p++) {
+            const full = (p + 1) * 4096 <= length
+            expect(fps[p] !== -1, `offset ${offset} length ${length} byte ${at} page ${p}`).toBe(p === pageOf && full)
+            expect(isZeroAt(chunk, wordsOf(chunk), p * 4096, Math.min(length, (p + 1) * 4096))).toBe(p !== pageOf)
+          }
+          const stats = emptyStats()
+          const pages = Math.ceil(length / 4096)
+          const none = new Int32Array(pages).fill(-1)
+          encodePages({ chunk, pageSize: 4096, dupRefs: none, baseRefs: none, base: undefined, xbzrle: false }, stats)
+          expect(stats.zero).toBe(pages - 1)
+        }
+      }
+    }
+  })
+})
 
 describe("round trips", () => {
   for (const algorithm of ["none", "lz4", "zstd", "adaptive"] as const) {

@@ -204,7 +204,9 @@ export const encodeStream =
       // Pages of the base by content, for pages that moved; only when both cut pages alike.
       const baseIndex = base?.pageSize === pageSize ? cache.pageIndex(base) : undefined
       const seen = new Map<number, number>()
-      const order: Array<{ readonly page: number; readonly fp: number }> = []
+      // Pages in `seen`, oldest first, as two arrays (an object per page was garbage to collect).
+      let orderPages: Array<number> = []
+      let orderFps: Array<number> = []
       let orderHead = 0
       // This transfer's chunks still inside the dedup window, to confirm a duplicate byte for byte.
       const recent = new Map<number, Buffer>()
@@ -253,7 +255,8 @@ export const encodeStream =
           }
           if (window > 0 && (prev === undefined || g - prev > window)) {
             seen.set(fp, g)
-            order.push({ page: g, fp })
+            orderPages.push(g)
+            orderFps.push(fp)
           }
           // Unchanged in place is the worker's "same"; a match elsewhere in the base is a move.
           if (base !== undefined && baseIndex !== undefined && base.fingerprints[g] !== fp) {
@@ -263,12 +266,14 @@ export const encodeStream =
         }
         // Forget pages that fell out of the window (the decoder drops them too).
         const horizon = firstPage + fps.length - window
-        while (orderHead < order.length && (order[orderHead]?.page ?? 0) < horizon) {
-          const o = order[orderHead++]
-          if (o !== undefined && seen.get(o.fp) === o.page) seen.delete(o.fp)
+        while (orderHead < orderPages.length && (orderPages[orderHead] ?? 0) < horizon) {
+          const fp = orderFps[orderHead] ?? -1
+          if (seen.get(fp) === orderPages[orderHead]) seen.delete(fp)
+          orderHead++
         }
-        if (orderHead > 4096 && orderHead * 2 > order.length) {
-          order.splice(0, orderHead)
+        if (orderHead > 4096 && orderHead * 2 > orderPages.length) {
+          orderPages = orderPages.slice(orderHead)
+          orderFps = orderFps.slice(orderHead)
           orderHead = 0
         }
         for (const c of recent.keys()) if ((c + 1) * pagesPerChunk <= horizon) recent.delete(c)
