@@ -24,13 +24,17 @@ command -v socat >/dev/null || need+=(socat)
 command -v cpio >/dev/null || need+=(cpio)
 command -v zstd >/dev/null || need+=(zstd)
 command -v lz4 >/dev/null || need+=(lz4)
-ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-cloud-amd64)
+kernel="${HDE_VM_KERNEL:-}"
+[[ -n "$kernel" ]] || kernel="$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1 || true)"
+# The vm package's test guest kernel (packages/vm/test/guest/build-guest.sh), when built.
+[[ -n "$kernel" ]] || kernel="$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/novacron/vm-guest/*/vmlinuz 2>/dev/null | head -1 || true)"
+[[ -n "$kernel" ]] || need+=(linux-image-cloud-amd64)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
-kernel="$(ls /boot/vmlinuz-* | sort -V | tail -1)"
+[[ -n "$kernel" ]] || kernel="$(ls /boot/vmlinuz-* | sort -V | tail -1)"
 
 work="$(mktemp -d)"
 qpid=""
