@@ -23,6 +23,7 @@ import { LoggingSettings, SystemLogLevel } from "@novacron/logging/LoggingSettin
 import { MlSettings } from "@novacron/ml/MlSettings"
 import { MonitoringSettings } from "@novacron/monitoring/MonitoringSettings"
 import { NetworkSettings } from "@novacron/network/NetworkSettings"
+import { MigrationSettings } from "@novacron/migration/MigrationSettings"
 import { OrchestrationSettings } from "@novacron/orchestration/OrchestrationSettings"
 import { ResourceProfile as Profile, ResourceSettings } from "@novacron/resources/ResourceSettings"
 import { SecuritySettings, TokenEntry } from "@novacron/security/SecuritySettings"
@@ -204,6 +205,8 @@ export const Settings = Schema.Struct({
   orchestration: section(OrchestrationSettings),
   /** Owned by `@novacron/ml` (bandwidth model path, enable, load timeout). */
   ml: section(MlSettings),
+  /** Owned by `@novacron/migration` (tunnel port 7702, downtime limit, multifd, auto-converge, postcopy, timeouts). */
+  migration: section(MigrationSettings),
 })
 
 /**

@@ -14,8 +14,8 @@ import { Duration as D, Schema } from "effect"
 export const MigrationSettings = Schema.Struct({
   /** Address the tunnel listens on for incoming migrations (mTLS, node certificates only). */
   listen_address: Schema.optionalWith(Common.str, { default: () => "0.0.0.0" }),
-  /** Tunnel port (0: any free port, for tests). */
-  port: Schema.optionalWith(Common.Port, { default: () => 7790 }),
+  /** Tunnel port, beside DWCP's receiver (7701); 0: any free port, for tests. */
+  port: Schema.optionalWith(Common.Port, { default: () => 7702 }),
   /** QEMU's `downtime-limit`: the pause the switchover may cost (QEMU's default, 300 ms). */
   downtime_limit: Schema.optionalWith(Common.Duration, { default: () => D.millis(300) }),
   /** Multifd channels on a multi-stream link row (one tunnel connection each); 1 turns multifd off. */
