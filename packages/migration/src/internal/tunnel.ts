@@ -73,7 +73,8 @@ const controlChannel = (
   runtime: Runtime.Runtime<never>,
 ): Effect.Effect<ControlChannel> =>
   Effect.gen(function* () {
-    const inbox = yield* Queue.unbounded<Wire.Control>()
+    // A handful of messages per migration: a peer flooding frames loses the oldest, never our memory.
+    const inbox = yield* Queue.sliding<Wire.Control>(64)
     const closed = yield* Deferred.make<string>()
     const run = Runtime.runSync(runtime)
     const end = (reason: string) => {
