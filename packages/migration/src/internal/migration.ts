@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs/promises"
 import { Qmp, Vm, VmManager, VmOwnership } from "@novacron/vm"
-import { Deferred, Duration, Effect, Either, Exit, Mailbox, Option, Schema, type Scope } from "effect"
+import { Deferred, Duration, Effect, Either, Exit, Mailbox, Option, Queue, Schema, type Scope, Stream } from "effect"
 import type { Handle, Options, Phase, Progress, Result, Service } from "../Migration.js"
 import {
   MigrationCancelled,
@@ -281,6 +281,14 @@ export const make = (
             yield* q("setup", Qmp.migrateSetCapabilities(qmp, plan.capabilities))
             yield* q("setup", Qmp.migrateSetParameters(qmp, plan.parameters))
             yield* report({ phase: "setup" })
+            // QEMU's MIGRATION events (capability `events`) wake the loop at once on a status change,
+            // so completion is not noticed a poll interval late.
+            const changed = yield* Queue.sliding<string>(8)
+            yield* qmp.events.pipe(
+              Stream.filter((e) => e.event === "MIGRATION"),
+              Stream.runForEach((e) => Queue.offer(changed, String(e.data.status ?? ""))),
+              Effect.forkScoped,
+            )
             yield* q("setup", Qmp.migrate(qmp, `unix:${sock}`))
             const deadline = Date.now() + plan.completionTimeoutMs
             let lowest = Number.POSITIVE_INFINITY
@@ -361,7 +369,7 @@ export const make = (
                   postcopy = true
                 }
               }
-              yield* Effect.sleep(settings.poll_interval)
+              yield* Effect.raceFirst(Effect.sleep(settings.poll_interval), Queue.take(changed))
             }
           })
 
