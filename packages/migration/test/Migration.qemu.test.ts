@@ -6,6 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Qmp } from "@novacron/vm"
 import { Chunk, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import type * as Migration from "../src/Migration.js"
 import * as MigrationSettings from "../src/MigrationSettings.js"
@@ -251,6 +252,40 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   )
 
   it.live(
+    "the caller's scope closing mid-way rolls back like a cancel: the source keeps running, the destination is cleaned up",
+    () =>
+      Effect.gen(function* () {
+        const before = yield* Effect.orDie(b.vms.status("web-1"))
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            yield* Effect.orDie(b.migration.migrate("web-1", a.node, slow))
+            yield* eventually(
+              "a QEMU receiving on A",
+              Effect.sync(() => qemusOf(a).length === 1),
+              60,
+            )
+            yield* Effect.sleep("1 second")
+          }),
+        )
+        yield* eventually(
+          "no QEMU left on A",
+          Effect.sync(() => qemusOf(a).length === 0),
+          20,
+        )
+        yield* eventually(
+          "A forgot the VM",
+          Effect.map(Effect.either(a.vms.status("web-1")), (e) => e._tag === "Left"),
+          20,
+        )
+        const after = yield* Effect.orDie(b.vms.status("web-1"))
+        expect(after).toMatchObject({ qmp_status: "running", record: { state: "running", pid: before.record.pid } })
+        const migrateInfo = yield* Effect.orDie(Effect.flatMap(b.vms.qmp("web-1"), Qmp.queryMigrate))
+        expect(migrateInfo.status).toBe("cancelled")
+      }),
+    90_000,
+  )
+
+  it.live(
     "a guest dirtying memory faster than a throttled link converges (auto-converge, then postcopy) and keeps counting",
     () =>
       Effect.gen(function* () {
@@ -272,9 +307,6 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
           "counting on B after the source's last tick",
           Effect.map(consoleOf(b, "dirty-1"), (t) => (ticks(t).at(-1)?.[0] ?? 0) > n + 5),
           60,
-        )
-        console.log(
-          `throttled: ${JSON.stringify(result)}; max throttle ${Math.max(...reports.map((r) => r.throttle))}%`,
         )
       }),
     120_000,

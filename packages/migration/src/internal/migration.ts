@@ -385,7 +385,10 @@ export const make = (
               switched === "no" ? Effect.fail(new MigrationCancelled({ vm: vmId })) : Effect.never,
             ),
           )
-          const outcome = yield* Effect.exit(Effect.raceFirst(run, Effect.raceFirst(destinationGone, cancelled)))
+          const outcome = yield* Effect.exit(Effect.raceFirst(run, Effect.raceFirst(destinationGone, cancelled))).pipe(
+            // The caller's scope closed mid-way: the same rollback as a failure.
+            Effect.onInterrupt(() => (switched === "resumed" ? Effect.void : rollback)),
+          )
           if (Exit.isFailure(outcome)) {
             if (switched !== "resumed") yield* rollback
             return yield* Effect.failCause(outcome.cause)
