@@ -61,30 +61,36 @@ export interface Options {
 const deps = (options: Options) => Layer.merge(VmStore.layerDatabase, VmOwnership.layer(options.nodeId))
 
 /**
- * The component spec; its layer needs the `Database` and the cluster state (`StateStore`, for ownership terms).
+ * The component spec; its layer needs the `Database` and the cluster state (`StateStore`, for ownership
+ * terms), and provides the manager with its `VmStore` and `VmOwnership`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const component = (settings: VmSettings, options: Options) => {
   const admin = VmAdmin.layer(VmAdmin.socketPath(options.dataDir))
+  // The store and ownership stay in the output: live migration (`@novacron/migration`) fences with
+  // the same VmOwnership the manager starts VMs under.
   const full = (manager: Layer.Layer<VmManager.VmManager, unknown, VmStore.VmStore | VmOwnership.VmOwnership>) =>
-    Layer.provideMerge(admin, manager).pipe(Layer.provide(deps(options)))
-  const fallback: Layer.Layer<VmManager.VmManager, unknown, Database.Database | StateStore.StateStore> =
-    Layer.unwrapEffect(
-      Effect.map(Effect.either(Q.version(settings.qemu_binary)), (v) =>
-        full(
-          VmManager.layerUnavailable(
-            new VmQemuUnavailable({
-              detail:
-                v._tag === "Left"
-                  ? `${settings.qemu_binary} does not run (${v.left.message}); install qemu-system-x86`
-                  : "the VM manager failed to start (see the boot log)",
-            }),
-          ),
+    Layer.provideMerge(admin, manager).pipe(Layer.provideMerge(deps(options)))
+  const fallback: Layer.Layer<
+    VmManager.VmManager | VmStore.VmStore | VmOwnership.VmOwnership,
+    unknown,
+    Database.Database | StateStore.StateStore
+  > = Layer.unwrapEffect(
+    Effect.map(Effect.either(Q.version(settings.qemu_binary)), (v) =>
+      full(
+        VmManager.layerUnavailable(
+          new VmQemuUnavailable({
+            detail:
+              v._tag === "Left"
+                ? `${settings.qemu_binary} does not run (${v.left.message}); install qemu-system-x86`
+                : "the VM manager failed to start (see the boot log)",
+          }),
         ),
       ),
-    )
+    ),
+  )
   return Component.spec({
     name: "vm",
     layer: full(VmManager.layer(settings, { dataDir: options.dataDir })),
