@@ -31,6 +31,8 @@ import type { Effect } from "effect"
  * | cluster-join     | services  | WARNING     | security          | serves joins with the CA; a node runs without it     |
  * | vm               | services  | DEGRADED    | database,         | VMs through QEMU; without QEMU the node still serves |
  * |                  |           |             | state-sync        | (ownership terms are in the cluster state)           |
+ * | migration        | services  | DEGRADED    | vm, security,     | live migration: the mTLS tunnel and the driver; when |
+ * |                  |           |             | state-sync        | it cannot start, migrations are refused with why     |
  * | dwcp-itp         | services  | DEGRADED    | -                 | placement; binpack fallback (a node that cannot place |
  * |                  |           |             |                   | a VM is worse off than one placing simply)           |
  * | orchestration    | services  | CRITICAL    | database,         | durable tasks and the fenced coordinator (the design:|
@@ -39,6 +41,7 @@ import type { Effect } from "effect"
  * |                  |           |             | network,          | design: its failure halts boot, after DWCP and       |
  * |                  |           |             | state-sync,       | security); it serves members, VMs, tasks and the     |
  * |                  |           |             | membership, vm,   | leader, so it starts after them                      |
+ * |                  |           |             | migration,        |                                                      |
  * |                  |           |             | orchestration     |                                                      |
  * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
@@ -79,6 +82,7 @@ export const table = {
   membership: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "network"] },
   "cluster-join": { phase: "services", criticality: "WARNING", dependencies: ["security"] },
   vm: { phase: "services", criticality: "DEGRADED", dependencies: ["database", "state-sync"] },
+  migration: { phase: "services", criticality: "DEGRADED", dependencies: ["vm", "security", "state-sync"] },
   "dwcp-itp": { phase: "services", criticality: "DEGRADED" },
   // The design also lists DWCP: orchestration uses none of it until VM migration runs through it.
   orchestration: { phase: "services", criticality: "CRITICAL", dependencies: ["database", "state-sync", "vm"] },
@@ -86,7 +90,7 @@ export const table = {
   api: {
     phase: "services",
     criticality: "CRITICAL",
-    dependencies: ["dwcp", "security", "network", "state-sync", "membership", "vm", "orchestration"],
+    dependencies: ["dwcp", "security", "network", "state-sync", "membership", "vm", "migration", "orchestration"],
   },
 
   "ml-engine": { phase: "services", criticality: "WARNING" },

@@ -5,9 +5,10 @@ import { StateStore } from "@novacron/dwcp-ass"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import type { Component } from "@novacron/init"
 import { TransferAccuracy } from "@novacron/ml"
-import { Security } from "@novacron/security"
+import type { Security } from "@novacron/security"
 import { Effect, Either, Schema } from "effect"
 import { importEsm } from "./internal/importEsm.js"
+import { nodeTls } from "./NodeTls.js"
 
 /** What the DWCP configuration adds to the boot. */
 export interface DwcpPlan {
@@ -57,17 +58,8 @@ export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpP
       advertise: d.advertise_address,
       store: StateStore.StateStore,
       importer: importEsm,
-      // The receiver takes cluster nodes only: certificates the security service authenticates as
-      // role `node` (an operator's client certificate names another role).
-      tls: Effect.map(Security.Security, (sec) => ({
-        cert: sec.tls.cert,
-        key: sec.tls.key,
-        ca: sec.tls.ca,
-        isNode: (cert) => {
-          const r = Effect.runSync(Effect.either(sec.authenticateCertificate(cert)))
-          return Either.isRight(r) && r.right.role === "node"
-        },
-      })),
+      // The receiver takes cluster nodes only (see NodeTls).
+      tls: nodeTls,
     }),
     // The ML engine's accuracy metric from each real transfer that had a prediction.
     TransferAccuracy.component(Effect.flatMap(Dwcp.Dwcp, (d) => d.observations)),

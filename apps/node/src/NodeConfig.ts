@@ -8,6 +8,7 @@ import { ServiceRegistry, StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
 import { Logging } from "@novacron/logging"
+import { MigrationComponent } from "@novacron/migration"
 import { MlEngine } from "@novacron/ml"
 import { MetricsEndpoint, Profiling, Tracing } from "@novacron/monitoring"
 import { Network, NetworkComponent } from "@novacron/network"
@@ -20,6 +21,7 @@ import type { HostSettings } from "./Agent.js"
 import * as BootTable from "./BootTable.js"
 import * as Dwcp from "./Dwcp.js"
 import { importEsm } from "./internal/importEsm.js"
+import { nodeTls } from "./NodeTls.js"
 import * as Version from "./Version.js"
 
 /** A configuration turned into what the host runs. */
@@ -133,6 +135,7 @@ export const components = (
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),
+    MigrationComponent.component(s.migration, { nodeId: s.system.node_id, tls: nodeTls }),
     OrchestrationComponent.component(s.orchestration, s.storage, { data_dir: dataDir, node_id: s.system.node_id }),
     ...(s.api.enabled ? [ApiComponent.component(s.api)] : []),
     ClusterComponent.component(s.cluster, {

@@ -68,6 +68,8 @@ describe("post-init: systemd notification, registration, background jobs", () =>
           "services/post-init-a/health",
           "services/post-init-a/metrics",
           "services/post-init-a/peer",
+          // Peers resolve this node's migration tunnel from here.
+          "services/post-init-a/migration",
         ]),
       )
       await notify.waitFor((d) => d === "WATCHDOG=1")

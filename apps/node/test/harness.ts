@@ -31,6 +31,8 @@ export const ephemeralPorts = [
   "api.grpc_port=0",
   "--set",
   "dwcp.listen_port=0",
+  "--set",
+  "migration.port=0",
 ]
 
 export interface LogLine {

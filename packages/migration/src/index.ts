@@ -8,6 +8,8 @@
 /** @since 0.1.0 */
 export * as Migration from "./Migration.js"
 /** @since 0.1.0 */
+export * as MigrationComponent from "./MigrationComponent.js"
+/** @since 0.1.0 */
 export * as MigrationError from "./MigrationError.js"
 /** @since 0.1.0 */
 export * as MigrationPolicy from "./MigrationPolicy.js"
