@@ -45,6 +45,8 @@ export interface Plan {
   }
   /** Multifd channels (1: multifd off, one stream). */
   readonly channels: number
+  /** zstd level on the tunnel's data connections (0: none), from the row's compression cell. */
+  readonly tunnelZstd: number
   /** Whether a non-converging precopy may switch to postcopy. */
   readonly postcopy: boolean
   readonly postcopyAfterPasses: number
@@ -54,6 +56,11 @@ export interface Plan {
 
 // QEMU's max-bandwidth default is 128 MiB/s; with no prediction we do not cap (the tunnel is the cap).
 const UNLIMITED = 2 ** 53 - 1
+
+// The row's zstd is for files (internet rows ask level 9); a live stream must keep up with the
+// link, so the tunnel stays at fast levels: at most 3, adaptive rows 1. lz4 is not offered: none.
+const zstdLevel = (c: LinkRow["compression"]): number =>
+  c.algorithm === "zstd" ? Math.max(1, Math.min(3, c.level)) : c.algorithm === "adaptive" ? 1 : 0
 
 /**
  * The plan for one migration.
@@ -96,6 +103,7 @@ export const plan = (settings: MigrationSettings, input: Input): Plan => {
       ...(multifd ? { "multifd-channels": channels } : {}),
     },
     channels,
+    tunnelZstd: zstdLevel(input.row.compression),
     postcopy: settings.postcopy,
     postcopyAfterPasses: settings.postcopy_after_passes,
     completionTimeoutMs: Math.ceil(Duration.toMillis(settings.completion_timeout_per_gib) * Math.max(gib, 1 / 8)),

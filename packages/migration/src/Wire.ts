@@ -7,7 +7,8 @@
  *   {@link Control} messages (`ready`, `switchover`, `resumed`, `failed`, `cancel`).
  * - `channel` opens the tunnel of one connection QEMU made to the source's socket (main stream,
  *   each multifd channel, the postcopy preempt channel): after the frame the connection carries
- *   QEMU's bytes, unframed, both ways (the return path shares the main stream).
+ *   QEMU's bytes, unframed, both ways (the return path shares the main stream), as they are or as
+ *   one zstd stream each way, flushed per chunk (`zstd` level in the frame).
  *
  * @since 0.1.0
  */
@@ -51,6 +52,8 @@ export const Hello = Schema.Union(
     migration: MigrationId,
     /** The order in which QEMU opened this connection on the source (0: the main stream). */
     index: Schema.Int.pipe(Schema.between(0, 255)),
+    /** zstd level of the bytes after this frame, both ways (0: uncompressed). */
+    zstd: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 19)), { default: () => 0 }),
   }),
 )
 

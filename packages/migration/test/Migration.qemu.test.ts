@@ -286,6 +286,32 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   )
 
   it.live(
+    "on an internet row the tunnel carries zstd both ways: fewer bytes on the wire than QEMU sent, the guest intact",
+    () =>
+      Effect.gen(function* () {
+        const row = { transport: "tcp-multistream", compression: { algorithm: "zstd", level: 9 } } as const
+        const before = ticks(yield* consoleOf(b, "web-1")).at(-1)![0]
+        const { exit } = yield* run(b, "web-1", a, { row })
+        if (Exit.isFailure(exit)) throw new Error(`migration failed: ${exit.cause.toString()}`)
+        const result = exit.value
+        expect(result.wireBytes).toBeLessThan(result.transferred * 0.8)
+        const onA = yield* Effect.orDie(a.vms.status("web-1"))
+        pids.add(onA.record.pid!)
+        expect(onA).toMatchObject({ qmp_status: "running", record: { state: "running" } })
+        yield* eventually(
+          "counting on A with a checksum",
+          Effect.map(consoleOf(a, "web-1"), (t) => ticks(t).length >= 25 && sums(t).length >= 1),
+          60,
+        )
+        const text = yield* consoleOf(a, "web-1")
+        expect(ticks(text)[0]![0]).toBeGreaterThan(before)
+        const first = sums(fs.readFileSync(path.join(a.dataDir, "vms/web-1.migrated.console.log"), "utf8"))[0]
+        expect(new Set([first, ...sums(text)])).toEqual(new Set([first]))
+      }),
+    90_000,
+  )
+
+  it.live(
     "a guest dirtying memory faster than a throttled link converges (auto-converge, then postcopy) and keeps counting",
     () =>
       Effect.gen(function* () {
@@ -353,7 +379,7 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
       expect(operator).toEqual({ received: 0, closed: true })
       const unknown = yield* poke(
         certs.a,
-        Wire.frame({ _tag: "channel", migration: "11111111-1111-4111-8111-111111111111", index: 0 }),
+        Wire.frame({ _tag: "channel", migration: "11111111-1111-4111-8111-111111111111", index: 0, zstd: 0 }),
       )
       expect(unknown).toEqual({ received: 0, closed: true })
       // An oversized frame announcement is refused before anything is buffered.

@@ -19,6 +19,8 @@ describe("MigrationPolicy.plan", () => {
     expect(plan.channels).toBe(4)
     expect(plan.completionTimeoutMs).toBe(1_600_000)
     expect(plan.progressTimeoutMs).toBe(150_000)
+    // The internet row's zstd 9 is for files; the live tunnel stays at a fast level.
+    expect(plan.tunnelZstd).toBe(3)
   })
 
   it("a single-stream row gets one stream; no prediction means no cap below the tunnel's", () => {
@@ -30,6 +32,7 @@ describe("MigrationPolicy.plan", () => {
     expect(plan.capabilities).toContainEqual({ capability: "multifd", state: false })
     expect(plan.parameters["multifd-channels"]).toBeUndefined()
     expect(plan.parameters["max-bandwidth"]).toBeGreaterThan(1e15)
+    expect(plan.tunnelZstd).toBe(0)
   })
 
   it("postcopy turns multifd off (QEMU before 10.0 cannot combine them)", () => {

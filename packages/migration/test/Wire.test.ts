@@ -6,7 +6,10 @@ const id = "6a0f3a3e-6f0e-4b57-9a59-3a4d3c1b2a10"
 
 describe("Wire", () => {
   it("frames round-trip through the reader, split anywhere, and leave QEMU's bytes after the hello as rest", () => {
-    const bytes = Buffer.concat([Wire.frame({ _tag: "channel", migration: id, index: 2 }), Buffer.from("QEVM...")])
+    const bytes = Buffer.concat([
+      Wire.frame({ _tag: "channel", migration: id, index: 2, zstd: 1 }),
+      Buffer.from("QEVM..."),
+    ])
     for (let cut = 0; cut <= bytes.length; cut++) {
       const r = new Wire.Reader()
       expect(Either.isRight(r.push(bytes.subarray(0, cut)))).toBe(true)
@@ -15,9 +18,9 @@ describe("Wire", () => {
         r.push(bytes.subarray(cut))
         first = r.next()
       } else r.push(bytes.subarray(cut))
-      expect(first).toEqual(Either.right({ _tag: "channel", migration: id, index: 2 }))
+      expect(first).toEqual(Either.right({ _tag: "channel", migration: id, index: 2, zstd: 1 }))
       expect(Wire.decodeHello((first as Either.Right<unknown, unknown>).right)).toEqual(
-        Either.right({ _tag: "channel", migration: id, index: 2 }),
+        Either.right({ _tag: "channel", migration: id, index: 2, zstd: 1 }),
       )
       expect(r.rest().toString()).toBe("QEVM...")
     }
@@ -34,6 +37,11 @@ describe("Wire", () => {
   it("a hello naming no known message, a bad id or an out-of-range index does not decode", () => {
     expect(Either.isLeft(Wire.decodeHello({ _tag: "channel", migration: "../../etc", index: 0 }))).toBe(true)
     expect(Either.isLeft(Wire.decodeHello({ _tag: "channel", migration: id, index: 256 }))).toBe(true)
+    expect(Either.isLeft(Wire.decodeHello({ _tag: "channel", migration: id, index: 0, zstd: 22 }))).toBe(true)
+    // A hello without zstd is an uncompressed channel.
+    expect(Wire.decodeHello({ _tag: "channel", migration: id, index: 0 })).toEqual(
+      Either.right({ _tag: "channel", migration: id, index: 0, zstd: 0 }),
+    )
     expect(Either.isLeft(Wire.decodeHello({ _tag: "shell", migration: id }))).toBe(true)
     expect(Either.isLeft(Wire.decodeControl({ _tag: "resumed" }))).toBe(true)
     const notJson = new Wire.Reader()

@@ -244,9 +244,18 @@ export const make = (
           let relayError: string | undefined
           yield* q(
             "relay",
-            T.relay(sock, address, options.tls, to, id, counter, (why) => {
-              relayError ??= why
-            }),
+            T.relay(
+              sock,
+              address,
+              options.tls,
+              to,
+              id,
+              counter,
+              (why) => {
+                relayError ??= why
+              },
+              plan.tunnelZstd,
+            ),
           )
           yield* Effect.addFinalizer(() => Effect.promise(() => fs.rm(sock, { force: true })))
 

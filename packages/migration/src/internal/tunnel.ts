@@ -1,7 +1,9 @@
 // The tunnel's sockets: node:net/tls callbacks, kept at this edge; the service drives them with
 // Effects. Bytes of QEMU's stream are piped (backpressure by pipe), never framed or buffered whole.
 import type { X509Certificate } from "node:crypto"
+import { createRequire } from "node:module"
 import * as net from "node:net"
+import { Transform } from "node:stream"
 import * as tls from "node:tls"
 import { Deferred, Effect, Either, Queue, Runtime, type Scope } from "effect"
 import * as Wire from "../Wire.js"
@@ -41,19 +43,71 @@ const cnOf = (cert: X509Certificate): string | undefined => {
   return undefined
 }
 
+interface ZstdLib {
+  readonly CompressStream: new (p?: {
+    compressionLevel?: number
+  }) => Transform & {
+    flush(cb?: (e?: Error | null) => void): void
+  }
+  readonly DecompressStream: new () => Transform
+}
+// Loaded on the first compressed channel; in the agent's CommonJS bundle `require` exists and
+// `import.meta.url` does not.
+let zstdLib: ZstdLib | undefined
+const zstd = (): ZstdLib => {
+  if (zstdLib === undefined) {
+    const req = typeof require === "function" ? require : createRequire(import.meta.url)
+    zstdLib = req("zstd-napi") as ZstdLib
+  }
+  return zstdLib
+}
+
+// QEMU's stream is a conversation (the return path, postcopy page requests, the final sync): every
+// chunk is flushed out of the compressor at once, never held for a better ratio.
+const compressor = (level: number): Transform => {
+  const z = new (zstd().CompressStream)({ compressionLevel: level })
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      z.write(chunk)
+      z.flush(() => done())
+    },
+    final(done) {
+      z.once("end", () => done())
+      z.end()
+    },
+  })
+  z.on("data", (d: Buffer) => t.push(d))
+  z.on("error", (e) => t.destroy(e))
+  return t
+}
+
 // Both ways until either side ends: an end is passed on as an end (data in flight is flushed), an
-// error or close destroys the other side after a grace period.
-const splice = (a: net.Socket, b: net.Socket) => {
-  a.pipe(b)
-  b.pipe(a)
+// error or close destroys the other side after a grace period. `plain` is QEMU's side, `wire` the
+// tunnel's; with `level` > 0 the wire carries zstd (flushed per chunk) both ways.
+const splice = (plain: net.Socket, wire: net.Socket, level = 0) => {
+  const kill = () => {
+    plain.destroy()
+    wire.destroy()
+  }
+  if (level > 0) {
+    const c = compressor(level)
+    const d = new (zstd().DecompressStream)()
+    c.on("error", kill)
+    d.on("error", kill)
+    plain.pipe(c).pipe(wire)
+    wire.pipe(d).pipe(plain)
+  } else {
+    plain.pipe(wire)
+    wire.pipe(plain)
+  }
   const done = (other: net.Socket) => () => {
     other.end()
     setTimeout(() => other.destroy(), 5000).unref()
   }
-  a.once("close", done(b))
-  b.once("close", done(a))
-  a.on("error", () => b.destroy())
-  b.on("error", () => a.destroy())
+  plain.once("close", done(wire))
+  wire.once("close", done(plain))
+  plain.on("error", kill)
+  wire.on("error", kill)
 }
 
 /** A control connection: frames in, frames out. */
@@ -162,7 +216,7 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, Error, S
     const onChannel = (
       socket: tls.TLSSocket,
       peer: string,
-      hello: { migration: string; index: number },
+      hello: { migration: string; index: number; zstd: number },
       rest: Buffer,
     ) => {
       const reg = options.lookup(hello.migration)
@@ -183,8 +237,9 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, Error, S
         local.once("close", () => sockets.delete(local))
         local.once("connect", () => {
           o.next++
-          if (rest.length > 0) local.write(rest)
-          splice(socket, local)
+          // Bytes that came with the hello go back in front of the stream (they may be compressed).
+          if (rest.length > 0) socket.unshift(rest)
+          splice(local, socket, hello.zstd)
           socket.resume()
           o.waiting.get(o.next)?.()
           o.waiting.delete(o.next)
@@ -209,6 +264,7 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, Error, S
         handshakeTimeout: helloTimeout,
       },
       (socket) => {
+        socket.setNoDelay(true)
         sockets.add(socket)
         socket.once("close", () => sockets.delete(socket))
         socket.on("error", () => socket.destroy())
@@ -279,6 +335,9 @@ export const dial = (
 ): Effect.Effect<tls.TLSSocket, string> =>
   Effect.async<tls.TLSSocket, string>((resume) => {
     const raw = net.createConnection({ host: address.host, port: address.port })
+    // No Nagle: the switchover's last pages and the control answers are small writes on the
+    // critical path of the guest's downtime.
+    raw.setNoDelay(true)
     counter.add(raw)
     const socket = tls.connect({
       socket: raw,
@@ -341,6 +400,7 @@ export const relay = (
   migration: string,
   counter: WireCounter,
   onError: (why: string) => void,
+  level = 0,
 ): Effect.Effect<void, Error, Scope.Scope> =>
   Effect.gen(function* () {
     const runtime = yield* Effect.runtime<never>()
@@ -361,8 +421,8 @@ export const relay = (
           sockets.add(remote)
           remote.once("close", () => sockets.delete(remote))
           if (local.destroyed) return remote.destroy()
-          remote.write(Wire.frame({ _tag: "channel", migration, index: i }))
-          splice(local, remote)
+          remote.write(Wire.frame({ _tag: "channel", migration, index: i, zstd: level }))
+          splice(local, remote, level)
           local.resume()
         },
       })
