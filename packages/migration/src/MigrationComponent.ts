@@ -12,6 +12,7 @@ import { Effect, Layer, Option } from "effect"
 import * as Migration from "./Migration.js"
 import { MigrationInvalid } from "./MigrationError.js"
 import type { MigrationSettings } from "./MigrationSettings.js"
+import * as Migrations from "./Migrations.js"
 
 /**
  * The registry entry's name, and the URL scheme of a tunnel endpoint (`tls://host:port`).
@@ -102,25 +103,31 @@ export const component = <R>(
       Effect.gen(function* () {
         const tls = yield* options.tls
         const store = yield* StateStore.StateStore
-        return Migration.layer({ nodeId: options.nodeId, settings, tls, resolve: resolver(store) })
+        return Layer.provideMerge(
+          Migrations.layer(options.nodeId),
+          Migration.layer({ nodeId: options.nodeId, settings, tls, resolve: resolver(store) }),
+        )
       }),
     ) as Layer.Layer<
-      Migration.Migration,
+      Migration.Migration | Migrations.Migrations,
       Error,
       R | StateStore.StateStore | VmManager.VmManager | VmOwnership.VmOwnership
     >,
     // The tunnel could not start (e.g. its port is taken): the node runs on, and every migration
     // to or from it is refused with why, so the API and the CLI say so instead of going missing.
-    fallback: Layer.succeed(Migration.Migration, {
-      address: { host: "", port: 0 },
-      migrate: (vm) =>
-        Effect.fail(
-          new MigrationInvalid({
-            vm,
-            detail: "this node's migration service did not start (see the boot log: component migration)",
-          }),
-        ),
-    }),
+    fallback: Layer.provideMerge(
+      Migrations.layer(options.nodeId),
+      Layer.succeed(Migration.Migration, {
+        address: { host: "", port: 0 },
+        migrate: (vm) =>
+          Effect.fail(
+            new MigrationInvalid({
+              vm,
+              detail: "this node's migration service did not start (see the boot log: component migration)",
+            }),
+          ),
+      }),
+    ),
     healthCheck: Effect.map(Migration.Migration, (m) =>
       m.address.port === 0
         ? { status: "degraded" as const, message: "the migration tunnel is not listening" }

@@ -16,4 +16,6 @@ export * as MigrationPolicy from "./MigrationPolicy.js"
 /** @since 0.1.0 */
 export * as MigrationSettings from "./MigrationSettings.js"
 /** @since 0.1.0 */
+export * as Migrations from "./Migrations.js"
+/** @since 0.1.0 */
 export * as Wire from "./Wire.js"
