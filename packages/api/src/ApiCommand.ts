@@ -216,7 +216,8 @@ const stepResult = (result: string | null): string | null => {
       const passed = (r.placement?.excluded ?? []).map((x: any) => `${x.host} ${x.reason}`).join(", ")
       return `to ${r.to} (${r.method}; ${r.placement?.policy ?? "?"}, ${r.placement?.feasible ?? "?"} feasible${passed === "" ? "" : `; passed over ${passed}`})`
     }
-    if (Array.isArray(r)) return `${r.length} VM(s): ${r.map((v: any) => v.id ?? v).join(", ")}`
+    if (Array.isArray(r))
+      return r.length === 0 ? "no VMs" : `${r.length} VM(s): ${r.map((v: any) => v.id ?? v).join(", ")}`
   } catch {}
   return result
 }

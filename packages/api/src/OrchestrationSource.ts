@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Coordinator, type Task as OrchTask, Tasks } from "@novacron/orchestration"
+import { AgentManager, Coordinator, type Task as OrchTask, Tasks } from "@novacron/orchestration"
 import { Effect, Layer, Option } from "effect"
 import type { Task, TaskDetail } from "./Api.js"
 import { Conflict, NotFound, ServiceUnavailable, Unprocessable } from "./ApiError.js"
@@ -68,7 +68,8 @@ const storeFailed = (e: { readonly message: string }) => unavailable(`the task s
 /**
  * `TaskSource` from the orchestration task service. A drain is submitted only on the coordinator
  * (the drain's writes are fenced by its term, and it waits for it): elsewhere it is a 409 naming
- * the election, and a drain of a node that already has one running returns that one.
+ * the election; a node the agent manager does not know is a 404; a drain of a node that already
+ * has one running returns that one.
  *
  * @since 0.1.0
  * @category constructors
@@ -77,6 +78,7 @@ export const make = (
   tasks: Tasks.TasksApi,
   nodeId: string,
   coordinator: Option.Option<Coordinator.CoordinatorApi> = Option.none(),
+  agents: Option.Option<Pick<AgentManager.AgentManagerApi, "list">> = Option.none(),
 ): TaskSource["Type"] => ({
   tasks: tasks.list().pipe(
     Effect.map((rs) => rs.map((r) => toApi(r, nodeId))),
@@ -106,6 +108,13 @@ export const make = (
           id: node,
           reason: `${nodeId} is not the orchestration coordinator: send the drain to the leader of ${Coordinator.election} (GET /v1/status/leader)`,
         })
+      // a node the agent manager never saw is a typo, not a drain (it would be recorded as an agent)
+      if (Option.isSome(agents)) {
+        const known = yield* agents.value.list.pipe(
+          Effect.mapError((e) => unavailable(`the cluster state failed: ${e.message}`)),
+        )
+        if (!known.some((a) => a.node === node)) return yield* new NotFound({ kind: "node", id: node })
+      }
       const running = [
         ...(yield* tasks.list({ kind: "Drain", status: "running" })),
         ...(yield* tasks.list({ kind: "Drain", status: "queued" })),
@@ -134,5 +143,9 @@ export const make = (
 export const layer = (nodeId: string): Layer.Layer<TaskSource, never, Tasks.Tasks> =>
   Layer.effect(
     TaskSource,
-    Effect.zipWith(Tasks.Tasks, Effect.serviceOption(Coordinator.Coordinator), (t, c) => make(t, nodeId, c)),
+    Effect.all([
+      Tasks.Tasks,
+      Effect.serviceOption(Coordinator.Coordinator),
+      Effect.serviceOption(AgentManager.AgentManager),
+    ]).pipe(Effect.map(([t, c, a]) => make(t, nodeId, c, a))),
   )

@@ -5,7 +5,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Coordinator, OrchestrationSettings, Tasks, VmMover } from "@novacron/orchestration"
+import { AgentManager, Coordinator, OrchestrationSettings, Tasks, VmMover } from "@novacron/orchestration"
 import { tempDir } from "@novacron/testing"
 import type { Vm } from "@novacron/vm"
 import { Context, Effect, Layer, Option, Schedule } from "effect"
@@ -52,9 +52,13 @@ describe("tasks and drain through the API", () => {
       const fx = yield* start(
         "token",
         {},
-        Layer.merge(
+        Layer.mergeAll(
           Layer.succeed(Tasks.Tasks, o.tasks),
           Layer.succeed(Coordinator.Coordinator, coordinator(true)),
+          // the agent manager knows node-a only
+          Layer.succeed(AgentManager.AgentManager, {
+            list: Effect.succeed([{ node: "node-a", state: "healthy", since: 0, last_seen: 0, draining: false }]),
+          } as unknown as AgentManager.AgentManagerApi),
         ) as unknown as Layer.Layer<never>,
       )
       const dir = yield* tempDir
@@ -71,6 +75,9 @@ describe("tasks and drain through the API", () => {
       )
       expect(bad).toMatchObject({ _tag: "ApiUsageError" })
       expect(bad.message).toContain('--deadline expects a duration like 90s, 10m or 2h, got "soon"')
+
+      const unknown = yield* Effect.flip(ApiCommand.run(dir, ["drain", "node-x"], { address: fx.url }, operator))
+      expect(unknown.message).toBe('HTTP 404: NotFound: {"kind":"node","id":"node-x","_tag":"NotFound"}')
 
       const submitted = JSON.parse(
         yield* ApiCommand.run(

@@ -1,6 +1,6 @@
 import { Membership } from "@novacron/cluster"
 import { StateStore } from "@novacron/dwcp-ass"
-import { Coordinator, Tasks } from "@novacron/orchestration"
+import { AgentManager, Coordinator, Tasks } from "@novacron/orchestration"
 import { VmManager } from "@novacron/vm"
 import { Context, Option } from "effect"
 import { AgentInfo, TaskSource } from "../ApiSources.js"
@@ -16,7 +16,9 @@ export const fromContext = (context: Context.Context<never>, nodeId: string) => 
     store: get(StateStore.StateStore),
     agent: get(AgentInfo),
     tasks: Option.orElse(get(TaskSource), () =>
-      Option.map(get(Tasks.Tasks), (t) => OrchestrationSource.make(t, nodeId, get(Coordinator.Coordinator))),
+      Option.map(get(Tasks.Tasks), (t) =>
+        OrchestrationSource.make(t, nodeId, get(Coordinator.Coordinator), get(AgentManager.AgentManager)),
+      ),
     ),
   }
 }
