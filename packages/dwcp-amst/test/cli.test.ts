@@ -106,6 +106,9 @@ describe("amst CLI", () => {
             settings: settings({ chunk_size: 1024 * 1024 }),
             maxReconnects: 1,
             reconnectDelay: 20,
+            // At least 200 ms for the 40 chunks: progress (every 100 ms) reaches 20 MiB before the
+            // end, so the receiver is killed mid-transfer even when the link is fast.
+            pace: () => Effect.sleep("5 millis"),
             onProgress: (p) => {
               if (killedAt === 0 && p.bytes >= 20 * 1024 * 1024) {
                 killedAt = p.bytes

@@ -1,6 +1,6 @@
 // Receiver engine: accepts streams, acks each chunk on the stream it came by as it arrives,
 // reassembles in order into a private staging directory, grants credit (bytes written + window) as
-// it writes, persists progress for resume, verifies SHA-256 on FIN and links the file into place
+// it writes, persists progress for resume, verifies the digest on FIN and links the file into place
 // (never over an existing one).
 //
 // Hostile peers: connections are capped (total and per address) and must say HELLO in time;
@@ -498,23 +498,17 @@ export class ReceiverEngine {
     try {
       for (;;) {
         if (t.released) return
-        // Every in-order chunk present, in one vectored write (one system call, one thread-pool trip).
-        const batch: Array<Buffer> = []
-        let bytes = 0
-        for (let e = t.buffer.get(t.nextSeq); e && batch.length < 64; e = t.buffer.get(t.nextSeq + batch.length)) {
-          t.buffer.delete(t.nextSeq + batch.length)
-          batch.push(e.data)
-          bytes += e.data.length
-        }
-        if (batch.length === 0) break
-        t.bufferedBytes -= bytes
-        const written = writeAll(t.fh, batch, t.delivered)
+        const e = t.buffer.get(t.nextSeq)
+        if (!e) break
+        t.buffer.delete(t.nextSeq)
+        t.bufferedBytes -= e.data.length
+        const written = writeAll(t.fh, e.data, t.delivered)
         // Hashed while the write runs in the thread pool (the bytes do not change).
-        for (const b of batch) t.hash.update(b)
+        t.hash.update(e.data)
         await written
         await t.hash.room()
-        t.nextSeq += batch.length
-        t.delivered += bytes
+        t.nextSeq++
+        t.delivered += e.data.length
         if (t.delivered - t.credited >= t.window / 4) this.credit(t)
         this.hooks.onProgress?.({ transferId: t.key, name: t.name, bytes: t.delivered, total: t.size })
         if (t.delivered - t.persisted >= this.config.persistEvery) await this.persist(t)
@@ -716,16 +710,12 @@ export class ReceiverEngine {
   }
 }
 
-/** Writes all of `bufs` at `position` (a short vectored write continues where it stopped). */
-const writeAll = async (fh: FileHandle, bufs: Array<Buffer>, position: number): Promise<void> => {
-  let total = 0
-  for (const b of bufs) total += b.length
-  let done = (await fh.writev(bufs, position)).bytesWritten
-  if (done === total) return
-  const rest = Buffer.concat(bufs).subarray(done)
-  for (let at = 0; at < rest.length; at += done) {
-    done = (await fh.write(rest, at, rest.length - at, position + total - rest.length + at)).bytesWritten
-    if (done === 0) throw new Error(`short write at ${position + total - rest.length + at}`)
+/** Writes all of `data` at `position` (a short write continues where it stopped). */
+const writeAll = async (fh: FileHandle, data: Buffer, position: number): Promise<void> => {
+  for (let at = 0; at < data.length; ) {
+    const { bytesWritten } = await fh.write(data, at, data.length - at, position + at)
+    if (bytesWritten === 0) throw new Error(`short write at ${position + at}`)
+    at += bytesWritten
   }
 }
 
