@@ -3,7 +3,7 @@
  * reassembles each in order into a private staging directory (`<dir>/.amst-staging`, mode 0700,
  * files 0600 opened without following links), acknowledges every chunk once it is written,
  * persists progress so a transfer resumes after a full disconnect or a restart, checks the
- * sender's SHA-256 and links the file into place as `<dir>/<name>`. An existing file is never
+ * sender's digest (XXH3-64, or SHA-256 over plain TCP with a token) and links the file into place as `<dir>/<name>`. An existing file is never
  * replaced: the transfer is refused with `exists`.
  *
  * Senders must authenticate: by a client certificate from `tls.ca` (mutual TLS, optionally checked

@@ -11,7 +11,7 @@ import { Data } from "effect"
  *
  * - `connect`: no stream could be opened (after the reconnect attempts).
  * - `gave-up`: the transfer was cut off more often than `maxReconnects` allows.
- * - `hash-mismatch`: the receiver's SHA-256 differs from the sender's.
+ * - `hash-mismatch`: the receiver's digest differs from the sender's (both named in the message).
  * - `remote`: the receiver refused the transfer.
  * - `source`: the source could not be read.
  * - `aborted`: interrupted by the caller.
