@@ -261,7 +261,7 @@ export const layer = (
             "set api.listen_address to a loopback address, or use mtls or token",
         })
       }
-      const { vms, membership, store, agent, tasks } = Sources.fromContext(
+      const { vms, membership, store, agent, tasks, migrations } = Sources.fromContext(
         yield* Effect.context<never>(),
         security.nodeId,
       )
@@ -271,6 +271,35 @@ export const layer = (
       yield* Effect.addFinalizer(() => Deferred.succeed(stopping, undefined))
       const limiter = RateLimit.make(settings.rate_limit, settings.rate_burst)
       const bundle = yield* Effect.cached(scalarBundle)
+      // Each change of a migration run is an event on the Migration topic (keyed by the run's id):
+      // started, progress (phase, bytes, dirty rate, expected downtime), then its outcome.
+      if (Option.isSome(migrations)) {
+        const changes = yield* migrations.value.changes
+        yield* Effect.forkScoped(
+          Stream.runForEach(Stream.fromQueue(changes), (run) =>
+            log.publish(
+              "Migration",
+              run.state === "running"
+                ? run.progress === null
+                  ? "MigrationStarted"
+                  : "MigrationProgress"
+                : run.state === "completed"
+                  ? "MigrationCompleted"
+                  : run.state === "cancelled"
+                    ? "MigrationCancelled"
+                    : "MigrationFailed",
+              run.id,
+              {
+                ...OrchestrationSource.migrationToApi(run),
+                phase: run.phase,
+                progress: run.progress,
+                result: run.result,
+                error: run.error,
+              },
+            ),
+          ),
+        )
+      }
       let server: https.Server | undefined
       let url = ""
 

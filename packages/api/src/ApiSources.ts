@@ -47,6 +47,6 @@ export class TaskSource extends Context.Tag("@novacron/api/TaskSource")<
     readonly migrate: (
       vmId: string,
       request: MigrateRequest,
-    ) => Effect.Effect<Migration, NotFound | Conflict | ServiceUnavailable>
+    ) => Effect.Effect<Migration, NotFound | Conflict | Unprocessable | ServiceUnavailable>
   }
 >() {}

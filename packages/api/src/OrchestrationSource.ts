@@ -1,14 +1,17 @@
 /**
  * The orchestration routes over `@novacron/orchestration`'s task service: `/v1/tasks` lists the
  * node's durable tasks with their state, `/v1/tasks/{id}` one with its history (and a drain's
- * progress), `/v1/nodes/{id}/drain` submits a drain task on the coordinator. Migration is not
- * built yet (issue 27's live migration): its route answers 503 saying so, not a fake task.
+ * progress), `/v1/nodes/{id}/drain` submits a drain task on the coordinator;
+ * `/v1/vms/{id}/migrate` starts a live migration on the node's `Migrations` (`@novacron/migration`)
+ * and `/v1/migrations` lists its runs.
  *
  * @since 0.1.0
  */
+
+import type { Migrations } from "@novacron/migration"
 import { AgentManager, Coordinator, type Task as OrchTask, Tasks } from "@novacron/orchestration"
 import { Effect, Layer, Option } from "effect"
-import type { Task, TaskDetail } from "./Api.js"
+import type { Migration, Task, TaskDetail } from "./Api.js"
 import { Conflict, NotFound, ServiceUnavailable, Unprocessable } from "./ApiError.js"
 import { TaskSource } from "./ApiSources.js"
 
@@ -48,6 +51,22 @@ export const toApi = (r: OrchTask.TaskRecord, nodeId: string): Task => ({
   error: r.last_error,
 })
 
+/**
+ * A migration run as the API shows it.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const migrationToApi = (r: Migrations.Run): Migration => ({
+  id: r.id,
+  vm_id: r.vm,
+  source: r.source,
+  target: r.target,
+  state: r.state,
+  started_at: r.startedAt,
+  finished_at: r.finishedAt,
+})
+
 const unavailable = (reason: string) => new ServiceUnavailable({ service: "orchestration", reason })
 
 /**
@@ -79,6 +98,7 @@ export const make = (
   nodeId: string,
   coordinator: Option.Option<Coordinator.CoordinatorApi> = Option.none(),
   agents: Option.Option<Pick<AgentManager.AgentManagerApi, "list">> = Option.none(),
+  migrations: Option.Option<Migrations.Service> = Option.none(),
 ): TaskSource["Type"] => ({
   tasks: tasks.list().pipe(
     Effect.map((rs) => rs.map((r) => toApi(r, nodeId))),
@@ -92,7 +112,10 @@ export const make = (
         TaskStoreError: (e) => Effect.fail(storeFailed(e)),
       }),
     ),
-  migrations: Effect.succeed([]),
+  migrations: Option.match(migrations, {
+    onNone: () => Effect.succeed([]),
+    onSome: (m) => Effect.map(m.list, (runs) => runs.map(migrationToApi)),
+  }),
   drain: (node, request) =>
     Effect.gen(function* () {
       if (request.force === true)
@@ -108,8 +131,9 @@ export const make = (
           id: node,
           reason: `${nodeId} is not the orchestration coordinator: send the drain to the leader of ${Coordinator.election} (GET /v1/status/leader)`,
         })
-      // a node the agent manager never saw is a typo, not a drain (it would be recorded as an agent)
-      if (Option.isSome(agents)) {
+      // a node the agent manager never saw is a typo, not a drain (it would be recorded as an
+      // agent); this node is always known (its record may not be written yet right after boot)
+      if (Option.isSome(agents) && node !== nodeId) {
         const known = yield* agents.value.list.pipe(
           Effect.mapError((e) => unavailable(`the cluster state failed: ${e.message}`)),
         )
@@ -131,7 +155,38 @@ export const make = (
         InvalidTask: (e) => Effect.fail(new Unprocessable({ kind: "drain", id: node, reason: e.reason })),
       }),
     ),
-  migrate: (vm) => Effect.fail(unavailable(`live migration of ${vm} is not built yet`)),
+  migrate: (vm, request) =>
+    Option.match(migrations, {
+      onNone: () =>
+        Effect.fail(
+          new ServiceUnavailable({ service: "migration", reason: "live migration does not run on this node" }),
+        ),
+      onSome: (m) =>
+        request.target_node === undefined
+          ? Effect.fail(
+              new Unprocessable({
+                kind: "migration",
+                id: vm,
+                reason: "target_node is required: choosing a target by placement is not built",
+              }),
+            )
+          : m.start(vm, request.target_node).pipe(
+              Effect.map(migrationToApi),
+              Effect.catchAll((e) =>
+                Effect.fail(
+                  e._tag === "MigrationInvalid"
+                    ? /not (found|defined)|no VM/i.test(e.detail)
+                      ? new NotFound({ kind: "vm", id: vm })
+                      : e.detail === "cannot migrate to itself"
+                        ? new Unprocessable({ kind: "migration", id: vm, reason: e.message })
+                        : new Conflict({ kind: "vm", id: vm, reason: e.message })
+                    : e._tag === "MigrationPeerUnreachable" || e._tag === "MigrationRejected"
+                      ? new Conflict({ kind: "node", id: request.target_node!, reason: e.message })
+                      : new Conflict({ kind: "migration", id: vm, reason: e.message }),
+                ),
+              ),
+            ),
+    }),
 })
 
 /**

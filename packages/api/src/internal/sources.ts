@@ -1,5 +1,6 @@
 import { Membership } from "@novacron/cluster"
 import { StateStore } from "@novacron/dwcp-ass"
+import { Migrations } from "@novacron/migration"
 import { AgentManager, Coordinator, Tasks } from "@novacron/orchestration"
 import { VmManager } from "@novacron/vm"
 import { Context, Option } from "effect"
@@ -15,9 +16,16 @@ export const fromContext = (context: Context.Context<never>, nodeId: string) => 
     membership: get(Membership.Membership),
     store: get(StateStore.StateStore),
     agent: get(AgentInfo),
+    migrations: get(Migrations.Migrations),
     tasks: Option.orElse(get(TaskSource), () =>
       Option.map(get(Tasks.Tasks), (t) =>
-        OrchestrationSource.make(t, nodeId, get(Coordinator.Coordinator), get(AgentManager.AgentManager)),
+        OrchestrationSource.make(
+          t,
+          nodeId,
+          get(Coordinator.Coordinator),
+          get(AgentManager.AgentManager),
+          get(Migrations.Migrations),
+        ),
       ),
     ),
   }
