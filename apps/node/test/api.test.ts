@@ -102,8 +102,9 @@ describe("the agent's API", () => {
     const created = await call(base, ca, "POST", "/v1/vms", operator, spec)
     expect([201, 503]).toContain(created.status)
     if (created.status === 503) expect(created.json).toMatchObject({ _tag: "ServiceUnavailable", service: "vm" })
-    const drain = await call(base, ca, "POST", "/v1/nodes/x/drain", operator, {})
-    // A drain is a durable task of the coordinator (this single node): accepted, with its id.
+    const drain = await call(base, ca, "POST", `/v1/nodes/${ready.node_id}/drain`, operator, {})
+    // A drain is a durable task of the coordinator (this single node): accepted, with its id (a
+    // node the agent manager does not know would be a 404).
     expect(drain.status).toBe(202)
     expect(drain.json).toMatchObject({ id: expect.any(String) })
     const metrics = await new Promise<string>((resolve, reject) => {
