@@ -26,7 +26,7 @@ export const encodeSync = (data: Buffer, o: SyncOptions) => {
   const seen = new Map<number, number>()
   const frames: Array<Buffer> = []
   const digests: Array<Uint8Array> = []
-  const fps: Array<Float64Array> = []
+  const fps: Array<Int32Array> = []
   const chunks: Array<Buffer> = []
   for (let i = 0, at = 0; at < data.length; i++, at += o.chunkSize) {
     const chunk = data.subarray(at, Math.min(data.length, at + o.chunkSize))

@@ -65,7 +65,7 @@ export class Decoder {
   private readonly window = new Map<number, Uint8Array>()
   private readonly kept: Array<Buffer> = []
   private readonly chunkDigests: Array<Uint8Array> = []
-  private readonly fingerprints: Array<Float64Array> = []
+  private readonly fingerprints: Array<Int32Array> = []
   /** Bytes of output kept to become the object's next base (only with an object id and a cache). */
   keptBytes = 0
   private done = false

@@ -14,7 +14,7 @@ export interface Version {
   readonly chunkDigests: ReadonlyArray<Uint8Array>
   /** Page size of `fingerprints`: one per page, -1 for zero and partial pages. */
   readonly pageSize: number
-  readonly fingerprints: Float64Array
+  readonly fingerprints: Int32Array
 }
 
 export interface DeltaCacheStats {
@@ -169,10 +169,10 @@ export const sliceVersion = (v: Version, offset: number, length: number): Buffer
 }
 
 /** One array of per-page fingerprints for the whole version. */
-export const concatFingerprints = (parts: ReadonlyArray<Float64Array>): Float64Array => {
+export const concatFingerprints = (parts: ReadonlyArray<Int32Array>): Int32Array => {
   let n = 0
   for (const p of parts) n += p.length
-  const all = new Float64Array(n)
+  const all = new Int32Array(n)
   let at = 0
   for (const p of parts) {
     all.set(p, at)

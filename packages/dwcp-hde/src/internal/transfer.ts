@@ -211,7 +211,7 @@ export const encodeStream =
       // This transfer's chunks still inside the dedup window, to confirm a duplicate byte for byte.
       const recent = new Map<number, Buffer>()
       const digests: Array<Uint8Array> = []
-      const fingerprints: Array<Float64Array> = []
+      const fingerprints: Array<Int32Array> = []
       const kept: Array<Buffer> = []
       let keptBytes = 0
       let keptCount = 0
@@ -237,7 +237,7 @@ export const encodeStream =
         a !== undefined && a.length === b.length && Buffer.compare(a, b) === 0
 
       /** Per page of chunk `i`: an identical earlier page of this transfer, or one elsewhere in the base. */
-      const resolve = (fps: Float64Array, i: number, chunk: Buffer) => {
+      const resolve = (fps: Int32Array, i: number, chunk: Buffer) => {
         const firstPage = i * pagesPerChunk
         const dupRefs = new Int32Array(fps.length).fill(-1)
         const baseRefs = new Int32Array(fps.length).fill(-1)
@@ -303,7 +303,7 @@ export const encodeStream =
           const firstPage = i * pagesPerChunk
           ready.set(i, () => {
             digests[i] = oldDigest
-            fingerprints[i] = base?.fingerprints.subarray(firstPage, firstPage + pagesPerChunk) ?? new Float64Array(0)
+            fingerprints[i] = base?.fingerprints.subarray(firstPage, firstPage + pagesPerChunk) ?? new Int32Array(0)
           })
           advance()
           const frame = sameFrame(i, chunk.length, pageSize)
