@@ -58,12 +58,13 @@ Health and metrics listen on 127.0.0.1 unless monitoring.listen_address says oth
   {
     name: "vm",
     usage:
-      "  vm create|start|stop|kill|list|show|console|capacity|delete [ID]\n        the VMs of the agent running on this host (see `vm --help`)",
+      "  vm create|start|stop|kill|list|show|console|capacity|delete [ID]\n        the VMs of the agent running on this host (see `vm --help`)\n  vm migrate ID --to NODE\n        move a running VM to another node live, with a progress bar (through the API: token or --cert)",
     help: `${VmCommand.help}\n`,
   },
   {
     name: "api",
-    usage: "  api self|members|leader|vms|vm|events [ID]\n        call a node's API (see `api --help`)",
+    usage:
+      "  api self|members|leader|vms|vm|tasks|task|drain|migrate|migrations|events [ID]\n        call a node's API (see `api --help`)",
     help: `${ApiCommand.help}\n`,
   },
   {
@@ -137,6 +138,7 @@ const options = {
   topic: { type: "string", multiple: true },
   deadline: { type: "string" },
   "max-parallel": { type: "string" },
+  to: { type: "string" },
   // cluster token create / join / cert issue
   uses: { type: "string" },
   ttl: { type: "string" },
@@ -498,6 +500,9 @@ const main = async () => {
       case "cluster":
         return await cluster(positionals.slice(1), flags, rest)
       case "vm":
+        // A live migration goes through the API (it runs on two agents and reports as it goes).
+        if (positionals[1] === "migrate")
+          return await api(["migrate", ...positionals.slice(2)], { ...flags, tty: process.stdout.isTTY }, rest)
         return await vm(positionals.slice(1), flags, rest)
       case "api":
         return await api(positionals.slice(1), flags, rest)

@@ -8,7 +8,7 @@
 import { readFile } from "node:fs/promises"
 import * as https from "node:https"
 import * as path from "node:path"
-import { Data, Effect } from "effect"
+import { Data, Deferred, Effect } from "effect"
 import { defaultPort } from "./ApiSettings.js"
 
 /**
@@ -61,6 +61,10 @@ export interface Flags {
   readonly deadline?: string | undefined
   /** `drain`: VMs moved at once. */
   readonly "max-parallel"?: string | undefined
+  /** `migrate`: the target node. */
+  readonly to?: string | undefined
+  /** `migrate`: draw a progress bar (a terminal); otherwise one line per phase. */
+  readonly tty?: boolean | undefined
 }
 
 /**
@@ -79,6 +83,9 @@ the CA from --ca or <data_dir>/tls/ca.crt.
   api task ID          one task with its history (every step attempt) and a drain's progress
   api drain NODE [--deadline 30m] [--max-parallel N]
                        mark NODE ineligible and move its VMs away (a task; ask the coordinator)
+  api migrate VM --to NODE
+                       move a running VM to NODE live, following its progress until it ends
+  api migrations       the live migrations this node ran
   api events [--topic VM[:ID]]...
                        follow the event stream (NDJSON with --json) until interrupted`
 
@@ -171,6 +178,18 @@ const request = (
     req.on("error", (e) => resume(Effect.fail(new ApiCallError({ status: 0, detail: `${t.base}: ${e.message}` }))))
     req.end(payload)
   })
+
+const mib = (bytes: number) => `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+
+// One terminal line of a migration's progress: a bar of the bytes sent against the guest's RAM.
+const progressLine = (phase: string, p: any): string => {
+  const total = Math.max(1, p.total)
+  const done = Math.min(1, p.transferred / total)
+  const width = 30
+  const bar = "#".repeat(Math.round(done * width)).padEnd(width, ".")
+  const downtime = p.expectedDowntimeMs === null ? "" : `, downtime ~${p.expectedDowntimeMs}ms`
+  return `[${bar}] ${phase.padEnd(10)} ${mib(p.transferred)} sent, ${mib(p.remaining)} left, dirty ${mib(p.dirtyRate)}/s${downtime}   `
+}
 
 /**
  * Renders rows as a table with a header, columns padded to their widest cell.
@@ -330,6 +349,75 @@ export const run = (
         }
         const b = (yield* request(t, `/v1/nodes/${encodeURIComponent(id)}/drain`, undefined, { body })) as any
         return flags.json ? json(b) : `${taskRows([b])}follow it with: novacron-node api task ${b.id}\n`
+      }
+      case "migrations": {
+        const b = (yield* request(t, "/v1/migrations")) as any
+        return flags.json
+          ? json(b)
+          : table(
+              ["ID", "VM", "FROM", "TO", "STATE", "STARTED", "TOOK"],
+              b.migrations.map((m: any) => [
+                m.id,
+                m.vm_id,
+                m.source,
+                m.target,
+                m.state,
+                new Date(m.started_at).toISOString(),
+                m.finished_at === null ? null : `${m.finished_at - m.started_at}ms`,
+              ]),
+            )
+      }
+      case "migrate": {
+        if (id === undefined) return yield* new ApiUsageError({ detail: "migrate needs a VM id" })
+        if (flags.to === undefined || flags.to === "")
+          return yield* new ApiUsageError({ detail: "migrate needs --to NODE (the target node's id)" })
+        const started = (yield* request(t, `/v1/vms/${encodeURIComponent(id)}/migrate`, undefined, {
+          body: { target_node: flags.to },
+        })) as any
+        if (!flags.json) write(`migrating ${id} to ${flags.to} (migration ${started.id})\n`)
+        const done = yield* Deferred.make<any, ApiCallError>()
+        let lastPhase = ""
+        const follow = request(
+          t,
+          `/v1/event/stream?topic=${encodeURIComponent(`Migration:${started.id}`)}&index=0&heartbeat=5`,
+          (line) => {
+            const e = JSON.parse(line)
+            if (e.type === undefined) return
+            if (flags.json) write(`${line}\n`)
+            const p = e.payload
+            if (e.type === "MigrationCompleted") return void Deferred.unsafeDone(done, Effect.succeed(p))
+            if (e.type === "MigrationFailed" || e.type === "MigrationCancelled")
+              return void Deferred.unsafeDone(
+                done,
+                Effect.fail(new ApiCallError({ status: 0, detail: `migration ${started.id}: ${p.error ?? e.type}` })),
+              )
+            if (flags.json) return
+            if (flags.tty === true && p.progress !== null) write(`\r${progressLine(p.phase, p.progress)}`)
+            else if (p.phase !== lastPhase) write(`${p.phase}\n`)
+            lastPhase = p.phase
+          },
+        )
+        const end = yield* Effect.raceFirst(
+          Effect.zipRight(follow, Effect.fail(new ApiCallError({ status: 0, detail: "the event stream ended" }))),
+          Deferred.await(done),
+        )
+        if (flags.json) return ""
+        const r = end.result
+        return `${flags.tty === true ? "\n" : ""}${table(
+          ["VM", "TO", "MODE", "TOTAL", "DOWNTIME", "SENT", "ON THE WIRE", "TERM"],
+          [
+            [
+              id,
+              flags.to,
+              r?.mode,
+              r === null ? null : `${r.totalMs}ms`,
+              r?.downtimeMs === null || r === null ? null : `${r.downtimeMs}ms`,
+              r === null ? null : mib(r.transferred),
+              r === null ? null : mib(r.wireBytes),
+              r?.term,
+            ],
+          ],
+        )}`
       }
       case "events": {
         const query = (flags.topic ?? []).map((x) => `topic=${encodeURIComponent(x)}`).join("&")

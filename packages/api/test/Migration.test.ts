@@ -2,6 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { type Migration, MigrationError, Migrations } from "@novacron/migration"
 import type { Tasks } from "@novacron/orchestration"
 import { Effect, Layer, Option, PubSub, Ref } from "effect"
+import * as ApiCommand from "../src/ApiCommand.js"
+import { TaskSource } from "../src/ApiSources.js"
 import * as OrchestrationSource from "../src/OrchestrationSource.js"
 import { start, tokens } from "./helpers.js"
 
@@ -37,7 +39,8 @@ const fakeRuns = (hub?: PubSub.PubSub<Migrations.Run>) =>
               ? Effect.fail(new MigrationError.MigrationInvalid({ vm, detail: "must be running and attached here" }))
               : Effect.as(
                   Ref.update(started, (s) => [...s, `${vm}->${to}`]),
-                  run({ vm, target: to }),
+                  // Each run its own id, as the real ones.
+                  run({ id: vm === "web" ? "m-1" : `m-${vm}`, vm, target: to }),
                 ),
       list: Effect.succeed([run({ state: "completed", phase: "completed", finishedAt: 2000 })]),
       get: () => Effect.succeed(Option.none()),
@@ -125,5 +128,86 @@ describe("migration through the API", () => {
       expect(events[1]).toMatchObject({ topic: "Migration", key: "m-1", payload: { phase: "precopy" } })
       expect(events[2].payload).toMatchObject({ state: "completed", finished_at: 3000 })
     }),
+  )
+
+  it.scopedLive(
+    "the CLI's migrate starts the run and follows its events to the end; a failure is an error naming why",
+    () =>
+      Effect.gen(function* () {
+        const hub = yield* PubSub.unbounded<Migrations.Run>()
+        const { service } = yield* fakeRuns(hub)
+        // The run goes on by itself once started: progress, then the outcome (failed for vm "bad").
+        const runs: Migrations.Service = {
+          ...service,
+          start: (vm, to) =>
+            Effect.tap(service.start(vm, to), (r) =>
+              Effect.forkDaemon(
+                Effect.gen(function* () {
+                  yield* Effect.sleep("100 millis")
+                  const p = {
+                    transferred: 64 << 20,
+                    remaining: 0,
+                    total: 128 << 20,
+                    dirtyRate: 0,
+                    expectedDowntimeMs: 20,
+                  }
+                  yield* PubSub.publish(hub, { ...r, phase: "precopy", progress: p as Migration.Progress })
+                  yield* PubSub.publish(
+                    hub,
+                    vm === "bad"
+                      ? { ...r, state: "failed", error: "migration of bad failed during precopy: QEMU said no" }
+                      : {
+                          ...r,
+                          state: "completed",
+                          phase: "completed",
+                          finishedAt: 2,
+                          result: {
+                            totalMs: 900,
+                            downtimeMs: 12,
+                            transferred: 128 << 20,
+                            wireBytes: 129 << 20,
+                            term: 7,
+                            mode: "precopy",
+                          } as Migration.Result,
+                        },
+                  )
+                }),
+              ),
+            ),
+        }
+        const source = OrchestrationSource.make(noTasks, "node-a", Option.none(), Option.none(), Option.some(runs))
+        const fx = yield* start(
+          "token",
+          {},
+          Layer.mergeAll(Layer.succeed(Migrations.Migrations, runs), Layer.succeed(TaskSource, source)) as never,
+        )
+        const printed: Array<string> = []
+        const flags = { address: fx.url, token: tokens.operator, to: "node-b" }
+        const env = {}
+        const out = yield* ApiCommand.run("/nonexistent", ["migrate", "web"], { ...flags, ca: undefined }, env, (t) =>
+          printed.push(t),
+        ).pipe(Effect.provideService(TaskSource, source), Effect.either)
+        expect(out._tag).toBe("Left") // the CA: the fixture's is not in /nonexistent
+        const ca = yield* Effect.promise(async () => {
+          const { writeFile, mkdtemp } = await import("node:fs/promises")
+          const dir = await mkdtemp("/tmp/nc-ca-")
+          await writeFile(`${dir}/ca.crt`, fx.ca)
+          return `${dir}/ca.crt`
+        })
+        const done = yield* ApiCommand.run("/nonexistent", ["migrate", "web"], { ...flags, ca }, env, (t) =>
+          printed.push(t),
+        )
+        expect(printed.join("")).toMatch(/^migrating web to node-b \(migration m-1\)\n(preparing\n)?precopy\n$/)
+        expect(done).toMatch(/^VM\s+TO\s+MODE\s+TOTAL\s+DOWNTIME\s+SENT\s+ON THE WIRE\s+TERM\n/)
+        expect(done).toMatch(/web\s+node-b\s+precopy\s+900ms\s+12ms\s+128\.0 MiB\s+129\.0 MiB\s+7/)
+        const failed = yield* Effect.flip(
+          ApiCommand.run("/nonexistent", ["migrate", "bad"], { ...flags, ca }, env, () => undefined),
+        )
+        expect(failed.message).toBe("migration m-bad: migration of bad failed during precopy: QEMU said no")
+        const usage = yield* Effect.flip(
+          ApiCommand.run("/nonexistent", ["migrate", "web"], { ...flags, ca, to: undefined }),
+        )
+        expect(usage._tag).toBe("ApiUsageError")
+      }),
   )
 })

@@ -128,6 +128,8 @@ export const make = (
               Stream.runForEach(handle.progress, (p) => update(run.id, (r) => ({ ...r, phase: p.phase, progress: p }))),
             )
             const outcome = yield* Effect.either(handle.result)
+            // The stream ends with the migration: its last report (e.g. completed) is kept.
+            yield* Fiber.join(progress).pipe(Effect.timeout("2 seconds"), Effect.ignore)
             yield* Fiber.interrupt(progress)
             const end = yield* Clock.currentTimeMillis
             handles.delete(run.id)

@@ -44,7 +44,8 @@ const fake = Effect.gen(function* () {
             id: "m-1",
             plan: {} as never,
             progress: Stream.fromQueue(reports),
-            result: Deferred.await(outcome),
+            // As the real one: the progress stream ends with the migration.
+            result: Effect.ensuring(Deferred.await(outcome), Queue.shutdown(reports)),
             cancel: Deferred.fail(outcome, new MigrationCancelled({ vm })),
           }),
   }
@@ -67,14 +68,21 @@ describe("Migrations", () => {
         phase: "precopy",
         progress: { transferred: 40 },
       })
+      // The last report comes just before the outcome: the run keeps it.
+      yield* Queue.offer(reports, progress("switchover", 100))
       yield* Deferred.succeed(outcome, result)
       yield* settle
       const [done] = yield* runs.list
-      expect(done).toMatchObject({ state: "completed", phase: "completed", result: { term: 7, downtimeMs: 12 } })
+      expect(done).toMatchObject({
+        state: "completed",
+        phase: "completed",
+        progress: { transferred: 100 },
+        result: { term: 7, downtimeMs: 12 },
+      })
       expect(done!.finishedAt).toBeGreaterThanOrEqual(done!.startedAt)
       // Every change was published, ending with the completed run.
       const seen = [...(yield* Queue.takeAll(changes))]
-      expect(seen.map((r) => r.state)).toEqual(["running", "running", "completed"])
+      expect(seen.map((r) => r.state)).toEqual(["running", "running", "running", "completed"])
     }),
   )
 
