@@ -11,7 +11,7 @@ import {
   type Component,
   Health,
 } from "@novacron/init"
-import { Migration, MigrationComponent } from "@novacron/migration"
+import { MigrationComponent } from "@novacron/migration"
 import { HealthEndpoints, HttpServer, MetricsEndpoint } from "@novacron/monitoring"
 import { ConflictCheck } from "@novacron/resources"
 import { SdNotify } from "@novacron/systemd"
@@ -234,9 +234,11 @@ export const runAgent = (
     const grpc = Context.getOption(node.context as Context.Context<GrpcServer.GrpcEndpoint>, GrpcServer.GrpcEndpoint)
     if (Option.isSome(grpc)) endpoints.push(["grpc", grpc.value.url])
     // Peers find this node's migration tunnel in the registry (MigrationComponent.resolver).
-    const migration = Context.getOption(node.context as Context.Context<Migration.Migration>, Migration.Migration)
-    if (Option.isSome(migration) && migration.value.address.port !== 0)
-      endpoints.push([MigrationComponent.endpointName, MigrationComponent.endpointUrl(migration.value.address)])
+    const migration = Context.getOption(
+      node.context as Context.Context<MigrationComponent.MigrationEndpoint>,
+      MigrationComponent.MigrationEndpoint,
+    )
+    if (Option.isSome(migration)) endpoints.push([MigrationComponent.endpointName, migration.value.url])
     // The peer listener is registered by the registry itself; health and metrics are the host's.
     const registry = Context.getOption(
       node.context as Context.Context<ServiceRegistry.ServiceRegistry>,

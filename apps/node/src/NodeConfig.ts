@@ -4,6 +4,7 @@ import { CacheComponent } from "@novacron/cache"
 import { ClusterComponent, Membership } from "@novacron/cluster"
 import { Config, type ConfigError, Origin, Redact } from "@novacron/config"
 import { DatabaseComponent, DatabaseMaintenance } from "@novacron/database"
+import { DwcpNode } from "@novacron/dwcp"
 import { ServiceRegistry, StateComponent } from "@novacron/dwcp-ass"
 import { EnvironmentDetector } from "@novacron/environment"
 import { BackgroundJobs, BootPlan, type Component, Graph } from "@novacron/init"
@@ -90,6 +91,7 @@ export const components = (
     peers: s.network.peers,
     enable_rdma: s.dwcp.transport.enable_rdma,
   })
+  const migrationListen = s.migration.listen_address || s.network.listen_address
   return [
     Config.component(loaded),
     Logging.component({
@@ -135,7 +137,16 @@ export const components = (
     NetworkComponent.component(s.network),
     Membership.component(s.system.node_id),
     VmComponent.component(s.vm, { dataDir, nodeId: s.system.node_id }),
-    MigrationComponent.component(s.migration, { nodeId: s.system.node_id, tls: nodeTls }),
+    // The tunnel listens where the node's other listeners do unless told otherwise; on all
+    // addresses it advertises DWCP's address (dwcp.advertise_address or the first external IPv4).
+    MigrationComponent.component(
+      { ...s.migration, listen_address: migrationListen },
+      {
+        nodeId: s.system.node_id,
+        tls: nodeTls,
+        advertise: DwcpNode.advertised(migrationListen, s.dwcp.advertise_address),
+      },
+    ),
     OrchestrationComponent.component(s.orchestration, s.storage, { data_dir: dataDir, node_id: s.system.node_id }),
     ...(s.api.enabled ? [ApiComponent.component(s.api)] : []),
     ClusterComponent.component(s.cluster, {

@@ -8,7 +8,7 @@
 import { ServiceRegistry, StateStore } from "@novacron/dwcp-ass"
 import { Component } from "@novacron/init"
 import type { VmManager, VmOwnership } from "@novacron/vm"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import * as Migration from "./Migration.js"
 import { MigrationInvalid } from "./MigrationError.js"
 import type { MigrationSettings } from "./MigrationSettings.js"
@@ -74,6 +74,17 @@ export const resolver =
     )
 
 /**
+ * Where peers reach this node's tunnel, as registered: `tls://<advertised host>:<port>`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class MigrationEndpoint extends Context.Tag("@novacron/migration/MigrationEndpoint")<
+  MigrationEndpoint,
+  { readonly url: string }
+>() {}
+
+/**
  * The component spec. The host supplies the node's TLS (the security service's) and, when the
  * address to listen on is its cluster listener's, `listenAddress`.
  *
@@ -94,7 +105,12 @@ export const resolver =
  */
 export const component = <R>(
   settings: MigrationSettings,
-  options: { readonly nodeId: string; readonly tls: Effect.Effect<Migration.NodeTls, never, R> },
+  options: {
+    readonly nodeId: string
+    readonly tls: Effect.Effect<Migration.NodeTls, never, R>
+    /** The host peers dial when the tunnel listens on all addresses (default: the listen address). */
+    readonly advertise?: string | undefined
+  },
 ) =>
   Component.spec({
     name: "migration",
@@ -103,13 +119,17 @@ export const component = <R>(
       Effect.gen(function* () {
         const tls = yield* options.tls
         const store = yield* StateStore.StateStore
-        return Layer.provideMerge(
-          Migrations.layer(options.nodeId),
-          Migration.layer({ nodeId: options.nodeId, settings, tls, resolve: resolver(store) }),
+        const service = Migration.layer({ nodeId: options.nodeId, settings, tls, resolve: resolver(store) })
+        const endpoint = Layer.effect(
+          MigrationEndpoint,
+          Effect.map(Migration.Migration, (m) => ({
+            url: endpointUrl({ host: options.advertise ?? m.address.host, port: m.address.port }),
+          })),
         )
+        return Layer.provideMerge(Layer.merge(Migrations.layer(options.nodeId), endpoint), service)
       }),
     ) as Layer.Layer<
-      Migration.Migration | Migrations.Migrations,
+      Migration.Migration | Migrations.Migrations | MigrationEndpoint,
       Error,
       R | StateStore.StateStore | VmManager.VmManager | VmOwnership.VmOwnership
     >,

@@ -12,8 +12,11 @@ import { Duration as D, Schema } from "effect"
  * @category schemas
  */
 export const MigrationSettings = Schema.Struct({
-  /** Address the tunnel listens on for incoming migrations (mTLS, node certificates only). */
-  listen_address: Schema.optionalWith(Common.str, { default: () => "0.0.0.0" }),
+  /**
+   * Address the tunnel listens on for incoming migrations (mTLS, node certificates only); empty:
+   * the node's `network.listen_address` (the host fills it in), like its other node listeners.
+   */
+  listen_address: Schema.optionalWith(Schema.String, { default: () => "" }),
   /** Tunnel port, beside DWCP's receiver (7701); 0: any free port, for tests. */
   port: Schema.optionalWith(Common.Port, { default: () => 7702 }),
   /** QEMU's `downtime-limit`: the pause the switchover may cost (QEMU's default, 300 ms). */

@@ -104,7 +104,8 @@ export const make = (
       }).pipe(Effect.catchAllCause((c) => Effect.logError(`migration ${hello.migration}: destination failed`, c)))
 
     const listener = yield* T.listen({
-      host: settings.listen_address,
+      // Empty: loopback when used alone (the agent passes its network.listen_address).
+      host: settings.listen_address === "" ? "127.0.0.1" : settings.listen_address,
       port: settings.port,
       tls: options.tls,
       onPrepare,
