@@ -166,3 +166,124 @@ describe.skipIf(!haveQemuImg || !haveEtcd)("a VM runs on one host (ownership in 
     }
   })
 })
+
+const haveGuestTools = await requireService(
+  "busybox",
+  () => existsSync("/bin/busybox") && existsSync("/usr/bin/cpio"),
+  "/bin/busybox or cpio not found (apt-get install busybox-static cpio): the test guest is built with them",
+)
+
+describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration between two agents", () => {
+  it("vm migrate moves a running guest to the other node: it runs there under a newer term and is gone here", async () => {
+    const dir = tempDataDir()
+    const etcd = await startEtcd(dir)
+    const dirA = join(dir, "a")
+    const dirB = join(dir, "b")
+    const vmOn =
+      (data: string) =>
+      (...args: Array<string>) =>
+        cli(["vm", ...args, "--data-dir", data])
+    try {
+      // The vm package's test guest (kernel + busybox initramfs), built once and cached.
+      const guest = execFileSync(
+        "bash",
+        [join(import.meta.dirname, "../../../packages/vm/test/guest/build-guest.sh")],
+        {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      ).trim()
+      const etcdSet = ["--set", `dwcp.consensus.etcd_endpoints=${JSON.stringify([etcd.url])}`]
+      const joinPort = await freePort()
+      const seed = ["--data-dir", dirA, "--node-id", "node-a", "--set", `cluster.join_port=${joinPort}`]
+      // One cluster CA: each tunnel takes the other's node certificate.
+      const init = cli(["cluster", "init", ...seed])
+      expect(init.code).toBe(0)
+      const token = /\bncj1\.\S+/.exec(init.stdout)![0]
+      const a = start(["start", ...seed, ...ephemeralPorts, ...etcdSet])
+      const readyA = await a.waitFor((l) => l.name === "node.ready", 60_000)
+      expect(cli(["cluster", "join", token, "--data-dir", dirB, "--node-id", "node-b"]).code).toBe(0)
+      const b = start(["start", "--data-dir", dirB, "--node-id", "node-b", ...ephemeralPorts, ...etcdSet])
+      const readyB = await b.waitFor((l) => l.name === "node.ready", 60_000)
+      expect((readyB.endpoints as Record<string, string>).migration).toMatch(/^tls:\/\/127\.0\.0\.1:\d+$/)
+
+      const vmA = vmOn(dirA)
+      const vmB = vmOn(dirB)
+      const created = vmA(
+        "create",
+        "mig-1",
+        "--vcpus",
+        "1",
+        "--memory",
+        "128",
+        "--disk",
+        join(guest, "base.qcow2"),
+        "--kernel",
+        join(guest, "vmlinuz"),
+        "--initrd",
+        join(guest, "initrd.gz"),
+        "--append",
+        "console=ttyS0 quiet panic=-1",
+      )
+      expect(created.stderr).toBe("")
+      expect(vmA("start", "mig-1").code).toBe(0)
+      const termBefore = JSON.parse(vmA("show", "mig-1").stdout).record.term as number
+      for (let i = 0; i < 240 && !vmA("console", "mig-1").stdout.includes("NOVACRON-GUEST-READY"); i++)
+        await new Promise((r) => setTimeout(r, 250))
+      expect(vmA("console", "mig-1").stdout).toContain("NOVACRON-GUEST-READY")
+
+      // An operator's certificate from the seed's CA, and the API of node-a.
+      expect(
+        cli(["cluster", "cert", "issue", "ops", "--role", "operator", "--out", dir, "--data-dir", dirA]).code,
+      ).toBe(0)
+      const api = (readyA.endpoints as Record<string, string>).api!
+      const moved = cli([
+        "vm",
+        "migrate",
+        "mig-1",
+        "--to",
+        "node-b",
+        "--data-dir",
+        dirA,
+        "--address",
+        api,
+        "--cert",
+        join(dir, "ops.crt"),
+        "--key",
+        join(dir, "ops.key"),
+      ])
+      expect(moved.stderr).toBe("")
+      expect(moved.code).toBe(0)
+      expect(moved.stdout).toMatch(/^migrating mig-1 to node-b \(migration \S+\)\n/)
+      expect(moved.stdout).toMatch(/\nmig-1\s+node-b\s+(precopy|postcopy)\s+\d+ms\s+\d+ms\s+[\d.]+ MiB/)
+
+      const there = JSON.parse(vmB("show", "mig-1").stdout)
+      expect(there).toMatchObject({ record: { state: "running" }, qmp_status: "running", attached: true })
+      expect(there.record.term).toBeGreaterThan(termBefore)
+      // The source handed it off: no copy left here.
+      expect(vmA("show", "mig-1").stderr).toMatch(/^VmNotFound: /)
+      // The run is listed on the source's API.
+      const runs = cli([
+        "api",
+        "migrations",
+        "--data-dir",
+        dirA,
+        "--address",
+        api,
+        "--cert",
+        join(dir, "ops.crt"),
+        "--key",
+        join(dir, "ops.key"),
+        "--json",
+      ])
+      expect(JSON.parse(runs.stdout).migrations).toMatchObject([
+        { vm_id: "mig-1", target: "node-b", state: "completed" },
+      ])
+    } finally {
+      // QEMU outlives its agent by design: stop the guest wherever it runs.
+      vmOn(dirB)("kill", "mig-1")
+      vmOn(dirA)("kill", "mig-1")
+      etcd.proc.kill("SIGKILL")
+    }
+  }, 240_000)
+})
