@@ -1,7 +1,8 @@
 import { execFileSync, spawn } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { requireService } from "@novacron/testing"
+import { otlpReceiver, requireService } from "@novacron/testing"
+import { Effect, Exit, Scope } from "effect"
 import { describe, expect, it } from "vitest"
 import { agentsPerTest, cli, ephemeralPorts, freePort, tempDataDir } from "./harness.js"
 
@@ -177,6 +178,9 @@ describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration be
   it("vm migrate moves a running guest to the other node: it runs there under a newer term and is gone here", async () => {
     const dir = tempDataDir()
     const etcd = await startEtcd(dir)
+    // Both agents export spans here: one migration must be one trace over the two nodes.
+    const traces = Effect.runSync(Scope.make())
+    const receiver = await Effect.runPromise(Scope.extend(otlpReceiver, traces))
     const dirA = join(dir, "a")
     const dirB = join(dir, "b")
     const vmOn =
@@ -193,7 +197,14 @@ describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration be
           stdio: ["ignore", "pipe", "inherit"],
         },
       ).trim()
-      const etcdSet = ["--set", `dwcp.consensus.etcd_endpoints=${JSON.stringify([etcd.url])}`]
+      const etcdSet = [
+        "--set",
+        `dwcp.consensus.etcd_endpoints=${JSON.stringify([etcd.url])}`,
+        "--set",
+        "monitoring.enable_tracing=true",
+        "--set",
+        `monitoring.tracing_endpoint=${receiver.endpoint}`,
+      ]
       const joinPort = await freePort()
       const seed = ["--data-dir", dirA, "--node-id", "node-a", "--set", `cluster.join_port=${joinPort}`]
       // One cluster CA: each tunnel takes the other's node certificate.
@@ -279,11 +290,28 @@ describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration be
       expect(JSON.parse(runs.stdout).migrations).toMatchObject([
         { vm_id: "mig-1", target: "node-b", state: "completed" },
       ])
+
+      // The source's migration span and the destination's, in one trace: receive is send's child.
+      const span = async (name: string, node: string) => {
+        for (let i = 0; i < 150; i++) {
+          const found = receiver.spans.find((x) => x.name === name && x.resource["service.instance.id"] === node)
+          if (found !== undefined) return found
+          await new Promise((r) => setTimeout(r, 100))
+        }
+        throw new Error(`no ${name} span from ${node}; got ${receiver.spans.map((x) => x.name).join(", ")}`)
+      }
+      const send = await span("migration.send", "node-a")
+      const received = await span("migration.receive", "node-b")
+      expect(received.traceId).toBe(send.traceId)
+      expect(received.parentSpanId).toBe(send.spanId)
+      expect(send.attributes).toMatchObject({ "vm.id": "mig-1", "peer.node_id": "node-b" })
+      expect(Number(send.attributes["migration.downtime_ms"])).toBeGreaterThanOrEqual(0)
     } finally {
       // QEMU outlives its agent by design: stop the guest wherever it runs.
       vmOn(dirB)("kill", "mig-1")
       vmOn(dirA)("kill", "mig-1")
       etcd.proc.kill("SIGKILL")
+      await Effect.runPromise(Scope.close(traces, Exit.void))
     }
   }, 240_000)
 })

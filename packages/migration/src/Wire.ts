@@ -47,6 +47,11 @@ export const Hello = Schema.Union(
     term: Schema.Int,
     capabilities: Schema.Array(Capability),
     channels: Schema.Int.pipe(Schema.between(1, 64)),
+    /**
+     * The source's migration span as W3C `traceparent` (`@novacron/wire`'s TraceContext), so the
+     * destination's work joins the same trace. Never a reason to refuse: a bad value is ignored.
+     */
+    traceparent: Schema.optional(Schema.Unknown),
   }),
   Schema.TaggedStruct("channel", {
     migration: MigrationId,

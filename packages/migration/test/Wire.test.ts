@@ -43,6 +43,12 @@ describe("Wire", () => {
       Either.right({ _tag: "channel", migration: id, index: 0, zstd: 0 }),
     )
     expect(Either.isLeft(Wire.decodeHello({ _tag: "shell", migration: id }))).toBe(true)
+    // A prepare's traceparent is carried as it came: any value decodes (a bad one starts a new
+    // trace at the destination, it never refuses a migration).
+    const prepare = { _tag: "prepare", migration: id, spec: { id: "vm" }, term: 1, capabilities: [], channels: 1 }
+    for (const traceparent of ["00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "garbage", 42, undefined]) {
+      expect(Either.isRight(Wire.decodeHello({ ...prepare, traceparent }))).toBe(true)
+    }
     expect(Either.isLeft(Wire.decodeControl({ _tag: "resumed" }))).toBe(true)
     const notJson = new Wire.Reader()
     const body = Buffer.from("{nope")

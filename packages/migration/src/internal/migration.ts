@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs/promises"
 import { Qmp, Vm, VmManager, VmOwnership } from "@novacron/vm"
+import { TraceContext } from "@novacron/wire"
 import { Deferred, Duration, Effect, Either, Exit, Mailbox, Option, Queue, Schema, type Scope, Stream } from "effect"
 import type { Handle, Options, Phase, Progress, Result, Service } from "../Migration.js"
 import {
@@ -52,6 +53,15 @@ export const make = (
       })
 
     const onPrepare = (hello: Extract<Wire.Hello, { _tag: "prepare" }>, control: T.ControlChannel) =>
+      receive(hello, control).pipe(
+        Effect.withSpan("migration.receive", {
+          kind: "consumer",
+          attributes: { "vm.id": hello.spec.id, "peer.node_id": control.peer, "migration.id": hello.migration },
+        }),
+        TraceContext.continueFrom(hello.traceparent),
+      )
+
+    const receive = (hello: Extract<Wire.Hello, { _tag: "prepare" }>, control: T.ControlChannel) =>
       Effect.gen(function* () {
         const id = hello.spec.id
         const failed = (detail: string) =>
@@ -140,6 +150,20 @@ export const make = (
         const result = yield* Deferred.make<Result, MigrationError>()
         const cancel = yield* Deferred.make<void>()
         const driver = drive(vmId, to, id, term, plan, rec.spec, mailbox, cancel).pipe(
+          // One migration, one trace: the prepare frame carries this span to the destination.
+          Effect.tap((r) =>
+            Effect.annotateCurrentSpan({
+              "migration.mode": r.mode,
+              "migration.total_ms": r.totalMs,
+              "migration.downtime_ms": r.downtimeMs ?? -1,
+              "migration.transferred_bytes": r.transferred,
+              "migration.wire_bytes": r.wireBytes,
+            }),
+          ),
+          Effect.withSpan("migration.send", {
+            kind: "producer",
+            attributes: { "vm.id": vmId, "peer.node_id": to, "migration.id": id },
+          }),
           Effect.ensuring(Effect.sync(() => outgoing.delete(vmId))),
           Effect.exit,
           Effect.flatMap((exit) => Effect.zipRight(mailbox.end, Deferred.complete(result, exit))),
@@ -218,6 +242,7 @@ export const make = (
               term,
               capabilities: plan.capabilities,
               channels: plan.channels,
+              traceparent: Option.getOrUndefined(yield* TraceContext.current),
             }),
             (detail) => new MigrationPeerUnreachable({ vm: vmId, peer: to, detail }),
           )
