@@ -1,7 +1,7 @@
 // Process-level helpers around the qemu binaries: running a tool, the KVM probe, QEMU's argv, and
 // watching a pid that is not our child (QEMU daemonizes so the agent can restart without it).
 import { execFile, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import { Effect } from "effect"
 import type { VmSpec } from "../Vm.js"
@@ -43,9 +43,13 @@ export const version = (binary: string): Effect.Effect<string, Error> =>
 export const probeKvm = (binary: string, waitMs = 3000): Effect.Effect<boolean> =>
   Effect.async<boolean>((resume) => {
     let done = false
+    // Under coreutils' timeout: an agent killed during the probe (SIGKILL, no cleanup) would leave
+    // a QEMU that never exits; timeout kills it by itself and forwards our SIGTERM to it.
+    const bound = existsSync("/usr/bin/timeout")
     const child = spawn(
-      binary,
+      bound ? "/usr/bin/timeout" : binary,
       [
+        ...(bound ? ["--signal=KILL", String(Math.ceil(waitMs / 1000) + 2), binary] : []),
         "-accel",
         "kvm",
         "-machine",
@@ -66,7 +70,7 @@ export const probeKvm = (binary: string, waitMs = 3000): Effect.Effect<boolean> 
       if (done) return
       done = true
       clearTimeout(timer)
-      child.kill("SIGKILL")
+      child.kill(bound ? "SIGTERM" : "SIGKILL")
       resume(Effect.succeed(ok))
     }
     let out = ""
