@@ -20,6 +20,8 @@ export default defineConfig([
     sourcemap: true,
     target: "node20",
     noExternal: [/^(?!@node-rs\/)/],
-    banner: { js: 'import { createRequire as __amstRequire } from "node:module"; const require = __amstRequire(import.meta.url);' },
+    banner: {
+      js: 'import { createRequire as __amstRequire } from "node:module"; const require = __amstRequire(import.meta.url);',
+    },
   },
 ])
