@@ -243,5 +243,8 @@ export const layer = (settings: SecuritySettings, node: NodeInfo): Layer.Layer<S
     Security,
     Effect.flatMap(CertificateAuthority.ensureNodeTls(settings, node), (tls) => make(settings, node, tls)),
   )
-  return Layer.mergeAll(security, Layer.provideMerge(Encryption.layer, secrets))
+  // Secrets first, then TLS: built side by side, a wrong master key interrupted the certificate
+  // writes mid-way, and their promises went on writing under a data directory the failed boot
+  // had already given up (a test's cleanup met files appearing under it). Secrets take milliseconds.
+  return Layer.provideMerge(security, Layer.provideMerge(Encryption.layer, secrets))
 }

@@ -18,7 +18,8 @@ import { Effect, type Scope } from "effect"
 export const tempDirNamed = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.promise(() => fs.mkdtemp(path.join(os.tmpdir(), prefix))),
-    (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true })),
+    // Retries: a process the test killed may still be closing files under it (ENOTEMPTY, EBUSY).
+    (dir) => Effect.promise(() => fs.rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 })),
   )
 
 /**
