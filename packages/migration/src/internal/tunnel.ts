@@ -6,19 +6,11 @@ import * as net from "node:net"
 import { Transform } from "node:stream"
 import * as tls from "node:tls"
 import { Deferred, Effect, Either, Queue, Runtime, type Scope } from "effect"
+import type { Address, NodeTls } from "../Migration.js"
 import * as Wire from "../Wire.js"
 
-export interface NodeTls {
-  readonly cert: string
-  readonly key: string
-  readonly ca: string
-  readonly isNode: (cert: X509Certificate) => boolean
-}
-
-export interface Address {
-  readonly host: string
-  readonly port: number
-}
+// Declared once, in the public module.
+export type { Address, NodeTls } from "../Migration.js"
 
 /** Bytes on the wire (TLS records included) of a set of raw TCP sockets, live and closed. */
 export class WireCounter {
