@@ -248,12 +248,8 @@ describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration be
         cli(["cluster", "cert", "issue", "ops", "--role", "operator", "--out", dir, "--data-dir", dirA]).code,
       ).toBe(0)
       const api = (readyA.endpoints as Record<string, string>).api!
-      const moved = cli([
-        "vm",
-        "migrate",
-        "mig-1",
-        "--to",
-        "node-b",
+      // node-a's API as the operator.
+      const asOps = [
         "--data-dir",
         dirA,
         "--address",
@@ -262,7 +258,8 @@ describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration be
         join(dir, "ops.crt"),
         "--key",
         join(dir, "ops.key"),
-      ])
+      ]
+      const moved = cli(["vm", "migrate", "mig-1", "--to", "node-b", ...asOps])
       expect(moved.stderr).toBe("")
       expect(moved.code).toBe(0)
       expect(moved.stdout).toMatch(/^migrating mig-1 to node-b \(migration \S+\)\n/)
@@ -274,19 +271,7 @@ describe.skipIf(!haveQemuImg || !haveEtcd || !haveGuestTools)("live migration be
       // The source handed it off: no copy left here.
       expect(vmA("show", "mig-1").stderr).toMatch(/^VmNotFound: /)
       // The run is listed on the source's API.
-      const runs = cli([
-        "api",
-        "migrations",
-        "--data-dir",
-        dirA,
-        "--address",
-        api,
-        "--cert",
-        join(dir, "ops.crt"),
-        "--key",
-        join(dir, "ops.key"),
-        "--json",
-      ])
+      const runs = cli(["api", "migrations", ...asOps, "--json"])
       expect(JSON.parse(runs.stdout).migrations).toMatchObject([
         { vm_id: "mig-1", target: "node-b", state: "completed" },
       ])

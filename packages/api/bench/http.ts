@@ -18,7 +18,7 @@ import { join } from "node:path"
 import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer } from "effect"
-import { type Fixture, start, tokens } from "../test/helpers.js"
+import { type Fixture, memoryVms, start, tokens } from "../test/helpers.js"
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const seconds = Number(process.env.BENCH_SECONDS ?? 8)
@@ -185,23 +185,13 @@ const program = Effect.gen(function* () {
   )
 })
 
-// Ten VMs in the fixture's in-memory manager, so /v1/vms lists something.
+// Ten VMs in the fixture's in-memory manager (its own define), so /v1/vms lists something.
 const defineVms = (fx: Fixture) =>
-  Effect.sync(() => {
-    for (let i = 0; i < 10; i++) {
-      const id = `vm-${i}`
-      fx.vms.set(id, {
-        spec: { id, vcpus: 1, memory_mb: 128, disks: [], nics: [] },
-        state: "defined",
-        pid: null,
-        accel: null,
-        term: null,
-        exit_reason: null,
-        created_at: Date.now(),
-        updated_at: Date.now(),
-      } as never)
-    }
-  })
+  Effect.forEach(
+    Array.from({ length: 10 }, (_, i) => `vm-${i}`),
+    (id) => memoryVms(fx.vms).define({ id, vcpus: 1, memory_mb: 128 }),
+    { discard: true },
+  ).pipe(Effect.orDie)
 
 Effect.runPromise(Effect.scoped(program).pipe(Effect.provide(Layer.empty))).then(
   () => process.exit(0),
