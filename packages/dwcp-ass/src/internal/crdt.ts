@@ -57,6 +57,8 @@ const ahead = (a: Map<number, number>, b: Map<number, number>): boolean => {
 
 export class Replica {
   private readonly docs = new Map<string, Doc>()
+  /** The document this replica writes: its node's own, or (hybrid mode) its site's while it leads. */
+  private writer: string
 
   /**
    * @param incarnation the Yjs client id of this node's writes: larger than any earlier run's,
@@ -70,7 +72,29 @@ export class Replica {
     readonly limits: Limits = defaultLimits,
     readonly owner: (key: string) => string | undefined = ownerOf,
   ) {
+    this.writer = self
     this.open(self)
+  }
+
+  /** The owner whose document local writes go to. */
+  get writing(): string {
+    return this.writer
+  }
+
+  /**
+   * Writes go to `owner`'s document from now on, under Yjs client id `client`; `undefined`: back
+   * to this node's own. Hybrid mode's coordinator passes its fencing token, so every term writes
+   * under a client id of its own (never reusing a (client, clock) pair an earlier coordinator
+   * used) and a later term's concurrent writes land to the right of an earlier one's, which
+   * YKeyValue keeps.
+   */
+  writeAs(w: { readonly owner: string; readonly client: number } | undefined): void {
+    if (w === undefined) {
+      this.writer = this.self
+      return
+    }
+    this.writer = w.owner
+    this.open(w.owner).doc.clientID = w.client
   }
 
   private open(owner: string): Doc {
@@ -100,13 +124,13 @@ export class Replica {
 
   private write(key: string, val: Val): Uint8Array {
     const o = this.owner(key)
-    if (o !== this.self) throw new NotOwner(key, o, this.self)
+    if (o !== this.writer) throw new NotOwner(key, o, this.writer)
     if (key.length > this.limits.maxKey)
       throw new RangeError(`${key.slice(0, 64)}...: key longer than ${this.limits.maxKey}`)
     const t = text(val)
     if (t !== undefined && t.length > this.limits.maxValue)
       throw new RangeError(`${key}: value of ${t.length} chars, more than ${this.limits.maxValue}`)
-    const { doc, kv } = this.open(this.self)
+    const { doc, kv } = this.open(this.writer)
     let delta: Uint8Array | undefined
     const capture = (u: Uint8Array) => {
       delta = u

@@ -32,6 +32,8 @@ export type Message = Swim.SwimMessage | CrdtMessage
 export interface NodeOptions {
   readonly id: string
   readonly addr: string
+  /** Who owns a key (default: owner.ts's ownerOf, a node id). */
+  readonly owner?: ((key: string) => string | undefined) | undefined
   readonly meta?: string | undefined
   readonly profile: Swim.SwimProfile
   /** Yjs client id of this run's writes; larger than any earlier run's (see Replica). */
@@ -74,7 +76,7 @@ export class GossipNode {
   refused = 0
 
   constructor(private readonly o: NodeOptions) {
-    this.replica = new Replica(o.id, o.incarnation, (c, origin) => o.onChange?.(c, origin), o.limits)
+    this.replica = new Replica(o.id, o.incarnation, (c, origin) => o.onChange?.(c, origin), o.limits, o.owner)
     for (const s of o.snapshot ?? []) {
       const r = this.replica.apply(s.o, s.u)
       if (r._tag === "Refused") o.log(`gossip ${o.id}: saved state of ${s.o} refused: ${r.reason}`)
@@ -105,14 +107,15 @@ export class GossipNode {
   /** Writes an owned key (throws NotOwner otherwise) and starts spreading it. */
   put(key: string, value: string, run?: number): number {
     const u = this.replica.put(key, value, run)
-    this.spread({ o: this.o.id, u })
+    this.spread({ o: this.replica.writing, u })
     return u.byteLength
   }
 
   /** Deletes an owned key; whether this replica held it. */
   remove(key: string): boolean {
     const existed = this.replica.get(key) !== undefined
-    this.spread({ o: this.o.id, u: this.replica.remove(key) })
+    const u = this.replica.remove(key)
+    this.spread({ o: this.replica.writing, u })
     return existed
   }
 
