@@ -46,6 +46,31 @@ describe.skipIf(!haveEtcd)("Raft mode on a 3-member etcd", () => {
   )
 
   it.live(
+    "a leader that steps down and lives on: writes right after go on (forwarded), and within a second go to the new leader",
+    () =>
+      Effect.gen(function* () {
+        const s = yield* StateStore.StateStore
+        yield* s.put("sd/0", "before") // the store learns who leads
+        const from = yield* Effect.promise(() => cluster.leader())
+        const to = (from + 1) % 3
+        yield* Effect.promise(() => cluster.transferLeadership(to))
+        // Still sent to the old leader for a while: it forwards them, and none fails.
+        const revs = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], (i) => s.put(`sd/${i}`, "moved"), {
+          concurrency: 4,
+        })
+        expect(new Set(revs).size).toBe(8)
+        // Past the re-check interval (1 s), writes skip the extra hop: the old leader answers none.
+        yield* Effect.sleep("1200 millis")
+        const handled = (i: number) => Effect.promise(() => cluster.handled(i, "Put"))
+        const [fromBefore, toBefore] = [yield* handled(from), yield* handled(to)]
+        for (let i = 0; i < 10; i++) yield* s.put(`sd/after/${i}`, "x")
+        expect((yield* handled(from)) - fromBefore).toBe(0)
+        expect((yield* handled(to)) - toBefore).toBe(10)
+      }).pipe(Effect.scoped, Effect.provide(store("step-down/"))),
+    30_000,
+  )
+
+  it.live(
     "SIGKILL of the etcd leader: writes go on after the election, acknowledged ones survive, the member rejoins",
     () =>
       Effect.gen(function* () {
