@@ -13,13 +13,14 @@ const allowed = (message: string) => ({ message: () => ({ message, override: tru
 /**
  * `raft`: etcd (linearizable) when `etcd_endpoints` is set, else the node's local database;
  * `gossip`: SWIM membership and CRDT state over signed UDP (eventual, single writer per key);
+ * `hybrid`: etcd inside the `site`, gossip between sites (the design's mode table: Raft + gossip);
  * `pbft` is a later mode.
  *
  * @since 0.1.0
  * @category settings
  */
-export const Algorithm = Schema.Literal("raft", "pbft", "gossip").annotations(
-  allowed('expected one of "raft", "pbft", "gossip"'),
+export const Algorithm = Schema.Literal("raft", "pbft", "gossip", "hybrid").annotations(
+  allowed('expected one of "raft", "pbft", "gossip", "hybrid"'),
 )
 
 /**
@@ -41,6 +42,16 @@ export const EtcdEndpoint = Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s/
 export const GossipAddress = Schema.String.pipe(
   Schema.pattern(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):\d{1,5}$/),
 ).annotations(allowed("expected host:port like 10.0.0.5:7946"))
+
+/**
+ * A site's name (hybrid mode): a key segment, `site/<site>/...`.
+ *
+ * @since 0.5.0
+ * @category settings
+ */
+export const Site = Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_.-]{0,62}$/)).annotations(
+  allowed("expected a site name: lowercase letters, digits, '_', '.', '-', at most 63"),
+)
 
 /**
  * @since 0.1.0
@@ -87,8 +98,14 @@ export const ConsensusSettings = Schema.Struct({
     default: () => "lan" as const,
     exact: true,
   }),
+  /** Hybrid mode: this node's site; its `etcd_endpoints` are the site's etcd, the gossip_* keys the pool between sites. */
+  site: Schema.optionalWith(Schema.Union(Schema.Literal(""), Site), { default: () => "" as const, exact: true }),
 }).pipe(
   Schema.filter((s) => {
+    if (s.algorithm === "hybrid" && s.site === "")
+      return { path: ["site"], message: "hybrid mode needs this node's site" }
+    if (s.algorithm === "hybrid" && s.etcd_endpoints.length === 0)
+      return { path: ["etcd_endpoints"], message: "hybrid mode needs the site's etcd members" }
     const https = s.etcd_endpoints.filter((e) => e.startsWith("https://")).length
     // One set of credentials serves every member: a mixed list would send some calls in clear.
     if (https > 0 && https < s.etcd_endpoints.length)

@@ -13,7 +13,7 @@
  */
 import { readFile } from "node:fs/promises"
 import * as path from "node:path"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Either, Layer } from "effect"
 import { type ConsensusSettings, usesTls } from "./ConsensusSettings.js"
 import * as Core from "./internal/core.js"
 import { StateUnavailable } from "./StateError.js"
@@ -174,17 +174,30 @@ export const tlsFiles = (settings: ConsensusSettings, node?: NodeFiles | undefin
 export const fromSettings = (
   settings: ConsensusSettings,
   node?: NodeFiles | undefined,
-): Layer.Layer<StateStore, StateUnavailable> => {
+): Layer.Layer<StateStore, StateUnavailable> =>
+  Either.match(options(settings, node), { onLeft: Layer.fail, onRight: layer })
+
+/**
+ * The {@link Options} these settings give (what {@link fromSettings} starts); hybrid mode uses
+ * them for the site's etcd.
+ *
+ * @since 0.5.0
+ * @category layers
+ */
+export const options = (
+  settings: ConsensusSettings,
+  node?: NodeFiles | undefined,
+): Either.Either<Options, StateUnavailable> => {
   const tls = tlsFiles(settings, node)
   if (tls !== undefined && tls.caFile === "")
-    return Layer.fail(
+    return Either.left(
       new StateUnavailable({
         operation: "connect",
         key: settings.etcd_endpoints[0] ?? "",
         message: "https:// etcd endpoints need dwcp.consensus.etcd_ca_file (or the node's data_dir for its own CA)",
       }),
     )
-  return layer({
+  return Either.right({
     endpoints: settings.etcd_endpoints,
     callTimeout: settings.call_timeout,
     leaseTtl: settings.lease_ttl,

@@ -59,9 +59,12 @@ export const component = (
     name: "state-sync",
     layer: StateSync.layer(settings, node),
     retry:
-      mode === "etcd" ? Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(4))) : undefined,
+      mode === "etcd" || mode === "hybrid"
+        ? Schedule.exponential("250 millis").pipe(Schedule.intersect(Schedule.recurs(4)))
+        : undefined,
     healthCheck,
-    timeout: mode === "etcd" ? Duration.sum(settings.call_timeout, Duration.seconds(1)) : "10 seconds",
+    timeout:
+      mode === "etcd" || mode === "hybrid" ? Duration.sum(settings.call_timeout, Duration.seconds(1)) : "10 seconds",
     expectedDuration: mode === "etcd" ? "30 millis" : "5 millis",
     description:
       mode === "etcd"
@@ -70,6 +73,8 @@ export const component = (
           ? "cluster state on the node database (single node)"
           : mode === "gossip"
             ? `cluster state by gossip on ${settings.gossip_bind} (${settings.gossip_profile}), eventual, single writer per key`
-            : `cluster state: ${mode} is not built yet`,
+            : mode === "hybrid"
+              ? `cluster state of site ${settings.site} on etcd (${settings.etcd_endpoints.join(", ")}), linearizable; other sites' by gossip on ${settings.gossip_bind}, eventual`
+              : `cluster state: ${mode} is not built yet`,
   })
 }

@@ -138,8 +138,11 @@ export interface LeaseOptions {
  * @category models
  */
 export interface StateStoreApi {
-  /** `"etcd"` (Raft mode), `"local"` (single node, the local database) or `"gossip"` (eventual). */
-  readonly mode: "etcd" | "local" | "gossip"
+  /**
+   * `"etcd"` (Raft mode), `"local"` (single node, the local database), `"gossip"` (eventual) or
+   * `"hybrid"` (etcd in the site, gossip between sites).
+   */
+  readonly mode: "etcd" | "local" | "gossip" | "hybrid"
   /** Linearizable read of one key. */
   readonly get: (key: string) => Effect.Effect<Option.Option<Entry>, StateError>
   /** Linearizable read of every key under `prefix`, at one revision, ordered by key. */

@@ -8,10 +8,11 @@
  */
 import * as path from "node:path"
 import type { Database } from "@novacron/database"
-import { Data, Layer } from "effect"
+import { Data, Either, Layer } from "effect"
 import type { ConsensusSettings } from "./ConsensusSettings.js"
 import * as EtcdStore from "./EtcdStore.js"
 import * as GossipStore from "./GossipStore.js"
+import * as HybridStore from "./HybridStore.js"
 import * as LocalStore from "./LocalStore.js"
 import { StateUnavailable } from "./StateError.js"
 import type { StateStore } from "./StateStore.js"
@@ -38,18 +39,44 @@ export class ModeNotBuilt extends Data.TaggedError("ModeNotBuilt")<{ readonly al
 export const gossipLayer = (
   settings: ConsensusSettings,
   node: EtcdStore.NodeFiles | undefined,
-): Layer.Layer<StateStore | GossipStore.Gossip, StateUnavailable> => {
+): Layer.Layer<StateStore | GossipStore.Gossip, StateUnavailable> =>
+  Either.match(gossipOptions(settings, node, "gossip"), { onLeft: Layer.fail, onRight: GossipStore.layer })
+
+/**
+ * The hybrid store for these settings: the site's etcd (`etcd_*`, as in Raft mode) and the
+ * gossip pool between sites (`gossip_*`, as in gossip mode), this node announcing its `site`.
+ *
+ * @since 0.5.0
+ * @category layers
+ */
+export const hybridLayer = (
+  settings: ConsensusSettings,
+  node: EtcdStore.NodeFiles | undefined,
+): Layer.Layer<StateStore | GossipStore.Gossip | HybridStore.Hybrid, StateUnavailable> => {
+  const etcd = EtcdStore.options(settings, node)
+  if (Either.isLeft(etcd)) return Layer.fail(etcd.left)
+  return Either.match(gossipOptions(settings, node, "hybrid"), {
+    onLeft: Layer.fail,
+    onRight: (gossip) => HybridStore.layer({ site: settings.site, etcd: etcd.right, gossip }),
+  })
+}
+
+const gossipOptions = (
+  settings: ConsensusSettings,
+  node: EtcdStore.NodeFiles | undefined,
+  mode: string,
+): Either.Either<GossipStore.Options, StateUnavailable> => {
   if (node === undefined)
-    return Layer.fail(
+    return Either.left(
       new StateUnavailable({
         operation: "gossip",
         key: "",
-        message: "gossip mode needs the node's data_dir (its tls/ca.crt, node.crt and node.key)",
+        message: `${mode} mode needs the node's data_dir (its tls/ca.crt, node.crt and node.key)`,
       }),
     )
   const wildcard = /^(0\.0\.0\.0|\[::\]):/.test(settings.gossip_bind)
   if (wildcard && settings.gossip_advertise === "")
-    return Layer.fail(
+    return Either.left(
       new StateUnavailable({
         operation: "gossip",
         key: "",
@@ -57,7 +84,7 @@ export const gossipLayer = (
       }),
     )
   const tls = path.join(node.data_dir, "tls")
-  return GossipStore.layer({
+  return Either.right({
     bind: settings.gossip_bind,
     advertise: settings.gossip_advertise === "" ? undefined : settings.gossip_advertise,
     seeds: settings.gossip_seeds,
@@ -90,6 +117,7 @@ export const layer = (
   node?: EtcdStore.NodeFiles | undefined,
 ): Layer.Layer<StateStore, ModeNotBuilt | StateUnavailable, Database.Database> => {
   if (settings.algorithm === "gossip") return gossipLayer(settings, node)
+  if (settings.algorithm === "hybrid") return hybridLayer(settings, node)
   if (settings.algorithm !== "raft") return Layer.fail(new ModeNotBuilt({ algorithm: settings.algorithm }))
   return settings.etcd_endpoints.length > 0 ? EtcdStore.fromSettings(settings, node) : LocalStore.fromSettings(settings)
 }
@@ -100,5 +128,5 @@ export const layer = (
  * @since 0.1.0
  * @category layers
  */
-export const modeOf = (settings: ConsensusSettings): "etcd" | "local" | "gossip" | "pbft" =>
+export const modeOf = (settings: ConsensusSettings): "etcd" | "local" | "gossip" | "pbft" | "hybrid" =>
   settings.algorithm !== "raft" ? settings.algorithm : settings.etcd_endpoints.length > 0 ? "etcd" : "local"

@@ -13,6 +13,8 @@ export * as ConsensusSettings from "./ConsensusSettings.js"
 export * as EtcdStore from "./EtcdStore.js"
 /** @since 0.3.0 */
 export * as GossipStore from "./GossipStore.js"
+/** @since 0.5.0 */
+export * as HybridStore from "./HybridStore.js"
 /** @since 0.1.0 */
 export * as Keyspace from "./Keyspace.js"
 /** @since 0.1.0 */
