@@ -34,6 +34,11 @@ export const PbaSettings = Schema.Struct({
   ewmaAlpha: Schema.optionalWith(Schema.Number.pipe(Schema.between(0.001, 1)), { default: () => 0.3 }),
   /** Model file; defaults to the one shipped in the package. */
   modelPath: Schema.optional(Schema.String),
+  /**
+   * False: this service loads no model of its own; the `fallback` baseline predicts unless the
+   * caller passes a predictor to `predict` (in the agent, the ML engine's: one model per process).
+   */
+  loadModel: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /** Allocate the predicted mean or the lower end of the 80 % interval. */
   capacityBasis: Schema.optionalWith(Schema.Literal("mean", "lower"), { default: () => "mean" as const }),
 })
@@ -44,7 +49,7 @@ export const PbaSettings = Schema.Struct({
 export type PbaSettings = typeof PbaSettings.Type
 
 /**
- * State of the LSTM model.
+ * State of the LSTM model (`Disabled` also when `loadModel` is false).
  *
  * @since 0.1.0
  */
@@ -77,8 +82,14 @@ export interface PbaService {
   readonly push: (link: string, bytesPerSecond: number) => Effect.Effect<void>
   /** Closes idle periods of every link up to `nowMs`. */
   readonly advance: (nowMs: number) => Effect.Effect<void>
-  /** Forecasts a link's throughput (degraded with no history). */
-  readonly predict: (link: string) => Effect.Effect<Predictor.Prediction>
+  /**
+   * Forecasts a link's throughput (degraded with no history). With `predictor`, that predictor
+   * forecasts from the link's history instead of this service's own (a served one, swapped at run
+   * time by the caller).
+   */
+  readonly predict: (link: string, predictor?: Predictor.Predictor) => Effect.Effect<Predictor.Prediction>
+  /** Name of the baseline that predicts when the model is off, loading or unusable. */
+  readonly baseline: string
   /** Predicts the link and shares the predicted capacity among `transfers`; call again to re-allocate. */
   readonly allocate: (link: string, transfers: ReadonlyArray<Allocation.Transfer>) => Effect.Effect<LinkAllocation>
   /**
@@ -121,12 +132,11 @@ export const make = (settings: PbaSettings): Effect.Effect<PbaService, never, Sc
       }
       return h
     }
-    const status = yield* Ref.make<ModelStatus>(
-      settings.enableV3Prediction ? { _tag: "Loading" } : { _tag: "Disabled" },
-    )
+    const loading = settings.enableV3Prediction && settings.loadModel
+    const status = yield* Ref.make<ModelStatus>(loading ? { _tag: "Loading" } : { _tag: "Disabled" })
     const lstm = yield* Ref.make<Predictor.Predictor | undefined>(undefined)
     const loaded = yield* Deferred.make<ModelStatus>()
-    if (settings.enableV3Prediction) {
+    if (loading) {
       yield* Effect.forkScoped(
         Lstm.loadOrFallback(settings.modelPath ?? Lstm.defaultModelPath, fallback).pipe(
           Effect.flatMap(({ predictor, error }) => {
@@ -144,9 +154,10 @@ export const make = (settings: PbaSettings): Effect.Effect<PbaService, never, Sc
     } else {
       yield* Deferred.succeed(loaded, { _tag: "Disabled" })
     }
-    const predict = (link: string) =>
+    const predict = (link: string, served?: Predictor.Predictor) =>
       Effect.gen(function* () {
         const xs = histories.get(link)?.samples() ?? new Float64Array(0)
+        if (served !== undefined) return yield* served.predict(xs)
         const s = yield* Ref.get(status)
         if (s._tag === "Disabled") return fallback.predictSync(xs)
         if (settings.periodMs !== 1000) {
@@ -179,6 +190,7 @@ export const make = (settings: PbaSettings): Effect.Effect<PbaService, never, Sc
           for (const h of histories.values()) h.advance(nowMs)
         }),
       predict,
+      baseline: fallback.name,
       allocate,
       allocations: (link, transfers) => {
         const once = Effect.flatMap(transfers, (ts) => allocate(link, ts))

@@ -35,6 +35,21 @@ describe("Pba service", () => {
     }),
   )
 
+  it.scoped("loadModel false: no model loads; the baseline predicts, or the predictor the caller passes", () =>
+    Effect.gen(function* () {
+      const pba = yield* Pba.make(settings({ loadModel: false }))
+      // Settled at once: nothing is loading (with a load this would be Ready after onnxruntime loads).
+      expect(yield* pba.modelStatus).toEqual({ _tag: "Disabled" })
+      expect(yield* pba.awaitModel).toEqual({ _tag: "Disabled" })
+      for (const x of reference.samples[2]!) yield* pba.push("wan0", x)
+      expect(yield* pba.predict("wan0")).toMatchObject({ predictor: "last-value", status: "ok" })
+      expect(pba.baseline).toBe("last-value")
+      const served = Predictor.harmonicMean(3)
+      const pred = yield* pba.predict("wan0", served)
+      expect(pred).toEqual(served.predictSync(reference.samples[2]!))
+    }),
+  )
+
   it.scoped("an unusable model leaves the service up on the fallback, degraded", () =>
     Effect.gen(function* () {
       const pba = yield* Pba.make(settings({ modelPath: join(import.meta.dirname, "no-such-model.onnx") }))

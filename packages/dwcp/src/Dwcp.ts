@@ -10,7 +10,7 @@
  */
 import type { Socket } from "node:net"
 import type { Component } from "@novacron/init"
-import { Context, Data, Effect, Layer, Option, PubSub, type Queue, type Schedule, type Scope } from "effect"
+import { Context, Data, Effect, Layer, Option, PubSub, type Queue, Ref, type Schedule, type Scope } from "effect"
 import * as Engine from "./Engine.js"
 import * as Envelope from "./Envelope.js"
 import { LinkClassifier } from "./LinkClassifier.js"
@@ -115,6 +115,11 @@ export interface Status {
   readonly links: ReadonlyArray<{ readonly peer: string; readonly row: ModeTable.ResolvedRow }>
   readonly parts: ReadonlyArray<Part.Status>
   readonly stateStore: string
+  /**
+   * Which predictor forecasts link throughput: the served one's name (`setPredictor`), else the
+   * prediction part's baseline, or `none` while prediction runs v1.
+   */
+  readonly predictor: string
 }
 
 /**
@@ -147,6 +152,12 @@ export interface Service {
    * a subscriber that falls behind loses the oldest; it never slows a transfer.
    */
   readonly observations: Effect.Effect<Queue.Dequeue<Observation>, never, Scope.Scope>
+  /**
+   * Serves link predictions with `predictor` from now on (the prediction part keeps the histories),
+   * also across restarts of the part; `undefined` goes back to the part's baseline. DWCP loads no
+   * model itself: the host installs the ML engine's predictor here once both run.
+   */
+  readonly setPredictor: (predictor: Engine.Predictor | undefined) => Effect.Effect<void>
 }
 
 /**
@@ -270,6 +281,8 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
 
     // Sliding: observations feed accuracy metrics; losing old ones beats blocking a send.
     const observed = yield* Effect.acquireRelease(PubSub.sliding<Observation>(1024), PubSub.shutdown)
+    // Read on every prediction, so a swap applies to the next send and survives part restarts.
+    const served = yield* Ref.make<Engine.Predictor | undefined>(undefined)
 
     const service: Service = {
       offer,
@@ -282,8 +295,9 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
             "dwcp.link_class": row.linkClass,
             "dwcp.transport": row.transport,
           })
+          const predictor = yield* Ref.get(served)
           const [forecast, p] = yield* prediction.use(
-            (e) => Effect.map(e.predict(request.peer), v3),
+            (e) => Effect.map(e.predict(request.peer, predictor), v3),
             Effect.succeed(v1<Engine.Forecast | undefined>(undefined)),
           )
           const predictedBps = forecast?.bps
@@ -369,18 +383,18 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
               })
             }
           }
-          const served = { prediction: p, compression: c, congestion: g, transport: t }
+          const servedBy = { prediction: p, compression: c, congestion: g, transport: t }
           yield* Effect.annotateCurrentSpan({
             "dwcp.encoding": encoded.encoding,
             "dwcp.bytes": request.data.length,
             "dwcp.wire_bytes": wire.length,
             "dwcp.carrier": delivery.carrier,
-            ...Object.fromEntries(Object.entries(served).map(([part, v]) => [`dwcp.served.${part}`, v])),
+            ...Object.fromEntries(Object.entries(servedBy).map(([part, v]) => [`dwcp.served.${part}`, v])),
           })
           return {
             peer: request.peer,
             row,
-            served,
+            served: servedBy,
             encoding: encoded.encoding,
             bytes: request.data.length,
             wireBytes: wire.length,
@@ -431,8 +445,11 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
             Effect.catchTag("PartFailure", Effect.die),
           ),
         ),
+      setPredictor: (predictor) => Ref.set(served, predictor),
       status: Effect.gen(function* () {
         const snap = yield* classifier.current
+        const installed = yield* Ref.get(served)
+        const part = yield* prediction.current
         return {
           nodeId: options.nodeId,
           mode: snap.mode,
@@ -440,6 +457,10 @@ export const make = (options: Options): Effect.Effect<Service, never, LinkClassi
           links: [...snap.links.values()].map((l) => ({ peer: l.peer, row: l.row })),
           parts: yield* Effect.forEach(parts, (p) => p.status),
           stateStore: Option.match(yield* stateSync.current, { onNone: () => local.kind, onSome: (s) => s.kind }),
+          predictor: Option.match(part, {
+            onNone: () => "none (prediction runs v1)",
+            onSome: (e) => installed?.name ?? `${e.baseline ?? "baseline"} (the prediction part's; none served)`,
+          }),
         }
       }),
     }
@@ -457,6 +478,7 @@ export const health = (status: Status): Component.HealthResult => {
   const down = status.parts.filter((p) => p._tag === "down")
   const details = {
     mode: status.mode,
+    predictor: status.predictor,
     parts: Object.fromEntries(
       status.parts.map((p) => [
         p.part,

@@ -8,6 +8,7 @@
  */
 import type { Socket } from "node:net"
 import type { Host, Workload } from "@novacron/dwcp-itp"
+import type { Predictor as PbaPredictor } from "@novacron/dwcp-pba"
 import { Data, type Effect, type Option } from "effect"
 import type * as ModeTable from "./ModeTable.js"
 import type { PartFailure } from "./Part.js"
@@ -127,12 +128,26 @@ export interface Forecast {
 }
 
 /**
+ * A throughput predictor served from outside DWCP (the ML engine's): forecasts from a link's
+ * one-second history, oldest first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Predictor = PbaPredictor.Predictor
+
+/**
  * @since 0.1.0
  * @category models
  */
 export interface Prediction {
-  /** Predicted throughput of the link to `peer`, when known, and which predictor made it. */
-  readonly predict: (peer: string) => Effect.Effect<Forecast | undefined, PartFailure>
+  /**
+   * Predicted throughput of the link to `peer`, when known, and which predictor made it: `served`
+   * when given (the one installed with `Dwcp.setPredictor`), else the part's baseline.
+   */
+  readonly predict: (peer: string, served?: Predictor | undefined) => Effect.Effect<Forecast | undefined, PartFailure>
+  /** The part's own predictor, used while none is served (e.g. `last-value`). */
+  readonly baseline?: string | undefined
   /** Records a finished transfer's throughput. */
   readonly observe: (peer: string, bytesPerSecond: number) => Effect.Effect<void, PartFailure>
 }

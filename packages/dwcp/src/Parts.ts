@@ -231,13 +231,19 @@ export const fromPackages = (options: {
     prediction: Effect.flatMap(
       load<typeof import("@novacron/dwcp-pba")>("prediction", "@novacron/dwcp-pba", importer),
       ({ Pba }) =>
-        Effect.map(Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true })), (pba) => ({
-          predict: (peer: string) =>
-            Effect.map(pba.predict(peer), (p) =>
-              p.status === "ok" ? { bps: p.oneSecond.mean, predictor: p.predictor } : undefined,
-            ),
-          observe: (peer: string, bps: number) => pba.push(peer, bps),
-        })),
+        // No model of its own: the agent's one model is the ML engine's, served through
+        // `Dwcp.setPredictor`; until then (or without an ML engine) PBA's baseline predicts.
+        Effect.map(
+          Pba.make(Schema.decodeSync(Pba.PbaSettings)({ enableV3Prediction: true, loadModel: false })),
+          (pba): Engine.Prediction => ({
+            predict: (peer, served) =>
+              Effect.map(pba.predict(peer, served), (p) =>
+                p.status === "ok" ? { bps: p.oneSecond.mean, predictor: p.predictor } : undefined,
+              ),
+            observe: (peer, bps) => pba.push(peer, bps),
+            baseline: pba.baseline,
+          }),
+        ),
     ),
     state_sync:
       options.stateStore === undefined

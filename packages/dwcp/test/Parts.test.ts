@@ -5,13 +5,16 @@ import { describe, expect, it } from "@effect/vitest"
 import { Receiver } from "@novacron/dwcp-amst"
 import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
+import { type Pba, Predictor } from "@novacron/dwcp-pba"
 import { EnvironmentDetector } from "@novacron/environment"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Schema, Stream } from "effect"
 import * as Dwcp from "../src/Dwcp.js"
 import type * as Engine from "../src/Engine.js"
 import * as LinkClassifier from "../src/LinkClassifier.js"
 import * as Parts from "../src/Parts.js"
 import type * as Rollout from "../src/Rollout.js"
+
+type PbaModule = typeof import("@novacron/dwcp-pba")
 
 const flags = (on: boolean): Rollout.Flags => ({
   v3_rollout_percentage: 100,
@@ -24,7 +27,7 @@ const flags = (on: boolean): Rollout.Flags => ({
 })
 
 /** A node with the packages' engines (state sync aside: it needs a database) sending to `port`. */
-const node = (nodeId: string, on: boolean, port: number) =>
+const node = (nodeId: string, on: boolean, port: number, importer?: Parts.Importer) =>
   Effect.gen(function* () {
     const transport = Schema.decodeUnknownSync(TransportSettings)({ min_streams: 2, max_streams: 4 })
     const link: Parts.Link = { resolve: () => Effect.succeed({ host: "127.0.0.1", port }) }
@@ -32,6 +35,7 @@ const node = (nodeId: string, on: boolean, port: number) =>
       transport,
       compression: Schema.decodeUnknownSync(CompressionSettings)({ workers: 1 }),
       link,
+      importer,
     })
     const store = new Map<string, string>()
     const v3: Dwcp.V3Engines = {
@@ -97,5 +101,52 @@ describe("the packages' engines behind DWCP", () => {
       const e = yield* Effect.flip(v3.place({ id: "huge", cpuMilli: 64000, memoryMib: 1 }, hosts))
       expect(e).toMatchObject({ _tag: "NoHostFits", workload: "huge" })
     }),
+  )
+
+  it.scopedLive(
+    "prediction loads no model of its own: PBA's baseline predicts until a predictor is served, which then names each prediction",
+    () =>
+      Effect.gen(function* () {
+        const dir = mkdtempSync(join(tmpdir(), "dwcp-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const rx = yield* Receiver.listen({ dir, host: "127.0.0.1" })
+        // The PBA the prediction part builds, caught on its way out of the importer.
+        const made = yield* Deferred.make<Pba.PbaService>()
+        const importer: Parts.Importer = async (specifier) => {
+          const m = await Parts.nativeImport(specifier)
+          if (specifier !== "@novacron/dwcp-pba") return m
+          const pba = m as PbaModule
+          return {
+            ...pba,
+            Pba: {
+              ...pba.Pba,
+              make: (s: Pba.PbaSettings) => Effect.tap(pba.Pba.make(s), (svc) => Deferred.succeed(made, svc)),
+            },
+          }
+        }
+        const dwcp = yield* node("node-3", true, rx.port, importer)
+        // Live clock: a transfer's measured bandwidth is its bytes over the clock's elapsed time.
+        const data = Buffer.alloc(64 * 1024, 3)
+        let n = 0
+        const send = Effect.zipLeft(
+          Effect.suspend(() => dwcp.send({ peer: "node-9", name: `x${n++}.bin`, data })),
+          rx.awaitCompleted(),
+        )
+        // The first send has no history to predict from; it leaves one sample.
+        expect((yield* send).served.prediction).toBe("v3")
+        // Nothing loads or is loading: the model the agent runs is the ML engine's alone.
+        expect(yield* (yield* Deferred.await(made)).modelStatus).toEqual({ _tag: "Disabled" })
+        const observed = yield* dwcp.observations
+        const next = Effect.zipRight(send, Effect.map(Stream.runHead(Stream.fromQueue(observed)), Option.getOrThrow))
+        expect((yield* next).predictor).toBe("last-value")
+        expect((yield* dwcp.status).predictor).toBe("last-value (the prediction part's; none served)")
+        const served = Predictor.harmonicMean(3)
+        yield* dwcp.setPredictor({ name: "ml-engine: harmonic-mean(3)", predict: served.predict })
+        expect((yield* next).predictor).toBe("harmonic-mean(3)")
+        expect((yield* dwcp.status).predictor).toBe("ml-engine: harmonic-mean(3)")
+        yield* dwcp.setPredictor(undefined)
+        expect((yield* next).predictor).toBe("last-value")
+      }),
+    60_000,
   )
 })
