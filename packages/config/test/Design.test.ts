@@ -88,10 +88,16 @@ describe("the design's novacron.yaml", () => {
           `^dwcp\\.consensus\\.election_timeout \\(c\\d+\\.yaml:${lineOf(text, "election_timeout")}\\): accepted, not in effect yet: the agent does not run etcd`,
         ),
       )
-      const pbft = yield* load(text.replace('protocol: "raft"', 'protocol: "pbft"'))
-      expect(Config.renderNote(pbft.notes.find((x) => x.path === "dwcp.consensus.protocol")!)).toMatch(
-        /: accepted, not in effect yet: only raft .* and gossip are built: the state-sync component refuses pbft/,
+      // PBFT mode is built: it needs its members (3f+1), and then is not a note.
+      const noMembers = yield* problems(text.replace('protocol: "raft"', 'protocol: "pbft"'))
+      expect(noMembers.join("\n")).toMatch(/pbft needs 3f\+1 members, 4 \(f = 1\) or 7 \(f = 2\), got 0/)
+      const pbft = yield* load(
+        text.replace(
+          'protocol: "raft"',
+          'protocol: "pbft"\n    pbft_members: [a@10.0.0.1:7947, b@10.0.0.2:7947, c@10.0.0.3:7947, d@10.0.0.4:7947]',
+        ),
       )
+      expect(pbft.notes.find((x) => x.path === "dwcp.consensus.protocol")).toBeUndefined()
       // Gossip mode is built: asking for it is not a note.
       const gossip = yield* load(text.replace('protocol: "raft"', 'protocol: "gossip"'))
       expect(gossip.notes.find((x) => x.path === "dwcp.consensus.protocol")).toBeUndefined()

@@ -352,13 +352,14 @@ describe("design key names (aliases) set the key that does the work", () => {
         'rule | network.tls_cert_path = "/nonexistent/c.pem" (alias-tls.yaml:2): cannot read /nonexistent/c.pem (ENOENT); TLS is on (network.enable_tls)',
         'rule | network.tls_key_path = "/nonexistent/k.pem" (alias-tls.yaml:3): cannot read /nonexistent/k.pem (ENOENT); TLS is on (network.enable_tls)',
       ])
-      const pbft = yield* Config.load({
-        file: file("alias-pbft", "dwcp:\n  consensus:\n    protocol: pbft\n"),
+      const bft = yield* Config.load({
+        file: file("alias-bft", "dwcp:\n  consensus:\n    byzantine_tolerance: true\n"),
         env: {},
       })
-      expect(pbft.settings.dwcp.consensus.algorithm).toBe("pbft")
-      expect(pbft.notes.map(Config.renderNote)).toEqual([
-        expect.stringMatching(/^dwcp\.consensus\.protocol \(alias-pbft\.yaml:3\): accepted, not in effect yet: /),
+      expect(bft.notes.map(Config.renderNote)).toEqual([
+        expect.stringMatching(
+          /^dwcp\.consensus\.byzantine_tolerance \(alias-bft\.yaml:3\): accepted, not in effect yet: /,
+        ),
       ])
       // Defaults are not notes: nothing was set.
       expect((yield* Config.load({ env: {} })).notes).toEqual([])

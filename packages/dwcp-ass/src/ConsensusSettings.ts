@@ -14,7 +14,7 @@ const allowed = (message: string) => ({ message: () => ({ message, override: tru
  * `raft`: etcd (linearizable) when `etcd_endpoints` is set, else the node's local database;
  * `gossip`: SWIM membership and CRDT state over signed UDP (eventual, single writer per key);
  * `hybrid`: etcd inside the `site`, gossip between sites (the design's mode table: Raft + gossip);
- * `pbft` is a later mode.
+ * `pbft`: PBFT among the `pbft_members` (4 or 7), tolerating Byzantine members.
  *
  * @since 0.1.0
  * @category settings
@@ -54,6 +54,17 @@ export const Site = Schema.String.pipe(Schema.pattern(/^[a-z0-9][a-z0-9_.-]{0,62
 )
 
 /**
+ * A PBFT member, `<node id>@<host:port>` (`node-a@10.0.0.5:7947`): the node id is its
+ * certificate's common name.
+ *
+ * @since 0.5.0
+ * @category settings
+ */
+export const PbftMember = Schema.String.pipe(
+  Schema.pattern(/^[^\s@]+@(\[[0-9a-fA-F:.]+\]|[^\s:[\]/]+):\d{1,5}$/),
+).annotations(allowed("expected <node id>@<host:port> like node-a@10.0.0.5:7947"))
+
+/**
  * @since 0.1.0
  * @category settings
  */
@@ -64,7 +75,7 @@ export const ConsensusSettings = Schema.Struct({
   election_timeout: Schema.optionalWith(Common.Duration, { default: () => D.seconds(1), exact: true }),
   /** etcd's `--heartbeat-interval` (LAN: 100 ms; WAN: 500 ms); must be below `election_timeout`. */
   heartbeat_interval: Schema.optionalWith(Common.Duration, { default: () => D.millis(100), exact: true }),
-  /** Byzantine fault tolerance (PBFT mode, not built yet). */
+  /** Byzantine fault tolerance: informative, `algorithm: pbft` is what selects PBFT mode. */
   byzantine_tolerance: Schema.optionalWith(Schema.Boolean.annotations(allowed("expected true or false")), {
     default: () => false,
     exact: true,
@@ -100,12 +111,30 @@ export const ConsensusSettings = Schema.Struct({
   }),
   /** Hybrid mode: this node's site; its `etcd_endpoints` are the site's etcd, the gossip_* keys the pool between sites. */
   site: Schema.optionalWith(Schema.Union(Schema.Literal(""), Site), { default: () => "" as const, exact: true }),
+  /** PBFT mode: every member as `<node id>@<host:port>` (its certificate's CN, its peer link); 4 or 7, this node included. */
+  pbft_members: Schema.optionalWith(Schema.Array(PbftMember), { default: () => [], exact: true }),
+  /** PBFT mode: TCP address to listen on; empty: this node's own entry in `pbft_members`. */
+  pbft_bind: Schema.optionalWith(Schema.Union(Schema.Literal(""), GossipAddress), {
+    default: () => "" as const,
+    exact: true,
+  }),
+  /** PBFT mode: first view-change timeout (a silent primary is replaced after about this); doubles per retry. */
+  pbft_view_timeout: Schema.optionalWith(Common.Duration, { default: () => D.seconds(1), exact: true }),
 }).pipe(
   Schema.filter((s) => {
     if (s.algorithm === "hybrid" && s.site === "")
       return { path: ["site"], message: "hybrid mode needs this node's site" }
     if (s.algorithm === "hybrid" && s.etcd_endpoints.length === 0)
       return { path: ["etcd_endpoints"], message: "hybrid mode needs the site's etcd members" }
+    if (s.algorithm === "pbft") {
+      const n = new Set(s.pbft_members.map((m) => m.slice(0, m.indexOf("@")))).size
+      if (n !== s.pbft_members.length) return { path: ["pbft_members"], message: "a node id is listed twice" }
+      if (n !== 4 && n !== 7)
+        return {
+          path: ["pbft_members"],
+          message: `pbft needs 3f+1 members, 4 (f = 1) or 7 (f = 2), got ${n}${n < 4 ? ": fewer than 4 cannot tolerate a Byzantine member" : ""}`,
+        }
+    }
     const https = s.etcd_endpoints.filter((e) => e.startsWith("https://")).length
     // One set of credentials serves every member: a mixed list would send some calls in clear.
     if (https > 0 && https < s.etcd_endpoints.length)

@@ -7,7 +7,7 @@
  * view-change timers that double. Signing is injected (Ed25519 keys from node:crypto in
  * production: {@link ed25519}).
  *
- * Not wired as a store mode yet: `algorithm: pbft` still fails with `ModeNotBuilt`.
+ * The store mode over it is {@link PbftStore} (`algorithm: pbft`).
  *
  * @example
  * ```ts
@@ -52,7 +52,7 @@ export type {
  * @category constants
  */
 export { digestOf, NULL_DIGEST } from "./internal/pbftMessages.js"
-export type { Output, Rejection, ReplicaConfig, Signer, Verifier } from "./internal/pbftReplica.js"
+export type { CheckpointState, Output, Rejection, ReplicaConfig, Signer, Verifier } from "./internal/pbftReplica.js"
 /**
  * One replica. `receive(message, now)` and `tick(now)` return the outputs: messages to broadcast
  * or send, replies to clients, executed requests, view changes.

@@ -139,10 +139,10 @@ export interface LeaseOptions {
  */
 export interface StateStoreApi {
   /**
-   * `"etcd"` (Raft mode), `"local"` (single node, the local database), `"gossip"` (eventual) or
-   * `"hybrid"` (etcd in the site, gossip between sites).
+   * `"etcd"` (Raft mode), `"local"` (single node, the local database), `"gossip"` (eventual),
+   * `"pbft"` (Byzantine fault tolerant) or `"hybrid"` (etcd in the site, gossip between sites).
    */
-  readonly mode: "etcd" | "local" | "gossip" | "hybrid"
+  readonly mode: "etcd" | "local" | "gossip" | "pbft" | "hybrid"
   /** Linearizable read of one key. */
   readonly get: (key: string) => Effect.Effect<Option.Option<Entry>, StateError>
   /** Linearizable read of every key under `prefix`, at one revision, ordered by key. */

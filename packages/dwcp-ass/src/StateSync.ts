@@ -1,8 +1,8 @@
 /**
  * Picks the state store the `dwcp.consensus` section asks for: Raft mode on etcd when
  * `etcd_endpoints` is set, the local store otherwise (a single node), gossip mode for
- * `algorithm: gossip` (the design's `protocol: gossip`). PBFT is not built yet: asking for it
- * fails the layer with `ModeNotBuilt`.
+ * `algorithm: gossip` (the design's `protocol: gossip`), PBFT for `algorithm: pbft` (the
+ * `pbft_members`, 4 or 7, over mTLS peer links).
  *
  * @since 0.1.0
  */
@@ -14,6 +14,7 @@ import * as EtcdStore from "./EtcdStore.js"
 import * as GossipStore from "./GossipStore.js"
 import * as HybridStore from "./HybridStore.js"
 import * as LocalStore from "./LocalStore.js"
+import * as PbftStore from "./PbftStore.js"
 import { StateUnavailable } from "./StateError.js"
 import type { StateStore } from "./StateStore.js"
 
@@ -25,7 +26,7 @@ import type { StateStore } from "./StateStore.js"
  */
 export class ModeNotBuilt extends Data.TaggedError("ModeNotBuilt")<{ readonly algorithm: string }> {
   override get message() {
-    return `dwcp.consensus.algorithm = "${this.algorithm}": not built yet (available: "raft", "gossip")`
+    return `dwcp.consensus.algorithm = "${this.algorithm}": not built yet (available: "raft", "gossip", "pbft")`
   }
 }
 
@@ -118,12 +119,13 @@ export const layer = (
 ): Layer.Layer<StateStore, ModeNotBuilt | StateUnavailable, Database.Database> => {
   if (settings.algorithm === "gossip") return gossipLayer(settings, node)
   if (settings.algorithm === "hybrid") return hybridLayer(settings, node)
+  if (settings.algorithm === "pbft") return PbftStore.fromSettings(settings, node)
   if (settings.algorithm !== "raft") return Layer.fail(new ModeNotBuilt({ algorithm: settings.algorithm }))
   return settings.etcd_endpoints.length > 0 ? EtcdStore.fromSettings(settings, node) : LocalStore.fromSettings(settings)
 }
 
 /**
- * `"etcd"`, `"local"`, or the unbuilt algorithm's name: what {@link layer} would start.
+ * `"etcd"`, `"local"`, `"gossip"`, `"pbft"` or `"hybrid"`: what {@link layer} would start.
  *
  * @since 0.1.0
  * @category layers

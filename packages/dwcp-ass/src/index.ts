@@ -21,6 +21,8 @@ export * as Keyspace from "./Keyspace.js"
 export * as LocalStore from "./LocalStore.js"
 /** @since 0.4.0 */
 export * as Pbft from "./Pbft.js"
+/** @since 0.5.0 */
+export * as PbftStore from "./PbftStore.js"
 /** @since 0.2.0 */
 export * as ServiceRegistry from "./ServiceRegistry.js"
 /** @since 0.1.0 */

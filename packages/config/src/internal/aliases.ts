@@ -80,17 +80,16 @@ const unbuilt: ReadonlyArray<{ readonly path: string; readonly when: (v: unknown
   [
     { path: "dwcp.transport.stream_timeout", when: () => true, why: "DWCP streams have no timeout of their own" },
     { path: "dwcp.compression.enable_ml_model", when: (v) => v === true, why: "no learned compression model is built" },
-    {
-      path: "dwcp.consensus.algorithm",
-      when: (v) => v === "pbft",
-      why: "only raft (etcd, or the node database on a single node) and gossip are built: the state-sync component refuses pbft",
-    },
     ...["election_timeout", "heartbeat_interval"].map((k) => ({
       path: `dwcp.consensus.${k}`,
       when: () => true,
       why: "the agent does not run etcd: set it on the etcd members (--election-timeout, --heartbeat-interval)",
     })),
-    { path: "dwcp.consensus.byzantine_tolerance", when: (v) => v === true, why: "byzantine mode (PBFT) is not built" },
+    {
+      path: "dwcp.consensus.byzantine_tolerance",
+      when: (v) => v === true,
+      why: "it selects nothing: Byzantine tolerance is protocol: pbft (with pbft_members)",
+    },
     { path: "storage.enable_cache", when: (v) => v === false, why: "the cache always runs" },
     {
       path: "security.enable_encryption",

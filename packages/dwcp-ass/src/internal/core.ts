@@ -36,7 +36,7 @@ export type TxnResult =
   | { readonly _tag: "Fence" }
 
 export interface Backend {
-  readonly mode: "etcd" | "local"
+  readonly mode: "etcd" | "local" | "pbft"
   readonly get: (key: string) => Effect.Effect<Option.Option<Entry>, StateError>
   readonly list: (prefix: string) => Effect.Effect<Snapshot, StateError>
   readonly put: (key: string, value: string, guard: Guard) => Effect.Effect<TxnResult, StateError>

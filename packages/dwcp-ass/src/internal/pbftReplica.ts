@@ -42,6 +42,18 @@ export interface ReplicaConfig {
   readonly window?: number
   /** first view-change timeout in ms; doubles on each consecutive view change (default 1000) */
   readonly viewChangeTimeout?: number
+  /** the state machine's state as canonical text, taken at each checkpoint (for state transfer) */
+  readonly snapshot?: () => string
+  /** replaces the state machine's state with a {@link ReplicaConfig.snapshot} text (state transfer) */
+  readonly restore?: (text: string) => void
+}
+
+/** A stable checkpoint with its proof and the state it names: what state transfer sends. */
+export interface CheckpointState {
+  readonly seq: number
+  readonly proof: ReadonlyArray<Signed<Checkpoint>>
+  /** the state machine's snapshot and the client table, as text */
+  readonly snapshot: string
 }
 
 export type Output =
@@ -78,6 +90,8 @@ export class Replica {
   private readonly signer: Signer
   private readonly verifier: Verifier
   private readonly apply: (op: string) => string
+  private readonly snapshotApp: (() => string) | undefined
+  private readonly restoreApp: ((text: string) => void) | undefined
 
   view = 0
   /** false between sending a view-change and installing the new view */
@@ -94,6 +108,8 @@ export class Replica {
   private readonly preparedProofs = new Map<number, PreparedProof>()
   private readonly checkpoints = new Map<number, Map<number, Signed<Checkpoint>>>()
   private readonly ownCheckpoints = new Map<number, string>()
+  /** snapshot text at own checkpoints not below the stable one */
+  private readonly snapshots = new Map<number, string>()
   private readonly clients = new Map<string, { timestamp: number; reply: Signed<Reply> | undefined }>()
   /** requests known and not yet executed, by digest */
   private readonly pending = new Map<string, Signed<Request>>()
@@ -122,6 +138,8 @@ export class Replica {
     this.signer = config.signer
     this.verifier = config.verifier
     this.apply = config.apply
+    this.snapshotApp = config.snapshot
+    this.restoreApp = config.restore
   }
 
   primary(view: number = this.view): number {
@@ -490,6 +508,7 @@ export class Replica {
       this.out.push({ kind: "executed", seq, digest, request: request?.message ?? null, result })
       if (seq % this.K === 0) {
         this.ownCheckpoints.set(seq, this.state)
+        if (this.snapshotApp) this.snapshots.set(seq, this.snapshotText())
         const c = this.sign<Checkpoint>({ type: "checkpoint", seq, state: this.state, replica: this.id })
         this.out.push({ kind: "broadcast", message: c })
         this.recordCheckpoint(c)
@@ -543,10 +562,70 @@ export class Replica {
     for (const s of [...this.committed.keys()]) if (s <= seq) this.committed.delete(s)
     for (const s of [...this.checkpoints.keys()]) if (s < seq) this.checkpoints.delete(s)
     for (const s of [...this.ownCheckpoints.keys()]) if (s < seq) this.ownCheckpoints.delete(s)
+    for (const s of [...this.snapshots.keys()]) if (s < seq) this.snapshots.delete(s)
     const ahead = this.ahead
     this.ahead = []
     for (const m of ahead) if (m.message.seq > seq) this.handle(m, this.now)
     if (this.id === this.primary() && this.active) this.assignPending()
+  }
+
+  // --- state transfer -------------------------------------------------------------------------
+
+  private snapshotText(): string {
+    const clients = [...this.clients.entries()]
+      .map(([c, v]) => [c, v.timestamp, v.reply?.message.result ?? null] as const)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return JSON.stringify({ app: this.snapshotApp?.() ?? "", clients })
+  }
+
+  /** The last stable checkpoint, its proof and snapshot (undefined at 0 or without a snapshot hook). */
+  stableCheckpoint(): CheckpointState | undefined {
+    const snapshot = this.snapshots.get(this.stable)
+    return this.stable > 0 && snapshot !== undefined
+      ? { seq: this.stable, proof: this.stableProof, snapshot }
+      : undefined
+  }
+
+  /**
+   * Installs a checkpoint fetched from other replicas (after `needs-state-transfer`). The proof
+   * (2f+1 signed checkpoint messages) is checked here; that `snapshot` is the state it names is
+   * the caller's to establish (the same text from f+1 replicas). Returns whether it was installed.
+   */
+  installState(state: CheckpointState, now: number): { installed: boolean; outputs: Array<Output> } {
+    this.out = []
+    this.now = now
+    const { seq, proof, snapshot } = state
+    if (seq <= this.lastExecuted || !this.restoreApp || !this.validCheckpointProof(seq, proof) || seq % this.K !== 0)
+      return { installed: false, outputs: this.flush() }
+    let parsed: { app: string; clients: Array<[string, number, string | null]> }
+    try {
+      parsed = JSON.parse(snapshot)
+      if (typeof parsed.app !== "string" || !Array.isArray(parsed.clients)) throw new Error("shape")
+    } catch {
+      this.reject("malformed")
+      return { installed: false, outputs: this.flush() }
+    }
+    this.restoreApp(parsed.app)
+    this.clients.clear()
+    for (const [client, timestamp, result] of parsed.clients) {
+      const reply =
+        result === null
+          ? undefined
+          : this.sign<Reply>({ type: "reply", view: this.view, timestamp, client, replica: this.id, result })
+      this.clients.set(client, { timestamp, reply })
+    }
+    for (const [digest, r] of this.pending) {
+      const seen = this.clients.get(r.message.client)
+      if (seen && r.message.timestamp <= seen.timestamp) this.pending.delete(digest)
+    }
+    this.lastExecuted = seq
+    this.state = proof[0]!.message.state
+    this.ownCheckpoints.set(seq, this.state)
+    this.snapshots.set(seq, snapshot)
+    if (this.nextSeq < seq) this.nextSeq = seq
+    if (seq > this.stable) this.makeStable(seq, proof)
+    this.execute()
+    return { installed: true, outputs: this.flush() }
   }
 
   // --- view change ----------------------------------------------------------------------------

@@ -1,0 +1,235 @@
+// PBFT's peer links: mutually authenticated TLS between the members, a peer's identity being its
+// certificate's common name (checked against the configured member list on both sides), frames of
+// a 4-byte big-endian length and JSON, bounded in size. Each member dials every other one and
+// sends on that connection only; what arrives on accepted connections is received. A dropped
+// link is redialled with doubling backoff; frames wait in a bounded queue meanwhile (PBFT
+// tolerates loss: the client retransmits and the view change recovers the rest).
+import { type KeyObject, X509Certificate } from "node:crypto"
+import * as tls from "node:tls"
+import { Effect, type Scope } from "effect"
+import { StateUnavailable } from "../StateError.js"
+import { commonName } from "./wire.js"
+
+export interface Peer {
+  readonly id: string
+  readonly host: string
+  readonly port: number
+}
+
+export interface LinkOptions {
+  readonly self: string
+  readonly peers: ReadonlyArray<Peer>
+  readonly bind: { readonly host: string; readonly port: number }
+  readonly ca: Buffer
+  readonly cert: Buffer
+  readonly key: Buffer
+  /** Largest frame accepted or sent (bytes of JSON). */
+  readonly maxFrame: number
+  /** A frame from an authenticated member (decoded JSON, not validated further). */
+  readonly onFrame: (from: string, frame: unknown) => void
+  /** The member's certificate public key, learnt at each handshake. */
+  readonly onPeerKey: (id: string, key: KeyObject) => void
+  readonly onRefused: (reason: string) => void
+  /** Test hook: frames to or from this peer are dropped (a partition). */
+  readonly cut?: ((peer: string) => boolean) | undefined
+}
+
+export interface Link {
+  readonly send: (to: string, frame: unknown) => void
+  readonly port: number
+}
+
+const QUEUE = 4096
+const HIGH_WATER = 16 * 1024 * 1024
+
+/** JSON with byte arrays as `{ "$b": base64 }`. */
+export const encode = (frame: unknown): Buffer =>
+  Buffer.from(
+    JSON.stringify(frame, (_k, v) => (v instanceof Uint8Array ? { $b: Buffer.from(v).toString("base64") } : v)),
+    "utf8",
+  )
+
+export const decode = (bytes: Buffer): unknown =>
+  JSON.parse(bytes.toString("utf8"), (_k, v) =>
+    v !== null && typeof v === "object" && typeof v.$b === "string" && Object.keys(v).length === 1
+      ? new Uint8Array(Buffer.from(v.$b, "base64"))
+      : v,
+  )
+
+const peerId = (socket: tls.TLSSocket): { id: string; key: KeyObject } | undefined => {
+  const raw = socket.getPeerX509Certificate?.()
+  if (raw === undefined) return undefined
+  const cert = new X509Certificate(raw.raw)
+  const id = commonName(cert)
+  return id === undefined ? undefined : { id, key: cert.publicKey }
+}
+
+/** Splits a byte stream into length-prefixed frames; refuses (returns false) an oversized one. */
+const framer = (max: number, onFrame: (bytes: Buffer) => void) => {
+  let buf: Buffer = Buffer.alloc(0)
+  return (chunk: Buffer): boolean => {
+    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+    while (buf.length >= 4) {
+      const len = buf.readUInt32BE(0)
+      if (len > max) return false
+      if (buf.length < 4 + len) break
+      onFrame(buf.subarray(4, 4 + len))
+      buf = buf.subarray(4 + len)
+    }
+    return true
+  }
+}
+
+export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const members = new Set(o.peers.map((p) => p.id))
+    const base = { ca: o.ca, cert: o.cert, key: o.key, minVersion: "TLSv1.3" as const }
+    let closed = false
+    const sockets = new Set<tls.TLSSocket>()
+    const timers = new Set<NodeJS.Timeout>()
+    /** the accepted connection of each member: a newer one replaces the older */
+    const inbound = new Map<string, tls.TLSSocket>()
+
+    const receive = (from: string) =>
+      framer(o.maxFrame, (bytes) => {
+        if (o.cut?.(from)) return
+        let frame: unknown
+        try {
+          frame = decode(bytes)
+        } catch {
+          o.onRefused(`malformed frame from ${from}`)
+          return
+        }
+        o.onFrame(from, frame)
+      })
+
+    const server = tls.createServer({
+      ...base,
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: 5_000,
+    })
+    server.maxConnections = 4 * (o.peers.length + 1)
+    server.on("secureConnection", (socket) => {
+      sockets.add(socket)
+      socket.on("close", () => sockets.delete(socket))
+      socket.on("error", () => {})
+      const who = peerId(socket)
+      if (who === undefined || !members.has(who.id)) {
+        o.onRefused(`connection from ${who?.id ?? "a certificate without a common name"}: not a pbft member`)
+        socket.destroy()
+        return
+      }
+      o.onPeerKey(who.id, who.key)
+      inbound.get(who.id)?.destroy()
+      inbound.set(who.id, socket)
+      const feed = receive(who.id)
+      socket.on("data", (chunk: Buffer) => {
+        if (!feed(chunk)) {
+          o.onRefused(`frame above ${o.maxFrame} bytes from ${who.id}: connection closed`)
+          socket.destroy()
+        }
+      })
+    })
+    server.on("tlsClientError", (e) => o.onRefused(`handshake refused: ${e.message}`))
+    const port = yield* Effect.async<number, StateUnavailable>((resume) => {
+      server.once("error", (e) =>
+        resume(
+          Effect.fail(
+            new StateUnavailable({
+              operation: "pbft",
+              key: "",
+              message: `pbft listen on ${o.bind.host}:${o.bind.port}: ${e.message}`,
+            }),
+          ),
+        ),
+      )
+      server.listen(o.bind.port, o.bind.host, () => resume(Effect.succeed((server.address() as { port: number }).port)))
+    })
+
+    interface Out {
+      socket: tls.TLSSocket | undefined
+      queue: Array<Buffer>
+      backoff: number
+    }
+    const outs = new Map<string, Out>()
+    const flush = (out: Out) => {
+      const s = out.socket
+      if (s === undefined) return
+      while (out.queue.length > 0 && s.writableLength < HIGH_WATER) s.write(out.queue.shift()!)
+    }
+    const dial = (peer: Peer, out: Out) => {
+      if (closed) return
+      const socket = tls.connect({
+        ...base,
+        host: peer.host,
+        port: peer.port,
+        // The identity is the certificate's common name, whatever address the member has.
+        checkServerIdentity: (_host, cert) =>
+          cert.subject?.CN === peer.id ? undefined : new Error(`expected ${peer.id}, got CN=${cert.subject?.CN}`),
+      })
+      sockets.add(socket)
+      socket.setNoDelay(true)
+      let up = false
+      socket.on("secureConnect", () => {
+        const who = peerId(socket)
+        if (who === undefined || who.id !== peer.id) {
+          socket.destroy()
+          return
+        }
+        o.onPeerKey(who.id, who.key)
+        up = true
+        out.socket = socket
+        out.backoff = 50
+        flush(out)
+      })
+      socket.on("drain", () => flush(out))
+      // Replies come back on accepted connections; anything sent here is ignored.
+      socket.on("data", () => {})
+      socket.on("error", (e) => {
+        if (!up) o.onRefused(`dial ${peer.id} at ${peer.host}:${peer.port}: ${e.message}`)
+      })
+      socket.on("close", () => {
+        sockets.delete(socket)
+        if (out.socket === socket) out.socket = undefined
+        if (closed) return
+        const t = setTimeout(() => {
+          timers.delete(t)
+          dial(peer, out)
+        }, out.backoff)
+        timers.add(t)
+        out.backoff = Math.min(2_000, out.backoff * 2)
+      })
+    }
+    for (const peer of o.peers) {
+      if (peer.id === o.self) continue
+      const out: Out = { socket: undefined, queue: [], backoff: 50 }
+      outs.set(peer.id, out)
+      dial(peer, out)
+    }
+
+    yield* Effect.addFinalizer(() =>
+      Effect.async<void>((resume) => {
+        closed = true
+        for (const t of timers) clearTimeout(t)
+        for (const s of sockets) s.destroy()
+        server.close(() => resume(Effect.void))
+      }),
+    )
+
+    const send = (to: string, frame: unknown) => {
+      const out = outs.get(to)
+      if (out === undefined || closed || o.cut?.(to)) return
+      const body = encode(frame)
+      if (body.length > o.maxFrame) {
+        o.onRefused(`frame of ${body.length} bytes to ${to} above ${o.maxFrame}: not sent`)
+        return
+      }
+      const head = Buffer.alloc(4)
+      head.writeUInt32BE(body.length, 0)
+      out.queue.push(Buffer.concat([head, body]))
+      if (out.queue.length > QUEUE) out.queue.shift()
+      flush(out)
+    }
+    return { send, port } satisfies Link
+  })

@@ -1,0 +1,490 @@
+// One PBFT member: its replica (the engine driven by the peer links and a clock), the client that
+// turns state API calls into signed requests accepted on f+1 matching replies, state transfer,
+// and the watch log of what the local replica executed. Replicas, clients and the state machine
+// are synchronous; the only asynchrony is the sockets and the client's wait for replies.
+import { createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject, X509Certificate } from "node:crypto"
+import { Deferred, Duration, Effect, Exit, Option, Queue, Runtime, type Scope, Stream } from "effect"
+import { ReplyCollector } from "../Pbft.js"
+import { StateTimeout, StateUnavailable } from "../StateError.js"
+import type { Entry, Snapshot, WatchEvent } from "../StateStore.js"
+import type { Backend, TxnResult } from "./core.js"
+import { type Body, KvMachine, type Logged, type Result } from "./pbftKv.js"
+import * as Link from "./pbftLink.js"
+import { bytesOf, type Message, type Reply, type Request, type Signed } from "./pbftMessages.js"
+import { type CheckpointState, type Output, Replica, type Signer, type Verifier } from "./pbftReplica.js"
+
+export interface Member {
+  readonly id: string
+  readonly host: string
+  readonly port: number
+}
+
+/** Test hook: what this member sends to `to` instead of `message` (drop, alter, duplicate). */
+export type Tamper = (
+  to: string,
+  message: Signed,
+  sign: <M extends Message>(message: M) => Signed<M>,
+) => ReadonlyArray<Signed>
+
+export interface NodeOptions {
+  readonly self: string
+  readonly members: ReadonlyArray<Member>
+  readonly bind: { readonly host: string; readonly port: number }
+  readonly ca: Buffer
+  readonly cert: Buffer
+  readonly key: KeyObject
+  readonly keyPem: Buffer
+  readonly callTimeout: Duration.Duration
+  readonly defaultLeaseTtl: Duration.Duration
+  readonly viewChangeTimeout: number
+  readonly checkpointInterval: number
+  readonly history: number
+  readonly clients: number
+  readonly maxFrame: number
+  readonly tamper?: Tamper | undefined
+  readonly cut?: ((peer: string) => boolean) | undefined
+}
+
+export interface NodeInfo {
+  readonly id: string
+  readonly index: number
+  readonly n: number
+  readonly f: number
+  /** the replica's current view, last executed sequence number and stable checkpoint */
+  readonly status: () => {
+    readonly view: number
+    readonly active: boolean
+    readonly lastExecuted: number
+    readonly stable: number
+    readonly transfers: number
+    readonly refused: number
+  }
+  /** ms timestamps at which this replica installed each view (for view-change timing) */
+  readonly views: ReadonlyArray<{ readonly view: number; readonly at: number }>
+}
+
+const algorithm = (key: KeyObject) =>
+  key.asymmetricKeyType === "ed25519" || key.asymmetricKeyType === "ed448" ? null : "sha256"
+
+const sha = (text: string) => createHash("sha256").update(text).digest("hex")
+
+type Frame =
+  | { readonly t: "m"; readonly m: Signed }
+  | { readonly t: "r"; readonly m: Signed<Reply> }
+  | { readonly t: "sq"; readonly seq: number }
+  | { readonly t: "s"; readonly state: CheckpointState }
+
+export const make = (
+  o: NodeOptions,
+): Effect.Effect<{ backend: Backend; info: NodeInfo }, StateUnavailable, Scope.Scope> =>
+  Effect.gen(function* () {
+    const rt = yield* Effect.runtime<never>()
+    const log = (message: string) => Runtime.runFork(rt)(Effect.logWarning(message))
+    const ids = o.members.map((m) => m.id)
+    const index = ids.indexOf(o.self)
+    const n = ids.length
+    const f = (n - 1) / 3
+    const keys = new Map<string, KeyObject>([[o.self, new X509Certificate(o.cert).publicKey]])
+    let refused = 0
+    const refuse = (why: string) => {
+      refused++
+      if (refused <= 20 || refused % 100 === 0) log(`pbft: refused ${why}`)
+    }
+
+    // A replica signs as its index, a client as "<node id>#<slot>"; both with the node's key.
+    const principal = (from: string): string | undefined => {
+      const hash = from.indexOf("#")
+      if (hash > 0) return from.slice(0, hash)
+      const i = Number(from)
+      return Number.isInteger(i) && i >= 0 && i < n && String(i) === from ? ids[i] : undefined
+    }
+    const signer: Signer = { sign: (bytes) => new Uint8Array(cryptoSign(algorithm(o.key), bytes, o.key)) }
+    const verifier: Verifier = {
+      verify: (from, bytes, signature) => {
+        const who = principal(from)
+        const key = who === undefined ? undefined : keys.get(who)
+        return key !== undefined && cryptoVerify(algorithm(key), bytes, key, signature)
+      },
+    }
+    const signAs = <M extends Message>(message: M): Signed<M> => ({
+      from: String(index),
+      message,
+      signature: signer.sign(bytesOf(message)),
+    })
+
+    // --- the state machine and the watch log ------------------------------------------------
+    const kv = new KvMachine()
+    const history: Array<Logged> = []
+    let compacted = 0
+    const watchers = new Set<Queue.Queue<Logged | "reset">>()
+    const publish = () => {
+      const events = kv.drain()
+      if (events.length === 0) return
+      for (const e of events) history.push(e)
+      if (history.length > o.history) {
+        const dropped = history.splice(0, history.length - o.history)
+        compacted = dropped[dropped.length - 1]!.revision
+      }
+      for (const q of watchers) for (const e of events) Queue.unsafeOffer(q, e)
+    }
+
+    const replica = new Replica({
+      id: index,
+      n,
+      signer,
+      verifier,
+      apply: (op) => kv.apply(op),
+      snapshot: () => kv.save(),
+      restore: (text) => {
+        kv.load(text)
+        // The changes in between are not known here: watchers start over from a snapshot.
+        history.length = 0
+        compacted = kv.revision
+        for (const q of watchers) Queue.unsafeOffer(q, "reset")
+      },
+      checkpointInterval: o.checkpointInterval,
+      viewChangeTimeout: o.viewChangeTimeout,
+    })
+    const views: Array<{ view: number; at: number }> = []
+    let transfers = 0
+
+    // --- the client's side: requests in flight by client id --------------------------------
+    const inFlight = new Map<
+      string,
+      { readonly timestamp: number; readonly collector: ReplyCollector; readonly done: Deferred.Deferred<string> }
+    >()
+    const onReply = (m: Signed<Reply>) => {
+      const r = inFlight.get(m.message?.client)
+      if (r === undefined) return
+      const result = r.collector.add(m)
+      if (result !== undefined) Deferred.unsafeDone(r.done, Exit.succeed(result))
+    }
+
+    let link: Link.Link | undefined
+    const sendTo = (to: string, frame: Frame) => {
+      if (to === o.self || link === undefined) return
+      if (o.tamper !== undefined && (frame.t === "m" || frame.t === "r")) {
+        for (const m of o.tamper(to, frame.m, signAs)) link.send(to, { t: frame.t, m })
+        return
+      }
+      link.send(to, frame)
+    }
+    const broadcast = (frame: Frame) => {
+      for (const id of ids) sendTo(id, frame)
+    }
+
+    // --- state transfer ---------------------------------------------------------------------
+    let transfer: { seq: number; offers: Map<string, CheckpointState>; timer: NodeJS.Timeout | undefined } | undefined
+    const askState = (seq: number) => {
+      if (transfer !== undefined) {
+        transfer.seq = Math.max(transfer.seq, seq)
+        return
+      }
+      transfer = { seq, offers: new Map(), timer: undefined }
+      const ask = () => {
+        if (transfer === undefined) return
+        broadcast({ t: "sq", seq: transfer.seq })
+        transfer.timer = setTimeout(ask, 500)
+      }
+      ask()
+    }
+    const onOffer = (from: string, state: CheckpointState) => {
+      if (transfer === undefined) return
+      if (!Number.isInteger(state?.seq) || !Array.isArray(state.proof) || typeof state.snapshot !== "string") {
+        refuse(`malformed state from ${from}`)
+        return
+      }
+      if (state.seq < transfer.seq) return
+      transfer.offers.set(from, state)
+      // f+1 replicas sent the same state: at least one of them is correct.
+      const same = [...transfer.offers.values()].filter(
+        (s) => s.seq === state.seq && sha(s.snapshot) === sha(state.snapshot),
+      )
+      if (same.length < f + 1) return
+      for (const s of same) {
+        const r = replica.installState(s, Date.now())
+        if (r.installed) {
+          clearTimeout(transfer.timer)
+          transfer = undefined
+          transfers++
+          publish()
+          handle(r.outputs)
+          return
+        }
+      }
+    }
+
+    // --- the replica's outputs ----------------------------------------------------------------
+    const handle = (outputs: ReadonlyArray<Output>) => {
+      for (const out of outputs) {
+        switch (out.kind) {
+          case "broadcast":
+            broadcast({ t: "m", m: out.message })
+            break
+          case "send":
+            sendTo(ids[out.to]!, { t: "m", m: out.message })
+            break
+          case "reply": {
+            const node = principal(out.client)
+            if (node === o.self) onReply(out.message)
+            else if (node !== undefined) sendTo(node, { t: "r", m: out.message })
+            break
+          }
+          case "view":
+            if (out.active) views.push({ view: out.view, at: Date.now() })
+            break
+          case "needs-state-transfer":
+            askState(out.seq)
+            break
+          case "executed":
+            break
+        }
+      }
+      publish()
+    }
+    const deliver = (m: Signed) => {
+      let outputs: Array<Output>
+      try {
+        outputs = replica.receive(m, Date.now())
+      } catch (e) {
+        refuse(`message the replica could not read: ${(e as Error).message}`)
+        kv.drain()
+        return
+      }
+      handle(outputs)
+    }
+
+    const onFrame = (from: string, raw: unknown) => {
+      const frame = raw as Frame
+      if (frame === null || typeof frame !== "object") return refuse(`malformed frame from ${from}`)
+      switch (frame.t) {
+        case "m": {
+          const m = frame.m
+          if (m === null || typeof m !== "object" || m.message === null || typeof m.message !== "object")
+            return refuse(`malformed message from ${from}`)
+          // Requests are relayed (a backup forwards them to the primary) and carry their client's
+          // signature; every other message must come from the replica that signed it.
+          if (m.message.type !== "request" && principal(m.from) !== from)
+            return refuse(`message signed as ${m.from} from ${from}`)
+          if (m.message.type === "checkpoint" && m.message.seq > replica.lastExecuted + 6 * o.checkpointInterval)
+            askState(m.message.seq)
+          deliver(m)
+          return
+        }
+        case "r":
+          if (frame.m?.from !== String(ids.indexOf(from)))
+            return refuse(`reply signed as ${frame.m?.from} from ${from}`)
+          onReply(frame.m)
+          return
+        case "sq": {
+          const state = replica.stableCheckpoint()
+          if (state !== undefined && state.seq >= frame.seq) sendTo(from, { t: "s", state })
+          return
+        }
+        case "s":
+          onOffer(from, frame.state)
+          return
+        default:
+          refuse(`unknown frame from ${from}`)
+      }
+    }
+
+    link = yield* Link.make({
+      self: o.self,
+      peers: o.members,
+      bind: o.bind,
+      ca: o.ca,
+      cert: o.cert,
+      key: o.keyPem,
+      maxFrame: o.maxFrame,
+      onFrame,
+      onPeerKey: (id, key) => keys.set(id, key),
+      onRefused: refuse,
+      cut: o.cut,
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => transfer?.timer && clearTimeout(transfer.timer)))
+
+    // The engine's timers (view change) run on this clock.
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(Duration.millis(20)),
+          Effect.sync(() => handle(replica.tick(Date.now()))),
+        ),
+      ),
+    )
+
+    // --- requests ---------------------------------------------------------------------------
+    const slots = yield* Queue.bounded<number>(o.clients)
+    yield* Queue.offerAll(
+      slots,
+      Array.from({ length: o.clients }, (_, i) => i),
+    )
+    const lastTimestamp = new Array<number>(o.clients).fill(0)
+
+    const request = (operation: string, key: string, op: Body): Effect.Effect<Result, StateTimeout> =>
+      Effect.acquireUseRelease(
+        Queue.take(slots),
+        (slot) =>
+          Effect.gen(function* () {
+            const client = `${o.self}#${slot}`
+            // Strictly increasing per client, also across restarts (the replicas remember the last).
+            const timestamp = Math.max(lastTimestamp[slot]! + 1, Date.now() * 1000)
+            lastTimestamp[slot] = timestamp
+            const message: Request = {
+              type: "request",
+              client,
+              timestamp,
+              op: JSON.stringify({ ...op, at: Date.now() }),
+            }
+            const signed: Signed<Request> = { from: client, message, signature: signer.sign(bytesOf(message)) }
+            const done = yield* Deferred.make<string>()
+            inFlight.set(client, { timestamp, collector: new ReplyCollector(f, client, timestamp, verifier), done })
+            const send = Effect.sync(() => {
+              broadcast({ t: "m", m: signed })
+              deliver(signed)
+            })
+            // Sent to every replica (the backups watch the primary), again while no answer came.
+            const resend = Effect.forever(Effect.zipRight(send, Effect.sleep(Duration.millis(400))))
+            // Interruptible even when called from an acquire (a lease grant): the resend loop and
+            // the deadline must be able to stop.
+            const result = yield* Deferred.await(done).pipe(
+              Effect.raceFirst(Effect.zipRight(resend, Effect.never)),
+              Effect.timeoutFail({
+                duration: o.callTimeout,
+                onTimeout: () =>
+                  new StateTimeout({
+                    operation,
+                    key,
+                    message: `pbft: no f+1 matching replies within ${Duration.format(o.callTimeout)} (outcome unknown)`,
+                  }),
+              }),
+              Effect.interruptible,
+              Effect.ensuring(Effect.sync(() => inFlight.delete(client))),
+            )
+            return JSON.parse(result) as Result
+          }),
+        (slot) => Queue.offer(slots, slot),
+      )
+
+    const malformed = (operation: string, key: string, r: Result) =>
+      new StateUnavailable({
+        operation,
+        key,
+        message: `pbft: unexpected result ${JSON.stringify(r).slice(0, 200)}`,
+      })
+
+    const txn = (operation: string, key: string, r: Result): Effect.Effect<TxnResult, StateUnavailable> => {
+      if ("txn" in r) return Effect.succeed(r.txn)
+      if ("noLease" in r)
+        return Effect.fail(new StateUnavailable({ operation, key, message: `lease ${r.noLease} not found` }))
+      return Effect.fail(malformed(operation, key, r))
+    }
+
+    // Leases lapse on the machine's clock, which moves only with requests: send one when due.
+    let ticking = false
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.gen(function* () {
+          yield* Effect.sleep(Duration.millis(50))
+          const due = kv.nextExpiry()
+          if (ticking || due === undefined || due > Date.now()) return
+          ticking = true
+          yield* request("tick", "", { o: "tick" }).pipe(
+            Effect.ignore,
+            Effect.ensuring(Effect.sync(() => (ticking = false))),
+          )
+        }),
+      ),
+    )
+
+    const watch = (prefix: string, from: number | undefined): Stream.Stream<WatchEvent, StateUnavailable> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const q = yield* Effect.acquireRelease(Queue.unbounded<Logged | "reset">(), (q) =>
+            Effect.zipRight(
+              Effect.sync(() => watchers.delete(q)),
+              Queue.shutdown(q),
+            ),
+          )
+          watchers.add(q)
+          let start = from ?? kv.revision
+          const head: Array<WatchEvent> = []
+          const matches = (l: Logged) =>
+            l.event._tag === "Put"
+              ? l.event.entry.key.startsWith(prefix)
+              : l.event._tag === "Delete" && l.event.key.startsWith(prefix)
+          if (start < compacted) {
+            const snap = kv.snapshot(prefix)
+            head.push({ _tag: "Reset", snapshot: snap })
+            start = snap.revision
+          }
+          const backlog = history.filter((l) => l.revision > start && matches(l))
+          let last = backlog.length > 0 ? backlog[backlog.length - 1]!.revision : start
+          for (const l of backlog) head.push(l.event)
+          return Stream.concat(
+            Stream.fromIterable(head),
+            Stream.fromQueue(q).pipe(
+              Stream.mapConcat((l): ReadonlyArray<WatchEvent> => {
+                if (l === "reset") {
+                  const snap = kv.snapshot(prefix)
+                  last = snap.revision
+                  return [{ _tag: "Reset", snapshot: snap }]
+                }
+                return l.revision > last && matches(l) ? [l.event] : []
+              }),
+            ),
+          )
+        }),
+      )
+
+    const backend: Backend = {
+      mode: "pbft",
+      defaultLeaseTtl: o.defaultLeaseTtl,
+      get: (key) =>
+        Effect.flatMap(request("get", key, { o: "get", k: key }), (r) =>
+          "get" in r
+            ? Effect.succeed(Option.fromNullable(r.get as Entry | null))
+            : Effect.fail(malformed("get", key, r)),
+        ),
+      list: (prefix) =>
+        Effect.flatMap(request("list", prefix, { o: "list", p: prefix }), (r) =>
+          "list" in r ? Effect.succeed<Snapshot>(r.list) : Effect.fail(malformed("list", prefix, r)),
+        ),
+      put: (key, value, guard) =>
+        Effect.flatMap(request("put", key, { o: "put", k: key, v: value, g: guard }), (r) => txn("put", key, r)),
+      delete: (key, guard) =>
+        Effect.flatMap(request("delete", key, { o: "del", k: key, g: guard }), (r) => txn("delete", key, r)),
+      watch,
+      leaseGrant: (ttl) =>
+        Effect.flatMap(request("lease", "", { o: "grant", ttl: Duration.toMillis(ttl) }), (r) =>
+          "lease" in r
+            ? Effect.succeed({ id: r.lease, ttl: Duration.millis(r.ttl) })
+            : Effect.fail(malformed("lease", "", r)),
+        ),
+      leaseKeepAlive: (id) =>
+        Effect.flatMap(request("keepalive", id, { o: "keep", id }), (r) =>
+          "ttl" in r && !("lease" in r)
+            ? Effect.succeed(Duration.millis(r.ttl))
+            : Effect.fail(malformed("keepalive", id, r)),
+        ),
+      leaseRevoke: (id) => Effect.asVoid(request("revoke", id, { o: "revoke", id })),
+    }
+
+    const info: NodeInfo = {
+      id: o.self,
+      index,
+      n,
+      f,
+      status: () => ({
+        view: replica.view,
+        active: replica.active,
+        lastExecuted: replica.lastExecuted,
+        stable: replica.stable,
+        transfers,
+        refused: refused + [...replica.rejected.values()].reduce((a, b) => a + b, 0),
+      }),
+      views,
+    }
+    return { backend, info }
+  })
