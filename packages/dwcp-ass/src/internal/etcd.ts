@@ -13,7 +13,7 @@ import {
   isBrokenCircuitError,
   noop,
 } from "cockatiel"
-import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import { Etcd3, isRecoverableError } from "etcd3"
 import { type StateError, StateTimeout, StateUnavailable } from "../StateError.js"
 import type { Entry, Snapshot, WatchEvent } from "../StateStore.js"
@@ -316,12 +316,129 @@ export const make = (options: EtcdOptions): Effect.Effect<Backend & { readonly c
         }),
       )
 
-    const put = (key: string, value: string, g: Guard) => {
+    // Group commit for unguarded puts: a put goes out at once while fewer than `maxBatches` are in
+    // flight; puts made meanwhile wait and go together as one etcd transaction (one raft entry, one
+    // call). 64 writers in flight measured 0.62x of the etcd3 client sending each put itself to the
+    // leader: the cost was per call, in etcd and in the client. Puts of one batch commit at one
+    // revision, atomically; guarded writes (compare, fence) keep their own transaction.
+    interface Queued {
+      readonly key: string
+      readonly req: { readonly key: Buffer; readonly value: Buffer; readonly lease: string | number }
+      readonly done: Deferred.Deferred<TxnResult, StateError>
+    }
+    const maxBatches = 2
+    // Well under etcd's limits (--max-txn-ops 128, --max-request-bytes 1.5 MiB).
+    const maxOps = 64
+    const maxBytes = 512 * 1024
+    const queued = yield* Queue.unbounded<Queued>()
+    const slots = yield* Effect.makeSemaphore(maxBatches)
+    const closed = (key: string) =>
+      new StateUnavailable({ operation: "put", key, message: "the state store closed before the put was sent" })
+    /** The batch's failure, told to each put under its own key. */
+    const own = (e: StateError, key: string): StateError =>
+      e._tag === "StateUnavailable"
+        ? new StateUnavailable({ operation: e.operation, key, message: e.message })
+        : e._tag === "StateTimeout"
+          ? new StateTimeout({ operation: e.operation, key, message: e.message })
+          : e
+    const send = (batch: ReadonlyArray<Queued>) => {
+      const call: Effect.Effect<{ readonly header: { readonly revision: string } }, StateError> =
+        batch.length === 1
+          ? write("put", batch[0]!.key, (c) => c.kv.put(batch[0]!.req))
+          : write("put", batch[0]!.key, (c) =>
+              c.kv.txn({ compare: [], success: batch.map((q) => ({ request_put: q.req })) as never, failure: [] }),
+            )
+      return call.pipe(
+        // Sent but not answered: it may have been applied.
+        Effect.onInterrupt(() =>
+          Effect.forEach(
+            batch,
+            (q) =>
+              Deferred.fail(
+                q.done,
+                new StateTimeout({
+                  operation: "put",
+                  key: q.key,
+                  message: "the state store closed while the put was in flight (outcome unknown)",
+                }),
+              ),
+            { discard: true },
+          ),
+        ),
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.forEach(
+            batch,
+            (q) =>
+              Deferred.done(
+                q.done,
+                Exit.mapBoth(exit, {
+                  onFailure: (e) => own(e, q.key),
+                  onSuccess: (r): TxnResult => ({ _tag: "Ok", revision: Number(r.header.revision), existed: true }),
+                }),
+              ),
+            { discard: true },
+          ),
+        ),
+      )
+    }
+    let carried: Array<Queued> = []
+    const batcher = Effect.gen(function* () {
+      while (true) {
+        yield* slots.take(1)
+        const taken =
+          carried.length > 0
+            ? [...carried, ...(yield* Queue.takeAll(queued))]
+            : [...(yield* Queue.takeBetween(queued, 1, maxOps))]
+        // One op per key in a transaction (etcd refuses duplicates): a second put of a key waits for
+        // a later batch (two puts of a key in one batch were concurrent: either order is right).
+        const batch: Array<Queued> = []
+        const keys = new Set<string>()
+        let bytes = 0
+        carried = []
+        for (const q of taken) {
+          const size = q.req.key.length + q.req.value.length
+          if (
+            keys.has(q.key) ||
+            batch.length >= maxOps ||
+            (batch.length > 0 && bytes + size > maxBytes) ||
+            carried.length > 0
+          )
+            carried.push(q)
+          else {
+            keys.add(q.key)
+            bytes += size
+            batch.push(q)
+          }
+        }
+        yield* Effect.forkScoped(Effect.ensuring(send(batch), slots.release(1)))
+      }
+    })
+    // Every put not answered yet; when the store closes, those never sent fail (nothing applied)
+    // instead of waiting forever, and later puts fail at once.
+    const waiting = new Set<Queued>()
+    let accepting = true
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        accepting = false
+        return Effect.forEach(waiting, (q) => Deferred.fail(q.done, closed(q.key)), { discard: true })
+      }),
+    )
+    yield* Effect.forkScoped(batcher)
+
+    const put = (key: string, value: string, g: Guard): Effect.Effect<TxnResult, StateError> => {
       const req = { key: k(key), value: Buffer.from(value), lease: g.lease ?? 0 }
       if (g.expectMod === undefined && g.fence === undefined)
-        return write("put", key, (c) => c.kv.put(req)).pipe(
-          Effect.map((r): TxnResult => ({ _tag: "Ok", revision: Number(r.header.revision), existed: true })),
-        )
+        return Effect.suspend(() => {
+          if (!accepting) return Effect.fail(closed(key))
+          const q: Queued = { key, req, done: Deferred.unsafeMake(FiberId.none) }
+          waiting.add(q)
+          queued.unsafeOffer(q)
+          return Effect.ensuring(
+            Deferred.await(q.done),
+            Effect.sync(() => waiting.delete(q)),
+          )
+        })
       return txn("put", key, g, { request_put: req })
     }
 
