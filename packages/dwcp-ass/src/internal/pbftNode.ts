@@ -10,7 +10,7 @@ import type { Entry, Snapshot, WatchEvent } from "../StateStore.js"
 import type { Backend, TxnResult } from "./core.js"
 import { type Body, KvMachine, type Logged, type Result } from "./pbftKv.js"
 import * as Link from "./pbftLink.js"
-import { bytesOf, type Message, type Reply, type Request, type Signed } from "./pbftMessages.js"
+import { bytesOf, type Message, type NewView, type Reply, type Request, type Signed } from "./pbftMessages.js"
 import { type CheckpointState, type Output, Replica, type Signer, type Verifier } from "./pbftReplica.js"
 
 export interface Member {
@@ -72,6 +72,7 @@ type Frame =
   | { readonly t: "m"; readonly m: Signed }
   | { readonly t: "r"; readonly m: Signed<Reply> }
   | { readonly t: "sq"; readonly seq: number }
+  | { readonly t: "nv?" }
   | { readonly t: "s"; readonly state: CheckpointState }
 
 export const make = (
@@ -214,11 +215,28 @@ export const make = (
       }
     }
 
+    // --- views ---------------------------------------------------------------------------------
+    // A member that missed a view change (cut off while it happened) hears votes of a later view
+    // and asks for the new-view message, which proves itself (2f+1 signed view-changes).
+    let newest: Signed<NewView> | undefined
+    const keepNewView = (m: Signed) => {
+      if (m.message.type === "new-view" && (newest === undefined || m.message.view > newest.message.view))
+        newest = m as Signed<NewView>
+    }
+    let askedAt = 0
+    const askNewView = (from: string) => {
+      const now = Date.now()
+      if (now - askedAt < 250) return
+      askedAt = now
+      sendTo(from, { t: "nv?" })
+    }
+
     // --- the replica's outputs ----------------------------------------------------------------
     const handle = (outputs: ReadonlyArray<Output>) => {
       for (const out of outputs) {
         switch (out.kind) {
           case "broadcast":
+            keepNewView(out.message)
             broadcast({ t: "m", m: out.message })
             break
           case "send":
@@ -263,14 +281,21 @@ export const make = (
           if (m === null || typeof m !== "object" || m.message === null || typeof m.message !== "object")
             return refuse(`malformed message from ${from}`)
           // Requests are relayed (a backup forwards them to the primary) and carry their client's
-          // signature; every other message must come from the replica that signed it.
-          if (m.message.type !== "request" && principal(m.from) !== from)
-            return refuse(`message signed as ${m.from} from ${from}`)
+          // signature, new-views are relayed to a member that missed them and carry their proof;
+          // every other message must come from the replica that signed it.
+          const relayed = m.message.type === "request" || m.message.type === "new-view"
+          if (!relayed && principal(m.from) !== from) return refuse(`message signed as ${m.from} from ${from}`)
+          const view = (m.message as { view?: unknown }).view
+          if (m.message.type !== "view-change" && typeof view === "number" && view > replica.view) askNewView(from)
           if (m.message.type === "checkpoint" && m.message.seq > replica.lastExecuted + 6 * o.checkpointInterval)
             askState(m.message.seq)
           deliver(m)
+          if (m.message.type === "new-view" && replica.active && replica.view === m.message.view) keepNewView(m)
           return
         }
+        case "nv?":
+          if (newest !== undefined) sendTo(from, { t: "m", m: newest })
+          return
         case "r":
           if (frame.m?.from !== String(ids.indexOf(from)))
             return refuse(`reply signed as ${frame.m?.from} from ${from}`)
