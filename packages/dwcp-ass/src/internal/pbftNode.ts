@@ -50,6 +50,8 @@ export interface NodeInfo {
   readonly index: number
   readonly n: number
   readonly f: number
+  /** the port the peer link listens on */
+  readonly port: number
   /** the replica's current view, last executed sequence number and stable checkpoint */
   readonly status: () => {
     readonly view: number
@@ -501,6 +503,7 @@ export const make = (
       index,
       n,
       f,
+      port: link.port,
       status: () => ({
         view: replica.view,
         active: replica.active,
