@@ -68,6 +68,19 @@ export const effectivePolicy = (settings: PlacementSettings): string =>
     : settings.placement.policy
 
 /**
+ * What an optimiser may ask about the decision it is called for (the map is locked meanwhile).
+ *
+ * @since 0.2.0
+ */
+export interface OptimizerContext {
+  /**
+   * Growth of the host's expected GPU fragmentation (FGD, milli-GPUs) if the request went there
+   * (see `Scheduler.fragmentationDelta`).
+   */
+  readonly fragmentationDelta: (host: string) => number | undefined
+}
+
+/**
  * An optimiser hook: picks one of the ranked hosts (best first), or `None` to keep the policy's
  * choice. A failure or defect of the hook also keeps the policy's choice.
  *
@@ -78,6 +91,7 @@ export interface Optimizer {
   readonly choose: (
     request: WorkloadRequest,
     ranking: ReadonlyArray<RankedHost>,
+    context: OptimizerContext,
   ) => Effect.Effect<Option.Option<string>, unknown>
 }
 
@@ -200,15 +214,14 @@ export const make = (
           let chosen: string | undefined
           const opt = optimizer
           if (opt !== undefined) {
-            const pick = yield* opt
-              .choose(request, evaluation.explanation.ranking)
-              .pipe(
-                Effect.catchAllCause((cause) =>
-                  Effect.logWarning("placement optimiser failed; keeping the policy's choice", cause).pipe(
-                    Effect.as(Option.none<string>()),
-                  ),
+            const context: OptimizerContext = { fragmentationDelta: (host) => s.fragmentationDelta(evaluation, host) }
+            const pick = yield* Effect.suspend(() => opt.choose(request, evaluation.explanation.ranking, context)).pipe(
+              Effect.catchAllCause((cause) =>
+                Effect.logWarning("placement optimiser failed; keeping the policy's choice", cause).pipe(
+                  Effect.as(Option.none<string>()),
                 ),
-              )
+              ),
+            )
             if (Option.isSome(pick) && pick.value !== evaluation.explanation.chosen) chosen = pick.value
           }
           const placed = yield* Effect.suspend(() => s.commit(evaluation, chosen, chosen && opt?.name))

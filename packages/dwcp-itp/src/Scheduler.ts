@@ -109,6 +109,12 @@ export interface Scheduler {
     host?: string,
     optimizer?: string,
   ) => Either.Either<Placed, UnknownHost | Unschedulable>
+  /**
+   * Growth of a host's expected GPU fragmentation (FGD, in milli-GPUs; negative: it shrinks) if
+   * the evaluated request went there, for the workload mix the fragmentation policy tracks;
+   * `undefined` for a host not in the map. Whatever the evaluation's policy.
+   */
+  readonly fragmentationDelta: (evaluation: Evaluation, host: string) => number | undefined
   /** Evaluates and commits. */
   readonly place: (
     request: WorkloadRequest,
@@ -160,6 +166,7 @@ export const make = (options: Options = {}): Scheduler => {
     host: (id) => e.host(id),
     evaluate: (r, o) => e.evaluate(r, o),
     commit: (ev, h, opt) => e.commit(ev, h, opt),
+    fragmentationDelta: (ev, h) => e.fragmentationDelta(ev, h),
     place: (r, o) => e.place(r, o),
     release: (id) => e.release(id),
     allocation: (id) => e.allocation(id),

@@ -8,6 +8,12 @@
 
 /** Why a placement went where it went. */
 export * as Explanation from "./Explanation.js"
+/**
+ * The placement optimiser the ML engine serves: FGD re-ranking of the policy's top hosts.
+ *
+ * @since 0.2.0
+ */
+export * as FragmentationOptimizer from "./FragmentationOptimizer.js"
 /** Hosts: resources, GPUs, labels, failure domains. */
 export * as Host from "./Host.js"
 /** The placement service, its settings and Layer. */

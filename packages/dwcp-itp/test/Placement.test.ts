@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Boot, Component } from "@novacron/init"
 import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Schema, Scope, Stream } from "effect"
+import * as FragmentationOptimizer from "../src/FragmentationOptimizer.js"
 import * as Placement from "../src/Placement.js"
 import * as PlacementComponent from "../src/PlacementComponent.js"
 
@@ -71,6 +72,39 @@ describe("Placement service", () => {
       const third = yield* p.place({ id: "w2", cpuMilli: 1000, memoryMib: 1 })
       expect(third.explanation.optimizer).toBeUndefined()
       expect(third.allocation.host).toBe(third.explanation.ranking[0]!.host)
+    }),
+  )
+
+  it.scoped("the fragmentation optimiser moves a GPU share off the GPU binpack would split, and says so", () =>
+    Effect.gen(function* () {
+      const p = yield* Placement.make(settings({ placement: { policy: "binpack" } }))
+      const oneGpu = (id: string) => ({ id, cpuMilli: 32000, memoryMib: 65536, gpu: { model: "T4", count: 1 } })
+      yield* p.join(oneGpu("a"))
+      yield* p.join(oneGpu("b"))
+      const first = yield* p.place({ id: "w0", cpuMilli: 1000, memoryMib: 1024, gpuMilli: 400 })
+      const used = first.allocation.host
+      const empty = used === "a" ? "b" : "a"
+      const request = { id: "w1", cpuMilli: 1000, memoryMib: 1024, gpuMilli: 500 }
+      // Binpack fills the used GPU (600 free), leaving 100 no shape seen so far can use.
+      expect((yield* p.explain(request)).chosen).toBe(used)
+      const decisions: Array<FragmentationOptimizer.Decision> = []
+      yield* p.setOptimizer(FragmentationOptimizer.make({ onDecision: (d) => Effect.sync(() => decisions.push(d)) }))
+      const placed = yield* p.place(request)
+      expect(placed.allocation.host).toBe(empty)
+      expect(placed.explanation.optimizer).toEqual({ name: "fgd-rerank", chose: empty })
+      expect(decisions).toEqual([
+        {
+          workload: "w1",
+          policy: { host: used, fragmentation: expect.any(Number) },
+          chosen: { host: empty, fragmentation: expect.any(Number) },
+          overrode: true,
+        },
+      ])
+      expect(decisions[0]!.chosen.fragmentation).toBeLessThan(decisions[0]!.policy.fragmentation)
+      // No GPU asked for and both hosts alike for FGD: the policy's choice stands, unexplained.
+      const cpu = yield* p.place({ id: "w2", cpuMilli: 1000, memoryMib: 1024 })
+      expect(cpu.explanation.optimizer).toBeUndefined()
+      expect(decisions[1]).toMatchObject({ workload: "w2", overrode: false })
     }),
   )
 

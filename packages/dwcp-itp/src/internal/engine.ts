@@ -535,6 +535,18 @@ export class Engine {
     return Either.right({ allocation: toAllocation(w), explanation })
   }
 
+  /**
+   * Growth of `hostId`'s expected GPU fragmentation (milli-GPUs, FGD) if the evaluated request
+   * went there, for the workload mix as it stands; undefined for an unknown host.
+   */
+  fragmentationDelta(evaluation: Evaluation, hostId: string): number | undefined {
+    const h = this.state.byId.get(hostId)
+    if (h === undefined) return undefined
+    const req = evaluation.requirement
+    if (req.gpu === 0 && h.gpuFreeTotal === 0) return 0
+    return this.fgd.delta(h, req, this.target.compile(this.state))
+  }
+
   place(request: WorkloadRequest, options: DecideOptions = {}) {
     return Either.flatMap(this.evaluate(request, options), (e) => this.commit(e))
   }
