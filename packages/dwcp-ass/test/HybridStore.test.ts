@@ -3,16 +3,16 @@
 // difference, and a second cluster would double the slowest part of the file), and a gossip
 // pool over UDP between the sites. Site a's first coordinator runs as its own process, so it can
 // be SIGKILLed (no resignation, no goodbye).
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Context, Duration, Effect, Layer, Option } from "effect"
-import { ConsensusSettings, HybridStore, StateStore, StateSync } from "../src/index.js"
-import { type EtcdCluster, haveEtcd, startEtcdCluster } from "./fixtures/etcdCluster.js"
+import { Context, Duration, Effect, Exit, Layer, Option, Scope } from "effect"
+import { ConsensusSettings, GossipStore, HybridStore, StateStore, StateSync } from "../src/index.js"
+import { type EtcdCluster, haveEtcd, haveNetns, startEtcdCluster } from "./fixtures/etcdCluster.js"
 import { makeCa } from "./support/certs.js"
 import { contract } from "./support/contract.js"
 
@@ -38,7 +38,11 @@ const options = (name: string, site: string, namespace: string, seeds: ReadonlyA
 const start = (name: string, site: string, namespace: string, seeds: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const ctx = yield* Layer.build(HybridStore.layer(options(name, site, namespace, seeds)))
-    return { store: Context.get(ctx, StateStore.StateStore), hybrid: Context.get(ctx, HybridStore.Hybrid) }
+    return {
+      store: Context.get(ctx, StateStore.StateStore),
+      hybrid: Context.get(ctx, HybridStore.Hybrid),
+      addr: Context.get(ctx, GossipStore.Gossip).addr,
+    }
   })
 
 interface View {
@@ -98,7 +102,7 @@ describe.skipIf(!haveEtcd)("hybrid mode: etcd per site, gossip between sites", (
     root = fs.mkdtempSync(path.join(os.tmpdir(), "novacron-hybrid-"))
     tls = path.join(root, "tls")
     const ca = makeCa(path.join(root, "ca"), "cluster-ca")
-    for (const n of ["a1", "a2", "b1", "c1"]) ca.issue(tls, n)
+    for (const n of ["a1", "a2", "b1", "c1", "p1", "p2", "q1"]) ca.issue(tls, n)
     fs.copyFileSync(ca.cert, path.join(tls, "ca.crt"))
     // A node's data dir, as StateSync reads it: <data_dir>/tls/{ca.crt,node.crt,node.key}.
     ca.issue(path.join(root, "node", "tls"), "node")
@@ -167,6 +171,55 @@ describe.skipIf(!haveEtcd)("hybrid mode: etcd per site, gossip between sites", (
         ).toBe(true)
         expect(yield* a2.hybrid.coordinator).toBe(true)
         expect(yield* a2.hybrid.terms).toBe(1)
+      }).pipe(Effect.scoped),
+    60_000,
+  )
+
+  it.live.skipIf(!haveNetns())(
+    "a partition between the sites (nft drops on loopback) during which site p's coordinator hands over: states converge once healed",
+    () =>
+      Effect.gen(function* () {
+        const p1Scope = yield* Scope.make()
+        const p1 = yield* start("p1", "p", "site-p/", []).pipe(Scope.extend(p1Scope))
+        expect(yield* waitFor(p1.hybrid.coordinator)).toBe(true)
+        const p2 = yield* start("p2", "p", "site-p/", [p1.addr])
+        const q1 = yield* start("q1", "q", "site-q/", [p1.addr])
+        yield* p2.store.put("site/p/capacity", "1")
+        yield* q1.store.put("site/q/capacity", "1")
+        const both = (s: StateStore.StateStoreApi, want: string) =>
+          s.list("site/").pipe(Effect.map((x) => x.entries.map((e) => `${e.key}=${e.value}`).join(" ") === want))
+        expect(yield* waitFor(both(q1.store, "site/p/capacity=1 site/q/capacity=1"))).toBe(true)
+        expect(yield* waitFor(both(p2.store, "site/p/capacity=1 site/q/capacity=1"))).toBe(true)
+
+        // Every datagram between the sites' gossip ports dropped, both ways (etcd is not touched).
+        const port = (addr: string) => addr.slice(addr.lastIndexOf(":") + 1)
+        const ps = `{ ${port(p1.addr)}, ${port(p2.addr)} }`
+        const qs = `{ ${port(q1.addr)} }`
+        const table = `novacron_hybrid_${process.pid}`
+        const nft = (script: string) => execFileSync("nft", ["-f", "-"], { input: script, stdio: "pipe" })
+        yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            nft(
+              `table inet ${table} {\n chain input {\n  type filter hook input priority 0;\n` +
+                `  udp sport ${ps} udp dport ${qs} drop\n  udp sport ${qs} udp dport ${ps} drop\n }\n}\n`,
+            ),
+          ),
+          // Already deleted by the heal below unless the test failed before it.
+          () => Effect.try(() => nft(`delete table inet ${table}\n`)).pipe(Effect.ignore),
+        )
+        // Meanwhile site p's coordinator stops (resigns) and p2 takes over, both sites write.
+        yield* Scope.close(p1Scope, Exit.void)
+        expect(yield* waitFor(p2.hybrid.coordinator)).toBe(true)
+        yield* p2.store.put("site/p/capacity", "2")
+        yield* q1.store.put("site/q/capacity", "2")
+        yield* Effect.sleep("1500 millis")
+        expect(yield* both(q1.store, "site/p/capacity=1 site/q/capacity=2")).toBe(true)
+        expect(yield* both(p2.store, "site/p/capacity=2 site/q/capacity=1")).toBe(true)
+
+        yield* Effect.sync(() => nft(`delete table inet ${table}\n`))
+        const want = "site/p/capacity=2 site/q/capacity=2"
+        expect(yield* waitFor(both(q1.store, want), 30_000)).toBe(true)
+        expect(yield* waitFor(both(p2.store, want), 30_000)).toBe(true)
       }).pipe(Effect.scoped),
     60_000,
   )
