@@ -110,6 +110,9 @@ export const rpcRoutes: ReadonlyMap<string, string> = new Map([
   ["novacron.v1.VmService/DeleteVm", "DELETE /v1/vms/:id"],
   ["novacron.v1.TaskService/ListTasks", "GET /v1/tasks"],
   ["novacron.v1.TaskService/GetTask", "GET /v1/tasks/:id"],
+  ["novacron.v1.TaskService/ListMigrations", "GET /v1/migrations"],
+  ["novacron.v1.TaskService/DrainNode", "POST /v1/nodes/:id/drain"],
+  ["novacron.v1.VmService/MigrateVm", "POST /v1/vms/:id/migrate"],
   ["novacron.v1.EventService/Events", "GET /v1/event/stream"],
 ])
 
@@ -241,6 +244,44 @@ const taskMessage = (t: Api.Task) => ({
   createdAtMs: int64(t.created_at),
   updatedAtMs: int64(t.updated_at),
   error: optional(t.error, (s) => s),
+})
+
+const migrationMessage = (m: Api.Migration) => ({
+  id: m.id,
+  vmId: m.vm_id,
+  source: m.source,
+  target: m.target,
+  state: m.state,
+  startedAtMs: int64(m.started_at),
+  finishedAtMs: optional(m.finished_at, int64),
+})
+
+const taskDetailMessage = (t: Api.TaskDetail) => ({
+  task: taskMessage(t),
+  history: t.history.map((h) => ({
+    step: h.step,
+    attempt: h.attempt,
+    startedAtMs: int64(h.started_at),
+    finishedAtMs: optional(h.finished_at, int64),
+    outcome: optional(h.outcome, (s) => s),
+    error: optional(h.error, (s) => s),
+    result: optional(h.result, (s) => s),
+  })),
+  progress: optional(t.progress, (p) => ({
+    node: p.node,
+    total: optional(p.total, (n) => n),
+    moved: [...p.moved],
+    left: [...p.left],
+  })),
+  placement: optional(t.placement, (p) => ({
+    chosen: optional(p.chosen, (s) => s),
+    policy: p.policy,
+    hosts: p.hosts,
+    feasible: p.feasible,
+    ranking: p.ranking.map((r) => ({ host: r.host, total: r.total, scores: { ...r.scores } })),
+    filters: p.filters.map((f) => ({ name: f.name, removed: f.removed })),
+    excluded: p.excluded.map((x) => ({ host: x.host, reason: x.reason })),
+  })),
 })
 
 const json = (value: unknown): JsonValue => JSON.parse(JSON.stringify(value ?? null)) as JsonValue
@@ -518,6 +559,19 @@ export const layer = (
               ),
             ),
           ),
+          migrateVm: unary((request: { id: string; targetNode?: string | undefined }) =>
+            Effect.gen(function* () {
+              const id = yield* vmId(request.id)
+              const target =
+                request.targetNode === undefined
+                  ? undefined
+                  : yield* decode(Api.NodeId, "target_node")(request.targetNode)
+              const migration = yield* Effect.flatMap(needTasks, (t) =>
+                t.migrate(id, target === undefined ? {} : { target_node: target }),
+              )
+              return { migration: migrationMessage(migration) }
+            }).pipe(Effect.ensuring(options.refresh ?? Effect.void)),
+          ),
         })
 
         router.service(TaskService, {
@@ -528,8 +582,38 @@ export const layer = (
           ),
           getTask: unary((request: { id: string }) =>
             Effect.flatMap(decode(TaskId, "id")(request.id), (id) =>
-              Effect.flatMap(needTasks, (t) => Effect.map(t.task(id), (task) => ({ task: taskMessage(task) }))),
+              Effect.flatMap(needTasks, (t) => Effect.map(t.task(id), taskDetailMessage)),
             ),
+          ),
+          listMigrations: unary(() =>
+            Effect.flatMap(needTasks, (t) =>
+              Effect.zipWith(t.migrations, topicIndex("Migration"), (list, index) => ({
+                migrations: list.map(migrationMessage),
+                index,
+              })),
+            ),
+          ),
+          drainNode: unary(
+            (request: {
+              nodeId: string
+              deadlineS?: number | undefined
+              maxParallel?: number | undefined
+              force?: boolean | undefined
+            }) =>
+              Effect.gen(function* () {
+                const node = yield* decode(Api.NodeId, "node_id")(request.nodeId)
+                // REST's body schema checks the same fields, named as the .proto names them.
+                const body = yield* decode(
+                  Api.DrainRequest,
+                  "",
+                )({
+                  ...(request.deadlineS === undefined ? {} : { deadline_s: request.deadlineS }),
+                  ...(request.maxParallel === undefined ? {} : { max_parallel: request.maxParallel }),
+                  ...(request.force === undefined ? {} : { force: request.force }),
+                })
+                const task = yield* Effect.flatMap(needTasks, (t) => t.drain(node, body))
+                return { task: taskMessage(task) }
+              }).pipe(Effect.ensuring(options.refresh ?? Effect.void)),
           ),
         })
 

@@ -9,9 +9,12 @@ import { tempDir } from "@novacron/testing"
 import type { Vm } from "@novacron/vm"
 import { VmManager } from "@novacron/vm"
 import { Context, type Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
+import type * as Api from "../src/Api.js"
 import * as ApiComponent from "../src/ApiComponent.js"
+import { NotFound } from "../src/ApiError.js"
 import * as ApiServer from "../src/ApiServer.js"
 import * as ApiSettings from "../src/ApiSettings.js"
+import { TaskSource } from "../src/ApiSources.js"
 import * as GrpcServer from "../src/GrpcServer.js"
 import { type Credentials, memoryVms, tokens } from "./helpers.js"
 
@@ -36,6 +39,7 @@ const start = (
   authMethod: "mtls" | "token",
   raw: Record<string, unknown> = {},
   pollInterval: Duration.DurationInput = "50 millis",
+  sources: Layer.Layer<never> = Layer.empty,
 ): Effect.Effect<GrpcFixture, unknown, Scope.Scope> =>
   Effect.gen(function* () {
     const dir = yield* tempDir
@@ -72,6 +76,7 @@ const start = (
           Layer.mergeAll(
             Layer.succeed(Security.Security, security),
             Layer.succeed(VmManager.VmManager, memoryVms(vms)),
+            sources,
           ),
         ),
       ),
@@ -132,7 +137,10 @@ const spec = (id: string) => ({ spec: { id, vcpus: 1, memory_mb: 64 } })
 describe("gRPC policy", () => {
   it("every RPC of the served services takes its REST twin's permission", () => {
     const rpcs = GrpcServer.services.flatMap((s) => s.methods.map((m) => `${s.typeName}/${m.name}`))
-    expect(rpcs.length).toBe(13)
+    expect(rpcs.length).toBe(16)
+    // The same surface as REST: every route has its RPC but the Prometheus text (a scrape target).
+    const twins = new Set(GrpcServer.rpcRoutes.values())
+    expect([...ApiServer.routePermissions.keys()].filter((route) => !twins.has(route))).toEqual(["GET /v1/metrics"])
     expect([...GrpcServer.rpcPermissions.keys()].sort()).toEqual([...rpcs].sort())
     for (const [rpc, route] of GrpcServer.rpcRoutes) {
       expect(GrpcServer.rpcPermissions.get(rpc), rpc).toBe(ApiServer.routePermissions.get(route))
@@ -341,6 +349,147 @@ describe("gRPC over TLS with tokens", () => {
       expect(grpc.status[r.badTopic.code]).toBe("INVALID_ARGUMENT")
       expect(r.badTopic.details).toMatch(/^topics\.0: /)
       expect(grpc.status[r.anonymous.code]).toBe("UNAUTHENTICATED")
+    }),
+  )
+})
+
+// What orchestration answers, for the RPCs that are its twins of REST routes.
+const task: Api.Task = {
+  id: "t-1",
+  kind: "drain",
+  state: "running",
+  node_id: "node-b",
+  vm_id: null,
+  created_at: 1000,
+  updated_at: 2000,
+  error: null,
+}
+const detail: Api.TaskDetail = {
+  ...task,
+  history: [
+    { step: "mark", attempt: 1, started_at: 1000, finished_at: 1100, outcome: "ok", error: null, result: null },
+    {
+      step: "move:web",
+      attempt: 2,
+      started_at: 1200,
+      finished_at: null,
+      outcome: null,
+      error: null,
+      result: '{"to":"c"}',
+    },
+  ],
+  progress: { node: "node-b", total: 2, moved: ["db"], left: ["web"] },
+  placement: {
+    chosen: "node-c",
+    policy: "binpack",
+    hosts: 3,
+    feasible: 2,
+    ranking: [{ host: "node-c", total: 90, scores: { MostAllocated: 90 } }],
+    filters: [{ name: "Resources", removed: 1 }],
+    excluded: [{ host: "node-b", reason: "draining" }],
+  },
+}
+const migration: Api.Migration = {
+  id: "m-1",
+  vm_id: "web",
+  source: "node-a",
+  target: "node-b",
+  state: "completed",
+  started_at: 1000,
+  finished_at: 2000,
+}
+const orchestration = (asked: Array<string>) =>
+  Layer.succeed(TaskSource, {
+    tasks: Effect.succeed([task]),
+    task: (id) => (id === "t-1" ? Effect.succeed(detail) : Effect.fail(new NotFound({ kind: "task", id }))),
+    migrations: Effect.succeed([migration]),
+    drain: (node, request) =>
+      Effect.sync(() => asked.push(`drain ${node} ${JSON.stringify(request)}`)).pipe(
+        Effect.zipRight(
+          node === "node-x" ? Effect.fail(new NotFound({ kind: "node", id: node })) : Effect.succeed(task),
+        ),
+      ),
+    migrate: (vm, request) =>
+      Effect.sync(() => asked.push(`migrate ${vm} ${JSON.stringify(request)}`)).pipe(
+        Effect.as({ ...migration, state: "running", finished_at: null }),
+      ),
+  }) as unknown as Layer.Layer<never>
+
+describe("gRPC twins of the orchestration routes", () => {
+  it.scopedLive("task history, migrations, drain and migrate: same answers, checks and roles as REST", () =>
+    Effect.gen(function* () {
+      yield* closeClients
+      const asked: Array<string> = []
+      const fx = yield* start("token", {}, "50 millis", orchestration(asked))
+      const operator = client(fx, "TaskService", { token: tokens.operator })
+      const reader = client(fx, "TaskService", { token: tokens.reader })
+      const vmOperator = client(fx, "VmService", { token: tokens.operator })
+      const vmReader = client(fx, "VmService", { token: tokens.reader })
+
+      const shown = yield* Effect.promise(() => unary(reader, "GetTask", { id: "t-1" }))
+      expect(shown.task).toMatchObject({ id: "t-1", kind: "drain", node_id: "node-b" })
+      expect(shown.history.map((h: any) => [h.step, h.attempt, h.outcome ?? null, h.finished_at_ms ?? null])).toEqual([
+        ["mark", 1, "ok", 1100],
+        ["move:web", 2, null, null],
+      ])
+      expect(shown.history[1].result).toBe('{"to":"c"}')
+      expect(shown.progress).toMatchObject({ node: "node-b", total: 2, moved: ["db"], left: ["web"] })
+      expect(shown.placement).toMatchObject({ chosen: "node-c", policy: "binpack", hosts: 3, feasible: 2 })
+      expect(shown.placement.ranking[0]).toMatchObject({ host: "node-c", total: 90, scores: { MostAllocated: 90 } })
+      expect(shown.placement.excluded).toEqual([{ host: "node-b", reason: "draining" }])
+
+      const listed = yield* Effect.promise(() => unary(reader, "ListMigrations"))
+      expect(listed.migrations).toEqual([
+        expect.objectContaining({
+          id: "m-1",
+          vm_id: "web",
+          state: "completed",
+          started_at_ms: 1000,
+          finished_at_ms: 2000,
+        }),
+      ])
+      expect(listed.index).toBeGreaterThan(0)
+
+      // A reader may neither drain nor migrate; nothing reaches orchestration.
+      expect(yield* Effect.promise(() => status(unary(reader, "DrainNode", { node_id: "node-b" })))).toMatchObject({
+        code: "PERMISSION_DENIED",
+      })
+      expect(
+        yield* Effect.promise(() => status(unary(vmReader, "MigrateVm", { id: "web", target_node: "node-b" }))),
+      ).toMatchObject({ code: "PERMISSION_DENIED" })
+      expect(asked).toEqual([])
+
+      // Bad fields are named as REST names them; nothing reaches orchestration either.
+      expect(
+        yield* Effect.promise(() => status(unary(operator, "DrainNode", { node_id: "no such/node" }))),
+      ).toMatchObject({ code: "INVALID_ARGUMENT", details: expect.stringMatching(/^node_id: expected a node id/) })
+      expect(
+        yield* Effect.promise(() => status(unary(operator, "DrainNode", { node_id: "node-b", deadline_s: 0 }))),
+      ).toMatchObject({ code: "INVALID_ARGUMENT", details: expect.stringMatching(/^deadline_s: /) })
+      expect(
+        yield* Effect.promise(() => status(unary(vmOperator, "MigrateVm", { id: "web", target_node: "a b" }))),
+      ).toMatchObject({ code: "INVALID_ARGUMENT", details: expect.stringMatching(/^target_node: /) })
+      expect(asked).toEqual([])
+
+      const drained = yield* Effect.promise(() =>
+        unary(operator, "DrainNode", { node_id: "node-b", deadline_s: 600, max_parallel: 2 }),
+      )
+      expect(drained.task).toMatchObject({ id: "t-1", kind: "drain", state: "running" })
+      expect(yield* Effect.promise(() => status(unary(operator, "DrainNode", { node_id: "node-x" })))).toMatchObject({
+        code: "NOT_FOUND",
+        details: "node node-x not found",
+      })
+      const moved = yield* Effect.promise(() => unary(vmOperator, "MigrateVm", { id: "web", target_node: "node-b" }))
+      expect(moved.migration).toMatchObject({ id: "m-1", vm_id: "web", target: "node-b", state: "running" })
+      expect(moved.migration.finished_at_ms).toBeUndefined()
+      expect(asked).toEqual([
+        'drain node-b {"deadline_s":600,"max_parallel":2}',
+        "drain node-x {}",
+        'migrate web {"target_node":"node-b"}',
+      ])
+      // One audit line per mutating call, refused ones too.
+      expect(fx.audit.filter((a) => a.path === "novacron.v1.TaskService/DrainNode").length).toBe(5)
+      expect(fx.audit.filter((a) => a.path === "novacron.v1.VmService/MigrateVm").length).toBe(3)
     }),
   )
 })

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file novacron/v1/task.proto.
  */
 export const file_novacron_v1_task: GenFile = /*@__PURE__*/
-  fileDesc("ChZub3ZhY3Jvbi92MS90YXNrLnByb3RvEgtub3ZhY3Jvbi52MSK7AQoEVGFzaxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg0KBXN0YXRlGAMgASgJEhQKB25vZGVfaWQYBCABKAlIAIgBARISCgV2bV9pZBgFIAEoCUgBiAEBEhUKDWNyZWF0ZWRfYXRfbXMYBiABKAMSFQoNdXBkYXRlZF9hdF9tcxgHIAEoAxISCgVlcnJvchgIIAEoCUgCiAEBQgoKCF9ub2RlX2lkQggKBl92bV9pZEIICgZfZXJyb3IiEgoQTGlzdFRhc2tzUmVxdWVzdCJEChFMaXN0VGFza3NSZXNwb25zZRIgCgV0YXNrcxgBIAMoCzIRLm5vdmFjcm9uLnYxLlRhc2sSDQoFaW5kZXgYAiABKAQiHAoOR2V0VGFza1JlcXVlc3QSCgoCaWQYASABKAkiMgoPR2V0VGFza1Jlc3BvbnNlEh8KBHRhc2sYASABKAsyES5ub3ZhY3Jvbi52MS5UYXNrMp8BCgtUYXNrU2VydmljZRJKCglMaXN0VGFza3MSHS5ub3ZhY3Jvbi52MS5MaXN0VGFza3NSZXF1ZXN0Gh4ubm92YWNyb24udjEuTGlzdFRhc2tzUmVzcG9uc2USRAoHR2V0VGFzaxIbLm5vdmFjcm9uLnYxLkdldFRhc2tSZXF1ZXN0Ghwubm92YWNyb24udjEuR2V0VGFza1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChZub3ZhY3Jvbi92MS90YXNrLnByb3RvEgtub3ZhY3Jvbi52MSK7AQoEVGFzaxIKCgJpZBgBIAEoCRIMCgRraW5kGAIgASgJEg0KBXN0YXRlGAMgASgJEhQKB25vZGVfaWQYBCABKAlIAIgBARISCgV2bV9pZBgFIAEoCUgBiAEBEhUKDWNyZWF0ZWRfYXRfbXMYBiABKAMSFQoNdXBkYXRlZF9hdF9tcxgHIAEoAxISCgVlcnJvchgIIAEoCUgCiAEBQgoKCF9ub2RlX2lkQggKBl92bV9pZEIICgZfZXJyb3IiEgoQTGlzdFRhc2tzUmVxdWVzdCJEChFMaXN0VGFza3NSZXNwb25zZRIgCgV0YXNrcxgBIAMoCzIRLm5vdmFjcm9uLnYxLlRhc2sSDQoFaW5kZXgYAiABKAQiHAoOR2V0VGFza1JlcXVlc3QSCgoCaWQYASABKAki4AEKD0dldFRhc2tSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEubm92YWNyb24udjEuVGFzaxImCgdoaXN0b3J5GAIgAygLMhUubm92YWNyb24udjEuVGFza1N0ZXASMQoIcHJvZ3Jlc3MYAyABKAsyGi5ub3ZhY3Jvbi52MS5EcmFpblByb2dyZXNzSACIAQESNgoJcGxhY2VtZW50GAQgASgLMh4ubm92YWNyb24udjEuUGxhY2VtZW50RGVjaXNpb25IAYgBAUILCglfcHJvZ3Jlc3NCDAoKX3BsYWNlbWVudCLQAQoIVGFza1N0ZXASDAoEc3RlcBgBIAEoCRIPCgdhdHRlbXB0GAIgASgNEhUKDXN0YXJ0ZWRfYXRfbXMYAyABKAMSGwoOZmluaXNoZWRfYXRfbXMYBCABKANIAIgBARIUCgdvdXRjb21lGAUgASgJSAGIAQESEgoFZXJyb3IYBiABKAlIAogBARITCgZyZXN1bHQYByABKAlIA4gBAUIRCg9fZmluaXNoZWRfYXRfbXNCCgoIX291dGNvbWVCCAoGX2Vycm9yQgkKB19yZXN1bHQiWAoNRHJhaW5Qcm9ncmVzcxIMCgRub2RlGAEgASgJEhIKBXRvdGFsGAIgASgNSACIAQESDQoFbW92ZWQYAyADKAkSDAoEbGVmdBgEIAMoCUIICgZfdG90YWwi5gEKEVBsYWNlbWVudERlY2lzaW9uEhMKBmNob3NlbhgBIAEoCUgAiAEBEg4KBnBvbGljeRgCIAEoCRINCgVob3N0cxgDIAEoDRIQCghmZWFzaWJsZRgEIAEoDRIoCgdyYW5raW5nGAUgAygLMhcubm92YWNyb24udjEuUmFua2VkSG9zdBIpCgdmaWx0ZXJzGAYgAygLMhgubm92YWNyb24udjEuRmlsdGVyQ291bnQSKwoIZXhjbHVkZWQYByADKAsyGS5ub3ZhY3Jvbi52MS5FeGNsdWRlZEhvc3RCCQoHX2Nob3NlbiKNAQoKUmFua2VkSG9zdBIMCgRob3N0GAEgASgJEg0KBXRvdGFsGAIgASgBEjMKBnNjb3JlcxgDIAMoCzIjLm5vdmFjcm9uLnYxLlJhbmtlZEhvc3QuU2NvcmVzRW50cnkaLQoLU2NvcmVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASIsCgtGaWx0ZXJDb3VudBIMCgRuYW1lGAEgASgJEg8KB3JlbW92ZWQYAiABKA0iLAoMRXhjbHVkZWRIb3N0EgwKBGhvc3QYASABKAkSDgoGcmVhc29uGAIgASgJIpwBCglNaWdyYXRpb24SCgoCaWQYASABKAkSDQoFdm1faWQYAiABKAkSDgoGc291cmNlGAMgASgJEg4KBnRhcmdldBgEIAEoCRINCgVzdGF0ZRgFIAEoCRIVCg1zdGFydGVkX2F0X21zGAYgASgDEhsKDmZpbmlzaGVkX2F0X21zGAcgASgDSACIAQFCEQoPX2ZpbmlzaGVkX2F0X21zIhcKFUxpc3RNaWdyYXRpb25zUmVxdWVzdCJTChZMaXN0TWlncmF0aW9uc1Jlc3BvbnNlEioKCm1pZ3JhdGlvbnMYASADKAsyFi5ub3ZhY3Jvbi52MS5NaWdyYXRpb24SDQoFaW5kZXgYAiABKAQilQEKEERyYWluTm9kZVJlcXVlc3QSDwoHbm9kZV9pZBgBIAEoCRIXCgpkZWFkbGluZV9zGAIgASgNSACIAQESGQoMbWF4X3BhcmFsbGVsGAMgASgNSAGIAQESEgoFZm9yY2UYBCABKAhIAogBAUINCgtfZGVhZGxpbmVfc0IPCg1fbWF4X3BhcmFsbGVsQggKBl9mb3JjZSI0ChFEcmFpbk5vZGVSZXNwb25zZRIfCgR0YXNrGAEgASgLMhEubm92YWNyb24udjEuVGFzazLGAgoLVGFza1NlcnZpY2USSgoJTGlzdFRhc2tzEh0ubm92YWNyb24udjEuTGlzdFRhc2tzUmVxdWVzdBoeLm5vdmFjcm9uLnYxLkxpc3RUYXNrc1Jlc3BvbnNlEkQKB0dldFRhc2sSGy5ub3ZhY3Jvbi52MS5HZXRUYXNrUmVxdWVzdBocLm5vdmFjcm9uLnYxLkdldFRhc2tSZXNwb25zZRJZCg5MaXN0TWlncmF0aW9ucxIiLm5vdmFjcm9uLnYxLkxpc3RNaWdyYXRpb25zUmVxdWVzdBojLm5vdmFjcm9uLnYxLkxpc3RNaWdyYXRpb25zUmVzcG9uc2USSgoJRHJhaW5Ob2RlEh0ubm92YWNyb24udjEuRHJhaW5Ob2RlUmVxdWVzdBoeLm5vdmFjcm9uLnYxLkRyYWluTm9kZVJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * @generated from message novacron.v1.Task
@@ -126,6 +126,21 @@ export type GetTaskResponse = Message<"novacron.v1.GetTaskResponse"> & {
    * @generated from field: novacron.v1.Task task = 1;
    */
   task?: Task | undefined;
+
+  /**
+   * @generated from field: repeated novacron.v1.TaskStep history = 2;
+   */
+  history: TaskStep[];
+
+  /**
+   * @generated from field: optional novacron.v1.DrainProgress progress = 3;
+   */
+  progress?: DrainProgress | undefined;
+
+  /**
+   * @generated from field: optional novacron.v1.PlacementDecision placement = 4;
+   */
+  placement?: PlacementDecision | undefined;
 };
 
 /**
@@ -136,7 +151,354 @@ export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
   messageDesc(file_novacron_v1_task, 4);
 
 /**
- * Orchestration's tasks: the gRPC twin of /v1/tasks (UNAVAILABLE until orchestration runs).
+ * One attempt of one step of a task.
+ *
+ * @generated from message novacron.v1.TaskStep
+ */
+export type TaskStep = Message<"novacron.v1.TaskStep"> & {
+  /**
+   * @generated from field: string step = 1;
+   */
+  step: string;
+
+  /**
+   * @generated from field: uint32 attempt = 2;
+   */
+  attempt: number;
+
+  /**
+   * @generated from field: int64 started_at_ms = 3;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * @generated from field: optional int64 finished_at_ms = 4;
+   */
+  finishedAtMs?: bigint | undefined;
+
+  /**
+   * ok, replayed (done before a crash, not acted again) or failed; absent while running.
+   *
+   * @generated from field: optional string outcome = 5;
+   */
+  outcome?: string | undefined;
+
+  /**
+   * @generated from field: optional string error = 6;
+   */
+  error?: string | undefined;
+
+  /**
+   * What the step recorded when it acted (a drain's move: target, method, placement decision), JSON.
+   *
+   * @generated from field: optional string result = 7;
+   */
+  result?: string | undefined;
+};
+
+/**
+ * Describes the message novacron.v1.TaskStep.
+ * Use `create(TaskStepSchema)` to create a new message.
+ */
+export const TaskStepSchema: GenMessage<TaskStep> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 5);
+
+/**
+ * A drain's progress: the VMs found on the node, those moved away, those left.
+ *
+ * @generated from message novacron.v1.DrainProgress
+ */
+export type DrainProgress = Message<"novacron.v1.DrainProgress"> & {
+  /**
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * @generated from field: optional uint32 total = 2;
+   */
+  total?: number | undefined;
+
+  /**
+   * @generated from field: repeated string moved = 3;
+   */
+  moved: string[];
+
+  /**
+   * @generated from field: repeated string left = 4;
+   */
+  left: string[];
+};
+
+/**
+ * Describes the message novacron.v1.DrainProgress.
+ * Use `create(DrainProgressSchema)` to create a new message.
+ */
+export const DrainProgressSchema: GenMessage<DrainProgress> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 6);
+
+/**
+ * Where placement put a VM and why.
+ *
+ * @generated from message novacron.v1.PlacementDecision
+ */
+export type PlacementDecision = Message<"novacron.v1.PlacementDecision"> & {
+  /**
+   * @generated from field: optional string chosen = 1;
+   */
+  chosen?: string | undefined;
+
+  /**
+   * @generated from field: string policy = 2;
+   */
+  policy: string;
+
+  /**
+   * @generated from field: uint32 hosts = 3;
+   */
+  hosts: number;
+
+  /**
+   * @generated from field: uint32 feasible = 4;
+   */
+  feasible: number;
+
+  /**
+   * @generated from field: repeated novacron.v1.RankedHost ranking = 5;
+   */
+  ranking: RankedHost[];
+
+  /**
+   * @generated from field: repeated novacron.v1.FilterCount filters = 6;
+   */
+  filters: FilterCount[];
+
+  /**
+   * @generated from field: repeated novacron.v1.ExcludedHost excluded = 7;
+   */
+  excluded: ExcludedHost[];
+};
+
+/**
+ * Describes the message novacron.v1.PlacementDecision.
+ * Use `create(PlacementDecisionSchema)` to create a new message.
+ */
+export const PlacementDecisionSchema: GenMessage<PlacementDecision> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 7);
+
+/**
+ * @generated from message novacron.v1.RankedHost
+ */
+export type RankedHost = Message<"novacron.v1.RankedHost"> & {
+  /**
+   * @generated from field: string host = 1;
+   */
+  host: string;
+
+  /**
+   * @generated from field: double total = 2;
+   */
+  total: number;
+
+  /**
+   * @generated from field: map<string, double> scores = 3;
+   */
+  scores: { [key: string]: number };
+};
+
+/**
+ * Describes the message novacron.v1.RankedHost.
+ * Use `create(RankedHostSchema)` to create a new message.
+ */
+export const RankedHostSchema: GenMessage<RankedHost> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 8);
+
+/**
+ * @generated from message novacron.v1.FilterCount
+ */
+export type FilterCount = Message<"novacron.v1.FilterCount"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint32 removed = 2;
+   */
+  removed: number;
+};
+
+/**
+ * Describes the message novacron.v1.FilterCount.
+ * Use `create(FilterCountSchema)` to create a new message.
+ */
+export const FilterCountSchema: GenMessage<FilterCount> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 9);
+
+/**
+ * @generated from message novacron.v1.ExcludedHost
+ */
+export type ExcludedHost = Message<"novacron.v1.ExcludedHost"> & {
+  /**
+   * @generated from field: string host = 1;
+   */
+  host: string;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message novacron.v1.ExcludedHost.
+ * Use `create(ExcludedHostSchema)` to create a new message.
+ */
+export const ExcludedHostSchema: GenMessage<ExcludedHost> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 10);
+
+/**
+ * @generated from message novacron.v1.Migration
+ */
+export type Migration = Message<"novacron.v1.Migration"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string vm_id = 2;
+   */
+  vmId: string;
+
+  /**
+   * @generated from field: string source = 3;
+   */
+  source: string;
+
+  /**
+   * @generated from field: string target = 4;
+   */
+  target: string;
+
+  /**
+   * running, completed, failed or cancelled.
+   *
+   * @generated from field: string state = 5;
+   */
+  state: string;
+
+  /**
+   * @generated from field: int64 started_at_ms = 6;
+   */
+  startedAtMs: bigint;
+
+  /**
+   * @generated from field: optional int64 finished_at_ms = 7;
+   */
+  finishedAtMs?: bigint | undefined;
+};
+
+/**
+ * Describes the message novacron.v1.Migration.
+ * Use `create(MigrationSchema)` to create a new message.
+ */
+export const MigrationSchema: GenMessage<Migration> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 11);
+
+/**
+ * @generated from message novacron.v1.ListMigrationsRequest
+ */
+export type ListMigrationsRequest = Message<"novacron.v1.ListMigrationsRequest"> & {
+};
+
+/**
+ * Describes the message novacron.v1.ListMigrationsRequest.
+ * Use `create(ListMigrationsRequestSchema)` to create a new message.
+ */
+export const ListMigrationsRequestSchema: GenMessage<ListMigrationsRequest> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 12);
+
+/**
+ * @generated from message novacron.v1.ListMigrationsResponse
+ */
+export type ListMigrationsResponse = Message<"novacron.v1.ListMigrationsResponse"> & {
+  /**
+   * @generated from field: repeated novacron.v1.Migration migrations = 1;
+   */
+  migrations: Migration[];
+
+  /**
+   * @generated from field: uint64 index = 2;
+   */
+  index: bigint;
+};
+
+/**
+ * Describes the message novacron.v1.ListMigrationsResponse.
+ * Use `create(ListMigrationsResponseSchema)` to create a new message.
+ */
+export const ListMigrationsResponseSchema: GenMessage<ListMigrationsResponse> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 13);
+
+/**
+ * @generated from message novacron.v1.DrainNodeRequest
+ */
+export type DrainNodeRequest = Message<"novacron.v1.DrainNodeRequest"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * Give up on moving VMs off after this many seconds (default: orchestration's task_timeout).
+   *
+   * @generated from field: optional uint32 deadline_s = 2;
+   */
+  deadlineS?: number | undefined;
+
+  /**
+   * VMs moved at once (default: orchestration.drain_max_parallel).
+   *
+   * @generated from field: optional uint32 max_parallel = 3;
+   */
+  maxParallel?: number | undefined;
+
+  /**
+   * Stop VMs that cannot be moved by the deadline: not built, true is refused (FAILED_PRECONDITION).
+   *
+   * @generated from field: optional bool force = 4;
+   */
+  force?: boolean | undefined;
+};
+
+/**
+ * Describes the message novacron.v1.DrainNodeRequest.
+ * Use `create(DrainNodeRequestSchema)` to create a new message.
+ */
+export const DrainNodeRequestSchema: GenMessage<DrainNodeRequest> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 14);
+
+/**
+ * @generated from message novacron.v1.DrainNodeResponse
+ */
+export type DrainNodeResponse = Message<"novacron.v1.DrainNodeResponse"> & {
+  /**
+   * @generated from field: novacron.v1.Task task = 1;
+   */
+  task?: Task | undefined;
+};
+
+/**
+ * Describes the message novacron.v1.DrainNodeResponse.
+ * Use `create(DrainNodeResponseSchema)` to create a new message.
+ */
+export const DrainNodeResponseSchema: GenMessage<DrainNodeResponse> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_task, 15);
+
+/**
+ * Orchestration's tasks, migrations and drains: the gRPC twin of /v1/tasks, /v1/migrations and
+ * /v1/nodes/{id}/drain (UNAVAILABLE until orchestration runs).
  *
  * @generated from service novacron.v1.TaskService
  */
@@ -152,7 +514,7 @@ export const TaskService: GenService<{
     output: typeof ListTasksResponseSchema;
   },
   /**
-   * GET /v1/tasks/{id} (cluster:read).
+   * GET /v1/tasks/{id} (cluster:read): the task with its history, a drain's progress, a placement.
    *
    * @generated from rpc novacron.v1.TaskService.GetTask
    */
@@ -160,6 +522,26 @@ export const TaskService: GenService<{
     methodKind: "unary";
     input: typeof GetTaskRequestSchema;
     output: typeof GetTaskResponseSchema;
+  },
+  /**
+   * GET /v1/migrations (vm:read).
+   *
+   * @generated from rpc novacron.v1.TaskService.ListMigrations
+   */
+  listMigrations: {
+    methodKind: "unary";
+    input: typeof ListMigrationsRequestSchema;
+    output: typeof ListMigrationsResponseSchema;
+  },
+  /**
+   * POST /v1/nodes/{id}/drain (node:drain): starts a drain task.
+   *
+   * @generated from rpc novacron.v1.TaskService.DrainNode
+   */
+  drainNode: {
+    methodKind: "unary";
+    input: typeof DrainNodeRequestSchema;
+    output: typeof DrainNodeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_novacron_v1_task, 0);

@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Migration } from "./task_pb.js";
+import { file_novacron_v1_task } from "./task_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file novacron/v1/vm.proto.
  */
 export const file_novacron_v1_vm: GenFile = /*@__PURE__*/
-  fileDesc("ChRub3ZhY3Jvbi92MS92bS5wcm90bxILbm92YWNyb24udjEi7QEKAlZtEgoKAmlkGAEgASgJEg0KBXN0YXRlGAIgASgJEg0KBXZjcHVzGAMgASgNEhEKCW1lbW9yeV9tYhgEIAEoDRIQCgNwaWQYBSABKA1IAIgBARISCgVhY2NlbBgGIAEoCUgBiAEBEhEKBHRlcm0YByABKARIAogBARIYCgtleGl0X3JlYXNvbhgIIAEoCUgDiAEBEhUKDWNyZWF0ZWRfYXRfbXMYCSABKAMSFQoNdXBkYXRlZF9hdF9tcxgKIAEoA0IGCgRfcGlkQggKBl9hY2NlbEIHCgVfdGVybUIOCgxfZXhpdF9yZWFzb24iNgoERGlzaxIMCgRiYXNlGAEgASgJEhQKB3NpemVfbWIYAiABKA1IAIgBAUIKCghfc2l6ZV9tYiIkCgNOaWMSDAoEa2luZBgBIAEoCRIPCgdob3N0ZndkGAIgAygJIlwKCktlcm5lbEJvb3QSDgoGa2VybmVsGAEgASgJEhMKBmluaXRyZBgCIAEoCUgAiAEBEhMKBmFwcGVuZBgDIAEoCUgBiAEBQgkKB19pbml0cmRCCQoHX2FwcGVuZCKfAQoGVm1TcGVjEgoKAmlkGAEgASgJEg0KBXZjcHVzGAIgASgNEhEKCW1lbW9yeV9tYhgDIAEoDRIgCgVkaXNrcxgEIAMoCzIRLm5vdmFjcm9uLnYxLkRpc2sSHgoEbmljcxgFIAMoCzIQLm5vdmFjcm9uLnYxLk5pYxIlCgRib290GAYgASgLMhcubm92YWNyb24udjEuS2VybmVsQm9vdCIQCg5MaXN0Vm1zUmVxdWVzdCI+Cg9MaXN0Vm1zUmVzcG9uc2USHAoDdm1zGAEgAygLMg8ubm92YWNyb24udjEuVm0SDQoFaW5kZXgYAiABKAQiGgoMR2V0Vm1SZXF1ZXN0EgoKAmlkGAEgASgJIokBCg1HZXRWbVJlc3BvbnNlEhsKAnZtGAEgASgLMg8ubm92YWNyb24udjEuVm0SIQoEc3BlYxgCIAEoCzITLm5vdmFjcm9uLnYxLlZtU3BlYxIXCgpxbXBfc3RhdHVzGAMgASgJSACIAQESEAoIYXR0YWNoZWQYBCABKAhCDQoLX3FtcF9zdGF0dXMiNAoPQ3JlYXRlVm1SZXF1ZXN0EiEKBHNwZWMYASABKAsyEy5ub3ZhY3Jvbi52MS5WbVNwZWMiLwoQQ3JlYXRlVm1SZXNwb25zZRIbCgJ2bRgBIAEoCzIPLm5vdmFjcm9uLnYxLlZtIhwKDlN0YXJ0Vm1SZXF1ZXN0EgoKAmlkGAEgASgJIi4KD1N0YXJ0Vm1SZXNwb25zZRIbCgJ2bRgBIAEoCzIPLm5vdmFjcm9uLnYxLlZtIkEKDVN0b3BWbVJlcXVlc3QSCgoCaWQYASABKAkSFgoJdGltZW91dF9zGAIgASgNSACIAQFCDAoKX3RpbWVvdXRfcyI9Cg5TdG9wVm1SZXNwb25zZRIbCgJ2bRgBIAEoCzIPLm5vdmFjcm9uLnYxLlZtEg4KBm1ldGhvZBgCIAEoCSIdCg9EZWxldGVWbVJlcXVlc3QSCgoCaWQYASABKAkiEgoQRGVsZXRlVm1SZXNwb25zZTKsAwoJVm1TZXJ2aWNlEkQKB0xpc3RWbXMSGy5ub3ZhY3Jvbi52MS5MaXN0Vm1zUmVxdWVzdBocLm5vdmFjcm9uLnYxLkxpc3RWbXNSZXNwb25zZRI+CgVHZXRWbRIZLm5vdmFjcm9uLnYxLkdldFZtUmVxdWVzdBoaLm5vdmFjcm9uLnYxLkdldFZtUmVzcG9uc2USRwoIQ3JlYXRlVm0SHC5ub3ZhY3Jvbi52MS5DcmVhdGVWbVJlcXVlc3QaHS5ub3ZhY3Jvbi52MS5DcmVhdGVWbVJlc3BvbnNlEkQKB1N0YXJ0Vm0SGy5ub3ZhY3Jvbi52MS5TdGFydFZtUmVxdWVzdBocLm5vdmFjcm9uLnYxLlN0YXJ0Vm1SZXNwb25zZRJBCgZTdG9wVm0SGi5ub3ZhY3Jvbi52MS5TdG9wVm1SZXF1ZXN0Ghsubm92YWNyb24udjEuU3RvcFZtUmVzcG9uc2USRwoIRGVsZXRlVm0SHC5ub3ZhY3Jvbi52MS5EZWxldGVWbVJlcXVlc3QaHS5ub3ZhY3Jvbi52MS5EZWxldGVWbVJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChRub3ZhY3Jvbi92MS92bS5wcm90bxILbm92YWNyb24udjEi7QEKAlZtEgoKAmlkGAEgASgJEg0KBXN0YXRlGAIgASgJEg0KBXZjcHVzGAMgASgNEhEKCW1lbW9yeV9tYhgEIAEoDRIQCgNwaWQYBSABKA1IAIgBARISCgVhY2NlbBgGIAEoCUgBiAEBEhEKBHRlcm0YByABKARIAogBARIYCgtleGl0X3JlYXNvbhgIIAEoCUgDiAEBEhUKDWNyZWF0ZWRfYXRfbXMYCSABKAMSFQoNdXBkYXRlZF9hdF9tcxgKIAEoA0IGCgRfcGlkQggKBl9hY2NlbEIHCgVfdGVybUIOCgxfZXhpdF9yZWFzb24iNgoERGlzaxIMCgRiYXNlGAEgASgJEhQKB3NpemVfbWIYAiABKA1IAIgBAUIKCghfc2l6ZV9tYiIkCgNOaWMSDAoEa2luZBgBIAEoCRIPCgdob3N0ZndkGAIgAygJIlwKCktlcm5lbEJvb3QSDgoGa2VybmVsGAEgASgJEhMKBmluaXRyZBgCIAEoCUgAiAEBEhMKBmFwcGVuZBgDIAEoCUgBiAEBQgkKB19pbml0cmRCCQoHX2FwcGVuZCKfAQoGVm1TcGVjEgoKAmlkGAEgASgJEg0KBXZjcHVzGAIgASgNEhEKCW1lbW9yeV9tYhgDIAEoDRIgCgVkaXNrcxgEIAMoCzIRLm5vdmFjcm9uLnYxLkRpc2sSHgoEbmljcxgFIAMoCzIQLm5vdmFjcm9uLnYxLk5pYxIlCgRib290GAYgASgLMhcubm92YWNyb24udjEuS2VybmVsQm9vdCIQCg5MaXN0Vm1zUmVxdWVzdCI+Cg9MaXN0Vm1zUmVzcG9uc2USHAoDdm1zGAEgAygLMg8ubm92YWNyb24udjEuVm0SDQoFaW5kZXgYAiABKAQiGgoMR2V0Vm1SZXF1ZXN0EgoKAmlkGAEgASgJIokBCg1HZXRWbVJlc3BvbnNlEhsKAnZtGAEgASgLMg8ubm92YWNyb24udjEuVm0SIQoEc3BlYxgCIAEoCzITLm5vdmFjcm9uLnYxLlZtU3BlYxIXCgpxbXBfc3RhdHVzGAMgASgJSACIAQESEAoIYXR0YWNoZWQYBCABKAhCDQoLX3FtcF9zdGF0dXMiNAoPQ3JlYXRlVm1SZXF1ZXN0EiEKBHNwZWMYASABKAsyEy5ub3ZhY3Jvbi52MS5WbVNwZWMiLwoQQ3JlYXRlVm1SZXNwb25zZRIbCgJ2bRgBIAEoCzIPLm5vdmFjcm9uLnYxLlZtIhwKDlN0YXJ0Vm1SZXF1ZXN0EgoKAmlkGAEgASgJIi4KD1N0YXJ0Vm1SZXNwb25zZRIbCgJ2bRgBIAEoCzIPLm5vdmFjcm9uLnYxLlZtIkEKDVN0b3BWbVJlcXVlc3QSCgoCaWQYASABKAkSFgoJdGltZW91dF9zGAIgASgNSACIAQFCDAoKX3RpbWVvdXRfcyI9Cg5TdG9wVm1SZXNwb25zZRIbCgJ2bRgBIAEoCzIPLm5vdmFjcm9uLnYxLlZtEg4KBm1ldGhvZBgCIAEoCSIdCg9EZWxldGVWbVJlcXVlc3QSCgoCaWQYASABKAkiEgoQRGVsZXRlVm1SZXNwb25zZSJIChBNaWdyYXRlVm1SZXF1ZXN0EgoKAmlkGAEgASgJEhgKC3RhcmdldF9ub2RlGAIgASgJSACIAQFCDgoMX3RhcmdldF9ub2RlIj4KEU1pZ3JhdGVWbVJlc3BvbnNlEikKCW1pZ3JhdGlvbhgBIAEoCzIWLm5vdmFjcm9uLnYxLk1pZ3JhdGlvbjL4AwoJVm1TZXJ2aWNlEkQKB0xpc3RWbXMSGy5ub3ZhY3Jvbi52MS5MaXN0Vm1zUmVxdWVzdBocLm5vdmFjcm9uLnYxLkxpc3RWbXNSZXNwb25zZRI+CgVHZXRWbRIZLm5vdmFjcm9uLnYxLkdldFZtUmVxdWVzdBoaLm5vdmFjcm9uLnYxLkdldFZtUmVzcG9uc2USRwoIQ3JlYXRlVm0SHC5ub3ZhY3Jvbi52MS5DcmVhdGVWbVJlcXVlc3QaHS5ub3ZhY3Jvbi52MS5DcmVhdGVWbVJlc3BvbnNlEkQKB1N0YXJ0Vm0SGy5ub3ZhY3Jvbi52MS5TdGFydFZtUmVxdWVzdBocLm5vdmFjcm9uLnYxLlN0YXJ0Vm1SZXNwb25zZRJBCgZTdG9wVm0SGi5ub3ZhY3Jvbi52MS5TdG9wVm1SZXF1ZXN0Ghsubm92YWNyb24udjEuU3RvcFZtUmVzcG9uc2USRwoIRGVsZXRlVm0SHC5ub3ZhY3Jvbi52MS5EZWxldGVWbVJlcXVlc3QaHS5ub3ZhY3Jvbi52MS5EZWxldGVWbVJlc3BvbnNlEkoKCU1pZ3JhdGVWbRIdLm5vdmFjcm9uLnYxLk1pZ3JhdGVWbVJlcXVlc3QaHi5ub3ZhY3Jvbi52MS5NaWdyYXRlVm1SZXNwb25zZWIGcHJvdG8z", [file_novacron_v1_task]);
 
 /**
  * @generated from message novacron.v1.Vm
@@ -428,6 +430,47 @@ export const DeleteVmResponseSchema: GenMessage<DeleteVmResponse> = /*@__PURE__*
   messageDesc(file_novacron_v1_vm, 16);
 
 /**
+ * @generated from message novacron.v1.MigrateVmRequest
+ */
+export type MigrateVmRequest = Message<"novacron.v1.MigrateVmRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Target node; absent: placement picks one.
+   *
+   * @generated from field: optional string target_node = 2;
+   */
+  targetNode?: string | undefined;
+};
+
+/**
+ * Describes the message novacron.v1.MigrateVmRequest.
+ * Use `create(MigrateVmRequestSchema)` to create a new message.
+ */
+export const MigrateVmRequestSchema: GenMessage<MigrateVmRequest> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_vm, 17);
+
+/**
+ * @generated from message novacron.v1.MigrateVmResponse
+ */
+export type MigrateVmResponse = Message<"novacron.v1.MigrateVmResponse"> & {
+  /**
+   * @generated from field: novacron.v1.Migration migration = 1;
+   */
+  migration?: Migration | undefined;
+};
+
+/**
+ * Describes the message novacron.v1.MigrateVmResponse.
+ * Use `create(MigrateVmResponseSchema)` to create a new message.
+ */
+export const MigrateVmResponseSchema: GenMessage<MigrateVmResponse> = /*@__PURE__*/
+  messageDesc(file_novacron_v1_vm, 18);
+
+/**
  * The node's VMs: the gRPC twin of /v1/vms.
  *
  * @generated from service novacron.v1.VmService
@@ -492,6 +535,16 @@ export const VmService: GenService<{
     methodKind: "unary";
     input: typeof DeleteVmRequestSchema;
     output: typeof DeleteVmResponseSchema;
+  },
+  /**
+   * POST /v1/vms/{id}/migrate (vm:migrate): starts a live migration; follow it on the Migration topic.
+   *
+   * @generated from rpc novacron.v1.VmService.MigrateVm
+   */
+  migrateVm: {
+    methodKind: "unary";
+    input: typeof MigrateVmRequestSchema;
+    output: typeof MigrateVmResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_novacron_v1_vm, 0);
