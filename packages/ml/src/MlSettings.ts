@@ -23,6 +23,8 @@ export const MlSettings = Schema.Struct({
   bandwidth_model: opt(Schema.String.annotations(allowed("expected a path")), () => ""),
   /** A model still loading after this is given up (the baseline stays), so a stuck load is said. */
   load_timeout: opt(Common.Duration, () => Duration.seconds(60)),
+  /** Off: placement keeps its policy's first choice; the fragmentation optimiser is not loaded. */
+  placement_optimizer: opt(bool, () => true),
   /** Bandwidth history kept per link for predictions (one-second samples). */
   history: opt(Schema.Int.pipe(Schema.between(8, 3600)).annotations(allowed("expected 8..3600")), () => 120),
 })

@@ -1,16 +1,17 @@
 import { readdirSync } from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
+import { Placement } from "@novacron/dwcp-itp"
 import { Boot, Component } from "@novacron/init"
 import { tempDir } from "@novacron/testing"
-import { Context, Deferred, Effect, Metric, Ref, Schema, Stream, SubscriptionRef } from "effect"
+import { Context, Deferred, Effect, Metric, Option, Ref, Schema, Stream, SubscriptionRef } from "effect"
 import { MlEngine, MlSettings } from "../src/index.js"
 
 const settings = (over: Partial<typeof MlSettings.MlSettings.Encoded> = {}) =>
   Schema.decodeUnknownSync(MlSettings.MlSettings)(over)
 
-/** Waits until the bandwidth model leaves `loading`. */
-const settled = (engine: MlEngine.MlEngineApi) =>
-  engine.bandwidthModel.changes.pipe(
+/** Waits until the bandwidth (or the placement) model leaves `loading`. */
+const settled = (engine: MlEngine.MlEngineApi, model: "bandwidth" | "placement" = "bandwidth") =>
+  (model === "bandwidth" ? engine.bandwidthModel : engine.placementModel).changes.pipe(
     Stream.filter((s) => s.state !== "loading"),
     Stream.runHead,
     Effect.map((s) => s._tag === "Some" && s.value),
@@ -98,8 +99,105 @@ describe("MlEngine", () => {
         ),
       )
       expect(yield* SubscriptionRef.get(engine.bandwidthModel)).toMatchObject({ state: "disabled" })
+      expect(yield* SubscriptionRef.get(engine.placementModel)).toMatchObject({
+        state: "disabled",
+        reason: "ml.enabled is false",
+      })
       expect((yield* engine.predictBandwidth(history)).predictor).toBe("harmonic-mean(5)")
       expect(yield* Ref.get(calls)).toBe(0)
+    }),
+  )
+
+  it.scopedLive("the placement optimiser loads beside the bandwidth model, serves, and records its effect", () =>
+    Effect.gen(function* () {
+      // The bandwidth model never loads here: the placement slot does not wait for it.
+      const engine = yield* MlEngine.make(settings(), () => Effect.never)
+      expect(yield* settled(engine, "placement")).toMatchObject({
+        state: "loaded",
+        serving: "model",
+        model: "fgd-rerank",
+      })
+      const optimizer = Option.getOrThrow(yield* engine.placementOptimizer)
+      const placement = yield* Placement.make(
+        Schema.decodeUnknownSync(Placement.PlacementSettings)({ placement: { policy: "binpack" } }),
+      )
+      yield* placement.setOptimizer(optimizer)
+      const oneGpu = (id: string) => ({ id, cpuMilli: 32000, memoryMib: 65536, gpu: { model: "T4", count: 1 } })
+      yield* placement.join(oneGpu("a"))
+      yield* placement.join(oneGpu("b"))
+      const byOptimizer = MlEngine.placementDecisions.pipe(Metric.tagged("chosen_by", "optimizer"))
+      const byPolicy = MlEngine.placementDecisions.pipe(Metric.tagged("chosen_by", "policy"))
+      const [opt0, pol0, avoided0] = yield* Effect.all([
+        Metric.value(byOptimizer),
+        Metric.value(byPolicy),
+        Metric.value(MlEngine.fragmentationAvoided),
+      ])
+      // Empty hosts alike: the policy's choice stands. Then binpack would split the used GPU.
+      yield* placement.place({ id: "w0", cpuMilli: 1000, memoryMib: 1024, gpuMilli: 400 })
+      const placed = yield* placement.place({ id: "w1", cpuMilli: 1000, memoryMib: 1024, gpuMilli: 500 })
+      expect(placed.explanation.optimizer?.name).toBe("fgd-rerank")
+      const [opt1, pol1, avoided1] = yield* Effect.all([
+        Metric.value(byOptimizer),
+        Metric.value(byPolicy),
+        Metric.value(MlEngine.fragmentationAvoided),
+      ])
+      expect([opt1.count - opt0.count, pol1.count - pol0.count]).toEqual([1, 1])
+      expect(avoided1.count - avoided0.count).toBe(1)
+      expect(avoided1.sum - avoided0.sum).toBeGreaterThan(0)
+      const status = yield* engine.status
+      expect(status.placement).toMatchObject({ state: "loaded" })
+      // The bandwidth model is still loading: degraded, naming it alone.
+      const health = yield* MlEngine.healthCheck.pipe(Effect.provideService(MlEngine.MlEngine, engine))
+      expect(health).toMatchObject({ status: "degraded", details: { bandwidth: "loading", placement: "loaded" } })
+      expect(health.message).toBe("bandwidth model loading; harmonic-mean(5) serves")
+    }),
+  )
+
+  it.scopedLive(
+    "a placement optimiser that does not load: the policy's choice stays, and status and health say why",
+    () =>
+      Effect.gen(function* () {
+        const engine = yield* MlEngine.make(
+          settings(),
+          () => Effect.never,
+          MlEngine.optimizerLoader(() => Promise.reject(new Error("Cannot find package '@novacron/dwcp-itp'"))),
+        )
+        const state = yield* settled(engine, "placement")
+        expect(state).toMatchObject({
+          state: "fallback",
+          serving: "baseline",
+          baseline: "the policy's first choice",
+          reason: expect.stringMatching(/^placement optimiser unavailable: @novacron\/dwcp-itp did not load/),
+        })
+        expect(yield* engine.placementOptimizer).toEqual(Option.none())
+        const health = yield* MlEngine.healthCheck.pipe(Effect.provideService(MlEngine.MlEngine, engine))
+        expect(health.message).toMatch(/dwcp-itp did not load.*; the policy's first choice serves/)
+      }),
+  )
+
+  it.scoped("ml.placement_optimizer false: no optimiser is loaded, the bandwidth model still is", () =>
+    Effect.gen(function* () {
+      const calls = yield* Ref.make(0)
+      const engine = yield* MlEngine.make(
+        settings({ placement_optimizer: false }),
+        () => Effect.never,
+        () =>
+          Effect.zipRight(
+            Ref.update(calls, (n) => n + 1),
+            Effect.never,
+          ),
+      )
+      expect(yield* SubscriptionRef.get(engine.placementModel)).toEqual({
+        state: "disabled",
+        serving: "baseline",
+        baseline: "the policy's first choice",
+        reason: "ml.placement_optimizer is false",
+      })
+      expect(yield* SubscriptionRef.get(engine.bandwidthModel)).toMatchObject({ state: "loading" })
+      yield* Effect.yieldNow()
+      expect(yield* Ref.get(calls)).toBe(0)
+      const health = yield* MlEngine.healthCheck.pipe(Effect.provideService(MlEngine.MlEngine, engine))
+      expect(health.message).toContain("ml.placement_optimizer is false; the policy's first choice serves")
     }),
   )
 
