@@ -43,7 +43,7 @@ import type { Effect } from "effect"
  * |                  |           |             | membership, vm,   | leader, so it starts after them                      |
  * |                  |           |             | migration,        |                                                      |
  * |                  |           |             | orchestration     |                                                      |
- * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the model  |
+ * | ml-engine        | services  | WARNING     | -                 | the design's LOW: baselines serve without the models |
  * | metrics-endpoint | post-init | WARNING     | -                 | a node without /metrics still does its work          |
  * | profiling        | post-init | WARNING     | security          | CPU profiles and heap snapshots for admins, on demand |
  * | database-        | post-init | WARNING     | database,         | hourly upkeep (SQLite optimize and WAL checkpoint,   |
@@ -55,6 +55,10 @@ import type { Effect } from "effect"
  * |                  |           |             | background-jobs   | lease, on a background job (placement reads it)      |
  * | transfer-accuracy| post-init | WARNING     | dwcp, ml-engine   | the predictor's error on each real DWCP transfer, as |
  * |                  |           |             |                   | a metric (the ML engine's; DWCP publishes them)      |
+ * | bandwidth-       | post-init | WARNING     | dwcp, ml-engine   | DWCP predicts with the ML engine's predictor (it     |
+ * | predictor        |           |             |                   | boots first, on its baseline; one LSTM per agent)    |
+ * | placement-       | post-init | WARNING     | dwcp-itp,         | the ML engine's optimiser in placement once loaded;  |
+ * | optimizer        |           |             | ml-engine         | without it the policy's first choice places          |
  * | service-registry | post-init | WARNING     | state-sync,       | the node's endpoints in the cluster state, refreshed |
  * |                  |           |             | network,          | by a job; a node not registered still runs its VMs   |
  * |                  |           |             | background-jobs   |                                                      |
@@ -110,6 +114,8 @@ export const table = {
     dependencies: ["vm", "state-sync", "background-jobs"],
   },
   "transfer-accuracy": { phase: "post-init", criticality: "WARNING", dependencies: ["dwcp", "ml-engine"] },
+  "bandwidth-predictor": { phase: "post-init", criticality: "WARNING", dependencies: ["dwcp", "ml-engine"] },
+  "placement-optimizer": { phase: "post-init", criticality: "WARNING", dependencies: ["dwcp-itp", "ml-engine"] },
   "service-registry": {
     phase: "post-init",
     criticality: "WARNING",

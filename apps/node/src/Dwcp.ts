@@ -4,7 +4,7 @@ import { TransportSettings } from "@novacron/dwcp-amst/TransportSettings"
 import { StateStore } from "@novacron/dwcp-ass"
 import { CompressionSettings } from "@novacron/dwcp-hde/HdeSettings"
 import type { Component } from "@novacron/init"
-import { TransferAccuracy } from "@novacron/ml"
+import { OptimizerBridge, PredictorBridge, TransferAccuracy } from "@novacron/ml"
 import type { Security } from "@novacron/security"
 import { Effect, Either, Schema } from "effect"
 import { importEsm } from "./internal/importEsm.js"
@@ -19,8 +19,9 @@ export interface DwcpPlan {
 
 /**
  * The `dwcp` component every node runs (`@novacron/dwcp`: the receiver, v3 parts per flag and
- * rollout, v1 for the rest), the ML engine's `transfer-accuracy` on its observations, plus ITP's
- * placement service when placement runs v3. `@novacron/dwcp`
+ * rollout, v1 for the rest), the ML engine's `transfer-accuracy` on its observations and its
+ * predictor served to DWCP (`bandwidth-predictor`), plus ITP's placement service and the ML
+ * engine's optimiser in it (`placement-optimizer`) when placement runs v3. `@novacron/dwcp`
  * is in the bundle; it imports each part's package (ES modules, outside the bundle, with their
  * native addons) through the bundle's importer only when that part starts, so a node on v1 loads
  * AMST alone, after READY.
@@ -63,6 +64,8 @@ export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpP
     }),
     // The ML engine's accuracy metric from each real transfer that had a prediction.
     TransferAccuracy.component(Effect.flatMap(Dwcp.Dwcp, (d) => d.observations)),
+    // DWCP loads no model: it predicts with the ML engine's, installed here once both run.
+    PredictorBridge.component((p) => Effect.flatMap(Dwcp.Dwcp, (d) => d.setPredictor(p))),
   ]
   const off = Rollout.decide(flags, s.system.node_id)
   const notes = Object.entries(off)
@@ -79,6 +82,7 @@ export const plan = async (s: Settings.Settings, dataDir: string): Promise<DwcpP
         PlacementComponent.component(
           Schema.decodeSync(Placement.PlacementSettings)({ enable_v3_placement: true, placement: d.placement }),
         ),
+        OptimizerBridge.component((o) => Effect.flatMap(Placement.Placement, (p) => p.setOptimizer(o))),
       )
     } catch (e) {
       notes.push(`dwcp: enable_v3_placement is set, but placement did not start (${String(e)}): it stays off`)

@@ -168,10 +168,12 @@ export const components = (
     DatabaseMaintenance.component(),
     EnvironmentDetector.redetection(detection),
     VmCapacity.component(s.system.node_id, s.vm.capacity_interval),
-    // The LSTM's package (and onnxruntime) is imported by the engine's background load, not here.
+    // The LSTM's package (and onnxruntime) and the optimiser's are imported by the engine's
+    // background loads, not here.
     MlEngine.component(
       s.ml,
       MlEngine.lstmLoader(() => importEsm<MlEngine.PbaModule>("@novacron/dwcp-pba")),
+      MlEngine.optimizerLoader(() => importEsm<MlEngine.ItpModule>("@novacron/dwcp-itp")),
     ),
     // The peer listener at start; health and metrics are added at READY (the host knows their URLs).
     ServiceRegistry.component({

@@ -15,7 +15,7 @@ const names = (p: { components: ReadonlyArray<{ name: string }> }) => p.componen
 describe("the host's DWCP plan", () => {
   it("every node runs the dwcp component (v1 when no v3 flag is set), and nothing is noted", async () => {
     const p = await plan(await settings(["dwcp.v3_rollout_percentage=100"]), "/tmp/x")
-    expect(names(p)).toEqual(["dwcp", "transfer-accuracy"])
+    expect(names(p)).toEqual(["dwcp", "transfer-accuracy", "bandwidth-predictor"])
     expect(p.notes).toEqual([])
   })
 
@@ -25,10 +25,10 @@ describe("the host's DWCP plan", () => {
     const outside = ids.find((id) => Rollout.rolloutBucket(id) >= 30)!
     const base = ["dwcp.enable_v3_placement=true", "dwcp.v3_rollout_percentage=30"]
     const on = await plan(await settings([...base, `system.node_id=${inside}`]), "/tmp/x")
-    expect(names(on)).toEqual(["dwcp", "transfer-accuracy", "dwcp-itp"])
+    expect(names(on)).toEqual(["dwcp", "transfer-accuracy", "bandwidth-predictor", "dwcp-itp", "placement-optimizer"])
     expect(on.notes).toEqual([])
     const off = await plan(await settings([...base, `system.node_id=${outside}`]), "/tmp/x")
-    expect(names(off)).toEqual(["dwcp", "transfer-accuracy"])
+    expect(names(off)).toEqual(["dwcp", "transfer-accuracy", "bandwidth-predictor"])
     expect(off.notes).toEqual([expect.stringContaining(`placement runs v1: node ${outside} is outside the v3 rollout`)])
   })
 

@@ -52,10 +52,15 @@ describe("post-init: systemd notification, registration, background jobs", () =>
     const dir = tempDataDir()
     const notify = notifySocket(dir)
     try {
-      const agent = start(["start", "--data-dir", dir, "--set", "system.node_id=post-init-a", ...ephemeralPorts], {
-        NOTIFY_SOCKET: notify.path,
-        WATCHDOG_USEC: "500000",
-      })
+      // DWCP's prediction on v3: it predicts with the ML engine's model, served after READY.
+      const v3Prediction = ["--set", "dwcp.enable_v3_prediction=true", "--set", "dwcp.v3_rollout_percentage=100"]
+      const agent = start(
+        ["start", "--data-dir", dir, "--set", "system.node_id=post-init-a", ...v3Prediction, ...ephemeralPorts],
+        {
+          NOTIFY_SOCKET: notify.path,
+          WATCHDOG_USEC: "500000",
+        },
+      )
       const ready = await notify.waitFor((d) => d.startsWith("READY=1"))
       // READY=1 comes after the node.ready line, never before it.
       const readyLine = agent.lines.find((l) => l.name === "node.ready")
@@ -90,15 +95,28 @@ describe("post-init: systemd notification, registration, background jobs", () =>
           "database-maintenance",
           "ml-engine",
           "transfer-accuracy",
+          "bandwidth-predictor",
         ]),
       )
       // The shipped bandwidth model loads in the background (onnxruntime is imported then), not before READY.
-      const loaded = await agent.waitFor((l) => l.name === "ml.loaded" || l.name === "ml.fallback", 60_000)
+      // Both models load side by side: the optimiser (quick), the LSTM (onnxruntime).
+      const loaded = await agent.waitFor(
+        (l) => (l.name === "ml.loaded" || l.name === "ml.fallback") && l.model === "bandwidth",
+        60_000,
+      )
       expect(loaded.name).toBe("ml.loaded")
+      expect(agent.lines.find((l) => l.model === "placement")).toMatchObject({ name: "ml.loaded" })
       const ml = JSON.parse((await get(`${health}/status`)).text).components.find(
         (c: { name: string }) => c.name === "ml-engine",
       )
       expect(ml).toMatchObject({ status: "running", health: "healthy" })
+      // The bridge follows the model into DWCP (in its own fiber: shortly after the log line).
+      const dwcpPredictor = async () =>
+        JSON.parse((await get(`${health}/status`)).text).components.find((c: { name: string }) => c.name === "dwcp")
+          ?.details?.predictor
+      for (let i = 0; i < 50 && (await dwcpPredictor()) !== "ml-engine: lstm"; i++)
+        await new Promise((r) => setTimeout(r, 100))
+      expect(await dwcpPredictor()).toBe("ml-engine: lstm")
 
       expect(notify.received.some((d) => d.startsWith("STOPPING=1"))).toBe(false)
       agent.kill("SIGTERM")
