@@ -160,6 +160,7 @@ describe.skipIf(!haveEtcd)("hybrid mode: etcd per site, gossip between sites", (
         expect((yield* Effect.flip(a2.store.delete("site/b/capacity")))._tag).toBe("NotOwner")
         const spans = yield* Effect.flip(a2.store.list(""))
         expect(spans._tag).toBe("NotLinearizable")
+        expect(spans.message).toContain(`list across this site's etcd and the other sites' replica, prefix ""`)
 
         // The coordinator dies without resigning: a2 is elected once a1's lease lapses (2 s),
         // writes the site's document under its own term and carries on from a1's writes.

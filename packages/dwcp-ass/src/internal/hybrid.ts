@@ -77,8 +77,8 @@ export const make = (options: Options): Effect.Effect<Made, StateUnavailable, Sc
     }
     const spans = (operation: string, prefix: string) =>
       new NotLinearizable({
-        operation: `${operation} (this site's etcd and the sites' gossip replica)`,
-        key: prefix,
+        operation: `${operation} across this site's etcd and the other sites' replica, prefix`,
+        key: JSON.stringify(prefix),
         mode: "hybrid",
       })
     const notOwner = (key: string) =>
@@ -151,8 +151,13 @@ export const make = (options: Options): Effect.Effect<Made, StateUnavailable, Sc
         Effect.forkScoped,
       )
       yield* poke.pipe(Effect.schedule(Schedule.spaced(every)), Effect.forever, Effect.forkScoped)
+      // A failed round (etcd slow, a value too large for a datagram) is logged and tried again on
+      // the next wake; only the end of the leadership ends the term.
+      const round = reconcile(leadership.isLeader).pipe(
+        Effect.catchAll((e) => Effect.as(Effect.logWarning(`hybrid: re-publishing site ${site}: ${e.message}`), true)),
+      )
       const loop = Effect.gen(function* () {
-        while (yield* reconcile(leadership.isLeader)) yield* Queue.take(wake)
+        while (yield* round) yield* Queue.take(wake)
       })
       yield* Effect.raceFirst(loop, leadership.deposed)
       yield* Effect.logWarning(`hybrid: ${g.gossip.id} no longer coordinates site ${site} (term ${leadership.token})`)
