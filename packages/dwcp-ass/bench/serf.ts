@@ -2,6 +2,11 @@
 // Lifeguard, LAN defaults) in the same run, alternated (ours, serf, serf, ours, ...): time from
 // SIGKILL of one agent until every other agent reports it dead ("failed" in Serf). Polled every
 // 50 ms on both sides. Medians of BENCH_RUNS runs.
+// Then false positives under 10 % loss (root and nft needed; skipped otherwise): the same five
+// agents, nobody killed, for BENCH_FP_SECONDS (default 60) with nft dropping BENCH_FP_LOSS %
+// (default 10) of the packets to or from the agents' gossip ports at random (UDP, and Serf's TCP push-pull/fallback probes);
+// each time an agent newly reports a living member dead ("failed") counts. BENCH_PART=detect or
+// fp runs one part.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -11,6 +16,10 @@ import { fileURLToPath } from "node:url"
 import { makeCa } from "../test/support/certs.js"
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const FP_SECONDS = Number(process.env.BENCH_FP_SECONDS ?? 60)
+/** Percent of packets dropped in the false-positive runs (the issue's row: 10). */
+const FP_LOSS = Number(process.env.BENCH_FP_LOSS ?? 10)
+const PART = process.env.BENCH_PART ?? "all"
 const N = 5
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const median = (xs: ReadonlyArray<number>) => {
@@ -26,7 +35,7 @@ const until = async (check: () => boolean, ms: number) => {
   return performance.now() - t
 }
 
-const serfRun = async (base: number) => {
+const serfRun = async (base: number, mode: "detect" | "fp" = "detect") => {
   const procs: Array<ChildProcess> = []
   const rpc = (i: number) => `127.0.0.1:${base + 100 + i}`
   try {
@@ -56,6 +65,28 @@ const serfRun = async (base: number) => {
     }
     await until(() => [0, 1, 2, 3, 4].every((i) => members(i).filter((m) => m.status === "alive").length === N), 30_000)
     await sleep(3000)
+    if (mode === "fp")
+      return await withLoss(
+        Array.from({ length: N }, (_, i) => base + i),
+        async () => {
+          const failed = Array.from({ length: N }, () => new Set<string>())
+          let count = 0
+          const end = performance.now() + FP_SECONDS * 1000
+          while (performance.now() < end) {
+            for (let i = 0; i < N; i++) {
+              const now = new Set(
+                members(i)
+                  .filter((m) => m.status === "failed")
+                  .map((m) => m.name),
+              )
+              for (const m of now) if (!failed[i]!.has(m)) count++
+              failed[i] = now
+            }
+            await sleep(50)
+          }
+          return count
+        },
+      )
     procs[N - 1]!.kill("SIGKILL")
     return await until(
       () => [0, 1, 2, 3].every((i) => members(i).some((m) => m.name === `s${N - 1}` && m.status === "failed")),
@@ -67,8 +98,9 @@ const serfRun = async (base: number) => {
 }
 
 const fixture = fileURLToPath(new URL("../test/fixtures/gossipAgent.ts", import.meta.url))
-const oursRun = async (dir: string, base: number) => {
+const oursRun = async (dir: string, base: number, mode: "detect" | "fp" = "detect") => {
   const last = new Map<number, { alive: Array<string>; dead: Array<string> }>()
+  let falsePositives = 0
   const procs: Array<ChildProcess> = []
   try {
     for (let i = 0; i < N; i++) {
@@ -94,17 +126,61 @@ const oursRun = async (dir: string, base: number) => {
       )
       readline.createInterface({ input: p.stdout! }).on("line", (l) => {
         try {
-          last.set(i, JSON.parse(l))
+          const view = JSON.parse(l) as { alive: Array<string>; dead: Array<string> }
+          const before = last.get(i)?.dead ?? []
+          for (const d of view.dead) if (!before.includes(d)) falsePositives++
+          last.set(i, view)
         } catch {}
       })
       procs.push(p)
     }
     await until(() => [0, 1, 2, 3, 4].every((i) => last.get(i)?.alive.length === N), 60_000)
     await sleep(3000)
+    if (mode === "fp") {
+      falsePositives = 0
+      return await withLoss(
+        Array.from({ length: N }, (_, i) => base + i),
+        async () => {
+          await sleep(FP_SECONDS * 1000)
+          return falsePositives
+        },
+      )
+    }
     procs[N - 1]!.kill("SIGKILL")
     return await until(() => [0, 1, 2, 3].every((i) => last.get(i)?.dead.includes(`g${N - 1}`) === true), 60_000)
   } finally {
     for (const p of procs) p.kill("SIGKILL")
+  }
+}
+
+const canDrop = (() => {
+  if (process.getuid?.() !== 0) return false
+  try {
+    execFileSync("nft", ["--version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** Runs `f` while nft drops FP_LOSS % of the packets to or from `ports` (loopback included), at random. */
+const withLoss = async <A>(ports: ReadonlyArray<number>, f: () => Promise<A>): Promise<A> => {
+  const table = `novacron_fp_${process.pid}`
+  const set = `{ ${ports.join(", ")} }`
+  const nft = (script: string) => execFileSync("nft", ["-f", "-"], { input: script, stdio: "pipe" })
+  nft(
+    `table inet ${table} {\n chain input {\n  type filter hook input priority 0;\n` +
+      `  meta l4proto { tcp, udp } th dport ${set} numgen random mod 100 < ${FP_LOSS} counter drop\n` +
+      `  meta l4proto tcp th sport ${set} th dport != ${set} numgen random mod 100 < ${FP_LOSS} counter drop\n }\n}\n`,
+  )
+  try {
+    return await f()
+  } finally {
+    // Shown so a run proves the loss was there.
+    const listed = execFileSync("nft", ["list", "table", "inet", table], { encoding: "utf8" })
+    const dropped = [...listed.matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+    console.log(`  nft dropped ${dropped} packets to/from ports ${ports[0]}-${ports.at(-1)}`)
+    nft(`delete table inet ${table}\n`)
   }
 }
 
@@ -118,7 +194,7 @@ const main = async () => {
   const ours: Array<number> = []
   const serf: Array<number> = []
   try {
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < (PART === "fp" ? 0 : RUNS); r++) {
       const base = 17000 + r * 200
       // ABBA: neither side always runs first.
       if (r % 2 === 0) {
@@ -132,14 +208,37 @@ const main = async () => {
         `run ${r + 1}: ours ${(ours.at(-1)! / 1000).toFixed(2)} s, serf ${(serf.at(-1)! / 1000).toFixed(2)} s`,
       )
     }
+    if (ours.length > 0) {
+      const o = median(ours)
+      const s = median(serf)
+      console.log(
+        `failure detection N=${N}, loopback: ours ${(o / 1000).toFixed(2)} s, serf ${(s / 1000).toFixed(2)} s, ratio ${(o / s).toFixed(2)} (goal <= 1)`,
+      )
+    }
+    if (PART !== "detect" && !canDrop) console.log("false positives under loss: skipped (needs root and nft)")
+    if (PART !== "detect" && canDrop) {
+      const fpOurs: Array<number> = []
+      const fpSerf: Array<number> = []
+      for (let r = 0; r < RUNS; r++) {
+        const base = 18000 + r * 200
+        if (r % 2 === 0) {
+          fpOurs.push(await oursRun(dir, base, "fp"))
+          fpSerf.push(await serfRun(base + 50, "fp"))
+        } else {
+          fpSerf.push(await serfRun(base + 50, "fp"))
+          fpOurs.push(await oursRun(dir, base, "fp"))
+        }
+        console.log(
+          `fp run ${r + 1} (${FP_SECONDS} s, ${FP_LOSS} % loss): ours ${fpOurs.at(-1)}, serf ${fpSerf.at(-1)}`,
+        )
+      }
+      console.log(
+        `false positives N=${N}, ${FP_SECONDS} s at ${FP_LOSS} % loss: ours ${median(fpOurs)}, serf ${median(fpSerf)} (medians; goal ours <= serf)`,
+      )
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
-  const o = median(ours)
-  const s = median(serf)
-  console.log(
-    `failure detection N=${N}, loopback: ours ${(o / 1000).toFixed(2)} s, serf ${(s / 1000).toFixed(2)} s, ratio ${(o / s).toFixed(2)} (goal <= 1)`,
-  )
   console.log(`uptime after: ${execFileSync("uptime", { encoding: "utf8" }).trim()}`)
 }
 
