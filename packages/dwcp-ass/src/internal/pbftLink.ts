@@ -30,6 +30,8 @@ export interface LinkOptions {
   /** The member's certificate public key, learnt at each handshake. */
   readonly onPeerKey: (id: string, key: KeyObject) => void
   readonly onRefused: (reason: string) => void
+  /** A member cannot be dialled (said once until its link was up again). */
+  readonly onDown: (reason: string) => void
   /** Test hook: frames to or from this peer are dropped (a partition). */
   readonly cut?: ((peer: string) => boolean) | undefined
 }
@@ -151,6 +153,8 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
       socket: tls.TLSSocket | undefined
       queue: Array<Buffer>
       backoff: number
+      /** a failed dial was reported since the link was last up: report the next once it was up again */
+      warned: boolean
     }
     const outs = new Map<string, Out>()
     const flush = (out: Out) => {
@@ -181,13 +185,16 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
         up = true
         out.socket = socket
         out.backoff = 50
+        out.warned = false
         flush(out)
       })
       socket.on("drain", () => flush(out))
       // Replies come back on accepted connections; anything sent here is ignored.
       socket.on("data", () => {})
       socket.on("error", (e) => {
-        if (!up) o.onRefused(`dial ${peer.id} at ${peer.host}:${peer.port}: ${e.message}`)
+        if (up || out.warned) return
+        out.warned = true
+        o.onDown(`dial ${peer.id} at ${peer.host}:${peer.port}: ${e.message} (retrying, up to every 2 s)`)
       })
       socket.on("close", () => {
         sockets.delete(socket)
@@ -203,7 +210,7 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
     }
     for (const peer of o.peers) {
       if (peer.id === o.self) continue
-      const out: Out = { socket: undefined, queue: [], backoff: 50 }
+      const out: Out = { socket: undefined, queue: [], backoff: 50, warned: false }
       outs.set(peer.id, out)
       dial(peer, out)
     }

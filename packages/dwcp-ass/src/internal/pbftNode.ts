@@ -102,11 +102,21 @@ export const make = (
       return Number.isInteger(i) && i >= 0 && i < n && String(i) === from ? ids[i] : undefined
     }
     const signer: Signer = { sign: (bytes) => new Uint8Array(cryptoSign(algorithm(o.key), bytes, o.key)) }
+    // One message is verified several times (a request when it arrives, inside its pre-prepare,
+    // forwarded by each backup; retransmissions): remember the good ones, by signer, bytes and
+    // signature, so a valid signature over other bytes never hits.
+    const verified = new Set<string>()
     const verifier: Verifier = {
       verify: (from, bytes, signature) => {
         const who = principal(from)
         const key = who === undefined ? undefined : keys.get(who)
-        return key !== undefined && cryptoVerify(algorithm(key), bytes, key, signature)
+        if (key === undefined) return false
+        const id = `${from}\n${createHash("sha256").update(bytes).update(signature).digest("base64")}`
+        if (verified.has(id)) return true
+        if (!cryptoVerify(algorithm(key), bytes, key, signature)) return false
+        if (verified.size >= 8192) verified.clear()
+        verified.add(id)
+        return true
       },
     }
     const signAs = <M extends Message>(message: M): Signed<M> => ({
@@ -327,9 +337,16 @@ export const make = (
       onFrame,
       onPeerKey: (id, key) => keys.set(id, key),
       onRefused: refuse,
+      onDown: (why) => log(`pbft: ${why}`),
       cut: o.cut,
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => transfer?.timer && clearTimeout(transfer.timer)))
+
+    // Keys are learnt in the handshakes. A request relayed inside a pre-prepare before its client's
+    // member connected here would be refused (and cost a view change): at start, wait a little for
+    // every member, not for ever (a member may be down).
+    for (let waited = 0; keys.size < n && waited < Math.max(2_000, o.viewChangeTimeout); waited += 10)
+      yield* Effect.sleep(Duration.millis(10))
 
     // The engine's timers (view change) run on this clock.
     yield* Effect.forkScoped(

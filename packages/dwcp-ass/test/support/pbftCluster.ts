@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Duration, Effect, Layer, type Scope } from "effect"
+import { Duration, Effect, ExecutionStrategy, Exit, Layer, Scope } from "effect"
 import { PbftStore, StateStore } from "../../src/index.js"
 import { makeCa } from "./certs.js"
 
@@ -43,6 +43,8 @@ export interface Member {
   readonly id: string
   readonly store: StateStore.StateStoreApi
   readonly replica: PbftStore.PbftReplica["Type"]
+  /** Stops this member alone (its listener and links close), as when its process dies. */
+  readonly stop: Effect.Effect<void>
 }
 
 export interface ClusterOptions {
@@ -69,8 +71,9 @@ export const startCluster = (
       ids.map((id) => {
         const files = pki.nodes.get(id)!
         const cut = o.cut
-        return Effect.map(
-          PbftStore.make({
+        return Effect.gen(function* () {
+          const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+          const { store, replica } = yield* PbftStore.make({
             members,
             caFile: pki.ca,
             certFile: files.cert,
@@ -81,9 +84,9 @@ export const startCluster = (
             leaseTtl: Duration.seconds(1),
             tamper: o.tamper?.(id),
             cut: cut === undefined ? undefined : (peer) => cut(id, peer),
-          }),
-          ({ store, replica }) => ({ id, store, replica }),
-        )
+          }).pipe(Scope.extend(own))
+          return { id, store, replica, stop: Scope.close(own, Exit.void) } satisfies Member
+        })
       }),
       { concurrency: "unbounded" },
     )
