@@ -27,6 +27,7 @@ import type { NodeFiles } from "./EtcdStore.js"
 import * as Core from "./internal/core.js"
 import * as Node from "./internal/pbftNode.js"
 import { commonName } from "./internal/wire.js"
+import type * as Pbft from "./Pbft.js"
 import { StateUnavailable } from "./StateError.js"
 import { StateStore, type StateStoreApi } from "./StateStore.js"
 
@@ -68,6 +69,8 @@ export interface Options {
   readonly maxFrame?: number | undefined
   /** Byzantine tests: rewrite what this member sends. */
   readonly tamper?: Tamper | undefined
+  /** Byzantine tests: rewrite (or drop: undefined) the checkpointed state this member sends a replica catching up. */
+  readonly tamperState?: ((to: string, state: Pbft.CheckpointState) => Pbft.CheckpointState | undefined) | undefined
   /** Partition tests: frames to and from the peers for which this returns true are dropped. */
   readonly cut?: ((peer: string) => boolean) | undefined
 }
@@ -178,6 +181,7 @@ export const make = (
       clients: options.concurrency ?? 32,
       maxFrame: options.maxFrame ?? 16 * 1024 * 1024,
       tamper: options.tamper,
+      tamperState: options.tamperState,
       cut: options.cut,
     })
     return { store: Core.make(backend), replica: info }

@@ -135,6 +135,50 @@ describe("pbft store with a Byzantine member", () => {
 
 describe("pbft state transfer", () => {
   it.live(
+    "a forged state (proof intact, values changed) from one member is not installed alone; the state f+1 members agree on is",
+    () =>
+      Effect.gen(function* () {
+        let cutOff = true
+        let honestOffersLost = true
+        let lies = 0
+        const members = yield* scenario({
+          cut: (from, to) => cutOff && (from === "node-d" || to === "node-d"),
+          // node-a offers every value changed; the honest offers are lost at first
+          tamperState: (id) =>
+            id === "node-a"
+              ? (_to, state) => {
+                  lies++
+                  return { ...state, snapshot: state.snapshot.replaceAll("true-value", "forged-value") }
+                }
+              : id === "node-d"
+                ? undefined
+                : (_to, state) => (honestOffersLost ? undefined : state),
+          checkpointInterval: 4,
+        })
+        const s = members[0]!.store
+        for (let i = 0; i < 40; i++) yield* s.put(`lie/${i % 3}`, "true-value")
+        cutOff = false
+        // other keys from here: the lie/ keys the member ends with are the ones it installed
+        for (let i = 0; i < 12; i++) yield* s.put(`other/${i % 3}`, "x")
+        const d = members[3]!
+        for (let i = 0; i < 30 && lies < 2; i++) yield* Effect.sleep(Duration.millis(100))
+        expect(lies).toBeGreaterThanOrEqual(2) // asked again and again: one offer is never enough
+        expect(d.replica.status().transfers).toBe(0)
+        honestOffersLost = false
+        for (let i = 0; i < 50 && d.replica.status().transfers === 0; i++) yield* Effect.sleep(Duration.millis(100))
+        expect(d.replica.status().transfers).toBeGreaterThanOrEqual(1)
+        const first = yield* d.store.watch("lie/", 0).pipe(Stream.take(1), Stream.runHead)
+        const reset = Option.getOrThrow(first)
+        expect(reset._tag === "Reset" && reset.snapshot.entries.map((e) => e.value)).toEqual([
+          "true-value",
+          "true-value",
+          "true-value",
+        ])
+      }).pipe(Effect.scoped),
+    30_000,
+  )
+
+  it.live(
     "a member cut off while the others pass several checkpoints fetches the checkpointed state and executes on from it",
     () =>
       Effect.gen(function* () {

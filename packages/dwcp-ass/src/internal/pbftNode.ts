@@ -42,6 +42,7 @@ export interface NodeOptions {
   readonly clients: number
   readonly maxFrame: number
   readonly tamper?: Tamper | undefined
+  readonly tamperState?: ((to: string, state: CheckpointState) => CheckpointState | undefined) | undefined
   readonly cut?: ((peer: string) => boolean) | undefined
 }
 
@@ -176,6 +177,11 @@ export const make = (
     let link: Link.Link | undefined
     const sendTo = (to: string, frame: Frame) => {
       if (to === o.self || link === undefined) return
+      if (o.tamperState !== undefined && frame.t === "s") {
+        const state = o.tamperState(to, frame.state)
+        if (state !== undefined) link.send(to, { t: "s", state })
+        return
+      }
       if (o.tamper !== undefined && (frame.t === "m" || frame.t === "r")) {
         for (const m of o.tamper(to, frame.m, signAs)) link.send(to, { t: frame.t, m })
         return

@@ -53,6 +53,7 @@ export interface ClusterOptions {
   readonly viewChangeTimeout?: Duration.DurationInput
   readonly callTimeout?: Duration.DurationInput
   readonly tamper?: (id: string) => PbftStore.Tamper | undefined
+  readonly tamperState?: (id: string) => PbftStore.Options["tamperState"]
   readonly cut?: (from: string, to: string) => boolean
 }
 
@@ -83,6 +84,7 @@ export const startCluster = (
             callTimeout: o.callTimeout ?? Duration.seconds(5),
             leaseTtl: Duration.seconds(1),
             tamper: o.tamper?.(id),
+            tamperState: o.tamperState?.(id),
             cut: cut === undefined ? undefined : (peer) => cut(id, peer),
           }).pipe(Scope.extend(own))
           return { id, store, replica, stop: Scope.close(own, Exit.void) } satisfies Member
