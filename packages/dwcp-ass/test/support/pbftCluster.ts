@@ -50,6 +50,7 @@ export interface Member {
 export interface ClusterOptions {
   readonly ids?: ReadonlyArray<string>
   readonly checkpointInterval?: number
+  readonly history?: number
   readonly viewChangeTimeout?: Duration.DurationInput
   readonly callTimeout?: Duration.DurationInput
   readonly tamper?: (id: string) => PbftStore.Tamper | undefined
@@ -80,6 +81,7 @@ export const startCluster = (
             certFile: files.cert,
             keyFile: files.key,
             checkpointInterval: o.checkpointInterval ?? 4,
+            history: o.history,
             viewChangeTimeout: o.viewChangeTimeout ?? Duration.millis(300),
             callTimeout: o.callTimeout ?? Duration.seconds(5),
             leaseTtl: Duration.seconds(1),
