@@ -52,7 +52,15 @@ export type {
  * @category constants
  */
 export { digestOf, NULL_DIGEST } from "./internal/pbftMessages.js"
-export type { CheckpointState, Output, Rejection, ReplicaConfig, Signer, Verifier } from "./internal/pbftReplica.js"
+export type {
+  CheckpointState,
+  CommitCertificate,
+  Output,
+  Rejection,
+  ReplicaConfig,
+  Signer,
+  Verifier,
+} from "./internal/pbftReplica.js"
 /**
  * One replica. `receive(message, now)` and `tick(now)` return the outputs: messages to broadcast
  * or send, replies to clients, executed requests, view changes.

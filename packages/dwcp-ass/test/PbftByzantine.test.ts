@@ -136,6 +136,26 @@ describe("pbft store with a Byzantine member", () => {
 })
 
 describe("pbft state transfer", () => {
+  it.live("a member that missed a few requests between checkpoints fetches their commit certificates", () =>
+    Effect.gen(function* () {
+      let cutOff = false
+      const members = yield* scenario({
+        cut: (from, to) => cutOff && (from === "node-d" || to === "node-d"),
+        checkpointInterval: 16,
+      })
+      const s = members[0]!.store
+      for (let i = 0; i < 3; i++) yield* s.put("gap", String(i))
+      cutOff = true
+      for (let i = 3; i < 8; i++) yield* s.put("gap", String(i))
+      cutOff = false
+      for (let i = 8; i < 11; i++) yield* s.put("gap", String(i))
+      const d = members[3]!
+      for (let i = 0; i < 30 && d.replica.status().lastExecuted < 11; i++) yield* Effect.sleep(Duration.millis(100))
+      // no checkpoint in between (every 16): only the certificates can have filled the gap
+      expect(d.replica.status()).toMatchObject({ lastExecuted: 11, stable: 0, transfers: 0 })
+    }).pipe(Effect.scoped),
+  )
+
   it.live(
     "a forged state (proof intact, values changed) from one member is not installed alone; the state f+1 members agree on is",
     () =>

@@ -11,7 +11,14 @@ import type { Backend, TxnResult } from "./core.js"
 import { type Body, KvMachine, type Logged, type Result } from "./pbftKv.js"
 import * as Link from "./pbftLink.js"
 import { bytesOf, type Message, type NewView, type Reply, type Request, type Signed } from "./pbftMessages.js"
-import { type CheckpointState, type Output, Replica, type Signer, type Verifier } from "./pbftReplica.js"
+import {
+  type CheckpointState,
+  type CommitCertificate,
+  type Output,
+  Replica,
+  type Signer,
+  type Verifier,
+} from "./pbftReplica.js"
 
 export interface Member {
   readonly id: string
@@ -76,6 +83,8 @@ type Frame =
   | { readonly t: "r"; readonly m: Signed<Reply> }
   | { readonly t: "sq"; readonly seq: number }
   | { readonly t: "nv?" }
+  | { readonly t: "cq"; readonly seq: number }
+  | { readonly t: "c"; readonly certs: ReadonlyArray<CommitCertificate> }
   | { readonly t: "s"; readonly state: CheckpointState }
 
 export const make = (
@@ -314,6 +323,25 @@ export const make = (
         case "nv?":
           if (newest !== undefined) sendTo(from, { t: "m", m: newest })
           return
+        case "cq": {
+          const certs: Array<CommitCertificate> = []
+          for (let seq = frame.seq; Number.isInteger(seq) && seq < frame.seq + 16; seq++) {
+            const c = replica.certificate(seq)
+            if (c !== undefined) certs.push(c)
+          }
+          if (certs.length > 0) sendTo(from, { t: "c", certs })
+          return
+        }
+        case "c":
+          if (!Array.isArray(frame.certs)) return refuse(`malformed certificates from ${from}`)
+          for (const cert of frame.certs.slice(0, 16)) {
+            try {
+              handle(replica.installCertificate(cert, Date.now()))
+            } catch (e) {
+              refuse(`certificate the replica could not read: ${(e as Error).message}`)
+            }
+          }
+          return
         case "r":
           if (frame.m?.from !== String(ids.indexOf(from)))
             return refuse(`reply signed as ${frame.m?.from} from ${from}`)
@@ -354,12 +382,32 @@ export const make = (
     for (let waited = 0; keys.size < n && waited < Math.max(2_000, o.viewChangeTimeout); waited += 10)
       yield* Effect.sleep(Duration.millis(10))
 
+    // A gap in the log (a later request committed, an earlier one missed) that does not fill by
+    // itself: ask the others for the commit certificates, which prove themselves.
+    let gapSeen: { seq: number; since: number; asked: number } | undefined
+    const checkGap = (now: number) => {
+      const gap = replica.gap
+      if (gap === undefined) {
+        gapSeen = undefined
+        return
+      }
+      if (gapSeen?.seq !== gap) gapSeen = { seq: gap, since: now, asked: 0 }
+      if (now - gapSeen.since >= 100 && now - gapSeen.asked >= 300) {
+        gapSeen.asked = now
+        broadcast({ t: "cq", seq: gap })
+      }
+    }
+
     // The engine's timers (view change) run on this clock.
     yield* Effect.forkScoped(
       Effect.forever(
         Effect.zipRight(
           Effect.sleep(Duration.millis(20)),
-          Effect.sync(() => handle(replica.tick(Date.now()))),
+          Effect.sync(() => {
+            const now = Date.now()
+            handle(replica.tick(now))
+            checkGap(now)
+          }),
         ),
       ),
     )

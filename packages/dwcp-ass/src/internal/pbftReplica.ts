@@ -48,6 +48,12 @@ export interface ReplicaConfig {
   readonly restore?: (text: string) => void
 }
 
+/** Proof that a request committed at a sequence number: its pre-prepare and 2f+1 matching commits. */
+export interface CommitCertificate {
+  readonly prePrepare: Signed<PrePrepare>
+  readonly commits: ReadonlyArray<Signed<Commit>>
+}
+
 /** A stable checkpoint with its proof and the state it names: what state transfer sends. */
 export interface CheckpointState {
   readonly seq: number
@@ -108,6 +114,8 @@ export class Replica {
   private readonly preparedProofs = new Map<number, PreparedProof>()
   private readonly checkpoints = new Map<number, Map<number, Signed<Checkpoint>>>()
   private readonly ownCheckpoints = new Map<number, string>()
+  /** commit certificates above the stable checkpoint, for a replica that missed them */
+  private readonly certificates = new Map<number, CommitCertificate>()
   /** snapshot text at own checkpoints not below the stable one */
   private readonly snapshots = new Map<number, string>()
   private readonly clients = new Map<string, { timestamp: number; reply: Signed<Reply> | undefined }>()
@@ -471,6 +479,12 @@ export class Replica {
     if (!s.prePrepare || !s.sentCommit || s.committed) return
     if (this.matching(s.commits, s.prePrepare.message.digest).length < 2 * this.f + 1) return
     s.committed = true
+    const digest = s.prePrepare.message.digest
+    if (!this.certificates.has(seq))
+      this.certificates.set(seq, {
+        prePrepare: s.prePrepare,
+        commits: this.matching(s.commits, digest).slice(0, 2 * this.f + 1),
+      })
     if (seq > this.lastExecuted && !this.committed.has(seq)) this.committed.set(seq, s.prePrepare)
     this.execute()
   }
@@ -563,6 +577,7 @@ export class Replica {
     for (const s of [...this.checkpoints.keys()]) if (s < seq) this.checkpoints.delete(s)
     for (const s of [...this.ownCheckpoints.keys()]) if (s < seq) this.ownCheckpoints.delete(s)
     for (const s of [...this.snapshots.keys()]) if (s < seq) this.snapshots.delete(s)
+    for (const s of [...this.certificates.keys()]) if (s <= seq) this.certificates.delete(s)
     const ahead = this.ahead
     this.ahead = []
     for (const m of ahead) if (m.message.seq > seq) this.handle(m, this.now)
@@ -626,6 +641,59 @@ export class Replica {
     if (seq > this.stable) this.makeStable(seq, proof)
     this.execute()
     return { installed: true, outputs: this.flush() }
+  }
+
+  /** The commit certificate of `seq`, if this replica committed it and it is above the stable checkpoint. */
+  certificate(seq: number): CommitCertificate | undefined {
+    return this.certificates.get(seq)
+  }
+
+  /**
+   * Executes a request this replica missed, on its commit certificate from another replica: the
+   * pre-prepare signed by its view's primary and 2f+1 commits from distinct replicas for the same
+   * view, sequence number and digest (so no other request can commit there). Returns the outputs.
+   */
+  installCertificate(cert: CommitCertificate, now: number): Array<Output> {
+    this.out = []
+    this.now = now
+    const pp = cert?.prePrepare?.message
+    if (
+      pp?.type !== "pre-prepare" ||
+      !Number.isInteger(pp.view) ||
+      !this.inWindow(pp.seq) ||
+      pp.seq <= this.lastExecuted ||
+      this.committed.has(pp.seq) ||
+      !Array.isArray(cert.commits)
+    )
+      return this.flush()
+    if (!this.fromReplica(cert.prePrepare, this.primary(pp.view)) || !this.validPrePrepareBody(pp)) {
+      this.reject("proof")
+      return this.flush()
+    }
+    const who = new Set<number>()
+    for (const c of cert.commits) {
+      const m = c?.message
+      if (m?.type !== "commit" || m.view !== pp.view || m.seq !== pp.seq || m.digest !== pp.digest) {
+        this.reject("proof")
+        return this.flush()
+      }
+      if (!this.fromReplica(c, m.replica)) return this.flush()
+      who.add(m.replica)
+    }
+    if (who.size < 2 * this.f + 1) {
+      this.reject("proof")
+      return this.flush()
+    }
+    this.certificates.set(pp.seq, cert)
+    this.committed.set(pp.seq, cert.prePrepare)
+    this.execute()
+    return this.flush()
+  }
+
+  /** The lowest sequence number this replica waits for while a later one is committed, if any. */
+  get gap(): number | undefined {
+    for (const seq of this.committed.keys()) if (seq > this.lastExecuted + 1) return this.lastExecuted + 1
+    return undefined
   }
 
   // --- view change ----------------------------------------------------------------------------
