@@ -259,3 +259,35 @@ describe("PBFT engine, n = 4", () => {
 function signBytes(net: Net, replica: number, message: Pbft.Message): Uint8Array {
   return net.signerOf(replica).sign(bytesOf(message))
 }
+
+describe("PBFT engine: commit certificates for a replica that missed requests", () => {
+  it("executes on a certificate with 2f+1 matching signed commits; refuses a short or altered one", () => {
+    let cut = true
+    const net = new Net({ seed: 5, drop: (m) => cut && m.to === 3 })
+    net.submit(net.request("alice", 1, "a1"), [0, 1, 2])
+    net.run(allExecuted(net, [0, 1, 2], 1))
+    cut = false
+    const r3 = net.replicas[3]!
+    const cert = net.replicas[1]!.certificate(1)!
+    expect(cert.commits.length).toBe(3)
+    const short = { ...cert, commits: cert.commits.slice(0, 2) }
+    r3.installCertificate(short, net.now)
+    expect(r3.lastExecuted).toBe(0)
+    // a commit for another digest, properly signed by its replica: not a matching vote
+    const c = cert.commits[0]!
+    const other = { ...c.message, digest: "f".repeat(64) }
+    const altered = {
+      ...cert,
+      commits: [
+        { from: c.from, message: other, signature: net.signerOf(Number(c.from)).sign(bytesOf(other)) },
+        ...cert.commits.slice(1),
+      ],
+    }
+    r3.installCertificate(altered, net.now)
+    expect(r3.lastExecuted).toBe(0)
+    const outs = r3.installCertificate(cert, net.now)
+    expect(r3.lastExecuted).toBe(1)
+    expect(outs.some((o) => o.kind === "executed" && o.seq === 1)).toBe(true)
+    expect(r3.state).toBe(net.replicas[1]!.state)
+  })
+})
