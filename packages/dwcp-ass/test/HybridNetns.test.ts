@@ -1,7 +1,8 @@
 // Hybrid mode as deployed: two sites in two network namespaces joined by the repo's WAN emulator
 // (10 ms one way, 10 % loss each direction), each site with its own etcd (one member, in the
-// site's namespace) and its agents as processes: a1 and a2 in site a, b1 in site b. A partition
-// is the link at 100 % loss; during it site a's coordinator is SIGKILLed and a2 takes over.
+// site's namespace) and five agents as processes: a1, a2 and a3 in site a, b1 and b2 in site b. A
+// partition is the link at 100 % loss; during it site a's coordinator is SIGKILLed and a2 or a3
+// takes over.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -66,13 +67,16 @@ const startEtcd = (site: "a" | "b") => {
   procs.set(`etcd-${site}`, p)
 }
 
+// Agents of one site share its namespace's address: one port each.
+const port = (name: string) => 7945 + Number(name.slice(1))
+
 const startAgent = (name: string, site: "a" | "b", seeds: string) => {
   const p = spawn(
     "ip",
     [
       ...["netns", "exec", ns(site), process.execPath, "--import", "tsx", "--conditions=@novacron/source", fixture],
       ...["--name", name, "--site", site, "--namespace", "", "--etcd", etcdUrl(site)],
-      ...["--bind", `${addr(site)}:${name === "a2" ? 7947 : 7946}`, "--seeds", seeds, "--dir", path.join(root, "tls")],
+      ...["--bind", `${addr(site)}:${port(name)}`, "--seeds", seeds, "--dir", path.join(root, "tls")],
     ],
     { stdio: ["pipe", "pipe", "inherit"] },
   )
@@ -108,7 +112,7 @@ describe.skipIf(!emulatorAvailable || !haveEtcd)("hybrid mode in namespaces over
     root = fs.mkdtempSync(path.join(os.tmpdir(), "novacron-hybrid-ns-"))
     const ca = makeCa(path.join(root, "ca"), "cluster-ca")
     const tls = path.join(root, "tls")
-    for (const n of ["a1", "a2", "b1"]) ca.issue(tls, n)
+    for (const n of ["a1", "a2", "a3", "b1", "b2"]) ca.issue(tls, n)
     fs.copyFileSync(ca.cert, path.join(tls, "ca.crt"))
     l = link({ name: "hybr", idx: 83, delay: "10ms", loss: 0.1, rate: "100mbit" })
   }, 60_000)
@@ -120,7 +124,7 @@ describe.skipIf(!emulatorAvailable || !haveEtcd)("hybrid mode in namespaces over
   })
 
   it.live(
-    "two sites, an etcd each, 10 % loss: a site's keys reach the other; a partition during which the coordinator is SIGKILLed heals to the new coordinator's state",
+    "two sites, an etcd each, five agents, 10 % loss: a site's keys reach the other; a partition during which the coordinator is SIGKILLed heals to the new coordinator's state",
     () =>
       Effect.gen(function* () {
         startEtcd("a")
@@ -129,25 +133,36 @@ describe.skipIf(!emulatorAvailable || !haveEtcd)("hybrid mode in namespaces over
         // Generous: tsx processes and etcd start slowly on a loaded 2-core machine.
         yield* waitFor("a1 coordinates site a", () => views.get("a1")?.coordinator === true, 120_000)
         startAgent("a2", "a", `${l.addrA}:7946`)
+        startAgent("a3", "a", `${l.addrA}:7946`)
         startAgent("b1", "b", `${l.addrA}:7946`)
-        yield* waitFor("b1 coordinates site b", () => views.get("b1")?.coordinator === true, 120_000)
+        startAgent("b2", "b", `${l.addrA}:7946`)
+        yield* waitFor(
+          "one coordinator in site b",
+          () => ["b1", "b2"].filter((n) => views.get(n)?.coordinator === true).length === 1,
+          120_000,
+        )
         send("a2", { put: ["site/a/capacity", "1"] })
-        send("b1", { put: ["site/b/capacity", "1"] })
+        send("b2", { put: ["site/b/capacity", "1"] })
         const one = { "site/a/capacity": "1", "site/b/capacity": "1" }
-        yield* waitFor("both sites' keys everywhere", sees(["a1", "a2", "b1"], one), 60_000)
+        yield* waitFor("both sites' keys everywhere", sees(["a1", "a2", "a3", "b1", "b2"], one), 60_000)
 
         l.set({ loss: 1 })
         procs.get("a1")!.kill("SIGKILL")
-        yield* waitFor("a2 coordinates site a", () => views.get("a2")?.coordinator === true, 30_000)
-        send("a2", { put: ["site/a/capacity", "2"] })
+        const next = () => ["a2", "a3"].filter((n) => views.get(n)?.coordinator === true)
+        yield* waitFor("a2 or a3 coordinates site a", () => next().length === 1, 30_000)
+        send("a3", { put: ["site/a/capacity", "2"] })
         send("b1", { put: ["site/b/capacity", "2"] })
-        yield* waitFor("each side its own new write", () => views.get("a2")?.state["site/a/capacity"] === "2", 30_000)
+        yield* waitFor(
+          "each side its own new write",
+          () => views.get(next()[0]!)?.state["site/a/capacity"] === "2",
+          30_000,
+        )
         yield* Effect.sleep("2 seconds")
-        expect(views.get("b1")?.state).toEqual({ "site/a/capacity": "1", "site/b/capacity": "2" })
+        for (const n of ["b1", "b2"]) expect(views.get(n)?.state["site/a/capacity"], n).toBe("1")
 
         l.set({ loss: 0.1 })
         const two = { "site/a/capacity": "2", "site/b/capacity": "2" }
-        yield* waitFor("healed: both sites' new writes everywhere", sees(["a2", "b1"], two), 90_000)
+        yield* waitFor("healed: both sites' new writes everywhere", sees(["a2", "a3", "b1", "b2"], two), 90_000)
       }),
     400_000,
   )
