@@ -1,11 +1,16 @@
 // Real QEMU under TCG, two agents in this process over real mTLS on loopback: a counting guest
 // migrated A -> B (precopy, multifd), then cancelled, then with its destination killed, then a guest
-// dirtying memory faster than a throttled link.
+// dirtying memory faster than a throttled link, then with its source agent SIGKILLed mid-way (the
+// source then runs as a child process), then with the link cut (nft) and restored.
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
+import { pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { requireService } from "@novacron/testing"
 import { Qmp } from "@novacron/vm"
 import { Chunk, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import type * as Migration from "../src/Migration.js"
@@ -27,6 +32,17 @@ import {
 } from "./agents.js"
 
 const enabled = await haveQemu()
+
+// Cutting the link drops the tunnel's packets on loopback with nft: root only.
+const nftTable = `novacron_migtest_${process.pid}`
+const nft = (script: string) => execFileSync("nft", ["-f", "-"], { input: script, stdio: ["pipe", "pipe", "pipe"] })
+const canCut =
+  enabled &&
+  (await requireService("nft (root, to cut the migration link)", () => {
+    if (process.getuid?.() !== 0) throw new Error("not root")
+    nft(`table inet ${nftTable}_probe {}\ndelete table inet ${nftTable}_probe`)
+    return true
+  }))
 
 const alive = (pid: number) => {
   try {
@@ -58,6 +74,7 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   let a: Agent
   let b: Agent
   let certs: Certificates
+  let start: (node: "node-a" | "node-b") => Effect.Effect<Agent>
   const pids = new Set<number>()
 
   beforeAll(async () => {
@@ -65,7 +82,7 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
     root = fs.mkdtempSync(path.join(os.tmpdir(), "novacron-mig-"))
     scope = Effect.runSync(Scope.make())
     certs = await Effect.runPromise(certificates)
-    ;({ a, b } = await Effect.runPromise(agents(root, certs, scope)))
+    ;({ a, b, start } = await Effect.runPromise(agents(root, certs, scope)))
   }, 120_000)
 
   afterAll(async () => {
@@ -94,6 +111,8 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
     })
   /** QEMU processes whose argv names a path under the agent's data dir. */
   const qemusOf = (agent: Agent) => qemusUnder(`${agent.dataDir}/vms`).filter(alive)
+  /** QEMU processes of one VM on an agent. */
+  const qemusOfVm = (agent: Agent, id: string) => qemusUnder(`${agent.dataDir}/vms/${id}`).filter(alive)
   /** Runs a migration, collecting its progress; returns the reports and the result's exit. */
   const run = (
     from: Agent,
@@ -333,6 +352,222 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
           "counting on B after the source's last tick",
           Effect.map(consoleOf(b, "dirty-1"), (t) => (ticks(t).at(-1)?.[0] ?? 0) > n + 5),
           60,
+        )
+      }),
+    120_000,
+  )
+
+  it.live(
+    "source agent SIGKILLed mid-way and started again: the guest runs on the source under its term, the destination's QEMU is gone, never two running copies",
+    () =>
+      Effect.gen(function* () {
+        const before = yield* Effect.orDie(a.vms.status("web-1"))
+        expect(before).toMatchObject({ qmp_status: "running", record: { state: "running" } })
+        const term = before.record.term!
+        // Agent A stops (its QEMU keeps running) and a process takes over its data dir to be killed.
+        yield* Scope.close(a.scope, Exit.void)
+        const config = {
+          node: a.node,
+          dataDir: a.dataDir,
+          cert: certs.a,
+          ca: certs.ca.certPem,
+          peer: b.node,
+          peerAddress: b.migration.address,
+          vm: "web-1",
+          predictedBandwidth: slow.predictedBandwidth,
+        }
+        // node itself with tsx's loader (tsx's CLI would put a process between: the kill would miss the agent).
+        const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm")).href
+        const child = spawn(
+          process.execPath,
+          ["--import", loader, path.join(import.meta.dirname, "source-agent.ts"), JSON.stringify(config)],
+          { stdio: ["ignore", "pipe", "pipe"] },
+        )
+        const reports: Array<Migration.Progress> = []
+        let stderr = ""
+        let pending = ""
+        child.stdout.on("data", (d: Buffer) => {
+          pending += d.toString()
+          const lines = pending.split("\n")
+          pending = lines.pop()!
+          for (const l of lines) if (l.startsWith('{"migration"')) reports.push(JSON.parse(l))
+        })
+        child.stderr.on("data", (d: Buffer) => {
+          stderr += d.toString()
+        })
+        // Never two running copies: B's incoming copy must never run, whatever happens below.
+        let bRan = false
+        const watchB = Effect.gen(function* () {
+          for (;;) {
+            const st = yield* Effect.either(b.vms.status("web-1"))
+            if (st._tag === "Right" && st.right.qmp_status === "running") bRan = true
+            yield* Effect.sleep("100 millis")
+          }
+        })
+        const watcher = yield* Effect.fork(watchB)
+        try {
+          yield* eventually(
+            `the child agent migrating in precopy with B receiving (stderr: ${stderr.slice(-2000)})`,
+            Effect.sync(
+              () =>
+                qemusOfVm(b, "web-1").length === 1 &&
+                reports.some((r) => r.phase === "precopy" && r.transferred > 2 * 1024 * 1024),
+            ),
+            60,
+          )
+          // What SIGKILL leaves: QEMU (daemonized) runs on, every socket of the agent dies, no cancel is sent.
+          child.kill("SIGKILL")
+          yield* Effect.async<void>((resume) => {
+            if (child.exitCode !== null || child.signalCode !== null) resume(Effect.void)
+            else child.once("exit", () => resume(Effect.void))
+          })
+        } finally {
+          child.kill("SIGKILL")
+        }
+        expect(reports.at(-1)!.phase).toBe("precopy")
+        a = yield* start("node-a")
+        // The destination saw its control connection drop without a switchover: its copy is discarded.
+        yield* eventually(
+          "no QEMU of web-1 left on B",
+          Effect.sync(() => qemusOfVm(b, "web-1").length === 0),
+          20,
+        )
+        yield* eventually(
+          "B forgot web-1",
+          Effect.map(Effect.either(b.vms.status("web-1")), (e) => e._tag === "Left"),
+          20,
+        )
+        yield* Fiber.interrupt(watcher)
+        expect(bRan).toBe(false)
+        // The source re-attached to the same QEMU, which runs the guest under the unchanged term.
+        expect(qemusOfVm(a, "web-1")).toEqual([before.record.pid])
+        const after = yield* Effect.orDie(a.vms.status("web-1"))
+        expect(after).toMatchObject({
+          attached: true,
+          qmp_status: "running",
+          record: { state: "running", pid: before.record.pid, term },
+        })
+        yield* a.ownership.assert("web-1", term)
+        const n = ticks(yield* consoleOf(a, "web-1")).at(-1)![0]
+        yield* eventually(
+          "still counting on A",
+          Effect.map(consoleOf(a, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
+          30,
+        )
+        // The restarted agent can migrate it again (nothing stale blocks it): done by the next test.
+      }),
+    120_000,
+  )
+
+  /** Drops the tunnel's packets (both ways) on loopback until `restore`; the counter shows drops. */
+  const cut = (port: number) =>
+    Effect.sync(() =>
+      nft(
+        `table inet ${nftTable} {\n chain input {\n  type filter hook input priority -10; policy accept;\n` +
+          `  iifname "lo" tcp dport ${port} counter drop\n  iifname "lo" tcp sport ${port} counter drop\n }\n}`,
+      ),
+    )
+  const dropped = () => {
+    const out = execFileSync("nft", ["-j", "list", "table", "inet", nftTable], { encoding: "utf8" })
+    return [...out.matchAll(/"packets":\s*(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0)
+  }
+  const restore = Effect.sync(() => {
+    try {
+      execFileSync("nft", ["delete", "table", "inet", nftTable], { stdio: "ignore" })
+    } catch {}
+  })
+
+  it.live.skipIf(!canCut)(
+    "link cut for 4 s and restored: TCP recovers within the progress timeout, the migration completes, the guest intact",
+    () =>
+      Effect.gen(function* () {
+        const started = yield* Effect.orDie(a.vms.status("web-1"))
+        let drops = 0
+        let midway = false
+        const { exit, reports } = yield* run(a, "web-1", b, slow, () =>
+          Effect.gen(function* () {
+            yield* eventually(
+              "a QEMU receiving on B",
+              Effect.sync(() => qemusOfVm(b, "web-1").length === 1),
+              60,
+            )
+            yield* Effect.sleep("1500 millis")
+            yield* cut(b.migration.address.port)
+            yield* Effect.sleep("4 seconds").pipe(
+              Effect.ensuring(Effect.sync(() => (drops = dropped()))),
+              Effect.ensuring(restore),
+            )
+            // Still in flight when the link came back: B has not resumed the guest.
+            midway = (yield* Effect.orDie(b.vms.status("web-1"))).record.state === "starting"
+          }).pipe(Effect.ensuring(restore)),
+        )
+        if (Exit.isFailure(exit)) throw new Error(`migration failed: ${exit.cause.toString()}`)
+        expect(drops).toBeGreaterThan(0)
+        expect(midway).toBe(true)
+        expect(reports.at(-1)!.phase).toBe("completed")
+        expect(exit.value.term).toBe(started.record.term! + 1)
+        const onB = yield* Effect.orDie(b.vms.status("web-1"))
+        pids.add(onB.record.pid!)
+        expect(onB).toMatchObject({ qmp_status: "running", record: { state: "running" } })
+        expect(qemusOfVm(a, "web-1")).toEqual([])
+        expect(qemusOfVm(b, "web-1")).toEqual([onB.record.pid])
+        yield* eventually(
+          "ticks and a checksum on B",
+          Effect.map(consoleOf(b, "web-1"), (t) => ticks(t).length >= 25 && sums(t).length >= 1),
+          60,
+        )
+        const after = yield* consoleOf(b, "web-1")
+        expect(after).not.toContain("NOVACRON-GUEST-READY")
+        const sourceText = fs.readFileSync(path.join(a.dataDir, "vms/web-1.migrated.console.log"), "utf8")
+        const all = ticks(`${sourceText}${after}`)
+        expect(all.map(([n]) => n)).toEqual(all.map((_, i) => all[0]![0] + i))
+        expect(new Set(sums(`${sourceText}${after}`)).size).toBe(1)
+      }),
+    120_000,
+  )
+
+  it.live.skipIf(!canCut)(
+    "link cut longer than the progress timeout: the migration fails, after the link is back the destination is cleaned up and the source keeps the one running copy",
+    () =>
+      Effect.gen(function* () {
+        const before = yield* Effect.orDie(b.vms.status("web-1"))
+        const settings = MigrationSettings.decode({ progress_timeout: "3s", poll_interval: "100ms" })
+        const { exit } = yield* run(b, "web-1", a, { ...slow, settings }, () =>
+          Effect.gen(function* () {
+            yield* eventually(
+              "a QEMU receiving on A",
+              Effect.sync(() => qemusOfVm(a, "web-1").length === 1),
+              60,
+            )
+            yield* Effect.sleep("1500 millis")
+            yield* cut(a.migration.address.port)
+            // The source gives up while the link is still down: nothing it says reaches A yet.
+            yield* Effect.sleep("8 seconds")
+          }).pipe(Effect.ensuring(restore)),
+        )
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error).toMatchObject({
+          _tag: "MigrationTimeout",
+          kind: "progress",
+        })
+        yield* eventually(
+          "no QEMU of web-1 left on A",
+          Effect.sync(() => qemusOfVm(a, "web-1").length === 0),
+          30,
+        )
+        yield* eventually(
+          "A forgot web-1",
+          Effect.map(Effect.either(a.vms.status("web-1")), (e) => e._tag === "Left"),
+          20,
+        )
+        const after = yield* Effect.orDie(b.vms.status("web-1"))
+        expect(after).toMatchObject({ qmp_status: "running", record: { state: "running", pid: before.record.pid } })
+        expect(qemusOfVm(b, "web-1")).toEqual([before.record.pid])
+        yield* b.ownership.assert("web-1", before.record.term!)
+        const n = ticks(yield* consoleOf(b, "web-1")).at(-1)![0]
+        yield* eventually(
+          "still counting on B",
+          Effect.map(consoleOf(b, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
+          30,
         )
       }),
     120_000,

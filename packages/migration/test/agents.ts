@@ -7,10 +7,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Database } from "@novacron/database"
-import { LocalStore } from "@novacron/dwcp-ass"
+import { LocalStore, type StateStore } from "@novacron/dwcp-ass"
 import { CertificateAuthority } from "@novacron/security"
 import { VmManager, VmOwnership, VmSettings, VmStore } from "@novacron/vm"
-import { Context, Effect, Layer, Scope } from "effect"
+import { Context, Effect, ExecutionStrategy, Layer, Scope } from "effect"
 import * as Migration from "../src/Migration.js"
 import * as MigrationSettings from "../src/MigrationSettings.js"
 
@@ -100,52 +100,80 @@ export interface Agent {
   readonly vms: VmManager.Manager
   readonly ownership: VmOwnership.Ownership
   readonly migration: Migration.Service
+  /** The agent's own scope: closing it stops the agent (its QEMUs keep running, as in production). */
+  readonly scope: Scope.CloseableScope
 }
 
-/** Builds both agents in `scope`. */
-export const agents = (
-  root: string,
-  certs: Certificates,
-  scope: Scope.Scope,
-): Effect.Effect<{ readonly a: Agent; readonly b: Agent }> =>
+/**
+ * One agent on `dataDir`: its VM database there, ownership on `cluster`, a tunnel on a free port.
+ * Also what `source-agent.ts` runs in a child process.
+ */
+export const agent = (options: {
+  readonly node: string
+  readonly dataDir: string
+  readonly cluster: Context.Context<StateStore.StateStore>
+  readonly tls: Migration.NodeTls
+  readonly resolve: (peer: string) => Effect.Effect<Migration.Address, string>
+  readonly scope: Scope.CloseableScope
+}): Effect.Effect<Agent> =>
+  Effect.gen(function* () {
+    const { node, dataDir, scope } = options
+    fs.mkdirSync(dataDir, { recursive: true })
+    const settings = MigrationSettings.decode({ listen_address: "127.0.0.1", port: 0, poll_interval: "100ms" })
+    const deps = Layer.mergeAll(VmStore.layerDatabase, VmOwnership.layer(node)).pipe(
+      Layer.provide(Database.layerSqlite({ path: path.join(dataDir, "novacron.db") })),
+      Layer.provide(Layer.succeedContext(options.cluster)),
+    )
+    const layer = VmManager.layer({ ...VmSettings.defaults, accel: "tcg" }, { dataDir }).pipe(Layer.provideMerge(deps))
+    const ctx = yield* Layer.buildWithScope(layer, scope)
+    const migration = yield* Migration.make({
+      nodeId: node,
+      settings,
+      tls: options.tls,
+      resolve: options.resolve,
+    }).pipe(Effect.provide(ctx), Scope.extend(scope))
+    return {
+      node,
+      dataDir,
+      vms: Context.get(ctx, VmManager.VmManager),
+      ownership: Context.get(ctx, VmOwnership.VmOwnership),
+      migration,
+      scope,
+    } satisfies Agent
+  }).pipe(Effect.orDie)
+
+export interface Agents {
+  readonly a: Agent
+  readonly b: Agent
+  /** Starts an agent again on its data dir (after its scope was closed), its tunnel on a new port. */
+  readonly start: (node: "node-a" | "node-b") => Effect.Effect<Agent>
+}
+
+/** Builds both agents, each in its own scope under `scope`. */
+export const agents = (root: string, certs: Certificates, scope: Scope.Scope): Effect.Effect<Agents> =>
   Effect.gen(function* () {
     const cluster = yield* Layer.buildWithScope(
       LocalStore.layer().pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" }))),
       scope,
     )
     const addresses = new Map<string, Migration.Address>()
-    const settings = MigrationSettings.decode({ listen_address: "127.0.0.1", port: 0, poll_interval: "100ms" })
-    const one = (node: string, cert: CertificateAuthority.Issued) =>
+    const start = (node: "node-a" | "node-b") =>
       Effect.gen(function* () {
-        const dataDir = path.join(root, node)
-        fs.mkdirSync(dataDir, { recursive: true })
-        const deps = Layer.mergeAll(VmStore.layerDatabase, VmOwnership.layer(node)).pipe(
-          Layer.provide(Database.layerSqlite({ path: path.join(dataDir, "novacron.db") })),
-          Layer.provide(Layer.succeedContext(cluster)),
-        )
-        const layer = VmManager.layer({ ...VmSettings.defaults, accel: "tcg" }, { dataDir }).pipe(
-          Layer.provideMerge(deps),
-        )
-        const ctx = yield* Layer.buildWithScope(layer, scope)
-        const migration = yield* Migration.make({
-          nodeId: node,
-          settings,
-          tls: nodeTls(cert, certs.ca.certPem),
+        const started = yield* agent({
+          node,
+          dataDir: path.join(root, node),
+          cluster,
+          tls: nodeTls(node === "node-a" ? certs.a : certs.b, certs.ca.certPem),
           resolve: (peer) => {
             const a = addresses.get(peer)
             return a === undefined ? Effect.fail(`no endpoint for ${peer}`) : Effect.succeed(a)
           },
-        }).pipe(Effect.provide(ctx), Scope.extend(scope))
-        addresses.set(node, migration.address)
-        return {
-          node,
-          dataDir,
-          vms: Context.get(ctx, VmManager.VmManager),
-          ownership: Context.get(ctx, VmOwnership.VmOwnership),
-          migration,
-        } satisfies Agent
+          scope: yield* Scope.fork(scope, ExecutionStrategy.sequential),
+        })
+        addresses.set(node, started.migration.address)
+        return started
       })
-    return { a: yield* one("node-a", certs.a), b: yield* one("node-b", certs.b) }
+    return { a: yield* start("node-a"), b: yield* start("node-b"), start }
   }).pipe(Effect.orDie)
 
 /** Ticks parsed from console text: [n, guest uptime]. */
