@@ -14,7 +14,7 @@ const allowed = (message: string) => ({ message: () => ({ message, override: tru
  * `raft`: etcd (linearizable) when `etcd_endpoints` is set, else the node's local database;
  * `gossip`: SWIM membership and CRDT state over signed UDP (eventual, single writer per key);
  * `hybrid`: etcd inside the `site`, gossip between sites (the design's mode table: Raft + gossip);
- * `pbft`: PBFT among the `pbft_members` (4 or 7), tolerating Byzantine members.
+ * `pbft`: PBFT among the `pbft_members` (4 to 7), tolerating Byzantine members.
  *
  * @since 0.1.0
  * @category settings
@@ -111,7 +111,7 @@ export const ConsensusSettings = Schema.Struct({
   }),
   /** Hybrid mode: this node's site; its `etcd_endpoints` are the site's etcd, the gossip_* keys the pool between sites. */
   site: Schema.optionalWith(Schema.Union(Schema.Literal(""), Site), { default: () => "" as const, exact: true }),
-  /** PBFT mode: every member as `<node id>@<host:port>` (its certificate's CN, its peer link); 4 or 7, this node included. */
+  /** PBFT mode: every member as `<node id>@<host:port>` (its certificate's CN, its peer link); 4 to 7, this node included. */
   pbft_members: Schema.optionalWith(Schema.Array(PbftMember), { default: () => [], exact: true }),
   /** PBFT mode: TCP address to listen on; empty: this node's own entry in `pbft_members`. */
   pbft_bind: Schema.optionalWith(Schema.Union(Schema.Literal(""), GossipAddress), {
@@ -129,10 +129,10 @@ export const ConsensusSettings = Schema.Struct({
     if (s.algorithm === "pbft") {
       const n = new Set(s.pbft_members.map((m) => m.slice(0, m.indexOf("@")))).size
       if (n !== s.pbft_members.length) return { path: ["pbft_members"], message: "a node id is listed twice" }
-      if (n !== 4 && n !== 7)
+      if (n < 4 || n > 7)
         return {
           path: ["pbft_members"],
-          message: `pbft needs 3f+1 members, 4 (f = 1) or 7 (f = 2), got ${n}${n < 4 ? ": fewer than 4 cannot tolerate a Byzantine member" : ""}`,
+          message: `pbft needs 4 to 7 members (4-6 tolerate one Byzantine member, 7 two), got ${n}${n < 4 ? ": fewer than 4 cannot tolerate a Byzantine member" : ""}`,
         }
     }
     const https = s.etcd_endpoints.filter((e) => e.startsWith("https://")).length

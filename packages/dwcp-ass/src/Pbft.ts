@@ -1,7 +1,8 @@
 /**
  * The PBFT engine (Castro & Liskov): one replica as a pure, deterministic state machine. It takes
  * signed messages and the time, and returns what to send; the caller owns sockets and timers.
- * 3f+1 replicas tolerate f Byzantine ones: 2f+1 matching votes, sequence-number watermarks,
+ * n ≥ 4 replicas tolerate f = ⌊(n - 1) / 3⌋ Byzantine ones: quorums of ⌈(n + f + 1) / 2⌉ matching
+ * votes (2f+1 when n = 3f+1), sequence-number watermarks,
  * checkpoints that garbage-collect the log, view change with prepared proofs and a new-view that
  * re-proposes them and fills gaps with null requests, duplicate-request suppression, and
  * view-change timers that double. Signing is injected (Ed25519 keys from node:crypto in

@@ -1,6 +1,7 @@
 /**
- * Byzantine mode: the state API replicated by PBFT (Castro and Liskov, {@link Pbft}) among 3f+1
- * members (4 or 7), tolerating f that lie, equivocate or stay silent. Every member runs a replica
+ * Byzantine mode: the state API replicated by PBFT (Castro and Liskov, {@link Pbft}) among 4 to 7
+ * members, tolerating f = ⌊(n - 1) / 3⌋ that lie, equivocate or stay silent (one for 4 to 6, two
+ * for 7; quorums of ⌈(n + f + 1) / 2⌉). Every member runs a replica
  * and a client; the replicas talk over mutually authenticated TLS with the node certificates
  * (`<data_dir>/tls/`), a member's identity being its certificate's common name matched against
  * `pbft_members`, and every message is also signed with the node's key.
@@ -45,7 +46,7 @@ export type Tamper = Node.Tamper
  * @category models
  */
 export interface Options {
-  /** Every member, node id (its certificate's common name) to `host:port`: 4 or 7 entries, this node included. */
+  /** Every member, node id (its certificate's common name) to `host:port`: 4 to 7 entries, this node included. */
   readonly members: Readonly<Record<string, string>>
   /** Where to listen, `host:port`; default: this node's own entry in `members`. */
   readonly bind?: string | undefined
@@ -92,7 +93,7 @@ const parseHostPort = (text: string): { host: string; port: number } | undefined
 }
 
 /**
- * Checks a member list: 3f+1 members (4 or 7), addresses `host:port`, this node among them.
+ * Checks a member list: 4 to 7 members, addresses `host:port`, this node among them.
  * Returns the members ordered by node id (the replica index) or why the list is refused.
  *
  * @since 0.5.0
@@ -105,10 +106,10 @@ export const checkMembers = (
   | { readonly _tag: "Ok"; readonly members: ReadonlyArray<Node.Member> }
   | { readonly _tag: "Refused"; readonly message: string } => {
   const ids = Object.keys(members).sort()
-  if (ids.length !== 4 && ids.length !== 7)
+  if (ids.length < 4 || ids.length > 7)
     return {
       _tag: "Refused",
-      message: `pbft needs 3f+1 members, 4 (f = 1) or 7 (f = 2); dwcp.consensus.pbft_members has ${ids.length}${ids.length < 4 ? ": fewer than 4 cannot tolerate a Byzantine member" : ""}`,
+      message: `pbft needs 4 to 7 members (4-6 tolerate one Byzantine member, 7 two); dwcp.consensus.pbft_members has ${ids.length}${ids.length < 4 ? ": fewer than 4 cannot tolerate a Byzantine member" : ""}`,
     }
   if (!ids.includes(self))
     return {

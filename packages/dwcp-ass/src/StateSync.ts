@@ -2,7 +2,7 @@
  * Picks the state store the `dwcp.consensus` section asks for: Raft mode on etcd when
  * `etcd_endpoints` is set, the local store otherwise (a single node), gossip mode for
  * `algorithm: gossip` (the design's `protocol: gossip`), PBFT for `algorithm: pbft` (the
- * `pbft_members`, 4 or 7, over mTLS peer links).
+ * `pbft_members`, 4 to 7, over mTLS peer links).
  *
  * @since 0.1.0
  */

@@ -25,22 +25,22 @@ describe("ConsensusSettings", () => {
     expect(() => ConsensusSettings.decode({ etcd_endpoints: ["10.0.0.5:2379"] })).toThrow(/etcd client URL/)
     expect(() => ConsensusSettings.decode({ algorithm: "paxos" })).toThrow(/"raft", "pbft", "gossip"/)
   })
-  it("pbft: refuses fewer than 4 members (and 5, 6: not 3f+1) with a clear error; accepts 4 and 7", () => {
+  it("pbft: refuses fewer than 4 members and more than 7 with a clear error; accepts 4 to 7", () => {
     const members = (n: number) => Array.from({ length: n }, (_, i) => `n${i}@10.0.0.${i + 1}:7947`)
     expect(() => ConsensusSettings.decode({ algorithm: "pbft" })).toThrow(
-      /pbft needs 3f\+1 members, 4 \(f = 1\) or 7 \(f = 2\), got 0/,
+      /pbft needs 4 to 7 members \(4-6 tolerate one Byzantine member, 7 two\), got 0/,
     )
     expect(() => ConsensusSettings.decode({ algorithm: "pbft", pbft_members: members(3) })).toThrow(
       /got 3: fewer than 4 cannot tolerate a Byzantine member/,
     )
-    expect(() => ConsensusSettings.decode({ algorithm: "pbft", pbft_members: members(5) })).toThrow(/got 5/)
+    expect(() => ConsensusSettings.decode({ algorithm: "pbft", pbft_members: members(8) })).toThrow(/got 8/)
     expect(() =>
       ConsensusSettings.decode({ algorithm: "pbft", pbft_members: [...members(3), "n0@10.0.0.9:7947"] }),
     ).toThrow(/a node id is listed twice/)
     expect(() => ConsensusSettings.decode({ algorithm: "pbft", pbft_members: [...members(3), "n3@nowhere"] })).toThrow(
       /expected <node id>@<host:port>/,
     )
-    expect(ConsensusSettings.decode({ algorithm: "pbft", pbft_members: members(4) }).pbft_members).toHaveLength(4)
-    expect(ConsensusSettings.decode({ algorithm: "pbft", pbft_members: members(7) }).pbft_members).toHaveLength(7)
+    for (const n of [4, 5, 6, 7])
+      expect(ConsensusSettings.decode({ algorithm: "pbft", pbft_members: members(n) }).pbft_members).toHaveLength(n)
   })
 })

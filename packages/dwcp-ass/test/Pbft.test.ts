@@ -4,7 +4,7 @@
 // order) and that requests commit again after the view change.
 import { describe, expect, it } from "vitest"
 import { Pbft } from "../src/index.js"
-import { bytesOf } from "../src/internal/pbftMessages.js"
+import { bytesOf, digestOf } from "../src/internal/pbftMessages.js"
 import { Net } from "./support/pbftNet.js"
 
 const correctOnes = [1, 2, 3]
@@ -289,5 +289,60 @@ describe("PBFT engine: commit certificates for a replica that missed requests", 
     expect(r3.lastExecuted).toBe(1)
     expect(outs.some((o) => o.kind === "executed" && o.seq === 1)).toBe(true)
     expect(r3.state).toBe(net.replicas[1]!.state)
+  })
+})
+
+describe("PBFT engine, n = 5 (f = 1)", () => {
+  it("a primary that equivocates and votes on both sides cannot commit two requests at one number: quorums of 4, not 2f+1 = 3", () => {
+    // Replica 0 leads view 0: request A to replicas 1 and 2, request B to 3 and 4, with its own
+    // signed commits for each side. With quorums of 2f+1 = 3, {1, 2, 0} would commit A and
+    // {3, 4, 0} B at sequence number 1; with 4, neither does, and the view change moves on.
+    const sides: Record<number, "A" | "B"> = { 1: "A", 2: "A", 3: "B", 4: "B" }
+    const reqs = new Map<"A" | "B", Pbft.Signed<Pbft.Request>>()
+    const net: Net = new Net({
+      n: 5,
+      seed: 11,
+      byzantine: (from, out, n) => {
+        if (from !== 0 || (out.kind !== "broadcast" && out.kind !== "send")) return undefined
+        const m = out.message.message
+        const sign = (message: Pbft.Message): Pbft.Signed => ({
+          from: "0",
+          message,
+          signature: n.signerOf(0).sign(bytesOf(message)),
+        })
+        if (m.type === "pre-prepare" && m.view === 0) {
+          return [1, 2, 3, 4].map((to) => {
+            const request = reqs.get(sides[to]!)!
+            return { from, to, message: sign({ ...m, request, digest: digestOf(request.message) }) }
+          })
+        }
+        if ((m.type === "commit" || m.type === "prepare") && m.view === 0) {
+          return [1, 2, 3, 4].map((to) => ({
+            from,
+            to,
+            message: sign({ ...m, digest: digestOf(reqs.get(sides[to]!)!.message) }),
+          }))
+        }
+        return undefined
+      },
+    })
+    reqs.set("A", net.request("alice", 1, "A"))
+    reqs.set("B", net.request("bob", 1, "B"))
+    net.submit(reqs.get("A")!, [0])
+    net.submit(reqs.get("B")!, [0])
+    const correct = [1, 2, 3, 4]
+    // Clients retransmit to every replica after a while: both requests commit in the end.
+    net.run(
+      () => net.queue.length === 0,
+      200_000,
+      () => net.assertAgreement(correct),
+    )
+    net.submit(reqs.get("A")!)
+    net.submit(reqs.get("B")!)
+    net.run(allExecuted(net, correct, 2), 200_000, () => net.assertAgreement(correct))
+    net.assertAgreement(correct)
+    expect(net.result("alice", 1, correct)).toBe("ok:A")
+    expect(net.result("bob", 1, correct)).toBe("ok:B")
+    expect(net.replicas[1]!.q).toBe(4)
   })
 })

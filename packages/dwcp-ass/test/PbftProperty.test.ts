@@ -12,9 +12,10 @@ import { Net } from "./support/pbftNet.js"
 
 type Behaviour = "silent" | "equivocate" | "forge" | "corrupt" | "replay"
 
-const scenario = (seed: number, byz: number, behaviour: Behaviour, requests: number): void => {
-  const correct = [0, 1, 2, 3].filter((r) => r !== byz)
+const scenario = (n: number, seed: number, byz: number, behaviour: Behaviour, requests: number): void => {
+  const correct = Array.from({ length: n }, (_, r) => r).filter((r) => r !== byz)
   const net: Net = new Net({
+    n,
     seed,
     byzantine: (from, out, n) => {
       if (from !== byz) return undefined
@@ -93,9 +94,25 @@ describe("PBFT engine under random schedules", () => {
         fc.integer({ min: 0, max: 3 }),
         fc.constantFrom<Behaviour>("silent", "equivocate", "forge", "corrupt", "replay"),
         fc.integer({ min: 1, max: 6 }),
-        (seed, byz, behaviour, requests) => scenario(seed, byz, behaviour, requests),
+        (seed, byz, behaviour, requests) => scenario(4, seed, byz, behaviour, requests),
       ),
       { numRuns: 40, seed: fuzzSeed(28) },
+    )
+  }, 120_000)
+
+  // n = 5 and 6 also tolerate one Byzantine replica, with quorums of 4 (2f+1 = 3 of 5 would let two
+  // quorums meet in the Byzantine replica alone); n = 7 tolerates two, here one.
+  it("the same with 5, 6 and 7 replicas (quorum ⌈(n + f + 1) / 2⌉)", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(5, 6, 7),
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.constantFrom<Behaviour>("silent", "equivocate", "forge", "corrupt", "replay"),
+        fc.integer({ min: 1, max: 4 }),
+        (n, seed, byz, behaviour, requests) => scenario(n, seed, byz % n, behaviour, requests),
+      ),
+      { numRuns: 30, seed: fuzzSeed(29) },
     )
   }, 120_000)
 })

@@ -30,7 +30,7 @@ export interface Verifier {
 
 export interface ReplicaConfig {
   readonly id: number
-  /** 3f+1 replicas */
+  /** replicas, at least 4: they tolerate f = ⌊(n - 1) / 3⌋ Byzantine ones */
   readonly n: number
   readonly signer: Signer
   readonly verifier: Verifier
@@ -90,6 +90,8 @@ export class Replica {
   readonly id: number
   readonly n: number
   readonly f: number
+  /** votes that make a quorum: ⌈(n + f + 1) / 2⌉, 2f+1 when n = 3f+1 */
+  readonly q: number
   private readonly K: number
   private readonly L: number
   private readonly baseTimeout: number
@@ -132,13 +134,15 @@ export class Replica {
   private ahead: Array<Signed<PrePrepare | Prepare | Commit>> = []
 
   constructor(config: ReplicaConfig) {
-    if (!Number.isInteger(config.n) || config.n < 4 || (config.n - 1) % 3 !== 0)
-      throw new Error(`pbft: n must be 3f+1 with f >= 1, got ${config.n}`)
+    if (!Number.isInteger(config.n) || config.n < 4) throw new Error(`pbft: n must be at least 4, got ${config.n}`)
     if (!Number.isInteger(config.id) || config.id < 0 || config.id >= config.n)
       throw new Error(`pbft: replica id ${config.id} outside 0..${config.n - 1}`)
     this.id = config.id
     this.n = config.n
-    this.f = (config.n - 1) / 3
+    this.f = Math.floor((config.n - 1) / 3)
+    // Any two quorums share f+1 replicas, so at least one correct one; 2f+1 when n = 3f+1 (for
+    // n = 5 or 6 with f = 1, 2f+1 would let two quorums meet in one replica, a Byzantine one).
+    this.q = Math.ceil((config.n + this.f + 1) / 2)
     this.K = config.checkpointInterval ?? 16
     this.L = config.window ?? 2 * this.K
     this.baseTimeout = config.viewChangeTimeout ?? 1000
@@ -442,11 +446,11 @@ export class Replica {
     if (!s.prePrepare || s.sentCommit) return
     const digest = s.prePrepare.message.digest
     const prepares = this.matching(s.prepares, digest)
-    if (prepares.length < 2 * this.f) return
+    if (prepares.length < this.q - 1) return
     s.sentCommit = true
     const had = this.preparedProofs.get(seq)
     if (!had || had.prePrepare.message.view < view)
-      this.preparedProofs.set(seq, { prePrepare: s.prePrepare, prepares: prepares.slice(0, 2 * this.f) })
+      this.preparedProofs.set(seq, { prePrepare: s.prePrepare, prepares: prepares.slice(0, this.q - 1) })
     const c = this.sign<Commit>({ type: "commit", view, seq, digest, replica: this.id })
     s.commits.set(this.id, c)
     this.out.push({ kind: "broadcast", message: c })
@@ -477,13 +481,13 @@ export class Replica {
   private checkCommitted(view: number, seq: number): void {
     const s = this.slot(view, seq)
     if (!s.prePrepare || !s.sentCommit || s.committed) return
-    if (this.matching(s.commits, s.prePrepare.message.digest).length < 2 * this.f + 1) return
+    if (this.matching(s.commits, s.prePrepare.message.digest).length < this.q) return
     s.committed = true
     const digest = s.prePrepare.message.digest
     if (!this.certificates.has(seq))
       this.certificates.set(seq, {
         prePrepare: s.prePrepare,
-        commits: this.matching(s.commits, digest).slice(0, 2 * this.f + 1),
+        commits: this.matching(s.commits, digest).slice(0, this.q),
       })
     if (seq > this.lastExecuted && !this.committed.has(seq)) this.committed.set(seq, s.prePrepare)
     this.execute()
@@ -557,14 +561,14 @@ export class Replica {
     }
     if (!at.has(c.replica)) at.set(c.replica, m)
     const same = [...at.values()].filter((x) => x.message.state === c.state)
-    if (same.length < 2 * this.f + 1 || c.seq <= this.stable) return
+    if (same.length < this.q || c.seq <= this.stable) return
     const own = this.ownCheckpoints.get(c.seq)
     if (own === undefined) {
       if (this.lastExecuted < c.seq) this.out.push({ kind: "needs-state-transfer", seq: c.seq })
       return
     }
     if (own !== c.state) return
-    this.makeStable(c.seq, same.slice(0, 2 * this.f + 1))
+    this.makeStable(c.seq, same.slice(0, this.q))
   }
 
   /** the checkpoint is stable: raise the low watermark and drop the log below it */
@@ -680,7 +684,7 @@ export class Replica {
       if (!this.fromReplica(c, m.replica)) return this.flush()
       who.add(m.replica)
     }
-    if (who.size < 2 * this.f + 1) {
+    if (who.size < this.q) {
       this.reject("proof")
       return this.flush()
     }
@@ -739,7 +743,7 @@ export class Replica {
       if (!this.fromReplica(c, c.message.replica)) return false
       who.add(c.message.replica)
     }
-    return who.size >= 2 * this.f + 1
+    return who.size >= this.q
   }
 
   private validPreparedProof(p: PreparedProof, stable: number, view: number): boolean {
@@ -754,7 +758,7 @@ export class Replica {
       if (m.replica === this.primary(pp.view) || !this.fromReplica(q, m.replica)) return false
       who.add(m.replica)
     }
-    return who.size >= 2 * this.f
+    return who.size >= this.q - 1
   }
 
   private validViewChange(m: Signed<ViewChange>): boolean {
@@ -840,9 +844,9 @@ export class Replica {
 
   private tryNewView(): void {
     const at = this.viewChanges.get(this.view)
-    if (!at || at.size < 2 * this.f + 1) return
+    if (!at || at.size < this.q) return
     const own = at.get(this.id)
-    const vcs = [...(own ? [own] : []), ...[...at.values()].filter((v) => v !== own)].slice(0, 2 * this.f + 1)
+    const vcs = [...(own ? [own] : []), ...[...at.values()].filter((v) => v !== own)].slice(0, this.q)
     const { minS, ops } = this.reproposals(this.view, vcs)
     const prePrepares = ops.map((pp) => this.sign(pp))
     const nv = this.sign<NewView>({ type: "new-view", view: this.view, viewChanges: vcs, prePrepares })
@@ -868,7 +872,7 @@ export class Replica {
       }
       who.add(v.message.replica)
     }
-    if (who.size < 2 * this.f + 1 || who.size !== vcs.length) {
+    if (who.size < this.q || who.size !== vcs.length) {
       this.reject("proof")
       return
     }

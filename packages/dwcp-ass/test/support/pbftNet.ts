@@ -52,7 +52,7 @@ export class Net {
 
   constructor(readonly options: NetOptions = {}) {
     this.n = options.n ?? 4
-    this.f = (this.n - 1) / 3
+    this.f = Math.floor((this.n - 1) / 3)
     this.random = rng(options.seed ?? 1)
     this.keys = Array.from({ length: this.n }, () => generateKeyPairSync("ed25519"))
     for (const [i, k] of this.keys.entries()) this.principals.set(String(i), k.publicKey)
