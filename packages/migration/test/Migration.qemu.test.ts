@@ -1,7 +1,8 @@
 // Real QEMU under TCG, two agents in this process over real mTLS on loopback: a counting guest
 // migrated A -> B (precopy, multifd), then cancelled, then with its destination killed, then a guest
-// dirtying memory faster than a throttled link, then with its source agent SIGKILLed mid-way (the
-// source then runs as a child process), then with the link cut (nft) and restored.
+// dirtying memory faster than a throttled link, then with its source agent SIGKILLed in precopy and
+// at the switchover (the source then runs as a child process), then with the link cut (nft) and
+// restored.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
@@ -113,6 +114,9 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
   const qemusOf = (agent: Agent) => qemusUnder(`${agent.dataDir}/vms`).filter(alive)
   /** QEMU processes of one VM on an agent. */
   const qemusOfVm = (agent: Agent, id: string) => qemusUnder(`${agent.dataDir}/vms/${id}`).filter(alive)
+  /** [the agent that has the VM, the other one]. */
+  const holder = (id: string) =>
+    Effect.map(Effect.either(a.vms.status(id)), (st): [Agent, Agent] => (st._tag === "Right" ? [a, b] : [b, a]))
   /** Runs a migration, collecting its progress; returns the reports and the result's exit. */
   const run = (
     from: Agent,
@@ -357,104 +361,162 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
     120_000,
   )
 
+  /**
+   * Stops the agent that has `id` (its QEMU runs on), runs a source agent on its data dir as a child
+   * process that migrates `id` to the other agent, SIGKILLs it once `killWhen` holds for its progress
+   * reports, then starts the agent again; returns the reports it printed and both agents.
+   */
+  const crashSource = (id: string, killWhen: (reports: ReadonlyArray<Migration.Progress>) => boolean) =>
+    Effect.gen(function* () {
+      const [from, dst] = yield* holder(id)
+      yield* Scope.close(from.scope, Exit.void)
+      const config = {
+        node: from.node,
+        dataDir: from.dataDir,
+        cert: from === a ? certs.a : certs.b,
+        ca: certs.ca.certPem,
+        peer: dst.node,
+        peerAddress: dst.migration.address,
+        vm: id,
+        predictedBandwidth: slow.predictedBandwidth,
+      }
+      // node itself with tsx's loader (tsx's CLI would put a process between: the kill would miss the agent).
+      const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm")).href
+      const child = spawn(
+        process.execPath,
+        ["--import", loader, path.join(import.meta.dirname, "source-agent.ts"), JSON.stringify(config)],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      )
+      const reports: Array<Migration.Progress> = []
+      let stderr = ""
+      let pending = ""
+      child.stdout.on("data", (d: Buffer) => {
+        pending += d.toString()
+        const lines = pending.split("\n")
+        pending = lines.pop()!
+        for (const l of lines) {
+          if (!l.startsWith('{"migration"')) continue
+          reports.push(JSON.parse(l))
+          // What SIGKILL leaves: QEMU (daemonized) runs on, every socket of the agent dies, nothing is sent.
+          if (killWhen(reports)) child.kill("SIGKILL")
+        }
+      })
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString()
+      })
+      yield* Effect.async<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) resume(Effect.void)
+        else child.once("exit", () => resume(Effect.void))
+      }).pipe(
+        Effect.timeoutFail({
+          duration: "60 seconds",
+          onTimeout: () => new Error(`child agent: ${stderr.slice(-2000)}`),
+        }),
+        Effect.orDie,
+        Effect.ensuring(Effect.sync(() => child.kill("SIGKILL"))),
+      )
+      expect(child.signalCode, stderr.slice(-2000)).toBe("SIGKILL")
+      const src = yield* start(from.node as "node-a" | "node-b")
+      if (from === a) a = src
+      else b = src
+      return { reports, src, dst }
+    })
+
   it.live(
-    "source agent SIGKILLed mid-way and started again: the guest runs on the source under its term, the destination's QEMU is gone, never two running copies",
+    "source agent SIGKILLed mid-way (precopy) and started again: the guest runs on the source under its term, the destination's QEMU is gone, never two running copies",
     () =>
       Effect.gen(function* () {
-        const before = yield* Effect.orDie(a.vms.status("web-1"))
+        const [src0, dst0] = yield* holder("web-1")
+        const before = yield* Effect.orDie(src0.vms.status("web-1"))
         expect(before).toMatchObject({ qmp_status: "running", record: { state: "running" } })
         const term = before.record.term!
-        // Agent A stops (its QEMU keeps running) and a process takes over its data dir to be killed.
-        yield* Scope.close(a.scope, Exit.void)
-        const config = {
-          node: a.node,
-          dataDir: a.dataDir,
-          cert: certs.a,
-          ca: certs.ca.certPem,
-          peer: b.node,
-          peerAddress: b.migration.address,
-          vm: "web-1",
-          predictedBandwidth: slow.predictedBandwidth,
-        }
-        // node itself with tsx's loader (tsx's CLI would put a process between: the kill would miss the agent).
-        const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm")).href
-        const child = spawn(
-          process.execPath,
-          ["--import", loader, path.join(import.meta.dirname, "source-agent.ts"), JSON.stringify(config)],
-          { stdio: ["ignore", "pipe", "pipe"] },
-        )
-        const reports: Array<Migration.Progress> = []
-        let stderr = ""
-        let pending = ""
-        child.stdout.on("data", (d: Buffer) => {
-          pending += d.toString()
-          const lines = pending.split("\n")
-          pending = lines.pop()!
-          for (const l of lines) if (l.startsWith('{"migration"')) reports.push(JSON.parse(l))
-        })
-        child.stderr.on("data", (d: Buffer) => {
-          stderr += d.toString()
-        })
-        // Never two running copies: B's incoming copy must never run, whatever happens below.
+        // The destination's incoming copy must never run, whatever happens below.
         let bRan = false
-        const watchB = Effect.gen(function* () {
-          for (;;) {
-            const st = yield* Effect.either(b.vms.status("web-1"))
-            if (st._tag === "Right" && st.right.qmp_status === "running") bRan = true
-            yield* Effect.sleep("100 millis")
-          }
-        })
-        const watcher = yield* Effect.fork(watchB)
-        try {
-          yield* eventually(
-            `the child agent migrating in precopy with B receiving (stderr: ${stderr.slice(-2000)})`,
-            Effect.sync(
-              () =>
-                qemusOfVm(b, "web-1").length === 1 &&
-                reports.some((r) => r.phase === "precopy" && r.transferred > 2 * 1024 * 1024),
-            ),
-            60,
-          )
-          // What SIGKILL leaves: QEMU (daemonized) runs on, every socket of the agent dies, no cancel is sent.
-          child.kill("SIGKILL")
-          yield* Effect.async<void>((resume) => {
-            if (child.exitCode !== null || child.signalCode !== null) resume(Effect.void)
-            else child.once("exit", () => resume(Effect.void))
-          })
-        } finally {
-          child.kill("SIGKILL")
-        }
+        const watcher = yield* Effect.fork(
+          Effect.gen(function* () {
+            for (;;) {
+              const st = yield* Effect.either(dst0.vms.status("web-1"))
+              if (st._tag === "Right" && st.right.qmp_status === "running") bRan = true
+              yield* Effect.sleep("100 millis")
+            }
+          }),
+        )
+        const { reports, src, dst } = yield* crashSource(
+          "web-1",
+          (rs) =>
+            qemusOfVm(dst0, "web-1").length === 1 &&
+            rs.some((r) => r.phase === "precopy" && r.transferred > 2 * 1024 * 1024),
+        )
         expect(reports.at(-1)!.phase).toBe("precopy")
-        a = yield* start("node-a")
         // The destination saw its control connection drop without a switchover: its copy is discarded.
         yield* eventually(
-          "no QEMU of web-1 left on B",
-          Effect.sync(() => qemusOfVm(b, "web-1").length === 0),
+          "no QEMU of web-1 left on the destination",
+          Effect.sync(() => qemusOfVm(dst, "web-1").length === 0),
           20,
         )
         yield* eventually(
-          "B forgot web-1",
-          Effect.map(Effect.either(b.vms.status("web-1")), (e) => e._tag === "Left"),
+          "the destination forgot web-1",
+          Effect.map(Effect.either(dst.vms.status("web-1")), (e) => e._tag === "Left"),
           20,
         )
         yield* Fiber.interrupt(watcher)
         expect(bRan).toBe(false)
         // The source re-attached to the same QEMU, which runs the guest under the unchanged term.
-        expect(qemusOfVm(a, "web-1")).toEqual([before.record.pid])
-        const after = yield* Effect.orDie(a.vms.status("web-1"))
+        expect(qemusOfVm(src, "web-1")).toEqual([before.record.pid])
+        const after = yield* Effect.orDie(src.vms.status("web-1"))
         expect(after).toMatchObject({
           attached: true,
           qmp_status: "running",
           record: { state: "running", pid: before.record.pid, term },
         })
-        yield* a.ownership.assert("web-1", term)
-        const n = ticks(yield* consoleOf(a, "web-1")).at(-1)![0]
+        yield* src.ownership.assert("web-1", term)
+        const n = ticks(yield* consoleOf(src, "web-1")).at(-1)![0]
         yield* eventually(
-          "still counting on A",
-          Effect.map(consoleOf(a, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
+          "still counting on the source",
+          Effect.map(consoleOf(src, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
           30,
         )
-        // The restarted agent can migrate it again (nothing stale blocks it): done by the next test.
+      }),
+    120_000,
+  )
+
+  it.live(
+    "source agent SIGKILLed at the switchover and started again: one running copy under the next term, on the destination if it took over (the source hands its paused copy off), else on the source",
+    () =>
+      Effect.gen(function* () {
+        const [src0] = yield* holder("web-1")
+        const before = yield* Effect.orDie(src0.vms.status("web-1"))
+        const term = before.record.term!
+        const lastOnSource = ticks(yield* consoleOf(src0, "web-1")).at(-1)![0]
+        // QEMU completed the stream (the source's guest is paused) and the switchover is being asked for.
+        const { reports, src, dst } = yield* crashSource("web-1", (rs) => rs.at(-1)!.phase === "switchover")
+        expect(reports.some((r) => r.phase === "switchover")).toBe(true)
+        yield* eventually(
+          "one QEMU of web-1 left",
+          Effect.sync(() => qemusOfVm(src, "web-1").length + qemusOfVm(dst, "web-1").length === 1),
+          30,
+        )
+        const [runs, other] = qemusOfVm(dst, "web-1").length === 1 ? [dst, src] : [src, dst]
+        // Whichever runs it holds the next term: the destination by its takeover, the source by
+        // taking it back from itself.
+        const st = yield* Effect.orDie(runs.vms.status("web-1"))
+        pids.add(st.record.pid!)
+        expect(st).toMatchObject({
+          attached: true,
+          qmp_status: "running",
+          record: { state: "running", term: term + 1 },
+        })
+        yield* runs.ownership.assert("web-1", term + 1)
+        yield* eventually(
+          `${other.node} forgot web-1`,
+          Effect.map(Effect.either(other.vms.status("web-1")), (e) => e._tag === "Left"),
+          20,
+        )
+        yield* eventually(
+          `counting on ${runs.node} past the source's last tick`,
+          Effect.map(consoleOf(runs, "web-1"), (t) => (ticks(t).at(-1)?.[0] ?? 0) > lastOnSource + 5),
+          30,
+        )
       }),
     120_000,
   )
@@ -481,24 +543,25 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
     "link cut for 4 s and restored: TCP recovers within the progress timeout, the migration completes, the guest intact",
     () =>
       Effect.gen(function* () {
-        const started = yield* Effect.orDie(a.vms.status("web-1"))
+        const [src, dst] = yield* holder("web-1")
+        const started = yield* Effect.orDie(src.vms.status("web-1"))
         let drops = 0
         let midway = false
-        const { exit, reports } = yield* run(a, "web-1", b, slow, () =>
+        const { exit, reports } = yield* run(src, "web-1", dst, slow, () =>
           Effect.gen(function* () {
             yield* eventually(
-              "a QEMU receiving on B",
-              Effect.sync(() => qemusOfVm(b, "web-1").length === 1),
+              "a QEMU receiving on the destination",
+              Effect.sync(() => qemusOfVm(dst, "web-1").length === 1),
               60,
             )
             yield* Effect.sleep("1500 millis")
-            yield* cut(b.migration.address.port)
+            yield* cut(dst.migration.address.port)
             yield* Effect.sleep("4 seconds").pipe(
               Effect.ensuring(Effect.sync(() => (drops = dropped()))),
               Effect.ensuring(restore),
             )
-            // Still in flight when the link came back: B has not resumed the guest.
-            midway = (yield* Effect.orDie(b.vms.status("web-1"))).record.state === "starting"
+            // Still in flight when the link came back: the destination has not resumed the guest.
+            midway = (yield* Effect.orDie(dst.vms.status("web-1"))).record.state === "starting"
           }).pipe(Effect.ensuring(restore)),
         )
         if (Exit.isFailure(exit)) throw new Error(`migration failed: ${exit.cause.toString()}`)
@@ -506,19 +569,19 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
         expect(midway).toBe(true)
         expect(reports.at(-1)!.phase).toBe("completed")
         expect(exit.value.term).toBe(started.record.term! + 1)
-        const onB = yield* Effect.orDie(b.vms.status("web-1"))
+        const onB = yield* Effect.orDie(dst.vms.status("web-1"))
         pids.add(onB.record.pid!)
         expect(onB).toMatchObject({ qmp_status: "running", record: { state: "running" } })
-        expect(qemusOfVm(a, "web-1")).toEqual([])
-        expect(qemusOfVm(b, "web-1")).toEqual([onB.record.pid])
+        expect(qemusOfVm(src, "web-1")).toEqual([])
+        expect(qemusOfVm(dst, "web-1")).toEqual([onB.record.pid])
         yield* eventually(
-          "ticks and a checksum on B",
-          Effect.map(consoleOf(b, "web-1"), (t) => ticks(t).length >= 25 && sums(t).length >= 1),
+          "ticks and a checksum on the destination",
+          Effect.map(consoleOf(dst, "web-1"), (t) => ticks(t).length >= 25 && sums(t).length >= 1),
           60,
         )
-        const after = yield* consoleOf(b, "web-1")
+        const after = yield* consoleOf(dst, "web-1")
         expect(after).not.toContain("NOVACRON-GUEST-READY")
-        const sourceText = fs.readFileSync(path.join(a.dataDir, "vms/web-1.migrated.console.log"), "utf8")
+        const sourceText = fs.readFileSync(path.join(src.dataDir, "vms/web-1.migrated.console.log"), "utf8")
         const all = ticks(`${sourceText}${after}`)
         expect(all.map(([n]) => n)).toEqual(all.map((_, i) => all[0]![0] + i))
         expect(new Set(sums(`${sourceText}${after}`)).size).toBe(1)
@@ -530,18 +593,19 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
     "link cut longer than the progress timeout: the migration fails, after the link is back the destination is cleaned up and the source keeps the one running copy",
     () =>
       Effect.gen(function* () {
-        const before = yield* Effect.orDie(b.vms.status("web-1"))
+        const [src, dst] = yield* holder("web-1")
+        const before = yield* Effect.orDie(src.vms.status("web-1"))
         const settings = MigrationSettings.decode({ progress_timeout: "3s", poll_interval: "100ms" })
-        const { exit } = yield* run(b, "web-1", a, { ...slow, settings }, () =>
+        const { exit } = yield* run(src, "web-1", dst, { ...slow, settings }, () =>
           Effect.gen(function* () {
             yield* eventually(
-              "a QEMU receiving on A",
-              Effect.sync(() => qemusOfVm(a, "web-1").length === 1),
+              "a QEMU receiving on the destination",
+              Effect.sync(() => qemusOfVm(dst, "web-1").length === 1),
               60,
             )
             yield* Effect.sleep("1500 millis")
-            yield* cut(a.migration.address.port)
-            // The source gives up while the link is still down: nothing it says reaches A yet.
+            yield* cut(dst.migration.address.port)
+            // The source gives up while the link is still down: nothing it says reaches the destination yet.
             yield* Effect.sleep("8 seconds")
           }).pipe(Effect.ensuring(restore)),
         )
@@ -550,23 +614,23 @@ describe.skipIf(!enabled)("live migration between two agents on real QEMU", () =
           kind: "progress",
         })
         yield* eventually(
-          "no QEMU of web-1 left on A",
-          Effect.sync(() => qemusOfVm(a, "web-1").length === 0),
+          "no QEMU of web-1 left on the destination",
+          Effect.sync(() => qemusOfVm(dst, "web-1").length === 0),
           30,
         )
         yield* eventually(
-          "A forgot web-1",
-          Effect.map(Effect.either(a.vms.status("web-1")), (e) => e._tag === "Left"),
+          "the destination forgot web-1",
+          Effect.map(Effect.either(dst.vms.status("web-1")), (e) => e._tag === "Left"),
           20,
         )
-        const after = yield* Effect.orDie(b.vms.status("web-1"))
+        const after = yield* Effect.orDie(src.vms.status("web-1"))
         expect(after).toMatchObject({ qmp_status: "running", record: { state: "running", pid: before.record.pid } })
-        expect(qemusOfVm(b, "web-1")).toEqual([before.record.pid])
-        yield* b.ownership.assert("web-1", before.record.term!)
-        const n = ticks(yield* consoleOf(b, "web-1")).at(-1)![0]
+        expect(qemusOfVm(src, "web-1")).toEqual([before.record.pid])
+        yield* src.ownership.assert("web-1", before.record.term!)
+        const n = ticks(yield* consoleOf(src, "web-1")).at(-1)![0]
         yield* eventually(
-          "still counting on B",
-          Effect.map(consoleOf(b, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
+          "still counting on the source",
+          Effect.map(consoleOf(src, "web-1"), (t) => ticks(t).at(-1)![0] > n + 5),
           30,
         )
       }),

@@ -562,6 +562,34 @@ export const make = (settings: VmSettings, options: Options) =>
         }),
       )
 
+    // A live migration's source killed after QEMU completed the stream finds the guest paused in
+    // `postmigrate`: nobody resumes it unless the term says who holds the VM. Still ours: take the
+    // term over from ourselves (a destination about to resume with the old one is fenced) and run
+    // it. Taken by the destination: it runs the guest; this copy is handed off, never resumed.
+    const settleMigrated = (id: string, qmp: Qmp.Client) =>
+      Effect.gen(function* () {
+        const st = yield* Qmp.queryStatus(qmp)
+        const rec = yield* get(id)
+        if (st.status !== "postmigrate" || rec.term === null) return
+        const taken = yield* Effect.either(ownership.takeOver(id, rec.term))
+        if (taken._tag === "Right") {
+          yield* transition(rec, "running", { term: taken.right })
+          yield* Qmp.cont(qmp)
+          return yield* Effect.logWarning(
+            `vm ${id}: migrated out but not taken over; resumed here (term ${taken.right})`,
+          )
+        }
+        // The ownership module's wording for "another node holds a newer term"; any other failure
+        // (cluster state unreachable) leaves the guest paused: resuming or dropping it could be wrong.
+        if (!taken.left.detail.startsWith("cannot take over")) {
+          return yield* Effect.logWarning(`vm ${id}: paused after an outgoing migration; ${taken.left.message}`)
+        }
+        yield* Effect.logWarning(`vm ${id}: fenced after an outgoing migration (${taken.left.detail}); handing off`)
+        yield* handOff(id)
+      }).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`vm ${id}: settling an outgoing migration failed: ${e.message}`)),
+      )
+
     // Reattach: adopt live QEMUs, mark the dead ones.
     for (const rec of yield* store.list) {
       if (!isActive(rec.state)) continue
@@ -585,6 +613,7 @@ export const make = (settings: VmSettings, options: Options) =>
         yield* Effect.logWarning(`vm ${id}: qemu pid ${pid} runs but QMP does not answer: ${adopted.left.message}`)
       } else yield* Effect.logInfo(`vm ${id}: reattached to qemu pid ${pid}`)
       if (rec.state !== "running" || rec.pid !== pid) yield* Effect.ignore(transition(rec, "running", { pid }))
+      if (adopted._tag === "Right") yield* settleMigrated(id, adopted.right)
     }
 
     const manager: Manager = {
