@@ -3,7 +3,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Wire } from "@novacron/wire"
 import { Duration, Effect, Exit, Scope } from "effect"
+import * as PbftWire from "../src/internal/pbftWire.js"
 import { makeCa } from "./support/certs.js"
 import { IDS, makePki, startCluster } from "./support/pbftCluster.js"
 
@@ -52,8 +54,8 @@ describe("pbft peer links", () => {
       // the cluster CA, but CN=node-x is no member: closed after the handshake, counted
       expect(yield* dial(port, pki.nodes.get("node-x")!)).toBe("closed by the member")
       // a member announcing a frame above the cap: closed
-      const huge = Buffer.alloc(4)
-      huge.writeUInt32BE(64 * 1024 * 1024, 0)
+      const huge = Wire.encodeHeader(PbftWire.format, 1, Buffer.alloc(0))
+      huge.writeUInt32BE(64 * 1024 * 1024, 4)
       expect(yield* dial(port, pki.nodes.get("node-b")!, huge)).toBe("closed by the member")
       expect(members[0]!.replica.status().refused).toBeGreaterThanOrEqual(refusedBefore + 2)
 

@@ -1,13 +1,17 @@
 // PBFT's peer links: mutually authenticated TLS between the members, a peer's identity being its
-// certificate's common name (checked against the configured member list on both sides), frames of
-// a 4-byte big-endian length and JSON, bounded in size. Each member dials every other one and
+// certificate's common name (checked against the configured member list on both sides), frames in
+// `@novacron/wire`'s format with Schema-decoded payloads (`pbftWire.ts`), bounded in size. A frame
+// that breaks the framing (too large, corrupt, cut off) closes its connection; one whose payload
+// does not decode is refused alone. Each member dials every other one and
 // sends on that connection only; what arrives on accepted connections is received. A dropped
 // link is redialled with doubling backoff; frames wait in a bounded queue meanwhile (PBFT
 // tolerates loss: the client retransmits and the view change recovers the rest).
 import { type KeyObject, X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
-import { Effect, type Scope } from "effect"
+import { Wire } from "@novacron/wire"
+import { Effect, Either, type Scope } from "effect"
 import { StateUnavailable } from "../StateError.js"
+import * as PbftWire from "./pbftWire.js"
 import { commonName } from "./wire.js"
 
 export interface Peer {
@@ -23,13 +27,14 @@ export interface LinkOptions {
   readonly ca: Buffer
   readonly cert: Buffer
   readonly key: Buffer
-  /** Largest frame accepted or sent (bytes of JSON). */
+  /** Largest frame payload accepted or sent (bytes of JSON). */
   readonly maxFrame: number
-  /** A frame from an authenticated member (decoded JSON, not validated further). */
-  readonly onFrame: (from: string, frame: unknown) => void
+  /** A frame from an authenticated member, decoded with its Schema. */
+  readonly onFrame: (from: string, frame: PbftWire.Frame) => void
   /** The member's certificate public key, learnt at each handshake. */
   readonly onPeerKey: (id: string, key: KeyObject) => void
-  readonly onRefused: (reason: string) => void
+  /** What was refused and from whom (a member id, or undefined before one is known). */
+  readonly onRefused: (from: string | undefined, reason: string) => void
   /** A member cannot be dialled (said once until its link was up again). */
   readonly onDown: (reason: string) => void
   /** Test hook: frames to or from this peer are dropped (a partition). */
@@ -37,26 +42,12 @@ export interface LinkOptions {
 }
 
 export interface Link {
-  readonly send: (to: string, frame: unknown) => void
+  readonly send: (to: string, frame: PbftWire.Frame) => void
   readonly port: number
 }
 
 const QUEUE = 4096
 const HIGH_WATER = 16 * 1024 * 1024
-
-/** JSON with byte arrays as `{ "$b": base64 }`. */
-export const encode = (frame: unknown): Buffer =>
-  Buffer.from(
-    JSON.stringify(frame, (_k, v) => (v instanceof Uint8Array ? { $b: Buffer.from(v).toString("base64") } : v)),
-    "utf8",
-  )
-
-export const decode = (bytes: Buffer): unknown =>
-  JSON.parse(bytes.toString("utf8"), (_k, v) =>
-    v !== null && typeof v === "object" && typeof v.$b === "string" && Object.keys(v).length === 1
-      ? new Uint8Array(Buffer.from(v.$b, "base64"))
-      : v,
-  )
 
 const peerId = (socket: tls.TLSSocket): { id: string; key: KeyObject } | undefined => {
   const raw = socket.getPeerX509Certificate?.()
@@ -64,22 +55,6 @@ const peerId = (socket: tls.TLSSocket): { id: string; key: KeyObject } | undefin
   const cert = new X509Certificate(raw.raw)
   const id = commonName(cert)
   return id === undefined ? undefined : { id, key: cert.publicKey }
-}
-
-/** Splits a byte stream into length-prefixed frames; refuses (returns false) an oversized one. */
-const framer = (max: number, onFrame: (bytes: Buffer) => void) => {
-  let buf: Buffer = Buffer.alloc(0)
-  return (chunk: Buffer): boolean => {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
-    while (buf.length >= 4) {
-      const len = buf.readUInt32BE(0)
-      if (len > max) return false
-      if (buf.length < 4 + len) break
-      onFrame(buf.subarray(4, 4 + len))
-      buf = buf.subarray(4 + len)
-    }
-    return true
-  }
 }
 
 export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scope.Scope> =>
@@ -92,18 +67,35 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
     /** the accepted connection of each member: a newer one replaces the older */
     const inbound = new Map<string, tls.TLSSocket>()
 
-    const receive = (from: string) =>
-      framer(o.maxFrame, (bytes) => {
-        if (o.cut?.(from)) return
-        let frame: unknown
-        try {
-          frame = decode(bytes)
-        } catch {
-          o.onRefused(`malformed frame from ${from}`)
-          return
-        }
-        o.onFrame(from, frame)
-      })
+    /** Feeds a member's connection: false once the framing broke (refused, to be closed). */
+    const receive = (from: string) => {
+      const decoder = Wire.decoder(PbftWire.format, { maxPayload: o.maxFrame, limitName: "maxFrame" })
+      let broken = false
+      const broke = (why: string) => {
+        broken = true
+        o.onRefused(from, `${why}: connection closed`)
+        return false
+      }
+      return {
+        push: (chunk: Buffer): boolean => {
+          if (broken) return false
+          const { frames, error } = decoder.push(chunk)
+          for (const f of frames) {
+            if (o.cut?.(from)) continue
+            const frame = PbftWire.decode(f)
+            if (Either.isLeft(frame)) o.onRefused(from, frame.left)
+            else o.onFrame(from, frame.right)
+          }
+          return error === undefined ? true : broke(error.message)
+        },
+        /** the connection closed: a frame cut off is refused */
+        end: () => {
+          if (broken || closed) return
+          const error = decoder.end()
+          if (error !== undefined) broke(error.message)
+        },
+      }
+    }
 
     const server = tls.createServer({
       ...base,
@@ -118,7 +110,7 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
       socket.on("error", () => {})
       const who = peerId(socket)
       if (who === undefined || !members.has(who.id)) {
-        o.onRefused(`connection from ${who?.id ?? "a certificate without a common name"}: not a pbft member`)
+        o.onRefused(who?.id, `connection from ${who?.id ?? "a certificate without a common name"}: not a pbft member`)
         socket.destroy()
         return
       }
@@ -127,13 +119,11 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
       inbound.set(who.id, socket)
       const feed = receive(who.id)
       socket.on("data", (chunk: Buffer) => {
-        if (!feed(chunk)) {
-          o.onRefused(`frame above ${o.maxFrame} bytes from ${who.id}: connection closed`)
-          socket.destroy()
-        }
+        if (!feed.push(chunk)) socket.destroy()
       })
+      socket.on("close", feed.end)
     })
-    server.on("tlsClientError", (e) => o.onRefused(`handshake refused: ${e.message}`))
+    server.on("tlsClientError", (e) => o.onRefused(undefined, `handshake refused: ${e.message}`))
     const port = yield* Effect.async<number, StateUnavailable>((resume) => {
       server.once("error", (e) =>
         resume(
@@ -224,17 +214,20 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
       }),
     )
 
-    const send = (to: string, frame: unknown) => {
+    const send = (to: string, frame: PbftWire.Frame) => {
       const out = outs.get(to)
       if (out === undefined || closed || o.cut?.(to)) return
-      const body = encode(frame)
-      if (body.length > o.maxFrame) {
-        o.onRefused(`frame of ${body.length} bytes to ${to} above ${o.maxFrame}: not sent`)
+      const bytes = PbftWire.encode(frame)
+      if (Either.isLeft(bytes)) {
+        o.onRefused(undefined, `${bytes.left} (to ${to}): not sent`)
         return
       }
-      const head = Buffer.alloc(4)
-      head.writeUInt32BE(body.length, 0)
-      out.queue.push(Buffer.concat([head, body]))
+      const size = bytes.right.length - Wire.headerSize(PbftWire.format)
+      if (size > o.maxFrame) {
+        o.onRefused(undefined, `${frame.t} frame of ${size} bytes to ${to} above maxFrame ${o.maxFrame}: not sent`)
+        return
+      }
+      out.queue.push(bytes.right)
       if (out.queue.length > QUEUE) out.queue.shift()
       flush(out)
     }

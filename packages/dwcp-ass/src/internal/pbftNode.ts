@@ -19,6 +19,7 @@ import {
   type Signer,
   type Verifier,
 } from "./pbftReplica.js"
+import type { Frame } from "./pbftWire.js"
 
 export interface Member {
   readonly id: string
@@ -78,15 +79,6 @@ const algorithm = (key: KeyObject) =>
 
 const sha = (text: string) => createHash("sha256").update(text).digest("hex")
 
-type Frame =
-  | { readonly t: "m"; readonly m: Signed }
-  | { readonly t: "r"; readonly m: Signed<Reply> }
-  | { readonly t: "sq"; readonly seq: number }
-  | { readonly t: "nv?" }
-  | { readonly t: "cq"; readonly seq: number }
-  | { readonly t: "c"; readonly certs: ReadonlyArray<CommitCertificate> }
-  | { readonly t: "s"; readonly state: CheckpointState }
-
 export const make = (
   o: NodeOptions,
 ): Effect.Effect<{ backend: Backend; info: NodeInfo }, StateUnavailable, Scope.Scope> =>
@@ -99,9 +91,16 @@ export const make = (
     const f = (n - 1) / 3
     const keys = new Map<string, KeyObject>([[o.self, new X509Certificate(o.cert).publicKey]])
     let refused = 0
-    const refuse = (why: string) => {
+    // Counted per member, so one flooding member cannot hide what another sends: its first 20
+    // refusals are logged, then every 100th.
+    const refusedFrom = new Map<string, number>()
+    const refuse = (from: string | undefined, why: string) => {
       refused++
-      if (refused <= 20 || refused % 100 === 0) log(`pbft: refused ${why}`)
+      const count = (refusedFrom.get(from ?? "") ?? 0) + 1
+      refusedFrom.set(from ?? "", count)
+      const who = from === undefined ? "" : ` from ${from}`
+      if (count <= 20) log(`pbft: refused${who}: ${why}`)
+      else if (count % 100 === 0) log(`pbft: refused${who}: ${why} (${count} refused${who} so far)`)
     }
 
     // A replica signs as its index, a client as "<node id>#<slot>"; both with the node's key.
@@ -177,7 +176,7 @@ export const make = (
       { readonly timestamp: number; readonly collector: ReplyCollector; readonly done: Deferred.Deferred<string> }
     >()
     const onReply = (m: Signed<Reply>) => {
-      const r = inFlight.get(m.message?.client)
+      const r = inFlight.get(m.message.client)
       if (r === undefined) return
       const result = r.collector.add(m)
       if (result !== undefined) Deferred.unsafeDone(r.done, Exit.succeed(result))
@@ -192,7 +191,8 @@ export const make = (
         return
       }
       if (o.tamper !== undefined && (frame.t === "m" || frame.t === "r")) {
-        for (const m of o.tamper(to, frame.m, signAs)) link.send(to, { t: frame.t, m })
+        // a tampered reply frame with another message in it is refused by the encoder (logged)
+        for (const m of o.tamper(to, frame.m, signAs)) link.send(to, { t: frame.t, m } as Frame)
         return
       }
       link.send(to, frame)
@@ -218,10 +218,6 @@ export const make = (
     }
     const onOffer = (from: string, state: CheckpointState) => {
       if (transfer === undefined) return
-      if (!Number.isInteger(state?.seq) || !Array.isArray(state.proof) || typeof state.snapshot !== "string") {
-        refuse(`malformed state from ${from}`)
-        return
-      }
       if (state.seq < transfer.seq) return
       transfer.offers.set(from, state)
       // f+1 replicas sent the same state: at least one of them is correct.
@@ -292,28 +288,24 @@ export const make = (
       try {
         outputs = replica.receive(m, Date.now())
       } catch (e) {
-        refuse(`message the replica could not read: ${(e as Error).message}`)
+        refuse(undefined, `message the replica could not read: ${(e as Error).message}`)
         kv.drain()
         return
       }
       handle(outputs)
     }
 
-    const onFrame = (from: string, raw: unknown) => {
-      const frame = raw as Frame
-      if (frame === null || typeof frame !== "object") return refuse(`malformed frame from ${from}`)
+    // Frames arrive decoded with their Schemas (pbftWire.ts): only who may send what is checked here.
+    const onFrame = (from: string, frame: Frame) => {
       switch (frame.t) {
         case "m": {
           const m = frame.m
-          if (m === null || typeof m !== "object" || m.message === null || typeof m.message !== "object")
-            return refuse(`malformed message from ${from}`)
           // Requests are relayed (a backup forwards them to the primary) and carry their client's
           // signature, new-views are relayed to a member that missed them and carry their proof;
           // every other message must come from the replica that signed it.
           const relayed = m.message.type === "request" || m.message.type === "new-view"
-          if (!relayed && principal(m.from) !== from) return refuse(`message signed as ${m.from} from ${from}`)
-          const view = (m.message as { view?: unknown }).view
-          if (m.message.type !== "view-change" && typeof view === "number" && view > replica.view) askNewView(from)
+          if (!relayed && principal(m.from) !== from) return refuse(from, `message signed as ${m.from}`)
+          if (m.message.type !== "view-change" && "view" in m.message && m.message.view > replica.view) askNewView(from)
           if (m.message.type === "checkpoint" && m.message.seq > replica.lastExecuted + 6 * o.checkpointInterval)
             askState(m.message.seq)
           deliver(m)
@@ -325,7 +317,7 @@ export const make = (
           return
         case "cq": {
           const certs: Array<CommitCertificate> = []
-          for (let seq = frame.seq; Number.isInteger(seq) && seq < frame.seq + 16; seq++) {
+          for (let seq = frame.seq; seq < frame.seq + 16; seq++) {
             const c = replica.certificate(seq)
             if (c !== undefined) certs.push(c)
           }
@@ -333,18 +325,16 @@ export const make = (
           return
         }
         case "c":
-          if (!Array.isArray(frame.certs)) return refuse(`malformed certificates from ${from}`)
-          for (const cert of frame.certs.slice(0, 16)) {
+          for (const cert of frame.certs) {
             try {
               handle(replica.installCertificate(cert, Date.now()))
             } catch (e) {
-              refuse(`certificate the replica could not read: ${(e as Error).message}`)
+              refuse(from, `certificate the replica could not read: ${(e as Error).message}`)
             }
           }
           return
         case "r":
-          if (frame.m?.from !== String(ids.indexOf(from)))
-            return refuse(`reply signed as ${frame.m?.from} from ${from}`)
+          if (frame.m.from !== String(ids.indexOf(from))) return refuse(from, `reply signed as ${frame.m.from}`)
           onReply(frame.m)
           return
         case "sq": {
@@ -355,8 +345,6 @@ export const make = (
         case "s":
           onOffer(from, frame.state)
           return
-        default:
-          refuse(`unknown frame from ${from}`)
       }
     }
 
