@@ -56,11 +56,13 @@ export interface ClusterOptions {
   readonly tamper?: (id: string) => PbftStore.Tamper | undefined
   readonly tamperState?: (id: string) => PbftStore.Options["tamperState"]
   readonly cut?: (from: string, to: string) => boolean
+  /** Members in the list that are not started: a test speaks for them over its own connections. */
+  readonly absent?: ReadonlyArray<string>
 }
 
 export const IDS = ["node-a", "node-b", "node-c", "node-d"] as const
 
-/** Starts every member in the Scope; members[i] is replica i (ids sorted). */
+/** Starts every member in the Scope; members[i] is replica i (ids sorted), absent ones left out. */
 export const startCluster = (
   pki: Pki,
   o: ClusterOptions = {},
@@ -70,28 +72,30 @@ export const startCluster = (
     const ports = yield* Effect.promise(() => freePorts(ids.length))
     const members = Object.fromEntries(ids.map((id, i) => [id, `127.0.0.1:${ports[i]}`]))
     return yield* Effect.all(
-      ids.map((id) => {
-        const files = pki.nodes.get(id)!
-        const cut = o.cut
-        return Effect.gen(function* () {
-          const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
-          const { store, replica } = yield* PbftStore.make({
-            members,
-            caFile: pki.ca,
-            certFile: files.cert,
-            keyFile: files.key,
-            checkpointInterval: o.checkpointInterval ?? 4,
-            history: o.history,
-            viewChangeTimeout: o.viewChangeTimeout ?? Duration.millis(300),
-            callTimeout: o.callTimeout ?? Duration.seconds(5),
-            leaseTtl: Duration.seconds(1),
-            tamper: o.tamper?.(id),
-            tamperState: o.tamperState?.(id),
-            cut: cut === undefined ? undefined : (peer) => cut(id, peer),
-          }).pipe(Scope.extend(own))
-          return { id, store, replica, stop: Scope.close(own, Exit.void) } satisfies Member
-        })
-      }),
+      ids
+        .filter((id) => !o.absent?.includes(id))
+        .map((id) => {
+          const files = pki.nodes.get(id)!
+          const cut = o.cut
+          return Effect.gen(function* () {
+            const own = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+            const { store, replica } = yield* PbftStore.make({
+              members,
+              caFile: pki.ca,
+              certFile: files.cert,
+              keyFile: files.key,
+              checkpointInterval: o.checkpointInterval ?? 4,
+              history: o.history,
+              viewChangeTimeout: o.viewChangeTimeout ?? Duration.millis(300),
+              callTimeout: o.callTimeout ?? Duration.seconds(5),
+              leaseTtl: Duration.seconds(1),
+              tamper: o.tamper?.(id),
+              tamperState: o.tamperState?.(id),
+              cut: cut === undefined ? undefined : (peer) => cut(id, peer),
+            }).pipe(Scope.extend(own))
+            return { id, store, replica, stop: Scope.close(own, Exit.void) } satisfies Member
+          })
+        }),
       { concurrency: "unbounded" },
     )
   })
