@@ -83,7 +83,7 @@ const frames: ReadonlyArray<PbftWire.Frame> = [
 ]
 const HEADER = Wire.headerSize(PbftWire.format)
 const templates = frames.map((f) => {
-  const bytes = Either.getOrThrow(PbftWire.encode(f))
+  const bytes = PbftWire.encode(f)
   return { kind: f.t, type: bytes[3]!, bytes, json: JSON.parse(bytes.subarray(HEADER).toString("utf8")) as Json }
 })
 
@@ -197,6 +197,18 @@ const sendAsHostile = (port: number, bytes: Buffer) =>
     socket.on("error", () => {})
     socket.on("close", () => resume(Effect.void))
   })
+
+describe("pbft frames", () => {
+  it("every kind decodes to what was encoded (the encoder writes what the Schemas read)", () => {
+    for (const frame of frames) {
+      const decoded = Either.getOrThrow(
+        Wire.decodeAll(PbftWire.format, PbftWire.encode(frame), { maxPayload: 1 << 20 }),
+      )
+      expect(decoded).toHaveLength(1)
+      expect(Either.getOrThrow(PbftWire.decode(decoded[0]!))).toEqual(frame)
+    }
+  })
+})
 
 describe("pbft members and a Byzantine member's arbitrary frames", () => {
   it.live(

@@ -218,16 +218,12 @@ export const make = (o: LinkOptions): Effect.Effect<Link, StateUnavailable, Scop
       const out = outs.get(to)
       if (out === undefined || closed || o.cut?.(to)) return
       const bytes = PbftWire.encode(frame)
-      if (Either.isLeft(bytes)) {
-        o.onRefused(undefined, `${bytes.left} (to ${to}): not sent`)
-        return
-      }
-      const size = bytes.right.length - Wire.headerSize(PbftWire.format)
+      const size = bytes.length - Wire.headerSize(PbftWire.format)
       if (size > o.maxFrame) {
         o.onRefused(undefined, `${frame.t} frame of ${size} bytes to ${to} above maxFrame ${o.maxFrame}: not sent`)
         return
       }
-      out.queue.push(bytes.right)
+      out.queue.push(bytes)
       if (out.queue.length > QUEUE) out.queue.shift()
       flush(out)
     }

@@ -191,7 +191,7 @@ export const make = (
         return
       }
       if (o.tamper !== undefined && (frame.t === "m" || frame.t === "r")) {
-        // a tampered reply frame with another message in it is refused by the encoder (logged)
+        // a tampered reply frame with another message in it is refused by the receiver (logged)
         for (const m of o.tamper(to, frame.m, signAs)) link.send(to, { t: frame.t, m } as Frame)
         return
       }

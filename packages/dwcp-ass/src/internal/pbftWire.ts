@@ -121,10 +121,16 @@ const kinds = {
 export type Kind = keyof typeof kinds
 export type Frame = { [K in Kind]: { readonly t: K } & (typeof kinds)[K]["body"]["Type"] }[Kind]
 
-const byType = new Map<number, { readonly t: Kind; readonly json: Schema.Schema<unknown, string> }>(
+const byType = new Map<
+  number,
+  { readonly t: Kind; readonly decode: (text: string) => Either.Either<unknown, ParseResult.ParseError> }
+>(
   Object.entries(kinds).map(([t, k]) => [
     k.type,
-    { t: t as Kind, json: Schema.parseJson(k.body as Schema.Schema<unknown, unknown>) },
+    {
+      t: t as Kind,
+      decode: Schema.decodeUnknownEither(Schema.parseJson(k.body as Schema.Schema<unknown, unknown>)),
+    },
   ]),
 )
 
@@ -145,14 +151,15 @@ const firstIssue = (error: ParseResult.ParseError): string => {
   return `${path}: ${issue.message}`.slice(0, 300)
 }
 
-/** Encodes a frame; a value that does not fit the Schema is a Left with its first issue. */
-export const encode = (frame: Frame): Either.Either<Buffer, string> => {
+/**
+ * Encodes a frame: its JSON with byte arrays as base64, what the Schemas decode. Not through the
+ * Schemas: a frame's type already says it has their shape, and the Schema encoder cost as much as
+ * the decoder (about 10 µs a vote). The tests decode every kind back to the same value.
+ */
+export const encode = (frame: Frame): Buffer => {
   const { t, ...body } = frame
-  const kind = kinds[t]
-  return Either.match(Schema.encodeEither(byType.get(kind.type)!.json)(body), {
-    onLeft: (e) => Either.left(`${t} frame: ${firstIssue(e)}`),
-    onRight: (text) => Either.right(Wire.encode(format, kind.type, Buffer.from(text, "utf8"))),
-  })
+  const json = JSON.stringify(body, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v))
+  return Wire.encode(format, kinds[t].type, Buffer.from(json, "utf8"))
 }
 
 /** Decodes a frame's payload by its type; a Left names the kind and the first Schema issue. */
@@ -160,7 +167,7 @@ export const decode = (frame: Wire.Frame): Either.Either<Frame, string> => {
   const kind = byType.get(frame.type)
   // the decoder's isType refused other types already
   if (kind === undefined) return Either.left(`frame type ${frame.type}: unknown`)
-  return Either.match(Schema.decodeUnknownEither(kind.json)(frame.payload.toString("utf8")), {
+  return Either.match(kind.decode(frame.payload.toString("utf8")), {
     onLeft: (e) => Either.left(`${kind.t} frame: ${firstIssue(e)}`),
     onRight: (body) => Either.right({ ...(body as object), t: kind.t } as Frame),
   })
