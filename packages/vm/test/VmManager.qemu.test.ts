@@ -1,11 +1,16 @@
-// Real QEMU: one guest boot shared by the reattach and stop tests, one more for kill -9, one that halts itself.
+// Real QEMU: one guest boot shared by the reattach and stop tests, one more for kill -9, one that halts
+// itself, one that migrates out (to nowhere) before its agent restarts.
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Database } from "@novacron/database"
+import { LocalStore } from "@novacron/dwcp-ass"
 import { Context, Duration, Effect, Either, Layer, Option } from "effect"
+import * as Qmp from "../src/Qmp.js"
 import { VmManager } from "../src/VmManager.js"
+import * as VmOwnership from "../src/VmOwnership.js"
 import { VmStore } from "../src/VmStore.js"
 import { eventually, type Guest, guest, guestSpec, haveQemu, MARKER, managerLayer } from "./guest.js"
 
@@ -291,5 +296,71 @@ describe.skipIf(!enabled)("VmManager on real QEMU", () => {
         }),
       )
     }),
+  )
+
+  it.live(
+    "an agent restarted after its VM migrated out (QEMU paused in postmigrate): resumed here under the next term if the term is still ours, handed off if another node took it",
+    () =>
+      Effect.gen(function* () {
+        // QEMU completes an outgoing migration to nowhere: the guest stays paused, as a source's
+        // does between the end of the stream and the switchover (the agent killed in between).
+        const migrateOut = (m: VmManager["Type"]) =>
+          Effect.gen(function* () {
+            const qmp = yield* m.qmp("moved-1")
+            yield* Qmp.migrate(qmp, "exec:cat > /dev/null")
+            yield* eventually(
+              "postmigrate",
+              Effect.map(Qmp.queryStatus(qmp), (st) => st.status === "postmigrate"),
+              60,
+            )
+          })
+        const term = yield* withManager((m) =>
+          Effect.gen(function* () {
+            yield* m.define(guestSpec(g, "moved-1"))
+            const rec = yield* m.start("moved-1")
+            pids.add(rec.pid!)
+            yield* eventually(
+              "guest marker",
+              Effect.map(console(m, "moved-1"), (t) => t.includes(MARKER)),
+              90,
+            )
+            yield* migrateOut(m)
+            return rec.term!
+          }),
+        )
+        // Nobody took the term: the restarted agent takes it over from itself and resumes the guest.
+        const pid = yield* withManager((m) =>
+          Effect.gen(function* () {
+            const st = yield* m.status("moved-1")
+            expect(st).toMatchObject({
+              attached: true,
+              qmp_status: "running",
+              record: { state: "running", term: term + 1 },
+            })
+            expect(markers(yield* console(m, "moved-1"))).toHaveLength(1) // resumed, not rebooted
+            yield* migrateOut(m)
+            return st.record.pid!
+          }),
+        )
+        // Another node took the term over (the destination resumed the guest): never resumed here.
+        yield* Effect.scoped(
+          Effect.flatMap(
+            Layer.build(
+              VmOwnership.layer("node-2").pipe(
+                Layer.provide(LocalStore.layer()),
+                Layer.provide(Database.layerSqlite({ path: path.join(dataDir, "novacron.db") })),
+              ),
+            ),
+            (ctx) => Context.get(ctx, VmOwnership.VmOwnership).takeOver("moved-1", term + 1),
+          ),
+        )
+        yield* withManager((m) =>
+          Effect.gen(function* () {
+            expect((yield* Effect.flip(m.status("moved-1")))._tag).toBe("VmNotFound")
+            expect(gone(pid)).toBe(true)
+          }),
+        )
+      }),
+    150_000,
   )
 })
