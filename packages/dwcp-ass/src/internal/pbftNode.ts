@@ -283,12 +283,13 @@ export const make = (
       }
       publish()
     }
-    const deliver = (m: Signed) => {
+    /** `from`: the member it came from (none for this member's own requests) */
+    const deliver = (m: Signed, from?: string) => {
       let outputs: Array<Output>
       try {
         outputs = replica.receive(m, Date.now())
       } catch (e) {
-        refuse(undefined, `message the replica could not read: ${(e as Error).message}`)
+        refuse(from, `message the replica could not read: ${(e as Error).message}`)
         kv.drain()
         return
       }
@@ -308,7 +309,7 @@ export const make = (
           if (m.message.type !== "view-change" && "view" in m.message && m.message.view > replica.view) askNewView(from)
           if (m.message.type === "checkpoint" && m.message.seq > replica.lastExecuted + 6 * o.checkpointInterval)
             askState(m.message.seq)
-          deliver(m)
+          deliver(m, from)
           if (m.message.type === "new-view" && replica.active && replica.view === m.message.view) keepNewView(m)
           return
         }
