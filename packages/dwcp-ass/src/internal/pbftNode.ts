@@ -88,7 +88,7 @@ export const make = (
     const ids = o.members.map((m) => m.id)
     const index = ids.indexOf(o.self)
     const n = ids.length
-    const f = (n - 1) / 3
+    const f = Math.floor((n - 1) / 3)
     const keys = new Map<string, KeyObject>([[o.self, new X509Certificate(o.cert).publicKey]])
     let refused = 0
     // Counted per member, so one flooding member cannot hide what another sends: its first 20
