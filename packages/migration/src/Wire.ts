@@ -52,6 +52,12 @@ export const Hello = Schema.Union(
      * destination's work joins the same trace. Never a reason to refuse: a bad value is ignored.
      */
     traceparent: Schema.optional(Schema.Unknown),
+    /**
+     * The source's no-progress timeout: the destination holds its incoming QEMU no longer than this
+     * (plus TCP keepalive's ten 1 s probes) after the source's host stops answering on the control
+     * connection. Absent: the destination's own `progress_timeout`.
+     */
+    progress_timeout_ms: Schema.optional(Schema.Int.pipe(Schema.between(1000, 86_400_000))),
   }),
   Schema.TaggedStruct("channel", {
     migration: MigrationId,

@@ -120,6 +120,7 @@ export const make = (
       tls: options.tls,
       onPrepare,
       lookup: (m) => registrations.get(m),
+      controlKeepAliveMs: Duration.toMillis(settings.progress_timeout),
       onRefused: (who, why) => Effect.runFork(Effect.logWarning(`migration tunnel: refused ${who}: ${why}`)),
     })
 
@@ -243,6 +244,7 @@ export const make = (
               capabilities: plan.capabilities,
               channels: plan.channels,
               traceparent: Option.getOrUndefined(yield* TraceContext.current),
+              progress_timeout_ms: Math.min(86_400_000, Math.max(1000, Math.round(plan.progressTimeoutMs))),
             }),
             (detail) => new MigrationPeerUnreachable({ vm: vmId, peer: to, detail }),
           )

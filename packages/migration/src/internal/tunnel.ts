@@ -102,6 +102,9 @@ const splice = (plain: net.Socket, wire: net.Socket, level = 0) => {
   wire.on("error", kill)
 }
 
+// KubeVirt's progressTimeout, MigrationSettings' default, for a prepare that names no timeout.
+const DEFAULT_CONTROL_KEEPALIVE_MS = 150_000
+
 /** A control connection: frames in, frames out. */
 export interface ControlChannel {
   readonly peer: string
@@ -117,8 +120,13 @@ const controlChannel = (
   reader: Wire.Reader,
   peer: string,
   runtime: Runtime.Runtime<never>,
+  keepAliveMs: number,
 ): Effect.Effect<ControlChannel> =>
   Effect.gen(function* () {
+    // The control connection is quiet for most of a migration: without keepalive, a link that went
+    // down for good would leave this end waiting for a frame forever. libuv probes every second,
+    // ten times, after `keepAliveMs` idle, then the socket fails (ETIMEDOUT) and `closed` says so.
+    socket.setKeepAlive(true, keepAliveMs)
     // A handful of messages per migration: a peer flooding frames loses the oldest, never our memory.
     const inbox = yield* Queue.sliding<Wire.Control>(64)
     const closed = yield* Deferred.make<string>()
@@ -178,6 +186,8 @@ export interface ListenOptions {
   readonly onPrepare: (hello: Extract<Wire.Hello, { _tag: "prepare" }>, control: ControlChannel) => Effect.Effect<void>
   readonly lookup: (migration: string) => Registration | undefined
   readonly helloTimeoutMs?: number
+  /** Idle time before keepalive probes on a control connection whose prepare names none. */
+  readonly controlKeepAliveMs: number
   /** Logged refusals (who, why). */
   readonly onRefused?: (who: string, why: string) => void
 }
@@ -285,8 +295,9 @@ export const listen = (options: ListenOptions): Effect.Effect<Listener, Error, S
           if (hello.right._tag === "channel") return onChannel(socket, peer, hello.right, reader.rest())
           const prepare = hello.right
           Runtime.runFork(runtime)(
-            Effect.flatMap(controlChannel(socket, reader, peer, runtime), (control) =>
-              options.onPrepare(prepare, control),
+            Effect.flatMap(
+              controlChannel(socket, reader, peer, runtime, prepare.progress_timeout_ms ?? options.controlKeepAliveMs),
+              (control) => options.onPrepare(prepare, control),
             ),
           )
         }
@@ -377,7 +388,13 @@ export const openControl = (
     const runtime = yield* Effect.runtime<never>()
     const socket = yield* Effect.acquireRelease(dial(address, t, peer, counter), (s) => Effect.sync(() => s.destroy()))
     socket.write(Wire.frame(hello))
-    return yield* controlChannel(socket, new Wire.Reader(), peer, runtime)
+    return yield* controlChannel(
+      socket,
+      new Wire.Reader(),
+      peer,
+      runtime,
+      hello.progress_timeout_ms ?? DEFAULT_CONTROL_KEEPALIVE_MS,
+    )
   })
 
 /**
