@@ -88,9 +88,9 @@ describe("the design's novacron.yaml", () => {
           `^dwcp\\.consensus\\.election_timeout \\(c\\d+\\.yaml:${lineOf(text, "election_timeout")}\\): accepted, not in effect yet: the agent does not run etcd`,
         ),
       )
-      // PBFT mode is built: it needs its members (3f+1), and then is not a note.
+      // PBFT mode is built: it needs its members (4 to 7), and then is not a note.
       const noMembers = yield* problems(text.replace('protocol: "raft"', 'protocol: "pbft"'))
-      expect(noMembers.join("\n")).toMatch(/pbft needs 3f\+1 members, 4 \(f = 1\) or 7 \(f = 2\), got 0/)
+      expect(noMembers.join("\n")).toMatch(/pbft needs 4 to 7 members \(4-6 tolerate one Byzantine member, 7 two\), got 0/)
       const pbft = yield* load(
         text.replace(
           'protocol: "raft"',
