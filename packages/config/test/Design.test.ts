@@ -90,7 +90,9 @@ describe("the design's novacron.yaml", () => {
       )
       // PBFT mode is built: it needs its members (4 to 7), and then is not a note.
       const noMembers = yield* problems(text.replace('protocol: "raft"', 'protocol: "pbft"'))
-      expect(noMembers.join("\n")).toMatch(/pbft needs 4 to 7 members \(4-6 tolerate one Byzantine member, 7 two\), got 0/)
+      expect(noMembers.join("\n")).toMatch(
+        /pbft needs 4 to 7 members \(4-6 tolerate one Byzantine member, 7 two\), got 0/,
+      )
       const pbft = yield* load(
         text.replace(
           'protocol: "raft"',
