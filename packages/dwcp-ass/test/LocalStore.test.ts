@@ -3,7 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Database } from "@novacron/database"
-import { Chunk, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { LocalStore, StateStore } from "../src/index.js"
 import { contract } from "./support/contract.js"
 
@@ -12,6 +12,7 @@ contract({
   layer: () => LocalStore.layer().pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" }))),
   // Not shorter: under a loaded CI machine a starved keepalive fiber would depose a healthy leader.
   ttl: Duration.seconds(1),
+  shortHistory: () => LocalStore.layer({ history: 3 }).pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" }))),
 })
 
 describe("local mode", () => {
@@ -34,28 +35,5 @@ describe("local mode", () => {
       }).pipe(Effect.scoped, Effect.provide(live()))
       fs.rmSync(dir, { recursive: true, force: true })
     }),
-  )
-
-  it.live("watch from a revision older than the kept history starts with a Reset snapshot", () =>
-    Effect.gen(function* () {
-      const s = yield* StateStore.StateStore
-      const from = yield* s.put("h/a", "0")
-      for (let i = 1; i <= 5; i++) yield* s.put("h/a", String(i))
-      yield* s.put("h/b", "b")
-      const events = yield* s.watch("h/", from).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
-      yield* Effect.sleep(Duration.millis(100)) // subscribed: h/c comes as a change, not in the snapshot
-      yield* s.put("h/c", "c")
-      const [reset, next] = Chunk.toReadonlyArray(yield* events.await.pipe(Effect.flatten))
-      expect(reset?._tag).toBe("Reset")
-      if (reset?._tag === "Reset")
-        expect(reset.snapshot.entries.map((e) => [e.key, e.value])).toEqual([
-          ["h/a", "5"],
-          ["h/b", "b"],
-        ])
-      expect(next?._tag === "Put" && next.entry.key).toBe("h/c")
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(LocalStore.layer({ history: 3 }).pipe(Layer.provide(Database.layerSqlite({ path: ":memory:" })))),
-    ),
   )
 })

@@ -10,6 +10,8 @@ export interface ContractOptions {
   /** Shortest lease TTL the store honours. */
   readonly ttl: Duration.Duration
   readonly timeout?: number
+  /** A store that keeps only the last 3 revisions of watch history (stores that bound it in memory). */
+  readonly shortHistory?: (() => Layer.Layer<StateStore.StateStore, unknown>) | undefined
 }
 
 const S = StateStore.StateStore
@@ -235,4 +237,30 @@ export const contract = (o: ContractOptions) =>
         ),
       t,
     )
+
+    if (o.shortHistory !== undefined) {
+      const short = o.shortHistory
+      it.live(
+        "watch from a revision older than the kept history starts with a Reset snapshot",
+        () =>
+          Effect.gen(function* () {
+            const s = yield* S
+            const from = yield* s.put("h/a", "0")
+            for (let i = 1; i <= 5; i++) yield* s.put("h/a", String(i))
+            yield* s.put("h/b", "b")
+            const events = yield* s.watch("h/", from).pipe(Stream.take(2), Stream.runCollect, Effect.fork)
+            yield* Effect.sleep(Duration.millis(100)) // subscribed: h/c comes as a change, not in the snapshot
+            yield* s.put("h/c", "c")
+            const [reset, next] = Chunk.toReadonlyArray(yield* Fiber.join(events))
+            expect(reset?._tag).toBe("Reset")
+            if (reset?._tag === "Reset")
+              expect(reset.snapshot.entries.map((e) => [e.key, e.value])).toEqual([
+                ["h/a", "5"],
+                ["h/b", "b"],
+              ])
+            expect(next?._tag === "Put" && next.entry.key).toBe("h/c")
+          }).pipe(Effect.scoped, Effect.provide(short())),
+        t,
+      )
+    }
   })
