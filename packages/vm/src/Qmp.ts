@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema, type Scope } from "effect"
+import { type Duration, Effect, Schema, type Scope } from "effect"
 import * as internal from "./internal/qmp.js"
 import { type QmpError, QmpProtocolError } from "./QmpError.js"
 
@@ -89,8 +89,9 @@ export const executeAs = <A, I>(
   schema: Schema.Schema<A, I>,
   command: string,
   args?: Readonly<Record<string, unknown>>,
+  options?: { readonly timeout?: Duration.DurationInput | undefined },
 ): Effect.Effect<A, QmpError> =>
-  Effect.flatMap(client.execute(command, args), (value) =>
+  Effect.flatMap(client.execute(command, args, options), (value) =>
     Effect.mapError(
       Schema.decodeUnknown(schema)(value),
       (e) =>
@@ -289,8 +290,11 @@ export type MigrationInfo = typeof MigrationInfo.Type
 
 /**
  * `query-migrate`: the status and counters of the current (or last) migration, on either side.
+ * `timeout` replaces the client's per-command timeout: a destination loading the incoming state
+ * can leave its main loop (and so QMP) unanswered for longer.
  *
  * @since 0.1.0
  * @category migration
  */
-export const queryMigrate = (client: Client) => executeAs(client, MigrationInfo, "query-migrate")
+export const queryMigrate = (client: Client, options?: { readonly timeout?: Duration.DurationInput | undefined }) =>
+  executeAs(client, MigrationInfo, "query-migrate", undefined, options)

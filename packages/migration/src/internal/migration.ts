@@ -42,7 +42,9 @@ export const make = (
         const qmp = yield* vms.qmp(id)
         const deadline = Date.now() + controlTimeout
         for (;;) {
-          const info = yield* Qmp.queryMigrate(qmp)
+          // Bounded by the control timeout, not QMP's 10 s per command: while QEMU loads the last of
+          // the incoming state its main loop may not answer (seen on a loaded CI machine under TCG).
+          const info = yield* Qmp.queryMigrate(qmp, { timeout: Duration.millis(Math.max(1000, deadline - Date.now())) })
           if (info.status === want || (want === "postcopy-active" && info.status === "completed")) return
           if (info.status === "failed" || info.status === "cancelled") {
             return yield* Effect.fail(`incoming migration ${info.status}: ${info["error-desc"] ?? "no detail"}`)
